@@ -1,0 +1,49 @@
+# make demo | make test | make bench — each works on a fresh clone: it creates .venv and installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.deepseek-installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TORCHINDUCTOR_CACHE_DIR := $(CURDIR)/.cache/inductor
+export PYTHONUNBUFFERED := 1
+# Debian packages: the Fashion-MNIST dataset (real labeled data), and the arm64 cross toolchain + qemu.
+DEB_PACKAGES := dataset-fashion-mnist
+
+.PHONY: demo test test-fast bench lint doctor install clean
+
+demo: $(STAMP)
+	$(PY) -m deepseek demo --output reports/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q --timeout=900
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" --timeout=600
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_runtimes.py --update-readme
+
+lint: $(STAMP)
+	$(PY) -m ruff check src tests benchmarks
+
+doctor: $(STAMP)
+	$(PY) -m deepseek doctor
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements/assets.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -e ".[all]"
+	$(PY) -m pip install -q --no-deps -r requirements/assets.txt
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) || echo "warning: could not install$$missing"; \
+	  else echo "note: Debian packages not installed (need root):$$missing — tests that need them skip"; fi; \
+	fi
+	@touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) .cache reports .pytest_cache

@@ -1,0 +1,3 @@
+from deepseek.cli import main
+
+main()

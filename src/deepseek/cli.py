@@ -1,0 +1,77 @@
+"""The ``deepseek`` command and its ``deepseek-compile`` / ``deepseek-doctor`` aliases.
+
+Each subcommand lives in the module that implements the feature, which provides
+``configure_parser(parser)`` and ``run_cli(args) -> int``. Errors a user can fix
+(:class:`deepseek.DeepSeekError`) print as one line on stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+# subcommand -> (module, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "doctor": ("deepseek.doctor", "report the environment: versions, CPU/GPU features, what works"),
+    "bench": ("deepseek.bench.cli", "benchmark a model across backends (latency, throughput, memory)"),
+    "profile": ("deepseek.bench.profile", "say where a model's time goes, per operator and per layer"),
+    "evaluate": ("deepseek.evaluate", "accuracy on a bundled labeled set plus latency; gate CI on it"),
+    "export": ("deepseek.compile.cli", "export a model to ONNX and verify it against PyTorch"),
+    "compile": ("deepseek.compile.cli", "compile a model into a deployable artifact for a target"),
+    "demo": ("deepseek.demo", "the end-to-end demo on the bundled MobileNetV2"),
+}
+
+
+def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; only the ``selected`` subcommand's module is imported (the others stay lazy)."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="deepseek", description="Make models fast and small, and ship them.")
+    parser.add_argument("--version", action="version", version=f"deepseek {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name != selected:
+            continue
+        module = importlib.import_module(module_name)
+        configure = getattr(module, f"configure_{name}_parser", None) or module.configure_parser
+        configure(p)
+        p.set_defaults(_module=module_name, _run=f"run_{name}_cli" if hasattr(module, f"run_{name}_cli") else "run_cli")
+    return parser
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    from ._errors import DeepSeekError
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    selected = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(selected if selected in SUBCOMMANDS else None)
+    args = parser.parse_args(argv)
+    run = getattr(importlib.import_module(args._module), args._run)
+    try:
+        return int(run(args) or 0)
+    except DeepSeekError as exc:
+        print(f"deepseek {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"deepseek {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    sys.exit(_run(argv))
+
+
+def compile_main(argv: Sequence[str] | None = None) -> None:
+    """``deepseek-compile`` is ``deepseek compile``."""
+    sys.exit(_run(["compile", *(sys.argv[1:] if argv is None else argv)]))
+
+
+def doctor_main(argv: Sequence[str] | None = None) -> None:
+    """``deepseek-doctor`` is ``deepseek doctor``."""
+    sys.exit(_run(["doctor", *(sys.argv[1:] if argv is None else argv)]))

@@ -1,0 +1,121 @@
+"""Built-in model names for benchmarks and demos: a model plus example inputs, built offline.
+
+``resnet50`` is randomly initialised (speed does not depend on the weights), ``mobilenet_v2`` carries the
+real ImageNet weights from the offline asset, ``bert-base`` and ``gpt2`` are built from their Hugging Face
+configs (bert-base-uncased and gpt2 sizes) with random weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ._errors import invalid
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """A ready-to-run model and a function that makes example inputs for a batch size."""
+
+    name: str
+    model: torch.nn.Module
+    make_inputs: Callable[[int], tuple[Any, ...]]
+    input_names: tuple[str, ...]
+    task: str  # "image-classification" | "text-encoder" | "causal-lm"
+    real_weights: bool
+
+    def example_inputs(self, batch_size: int = 1) -> tuple[Any, ...]:
+        return self.make_inputs(batch_size)
+
+
+def _image_inputs(batch_size: int, size: int = 224) -> tuple[Any, ...]:
+
+    g = torch.Generator().manual_seed(0)
+    return (torch.randn(batch_size, 3, size, size, generator=g),)
+
+
+def _token_inputs(vocab: int, seq_len: int, with_mask: bool) -> Callable[[int], tuple[Any, ...]]:
+    def make(batch_size: int) -> tuple[Any, ...]:
+        g = torch.Generator().manual_seed(0)
+        ids = torch.randint(0, vocab, (batch_size, seq_len), generator=g)
+        return (ids, torch.ones_like(ids)) if with_mask else (ids,)
+
+    return make
+
+
+def _torchvision(name: str) -> ModelSpec:
+    import torchvision
+
+    model = getattr(torchvision.models, name)(weights=None).eval()
+    return ModelSpec(name, model, _image_inputs, ("input",), "image-classification", False)
+
+
+def _mobilenet_v2() -> ModelSpec:
+    from . import assets
+
+    return ModelSpec("mobilenet_v2", assets.mobilenet_v2(), _image_inputs, ("input",), "image-classification", True)
+
+
+def _bert_base(seq_len: int = 128) -> ModelSpec:
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    config = BertConfig(attn_implementation="eager")  # bert-base-uncased sizes
+    model = BertModel(config, add_pooling_layer=False).eval()
+    return ModelSpec(
+        "bert-base", HiddenStates(model).eval(), _token_inputs(config.vocab_size, seq_len, True),
+        ("input_ids", "attention_mask"), "text-encoder", False,
+    )
+
+
+def _gpt2(seq_len: int = 32) -> ModelSpec:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    config = GPT2Config(attn_implementation="eager")  # gpt2 (124M) sizes
+    model = GPT2LMHeadModel(config).eval()
+    return ModelSpec("gpt2", model, _token_inputs(config.vocab_size, seq_len, False), ("input_ids",), "causal-lm", False)
+
+
+class HiddenStates(torch.nn.Module):
+    """A Hugging Face encoder that returns a plain tensor (export- and benchmark-friendly)."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+
+class Logits(torch.nn.Module):
+    """A Hugging Face causal LM that returns its logits tensor (no cache), for export and profiling."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.inner(input_ids=input_ids, use_cache=False).logits
+
+
+BUILTIN: dict[str, Callable[[], ModelSpec]] = {
+    "resnet50": lambda: _torchvision("resnet50"),
+    "resnet18": lambda: _torchvision("resnet18"),
+    "mobilenet_v2": _mobilenet_v2,
+    "bert-base": _bert_base,
+    "gpt2": _gpt2,
+}
+
+
+def get(name: str) -> ModelSpec:
+    """Build a built-in model by name (see :data:`BUILTIN`)."""
+    key = name.strip().lower().replace("_", "-")
+    aliases = {"mobilenet-v2": "mobilenet_v2", "mobilenetv2": "mobilenet_v2", "bert": "bert-base", "bert-base-uncased": "bert-base"}
+    key = aliases.get(key, key)
+    if key not in BUILTIN:
+        raise invalid("model", name, f"a model file or one of {sorted(BUILTIN)}")
+    return BUILTIN[key]()

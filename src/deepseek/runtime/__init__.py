@@ -1,0 +1,8 @@
+"""One Predictor API over PyTorch eager, torch.compile and ONNX Runtime (CPU, CUDA, TensorRT)."""
+
+from .artifacts import detect_kind
+from .backends import ALIASES as BACKEND_ALIASES
+from .backends import InputSpec, canonical_backend
+from .predictor import Predictor, load
+
+__all__ = ["BACKEND_ALIASES", "InputSpec", "Predictor", "canonical_backend", "detect_kind", "load"]

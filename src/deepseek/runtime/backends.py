@@ -1,0 +1,164 @@
+"""Execution backends behind :class:`deepseek.runtime.Predictor`: PyTorch eager, torch.compile, ONNX Runtime."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._errors import ArtifactError, InvalidArgumentError, MissingDependencyError, invalid
+from .._tensors import flatten_outputs, to_numpy, to_torch
+
+# user-facing name -> canonical backend
+ALIASES = {
+    "eager": "eager", "torch": "eager", "pytorch": "eager",
+    "compile": "compile", "torch.compile": "compile", "torch-compile": "compile", "inductor": "compile",
+    "onnxruntime": "onnxruntime", "ort": "onnxruntime",
+}
+DEVICES = ("cpu", "cuda", "tensorrt")
+_ORT_PROVIDERS = {
+    "cpu": ["CPUExecutionProvider"],
+    "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+}
+
+
+def canonical_backend(name: str) -> str:
+    key = str(name).strip().lower()
+    if key not in ALIASES:
+        raise invalid("backend", name, f"one of {sorted(set(ALIASES.values()))} (aliases: {sorted(ALIASES)})")
+    return ALIASES[key]
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSpec:
+    """Name, shape (None for a dynamic dimension) and dtype of one model input."""
+
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: str
+
+    def check(self, index: int, value: Any) -> None:
+        shape = tuple(getattr(value, "shape", ()))
+        expected = "(" + ", ".join("N" if d is None else str(d) for d in self.shape) + ")"
+        if len(shape) != len(self.shape) or any(e is not None and e != g for e, g in zip(self.shape, shape)):
+            raise InvalidArgumentError(f"inputs[{index}] ({self.name!r}): got shape {shape}, expected {expected}")
+        got = str(to_numpy(value[:0] if len(shape) else value).dtype)
+        if _kind(got) != _kind(self.dtype):
+            raise InvalidArgumentError(f"inputs[{index}] ({self.name!r}): got dtype {got}, expected {self.dtype}")
+
+
+def _kind(dtype: str) -> str:
+    return np.dtype(dtype).kind if dtype != "bool" else "b"
+
+
+class TorchBackend:
+    """Runs a torch module eagerly or through ``torch.compile`` (Inductor, with weight freezing)."""
+
+    def __init__(self, module: Any, *, compiled: bool, device: str, specs: list[InputSpec] | None) -> None:
+        import torch
+
+        if device not in ("cpu", "cuda"):
+            raise invalid("device", device, "'cpu' or 'cuda' for PyTorch backends")
+        if device == "cuda" and not torch.cuda.is_available():
+            raise MissingDependencyError("device: 'cuda' requested but torch sees no CUDA device (run deepseek doctor)")
+        self.name = "compile" if compiled else "eager"
+        self.device = device
+        self.module = module.to(device) if hasattr(module, "to") else module
+        if compiled:
+            # freezing folds weights into the graph; measured ~2x faster than plain compile on CPU
+            self.module = torch.compile(self.module, options={"freezing": True} if device == "cpu" else None)
+        self.input_specs = specs
+        self.artifact_bytes = module_bytes(module)
+
+    def run(self, args: tuple[Any, ...]) -> list[np.ndarray]:
+        import torch
+
+        tensors = tuple(to_torch(a).to(self.device) for a in args)
+        with torch.inference_mode():
+            out = self.module(*tensors)
+        return [to_numpy(t) for t in flatten_outputs(out)]
+
+
+class OrtBackend:
+    """Runs an ONNX file with ONNX Runtime on the CPU, CUDA or TensorRT execution provider."""
+
+    name = "onnxruntime"
+
+    def __init__(self, path: Path, *, device: str, threads: int | None = None, optimization: str = "all") -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise MissingDependencyError("onnxruntime is not installed: pip install onnxruntime") from exc
+        if device not in _ORT_PROVIDERS:
+            raise invalid("device", device, f"one of {DEVICES}")
+        wanted = _ORT_PROVIDERS[device]
+        if wanted[0] not in ort.get_available_providers():
+            raise MissingDependencyError(
+                f"device: {device!r} needs ONNX Runtime's {wanted[0]}, which this onnxruntime lacks "
+                f"(has {ort.get_available_providers()}); install onnxruntime-gpu on a CUDA machine"
+            )
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        opts.graph_optimization_level = {
+            "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+        }[optimization]
+        if threads:
+            opts.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=wanted)
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ArtifactError(f"model: {path} is not a loadable ONNX model ({first})") from exc
+        self.device = device
+        self.path = Path(path)
+        self.artifact_bytes = _file_bytes(self.path)
+        self.input_specs = [
+            InputSpec(i.name, tuple(d if isinstance(d, int) else None for d in i.shape), _ort_dtype(i.type))
+            for i in self.session.get_inputs()
+        ]
+        self._names = [s.name for s in self.input_specs]
+
+    @property
+    def providers(self) -> list[str]:
+        return list(self.session.get_providers())
+
+    def run(self, args: tuple[Any, ...]) -> list[np.ndarray]:
+        feed = {n: np.ascontiguousarray(to_numpy(a)) for n, a in zip(self._names, args)}
+        return list(self.session.run(None, feed))
+
+
+def module_bytes(module: Any) -> int:
+    """Bytes of a module's parameters and buffers (what a saved state_dict weighs)."""
+    total = 0
+    for getter in ("parameters", "buffers"):
+        for t in getattr(module, getter, lambda: [])():
+            total += t.numel() * t.element_size()
+    return total
+
+
+def _file_bytes(path: Path) -> int:
+    size = path.stat().st_size
+    # external-data ONNX models keep weights beside the graph
+    for sibling in path.parent.glob(path.name + ".data"):
+        size += sibling.stat().st_size
+    return size
+
+
+def _ort_dtype(onnx_type: str) -> str:
+    return {
+        "tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
+        "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(int8)": "int8", "tensor(uint8)": "uint8",
+        "tensor(bool)": "bool", "tensor(bfloat16)": "float32",
+    }.get(onnx_type, "float32")
+
+
+def default_threads() -> int | None:
+    value = os.environ.get("DEEPSEEK_THREADS")
+    return int(value) if value else None

@@ -1,0 +1,200 @@
+"""``deepseek.runtime.load``: one Predictor API over PyTorch eager, torch.compile and ONNX Runtime."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import weakref
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._errors import InvalidArgumentError, invalid
+from .._tensors import as_input_tuple
+from .artifacts import KINDS, detect_kind, load_module
+from .backends import InputSpec, OrtBackend, TorchBackend, canonical_backend, default_threads
+
+
+class Predictor:
+    """A loaded model on one backend. ``run(inputs)`` returns a list of numpy arrays."""
+
+    def __init__(self, backend: Any, *, source: str, kind: str, workdir: Path | None = None) -> None:
+        self._backend = backend
+        self.source = source
+        self.kind = kind
+        if workdir is not None:  # a temporary export folder lives exactly as long as the predictor
+            self._cleanup = weakref.finalize(self, shutil.rmtree, workdir, True)
+
+    @property
+    def backend(self) -> str:
+        return self._backend.name
+
+    @property
+    def device(self) -> str:
+        return self._backend.device
+
+    @property
+    def input_specs(self) -> list[InputSpec] | None:
+        return self._backend.input_specs
+
+    @property
+    def input_names(self) -> list[str] | None:
+        return None if self.input_specs is None else [s.name for s in self.input_specs]
+
+    @property
+    def artifact_bytes(self) -> int:
+        """Size of what this predictor runs: the ONNX file, or the module's weights."""
+        return self._backend.artifact_bytes
+
+    @property
+    def onnx_path(self) -> Path | None:
+        return getattr(self._backend, "path", None)
+
+    def run(self, inputs: Any) -> list[np.ndarray]:
+        """Run on a tensor/array, a sequence of them, or a dict keyed by input name."""
+        args = self._arrange(inputs)
+        try:
+            return self._backend.run(args)
+        except InvalidArgumentError:
+            raise
+        except (RuntimeError, ValueError, TypeError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise InvalidArgumentError(f"inputs: the model rejected them: {first}") from exc
+
+    def __call__(self, *inputs: Any) -> np.ndarray | list[np.ndarray]:
+        out = self.run(inputs[0] if len(inputs) == 1 else inputs)
+        return out[0] if len(out) == 1 else out
+
+    def _arrange(self, inputs: Any) -> tuple[Any, ...]:
+        specs = self.input_specs
+        if isinstance(inputs, Mapping):
+            if specs is None:
+                args = as_input_tuple(inputs)
+            else:
+                missing = [s.name for s in specs if s.name not in inputs]
+                extra = sorted(set(inputs) - {s.name for s in specs})
+                if missing or extra:
+                    raise invalid("inputs", sorted(inputs), f"keys {[s.name for s in specs]}")
+                args = tuple(inputs[s.name] for s in specs)
+        else:
+            args = as_input_tuple(inputs)
+        if specs is not None:
+            if len(args) != len(specs):
+                raise invalid("inputs", f"{len(args)} input(s)", f"{len(specs)}: {[s.name for s in specs]}")
+            for i, (spec, value) in enumerate(zip(specs, args)):
+                spec.check(i, value)
+        return args
+
+    def __repr__(self) -> str:
+        return f"Predictor(source={self.source!r}, kind={self.kind!r}, backend={self.backend!r}, device={self.device!r})"
+
+
+def load(
+    model: Any,
+    backend: str | None = None,
+    *,
+    device: str = "cpu",
+    example_inputs: Any = None,
+    input_names: Sequence[str] | None = None,
+    arch: str | None = None,
+    trust_pickle: bool = False,
+    threads: int | None = None,
+) -> Predictor:
+    """Load a model file or an ``nn.Module`` for inference on ``backend``.
+
+    Files: ``.onnx`` (ONNX Runtime), ``.pt2`` (torch.export), TorchScript ``.pt``, a state_dict or
+    ``.safetensors`` with ``arch="torchvision:NAME"``; a pickled whole model only with ``trust_pickle``.
+    ``backend`` is ``eager``, ``compile`` or ``onnxruntime`` (default: ``onnxruntime`` for ONNX files,
+    ``eager`` otherwise). PyTorch models run on ONNX Runtime after an export that needs ``example_inputs``
+    (a ``.pt2`` carries its own). ``device`` is ``cpu``, ``cuda`` or ``tensorrt`` (ONNX Runtime only).
+    """
+    threads = threads or default_threads()
+    if isinstance(model, (str, Path)):
+        path = Path(model)
+        kind = detect_kind(path)
+        source = str(path)
+    else:
+        import torch
+
+        if not isinstance(model, torch.nn.Module):
+            raise invalid("model", type(model).__name__, "a model file path or a torch.nn.Module")
+        path, kind, source = None, "module", type(model).__name__
+    name = canonical_backend(backend or ("onnxruntime" if kind == "onnx" else "eager"))
+
+    if kind == "onnx":
+        if name != "onnxruntime":
+            raise invalid("backend", backend, "'onnxruntime' for an ONNX file")
+        return Predictor(OrtBackend(path, device=device, threads=threads), source=source, kind=kind)
+
+    module = model if path is None else load_module(path, kind, arch=arch, trust_pickle=trust_pickle)
+    if kind != "exported_program":  # an exported program's module refuses .eval(); it is already traced in eval
+        module.eval()
+    examples = _examples(module, kind, path, example_inputs)
+    if name == "onnxruntime":
+        if examples is None:
+            raise invalid("example_inputs", None, f"example inputs to export this {KINDS.get(kind, 'model')} to ONNX")
+        import torch
+
+        from ..compile import export_onnx
+
+        workdir = Path(tempfile.mkdtemp(prefix="deepseek-ort-"))
+        try:
+            source_model = torch.export.load(str(path)) if kind == "exported_program" else module
+            result = export_onnx(source_model, examples, workdir / "model.onnx", input_names=input_names)
+            backend_obj = OrtBackend(result.path, device=device, threads=threads)
+        except BaseException:
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise
+        return Predictor(backend_obj, source=source, kind=kind, workdir=workdir)
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    specs = _specs_from_program(path) if kind == "exported_program" else _specs_from_examples(examples, input_names)
+    return Predictor(TorchBackend(module, compiled=name == "compile", device=device, specs=specs), source=source, kind=kind)
+
+
+def _examples(module: Any, kind: str, path: Path | None, example_inputs: Any) -> tuple[Any, ...] | None:
+    if example_inputs is not None:
+        return as_input_tuple(example_inputs, "example_inputs")
+    if kind == "exported_program" and path is not None:
+        import torch
+
+        args = getattr(torch.export.load(str(path)), "example_inputs", None)
+        if args and args[0]:
+            return tuple(args[0])
+    return None
+
+
+def _specs_from_examples(examples: tuple[Any, ...] | None, names: Sequence[str] | None) -> list[InputSpec] | None:
+    if examples is None:
+        return None
+    from .._tensors import to_numpy
+
+    names = list(names) if names else [f"input_{i}" if len(examples) > 1 else "input" for i in range(len(examples))]
+    if len(names) != len(examples):
+        raise invalid("input_names", names, f"{len(examples)} names")
+    specs = []
+    for n, ex in zip(names, examples):
+        shape = tuple(ex.shape)
+        arr = to_numpy(ex)
+        specs.append(InputSpec(n, (None, *shape[1:]) if shape else (), str(arr.dtype)))
+    return specs
+
+
+def _specs_from_program(path: Path) -> list[InputSpec]:
+    """Input specs of a torch.export program: its symbolic dimensions are dynamic, the rest fixed."""
+    import torch
+
+    program = torch.export.load(str(path))
+    user_inputs = set(program.graph_signature.user_inputs)
+    specs = []
+    for node in program.graph.nodes:
+        if node.op == "placeholder" and node.name in user_inputs:
+            val = node.meta.get("val")
+            shape = tuple(d if isinstance(d, int) else None for d in val.shape)
+            specs.append(InputSpec(node.name, shape, str(val.dtype).removeprefix("torch.")))
+    return specs

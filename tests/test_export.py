@@ -1,0 +1,103 @@
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+import deepseek
+from deepseek.compile import export_onnx, verify_onnx
+
+
+def test_export_has_dynamic_batch_and_matches_pytorch(tiny_cnn, image_input, tmp_path):
+    result = export_onnx(tiny_cnn, image_input, tmp_path / "m.onnx")
+    assert result.path.exists() and result.size_bytes == result.path.stat().st_size
+    assert result.max_abs_diff is not None and result.max_abs_diff <= result.tolerance
+    onnx.checker.check_model(str(result.path))
+    sess = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in sess.get_inputs()] == ["input"]
+    assert not isinstance(sess.get_inputs()[0].shape[0], int)  # symbolic batch
+    x = torch.randn(5, 3, 64, 64)
+    got = sess.run(None, {"input": x.numpy()})[0]
+    np.testing.assert_allclose(got, tiny_cnn(x).detach().numpy(), atol=1e-4)
+
+
+def test_export_static_batch(tiny_cnn, image_input, tmp_path):
+    result = export_onnx(tiny_cnn, image_input, tmp_path / "m.onnx", dynamic_batch=False)
+    sess = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
+    assert sess.get_inputs()[0].shape[0] == 1
+
+
+class TwoInTwoOut(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Linear(4, 3)
+
+    def forward(self, x, y):
+        return self.a(x) + y, self.a(x).relu()
+
+
+def test_export_multiple_inputs_and_outputs(tmp_path):
+    m = TwoInTwoOut().eval()
+    args = (torch.randn(2, 4), torch.randn(2, 3))
+    result = export_onnx(m, args, tmp_path / "m.onnx", input_names=["x", "y"])
+    assert result.input_names == ("x", "y")
+    assert result.output_names == ("output_0", "output_1")
+
+
+def test_verification_catches_a_wrong_artifact(tmp_path):
+    m = TwoInTwoOut().eval()
+    args = (torch.randn(2, 4), torch.randn(2, 3))
+    result = export_onnx(m, args, tmp_path / "m.onnx")
+    other = TwoInTwoOut().eval()  # different random weights
+    with torch.no_grad():
+        other.a.weight.add_(1.0)
+    with pytest.raises(deepseek.VerificationError, match="differs"):
+        verify_onnx(result.path, other, args)
+
+
+def test_export_rejects_bad_arguments(tiny_cnn, image_input, tmp_path):
+    with pytest.raises(deepseek.InvalidArgumentError, match="path"):
+        export_onnx(tiny_cnn, image_input, tmp_path / "m.txt")
+    with pytest.raises(deepseek.InvalidArgumentError, match="model"):
+        export_onnx("not a model", image_input, tmp_path / "m.onnx")
+    with pytest.raises(deepseek.InvalidArgumentError, match="example_inputs"):
+        export_onnx(tiny_cnn, ["a string"], tmp_path / "m.onnx")
+    assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+class Unexportable(torch.nn.Module):
+    def forward(self, x):
+        return torch.linalg.eig(x)[0].real  # no ONNX function exists for aten.linalg_eig
+
+
+def test_export_failure_names_the_operator_and_writes_nothing(tmp_path):
+    with pytest.raises(deepseek.DeepSeekError, match=r"failed to export.*aten\.linalg_eig"):
+        export_onnx(Unexportable(), torch.randn(3, 3), tmp_path / "m.onnx")
+    assert not list(tmp_path.iterdir())
+
+
+class SquareOnly(torch.nn.Module):
+    def forward(self, x):
+        return x @ x  # dimension 0 must equal dimension 1: not a batch dimension
+
+
+def test_dimension_zero_that_is_not_a_batch_falls_back_to_static(tmp_path):
+    with pytest.warns(UserWarning, match="static batch"):
+        result = export_onnx(SquareOnly(), torch.randn(3, 3), tmp_path / "m.onnx")
+    assert result.dynamic_batch is False and result.max_abs_diff < 1e-4
+
+
+@pytest.mark.slow
+def test_export_hugging_face_bert_and_gpt2(tmp_path):
+    from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel
+
+    from deepseek.models import HiddenStates, Logits
+
+    bert = HiddenStates(BertModel(BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                                             intermediate_size=128), add_pooling_layer=False)).eval()
+    ids = torch.randint(0, 1000, (2, 16))
+    r = export_onnx(bert, (ids, torch.ones_like(ids)), tmp_path / "bert.onnx", input_names=["input_ids", "attention_mask"])
+    assert r.max_abs_diff < 1e-3
+    gpt = Logits(GPT2LMHeadModel(GPT2Config(n_embd=64, n_layer=2, n_head=2)).eval()).eval()
+    r = export_onnx(gpt, (ids,), tmp_path / "gpt2.onnx", input_names=["input_ids"])
+    assert r.max_abs_diff < 1e-3
