@@ -6,8 +6,6 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from .._errors import ArtifactError, InvalidArgumentError, invalid
 
 # kind -> what it is, for messages
@@ -45,6 +43,8 @@ def detect_kind(path: Path) -> str:
 
 
 def _pickled_kind(path: Path) -> str:
+    import torch
+
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # weights_only refuses arbitrary classes: that is a pickled module
@@ -60,6 +60,8 @@ def _pickled_kind(path: Path) -> str:
 
 def load_module(path: Path, kind: str, *, arch: str | None = None, trust_pickle: bool = False) -> Any:
     """Load a PyTorch file as something callable on tensors (nn.Module or ScriptModule)."""
+    import torch
+
     if kind == "exported_program":
         try:
             return torch.export.load(str(path)).module()
@@ -94,7 +96,7 @@ def load_module(path: Path, kind: str, *, arch: str | None = None, trust_pickle:
     raise invalid("kind", kind, f"one of {sorted(KINDS)}")
 
 
-def build_arch(arch: str) -> torch.nn.Module:
+def build_arch(arch: str) -> Any:
     """``torchvision:NAME`` → an untrained torchvision model of that architecture."""
     source, _, name = arch.partition(":")
     if source != "torchvision" or not name:
@@ -106,7 +108,9 @@ def build_arch(arch: str) -> torch.nn.Module:
     return torchvision.models.get_model(name, weights=None)
 
 
-def _read_state(path: Path, kind: str) -> dict[str, torch.Tensor]:
+def _read_state(path: Path, kind: str) -> dict[str, Any]:
+    import torch
+
     try:
         if kind == "safetensors":
             from safetensors.torch import load_file

@@ -1,0 +1,354 @@
+"""``deepseek.benchmark``: latency, throughput, memory and size of a model on several backends, in one run."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import importlib.util
+import multiprocessing
+import pickle
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import _machine
+from .._errors import invalid
+from .._tensors import as_input_tuple, to_numpy
+from ..runtime.backends import canonical_backend
+from .timing import LatencyStats
+from .worker import run_job
+
+# peers we accept by name but do not run yet: the row says why
+PEERS = {"openvino": ("openvino", "pip install openvino"), "tvm": ("tvm", "pip install apache-tvm")}
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchmarkRow:
+    """One backend at one batch size."""
+
+    backend: str
+    batch_size: int
+    status: str  # "ok" | "error" | "skipped"
+    reason: str | None = None
+    latency: LatencyStats | None = None
+    throughput: float | None = None  # items/s (images, sequences) at the median latency
+    tokens_per_s: float | None = None  # generation models
+    peak_rss_mb: float | None = None
+    rss_before_mb: float | None = None
+    memory_method: str | None = None
+    artifact_mb: float | None = None
+    setup_s: float | None = None  # first call: compilation / session creation
+    speedup: float | None = None  # baseline median / this median, same batch size
+    max_abs_diff: float | None = None  # vs the baseline's outputs on the same inputs
+    isolated: bool | None = None
+    threads: int | None = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def median_ms(self) -> float | None:
+        return None if self.latency is None else self.latency.median_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        lat = d.pop("latency") or {}
+        flat = {k: d[k] for k in ("backend", "batch_size", "status", "reason")}
+        flat.update({f"{k}": v for k, v in lat.items()})
+        flat.update({k: v for k, v in d.items() if k not in flat})
+        return flat
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchmarkResult:
+    """All rows of one run, with the machine and model they were measured on."""
+
+    model: dict[str, Any]
+    baseline: str
+    rows: list[BenchmarkRow]
+    machine: dict[str, Any]
+
+    def row(self, backend: str, batch_size: int) -> BenchmarkRow:
+        name = _backend_name(backend)
+        for r in self.rows:
+            if r.backend == name and r.batch_size == batch_size:
+                return r
+        raise invalid("backend/batch_size", (backend, batch_size), f"one of {[(r.backend, r.batch_size) for r in self.rows]}")
+
+    def speedup(self, backend: str, batch_size: int) -> float | None:
+        return self.row(backend, batch_size).speedup
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "baseline": self.baseline, "machine": self.machine,
+                "rows": [r.to_dict() for r in self.rows]}
+
+    def to_json(self) -> str:
+        import json
+
+        return json.dumps(self.to_dict(), indent=2, default=str)
+
+    def save_json(self, path: str | Path) -> Path:
+        from .._atomic import write_text
+
+        return write_text(path, self.to_json() + "\n")
+
+    def table(self) -> Any:
+        from .report import benchmark_table
+
+        return benchmark_table(self)
+
+    def plot(self, path: str | Path) -> Path:
+        from .report import benchmark_plot
+
+        return benchmark_plot(self, path)
+
+
+def _backend_name(name: str) -> str:
+    key = str(name).strip().lower()
+    return key if key in PEERS else canonical_backend(key)
+
+
+def benchmark(
+    model: Any,
+    inputs: Any = None,
+    *,
+    backends: Sequence[str] = ("eager", "onnxruntime"),
+    batch_sizes: Sequence[int] | None = None,
+    baseline: str | None = "eager",
+    warmup: int = 5,
+    runs: int = 30,
+    threads: int | None = None,
+    device: str = "cpu",
+    isolate: bool = True,
+    arch: str | None = None,
+    trust_pickle: bool = False,
+    new_tokens: int = 32,
+    progress: bool = True,
+) -> BenchmarkResult:
+    """Measure ``model`` on each backend and batch size, in one run, against ``baseline``.
+
+    ``model`` is an ``nn.Module``, a model file, or a built-in name (``resnet50``, ``mobilenet_v2``,
+    ``bert-base``, ``gpt2``). ``inputs`` are example inputs (built-in models bring their own); they are
+    re-batched along dimension 0 to each of ``batch_sizes``. With ``isolate`` every measurement runs in a
+    fresh process, so peak memory is that backend's own. Generation models report tokens/s.
+    """
+    names = [_backend_name(b) for b in backends]
+    if not names:
+        raise invalid("backends", list(backends), "at least one backend")
+    if len(set(names)) != len(names):
+        raise invalid("backends", list(backends), "each backend once")
+    if baseline is not None:
+        baseline = _backend_name(baseline)
+        if baseline not in names:
+            raise invalid("baseline", baseline, f"one of the benchmarked backends {names}")
+    if warmup < 0 or runs < 1:
+        raise invalid("runs/warmup", (runs, warmup), "runs >= 1 and warmup >= 0")
+    threads = threads or _machine.physical_cores()
+
+    source, examples, info, input_names = _resolve(model, inputs, arch, trust_pickle)
+    sizes = list(batch_sizes) if batch_sizes else [int(np.shape(to_numpy(examples[0]))[0]) if np.ndim(to_numpy(examples[0])) else 1]
+    for b in sizes:
+        if not isinstance(b, (int, np.integer)) or isinstance(b, bool) or b < 1:
+            raise invalid("batch_sizes", list(sizes), "positive integers")
+    generate = info.get("task") == "causal-lm"
+
+    workdir = Path(tempfile.mkdtemp(prefix="deepseek-bench-"))
+    try:
+        plan = _plan(names, sizes, source, examples, input_names, workdir, generate=generate, isolate=isolate,
+                     threads=threads, warmup=warmup, runs=runs, device=device, new_tokens=new_tokens)
+        raw = _execute(plan, progress=progress)
+        rows = _rows(plan, raw, baseline, threads)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return BenchmarkResult(model=info, baseline=baseline or "", rows=rows, machine=_machine.summary(threads))
+
+
+def _resolve(model: Any, inputs: Any, arch: str | None, trust_pickle: bool) -> tuple[dict[str, Any], tuple[Any, ...], dict[str, Any], list[str] | None]:
+    """→ (source description, example inputs, model info, input names)."""
+    from .. import models
+
+    if isinstance(model, str) and not Path(model).exists():
+        spec = models.get(model)
+        examples = as_input_tuple(inputs, "inputs") if inputs is not None else spec.example_inputs(1)
+        info = {"name": spec.name, "task": spec.task, "real_weights": spec.real_weights,
+                "parameters": sum(p.numel() for p in spec.model.parameters())}
+        return {"kind": "module", "module": spec.model}, examples, info, list(spec.input_names)
+    if isinstance(model, (str, Path)):
+        from ..runtime.artifacts import detect_kind
+
+        path = Path(model)
+        kind = detect_kind(path)
+        if inputs is None:
+            inputs = _inputs_from_file(path, kind)
+        if inputs is None:
+            raise invalid("inputs", None, f"example inputs for {path.name} (its input shapes are not fixed in the file)")
+        info = {"name": path.name, "task": "forward", "file": str(path), "kind": kind}
+        source = {"kind": "onnx" if kind == "onnx" else "file", "path": str(path), "arch": arch, "trust_pickle": trust_pickle}
+        return source, as_input_tuple(inputs, "inputs"), info, None
+    import torch
+
+    if not isinstance(model, torch.nn.Module):
+        raise invalid("model", type(model).__name__, "an nn.Module, a model file or a built-in model name")
+    if inputs is None:
+        raise invalid("inputs", None, "example inputs for the model")
+    info = {"name": type(model).__name__, "task": "forward", "parameters": sum(p.numel() for p in model.parameters())}
+    return {"kind": "module", "module": model.eval()}, as_input_tuple(inputs, "inputs"), info, None
+
+
+def _inputs_from_file(path: Path, kind: str) -> tuple[np.ndarray, ...] | None:
+    """Random inputs (seed 0) of the shapes a file fixes; None when a dimension is symbolic."""
+    from ..runtime import load
+
+    specs = load(path, arch=None).input_specs if kind in ("onnx", "exported_program") else None
+    if not specs or any(d is None for s in specs for d in s.shape[1:]):
+        return None
+    rng = np.random.default_rng(0)
+    out = []
+    for s in specs:
+        shape = tuple(1 if d is None else d for d in s.shape)
+        out.append(rng.integers(0, 100, shape).astype(s.dtype) if np.dtype(s.dtype).kind in "iu"
+                   else rng.standard_normal(shape).astype(s.dtype))
+    return tuple(out)
+
+
+def rebatch(x: np.ndarray, batch: int) -> np.ndarray:
+    """Repeat or slice ``x`` along dimension 0 to ``batch`` rows."""
+    reps = -(-batch // x.shape[0])
+    return np.ascontiguousarray(np.concatenate([x] * reps, axis=0)[:batch])
+
+
+def _plan(names: list[str], sizes: list[int], source: dict[str, Any], examples: tuple[Any, ...],
+          input_names: list[str] | None, workdir: Path, *, generate: bool, isolate: bool, **common: Any) -> list[dict[str, Any]]:
+    arrays = [to_numpy(e) for e in examples]
+    module = source.get("module")
+    torch_source = source
+    isolated = isolate
+    if module is not None:
+        path = workdir / "model.pkl"
+        try:
+            import torch
+
+            torch.save(module, path)
+            torch_source = {"kind": "pickle", "path": str(path)}
+        except (pickle.PicklingError, AttributeError, TypeError):
+            torch_source, isolated = {"kind": "object", "module": module}, False  # a local class: measure in-process
+    onnx_source: dict[str, Any] | None = source if source["kind"] == "onnx" else None
+
+    jobs = []
+    for name in names:
+        for b in sizes:
+            job: dict[str, Any] = {"backend": name, "batch_size": b, **common}
+            if name in PEERS:
+                dist, hint = PEERS[name]
+                job["skip"] = f"{name} not installed ({hint})" if importlib.util.find_spec(dist) is None else \
+                    f"{name} is installed but not yet supported by deepseek.benchmark"
+            elif generate and name == "onnxruntime":
+                job["skip"] = "generation on ONNX Runtime needs a KV-cache export, which deepseek does not build yet"
+            elif name == "onnxruntime":
+                if onnx_source is None:
+                    onnx_source = _export_for_ort(module if module is not None else source, examples, input_names, workdir)
+                job["source"] = onnx_source
+            elif source["kind"] == "onnx":
+                job["skip"] = f"an ONNX file runs on onnxruntime, not {name}"
+            else:
+                job["source"] = torch_source
+            job["task"] = "generate" if generate else "forward"
+            inputs = [rebatch(a, b) for a in arrays]
+            if (isolated and torch_source.get("kind") != "object") or name == "onnxruntime":
+                job["isolated"] = isolate
+                paths = []
+                for i, a in enumerate(inputs):
+                    p = workdir / f"in_{name}_{b}_{i}.npy"
+                    np.save(p, a, allow_pickle=False)
+                    paths.append(str(p))
+                job["inputs"] = paths
+                job["outputs_path"] = str(workdir / f"out_{name}_{b}.npy")
+            else:
+                job["isolated"] = False
+                job["inputs"] = inputs
+                job["return_outputs"] = True
+            jobs.append(job)
+    return jobs
+
+
+def _export_for_ort(module_or_source: Any, examples: tuple[Any, ...], input_names: list[str] | None, workdir: Path) -> dict[str, Any]:
+    from ..compile import export_onnx
+
+    if isinstance(module_or_source, dict):  # a torch file: load it as the runtime does, then export
+        from ..runtime.artifacts import detect_kind, load_module
+
+        path = Path(module_or_source["path"])
+        kind = detect_kind(path)
+        if kind == "exported_program":
+            import torch
+
+            module = torch.export.load(str(path))
+        else:
+            module = load_module(path, kind, arch=module_or_source.get("arch"), trust_pickle=module_or_source.get("trust_pickle", False))
+    else:
+        module = module_or_source
+    import torch
+
+    first = tuple(torch.from_numpy(np.ascontiguousarray(to_numpy(e)[:1])) for e in examples)
+    result = export_onnx(module, first, workdir / "model.onnx", input_names=input_names)
+    return {"kind": "onnx", "path": str(result.path)}
+
+
+def _execute(jobs: list[dict[str, Any]], *, progress: bool) -> list[dict[str, Any]]:
+    from .._progress import progress as make_progress
+
+    results: list[dict[str, Any]] = []
+    ctx = multiprocessing.get_context("spawn")
+    with make_progress(transient=True) as bar:
+        task = bar.add_task("benchmark", total=len(jobs), visible=progress)
+        for job in jobs:
+            bar.update(task, description=f"{job['backend']} batch {job['batch_size']}")
+            if "skip" in job:
+                results.append({"status": "skipped", "reason": job["skip"]})
+            elif job["isolated"]:
+                with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+                    try:
+                        results.append(pool.submit(run_job, job).result())
+                    except concurrent.futures.process.BrokenProcessPool as exc:
+                        results.append({"status": "error", "reason": f"the benchmark process died ({exc})"})
+            else:
+                results.append(run_job(job))
+            bar.advance(task)
+    return results
+
+
+def _rows(jobs: list[dict[str, Any]], raw: list[dict[str, Any]], baseline: str | None, threads: int) -> list[BenchmarkRow]:
+    outputs: dict[tuple[str, int], np.ndarray] = {}
+    for job, res in zip(jobs, raw):
+        if res.get("status") == "ok":
+            if job.get("outputs_path") and Path(job["outputs_path"]).exists():
+                outputs[(job["backend"], job["batch_size"])] = np.load(job["outputs_path"], allow_pickle=False)
+            elif "outputs" in job:
+                outputs[(job["backend"], job["batch_size"])] = np.asarray(job["outputs"])
+    medians = {(j["backend"], j["batch_size"]): r["latency"]["median_ms"] for j, r in zip(jobs, raw) if r.get("status") == "ok"}
+    rows = []
+    for job, res in zip(jobs, raw):
+        key = (job["backend"], job["batch_size"])
+        if res.get("status") != "ok":
+            rows.append(BenchmarkRow(job["backend"], job["batch_size"], res.get("status", "error"), reason=res.get("reason"),
+                                     threads=threads, extra={k: v for k, v in res.items() if k == "traceback"}))
+            continue
+        stats = LatencyStats(**res["latency"])
+        base = (baseline, job["batch_size"])
+        speed = medians[base] / stats.median_ms if base in medians else None
+        diff = None
+        if base in outputs and key in outputs and job.get("task") != "generate":
+            a, b = outputs[base], outputs[key]
+            diff = float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.shape == b.shape else None
+        generate = job.get("task") == "generate"
+        rows.append(BenchmarkRow(
+            backend=job["backend"], batch_size=job["batch_size"], status="ok", latency=stats,
+            throughput=None if generate else stats.throughput(job["batch_size"]),
+            tokens_per_s=res.get("tokens_per_s"), peak_rss_mb=res["peak_rss_mb"], rss_before_mb=res["rss_before_mb"],
+            memory_method=res["memory_method"], artifact_mb=res["artifact_bytes"] / 1e6, setup_s=res["setup_s"],
+            speedup=speed, max_abs_diff=diff, isolated=job["isolated"], threads=threads,
+            extra={k: res[k] for k in ("providers", "torch_imported", "tokens_per_call") if res.get(k) is not None},
+        ))
+    return rows
