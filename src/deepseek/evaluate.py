@@ -1,0 +1,197 @@
+"""``deepseek evaluate``: accuracy on a bundled real data set plus latency — a gate for CI pipelines.
+
+Labeled sets (``digits``, ``mnist-5k``, ``fashion-mnist``) report top-1 accuracy on held-out rows:
+digits and MNIST-5k use ``Dataset.split(0.2, seed=0)``'s test part (train on the other part), Fashion-MNIST
+its official 10k test split. ``photos`` has no labels: it reports top-1 agreement with a reference model
+(default: the bundled FP32 MobileNetV2) on real photos, agreement on confident views, and mean KL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._errors import InvalidArgumentError, invalid
+
+LABELED = ("digits", "mnist-5k", "fashion-mnist")
+DATASETS = (*LABELED, "photos")
+CONFIDENT = 0.5  # reference top-1 probability above which a photo view counts as confident
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationResult:
+    model: str
+    data: str
+    metric: str  # "accuracy" | "top1_agreement"
+    value: float
+    samples: int
+    backend: str
+    latency_ms: float  # median of batch-1 calls
+    throughput: float  # items/s over the whole evaluation pass
+    extra: dict[str, Any]
+    min_accuracy: float | None = None
+
+    @property
+    def passed(self) -> bool | None:
+        return None if self.min_accuracy is None else self.value >= self.min_accuracy
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "passed": self.passed}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+def load_eval_data(name: str, limit: int | None = None) -> tuple[Any, Any, list[str]]:
+    """(inputs, labels or None, names) for a data set name; labeled sets return their held-out part."""
+    from . import assets
+
+    if name not in DATASETS:
+        raise invalid("data", name, f"one of {list(DATASETS)}")
+    if name == "photos":
+        x, names = assets.photo_batch(views=8)
+        y = None
+    else:
+        ds = {"digits": lambda: assets.digits().split(0.2, seed=0)[1],
+              "mnist-5k": lambda: assets.mnist_5k().split(0.2, seed=0)[1],
+              "fashion-mnist": lambda: assets.fashion_mnist("test")}[name]()
+        x, y, names = ds.x, ds.y, ds.classes
+    if limit is not None:
+        if limit < 1:
+            raise invalid("limit", limit, "a positive integer")
+        x = x[:limit]
+        y = None if y is None else y[:limit]
+    return x, y, names
+
+
+def _infer_data(shape: tuple[int | None, ...] | None) -> str:
+    dims = tuple(shape[1:]) if shape else ()
+    return {(1, 8, 8): "digits", (1, 28, 28): "mnist-5k", (3, 224, 224): "photos"}.get(dims, "")
+
+
+def evaluate(model: Any, *, data: str | None = None, reference: Any = None, backend: str | None = None,
+             min_accuracy: float | None = None, batch_size: int = 64, limit: int | None = None,
+             arch: str | None = None, trust_pickle: bool = False) -> EvaluationResult:
+    """Accuracy (or agreement with ``reference`` on real photos) and latency of ``model``."""
+    from .bench.timing import measure
+    from .runtime import load
+
+    if min_accuracy is not None and not 0 < min_accuracy <= 1:
+        raise invalid("min_accuracy", min_accuracy, "a fraction in (0, 1], e.g. 0.9")
+    if batch_size < 1:
+        raise invalid("batch_size", batch_size, "a positive integer")
+    predictor = load(model, backend, arch=arch, trust_pickle=trust_pickle)
+    label = str(model) if isinstance(model, (str, Path)) else type(model).__name__
+    specs = predictor.input_specs
+    if data is None:
+        data = _infer_data(specs[0].shape if specs else None)
+        if not data:
+            raise invalid("data", None, f"a data set name from {list(DATASETS)} (cannot infer it from the model's input)")
+    x, y, classes = load_eval_data(data, limit)
+    if specs and specs[0].shape[1:] != tuple(x.shape[1:]) and all(d is not None for d in specs[0].shape[1:]):
+        raise InvalidArgumentError(f"data: {data!r} gives inputs of shape (N, {', '.join(map(str, x.shape[1:]))}) "
+                                   f"but the model expects (N, {', '.join(str(d) for d in specs[0].shape[1:])})")
+    xs = x.numpy() if hasattr(x, "numpy") else np.asarray(x)
+    fixed_batch = specs[0].shape[0] if specs and specs[0].shape and specs[0].shape[0] is not None else None
+    step = fixed_batch or batch_size
+
+    import time
+
+    t0 = time.perf_counter()
+    logits = _predict(predictor, xs, step)
+    seconds = time.perf_counter() - t0
+    lat = measure(lambda: predictor.run(xs[: fixed_batch or 1]), warmup=3, runs=20)
+    if logits.ndim != 2:
+        raise invalid("model output", logits.shape, "(N, classes) logits")
+
+    if y is not None:
+        pred = logits.argmax(1)
+        labels = y.numpy()
+        if logits.shape[1] != len(classes):
+            raise InvalidArgumentError(f"model: outputs {logits.shape[1]} classes but {data!r} has {len(classes)}")
+        per_class = {c: float((pred[labels == i] == i).mean()) for i, c in enumerate(classes) if (labels == i).any()}
+        metric, value, extra = "accuracy", float((pred == labels).mean()), {"per_class_accuracy": per_class}
+    else:
+        ref = reference if reference is not None else _default_reference()
+        ref_pred = load(ref, arch=arch, trust_pickle=trust_pickle) if not hasattr(ref, "run") else ref
+        ref_logits = _predict(ref_pred, xs, ref_pred.input_specs[0].shape[0] if ref_pred.input_specs and ref_pred.input_specs[0].shape[0] else batch_size)
+        if ref_logits.shape != logits.shape:
+            raise InvalidArgumentError(f"reference: outputs {ref_logits.shape} but the model outputs {logits.shape}")
+        p_ref, p = _softmax(ref_logits), _softmax(logits)
+        agree = logits.argmax(1) == ref_logits.argmax(1)
+        confident = p_ref.max(1) >= CONFIDENT
+        kl = float(np.mean(np.sum(p_ref * (np.log(p_ref + 1e-12) - np.log(p + 1e-12)), axis=1)))
+        metric, value = "top1_agreement", float(agree.mean())
+        extra = {"confident_views": int(confident.sum()),
+                 "confident_agreement": float(agree[confident].mean()) if confident.any() else None,
+                 "mean_kl": kl, "reference": "bundled FP32 MobileNetV2" if reference is None else str(reference)}
+    return EvaluationResult(label, data, metric, value, int(xs.shape[0]), predictor.backend, lat.median_ms,
+                            xs.shape[0] / seconds, extra, min_accuracy)
+
+
+def _predict(predictor: Any, xs: np.ndarray, step: int) -> np.ndarray:
+    out = []
+    for i in range(0, xs.shape[0], step):
+        chunk = xs[i: i + step]
+        if chunk.shape[0] < step and predictor.input_specs and predictor.input_specs[0].shape[0] is not None:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], step - chunk.shape[0], 0)])  # pad a fixed batch
+            out.append(predictor.run(chunk)[0][: xs.shape[0] - i])
+        else:
+            out.append(predictor.run(chunk)[0])
+    return np.concatenate(out)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z.astype(np.float64) - z.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
+
+
+def _default_reference() -> Any:
+    from . import assets
+    from .runtime import load
+
+    return load(assets.mobilenet_v2())
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", "-m", required=True, help="model file (.onnx, .pt2, .pt, state_dict with --arch)")
+    parser.add_argument("--data", default=None, choices=DATASETS, help="data set (default: inferred from the input shape)")
+    parser.add_argument("--reference", default=None, help="reference model for --data photos (default: FP32 MobileNetV2)")
+    parser.add_argument("--backend", default=None, help="eager, compile or onnxruntime (default: by file kind)")
+    parser.add_argument("--min-accuracy", type=float, default=None, help="fail (exit 1) below this fraction, e.g. 0.9")
+    parser.add_argument("--arch", default=None, help="architecture for state_dict/safetensors files")
+    parser.add_argument("--trust-pickle", action="store_true")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N samples")
+    parser.add_argument("--json", metavar="FILE", default=None, help="write the result as JSON")
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    result = evaluate(args.model, data=args.data, reference=args.reference, backend=args.backend,
+                      min_accuracy=args.min_accuracy, batch_size=args.batch_size, limit=args.limit, arch=args.arch,
+                      trust_pickle=args.trust_pickle)
+    console = Console()
+    console.print(f"[bold]{result.model}[/] on {result.data} ({result.samples} samples, {result.backend}): "
+                  f"{result.metric} {result.value:.4f}; latency {result.latency_ms:.2f} ms (batch 1, median), "
+                  f"{result.throughput:.0f} items/s")
+    for k, v in result.extra.items():
+        if k != "per_class_accuracy":
+            console.print(f"  {k}: {v:.4g}" if isinstance(v, float) else f"  {k}: {v}")
+    if args.json:
+        from ._atomic import write_text
+
+        write_text(args.json, result.to_json() + "\n")
+    if result.passed is False:
+        console.print(f"[red]FAIL[/]: {result.metric} {result.value:.4f} < {result.min_accuracy:.4f}")
+        return 1
+    if result.passed:
+        console.print(f"[green]PASS[/]: {result.metric} {result.value:.4f} >= {result.min_accuracy:.4f}")
+    return 0
