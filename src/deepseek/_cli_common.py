@@ -68,3 +68,10 @@ def resolve_model(name_or_path: str, shapes: list[tuple[int, ...]] | None, *, ar
         if args and args[0]:
             examples = tuple(args[0])
     return module, examples, None, path.name
+
+
+def console() -> Any:
+    """Console for command output: tables up to 120+ columns, messages never hard-wrapped mid-line."""
+    from rich.console import Console
+
+    return Console(width=max(120, Console().width), soft_wrap=True)

@@ -101,5 +101,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    run_demo(args.output, runs=args.runs, console=Console(width=max(110, Console().width)))
+    from ._cli_common import console
+
+    run_demo(args.output, runs=args.runs, console=console())
     return 0

@@ -293,7 +293,7 @@ def run_cli(args: argparse.Namespace) -> int:
     if args.json:
         print(report.to_json())
     else:
-        from rich.console import Console
+        from ._cli_common import console
 
-        render(report, Console(width=max(120, Console().width)))
+        render(report, console())
     return report.exit_code

@@ -173,12 +173,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from ._cli_common import console as make_console
 
     result = evaluate(args.model, data=args.data, reference=args.reference, backend=args.backend,
                       min_accuracy=args.min_accuracy, batch_size=args.batch_size, limit=args.limit, arch=args.arch,
                       trust_pickle=args.trust_pickle)
-    console = Console()
+    console = make_console()
     console.print(f"[bold]{result.model}[/] on {result.data} ({result.samples} samples, {result.backend}): "
                   f"{result.metric} {result.value:.4f}; latency {result.latency_ms:.2f} ms (batch 1, median), "
                   f"{result.throughput:.0f} items/s")

@@ -184,6 +184,7 @@ def _resolve(model: Any, inputs: Any, arch: str | None, trust_pickle: bool) -> t
             inputs = _inputs_from_file(path, kind)
         if inputs is None:
             raise invalid("inputs", None, f"example inputs for {path.name} (its input shapes are not fixed in the file)")
+        _check_inputs(path, kind, as_input_tuple(inputs, "inputs"))
         info = {"name": path.name, "task": "forward", "file": str(path), "kind": kind}
         source = {"kind": "onnx" if kind == "onnx" else "file", "path": str(path), "arch": arch, "trust_pickle": trust_pickle}
         return source, as_input_tuple(inputs, "inputs"), info, None
@@ -211,6 +212,19 @@ def _inputs_from_file(path: Path, kind: str) -> tuple[np.ndarray, ...] | None:
         out.append(rng.integers(0, 100, shape).astype(s.dtype) if np.dtype(s.dtype).kind in "iu"
                    else rng.standard_normal(shape).astype(s.dtype))
     return tuple(out)
+
+
+def _check_inputs(path: Path, kind: str, inputs: tuple[Any, ...]) -> None:
+    """Wrong input shapes for a file that fixes them fail here, before any process starts."""
+    if kind not in ("onnx", "exported_program"):
+        return
+    from ..runtime import load
+
+    specs = load(path).input_specs or []
+    if len(specs) != len(inputs):
+        raise invalid("inputs", f"{len(inputs)} input(s)", f"{len(specs)}: {[s.name for s in specs]}")
+    for i, (spec, value) in enumerate(zip(specs, inputs)):
+        spec.check(i, value)
 
 
 def rebatch(x: np.ndarray, batch: int) -> np.ndarray:

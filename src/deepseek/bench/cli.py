@@ -39,7 +39,6 @@ def _batch_sizes(values: list[str] | None) -> list[int]:
 
 def run_cli(args: argparse.Namespace) -> int:
     import numpy as np
-    from rich.console import Console
 
     from .benchmark import benchmark
 
@@ -53,7 +52,9 @@ def run_cli(args: argparse.Namespace) -> int:
                        baseline=args.baseline or (backends[0] if backends else None), warmup=args.warmup, runs=args.runs,
                        threads=args.threads, device=args.device, isolate=not args.no_isolate, arch=args.arch,
                        trust_pickle=args.trust_pickle, new_tokens=args.new_tokens)
-    console = Console(width=max(120, Console().width))
+    from .._cli_common import console as make_console
+
+    console = make_console()
     console.print(result.table())
     if args.json:
         result.save_json(args.json)

@@ -310,7 +310,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run_cli(args: argparse.Namespace) -> int:
     import numpy as np
-    from rich.console import Console
 
     from .._cli_common import parse_shapes
 
@@ -318,7 +317,9 @@ def run_cli(args: argparse.Namespace) -> int:
     inputs = tuple(np.random.default_rng(0).standard_normal(s).astype(np.float32) for s in shapes) if shapes else None
     result = profile(args.model, inputs, backend=args.backend, batch_size=args.batch_size, runs=args.runs,
                      arch=args.arch, trust_pickle=args.trust_pickle)
-    console = Console(width=max(120, Console().width))
+    from .._cli_common import console as make_console
+
+    console = make_console()
     console.print(result.table("operators", args.top))
     if result.layers:
         console.print(result.table("layers", args.top))

@@ -8,10 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from .._atomic import atomic_path, refuse_overwrite_input
-from .._cli_common import add_model_arguments, parse_shapes, resolve_model
+from .._cli_common import add_model_arguments, console, parse_shapes, resolve_model
 from .._errors import invalid
 
 TARGETS = ("x86_64", "arm64", "cuda")
@@ -34,7 +32,7 @@ def run_export_cli(args: argparse.Namespace) -> int:
     if examples is None:
         raise invalid("--inputs", None, "the input shape(s), e.g. --inputs 1x3x224x224 (the file does not record them)")
     result = export_onnx(model, examples, args.output, input_names=names, dynamic_batch=not args.static_batch, opset=args.opset)
-    Console().print(
+    console().print(
         f"[green]wrote[/] {result.path} ({result.size_bytes / 1e6:.1f} MB, opset {result.opset}, "
         f"{'dynamic' if result.dynamic_batch else 'static'} batch) from {label}; ONNX Runtime vs PyTorch: "
         f"max abs diff {result.max_abs_diff:.2e} (tolerance {result.tolerance:.2e})"
@@ -54,9 +52,9 @@ def run_compile_cli(args: argparse.Namespace) -> int:
     result = compile_model(args.model, target_arch=args.target_arch, optimization_level=args.optimization_level,
                            output=args.output, inputs=parse_shapes(args.inputs), arch=args.arch,
                            trust_pickle=args.trust_pickle)
-    console = Console()
-    console.print(f"[bold]backend[/]: {result['backend']} — {result['why']}")
-    console.print(
+    out = console()
+    out.print(f"[bold]backend[/]: {result['backend']} — {result['why']}")
+    out.print(
         f"[green]wrote[/] {result['output']} ({result['size_bytes'] / 1e6:.1f} MB, ORT level {result['ort_level']}); "
         f"verified against the source model: max abs diff {result['max_abs_diff']:.2e} (tolerance {result['tolerance']:.2e})"
     )

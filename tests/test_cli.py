@@ -1,0 +1,100 @@
+"""The command line: every subcommand answers bad input with one clear line and exit status 2."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import deepseek
+
+
+def run(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "deepseek", *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def onnx_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "small.onnx"
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    deepseek.export_onnx(model.eval(), torch.randn(1, 3, 16, 16), path, dynamic_batch=False)
+    return path
+
+
+def assert_one_line_error(proc, *words):
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("W1")]  # torch log lines
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+def test_missing_file(tmp_path):
+    assert_one_line_error(run("bench", "--model", str(tmp_path / "none.onnx")), "none.onnx")
+    assert_one_line_error(run("evaluate", "--model", str(tmp_path / "none.onnx")), "not found")
+    assert_one_line_error(run("export", str(tmp_path / "none.pt2"), "-o", str(tmp_path / "x.onnx")), "none.pt2")
+
+
+def test_corrupt_onnx(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"this is not protobuf" * 20)
+    assert_one_line_error(run("bench", "--model", str(bad), "--backends", "onnxruntime"), "not a loadable ONNX model")
+    assert_one_line_error(run("profile", str(bad), "--backend", "onnxruntime"), "ONNX")
+
+
+def test_wrong_shape(onnx_file):
+    assert_one_line_error(run("bench", "--model", str(onnx_file), "--backends", "onnxruntime", "--inputs", "1x3x10"),
+                          "shape (1, 3, 10)", "expected (1, 3, 16, 16)")
+    assert_one_line_error(run("bench", "--model", str(onnx_file), "--inputs", "1xbad"), "--inputs")
+
+
+def test_unknown_backend_and_target(onnx_file, tmp_path):
+    assert_one_line_error(run("bench", "--model", str(onnx_file), "--backends", "onnxruntime,tensorflow"), "tensorflow")
+    assert_one_line_error(run("profile", str(onnx_file), "--backend", "tensorflow"), "tensorflow")
+    proc = run("compile", str(onnx_file), "--target-arch", "sparc", "-o", str(tmp_path / "o.onnx"))
+    assert proc.returncode == 2 and "sparc" in proc.stderr  # argparse's own usage error
+
+
+def test_output_never_overwrites_the_input(onnx_file):
+    before = onnx_file.read_bytes()
+    assert_one_line_error(run("compile", str(onnx_file), "--target-arch", "x86_64", "-o", str(onnx_file)), "output")
+    assert onnx_file.read_bytes() == before
+
+
+def test_pickled_model_needs_the_flag(tmp_path):
+    torch.save(torch.nn.Linear(4, 2), tmp_path / "whole.pt")
+    assert_one_line_error(run("export", str(tmp_path / "whole.pt"), "--inputs", "1x4", "-o", str(tmp_path / "o.onnx")),
+                          "trust")
+    ok = run("export", str(tmp_path / "whole.pt"), "--inputs", "1x4", "-o", str(tmp_path / "o.onnx"), "--trust-pickle")
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_export_and_compile_x86(tmp_path):
+    proc = run("export", "resnet18", "-o", str(tmp_path / "r18.onnx"))
+    assert proc.returncode == 0 and "max abs diff" in proc.stdout
+    proc = run("compile", str(tmp_path / "r18.onnx"), "--target-arch", "x86_64", "-O", "3", "-o", str(tmp_path / "r18_opt.onnx"))
+    assert proc.returncode == 0, proc.stderr
+    p = deepseek.load(tmp_path / "r18_opt.onnx")
+    x = torch.randn(2, 3, 224, 224)
+    ref = deepseek.load(tmp_path / "r18.onnx")(x)
+    assert abs(p(x) - ref).max() < 1e-3
+
+
+def test_aliases_and_version():
+    doctor = subprocess.run([sys.executable, "-c", "from deepseek.cli import doctor_main; doctor_main(['--json', '--fast'])"],
+                            capture_output=True, text=True, timeout=300)
+    assert doctor.returncode == 0 and "cpu_features" in json.loads(doctor.stdout)
+    assert run("--version").stdout.startswith("deepseek ")
+
+
+@pytest.mark.slow
+def test_demo_end_to_end(tmp_path):
+    from deepseek.demo import run_demo
+
+    report = run_demo(tmp_path / "demo", runs=2, batch_sizes=(1, 2))
+    assert report["agreement"]["value"] >= 0.99
+    rows = {(r["backend"], r["batch_size"]): r for r in report["benchmark"]["rows"]}
+    assert rows[("onnxruntime", 1)]["status"] == "ok" and rows[("onnxruntime", 1)]["speedup"] > 0
+    for name in ("report.json", "benchmark.png", "summary.md", "mobilenet_v2.onnx"):
+        assert (tmp_path / "demo" / name).exists()

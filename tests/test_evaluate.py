@@ -1,0 +1,89 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import deepseek
+from deepseek import assets
+from deepseek.evaluate import evaluate
+
+
+class DigitNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 16, 3, padding=1)
+        self.fc = torch.nn.Linear(16 * 4 * 4, 10)
+
+    def forward(self, x):
+        return self.fc(torch.nn.functional.max_pool2d(self.conv(x).relu(), 2).flatten(1))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A CNN trained on the digits train split (the evaluator uses the held-out test split)."""
+    torch.manual_seed(0)
+    train, _ = assets.digits().split(0.2, seed=0)
+    model = DigitNet()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(15):
+        for x, y in train.loader(64, shuffle=True):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+    model.eval()
+    folder = tmp_path_factory.mktemp("digits")
+    example = torch.zeros(2, 1, 8, 8)
+    torch.export.save(torch.export.export(model, (example,), dynamic_shapes=({0: torch.export.Dim.DYNAMIC},)),
+                      folder / "m.pt2")
+    deepseek.export_onnx(model, example, folder / "m.onnx")
+    return model, folder
+
+
+def test_trained_model_is_accurate_on_both_backends(trained):
+    _, folder = trained
+    r_pt = evaluate(folder / "m.pt2", data="digits")
+    r_ort = evaluate(folder / "m.onnx")  # data inferred from the 1x8x8 input
+    assert r_ort.data == "digits" and r_ort.samples == round(0.2 * 1797)
+    assert r_pt.value > 0.9 and r_ort.value == pytest.approx(r_pt.value, abs=1e-6)
+    assert r_ort.metric == "accuracy" and r_ort.latency_ms > 0 and r_ort.throughput > 0
+    assert set(r_ort.extra["per_class_accuracy"]) == {str(i) for i in range(10)}
+
+
+def test_untrained_model_scores_near_chance():
+    torch.manual_seed(1)
+    r = evaluate(DigitNet().eval(), data="digits", backend="eager")
+    assert r.value < 0.3
+
+
+def test_cli_gates_on_min_accuracy(trained):
+    _, folder = trained
+    cmd = [sys.executable, "-m", "deepseek", "evaluate", "--model", str(folder / "m.onnx"), "--data", "digits"]
+    fail = subprocess.run([*cmd, "--min-accuracy", "0.999"], capture_output=True, text=True, timeout=300)
+    assert fail.returncode == 1 and "FAIL" in fail.stdout
+    ok = subprocess.run([*cmd, "--min-accuracy", "0.5"], capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0 and "PASS" in ok.stdout
+    bad = subprocess.run([*cmd, "--min-accuracy", "90"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "min_accuracy" in bad.stderr
+
+
+def test_shape_mismatch_names_both_shapes(trained):
+    _, folder = trained
+    with pytest.raises(deepseek.InvalidArgumentError, match=r"\(N, 1, 28, 28\).*\(N, 1, 8, 8\)"):
+        evaluate(folder / "m.onnx", data="mnist-5k")
+    with pytest.raises(deepseek.InvalidArgumentError, match="data"):
+        evaluate(folder / "m.onnx", data="imagenet")
+
+
+@pytest.mark.slow
+def test_photo_agreement_of_exported_mobilenet(tmp_path):
+    deepseek.export_onnx(assets.mobilenet_v2(), torch.randn(1, 3, 224, 224), tmp_path / "m.onnx")
+    r = evaluate(tmp_path / "m.onnx")
+    assert r.data == "photos" and r.metric == "top1_agreement"
+    assert r.value == 1.0 and r.extra["mean_kl"] < 1e-4 and r.extra["confident_views"] > 20
+    # a model that is not MobileNetV2 disagrees with it: the metric is not trivially 1
+    import torchvision
+
+    other = evaluate(torchvision.models.resnet18().eval(), data="photos", limit=40)
+    assert other.value < 0.5 and np.isfinite(other.extra["mean_kl"])
