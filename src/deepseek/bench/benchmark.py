@@ -363,6 +363,6 @@ def _rows(jobs: list[dict[str, Any]], raw: list[dict[str, Any]], baseline: str |
             tokens_per_s=res.get("tokens_per_s"), peak_rss_mb=res["peak_rss_mb"], rss_before_mb=res["rss_before_mb"],
             memory_method=res["memory_method"], artifact_mb=res["artifact_bytes"] / 1e6, setup_s=res["setup_s"],
             speedup=speed, max_abs_diff=diff, isolated=job["isolated"], threads=threads,
-            extra={k: res[k] for k in ("providers", "torch_imported", "tokens_per_call") if res.get(k) is not None},
+            extra={k: res[k] for k in ("providers", "torch_imported", "tokens_per_call", "peak_cuda_mb") if res.get(k) is not None},
         ))
     return rows

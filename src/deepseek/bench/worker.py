@@ -31,6 +31,10 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         import sys
 
         result.update(status="ok", torch_imported="torch" in sys.modules)
+        if job.get("device", "cpu") == "cuda" and "torch" in sys.modules:
+            import torch
+
+            result["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
         return result
     except Exception as exc:
         lines = [ln for ln in (str(exc).strip() or type(exc).__name__).splitlines() if ln.strip()]
@@ -98,8 +102,11 @@ def _measure_generation(job: dict[str, Any]) -> dict[str, Any]:
 
     if job.get("threads"):
         torch.set_num_threads(job["threads"])
-    model = _torch_module(job["source"]).eval()
-    ids = torch.from_numpy(_inputs(job)[0])
+    device = job.get("device", "cpu")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device: got {device!r}, expected 'cpu' or 'cuda' for generation")
+    model = _torch_module(job["source"]).eval().to(device)
+    ids = torch.from_numpy(_inputs(job)[0]).to(device)
     new = int(job.get("new_tokens", 32))
     t0 = time.perf_counter()
     if job["backend"] == "compile":
