@@ -222,8 +222,9 @@ def _profile_ort(path: Path, batch: tuple[Any, ...], runs: int, warmup: int) -> 
     import onnxruntime as ort
 
     with tempfile.TemporaryDirectory(prefix="deepseek-prof-") as tmp:
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
+        from ..runtime.backends import session_options
+
+        opts = session_options()
         opts.enable_profiling = True
         opts.profile_file_prefix = os.path.join(tmp, "ort")
         session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])

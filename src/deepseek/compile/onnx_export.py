@@ -155,9 +155,9 @@ def verify_onnx(
 def _session(path: str | Path) -> Any:
     import onnxruntime as ort
 
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    from ..runtime.backends import session_options
+
+    return ort.InferenceSession(str(path), session_options(), providers=["CPUExecutionProvider"])
 
 
 def _first_line(exc: BaseException) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .._errors import ArtifactError, invalid
+from ..runtime.backends import session_options
 
 # optimization level -> ORT graph optimization level name
 LEVELS = {0: "disable", 1: "basic", 2: "extended", 3: "all"}
@@ -23,14 +24,7 @@ def optimize_onnx(source: str | Path, output: str | Path, *, level: int, target_
     name = LEVELS[level]
     if target_arch != "x86_64" and level > 1:
         name = "basic"
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    opts.graph_optimization_level = {
-        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-    }[name]
+    opts = session_options(name)
     opts.optimized_model_filepath = str(output)
     try:
         ort.InferenceSession(str(source), opts, providers=["CPUExecutionProvider"])

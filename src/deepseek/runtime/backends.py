@@ -101,16 +101,7 @@ class OrtBackend:
                 f"device: {device!r} needs ONNX Runtime's {wanted[0]}, which this onnxruntime lacks "
                 f"(has {ort.get_available_providers()}); install onnxruntime-gpu on a CUDA machine"
             )
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        opts.graph_optimization_level = {
-            "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-        }[optimization]
-        if threads:
-            opts.intra_op_num_threads = threads
+        opts = session_options(optimization, threads)
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=wanted)
         except Exception as exc:
@@ -132,6 +123,28 @@ class OrtBackend:
     def run(self, args: tuple[Any, ...]) -> list[np.ndarray]:
         feed = {n: np.ascontiguousarray(to_numpy(a)) for n, a in zip(self._names, args)}
         return list(self.session.run(None, feed))
+
+
+ORT_LEVELS = ("disable", "basic", "extended", "all")
+
+
+def session_options(optimization: str = "all", threads: int | None = None) -> Any:
+    """ONNX Runtime session options: quiet logs, graph optimization level by name, intra-op threads."""
+    import onnxruntime as ort
+
+    if optimization not in ORT_LEVELS:
+        raise invalid("optimization", optimization, f"one of {ORT_LEVELS}")
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.graph_optimization_level = {
+        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }[optimization]
+    if threads:
+        opts.intra_op_num_threads = threads
+    return opts
 
 
 def module_bytes(module: Any) -> int:
