@@ -250,33 +250,12 @@ def _profile_ort(path: Path, batch: tuple[Any, ...], runs: int, warmup: int) -> 
         per_node.setdefault(node, [op, 0.0])[1] += e.get("dur", 0)
     total_us = sum(t for _, t in per_op.values()) or 1.0
     ops = sorted((OpTime(k, int(c), t / 1000 / runs, 100 * t / total_us) for k, (c, t) in per_op.items()), key=lambda o: -o.ms_per_run)
-    scopes = _onnx_scopes(path)
+    from ..compile.onnx_export import onnx_module_scopes
+
+    scopes = onnx_module_scopes(path)
     layers = sorted((LayerTime(_layer_name(n, scopes), op, t / 1000 / runs, 100 * t / total_us) for n, (op, t) in per_node.items()),
                     key=lambda ly: -ly.ms_per_run)
     return ops, layers, total_us / 1000 / runs
-
-
-def _onnx_scopes(path: Path) -> dict[str, str]:
-    """ONNX node and output names → the PyTorch module they came from (recorded by the dynamo exporter)."""
-    import ast
-
-    import onnx
-
-    scopes: dict[str, str] = {}
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception:
-        return scopes
-    for node in model.graph.node:
-        meta = {p.key: p.value for p in node.metadata_props}
-        try:
-            names = ast.literal_eval(meta.get("pkg.torch.onnx.name_scopes", "[]"))
-        except (ValueError, SyntaxError):
-            continue
-        if len(names) >= 2 and names[-2]:
-            for key in (node.name, *node.output):
-                scopes[key] = names[-2]
-    return scopes
 
 
 def _layer_name(ort_node: str, scopes: dict[str, str]) -> str:

@@ -1,5 +1,5 @@
 """Export and compile models into artifacts that run on the target."""
 
-from .onnx_export import ExportResult, export_onnx, verify_onnx
+from .onnx_export import ExportResult, export_onnx, onnx_module_scopes, verify_onnx
 
-__all__ = ["ExportResult", "export_onnx", "verify_onnx"]
+__all__ = ["ExportResult", "export_onnx", "onnx_module_scopes", "verify_onnx"]

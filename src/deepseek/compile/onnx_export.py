@@ -173,3 +173,26 @@ def _first_line(exc: BaseException) -> str:
 
 def _is_batched(x: Any) -> bool:
     return len(getattr(x, "shape", ())) > 0
+
+
+def onnx_module_scopes(path: str | Path) -> dict[str, str]:
+    """ONNX node and output names → the PyTorch module they came from (recorded by the dynamo exporter)."""
+    import ast
+
+    import onnx
+
+    scopes: dict[str, str] = {}
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:
+        return scopes
+    for node in model.graph.node:
+        meta = {p.key: p.value for p in node.metadata_props}
+        try:
+            names = ast.literal_eval(meta.get("pkg.torch.onnx.name_scopes", "[]"))
+        except (ValueError, SyntaxError):
+            continue
+        if len(names) >= 2 and names[-2]:
+            for key in (node.name, *node.output):
+                scopes[key] = names[-2]
+    return scopes

@@ -11,13 +11,16 @@ from .observers import (
     make_observer,
     qparams_from_range,
 )
+from .onnx_static import StaticQuantResult, quantize_static_onnx
 from .qat import QATConfig, calibrate, convert, fake_quantizers, fold_batchnorm
+from .sensitivity import LayerSensitivity, layer_sensitivity, output_kl, sqnr_db
 from .spec import OBSERVERS, QuantSpec
 
 __all__ = [
     "OBSERVERS",
     "FakeQuantize",
     "HistogramObserver",
+    "LayerSensitivity",
     "MSEObserver",
     "MinMaxObserver",
     "MovingAverageObserver",
@@ -25,12 +28,17 @@ __all__ = [
     "PercentileObserver",
     "QATConfig",
     "QuantSpec",
+    "StaticQuantResult",
     "calibrate",
     "convert",
     "fake_quantize",
     "fake_quantizers",
     "fold_batchnorm",
     "lsq_fake_quantize",
+    "layer_sensitivity",
     "make_observer",
+    "output_kl",
     "qparams_from_range",
+    "quantize_static_onnx",
+    "sqnr_db",
 ]

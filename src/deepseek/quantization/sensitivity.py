@@ -1,0 +1,68 @@
+"""Per-layer sensitivity: how much the model's output moves when only one layer is quantized."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from .qat import QATConfig, _QATMixin, calibrate, fake_quantizers
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerSensitivity:
+    """One layer quantized alone: KL(fp32 ‖ quantized) of the outputs' softmax, and output SQNR in dB."""
+
+    name: str
+    kl: float
+    sqnr_db: float
+
+
+def layer_sensitivity(model: torch.nn.Module, batches: Sequence[torch.Tensor], config: QATConfig | None = None) -> list[LayerSensitivity]:
+    """Rank the Conv/Linear layers of ``model`` from most to least sensitive to quantization (``config``).
+
+    ``batches`` calibrate the ranges and are the inputs the outputs are compared on.
+    """
+    config = config or QATConfig()
+    fp32 = model.eval()
+    with torch.no_grad():
+        ref = torch.cat([fp32(b) for b in batches])
+    q = config.apply(copy.deepcopy(fp32))
+    calibrate(q, batches)
+    quantizers = [fq for _, fq in fake_quantizers(q)]
+    for fq in quantizers:
+        fq.observe = False
+    layers = [(n, m) for n, m in q.named_modules() if isinstance(m, _QATMixin)]
+    out = []
+    for name, layer in layers:
+        for fq in quantizers:
+            fq.enabled = False
+        layer.weight_fq.enabled = layer.input_fq.enabled = True
+        with torch.no_grad():
+            got = torch.cat([q(b) for b in batches])
+        out.append(LayerSensitivity(name, output_kl(ref, got), sqnr_db(ref, got)))
+    return sorted(out, key=lambda s: -s.kl)
+
+
+def output_kl(ref: torch.Tensor, got: torch.Tensor) -> float:
+    """Mean KL divergence between the softmax of reference and quantized logits (last dimension)."""
+    p = ref.float().softmax(-1)
+    return float((p * (p.clamp_min(1e-12).log() - got.float().log_softmax(-1))).sum(-1).mean())
+
+
+def sqnr_db(ref: torch.Tensor, got: torch.Tensor) -> float:
+    """Signal-to-quantization-noise ratio of ``got`` against ``ref`` in dB (higher is better)."""
+    noise = (ref.float() - got.float()).pow(2).mean()
+    if float(noise) == 0:
+        return float("inf")
+    return float(10 * torch.log10(ref.float().pow(2).mean() / noise))
+
+
+def as_batches(data: Any, batch_size: int = 16) -> list[torch.Tensor]:
+    """A tensor, or an iterable of tensors / (inputs, labels) pairs → a list of input batches."""
+    if isinstance(data, torch.Tensor):
+        return [data[i: i + batch_size] for i in range(0, data.shape[0], batch_size)]
+    return [b[0] if isinstance(b, (list, tuple)) else b for b in data]

@@ -1,0 +1,87 @@
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+import deepseek
+from deepseek import assets
+from deepseek.quantization import layer_sensitivity, quantize_static_onnx
+
+
+class DigitNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = torch.nn.Conv2d(1, 16, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(16)
+        self.c2 = torch.nn.Conv2d(16, 16, 3, padding=1)
+        self.fc = torch.nn.Linear(16 * 4 * 4, 10)
+
+    def forward(self, x):
+        x = self.bn(self.c1(x)).relu()
+        return self.fc(torch.nn.functional.max_pool2d(self.c2(x).relu(), 2).flatten(1))
+
+
+@pytest.fixture(scope="module")
+def trained():
+    torch.manual_seed(0)
+    train, test = assets.digits().split(0.2, seed=0)
+    model = DigitNet()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(8):
+        for x, y in train.loader(64, shuffle=True):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+    return model.eval(), train, test
+
+
+def _ops(path):
+    return [n.op_type for n in onnx.load(str(path)).graph.node]
+
+
+def test_static_int8_is_real_qdq_u8s8_and_keeps_accuracy(trained, tmp_path):
+    model, train, test = trained
+    r = quantize_static_onnx(model, train.x[:256], tmp_path / "q.onnx")
+    ops = _ops(r.path)
+    assert ops.count("QuantizeLinear") >= 3 and "DequantizeLinear" in ops
+    graph = onnx.load(str(r.path)).graph
+    zero_points = {i.name: i for i in graph.initializer if i.name.endswith("zero_point")}
+    dtypes = {onnx.helper.tensor_dtype_to_np_dtype(z.data_type) for z in zero_points.values()}
+    assert np.dtype("uint8") in dtypes and np.dtype("int8") in dtypes  # U8S8: uint8 activations, int8 weights
+    s = ort.InferenceSession(str(r.path), providers=["CPUExecutionProvider"])
+    pred = s.run(None, {s.get_inputs()[0].name: test.x.numpy()})[0].argmax(1)
+    with torch.no_grad():
+        ref = model(test.x).argmax(1).numpy()
+    acc_fp32 = float((ref == test.y.numpy()).mean())
+    acc_int8 = float((pred == test.y.numpy()).mean())
+    assert acc_int8 >= acc_fp32 - 0.01
+    assert r.calibration_agreement > 0.97
+
+
+def test_kept_layers_stay_float(trained, tmp_path):
+    model, train, _ = trained
+    r = quantize_static_onnx(model, train.x[:128], tmp_path / "q.onnx", exclude=["fc"])
+    graph = onnx.load(str(r.path)).graph
+    gemm = next(n for n in graph.node if n.op_type == "Gemm")
+    producers = {o: n.op_type for n in graph.node for o in n.output}
+    assert all(producers.get(i) != "DequantizeLinear" for i in gemm.input[1:])  # float weights
+    assert r.kept_fp32 == ["fc"]
+
+
+def test_sensitivity_ranks_layers(trained):
+    model, train, _ = trained
+    ranking = layer_sensitivity(model, [train.x[:64]])
+    assert {s.name for s in ranking} == {"c1", "c2", "fc"}
+    assert ranking[0].kl >= ranking[-1].kl >= 0 and all(s.sqnr_db > 10 for s in ranking)
+
+
+def test_bad_arguments(trained, tmp_path):
+    model, train, _ = trained
+    with pytest.raises(deepseek.InvalidArgumentError, match="method"):
+        quantize_static_onnx(model, train.x[:8], tmp_path / "q.onnx", method="kl")
+    with pytest.raises(deepseek.InvalidArgumentError, match="keep_fp32"):
+        quantize_static_onnx(model, train.x[:8], tmp_path / "q.onnx", keep_fp32=-1)
+    with pytest.raises(deepseek.InvalidArgumentError, match="exclude"):
+        quantize_static_onnx(model, train.x[:8], tmp_path / "q.onnx", exclude=["nope"])
+    assert not (tmp_path / "q.onnx").exists()
