@@ -38,7 +38,7 @@ def agreement(fp32: Path, int8: Path, x: np.ndarray) -> dict:
     ref, got = run(fp32), run(int8)
     confident = torch.tensor(ref).softmax(-1).max(-1).values.numpy() >= 0.5
     agree = ref.argmax(1) == got.argmax(1)
-    return {"views": int(len(x)), "agreement": float(agree.mean()), "confident_views": int(confident.sum()),
+    return {"views": len(x), "agreement": float(agree.mean()), "confident_views": int(confident.sum()),
             "confident_agreement": float(agree[confident].mean())}
 
 
