@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import importlib.util
-import multiprocessing
+import json
+import os
 import pickle
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -314,7 +316,6 @@ def _execute(jobs: list[dict[str, Any]], *, progress: bool) -> list[dict[str, An
     from .._progress import progress as make_progress
 
     results: list[dict[str, Any]] = []
-    ctx = multiprocessing.get_context("spawn")
     with make_progress(transient=True) as bar:
         task = bar.add_task("benchmark", total=len(jobs), visible=progress)
         for job in jobs:
@@ -322,15 +323,28 @@ def _execute(jobs: list[dict[str, Any]], *, progress: bool) -> list[dict[str, An
             if "skip" in job:
                 results.append({"status": "skipped", "reason": job["skip"]})
             elif job["isolated"]:
-                with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-                    try:
-                        results.append(pool.submit(run_job, job).result())
-                    except concurrent.futures.process.BrokenProcessPool as exc:
-                        results.append({"status": "error", "reason": f"the benchmark process died ({exc})"})
+                results.append(_run_isolated(job))
             else:
                 results.append(run_job(job))
             bar.advance(task)
     return results
+
+
+def _run_isolated(job: dict[str, Any]) -> dict[str, Any]:
+    """Run one job in a fresh ``python -m deepseek.bench.worker`` process; its peak memory is its own."""
+    folder = Path(job["outputs_path"]).parent
+    stem = f"job_{job['backend']}_{job['batch_size']}"
+    job_file, result_file = folder / f"{stem}.json", folder / f"{stem}.result.json"
+    job_file.write_text(json.dumps(job))
+    env = dict(os.environ)
+    # the caller's import path, so a pickled model's classes resolve as they do here (what spawn does too)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and Path(p).is_dir())
+    proc = subprocess.run([sys.executable, "-m", "deepseek.bench.worker", str(job_file), str(result_file)],
+                          capture_output=True, text=True, env=env)
+    if proc.returncode != 0 or not result_file.exists():
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"status": "error", "reason": f"the benchmark process failed (exit {proc.returncode}): {tail}"}
+    return json.loads(result_file.read_text())
 
 
 def _rows(jobs: list[dict[str, Any]], raw: list[dict[str, Any]], baseline: str | None, threads: int) -> list[BenchmarkRow]:

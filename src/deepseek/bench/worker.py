@@ -125,3 +125,24 @@ def _measure_generation(job: dict[str, Any]) -> dict[str, Any]:
     return {"latency": stats.to_dict(), "setup_s": setup_s, "tokens_per_call": tokens,
             "tokens_per_s": tokens * 1000.0 / stats.median_ms,
             "artifact_bytes": sum(p.numel() * p.element_size() for p in model.parameters())}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m deepseek.bench.worker JOB.json RESULT.json``: one isolated measurement.
+
+    A fresh interpreter (not multiprocessing's spawn, which re-imports the caller's main script and
+    whatever it imports) so the process holds only what the backend itself needs.
+    """
+    import json
+    import sys
+
+    job_path, result_path = (argv if argv is not None else sys.argv[1:])[:2]
+    with open(job_path) as f:
+        job = json.load(f)
+    result = run_job(job)
+    with open(result_path, "w") as f:
+        json.dump(result, f)
+
+
+if __name__ == "__main__":
+    main()
