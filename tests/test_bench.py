@@ -90,6 +90,9 @@ def test_bad_arguments_fail_before_running():
         deepseek.benchmark(m, x, batch_sizes=[0])
     with pytest.raises(deepseek.InvalidArgumentError, match="baseline"):
         deepseek.benchmark(m, x, backends=["onnxruntime"], baseline="eager")
+    # without a baseline the first backend is the reference
+    r = deepseek.benchmark(m, x, backends=["onnxruntime"], runs=1, warmup=0, progress=False, isolate=False)
+    assert r.baseline == "onnxruntime" and r.rows[0].speedup == 1.0
     with pytest.raises(deepseek.InvalidArgumentError, match="inputs"):
         deepseek.benchmark(m)
 

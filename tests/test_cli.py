@@ -93,8 +93,12 @@ def test_demo_end_to_end(tmp_path):
     from deepseek.demo import run_demo
 
     report = run_demo(tmp_path / "demo", runs=2, batch_sizes=(1, 2))
-    assert report["agreement"]["value"] >= 0.99
-    rows = {(r["backend"], r["batch_size"]): r for r in report["benchmark"]["rows"]}
-    assert rows[("onnxruntime", 1)]["status"] == "ok" and rows[("onnxruntime", 1)]["speedup"] > 0
-    for name in ("report.json", "benchmark.png", "summary.md", "mobilenet_v2.onnx"):
+    assert report["agreement"]["fp32_onnx"]["value"] >= 0.99
+    assert report["agreement"]["int8_onnx"]["extra"]["confident_agreement"] > 0.8  # measured, reported as is
+    fp32 = {(r["backend"], r["batch_size"]): r for r in report["benchmark"]["fp32"]["rows"]}
+    int8 = {(r["backend"], r["batch_size"]): r for r in report["benchmark"]["int8"]["rows"]}
+    assert fp32[("onnxruntime", 1)]["status"] == "ok" and fp32[("onnxruntime", 1)]["speedup"] > 0
+    assert int8[("onnxruntime", 2)]["status"] == "ok"
+    assert int8[("onnxruntime", 1)]["artifact_mb"] < 0.4 * fp32[("onnxruntime", 1)]["artifact_mb"]  # int8 weights
+    for name in ("report.json", "benchmark.png", "summary.md", "mobilenet_v2.onnx", "mobilenet_v2_int8.onnx"):
         assert (tmp_path / "demo" / name).exists()

@@ -215,6 +215,23 @@ def photo_batch(size: int = 224, views: int = 1) -> tuple[Any, list[str]]:
     return torch.stack(tensors), names
 
 
+def photo_calibration_batch(count: int = 64, size: int = 224, seed: int = 0) -> Any:
+    """``count`` random crops (scale, aspect, mirror; seeded) of the real photos, preprocessed like
+    :func:`photo_batch`: calibration inputs distinct from the fixed views used to measure agreement."""
+    import torch
+    from torchvision.transforms import v2
+
+    if count < 1:
+        raise invalid("count", count, "a positive integer")
+    torch.manual_seed(seed)  # torchvision's random transforms draw from the global generator
+    augment = v2.Compose([
+        v2.ToImage(), v2.RandomResizedCrop(size, scale=(0.2, 1.0), antialias=True), v2.RandomHorizontalFlip(),
+        v2.ToDtype(torch.float32, scale=True), v2.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+    ])
+    photos = _real_photos()
+    return torch.stack([augment(photos[i % len(photos)].image) for i in range(count)])
+
+
 # ---------------------------------------------------------------- labeled image sets
 
 @dataclasses.dataclass(frozen=True)

@@ -118,7 +118,7 @@ def benchmark(
     *,
     backends: Sequence[str] = ("eager", "onnxruntime"),
     batch_sizes: Sequence[int] | None = None,
-    baseline: str | None = "eager",
+    baseline: str | None = None,
     warmup: int = 5,
     runs: int = 30,
     threads: int | None = None,
@@ -134,17 +134,17 @@ def benchmark(
     ``model`` is an ``nn.Module``, a model file, or a built-in name (``resnet50``, ``mobilenet_v2``,
     ``bert-base``, ``gpt2``). ``inputs`` are example inputs (built-in models bring their own); they are
     re-batched along dimension 0 to each of ``batch_sizes``. With ``isolate`` every measurement runs in a
-    fresh process, so peak memory is that backend's own. Generation models report tokens/s.
+    fresh process, so peak memory is that backend's own. Speedups are against ``baseline`` (default: the
+    first backend). Generation models report tokens/s.
     """
     names = [_backend_name(b) for b in backends]
     if not names:
         raise invalid("backends", list(backends), "at least one backend")
     if len(set(names)) != len(names):
         raise invalid("backends", list(backends), "each backend once")
-    if baseline is not None:
-        baseline = _backend_name(baseline)
-        if baseline not in names:
-            raise invalid("baseline", baseline, f"one of the benchmarked backends {names}")
+    baseline = _backend_name(baseline) if baseline is not None else names[0]
+    if baseline not in names:
+        raise invalid("baseline", baseline, f"one of the benchmarked backends {names}")
     if warmup < 0 or runs < 1:
         raise invalid("runs/warmup", (runs, warmup), "runs >= 1 and warmup >= 0")
     threads = threads or _machine.physical_cores()

@@ -7,8 +7,10 @@ by measured sensitivity until the INT8 model agrees with FP32 on the calibration
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
+import io
 import shutil
 import tempfile
 import warnings
@@ -90,18 +92,19 @@ def quantize_static_onnx(
         ranking = layer_sensitivity(folded, batches[:4], QATConfig()) if keep_fp32 != 0 else []
         counts = _candidates(keep_fp32, len(ranking))
         ref = _run(fp32, feed_name, batches)
+        calibrate_method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+                            "entropy": CalibrationMethod.Entropy}[method]
         best = None
         for k in counts:
             kept = [s.name for s in ranking[:k]] + list(exclude)
             nodes = _nodes_of(kept, scopes)
             candidate = work / f"int8_{k}.onnx"
-            quantize_static(
-                str(fp32), str(candidate), _Reader(feed_name, batches), quant_format=QuantFormat.QDQ,
-                per_channel=per_channel, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                calibrate_method={"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
-                                  "entropy": CalibrationMethod.Entropy}[method],
-                nodes_to_exclude=nodes,
-            )
+            with contextlib.redirect_stdout(io.StringIO()):  # the calibrators print progress lines
+                quantize_static(
+                    str(fp32), str(candidate), _Reader(feed_name, batches), quant_format=QuantFormat.QDQ,
+                    per_channel=per_channel, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    calibrate_method=calibrate_method, nodes_to_exclude=nodes,
+                )
             agree = float(np.mean(_run(candidate, feed_name, batches).argmax(-1) == ref.argmax(-1)))
             if best is None or agree > best[2]:
                 best = (candidate, kept, agree)
