@@ -18,6 +18,7 @@ import torch
 
 from deepseek import assets
 from deepseek.quantization import QATConfig, calibrate, convert, fake_quantizers
+from deepseek.train import accuracy, fit_classifier
 
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 
@@ -34,22 +35,6 @@ class SmallCNN(torch.nn.Module):
         return self.fc(x.flatten(1))
 
 
-def train(model: torch.nn.Module, data, epochs: int, lr: float) -> torch.nn.Module:
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    for _ in range(epochs):
-        for x, y in data.loader(64, shuffle=True, seed=1):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(x), y).backward()
-            opt.step()
-    return model.eval()
-
-
-def accuracy(model: torch.nn.Module, data) -> float:
-    with torch.no_grad():
-        return float(torch.cat([model(x).argmax(1) == y for x, y in data.loader(512)]).float().mean())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default="digits", choices=("digits", "fashion-mnist"))
@@ -61,7 +46,7 @@ def main() -> None:
     else:
         train_set, test_set = assets.fashion_mnist("train"), assets.fashion_mnist("test")
     side = train_set.x.shape[-1]
-    fp32 = train(SmallCNN(side), train_set, args.epochs, 3e-3)
+    fp32 = fit_classifier(SmallCNN(side), train_set, epochs=args.epochs, lr=3e-3)
     rows = [{"scheme": "fp32", "accuracy": accuracy(fp32, test_set)}]
     for bits in (8, 4, 2):
         ptq = QATConfig(weight_bits=bits, per_channel_weights=False).apply(copy.deepcopy(fp32))
@@ -71,7 +56,7 @@ def main() -> None:
         calibrate(qat, train_set.loader(256), max_batches=1)
         for _, fq in fake_quantizers(qat):
             fq.observe = False
-        qat = convert(train(qat, train_set, max(1, args.epochs // 2), 1e-3))
+        qat = convert(fit_classifier(qat, train_set, epochs=max(1, args.epochs // 2), lr=1e-3))
         rows.append({"scheme": f"W{bits}A8 PTQ", "accuracy": accuracy(convert(ptq), test_set)})
         rows.append({"scheme": f"W{bits}A8 LSQ QAT", "accuracy": accuracy(qat, test_set)})
     for r in rows:

@@ -8,6 +8,7 @@ import torch
 import deepseek
 from deepseek import assets
 from deepseek.evaluate import evaluate
+from deepseek.train import fit_classifier
 
 
 class DigitNet(torch.nn.Module):
@@ -25,14 +26,7 @@ def trained(tmp_path_factory):
     """A CNN trained on the digits train split (the evaluator uses the held-out test split)."""
     torch.manual_seed(0)
     train, _ = assets.digits().split(0.2, seed=0)
-    model = DigitNet()
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(15):
-        for x, y in train.loader(64, shuffle=True):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(x), y).backward()
-            opt.step()
-    model.eval()
+    model = fit_classifier(DigitNet(), train, epochs=15)
     folder = tmp_path_factory.mktemp("digits")
     example = torch.zeros(2, 1, 8, 8)
     torch.export.save(torch.export.export(model, (example,), dynamic_shapes=({0: torch.export.Dim.DYNAMIC},)),

@@ -7,6 +7,7 @@ import torch
 import deepseek
 from deepseek import assets
 from deepseek.quantization import layer_sensitivity, quantize_static_onnx
+from deepseek.train import fit_classifier
 
 
 class DigitNet(torch.nn.Module):
@@ -26,14 +27,7 @@ class DigitNet(torch.nn.Module):
 def trained():
     torch.manual_seed(0)
     train, test = assets.digits().split(0.2, seed=0)
-    model = DigitNet()
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(8):
-        for x, y in train.loader(64, shuffle=True):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(x), y).backward()
-            opt.step()
-    return model.eval(), train, test
+    return fit_classifier(DigitNet(), train, epochs=8), train, test
 
 
 def _ops(path):

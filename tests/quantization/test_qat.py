@@ -7,6 +7,7 @@ import deepseek
 from deepseek import assets
 from deepseek.quantization import QATConfig, calibrate, convert, fake_quantizers, fold_batchnorm
 from deepseek.quantization.qat import QATConv2d, QATLinear
+from deepseek.train import accuracy, fit_classifier
 
 
 def test_apply_matches_the_spec_example():
@@ -98,41 +99,25 @@ class DigitNet(torch.nn.Module):
         return self.fc(x.flatten(1))
 
 
-def _train(model, data, epochs, lr):
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    for _ in range(epochs):
-        for x, y in data.loader(64, shuffle=True, seed=1):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(x), y).backward()
-            opt.step()
-    return model.eval()
-
-
-def _acc(model, data):
-    with torch.no_grad():
-        return float((model(data.x).argmax(1) == data.y).float().mean())
-
-
 def test_w4_lsq_qat_recovers_what_w4_ptq_loses():
     """Real data (digits): 4-bit weights / 8-bit activations. PTQ loses accuracy; LSQ QAT wins most of it back."""
     torch.manual_seed(0)
     train, test = assets.digits().split(0.2, seed=0)
-    fp32 = _train(DigitNet(), train, epochs=12, lr=3e-3)
-    base = _acc(fp32, test)
+    fp32 = fit_classifier(DigitNet(), train, epochs=12, lr=3e-3)
+    base = accuracy(fp32, test)
     cfg = QATConfig(weight_bits=2, activation_bits=8, per_channel_weights=False)
 
     import copy
 
     ptq = cfg.apply(copy.deepcopy(fp32))
     calibrate(ptq, train.loader(256))
-    ptq_acc = _acc(convert(ptq), test)
+    ptq_acc = accuracy(convert(ptq), test)
 
     qat = QATConfig(weight_bits=2, activation_bits=8, per_channel_weights=False, learnable=True).apply(copy.deepcopy(fp32))
     calibrate(qat, train.loader(256), max_batches=1)
     for _, fq in fake_quantizers(qat):
         fq.observe = False
-    qat_acc = _acc(convert(_train(qat, train, epochs=6, lr=1e-3)), test)
+    qat_acc = accuracy(convert(fit_classifier(qat, train, epochs=6, lr=1e-3)), test)
     assert base > 0.95
     assert qat_acc > ptq_acc + 0.02, (base, ptq_acc, qat_acc)
     assert qat_acc > base - 0.03
