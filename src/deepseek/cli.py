@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("deepseek.bench.cli", "benchmark a model across backends (latency, throughput, memory)"),
     "profile": ("deepseek.bench.profile", "say where a model's time goes, per operator and per layer"),
     "evaluate": ("deepseek.evaluate", "accuracy on a bundled labeled set plus latency; gate CI on it"),
+    "quantize": ("deepseek.quantization.cli", "quantize a model to INT8 with real calibration data; per-layer error report"),
     "export": ("deepseek.compile.cli", "export a model to ONNX and verify it against PyTorch"),
     "compile": ("deepseek.compile.cli", "compile a model into a deployable artifact for a target"),
     "demo": ("deepseek.demo", "the end-to-end demo on the bundled MobileNetV2"),

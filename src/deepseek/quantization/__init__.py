@@ -13,6 +13,7 @@ from .observers import (
 )
 from .onnx_static import StaticQuantResult, quantize_static_onnx
 from .qat import QATConfig, calibrate, convert, fake_quantizers, fold_batchnorm
+from .report import LayerReport, QuantReport, quantization_report
 from .sensitivity import LayerSensitivity, layer_sensitivity, output_kl, sqnr_db
 from .spec import OBSERVERS, QuantSpec
 
@@ -20,6 +21,7 @@ __all__ = [
     "OBSERVERS",
     "FakeQuantize",
     "HistogramObserver",
+    "LayerReport",
     "LayerSensitivity",
     "MSEObserver",
     "MinMaxObserver",
@@ -27,6 +29,7 @@ __all__ = [
     "Observer",
     "PercentileObserver",
     "QATConfig",
+    "QuantReport",
     "QuantSpec",
     "StaticQuantResult",
     "calibrate",
@@ -39,6 +42,7 @@ __all__ = [
     "make_observer",
     "output_kl",
     "qparams_from_range",
+    "quantization_report",
     "quantize_static_onnx",
     "sqnr_db",
 ]

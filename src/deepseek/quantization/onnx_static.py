@@ -99,7 +99,7 @@ def quantize_static_onnx(
             kept = [s.name for s in ranking[:k]] + list(exclude)
             nodes = _nodes_of(kept, scopes)
             candidate = work / f"int8_{k}.onnx"
-            with contextlib.redirect_stdout(io.StringIO()):  # the calibrators print progress lines
+            with contextlib.redirect_stdout(io.StringIO()), _quiet_root_logger():  # ORT prints progress and hints
                 quantize_static(
                     str(fp32), str(candidate), _Reader(feed_name, batches), quant_format=QuantFormat.QDQ,
                     per_channel=per_channel, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
@@ -120,6 +120,19 @@ def quantize_static_onnx(
         return StaticQuantResult(Path(output), method, best[1], best[2], int(ref.shape[0]), size, fp32.stat().st_size, ranking)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _quiet_root_logger() -> Any:
+    import logging
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 def _nodes_of(layers: list[str], scopes: dict[str, str]) -> list[str]:
