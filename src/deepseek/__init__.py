@@ -29,7 +29,7 @@ _LAZY = {
     "load": ("deepseek.runtime", "load"),
     "Predictor": ("deepseek.runtime", "Predictor"),
 }
-_SUBMODULES = {"assets", "runtime", "compile", "bench", "models"}
+_SUBMODULES = {"assets", "runtime", "compile", "bench", "models", "quantization", "train"}
 
 __all__ = [
     "ArtifactError",
@@ -50,7 +50,9 @@ __all__ = [
     "load",
     "models",
     "profile",
+    "quantization",
     "runtime",
+    "train",
 ]
 
 
@@ -68,7 +70,7 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import assets, bench, compile, models, runtime
+    from . import assets, bench, compile, models, quantization, runtime, train
     from .bench import BenchmarkResult, benchmark
     from .bench.profile import profile
     from .compile import export_onnx
