@@ -86,8 +86,8 @@ def _torch_module(source: dict[str, Any]) -> Any:
     if kind == "object":
         return source["module"]
     if kind == "pickle":
-        # written by deepseek.benchmark in this same run from the caller's own in-memory model
-        return torch.load(source["path"], map_location="cpu", weights_only=False)
+        # written by deepseek.benchmark in this same run, in its private temp folder, from the caller's own model
+        return torch.load(source["path"], map_location="cpu", weights_only=False)  # trusted: our own file
     from pathlib import Path
 
     from ..runtime.artifacts import detect_kind, load_module
