@@ -11,6 +11,7 @@ from .observers import (
     make_observer,
     qparams_from_range,
 )
+from .onnx_dynamic import quantize_dynamic_onnx
 from .onnx_static import StaticQuantResult, quantize_static_onnx
 from .qat import QATConfig, calibrate, convert, fake_quantizers, fold_batchnorm
 from .report import LayerReport, QuantReport, quantization_report
@@ -43,6 +44,7 @@ __all__ = [
     "output_kl",
     "qparams_from_range",
     "quantization_report",
+    "quantize_dynamic_onnx",
     "quantize_static_onnx",
     "sqnr_db",
 ]
