@@ -1,8 +1,14 @@
-"""``deepseek doctor``: a paste-ready report of the environment, each finding with a status and a fix."""
+"""``deepseek doctor``: a paste-ready report of the environment, each finding with a status and a fix.
+
+Every finding is measured on this machine when :func:`doctor` runs. Heavy modules (torch, onnxruntime)
+are imported inside the probes, so importing this module stays fast, and a probe that fails becomes an
+``error`` finding instead of stopping the report.
+"""
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import dataclasses
 import datetime as _dt
 import json
@@ -11,15 +17,48 @@ import platform
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from . import _machine
 
 STATUSES = ("ok", "warn", "error")
-CORE = {"torch": "pip install torch==2.14.1", "onnx": "pip install onnx", "onnxruntime": "pip install onnxruntime"}
+# core distributions: missing is an error; value is the fix. Alternatives: any one installed counts.
+CORE = {"torch": "pip install torch", "onnx": "pip install onnx", "onnxruntime": "pip install onnxruntime"}
 OPTIONAL = ("torchvision", "numpy", "onnxscript", "transformers", "safetensors", "torchao", "executorch",
-            "apache-tvm", "openvino", "tensorrt")
+            "tvm", "openvino", "tensorrt")
+DIST_NAMES = {
+    "onnxruntime": ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml",
+                    "onnxruntime-qnn", "ort-nightly"),
+    "tvm": ("apache-tvm", "tvm", "mlc-ai-nightly"),
+    "tensorrt": ("tensorrt", "tensorrt-cu13", "tensorrt-cu12", "tensorrt-cu11"),
+}
+# reported feature key -> label in the table
+FEATURE_LABELS = {
+    "avx2": "AVX2", "avx512f": "AVX-512 (F)", "avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI",
+    "avx512_bf16": "AVX-512 BF16", "avx512_fp16": "AVX-512 FP16", "amx_tile": "AMX-TILE", "amx_int8": "AMX-INT8",
+    "amx_bf16": "AMX-BF16", "neon": "NEON/ASIMD", "sve": "SVE", "sve2": "SVE2", "i8mm": "I8MM", "bf16": "BF16 (arm)",
+    "dotprod": "DOTPROD",
+}
+CROSS_FIX = "apt-get install g++-aarch64-linux-gnu qemu-user"
+COMPILE_TIMEOUT_S = 300.0
+_COMPILE_SCRIPT = r"""
+import json, sys, time
+import torch
+out = {}
+for dev in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
+    fn = torch.compile(lambda x: x * 2 + 1)
+    x = torch.randn(64, device=dev)
+    t0 = time.perf_counter()
+    try:
+        y = fn(x)
+        out[dev] = {"ok": bool(torch.allclose(y, x * 2 + 1)), "seconds": round(time.perf_counter() - t0, 1)}
+    except Exception as exc:
+        out[dev] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    torch._dynamo.reset()
+sys.stdout.write("\n" + json.dumps(out) + "\n")
+"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,21 +78,24 @@ class Finding:
 
 @dataclasses.dataclass(frozen=True)
 class Report:
-    """All findings, plus the machine-readable facts (CPU features, versions, GPUs)."""
+    """All findings, plus the machine-readable facts (CPU features, versions, CUDA, GPUs)."""
 
     findings: list[Finding]
-    facts: dict[str, Any]
+    facts: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
+        """1 when any finding is an error, else 0."""
         return 1 if any(f.status == "error" for f in self.findings) else 0
 
     def to_dict(self) -> dict[str, Any]:
+        """The facts, every finding, and the error/warning counts, as plain JSON-ready data."""
         return {**self.facts, "findings": [dataclasses.asdict(f) for f in self.findings],
                 "errors": sum(f.status == "error" for f in self.findings),
-                "warnings": sum(f.status == "warn" for f in self.findings)}
+                "warnings": sum(f.status == "warn" for f in self.findings), "exit_code": self.exit_code}
 
     def to_json(self) -> str:
+        """:meth:`to_dict` as indented JSON."""
         return json.dumps(self.to_dict(), indent=2, default=str)
 
 
@@ -63,233 +105,350 @@ def _probe(findings: list[Finding], section: str, name: str, fn: Callable[[], Fi
         out = fn()
         findings.extend(out if isinstance(out, list) else [out])
     except Exception as exc:
-        findings.append(Finding(section, name, f"probe failed: {type(exc).__name__}: {exc}", "error",
-                                "report this output as a bug"))
+        findings.append(Finding(section, name, f"probe failed: {type(exc).__name__}: {_first_line(exc)}", "error",
+                                "paste this report into a bug report for deepseek"))
+
+
+def _first_line(exc: BaseException | str, limit: int = 200) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
 
 
 def _system(facts: dict[str, Any]) -> list[Finding]:
     import psutil
 
     mem = psutil.virtual_memory()
-    facts["system"] = {
+    s = facts["system"] = {
         "os": platform.platform(), "python": platform.python_version(), "arch": platform.machine(),
-        "cpu": _machine.cpu_model(), "physical_cores": _machine.physical_cores(), "logical_cpus": os.cpu_count(),
+        "cpu": _machine.cpu_model(), "physical_cores": psutil.cpu_count(logical=False),
+        "logical_cpus": psutil.cpu_count(logical=True), "usable_cpus": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "memory_total_gb": round(mem.total / 2**30, 1), "memory_available_gb": round(mem.available / 2**30, 1),
     }
-    s = facts["system"]
-    py_ok = tuple(int(x) for x in s["python"].split(".")[:2]) >= (3, 10)
+    py_ok = sys.version_info >= (3, 10)
+    low_mem = s["memory_available_gb"] < 2
+    threads = f"{s['physical_cores']} physical cores, {s['logical_cpus']} logical threads"
+    if s["usable_cpus"] != s["logical_cpus"]:
+        threads += f" ({s['usable_cpus']} usable by this process)"
     return [
         Finding("system", "os", s["os"]),
-        Finding("system", "python", s["python"], "ok" if py_ok else "error", None if py_ok else "use Python 3.10 or newer"),
+        Finding("system", "python", f"{s['python']} ({sys.executable})", "ok" if py_ok else "error",
+                None if py_ok else "use Python 3.10 or newer"),
         Finding("system", "cpu", f"{s['cpu']} ({s['arch']})"),
-        Finding("system", "cores / threads", f"{s['physical_cores']} physical, {s['logical_cpus']} logical"),
+        Finding("system", "cores / threads", threads),
         Finding("system", "memory", f"{s['memory_total_gb']} GB total, {s['memory_available_gb']} GB available",
-                "ok" if s["memory_available_gb"] >= 2 else "warn",
-                None if s["memory_available_gb"] >= 2 else "less than 2 GB free: large models may not fit"),
+                "warn" if low_mem else "ok", "less than 2 GB free: close other programs; large models may not fit"
+                if low_mem else None),
     ]
 
 
 def _cpu(facts: dict[str, Any]) -> list[Finding]:
-    feats = _machine.cpu_features()
-    facts["cpu_features"] = feats
-    arm = platform.machine().lower() in ("aarch64", "arm64")
+    arch = platform.machine().lower()
+    arm = arch in ("aarch64", "arm64")
+    x86 = arch in ("x86_64", "amd64", "i386", "i686")
+    present = _machine.cpu_features()
+    # the JSON states every feature explicitly; those of the other ISA family are false
+    facts["cpu_features"] = {k: bool(present.get(k, False)) for k in (*_machine.X86_FEATURES, *_machine.ARM_FEATURES)}
+    flags_read = bool(_machine._cpuinfo()[1])
     out = []
-    for name, present in feats.items():
+    if (x86 or arm) and not flags_read:
+        out.append(Finding("cpu features", "flags", "unreadable", "warn",
+                           "could not read CPU flags from /proc/cpuinfo: ISA features below are reported as 'no'"))
+    for key, has in present.items():
         status, fix = "ok", None
-        if name == "avx2" and not present:
+        if key == "avx2" and not has and flags_read:
             status, fix = "warn", "this x86 CPU lacks AVX2: PyTorch and ONNX Runtime fall back to slow kernels"
-        if name == "neon" and not present:
-            status, fix = "warn", "no NEON/ASIMD: ARM kernels will be slow"
-        out.append(Finding("cpu features", name.upper().replace("_", "-"), "yes" if present else "no", status, fix))
-    bf16 = feats.get("amx_bf16") or feats.get("avx512_bf16") or feats.get("bf16")
-    facts["int8_fast_path"] = _machine.int8_fast_path(feats)
-    facts["bf16_fast"] = bool(bf16)
+        if key == "neon" and not has and flags_read:
+            status, fix = "warn", "no NEON/ASIMD reported: ARM kernels will be slow"
+        out.append(Finding("cpu features", FEATURE_LABELS.get(key, key), "yes" if has else "no", status, fix))
+    bf16 = bool(present.get("amx_bf16") or present.get("avx512_bf16") or present.get("bf16"))
+    facts["int8_fast_path"] = _machine.int8_fast_path(present)
+    facts["bf16_fast"] = bf16
     out.append(Finding("cpu features", "int8 fast path", facts["int8_fast_path"]))
-    out.append(Finding("cpu features", "bf16 in hardware", "yes" if bf16 else "no"))
-    try:
-        import torch
-
-        cap = torch.backends.cpu.get_cpu_capability()
-        facts["torch_cpu_capability"] = cap
-        out.append(Finding("cpu features", "torch CPU kernels", cap))
-    except ImportError:
-        pass
-    if not arm and not feats:
-        out.append(Finding("cpu features", "flags", "unreadable", "warn", "could not read /proc/cpuinfo"))
+    out.append(Finding("cpu features", "bf16 fast", "yes (" + ("AMX-BF16" if present.get("amx_bf16") else
+                       "AVX-512 BF16" if present.get("avx512_bf16") else "ARM BF16") + ")" if bf16 else "no"))
     return out
+
+
+def _torch_cpu(facts: dict[str, Any]) -> Finding:
+    import torch
+
+    cap = facts["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    return Finding("cpu features", "torch CPU kernels", cap)
+
+
+def _dist_version(name: str) -> tuple[str | None, str | None]:
+    """(installed distribution name, version) for a library, trying its known distribution names."""
+    for dist in DIST_NAMES.get(name, (name,)):
+        v = _machine.version_of(dist)
+        if v is not None:
+            return dist, v
+    return None, None
 
 
 def _libraries(facts: dict[str, Any]) -> list[Finding]:
-    versions = {d: _machine.version_of(d) for d in (*CORE, *OPTIONAL)}
-    facts["versions"] = versions
+    versions: dict[str, str | None] = {}
     out = []
-    for dist in (*CORE, *OPTIONAL):
-        v = versions[dist]
-        if dist in CORE and v is None:
-            out.append(Finding("libraries", dist, "not installed", "error", CORE[dist]))
+    for name in (*CORE, *OPTIONAL):
+        dist, v = _dist_version(name)
+        if name == "torch" and "torch" in sys.modules:  # already imported by a probe: its own version string
+            v = sys.modules["torch"].__version__
+        versions[name] = v
+        label = name if dist in (None, name) else f"{name} ({dist})"
+        if v is None and name in CORE:
+            out.append(Finding("libraries", label, "not installed", "error", CORE[name]))
         else:
-            out.append(Finding("libraries", dist, v or "not installed (optional)"))
-    if versions["onnxruntime"]:
-        import onnxruntime as ort
-
-        providers = ort.get_available_providers()
-        facts["onnxruntime_providers"] = providers
-        out.append(Finding("libraries", "onnxruntime providers", ", ".join(providers)))
+            out.append(Finding("libraries", label, v or "not installed (optional)"))
+    facts["versions"] = versions
     return out
 
 
-def _nvidia_smi() -> tuple[str | None, list[dict[str, str]]]:
-    """(driver's highest CUDA version, per-GPU driver/name/compute capability) from nvidia-smi."""
+def _ort_providers(facts: dict[str, Any]) -> Finding:
+    import onnxruntime as ort
+
+    providers = facts["onnxruntime_providers"] = list(ort.get_available_providers())
+    return Finding("libraries", "onnxruntime providers", ", ".join(providers))
+
+
+def _run(cmd: list[str], timeout: float = 20) -> str | None:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def _driver() -> dict[str, Any]:
+    """The NVIDIA driver: version, the highest CUDA it supports, its GPUs, and where that was read."""
+    info: dict[str, Any] = {"version": None, "cuda": None, "gpus": [], "source": None}
     exe = shutil.which("nvidia-smi")
-    if not exe:
-        return None, []
-    header = subprocess.run([exe], capture_output=True, text=True, timeout=20).stdout
-    m = re.search(r"CUDA Version:\s*([0-9.]+)", header)
-    q = subprocess.run([exe, "--query-gpu=driver_version,name,compute_cap", "--format=csv,noheader"],
-                       capture_output=True, text=True, timeout=20).stdout
-    gpus = []
-    for line in q.strip().splitlines():
-        parts = [p.strip() for p in line.split(",")]
-        if len(parts) == 3:
-            gpus.append({"driver": parts[0], "name": parts[1], "compute_capability": parts[2]})
-    return (m.group(1) if m else None), gpus
-
-
-def _cuda(facts: dict[str, Any]) -> list[Finding]:
-    import torch
-
-    driver_cuda, smi = _nvidia_smi()
-    built = torch.version.cuda
-    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
-    available = torch.cuda.is_available()
-    info: dict[str, Any] = {"available": available, "torch_cuda": built, "cudnn": cudnn,
-                            "driver_cuda": driver_cuda, "driver": smi[0]["driver"] if smi else None, "gpus": []}
-    facts["cuda"] = info
-    out = [Finding("cuda", "torch built with CUDA", built or "no (CPU build)")]
-    if not available and not smi:
-        out.append(Finding("cuda", "GPU", "no CUDA device (CPU only)"))
-        return out
-    out.append(Finding("cuda", "driver", f"{info['driver'] or 'unknown'} (supports CUDA {driver_cuda or '?'})"))
-    if built and driver_cuda and _ver(driver_cuda) < _ver(built):
-        out.append(Finding("cuda", "driver vs torch CUDA", f"driver CUDA {driver_cuda} < torch CUDA {built}", "error",
-                           f"upgrade the NVIDIA driver to one supporting CUDA {built}, or install a torch built for CUDA {driver_cuda}"))
-    elif built and driver_cuda:
-        out.append(Finding("cuda", "driver vs torch CUDA", f"ok (driver {driver_cuda} >= torch {built})"))
-    out.append(Finding("cuda", "cuDNN", str(cudnn) if cudnn else "not available",
-                       "ok" if cudnn or not built else "warn", None if cudnn or not built else "cuDNN missing: convolutions will be slow"))
-    if not available:
-        out.append(Finding("cuda", "torch.cuda.is_available()", "False", "error",
-                           "a GPU is present but torch cannot use it: check the driver and that torch is a CUDA build"))
-        return out
-    arches = torch.cuda.get_arch_list()
-    for i in range(torch.cuda.device_count()):
-        major, minor = torch.cuda.get_device_capability(i)
-        name = torch.cuda.get_device_name(i)
-        sm = f"sm_{major}{minor}"
-        supported = sm in arches or any(a.startswith("compute_") and int(a[8:]) <= major * 10 + minor for a in arches)
-        info["gpus"].append({"index": i, "name": name, "compute_capability": f"{major}.{minor}", "supported_by_torch": supported,
-                             "memory_gb": round(torch.cuda.get_device_properties(i).total_memory / 2**30, 1)})
-        out.append(Finding("cuda", f"GPU {i}", f"{name}, compute capability {major}.{minor} ({sm})",
-                           "ok" if supported else "error",
-                           None if supported else f"this torch build has kernels for {arches}; install one built for {sm}"))
-    return out
+    query = _run([exe, "--query-gpu=driver_version,name,compute_cap", "--format=csv,noheader"]) if exe else None
+    if query:
+        info["source"] = "nvidia-smi"
+        for line in query.strip().splitlines():
+            parts = [p.strip() for p in line.split(",")]
+            if len(parts) == 3:
+                info["version"] = parts[0]
+                info["gpus"].append({"name": parts[1], "compute_capability": parts[2]})
+        m = re.search(r"CUDA Version:\s*([0-9.]+)", _run([exe]) or "")
+        info["cuda"] = m.group(1) if m else None
+    elif os.path.exists("/proc/driver/nvidia/version"):
+        with open("/proc/driver/nvidia/version", encoding="utf-8", errors="replace") as f:
+            m = re.search(r"\b(\d{2,4}\.\d+(?:\.\d+)?)\b", f.readline())
+        info["version"], info["source"] = (m.group(1) if m else "unknown"), "/proc/driver/nvidia/version"
+    if info["version"] and not info["cuda"]:  # ask the driver library itself
+        try:
+            n = ctypes.c_int()
+            if ctypes.CDLL("libcuda.so.1").cuDriverGetVersion(ctypes.byref(n)) == 0:
+                info["cuda"] = f"{n.value // 1000}.{n.value % 1000 // 10}"
+        except (OSError, AttributeError):
+            pass
+    return info
 
 
 def _ver(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in re.findall(r"\d+", text)[:2])
 
 
-def _torch_compile(facts: dict[str, Any]) -> Finding:
+def _sm_supported(major: int, minor: int, arches: list[str]) -> bool:
+    """Whether a torch build with these arches runs on a GPU of this compute capability."""
+    cc = major * 10 + minor
+    for arch in arches:
+        m = re.fullmatch(r"(sm|compute)_(\d+)([a-z]?)", arch)
+        if not m:
+            continue
+        kind, num, suffix = m.group(1), int(m.group(2)), m.group(3)
+        if num == cc:
+            return True
+        if not suffix and num < cc and (kind == "compute" or num // 10 == major):  # PTX JIT, or same-major SASS
+            return True
+    return False
+
+
+def _cuda(facts: dict[str, Any]) -> list[Finding]:
+    drv = _driver()
+    info: dict[str, Any] = {"available": False, "torch_cuda": None, "cudnn": None, "driver": drv["version"],
+                            "driver_cuda": drv["cuda"], "driver_source": drv["source"], "gpus": []}
+    facts["cuda"] = info
+    out = [Finding("cuda", "driver", f"{drv['version']} (supports CUDA {drv['cuda'] or '?'}; from {drv['source']})"
+                   if drv["version"] else "no driver")]
     import torch
 
-    def f(x: torch.Tensor) -> torch.Tensor:
-        return torch.sin(x) * 2 + 1
+    built = info["torch_cuda"] = torch.version.cuda
+    available = info["available"] = torch.cuda.is_available()
+    out.append(Finding("cuda", "torch built for CUDA", built or "no (CPU-only build)"))
+    if not available and not drv["version"]:
+        out.append(Finding("cuda", "GPU", "no CUDA device (CPU only)"))
+        return out
+    if built and drv["cuda"]:
+        have, need = _ver(drv["cuda"]), _ver(built)
+        if have[:1] < need[:1]:
+            out.append(Finding("cuda", "driver vs torch CUDA", f"driver supports CUDA {drv['cuda']} < torch's {built}",
+                               "error", f"upgrade the NVIDIA driver to one for CUDA {built}, "
+                               f"or install a torch built for CUDA {drv['cuda']} or older"))
+        elif have < need:
+            out.append(Finding("cuda", "driver vs torch CUDA", f"driver CUDA {drv['cuda']} < torch's {built} "
+                               "(same major: minor-version compatibility)", "warn",
+                               f"upgrade the NVIDIA driver to one for CUDA {built}; PTX JIT and newer features may fail"))
+        else:
+            out.append(Finding("cuda", "driver vs torch CUDA", f"ok (driver CUDA {drv['cuda']} >= torch's {built})"))
+    if not built:
+        out.append(Finding("cuda", "torch.cuda.is_available()", "False (torch is a CPU-only build)", "warn",
+                           "pip install torch --index-url https://download.pytorch.org/whl/cu130 (pick your CUDA)"))
+        return out
+    cudnn = info["cudnn"] = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    out.append(Finding("cuda", "cuDNN", str(cudnn) if cudnn else "not available", "ok" if cudnn else "warn",
+                       None if cudnn else "cuDNN not found: pip install nvidia-cudnn-cu13 (match torch's CUDA major)"))
+    if not available:
+        out.append(Finding("cuda", "torch.cuda.is_available()", "False", "error",
+                           "an NVIDIA driver is present but torch cannot use a GPU: check `nvidia-smi`, "
+                           "CUDA_VISIBLE_DEVICES and the driver version above"))
+        return out
+    arches = info["arch_list"] = torch.cuda.get_arch_list()
+    for i in range(torch.cuda.device_count()):
+        major, minor = torch.cuda.get_device_capability(i)
+        props = torch.cuda.get_device_properties(i)
+        sm, ok = f"sm_{major}{minor}", _sm_supported(major, minor, arches)
+        info["gpus"].append({"index": i, "name": props.name, "compute_capability": f"{major}.{minor}",
+                             "supported_by_torch": ok, "memory_gb": round(props.total_memory / 2**30, 1)})
+        out.append(Finding("cuda", f"GPU {i}", f"{props.name}, {round(props.total_memory / 2**30, 1)} GB, "
+                           f"compute capability {major}.{minor} ({sm}: {'in' if ok else 'NOT in'} torch's arch list)",
+                           "ok" if ok else "error",
+                           None if ok else f"this torch has kernels for {', '.join(arches)}; install a build for {sm}"))
+    return out
 
+
+def _torch_compile(facts: dict[str, Any], timeout: float) -> list[Finding]:
+    """Compile ``x * 2 + 1`` in a fresh interpreter (so a hang or crash cannot take the report with it)."""
+    no_cc = not (os.environ.get("CXX") or shutil.which("g++") or shutil.which("clang++"))
+    cc_fix = "install a C/C++ compiler (apt-get install gcc g++) and the Python headers (python3-dev)"
     try:
-        x = torch.randn(64)
-        ok = torch.allclose(torch.compile(f)(x), f(x), atol=1e-5)
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        facts["torch_compile"] = False
-        hint = "install a C++ compiler (apt-get install g++)" if shutil.which("g++") is None else \
-            "run with TORCH_LOGS=+dynamo for details; torch.compile falls back to eager in deepseek"
-        return Finding("torch", "torch.compile", f"fails: {first[:160]}", "warn", hint)
-    facts["torch_compile"] = bool(ok)
-    return Finding("torch", "torch.compile", "works" if ok else "wrong results", "ok" if ok else "error",
-                   None if ok else "torch.compile gave different results from eager: report to PyTorch")
+        proc = subprocess.run([sys.executable, "-c", _COMPILE_SCRIPT], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        facts["torch_compile"] = {"cpu": {"ok": False, "error": f"timeout after {timeout:g} s"}}
+        return [Finding("torch", "torch.compile", f"did not finish in {timeout:g} s", "error",
+                        "rerun `deepseek doctor` (a warm cache is faster); if it hangs again use --fast and report it")]
+    try:
+        results = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        tail = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        facts["torch_compile"] = {"cpu": {"ok": False, "error": tail[-1] if tail else f"exit {proc.returncode}"}}
+        return [Finding("torch", "torch.compile", f"probe crashed: {(tail[-1] if tail else proc.returncode)!s:.200}",
+                        "error", cc_fix if no_cc else "run the probe by hand with TORCH_LOGS=+inductor for details")]
+    facts["torch_compile"] = results
+    out = []
+    for dev, r in results.items():
+        name = "torch.compile" if dev == "cpu" else f"torch.compile ({dev})"
+        if r["ok"]:
+            out.append(Finding("torch", name, f"works ({r['seconds']} s to compile and run)"))
+            continue
+        err = r.get("error", "")
+        if not err:
+            fix = "torch.compile differs from eager: report it to PyTorch with this output"
+        elif dev == "cpu" and (no_cc or "compiler" in err.lower() or "Python.h" in err):
+            fix = cc_fix
+        elif dev != "cpu":
+            fix = "torch.compile on GPU needs triton matching torch: pip install triton (the version torch pins)"
+        else:
+            fix = "rerun with TORCH_LOGS=+inductor for details; deepseek falls back to eager where it can"
+        out.append(Finding("torch", name, f"fails: {_first_line(err) if err else 'wrong results'}", "error", fix))
+    return out
 
 
 def _deploy_tools(facts: dict[str, Any]) -> list[Finding]:
-    gxx = shutil.which("aarch64-linux-gnu-g++")
-    qemu = shutil.which("qemu-aarch64")
+    gxx, qemu = shutil.which("aarch64-linux-gnu-g++"), shutil.which("qemu-aarch64")
     sysroot = os.path.isdir("/usr/aarch64-linux-gnu")
     facts["arm64_toolchain"] = {"cross_gxx": gxx, "qemu_aarch64": qemu, "sysroot": sysroot}
-    fix = "apt-get install g++-aarch64-linux-gnu qemu-user"
     return [
-        Finding("deploy", "arm64 cross compiler", gxx or "missing", "ok" if gxx else "warn", None if gxx else fix),
-        Finding("deploy", "qemu-aarch64", qemu or "missing", "ok" if qemu else "warn", None if qemu else fix),
-        Finding("deploy", "arm64 sysroot", "/usr/aarch64-linux-gnu" if sysroot else "missing", "ok" if sysroot else "warn",
-                None if sysroot else fix),
+        Finding("deploy", "aarch64-linux-gnu-g++", gxx or "missing", "ok" if gxx else "warn", None if gxx else CROSS_FIX),
+        Finding("deploy", "qemu-aarch64", qemu or "missing", "ok" if qemu else "warn", None if qemu else CROSS_FIX),
+        Finding("deploy", "arm64 sysroot", "/usr/aarch64-linux-gnu" if sysroot else "missing",
+                "ok" if sysroot else "warn", None if sysroot else CROSS_FIX),
     ]
 
 
-def _offline(facts: dict[str, Any]) -> Finding:
+def _offline(facts: dict[str, Any]) -> list[Finding]:
     from . import assets
 
-    found = assets.available()
-    facts["assets"] = found
+    hf = os.environ.get("HF_HUB_OFFLINE")
+    offline = (hf or "").strip().lower() in ("1", "true", "yes", "on")
+    facts["hf_hub_offline"] = offline
+    found = facts["assets"] = assets.available()
     missing = [k for k, v in found.items() if not v]
-    return Finding("assets", "offline data and weights", f"{len(found) - len(missing)}/{len(found)} present"
-                   + (f" (missing: {', '.join(missing)})" if missing else ""), "warn" if missing else "ok",
-                   "; ".join(assets.ASSETS[m] for m in missing) or None)
+    return [
+        Finding("offline", "HF_HUB_OFFLINE", f"{hf} (no Hub downloads)" if offline else
+                "not set (the deepseek command sets it; library calls could reach the Hub)"),
+        Finding("offline", "data and weights", f"{len(found) - len(missing)}/{len(found)} present"
+                + (f" (missing: {', '.join(missing)})" if missing else ""), "warn" if missing else "ok",
+                "; ".join(dict.fromkeys(assets.ASSETS[m] for m in missing)) or None),
+    ]
 
 
-def doctor(check_compile: bool = True) -> Report:
-    """Probe this machine and return the report. ``check_compile`` runs a real torch.compile (seconds)."""
+def doctor(check_compile: bool = True, compile_timeout: float = COMPILE_TIMEOUT_S) -> Report:
+    """Probe this machine and return its report.
+
+    ``check_compile`` really runs torch.compile (10-30 s cold), in a child process stopped after
+    ``compile_timeout`` seconds.
+    """
     from . import __version__
 
-    facts: dict[str, Any] = {"deepseek": __version__, "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    facts: dict[str, Any] = {"deepseek": __version__,
+                             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     findings: list[Finding] = []
     _probe(findings, "system", "system", lambda: _system(facts))
-    _probe(findings, "cpu features", "cpu", lambda: _cpu(facts))
+    _probe(findings, "cpu features", "cpu features", lambda: _cpu(facts))
+    _probe(findings, "cpu features", "torch CPU kernels", lambda: _torch_cpu(facts))
     _probe(findings, "libraries", "libraries", lambda: _libraries(facts))
+    if facts.get("versions", {}).get("onnxruntime"):
+        _probe(findings, "libraries", "onnxruntime providers", lambda: _ort_providers(facts))
     if facts.get("versions", {}).get("torch"):
         _probe(findings, "cuda", "cuda", lambda: _cuda(facts))
         if check_compile:
-            _probe(findings, "torch", "torch.compile", lambda: _torch_compile(facts))
-    _probe(findings, "deploy", "deploy", lambda: _deploy_tools(facts))
-    _probe(findings, "assets", "assets", lambda: _offline(facts))
+            _probe(findings, "torch", "torch.compile", lambda: _torch_compile(facts, compile_timeout))
+    _probe(findings, "deploy", "arm64 tools", lambda: _deploy_tools(facts))
+    _probe(findings, "offline", "offline", lambda: _offline(facts))
     return Report(findings, facts)
 
 
 def render(report: Report, console: Any) -> None:
+    """Print the report as a header line, a table grouped by section, and a one-line summary."""
     from rich.table import Table
 
-    colour = {"ok": "green", "warn": "yellow", "error": "red"}
-    table = Table(title=f"deepseek {report.facts['deepseek']} doctor — {report.facts['date']}", title_justify="left")
-    for col in ("section", "check", "value", "status", "fix"):
-        table.add_column(col, overflow="fold")
+    colour = {"ok": "green", "warn": "yellow", "error": "bold red"}
+    facts = report.facts
+    console.print(f"deepseek {facts.get('deepseek', '?')} doctor — {facts.get('date', '')}", highlight=False)
+    table = Table(show_lines=False)
+    table.add_column("section", no_wrap=True)
+    table.add_column("check", no_wrap=True)
+    table.add_column("value", overflow="fold", ratio=3)
+    table.add_column("status", no_wrap=True)
+    table.add_column("fix", overflow="fold", ratio=2)
     last = None
     for f in report.findings:
-        table.add_row(f.section if f.section != last else "", f.name, str(f.value), f"[{colour[f.status]}]{f.status}[/]", f.fix or "")
+        if last is not None and f.section != last:
+            table.add_section()
+        table.add_row(f.section if f.section != last else "", f.name, str(f.value),
+                      f"[{colour[f.status]}]{f.status}[/]", f.fix or "")
         last = f.section
     console.print(table)
     d = report.to_dict()
-    console.print(f"{d['errors']} error(s), {d['warnings']} warning(s)")
+    console.print(f"{d['errors']} error(s), {d['warnings']} warning(s)", highlight=False)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add ``--json``, ``--output FILE`` and ``--fast`` to the ``doctor`` subcommand."""
     parser.add_argument("--json", action="store_true", help="print the report as JSON (nothing else on stdout)")
-    parser.add_argument("--output", "-o", default=None, help="also write the JSON report to this file")
-    parser.add_argument("--fast", action="store_true", help="skip the torch.compile probe (it takes seconds)")
+    parser.add_argument("--output", "-o", default=None, metavar="FILE", help="also write the JSON report to FILE")
+    parser.add_argument("--fast", action="store_true", help="skip the torch.compile probe (it takes 10-30 s)")
 
 
 def run_cli(args: argparse.Namespace) -> int:
+    """Run the doctor, print it (table or JSON), and return 1 when any finding is an error."""
     report = doctor(check_compile=not args.fast)
     if args.output:
-        from ._atomic import write_text
+        from ._atomic import write_json
 
-        write_text(args.output, report.to_json() + "\n")
+        write_json(args.output, report.to_dict())
     if args.json:
         print(report.to_json())
     else:
