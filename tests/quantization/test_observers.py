@@ -106,3 +106,19 @@ def test_bad_specs_are_refused(kwargs, word):
 def test_unobserved_qparams_raise():
     with pytest.raises(RuntimeError, match="calibration"):
         make_observer(QuantSpec()).qparams()
+
+
+def test_histogram_ignores_exact_zeros_and_falls_back_to_range_on_few_values():
+    from deepseek.quantization import QuantSpec, make_observer
+
+    relu = torch.relu(torch.randn(200_000, generator=torch.Generator().manual_seed(0)))
+    obs = make_observer(QuantSpec(8, symmetric=False, observer="histogram"))
+    obs(relu)
+    scale, zero = obs.qparams()
+    top = float((255 - zero) * scale)
+    # half the values are exact zeros: they must not drag the threshold down to ~2 sigma
+    assert 3.0 < top <= float(relu.max()) + 1e-4
+    few = make_observer(QuantSpec(8, symmetric=False, observer="histogram"))
+    few(torch.linspace(-1, 3, 100))
+    s, z = few.qparams()
+    assert float((255 - z) * s) == pytest.approx(3.0, rel=1e-2)  # min/max range, no KL clipping

@@ -1,5 +1,6 @@
 """Quantization: observers, fake quantization (STE, LSQ/LSQ+), quantization-aware training."""
 
+from .dynamic_quantizer import DynamicQuantizer, QuantizerBenchmark, load_model
 from .fake_quant import FakeQuantize, fake_quantize, lsq_fake_quantize
 from .observers import (
     HistogramObserver,
@@ -13,13 +14,17 @@ from .observers import (
 )
 from .onnx_dynamic import quantize_dynamic_onnx
 from .onnx_static import StaticQuantResult, quantize_static_onnx
+from .precision import PrecisionPlan, choose_precision
+from .pt2e import PT2EModule, quantize_pt2e, x86_quantizer
 from .qat import QATConfig, calibrate, convert, fake_quantizers, fold_batchnorm
 from .report import LayerReport, QuantReport, quantization_report
 from .sensitivity import LayerSensitivity, layer_sensitivity, output_kl, sqnr_db
 from .spec import OBSERVERS, QuantSpec
+from .weight_only import WeightOnlyConfig, WeightOnlyLinear, quantize_weights, weight_only_layers
 
 __all__ = [
     "OBSERVERS",
+    "DynamicQuantizer",
     "FakeQuantize",
     "HistogramObserver",
     "LayerReport",
@@ -28,23 +33,34 @@ __all__ = [
     "MinMaxObserver",
     "MovingAverageObserver",
     "Observer",
+    "PT2EModule",
     "PercentileObserver",
+    "PrecisionPlan",
     "QATConfig",
     "QuantReport",
     "QuantSpec",
+    "QuantizerBenchmark",
     "StaticQuantResult",
+    "WeightOnlyConfig",
+    "WeightOnlyLinear",
     "calibrate",
+    "choose_precision",
     "convert",
     "fake_quantize",
     "fake_quantizers",
     "fold_batchnorm",
     "layer_sensitivity",
+    "load_model",
     "lsq_fake_quantize",
     "make_observer",
     "output_kl",
     "qparams_from_range",
     "quantization_report",
     "quantize_dynamic_onnx",
+    "quantize_pt2e",
     "quantize_static_onnx",
+    "quantize_weights",
     "sqnr_db",
+    "weight_only_layers",
+    "x86_quantizer",
 ]

@@ -174,9 +174,12 @@ class HistogramObserver(Observer):
         return x
 
     def qparams(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if not self.observed or float(self.edge) == 0:
+        # a sparse histogram (a few hundred values over 2048 bins) makes the KL search meaningless: use the range
+        if not self.observed or float(self.edge) == 0 or float(self.hist.sum()) < 4 * self.bins:
             return super().qparams()
-        threshold = _kl_threshold(self.hist, float(self.edge), levels=(self.spec.qmax - self.spec.qmin + 1) // (2 if self.spec.symmetric else 1))
+        # levels that cover [0, threshold]: all of them only for an unsigned grid over non-negative data
+        signed_data = self.spec.symmetric or float(self.min_val.min()) < 0
+        threshold = _kl_threshold(self.hist, float(self.edge), levels=(self.spec.qmax - self.spec.qmin + 1) // (2 if signed_data else 1))
         lo = torch.clamp(self.min_val, min=-threshold)
         hi = torch.clamp(self.max_val, max=threshold)
         scale, zero = qparams_from_range(lo, hi, self.spec)
@@ -192,8 +195,10 @@ def _rebin(hist: torch.Tensor, centers: torch.Tensor, top: float, bins: int) -> 
 
 def _kl_threshold(hist: torch.Tensor, edge: float, levels: int) -> float:
     """TensorRT's entropy calibration on a histogram of |x| over [0, edge]."""
-    h = hist.numpy()
     import numpy as np
+
+    h = hist.numpy().copy()
+    h[0] = 0  # exact zeros (ReLU outputs, padding) are represented exactly on any grid: they must not steer the search
 
     bins = len(h)
     best, best_i = math.inf, bins

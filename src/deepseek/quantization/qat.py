@@ -12,6 +12,7 @@ import torch
 
 from .._config import BaseConfig
 from .._errors import invalid
+from ._select import child_slots, matches
 from .fake_quant import FakeQuantize
 from .spec import OBSERVERS, QuantSpec
 
@@ -98,10 +99,7 @@ class QATConfig(BaseConfig):
         return self.weight_bits
 
     def skips(self, name: str, module: torch.nn.Module) -> bool:
-        for key in self.skip:
-            if key == name or key == type(module).__name__ or (key.startswith("re:") and re.fullmatch(key[3:], name)):
-                return True
-        return False
+        return matches(name, module, self.skip)
 
     def apply(self, model: torch.nn.Module) -> torch.nn.Module:
         """Prepare ``model`` (in place) for quantization-aware training and return it."""
@@ -110,7 +108,7 @@ class QATConfig(BaseConfig):
         if self.fold_bn:
             fold_batchnorm(model)
         swapped = 0
-        for name, parent, child_name, module in list(_leaves(model)):
+        for name, parent, child_name, module in list(child_slots(model)):
             if type(module) not in _QAT_CLASS or self.skips(name, module):
                 continue
             qat = _QAT_CLASS[type(module)].__new__(_QAT_CLASS[type(module)])
@@ -123,12 +121,6 @@ class QATConfig(BaseConfig):
         if swapped == 0:
             raise invalid("model", type(model).__name__, "a model with Conv1d/Conv2d/Linear layers to quantize (none found or all skipped)")
         return model
-
-
-def _leaves(model: torch.nn.Module) -> Iterator[tuple[str, torch.nn.Module, str, torch.nn.Module]]:
-    for parent_name, parent in model.named_modules():
-        for child_name, child in parent.named_children():
-            yield (f"{parent_name}.{child_name}" if parent_name else child_name), parent, child_name, child
 
 
 def fake_quantizers(model: torch.nn.Module) -> Iterator[tuple[str, FakeQuantize]]:

@@ -1,0 +1,193 @@
+"""INT8 lowerings compared in one run: ResNet-50 and BERT-base on this CPU.
+
+    python benchmarks/bench_int8_lowerings.py [--runs 20] [--models resnet50,bert-base]
+
+Rows: eager FP32; ONNX Runtime FP32; ORT's own quantizers (``quantize_static`` with its defaults, S8S8,
+and configured U8S8 per-channel; ``quantize_dynamic`` defaults for BERT); torchao PT2E with its default
+``X86InductorQuantizer`` + ``torch.compile``; and ours (``quantize_static_onnx`` / ``quantize_dynamic_onnx``,
+``quantize_pt2e``). Latency is the median of ``--runs`` calls in this process (2 threads); fidelity is the
+SQNR (dB) of the INT8 output against FP32 on real inputs (photo views; Rotten Tomatoes snippets). The
+models have random weights (no offline ResNet-50/BERT-base checkpoints): speed and numerical fidelity
+only; accuracy on real weights is in bench_quant_ort.py (MobileNetV2) and bench_minilm_int8.py (MiniLM).
+Writes benchmarks/results/int8_lowerings.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import logging
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import deepseek
+from deepseek import assets, models
+from deepseek._machine import int8_fast_path, summary
+from deepseek.bench import measure
+from deepseek.quantization import quantize_dynamic_onnx, quantize_pt2e, quantize_static_onnx, sqnr_db
+from deepseek.quantization.onnx_static import _Reader
+
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+
+
+def ort_runner(path: Path, names: list[str]) -> Callable[..., Any]:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = torch.get_num_threads()
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+    def run(*xs: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(session.run(None, {n: x.numpy() for n, x in zip(names, xs)})[0])
+
+    return run
+
+
+def torchao_default_pt2e(model: torch.nn.Module, examples: tuple, calibration: list[tuple], dynamic: bool = False) -> Any:
+    """torchao's documented recipe, untouched: strict export, default quantizer, compile with freezing."""
+    import torch._inductor.config as inductor_config
+    import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    with torch.no_grad():
+        try:
+            graph = torch.export.export(model, examples, strict=True).module()
+        except Exception:
+            graph = torch.export.export(model, examples).module()
+        graph.graph.eliminate_dead_code()
+        graph.recompile()
+        quantizer = xiq.X86InductorQuantizer()
+        quantizer.set_global(xiq.get_default_x86_inductor_quantization_config(is_dynamic=dynamic))
+        prepared = prepare_pt2e(graph, quantizer)
+        rows = examples[0].shape[0]  # the exported graph is specialized to the example's batch size
+        for batch in calibration:
+            for i in range(0, batch[0].shape[0] - rows + 1, rows):
+                prepared(*(t[i:i + rows] for t in batch))
+        compiled = torch.compile(convert_pt2e(prepared))
+
+    def run(*xs: torch.Tensor) -> torch.Tensor:
+        with inductor_config.patch(freezing=True), torch.no_grad():
+            return compiled(*xs)
+
+    return run
+
+
+def measure_rows(rows: dict[str, Callable[..., Any]], inputs: tuple, check: tuple, runs: int) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    with torch.no_grad():
+        reference = rows["eager fp32"](*check)
+        for name, fn in rows.items():
+            started = time.perf_counter()
+            fn(*inputs)  # warm-up (compiles torch.compile rows)
+            first_s = time.perf_counter() - started
+            rows_per_call = inputs[0].shape[0]  # static-shape graphs: check in calls of the timed batch size
+            got = torch.cat([fn(*(t[i:i + rows_per_call] for t in check)) for i in range(0, check[0].shape[0], rows_per_call)])
+            fidelity = sqnr_db(reference, got)
+            stats = measure(lambda fn=fn: fn(*inputs), warmup=2, runs=runs)
+            out[name] = {"median_ms": stats.median_ms, "p90_ms": stats.p90_ms, "sqnr_db": fidelity, "first_call_s": first_s}
+            print(f"  {name:34s} {stats.median_ms:8.2f} ms   SQNR {fidelity:6.1f} dB   (first call {first_s:.1f} s)", flush=True)
+    base = out["eager fp32"]["median_ms"]
+    ort = out["onnxruntime fp32"]["median_ms"]
+    for row in out.values():
+        row["speedup_vs_eager"] = base / row["median_ms"]
+        row["speedup_vs_ort_fp32"] = ort / row["median_ms"]
+    return out
+
+
+def resnet50(work: Path, runs: int) -> dict[str, Any]:
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    spec = models.get("resnet50")
+    model = spec.model
+    calib = assets.photo_calibration_batch(32)
+    views, _ = assets.photo_batch(views=1)
+    fp32 = deepseek.export_onnx(model, spec.example_inputs(1), work / "r50.onnx").path
+    batches = [calib[i:i + 8] for i in range(0, 32, 8)]
+    ort_default = work / "r50_ort_default.onnx"
+    ort_u8s8 = work / "r50_ort_u8s8.onnx"
+    with contextlib.redirect_stdout(io.StringIO()):
+        quantize_static(str(fp32), str(ort_default), _Reader("input", batches), quant_format=QuantFormat.QDQ, per_channel=True)
+        quantize_static(str(fp32), str(ort_u8s8), _Reader("input", batches), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    ours_ort = quantize_static_onnx(model, calib, work / "r50_ours.onnx", method="percentile").path
+    results = {}
+    for batch in (1, 8):
+        x = calib[:batch]
+        print(f"resnet50 batch {batch}", flush=True)
+        rows = {
+            "eager fp32": model,
+            "onnxruntime fp32": ort_runner(fp32, ["input"]),
+            "ORT quantize_static default (S8S8)": ort_runner(ort_default, ["input"]),
+            "ORT quantize_static U8S8": ort_runner(ort_u8s8, ["input"]),
+            "deepseek static ONNX (U8S8)": ort_runner(ours_ort, ["input"]),
+            "torchao PT2E x86 + compile": torchao_default_pt2e(model, (x,), [(b,) for b in batches]),
+            "deepseek PT2E (mse) + compile": quantize_pt2e(model, (x,), batches, observer="mse", dynamic_batch=False),
+        }
+        results[f"batch{batch}"] = measure_rows(rows, (x,), (views[:16],), runs)
+    return results
+
+
+def bert_base(work: Path, runs: int) -> dict[str, Any]:
+    from onnxruntime.quantization import quantize_dynamic
+
+    spec = models.get("bert-base")
+    model = spec.model
+    _, tokenizer = assets.minilm()  # the bert-base-uncased WordPiece vocabulary (30,522 tokens)
+    texts = assets.rotten_tomatoes().texts
+    enc = tokenizer(texts[:48], padding="max_length", truncation=True, max_length=128, return_tensors="pt")
+    ids, mask = enc["input_ids"], enc["attention_mask"]
+    fp32 = deepseek.export_onnx(model, (ids[:1], mask[:1]), work / "bert.onnx", input_names=["input_ids", "attention_mask"]).path
+    ort_dynamic = work / "bert_ort_dynamic.onnx"
+    with contextlib.redirect_stdout(io.StringIO()):
+        quantize_dynamic(str(fp32), str(ort_dynamic))
+    ours_dynamic = quantize_dynamic_onnx(fp32, work / "bert_ours_dynamic.onnx")
+    names = ["input_ids", "attention_mask"]
+    calibration = [(ids[i:i + 8], mask[i:i + 8]) for i in range(16, 48, 8)]
+    x = (ids[:1], mask[:1])
+    print("bert-base seq 128 batch 1", flush=True)
+    rows = {
+        "eager fp32": model,
+        "onnxruntime fp32": ort_runner(fp32, names),
+        "ORT quantize_dynamic default": ort_runner(ort_dynamic, names),
+        "deepseek dynamic ONNX (per-channel)": ort_runner(ours_dynamic, names),
+        "torchao PT2E x86 + compile": torchao_default_pt2e(model, x, calibration),
+        "torchao PT2E x86 dynamic + compile": torchao_default_pt2e(model, x, calibration[:1], dynamic=True),
+        "deepseek PT2E (mse) + compile": quantize_pt2e(model, x, calibration, observer="mse", dynamic_batch=False),
+    }
+    return {"batch1": measure_rows(rows, x, (ids[:16], mask[:16]), runs)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--models", default="resnet50,bert-base")
+    args = parser.parse_args()
+    logging.disable(logging.WARNING)
+    warnings.filterwarnings("ignore")
+    torch.manual_seed(0)
+    work = Path(tempfile.mkdtemp(prefix="bench-int8-"))
+    out: dict[str, Any] = {"machine": summary(), "int8_fast_path": int8_fast_path(), "runs": args.runs,
+                           "threads": torch.get_num_threads()}
+    chosen = args.models.split(",")
+    if "resnet50" in chosen:
+        out["resnet50"] = resnet50(work, args.runs)
+    if "bert-base" in chosen:
+        out["bert-base"] = bert_base(work, args.runs)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "int8_lowerings.json").write_text(json.dumps(out, indent=2, default=str) + "\n")
+    for model in chosen:
+        for batch, rows in out[model].items():
+            print(f"\n{model} {batch}: " + "; ".join(f"{k} {v['speedup_vs_eager']:.2f}x eager / {v['speedup_vs_ort_fp32']:.2f}x ORT"
+                                                      for k, v in rows.items() if k != "eager fp32"))
+
+
+if __name__ == "__main__":
+    main()

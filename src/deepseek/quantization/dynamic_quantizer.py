@@ -1,0 +1,315 @@
+"""``DynamicQuantizer``: load a model file safely, quantize it one of three ways, and measure what it gained.
+
+- ``dynamic``: every Linear layer gets int8 weights (per channel) and int8 activations quantized on each
+  call (per token); torchao's kernels, compiled by Inductor. No calibration data.
+- ``static``: Conv and Linear layers with int8 weights and calibrated int8 activations (PT2E, x86
+  Inductor quantizer, our observers); needs ``calibration`` batches of real inputs.
+- ``hybrid``: per-layer mixed precision. ``weight_bits`` assigns weight widths (a list gives the first
+  Linear layer the first width and the rest the others, e.g. ``[4, 8]``); layers with 8-bit weights whose
+  measured sensitivity is at most ``activation_threshold`` also quantize their activations to int8 on each
+  call, the others run weight-only (bfloat16 activations through PyTorch's int4/int8 weight-only kernels).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .._errors import invalid
+from .._tensors import as_input_tuple, flatten_outputs
+from ._select import child_slots
+from .observers import fake_quant_values, qparams_from_range
+from .sensitivity import sqnr_db
+from .spec import QuantSpec
+from .weight_only import WeightOnlyLinear
+
+METHODS = ("dynamic", "static", "hybrid")
+
+
+def load_model(model_path: Any, *, arch: str | None = None, trust_pickle: bool = False) -> torch.nn.Module:
+    """An nn.Module from a module, a Hugging Face folder, a ``.pt2``, TorchScript, or state_dict + ``arch``."""
+    if isinstance(model_path, torch.nn.Module):
+        return model_path
+    if not isinstance(model_path, (str, Path)):
+        raise invalid("model_path", type(model_path).__name__, "a path or a torch.nn.Module")
+    path = Path(model_path)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise invalid("model_path", str(path), "a Hugging Face model folder (config.json + weights) or a model file")
+        from transformers import AutoModel
+
+        return AutoModel.from_pretrained(path, local_files_only=True).eval()
+    from ..runtime.artifacts import detect_kind, load_module
+
+    kind = detect_kind(path)
+    if kind == "onnx":
+        raise invalid("model_path", str(path), "a PyTorch model (for ONNX files use quantize_static_onnx / quantize_dynamic_onnx)")
+    module = load_module(path, kind, arch=arch, trust_pickle=trust_pickle)
+    if isinstance(module, torch.jit.ScriptModule):
+        raise invalid("model_path", str(path), "an eager or torch.export model (TorchScript graphs cannot be re-quantized)")
+    return module
+
+
+@dataclasses.dataclass(frozen=True)
+class QuantizerBenchmark:
+    """FP32 vs quantized, measured in one run on the same inputs."""
+
+    method: str
+    batch_size: int
+    fp32_ms: float
+    quantized_ms: float
+    fp32_size_mb: float
+    quantized_size_mb: float
+    output_sqnr_db: float
+    fp32_accuracy: float | None = None
+    quantized_accuracy: float | None = None
+    layers: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def speedup(self) -> float:
+        return self.fp32_ms / self.quantized_ms
+
+    @property
+    def fp32_fps(self) -> float:
+        return 1000.0 * self.batch_size / self.fp32_ms
+
+    @property
+    def quantized_fps(self) -> float:
+        return 1000.0 * self.batch_size / self.quantized_ms
+
+    @property
+    def accuracy_drop(self) -> float | None:
+        if self.fp32_accuracy is None or self.quantized_accuracy is None:
+            return None
+        return self.fp32_accuracy - self.quantized_accuracy
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data.update(speedup=self.speedup, fp32_fps=self.fp32_fps, quantized_fps=self.quantized_fps,
+                    accuracy_drop=self.accuracy_drop)
+        return data
+
+    def __str__(self) -> str:
+        lines = [f"{self.method} INT quantization, batch {self.batch_size} (measured, same run)",
+                 f"  latency   {self.fp32_ms:9.2f} ms → {self.quantized_ms:9.2f} ms  ({self.speedup:.2f}x)",
+                 f"  throughput {self.fp32_fps:8.1f} → {self.quantized_fps:8.1f} inputs/s",
+                 f"  size      {self.fp32_size_mb:9.1f} MB → {self.quantized_size_mb:9.1f} MB",
+                 f"  output SQNR vs FP32 {self.output_sqnr_db:.1f} dB"]
+        if self.accuracy_drop is not None:
+            lines.append(f"  accuracy  {100 * self.fp32_accuracy:.2f}% → {100 * self.quantized_accuracy:.2f}%"
+                         f"  (drop {100 * self.accuracy_drop:+.2f} pt)")
+        return "\n".join(lines)
+
+
+class DynamicQuantizer:
+    """Quantize the model at ``model_path`` with ``quant_bits``-wide weights by default.
+
+    ``activation_threshold`` (0..1] is the sensitivity cut-off of ``hybrid``: each Linear layer's
+    sensitivity is the output noise when only it is quantized (W8A8), scaled so the most sensitive
+    layer is 1; layers at or below the threshold get int8 activations. ``example_inputs`` are needed to
+    measure (image models built from ``arch`` get a 224x224 batch by default).
+    """
+
+    def __init__(self, model_path: Any, quant_bits: int = 8, activation_threshold: float = 0.6, *,
+                 arch: str | None = None, example_inputs: Any = None, trust_pickle: bool = False) -> None:
+        if isinstance(quant_bits, bool) or quant_bits not in (4, 8):
+            raise invalid("quant_bits", quant_bits, "4 or 8")
+        if isinstance(activation_threshold, bool) or not isinstance(activation_threshold, (int, float)) or not 0 < activation_threshold <= 1:
+            raise invalid("activation_threshold", activation_threshold, "a number in (0, 1]")
+        self.model = load_model(model_path, arch=arch, trust_pickle=trust_pickle).eval()
+        self.quant_bits = quant_bits
+        self.activation_threshold = float(activation_threshold)
+        if example_inputs is None and arch is not None:
+            example_inputs = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+        self.example_inputs = as_input_tuple(example_inputs, "example_inputs") if example_inputs is not None else None
+        self.quantized: torch.nn.Module | None = None
+        self.method: str | None = None
+        self.layer_plan: dict[str, str] = {}
+        self.sensitivity: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ quantize
+    def quantize(self, method: str = "dynamic", weight_bits: int | Sequence[int] | None = None,
+                 activation_bits: int = 8, calibration: Any = None, compile: bool = True) -> torch.nn.Module:
+        """Return a quantized copy of the model (the original is kept for :meth:`benchmark`)."""
+        if method not in METHODS:
+            raise invalid("method", method, f"one of {METHODS}")
+        if isinstance(activation_bits, bool) or activation_bits not in (8, 16):
+            raise invalid("activation_bits", activation_bits, "8 (int8 activations) or 16 (bfloat16 activations, weight-only)")
+        widths = self._widths(weight_bits)
+        if method in ("dynamic", "static") and (set(widths) != {8} or activation_bits != 8):
+            raise invalid("weight_bits", list(widths), f"8-bit weights and activations for method={method!r} (use 'hybrid' for 4-bit weights)")
+        if method == "static":
+            quantized = self._static(calibration, compile)
+        else:
+            quantized = self._mixed(widths, activation_bits, method == "dynamic", compile)
+        self.quantized, self.method = quantized, method
+        return quantized
+
+    def _widths(self, weight_bits: int | Sequence[int] | None) -> list[int]:
+        if weight_bits is None:
+            return [self.quant_bits]
+        widths = [weight_bits] if isinstance(weight_bits, int) else list(weight_bits)
+        if not widths or any(isinstance(b, bool) or b not in (4, 8) for b in widths):
+            raise invalid("weight_bits", weight_bits, "4, 8, or a non-empty list of them (e.g. [4, 8])")
+        return widths
+
+    def _static(self, calibration: Any, compile: bool) -> torch.nn.Module:
+        from .pt2e import quantize_pt2e
+
+        if calibration is None:
+            raise invalid("calibration", None, "batches of real inputs for method='static' (or use 'dynamic'/'hybrid')")
+        examples = self._examples()
+        self.layer_plan = {name: "int8 static (PT2E)" for name, m in self.model.named_modules()
+                           if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)}
+        return quantize_pt2e(self.model, examples, calibration, observer="mse", compile=compile)
+
+    def _linears(self) -> list[str]:
+        names = [name for name, _, _, m in child_slots(self.model) if type(m) is torch.nn.Linear]
+        if not names:
+            raise invalid("model", type(self.model).__name__, "a model with nn.Linear layers for dynamic/hybrid quantization")
+        return names
+
+    def _mixed(self, widths: list[int], activation_bits: int, dynamic: bool, compile: bool) -> torch.nn.Module:
+        names = self._linears()
+        bits = {name: (widths[0] if i == 0 else widths[-1] if len(widths) > 1 else widths[0]) for i, name in enumerate(names)}
+        if dynamic:
+            int8_acts = set(names)
+        elif activation_bits == 8:
+            self.sensitivity = self.layer_sensitivity(names)
+            int8_acts = {n for n in names if bits[n] == 8 and self.sensitivity[n] <= self.activation_threshold}
+        else:
+            int8_acts = set()
+        model = copy.deepcopy(self.model)
+        modules = dict(model.named_modules())
+        plan: dict[str, str] = {}
+        for name in names:
+            parent_name, _, attr = name.rpartition(".")
+            parent = modules[parent_name] if parent_name else model
+            if name in int8_acts:
+                plan[name] = "int8 weights + int8 dynamic activations"
+            else:
+                setattr(parent, attr, WeightOnlyLinear.from_linear(modules[name], bits[name], 32 if bits[name] == 4 else None))
+                plan[name] = f"int{bits[name]} weight-only" + (" (group 32)" if bits[name] == 4 else " (per channel)")
+        if int8_acts:
+            from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
+
+            quantize_(model, Int8DynamicActivationInt8WeightConfig(),
+                      filter_fn=lambda m, fqn: fqn in int8_acts and isinstance(m, torch.nn.Linear))
+        self.layer_plan = plan
+        return _Compiled(model) if compile and int8_acts else model
+
+    def layer_sensitivity(self, names: list[str] | None = None) -> dict[str, float]:
+        """Each Linear layer's output noise power when only it runs W8A8 (per-token int8 activations,
+        per-channel int8 weights), divided by the largest: 1.0 is the most sensitive layer."""
+        names = names or self._linears()
+        examples = self._examples()
+        modules = dict(self.model.named_modules())
+        act_spec = QuantSpec(8, symmetric=False)
+        w_spec = QuantSpec(8, symmetric=True, per_channel=True, narrow_range=True)
+        with torch.no_grad():
+            reference = flatten_outputs(self.model(*examples))[0]
+            noise: dict[str, float] = {}
+            for name in names:
+                layer = modules[name]
+
+                def hook(mod: Any, args: Any, out: Any) -> Any:
+                    x = args[0]
+                    lo, hi = x.amin(-1, keepdim=True), x.amax(-1, keepdim=True)
+                    xq = fake_quant_values(x, *qparams_from_range(lo, hi, act_spec), act_spec)
+                    w = mod.weight
+                    amax = w.abs().amax(1, keepdim=True)
+                    wq = fake_quant_values(w, *qparams_from_range(-amax, amax, w_spec), w_spec)
+                    return torch.nn.functional.linear(xq, wq, mod.bias)
+
+                handle = layer.register_forward_hook(hook)
+                try:
+                    got = flatten_outputs(self.model(*examples))[0]
+                finally:
+                    handle.remove()
+                noise[name] = 10 ** (-sqnr_db(reference, got) / 10)
+        top = max(noise.values()) or 1.0
+        return {name: value / top for name, value in noise.items()}
+
+    def _examples(self) -> tuple[Any, ...]:
+        if self.example_inputs is None:
+            raise invalid("example_inputs", None, "sample inputs for the model (DynamicQuantizer(..., example_inputs=...))")
+        return self.example_inputs
+
+    # ------------------------------------------------------------------ benchmark
+    def benchmark(self, eval_data: Any = None, *, runs: int = 20, warmup: int = 3) -> QuantizerBenchmark:
+        """Measure FP32 and the quantized model on the example inputs (latency median, throughput, size,
+        output SQNR) and, given ``eval_data`` ((inputs, labels) batches), top-1 accuracy of both."""
+        from ..bench.timing import measure
+
+        if self.quantized is None:
+            raise invalid("quantize", "not called", "quantize(...) before benchmark()")
+        if not isinstance(runs, int) or runs < 1:
+            raise invalid("runs", runs, "a positive integer")
+        examples = self._examples()
+        with torch.no_grad():
+            reference = flatten_outputs(self.model(*examples))[0]
+            got = flatten_outputs(self.quantized(*examples))[0]
+            fp32 = measure(lambda: self.model(*examples), warmup=warmup, runs=runs)
+            quant = measure(lambda: self.quantized(*examples), warmup=warmup, runs=runs)
+        accs = (_accuracy(self.model, eval_data), _accuracy(self.quantized, eval_data)) if eval_data is not None else (None, None)
+        return QuantizerBenchmark(
+            method=str(self.method), batch_size=int(getattr(examples[0], "shape", [1])[0]),
+            fp32_ms=fp32.median_ms, quantized_ms=quant.median_ms,
+            fp32_size_mb=_state_mb(self.model), quantized_size_mb=_state_mb(self.quantized),
+            output_sqnr_db=sqnr_db(reference, got), fp32_accuracy=accs[0], quantized_accuracy=accs[1],
+            layers=dict(self.layer_plan))
+
+
+class _Compiled(torch.nn.Module):
+    """A model run through torch.compile with weight freezing (Inductor pre-packs the int8 weights)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self._run = torch.compile(model)
+        self.compile_s: float | None = None
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        import torch._inductor.config as inductor_config
+
+        with inductor_config.patch(freezing=True), torch.no_grad():
+            started = time.perf_counter()
+            out = self._run(*args, **kwargs)
+            if self.compile_s is None:
+                self.compile_s = time.perf_counter() - started
+            return out
+
+
+def _state_mb(model: torch.nn.Module) -> float:
+    """Bytes of the parameters and buffers that define the model (quantized tensors count their int data)."""
+    inner = getattr(model, "graph_module", None) or getattr(model, "model", None) or model
+    total = 0
+    for t in list(inner.state_dict().values()):
+        if isinstance(t, torch.Tensor):
+            total += _tensor_bytes(t)
+    return total / 1e6
+
+
+def _tensor_bytes(t: torch.Tensor) -> int:
+    if type(t) is not torch.Tensor and hasattr(t, "__tensor_flatten__"):  # torchao quantized tensor subclass
+        names, _ = t.__tensor_flatten__()
+        return sum(_tensor_bytes(getattr(t, n)) for n in names)
+    return t.numel() * t.element_size()
+
+
+def _accuracy(model: Any, data: Any) -> float:
+    correct = total = 0
+    with torch.no_grad():
+        for inputs, labels in data:
+            logits = flatten_outputs(model(*as_input_tuple(inputs, "eval_data")))[0]
+            correct += int((logits.argmax(-1) == labels).sum())
+            total += int(labels.numel())
+    if total == 0:
+        raise invalid("eval_data", "empty", "(inputs, labels) batches")
+    return correct / total

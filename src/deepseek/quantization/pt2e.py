@@ -1,0 +1,168 @@
+"""Static or dynamic INT8 through PyTorch 2 export quantization (torchao PT2E), compiled by Inductor.
+
+On x86 the quantized graph lowers to oneDNN int8 kernels (AMX or AVX-512 VNNI); on arm64 the XNNPACK
+quantizer's graph is meant for ExecuTorch. Activation ranges come from our observers (``minmax``,
+``moving_average``, ``percentile``, ``mse``, ``histogram``) plugged into torchao's observer interface;
+weights are symmetric int8 per output channel.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+from .._errors import MissingDependencyError, invalid
+from .._tensors import as_input_tuple
+from .observers import make_observer
+from .spec import OBSERVERS, QuantSpec
+
+
+def _torchao() -> Any:
+    try:
+        import torchao.quantization.pt2e.quantize_pt2e as qpt2e
+    except ImportError as e:
+        raise MissingDependencyError(f"PT2E quantization needs torchao: pip install torchao==0.18.0 ({e})") from e
+    return qpt2e
+
+
+def _activation_observer_class(name: str) -> Any:
+    """A torchao observer class whose range is chosen by our observer ``name``."""
+    from torchao.quantization.pt2e.observer import MinMaxObserver as AoMinMax
+
+    class RangeObserver(AoMinMax):  # type: ignore[misc, valid-type]
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.spec = QuantSpec(8, symmetric=False, observer=name)
+            self.inner = make_observer(self.spec)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if x.numel():
+                self.inner(x)
+            return x
+
+        @torch.jit.export
+        def calculate_qparams(self) -> tuple[torch.Tensor, torch.Tensor]:
+            scale, zero = self.inner.qparams()
+            self.min_val = ((self.spec.qmin - zero) * scale).float().reshape(())
+            self.max_val = ((self.spec.qmax - zero) * scale).float().reshape(())
+            return super().calculate_qparams()
+
+    RangeObserver.__name__ = RangeObserver.__qualname__ = f"DeepSeek{name.title().replace('_', '')}Observer"
+    return RangeObserver
+
+
+def x86_quantizer(observer: str = "histogram", dynamic: bool = False) -> Any:
+    """torchao's ``X86InductorQuantizer`` (uint8 activations, int8 per-channel weights), ranges by ``observer``."""
+    if observer not in OBSERVERS:
+        raise invalid("observer", observer, f"one of {OBSERVERS}")
+    _torchao()
+    import dataclasses as dc
+
+    import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
+
+    config = xiq.get_default_x86_inductor_quantization_config(is_dynamic=dynamic)
+    if not dynamic:
+        act = dc.replace(config.input_activation,
+                         observer_or_fake_quant_ctr=_activation_observer_class(observer).with_args(eps=2**-12))
+        config = dc.replace(config, input_activation=act, output_activation=act)
+    quantizer = xiq.X86InductorQuantizer()
+    quantizer.set_global(config)
+    return quantizer
+
+
+def _export(model: torch.nn.Module, examples: tuple[Any, ...], dynamic_batch: bool) -> torch.fx.GraphModule:
+    """torch.export (strict first: it handles modules reused at several call sites), dead code removed."""
+    shapes = None
+    if dynamic_batch:
+        shapes = tuple({0: torch.export.Dim.AUTO} if x.dim() > 0 else None for x in examples)
+        # torch.export specializes a dimension of size 1: trace with two rows so the batch stays symbolic
+        examples = tuple(torch.cat([x, x]) if x.dim() > 0 and x.shape[0] == 1 else x for x in examples)
+    errors = []
+    for strict in (True, False):
+        try:
+            graph = torch.export.export(model, examples, dynamic_shapes=shapes, strict=strict).module()
+            break
+        except Exception as e:  # report the non-strict error: it names the failing op most clearly
+            errors.append(e)
+    else:
+        raise invalid("model", type(model).__name__, f"a model torch.export can capture ({type(errors[-1]).__name__}: {str(errors[-1]).splitlines()[0][:300]})")
+    graph.graph.eliminate_dead_code()  # e.g. an unused BERT pooler: prepare_pt2e would observe it
+    graph.recompile()
+    return graph
+
+
+class PT2EModule(torch.nn.Module):
+    """An INT8 model from :func:`quantize_pt2e`: ``graph_module`` holds the quantized graph (quantize /
+    dequantize ops around float ops); calls go through Inductor, which fuses them into integer kernels."""
+
+    def __init__(self, graph_module: torch.fx.GraphModule, compiled: bool) -> None:
+        super().__init__()
+        self.graph_module = graph_module
+        self.compiled = compiled
+        self._run = torch.compile(graph_module) if compiled else graph_module
+        self.compile_s: float | None = None
+
+    def forward(self, *args: Any) -> Any:
+        if not self.compiled:
+            return self._run(*args)
+        import torch._inductor.config as inductor_config
+
+        # freezing lets Inductor pre-pack int8 weights for oneDNN; set per call, never globally
+        with inductor_config.patch(freezing=True), torch.no_grad():
+            started = time.perf_counter()
+            out = self._run(*args)
+            if self.compile_s is None:
+                self.compile_s = time.perf_counter() - started
+            return out
+
+
+def quantize_pt2e(model: torch.nn.Module, example_inputs: Any, calibration: Iterable[Any] | None = None, *,
+                  observer: str = "histogram", dynamic: bool = False, compile: bool = True,
+                  dynamic_batch: bool = True, max_batches: int | None = None) -> PT2EModule:
+    """Quantize ``model`` to INT8 with PT2E and the x86 Inductor quantizer.
+
+    ``calibration``: batches (tensors, tuples, or (inputs, labels) pairs of real data) for static
+    activation ranges; not needed with ``dynamic=True`` (ranges computed per call). ``compile=False``
+    returns the uncompiled reference graph (slow: float ops between quantize/dequantize).
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise invalid("model", type(model).__name__, "a torch.nn.Module")
+    qpt2e = _torchao()
+    examples = as_input_tuple(example_inputs, "example_inputs")
+    if not dynamic and calibration is None:
+        raise invalid("calibration", None, "real input batches for static ranges (or dynamic=True)")
+    model = model.eval()
+    with torch.no_grad():
+        graph = _export(model, examples, dynamic_batch)
+        prepared = qpt2e.prepare_pt2e(graph, x86_quantizer(observer, dynamic))
+        seen = 0
+        for i, batch in enumerate(calibration if calibration is not None else [examples]):
+            if max_batches is not None and i >= max_batches:
+                break
+            inputs = as_input_tuple(batch[0] if _is_labeled(batch) else batch, "calibration")
+            for chunk in _chunks(inputs, None if dynamic_batch else examples[0].shape[0]):
+                prepared(*chunk)
+            seen += 1
+        if seen == 0:
+            raise invalid("calibration", "no batches", "at least one batch of inputs")
+        converted = qpt2e.convert_pt2e(prepared)
+    return PT2EModule(converted, compiled=compile)
+
+
+def _chunks(inputs: tuple[Any, ...], rows: int | None) -> list[tuple[Any, ...]]:
+    """A calibration batch cut to the batch size a static-shape graph was exported with."""
+    if rows is None or inputs[0].shape[0] == rows:
+        return [inputs]
+    n = inputs[0].shape[0]
+    if n < rows:
+        raise invalid("calibration", f"a batch of {n}", f"batches of at least {rows} rows (the example batch size)")
+    return [tuple(t[i:i + rows] for t in inputs) for i in range(0, n - rows + 1, rows)]
+
+
+def _is_labeled(batch: Any) -> bool:
+    """(inputs, labels) as a DataLoader yields: two items, the second integer labels."""
+    return (isinstance(batch, (list, tuple)) and len(batch) == 2 and isinstance(batch[1], torch.Tensor)
+            and not batch[1].is_floating_point() and batch[1].dim() <= 1)

@@ -1,0 +1,123 @@
+import pytest
+import torch
+
+from deepseek import ArtifactError, InvalidArgumentError, assets
+from deepseek.quantization import DynamicQuantizer, WeightOnlyLinear, choose_precision
+
+
+class _MLP(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc1 = torch.nn.Linear(64, 128)
+        self.fc2 = torch.nn.Linear(128, 128)
+        self.fc3 = torch.nn.Linear(128, 10)
+
+    def forward(self, x):
+        return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
+
+
+def _examples():
+    return torch.randn(8, 64, generator=torch.Generator().manual_seed(1))
+
+
+def test_hybrid_assigns_first_layer_4bit_rest_8bit_weight_only():
+    q = DynamicQuantizer(_MLP(), activation_threshold=1.0, example_inputs=_examples())
+    model = q.quantize(method="hybrid", weight_bits=[4, 8], activation_bits=16)
+    assert isinstance(model.fc1, WeightOnlyLinear) and model.fc1.bits == 4
+    assert model.fc2.bits == 8 and model.fc3.bits == 8
+    assert isinstance(q.model.fc1, torch.nn.Linear)  # the original is untouched
+    assert q.layer_plan["fc1"].startswith("int4 weight-only")
+    result = q.benchmark(runs=3, warmup=1)
+    assert result.quantized_size_mb < result.fp32_size_mb / 2
+    assert result.output_sqnr_db > 15  # a broken kernel gives ~0 dB
+    assert result.fp32_ms > 0 and result.quantized_ms > 0
+    assert "measured" in str(result)
+
+
+def test_hybrid_threshold_decides_which_layers_get_int8_activations():
+    q = DynamicQuantizer(_MLP(), example_inputs=_examples())
+    sens = q.layer_sensitivity()
+    assert set(sens) == {"fc1", "fc2", "fc3"} and max(sens.values()) == pytest.approx(1.0)
+    assert all(0 <= v <= 1 for v in sens.values())
+    q.activation_threshold = min(sens.values())  # only the least sensitive layer qualifies
+    q.quantize(method="hybrid", weight_bits=8, activation_bits=8, compile=False)
+    dynamic = [n for n, plan in q.layer_plan.items() if "dynamic activations" in plan]
+    assert dynamic == [min(sens, key=sens.get)]
+
+
+def test_dynamic_quantizes_every_linear_with_int8_activations():
+    q = DynamicQuantizer(_MLP(), example_inputs=_examples())
+    model = q.quantize(method="dynamic", compile=False)
+    assert all("dynamic activations" in p for p in q.layer_plan.values()) and len(q.layer_plan) == 3
+    with torch.no_grad():
+        ref, out = q.model(_examples()), model(_examples())
+    assert (ref - out).abs().max() < 0.05 * ref.abs().max()
+
+
+def test_loads_state_dict_with_arch(tmp_path):
+    import torchvision
+    from safetensors.torch import save_file
+
+    save_file(torchvision.models.mobilenet_v3_small().state_dict(), tmp_path / "m.safetensors")
+    q = DynamicQuantizer(tmp_path / "m.safetensors", arch="torchvision:mobilenet_v3_small")
+    assert q.example_inputs[0].shape == (1, 3, 224, 224)
+    q.quantize(method="hybrid", weight_bits=8, activation_bits=16)
+    assert any("weight-only" in p for p in q.layer_plan.values())
+
+
+@pytest.mark.parametrize(("kwargs", "argument"), [
+    ({"quant_bits": 3}, "quant_bits"),
+    ({"activation_threshold": 0}, "activation_threshold"),
+    ({"activation_threshold": 1.5}, "activation_threshold"),
+])
+def test_bad_constructor_arguments(kwargs, argument):
+    with pytest.raises(InvalidArgumentError, match=argument):
+        DynamicQuantizer(_MLP(), **kwargs)
+
+
+def test_bad_quantize_arguments():
+    q = DynamicQuantizer(_MLP(), example_inputs=_examples())
+    with pytest.raises(InvalidArgumentError, match="method"):
+        q.quantize(method="magic")
+    with pytest.raises(InvalidArgumentError, match="weight_bits"):
+        q.quantize(method="hybrid", weight_bits=[4, 3])
+    with pytest.raises(InvalidArgumentError, match="weight_bits"):
+        q.quantize(method="dynamic", weight_bits=[4, 8])
+    with pytest.raises(InvalidArgumentError, match="calibration"):
+        q.quantize(method="static")
+    with pytest.raises(InvalidArgumentError, match="quantize"):
+        DynamicQuantizer(_MLP()).benchmark()
+
+
+def test_refuses_pickles_and_onnx(tmp_path):
+    torch.save(_MLP(), tmp_path / "whole.pt")
+    with pytest.raises(ArtifactError, match="trust_pickle"):
+        DynamicQuantizer(tmp_path / "whole.pt")
+    (tmp_path / "m.onnx").write_bytes(b"not really")
+    with pytest.raises(InvalidArgumentError, match="ONNX"):
+        DynamicQuantizer(tmp_path / "m.onnx")
+
+
+def test_precision_auto_follows_the_hardware():
+    amx = choose_precision(features={"amx_int8": True, "amx_bf16": True, "avx512_vnni": True}, machine="x86_64")
+    assert amx.int8_lowering == "pt2e-inductor" and amx.float_dtype == "bfloat16"
+    vnni = choose_precision(features={"avx512_vnni": True, "avx512_bf16": True}, machine="x86_64")
+    assert vnni.int8_lowering == "onnxruntime-u8s8"
+    assert choose_precision(features={}, machine="aarch64").int8_lowering == "onnxruntime-s8s8"
+    assert choose_precision("cuda").float_dtype == "float16"
+    with pytest.raises(InvalidArgumentError, match="device"):
+        choose_precision("tpu")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not assets.available().get("minilm"), reason=assets.ASSETS["minilm"])
+def test_hybrid_on_minilm_folder_keeps_embeddings_close():
+    tokenizer = assets.minilm()[1]
+    enc = tokenizer(assets.rotten_tomatoes().texts[:4], padding="max_length", max_length=32, truncation=True, return_tensors="pt")
+    q = DynamicQuantizer(assets.minilm_path(), example_inputs=(enc["input_ids"], enc["attention_mask"]))
+    q.quantize(method="hybrid", weight_bits=[4, 8], activation_bits=8, compile=False)
+    plan = q.layer_plan
+    assert len(plan) == 6 * 6 + 1 and plan[next(iter(plan))].startswith("int4")
+    result = q.benchmark(runs=2, warmup=1)
+    assert result.output_sqnr_db > 10
