@@ -6,6 +6,11 @@ The SPEC.md recipe — ``DynamicQuantizer(model_path, quant_bits=8, activation_t
 ``quantize(method=..., weight_bits=..., activation_bits=...)`` and ``benchmark()`` — for each method, every
 measurement FP32 vs quantized in the same call (median latency at batch 1, size, SQNR of the last hidden
 state against FP32). Writes benchmarks/results/dynamic_quantizer.json.
+
+``--accuracy`` instead measures accuracy through ``benchmark(eval_data=...)``: the encoder plus mean pooling
+plus a logistic-regression head (trained with scikit-learn on FP32 embeddings of ``--train`` snippets) is the
+model given to ``DynamicQuantizer``; ``--test`` held-out snippets are classified by FP32 and by each
+quantized model in the same call. Writes benchmarks/results/dynamic_quantizer_accuracy.json.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ import logging
 import time
 import warnings
 from pathlib import Path
+
+import numpy as np
+import torch
 
 from deepseek import assets
 from deepseek._machine import summary
@@ -31,13 +39,67 @@ RECIPES = [
 ]
 
 
+class SentimentClassifier(torch.nn.Module):
+    """Encoder → mean of the token states under the attention mask → linear head (2 classes)."""
+
+    def __init__(self, encoder: torch.nn.Module, head: torch.nn.Linear) -> None:
+        super().__init__()
+        self.encoder, self.head = encoder, head
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        h = self.encoder(input_ids=input_ids, attention_mask=attention_mask)[0]
+        m = attention_mask.unsqueeze(-1).to(h.dtype)
+        return self.head((h * m).sum(1) / m.sum(1))
+
+
+def accuracy(args: argparse.Namespace) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    encoder, tokenizer = assets.minilm()
+    data = assets.rotten_tomatoes()
+    order = np.random.default_rng(0).permutation(len(data.labels))
+    train, test = order[args.test:args.test + args.train], order[:args.test]
+    enc = tokenizer(list(data.texts), padding="max_length", max_length=args.seq, truncation=True, return_tensors="pt")
+    ids, mask, labels = enc["input_ids"], enc["attention_mask"], torch.tensor(data.labels)
+    identity = torch.nn.Linear(384, 384, bias=False)
+    with torch.no_grad():
+        identity.weight.copy_(torch.eye(384))
+        embed = SentimentClassifier(encoder.eval(), identity)
+        emb = torch.cat([embed(ids[train[i:i + 64]], mask[train[i:i + 64]]) for i in range(0, len(train), 64)])
+    lr = LogisticRegression(max_iter=2000).fit(emb.numpy(), labels[train].numpy())
+    head = torch.nn.Linear(384, 2)
+    with torch.no_grad():
+        head.weight.copy_(torch.tensor(np.vstack([-lr.coef_[0], lr.coef_[0]]) / 2, dtype=torch.float32))
+        head.bias.copy_(torch.tensor([-lr.intercept_[0] / 2, lr.intercept_[0] / 2], dtype=torch.float32))
+    model = SentimentClassifier(encoder, head).eval()
+    eval_data = [((ids[test[i:i + 64]], mask[test[i:i + 64]]), labels[test[i:i + 64]]) for i in range(0, len(test), 64)]
+    quantizer = DynamicQuantizer(model, quant_bits=8, activation_threshold=0.6, example_inputs=(ids[test[:1]], mask[test[:1]]))
+    rows = []
+    for recipe in RECIPES:
+        quantizer.quantize(**recipe)
+        result = quantizer.benchmark(eval_data=eval_data, runs=args.runs)
+        rows.append({"recipe": recipe, **result.to_dict()})
+        print(recipe, f"FP32 {result.fp32_accuracy:.2%} → {result.quantized_accuracy:.2%} "
+              f"({100 * (result.quantized_accuracy - result.fp32_accuracy):+.2f} pt), {result.speedup:.2f}x at batch 1", flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "dynamic_quantizer_accuracy.json").write_text(json.dumps(
+        {"model": "all-MiniLM-L6-v2 + logistic head", "seq": args.seq, "train": len(train), "test": len(test),
+         "machine": summary(), "rows": rows}, indent=2, default=str) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--accuracy", action="store_true")
+    parser.add_argument("--train", type=int, default=4000)
+    parser.add_argument("--test", type=int, default=1000)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     logging.disable(logging.WARNING)
+    if args.accuracy:
+        accuracy(args)
+        return
     tokenizer = assets.minilm()[1]
     enc = tokenizer(assets.rotten_tomatoes().texts[:1], padding="max_length", max_length=args.seq, truncation=True,
                     return_tensors="pt")

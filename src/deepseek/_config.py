@@ -44,3 +44,14 @@ class BaseConfig:
     @classmethod
     def from_json(cls: type[T], text: str) -> T:
         return cls.from_dict(json.loads(text))
+
+
+def config_or_fields(cls: type[T], config: T | None, fields: dict[str, Any]) -> T:
+    """``config`` itself, or ``cls(**fields)`` when no config is given (an entry point accepting either)."""
+    from ._errors import invalid
+
+    if config is None:
+        return cls(**fields)
+    if fields:
+        raise invalid("kwargs", sorted(fields), "either a config or keyword fields, not both")
+    return config

@@ -2,6 +2,7 @@
 
 from .dynamic_quantizer import DynamicQuantizer, QuantizerBenchmark, load_model
 from .fake_quant import FakeQuantize, fake_quantize, lsq_fake_quantize
+from .mixed_precision import MixedPrecisionConfig, MixedPrecisionPlan, plan_mixed_precision
 from .observers import (
     HistogramObserver,
     MinMaxObserver,
@@ -31,6 +32,8 @@ __all__ = [
     "LayerSensitivity",
     "MSEObserver",
     "MinMaxObserver",
+    "MixedPrecisionConfig",
+    "MixedPrecisionPlan",
     "MovingAverageObserver",
     "Observer",
     "PT2EModule",
@@ -54,6 +57,7 @@ __all__ = [
     "lsq_fake_quantize",
     "make_observer",
     "output_kl",
+    "plan_mixed_precision",
     "qparams_from_range",
     "quantization_report",
     "quantize_dynamic_onnx",

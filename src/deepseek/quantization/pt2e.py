@@ -54,8 +54,9 @@ def _activation_observer_class(name: str) -> Any:
     return RangeObserver
 
 
-def x86_quantizer(observer: str = "histogram", dynamic: bool = False) -> Any:
-    """torchao's ``X86InductorQuantizer`` (uint8 activations, int8 per-channel weights), ranges by ``observer``."""
+def x86_quantizer(observer: str = "histogram", dynamic: bool = False, exclude: Iterable[str] = ()) -> Any:
+    """torchao's ``X86InductorQuantizer`` (uint8 activations, int8 per-channel weights), ranges by ``observer``;
+    the modules named in ``exclude`` (and everything inside them) stay in float."""
     if observer not in OBSERVERS:
         raise invalid("observer", observer, f"one of {OBSERVERS}")
     _torchao()
@@ -70,6 +71,8 @@ def x86_quantizer(observer: str = "histogram", dynamic: bool = False) -> Any:
         config = dc.replace(config, input_activation=act, output_activation=act)
     quantizer = xiq.X86InductorQuantizer()
     quantizer.set_global(config)
+    for name in exclude:
+        quantizer.set_module_name_qconfig(name, None)
     return quantizer
 
 
@@ -121,12 +124,13 @@ class PT2EModule(torch.nn.Module):
 
 def quantize_pt2e(model: torch.nn.Module, example_inputs: Any, calibration: Iterable[Any] | None = None, *,
                   observer: str = "histogram", dynamic: bool = False, compile: bool = True,
-                  dynamic_batch: bool = True, max_batches: int | None = None) -> PT2EModule:
+                  dynamic_batch: bool = True, max_batches: int | None = None, exclude: Iterable[str] = ()) -> PT2EModule:
     """Quantize ``model`` to INT8 with PT2E and the x86 Inductor quantizer.
 
     ``calibration``: batches (tensors, tuples, or (inputs, labels) pairs of real data) for static
     activation ranges; not needed with ``dynamic=True`` (ranges computed per call). ``compile=False``
-    returns the uncompiled reference graph (slow: float ops between quantize/dequantize).
+    returns the uncompiled reference graph (slow: float ops between quantize/dequantize). ``exclude``: names
+    of modules kept in float (e.g. the layers a :func:`plan_mixed_precision` plan keeps).
     """
     if not isinstance(model, torch.nn.Module):
         raise invalid("model", type(model).__name__, "a torch.nn.Module")
@@ -134,10 +138,15 @@ def quantize_pt2e(model: torch.nn.Module, example_inputs: Any, calibration: Iter
     examples = as_input_tuple(example_inputs, "example_inputs")
     if not dynamic and calibration is None:
         raise invalid("calibration", None, "real input batches for static ranges (or dynamic=True)")
+    exclude = tuple(exclude)
+    names = dict(model.named_modules())
+    for name in exclude:
+        if name not in names:
+            raise invalid("exclude", name, "names of modules in the model")
     model = model.eval()
     with torch.no_grad():
         graph = _export(model, examples, dynamic_batch)
-        prepared = qpt2e.prepare_pt2e(graph, x86_quantizer(observer, dynamic))
+        prepared = qpt2e.prepare_pt2e(graph, x86_quantizer(observer, dynamic, exclude))
         seen = 0
         for i, batch in enumerate(calibration if calibration is not None else [examples]):
             if max_batches is not None and i >= max_batches:

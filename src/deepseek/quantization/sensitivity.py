@@ -55,7 +55,8 @@ def output_kl(ref: torch.Tensor, got: torch.Tensor) -> float:
 
 def sqnr_db(ref: torch.Tensor, got: torch.Tensor) -> float:
     """Signal-to-quantization-noise ratio of ``got`` against ``ref`` in dB (higher is better)."""
-    noise = (ref.float() - got.float()).pow(2).mean()
+    ref, got = ref.detach().float(), got.detach().float()
+    noise = (ref - got).pow(2).mean()
     if float(noise) == 0:
         return float("inf")
     return float(10 * torch.log10(ref.float().pow(2).mean() / noise))

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .._config import BaseConfig
+from .._config import BaseConfig, config_or_fields
 from .._errors import invalid
 from ._select import child_slots, matches
 
@@ -197,10 +197,7 @@ def quantize_weights(model: torch.nn.Module, config: WeightOnlyConfig | None = N
     """
     if not isinstance(model, torch.nn.Module):
         raise invalid("model", type(model).__name__, "a torch.nn.Module")
-    if config is None:
-        config = WeightOnlyConfig(**kwargs)
-    elif kwargs:
-        raise invalid("kwargs", sorted(kwargs), "either a config or keyword fields, not both")
+    config = config_or_fields(WeightOnlyConfig, config, kwargs)
     dtype = _DTYPES[config.compute_dtype]
     swapped = 0
     for name, parent, attr, module in list(child_slots(model)):

@@ -1,0 +1,168 @@
+"""Mixed precision under an accuracy budget vs all-INT8 / all-INT4, same run.
+
+    python benchmarks/bench_mixed_precision.py [--runs 20] [--models mobilenet_v2,smollm2]
+
+MobileNetV2 (real ImageNet weights): ``plan_mixed_precision`` (static INT8 or FP32 per layer, budget: output
+SQNR >= ``--min-sqnr`` dB on 64 calibration crops) lowered through PT2E + Inductor with the planned layers
+excluded, against eager FP32, a BF16 copy (the noise floor of any 8-bit-mantissa format), ORT FP32, ORT
+static INT8 (ours, U8S8, percentile) and PT2E all-INT8. Agreement with FP32 is measured on the 184 held-out
+photo views (8 per photo): overall, on confident views (FP32 top-1 probability >= 0.5) and on clear views
+(confident and a margin of >= 0.2 over the runner-up, i.e. not a near-tie). Latency: median of ``--runs``
+calls at batch 1 and 8 (2 threads).
+
+SmolLM2-135M (real weights, GGUF): weight-only INT4 (``--group-size``) / INT8 / BF16 per Linear layer under
+a KL budget (``--max-kl``), vs uniform INT4, uniform INT8 and BF16: perplexity on Hamlet (first 8 x 512 tokens; the plan is fitted on the
+play's last 512 tokens), decode tokens/s, Linear weight MB.
+Writes benchmarks/results/mixed_precision.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import gc
+import json
+import logging
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import deepseek
+from deepseek import assets
+from deepseek._machine import summary
+from deepseek.bench import measure
+from deepseek.quantization import (
+    MixedPrecisionConfig,
+    plan_mixed_precision,
+    quantize_pt2e,
+    quantize_static_onnx,
+    quantize_weights,
+    sqnr_db,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_int8_lowerings import ort_runner
+from bench_llm_weight_only import linear_bytes
+
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+
+
+def agreement(ref: torch.Tensor, got: torch.Tensor) -> dict[str, Any]:
+    p = ref.softmax(-1)
+    top2 = p.topk(2, dim=-1).values
+    confident = top2[:, 0] >= 0.5
+    clear = confident & (top2[:, 0] - top2[:, 1] >= 0.2)
+    agree = ref.argmax(-1) == got.argmax(-1)
+    missed = (~agree & confident).nonzero().flatten().tolist()
+    return {"views": len(ref), "agreement": float(agree.float().mean()), "sqnr_db": sqnr_db(ref, got),
+            "confident_views": int(confident.sum()), "confident_agreement": float(agree[confident].float().mean()),
+            "clear_views": int(clear.sum()), "clear_agreement": float(agree[clear].float().mean()),
+            "confident_misses_margin": [round(float(top2[i, 0] - top2[i, 1]), 3) for i in missed]}
+
+
+def mobilenet_v2(runs: int, min_sqnr: float) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="bench-mixed-"))
+    model = assets.mobilenet_v2().eval()
+    views, _ = assets.photo_batch(views=8)
+    calib = assets.photo_calibration_batch(128)
+    batches = [calib[i:i + 16] for i in range(0, 128, 16)]
+    plan = plan_mixed_precision(model, calib, MixedPrecisionConfig(formats=("int8", "fp32"), min_sqnr_db=min_sqnr))
+    print(f"plan: {len(plan.float_layers)} of {len(plan.formats)} layers kept FP32: {plan.float_layers}", flush=True)
+    fp32_onnx = deepseek.export_onnx(model, views[:1], work / "fp32.onnx").path
+    ort_int8 = quantize_static_onnx(model, calib, work / "int8.onnx", method="percentile")
+    bf16 = copy.deepcopy(model).to(torch.bfloat16)
+    rows: dict[str, Any] = {
+        "eager fp32": model,
+        "eager bf16 (noise floor)": lambda x: bf16(x.to(torch.bfloat16)).float(),
+        "onnxruntime fp32": ort_runner(fp32_onnx, ["input"]),
+        "onnxruntime int8 (ours, U8S8)": ort_runner(ort_int8.path, ["input"]),
+        "pt2e int8 all layers": quantize_pt2e(model, calib[:1], batches, observer="percentile"),
+        f"pt2e mixed (plan, >= {min_sqnr:g} dB)": quantize_pt2e(model, calib[:1], batches, observer="percentile",
+                                                               exclude=plan.float_layers),
+    }
+    out: dict[str, Any] = {"plan": {"float_layers": plan.float_layers, "layers": len(plan.formats), "scores": plan.scores,
+                                    "steps": plan.steps, "weight_mb": plan.weight_bytes / 1e6}, "rows": {}}
+    with torch.no_grad():
+        ref = torch.cat([model(views[i:i + 8]) for i in range(0, len(views), 8)])
+        for name, fn in rows.items():
+            got = torch.cat([fn(views[i:i + 8]) for i in range(0, len(views), 8)])
+            row = agreement(ref, got)
+            for b in (1, 8):
+                x = views[:b]
+                fn(x)
+                row[f"bs{b}_median_ms"] = measure(lambda fn=fn, x=x: fn(x), warmup=2, runs=runs).median_ms
+            out["rows"][name] = row
+            print(f"  {name:34s} agreement {row['agreement']:.1%}  confident {row['confident_agreement']:.1%} "
+                  f"({row['confident_views']})  clear {row['clear_agreement']:.1%} ({row['clear_views']})  "
+                  f"SQNR {row['sqnr_db']:5.1f} dB  bs1 {row['bs1_median_ms']:6.2f} ms  bs8 {row['bs8_median_ms']:7.2f} ms  "
+                  f"misses (margin) {row['confident_misses_margin']}", flush=True)
+    base = out["rows"]["eager fp32"]
+    for row in out["rows"].values():
+        for b in (1, 8):
+            row[f"bs{b}_speedup_vs_eager"] = base[f"bs{b}_median_ms"] / row[f"bs{b}_median_ms"]
+    return out
+
+
+def smollm2(runs: int, windows: int, max_kl: float, group_size: int) -> dict[str, Any]:
+    from deepseek.lm_metrics import generation_speed, perplexity
+
+    base, tok = assets.smollm2()
+    text = assets.hamlet()
+    ids = tok(text, return_tensors="pt").input_ids
+    fit = ids[:, -512:]  # fitted on the end of the play, scored on its beginning
+    plan = plan_mixed_precision(base, [fit[:, :256], fit[:, 256:]], MixedPrecisionConfig(
+        scheme="weight_only", formats=("int4", "int8", "bf16"), group_size=group_size, max_kl=max_kl), max_batches=2)
+    counts = {f: len(plan.layers_in(f)) for f in ("int4", "int8", "bf16")}
+    print(f"plan: {counts}, fitted KL {plan.scores['kl']:.4f}", flush=True)
+    schemes = {"bf16": None, "int8 per-channel (all)": dict(bits=8, group_size=None),
+               f"int4 g{group_size} (all)": dict(bits=4, group_size=group_size),
+               f"mixed (KL <= {max_kl:g})": plan.weight_only_config()}
+    out: dict[str, Any] = {"plan": {"counts": counts, "scores": plan.scores, "steps": plan.steps,
+                                    "formats": plan.formats}, "rows": {}}
+    for name, config in schemes.items():
+        model = copy.deepcopy(base).to(torch.bfloat16)
+        if isinstance(config, dict):
+            quantize_weights(model, **config)
+        elif config is not None:
+            quantize_weights(model, config)
+        ppl = perplexity(model, tok, text, max_windows=windows, progress=True)
+        speed = generation_speed(model, tok, new_tokens=32, runs=runs)
+        out["rows"][name] = {"perplexity": ppl.value, "decode_tokens_per_s": speed["tokens_per_s"],
+                             "linear_weight_mb": linear_bytes(model) / 1e6}
+        print(f"  {name:22s} ppl {ppl.value:7.3f}  decode {speed['tokens_per_s']:6.1f} tok/s  "
+              f"linear weights {out['rows'][name]['linear_weight_mb']:6.1f} MB", flush=True)
+        del model
+        gc.collect()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--models", default="mobilenet_v2,smollm2")
+    parser.add_argument("--min-sqnr", type=float, default=20.0)
+    parser.add_argument("--max-kl", type=float, default=0.02)
+    parser.add_argument("--windows", type=int, default=8)
+    parser.add_argument("--group-size", type=int, default=32)
+    args = parser.parse_args()
+    logging.disable(logging.WARNING)
+    warnings.filterwarnings("ignore")
+    torch.manual_seed(0)
+    out: dict[str, Any] = {"machine": summary(), "threads": torch.get_num_threads()}
+    chosen = args.models.split(",")
+    if "mobilenet_v2" in chosen:
+        out["mobilenet_v2"] = mobilenet_v2(args.runs, args.min_sqnr)
+    if "smollm2" in chosen:
+        out["smollm2"] = smollm2(max(3, args.runs // 4), args.windows, args.max_kl, args.group_size)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / "mixed_precision.json"
+    previous = json.loads(path.read_text()) if path.exists() else {}  # keep the other model's last results
+    path.write_text(json.dumps({**previous, **out}, indent=2, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()
