@@ -35,16 +35,20 @@ class SmallCNN(torch.nn.Module):
         return self.fc(x.flatten(1))
 
 
+def labeled_splits(data: str) -> tuple[assets.Dataset, assets.Dataset]:
+    """(train, test) of a bundled labeled set: digits (80/20 split) or Fashion-MNIST (its own split)."""
+    if data == "digits":
+        return assets.digits().split(0.2, seed=0)
+    return assets.fashion_mnist("train"), assets.fashion_mnist("test")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default="digits", choices=("digits", "fashion-mnist"))
     parser.add_argument("--epochs", type=int, default=12)
     args = parser.parse_args()
     torch.manual_seed(0)
-    if args.data == "digits":
-        train_set, test_set = assets.digits().split(0.2, seed=0)
-    else:
-        train_set, test_set = assets.fashion_mnist("train"), assets.fashion_mnist("test")
+    train_set, test_set = labeled_splits(args.data)
     side = train_set.x.shape[-1]
     fp32 = fit_classifier(SmallCNN(side), train_set, epochs=args.epochs, lr=3e-3)
     rows = [{"scheme": "fp32", "accuracy": accuracy(fp32, test_set)}]

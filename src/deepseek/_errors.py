@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DeepSeekError(Exception):
     """Base class for errors caused by the user's input or environment, not by a bug."""
@@ -26,3 +28,13 @@ class VerificationError(DeepSeekError, RuntimeError):
 def invalid(argument: str, got: object, expected: str) -> InvalidArgumentError:
     """Build the standard message: names the argument, the value received and what was expected."""
     return InvalidArgumentError(f"{argument}: got {got!r}, expected {expected}")
+
+
+def require(module: str, feature: str, pip_spec: str) -> Any:
+    """Import ``module``, or raise :class:`MissingDependencyError` naming the feature and what to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise MissingDependencyError(f"{feature} needs {pip_spec.split('==')[0]}: pip install {pip_spec} ({e})") from e

@@ -35,6 +35,27 @@ def test_hybrid_assigns_first_layer_4bit_rest_8bit_weight_only():
     assert "measured" in str(result)
 
 
+class _Classifier(torch.nn.Module):
+    """A head defined beside a nested body: "first layer" is the body's first Linear, not the head."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = _MLP()
+        self.head = torch.nn.Linear(10, 2)  # 2 outputs: the int4 kernel needs multiples of 16
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+def test_first_layer_is_in_definition_order_and_int4_falls_back_where_unsupported():
+    q = DynamicQuantizer(_Classifier(), activation_threshold=1.0, example_inputs=_examples())
+    model = q.quantize(method="hybrid", weight_bits=4, activation_bits=16)
+    assert next(iter(q.layer_plan)) == "body.fc1"
+    assert model.body.fc2.bits == 4 and model.head.bits == 8
+    with torch.no_grad():
+        assert model(_examples()).shape == (8, 2)
+
+
 def test_hybrid_threshold_decides_which_layers_get_int8_activations():
     q = DynamicQuantizer(_MLP(), example_inputs=_examples())
     sens = q.layer_sensitivity()

@@ -129,3 +129,23 @@ def test_smollm2_int4_keeps_perplexity_on_hamlet():
     assert abs(q.value - base.value) / base.value < 0.02
     # a broken kernel (e.g. wrong nibble order) would send perplexity into the thousands
     assert q.value < 100
+
+
+def test_int4_needs_output_channels_in_blocks_of_16():
+    head = torch.nn.Linear(64, 2)
+    with pytest.raises(InvalidArgumentError, match="bits"):
+        WeightOnlyLinear.from_linear(head, 4, 32)
+    model = quantize_weights(torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Linear(32, 2)), bits=4, group_size=32)
+    assert model[0].bits == 4 and model[1].bits == 8
+    x = torch.randn(3, 64)
+    assert model(x).shape == (3, 2)
+
+
+@pytest.mark.parametrize("in_features", [10, 24, 40])
+def test_int8_per_channel_pads_k_to_16(in_features):
+    linear = torch.nn.Linear(in_features, 3)
+    layer = WeightOnlyLinear.from_linear(linear, 8, None)  # the raw kernel segfaults for K % 16 != 0
+    x = torch.randn(5, in_features)
+    with torch.no_grad():
+        assert layer(x).shape == (5, 3)
+        torch.testing.assert_close(layer(x), linear(x), atol=0.05, rtol=0.05)

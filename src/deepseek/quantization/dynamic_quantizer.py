@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,11 +22,11 @@ import torch
 
 from .._errors import invalid
 from .._tensors import as_input_tuple, flatten_outputs
-from ._select import child_slots
 from .observers import fake_quant_values, qparams_from_range
+from .pt2e import FrozenCompiled
 from .sensitivity import sqnr_db
 from .spec import QuantSpec
-from .weight_only import WeightOnlyLinear
+from .weight_only import WeightOnlyLinear, int4_supported
 
 METHODS = ("dynamic", "static", "hybrid")
 
@@ -170,7 +169,7 @@ class DynamicQuantizer:
         return quantize_pt2e(self.model, examples, calibration, observer="mse", compile=compile)
 
     def _linears(self) -> list[str]:
-        names = [name for name, _, _, m in child_slots(self.model) if type(m) is torch.nn.Linear]
+        names = [name for name, m in self.model.named_modules() if type(m) is torch.nn.Linear]  # definition order
         if not names:
             raise invalid("model", type(self.model).__name__, "a model with nn.Linear layers for dynamic/hybrid quantization")
         return names
@@ -178,6 +177,8 @@ class DynamicQuantizer:
     def _mixed(self, widths: list[int], activation_bits: int, dynamic: bool, compile: bool) -> torch.nn.Module:
         names = self._linears()
         bits = {name: (widths[0] if i == 0 else widths[-1] if len(widths) > 1 else widths[0]) for i, name in enumerate(names)}
+        modules = dict(self.model.named_modules())
+        bits = {n: 8 if b == 4 and not int4_supported(modules[n]) else b for n, b in bits.items()}
         if dynamic:
             int8_acts = set(names)
         elif activation_bits == 8:
@@ -202,7 +203,7 @@ class DynamicQuantizer:
             quantize_(model, Int8DynamicActivationInt8WeightConfig(),
                       filter_fn=lambda m, fqn: fqn in int8_acts and isinstance(m, torch.nn.Linear))
         self.layer_plan = plan
-        return _Compiled(model) if compile and int8_acts else model
+        return FrozenCompiled(model) if compile and int8_acts else model
 
     def layer_sensitivity(self, names: list[str] | None = None) -> dict[str, float]:
         """Each Linear layer's output noise power when only it runs W8A8 (per-token int8 activations,
@@ -264,26 +265,6 @@ class DynamicQuantizer:
             fp32_size_mb=_state_mb(self.model), quantized_size_mb=_state_mb(self.quantized),
             output_sqnr_db=sqnr_db(reference, got), fp32_accuracy=accs[0], quantized_accuracy=accs[1],
             layers=dict(self.layer_plan))
-
-
-class _Compiled(torch.nn.Module):
-    """A model run through torch.compile with weight freezing (Inductor pre-packs the int8 weights)."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        super().__init__()
-        self.model = model
-        self._run = torch.compile(model)
-        self.compile_s: float | None = None
-
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        import torch._inductor.config as inductor_config
-
-        with inductor_config.patch(freezing=True), torch.no_grad():
-            started = time.perf_counter()
-            out = self._run(*args, **kwargs)
-            if self.compile_s is None:
-                self.compile_s = time.perf_counter() - started
-            return out
 
 
 def _state_mb(model: torch.nn.Module) -> float:

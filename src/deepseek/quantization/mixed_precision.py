@@ -23,14 +23,14 @@ from torch.func import functional_call
 
 from .._config import BaseConfig, config_or_fields
 from .._errors import invalid
-from ._select import child_slots, matches
+from .._select import child_slots, matches
 from .fake_quant import FakeQuantize, fake_quantize
 from .observers import make_observer
 from .precision import choose_precision
 from .qat import fold_batchnorm
 from .sensitivity import as_batches, output_kl, sqnr_db
 from .spec import OBSERVERS, QuantSpec
-from .weight_only import GROUP_SIZES, WeightOnlyConfig, WeightOnlyLinear
+from .weight_only import GROUP_SIZES, WeightOnlyConfig, WeightOnlyLinear, int4_supported
 
 BITS = {"int4": 4, "int8": 8, "fp16": 16, "bf16": 16, "fp32": 32}
 SCHEMES = ("static", "weight_only")
@@ -172,7 +172,7 @@ class _Simulated(torch.nn.Module):
     def _weight(self, fmt: str, config: MixedPrecisionConfig) -> torch.Tensor:
         w = self.layer.weight.detach().float()
         if self.scheme == "weight_only":
-            bits = BITS[fmt]
+            bits = BITS[fmt] if int4_supported(self.layer) else 8  # as quantize_weights lowers it
             return WeightOnlyLinear.from_linear(self.layer, bits, config.group_size if bits == 4 else None, torch.float32).dequantized_weight()
         spec = QuantSpec(BITS[fmt], symmetric=True, per_channel=True, axis=0, narrow_range=True)
         observer = make_observer(spec)

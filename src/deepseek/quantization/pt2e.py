@@ -14,18 +14,14 @@ from typing import Any
 
 import torch
 
-from .._errors import MissingDependencyError, invalid
+from .._errors import invalid, require
 from .._tensors import as_input_tuple
 from .observers import make_observer
 from .spec import OBSERVERS, QuantSpec
 
 
 def _torchao() -> Any:
-    try:
-        import torchao.quantization.pt2e.quantize_pt2e as qpt2e
-    except ImportError as e:
-        raise MissingDependencyError(f"PT2E quantization needs torchao: pip install torchao==0.18.0 ({e})") from e
-    return qpt2e
+    return require("torchao.quantization.pt2e.quantize_pt2e", "PT2E quantization", "torchao==0.18.0")
 
 
 def _activation_observer_class(name: str) -> Any:
@@ -97,29 +93,45 @@ def _export(model: torch.nn.Module, examples: tuple[Any, ...], dynamic_batch: bo
     return graph
 
 
-class PT2EModule(torch.nn.Module):
+class FrozenCompiled(torch.nn.Module):
+    """``model`` run through ``torch.compile`` with Inductor weight freezing (pre-packed int8 weights).
+
+    Settings apply per call, never globally: freezing, and a recompile limit high enough that quantizing
+    several variants of one architecture in a process (each compiles the same code objects) never
+    silently falls back to eager (which runs quantized ops ~100x slower).
+    """
+
+    def __init__(self, model: torch.nn.Module, compiled: bool = True) -> None:
+        super().__init__()
+        self.model = model
+        self.compiled = compiled
+        self._run = torch.compile(model) if compiled else model
+        self.compile_s: float | None = None
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        if not self.compiled:
+            return self._run(*args, **kwargs)
+        import torch._dynamo.config as dynamo_config
+        import torch._inductor.config as inductor_config
+
+        with inductor_config.patch(freezing=True), dynamo_config.patch(recompile_limit=256), torch.no_grad():
+            started = time.perf_counter()
+            out = self._run(*args, **kwargs)
+            if self.compile_s is None:
+                self.compile_s = time.perf_counter() - started
+            return out
+
+
+class PT2EModule(FrozenCompiled):
     """An INT8 model from :func:`quantize_pt2e`: ``graph_module`` holds the quantized graph (quantize /
     dequantize ops around float ops); calls go through Inductor, which fuses them into integer kernels."""
 
     def __init__(self, graph_module: torch.fx.GraphModule, compiled: bool) -> None:
-        super().__init__()
-        self.graph_module = graph_module
-        self.compiled = compiled
-        self._run = torch.compile(graph_module) if compiled else graph_module
-        self.compile_s: float | None = None
+        super().__init__(graph_module, compiled)
 
-    def forward(self, *args: Any) -> Any:
-        if not self.compiled:
-            return self._run(*args)
-        import torch._inductor.config as inductor_config
-
-        # freezing lets Inductor pre-pack int8 weights for oneDNN; set per call, never globally
-        with inductor_config.patch(freezing=True), torch.no_grad():
-            started = time.perf_counter()
-            out = self._run(*args)
-            if self.compile_s is None:
-                self.compile_s = time.perf_counter() - started
-            return out
+    @property
+    def graph_module(self) -> torch.fx.GraphModule:
+        return self.model
 
 
 def quantize_pt2e(model: torch.nn.Module, example_inputs: Any, calibration: Iterable[Any] | None = None, *,

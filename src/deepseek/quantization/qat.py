@@ -12,7 +12,7 @@ import torch
 
 from .._config import BaseConfig
 from .._errors import invalid
-from ._select import child_slots, matches
+from .._select import child_slots, matches
 from .fake_quant import FakeQuantize
 from .spec import OBSERVERS, QuantSpec
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from .._config import BaseConfig, config_or_fields
 from .._errors import invalid
-from ._select import child_slots, matches
+from .._select import child_slots, matches
 
 GROUP_SIZES = (32, 64, 128, 256)
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -58,11 +58,18 @@ class WeightOnlyConfig(BaseConfig):
             _check_bits(f"layer_bits[{key!r}]", bits)
 
     def scheme_for(self, name: str, module: torch.nn.Module) -> tuple[int, int | None]:
-        """(bits, group_size) of one layer."""
-        for key, bits in self.layer_bits:
-            if matches(name, module, (key,)) and bits != self.bits:
-                return bits, (None if bits == 8 else self.group_size or 32)
-        return self.bits, self.group_size
+        """(bits, group_size) of one layer; int4 falls back to per-channel int8 where the kernel cannot run it."""
+        bits, group = self.bits, self.group_size
+        for key, b in self.layer_bits:
+            if matches(name, module, (key,)) and b != self.bits:
+                bits, group = b, (None if b == 8 else self.group_size or 32)
+                break
+        return (8, None) if bits == 4 and not int4_supported(module) else (bits, group)
+
+
+def int4_supported(module: torch.nn.Module) -> bool:
+    """The CPU int4 kernel packs output channels in blocks of 16 (e.g. a 2-class head cannot use it)."""
+    return module.out_features % 16 == 0
 
 
 def _check_bits(argument: str, bits: Any) -> None:
@@ -80,8 +87,9 @@ class WeightOnlyLinear(torch.nn.Module):
         self.in_features, self.out_features, self.bits = in_features, out_features, bits
         self.group_size = group_size
         self.compute_dtype = compute_dtype
-        step = group_size or in_features
-        self.padded_in = -(-in_features // step) * step  # the kernels need K divisible by the group size
+        # the kernels need K divisible by the group size (int8 per channel: by 16, or they crash)
+        step = group_size or -(-in_features // 16) * 16
+        self.padded_in = -(-in_features // step) * step
         groups = self.padded_in // step
         width = self.padded_in // 2 if bits == 4 else self.padded_in
         self.register_buffer("qweight", torch.zeros(out_features, width, dtype=torch.uint8 if bits == 4 else torch.int8))
@@ -94,6 +102,8 @@ class WeightOnlyLinear(torch.nn.Module):
     @classmethod
     def from_linear(cls, linear: torch.nn.Linear, bits: int, group_size: int | None,
                     compute_dtype: torch.dtype = torch.bfloat16) -> WeightOnlyLinear:
+        if bits == 4 and not int4_supported(linear):
+            raise invalid("bits", 4, f"8 for a layer with {linear.out_features} outputs (int4 needs a multiple of 16)")
         layer = cls(linear.in_features, linear.out_features, bits, group_size, compute_dtype, linear.bias is not None)
         layer.to(linear.weight.device)
         with torch.no_grad():

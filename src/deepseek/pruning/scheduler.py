@@ -1,0 +1,154 @@
+"""``SparsityScheduler``: gradual unstructured pruning driven from the training loop (SPEC.md §3)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+
+from .._config import BaseConfig
+from .._errors import invalid
+from .masks import current_mask, dense_weight, prunable_layers, remove_masks, set_mask
+from .report import SparsityReport, sparsity_report
+from .schedules import SCHEDULES, sparsity_at
+
+METHODS = ("magnitude", "l1", "l2", "taylor", "random")
+
+
+@dataclasses.dataclass(frozen=True)
+class SparsityConfig(BaseConfig):
+    """How :class:`SparsityScheduler` prunes; see it for the meaning of each field."""
+
+    target_sparsity: float = 0.7
+    prune_freq: int = 100
+    prune_method: str = "magnitude"
+    schedule: str = "cubic"
+    initial_sparsity: float = 0.0
+    start_step: int = 0
+    end_step: int | None = None
+    scope: str = "global"
+    skip: tuple[str, ...] = ()
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.target_sparsity, bool) or not (isinstance(self.target_sparsity, (int, float)) and 0 <= self.target_sparsity < 1):
+            raise invalid("target_sparsity", self.target_sparsity, "a fraction in [0, 1)")
+        if not (isinstance(self.initial_sparsity, (int, float)) and 0 <= self.initial_sparsity <= self.target_sparsity):
+            raise invalid("initial_sparsity", self.initial_sparsity, f"a fraction in [0, target_sparsity={self.target_sparsity}]")
+        if isinstance(self.prune_freq, bool) or not isinstance(self.prune_freq, int) or self.prune_freq < 1:
+            raise invalid("prune_freq", self.prune_freq, "a positive integer (training steps between pruning events)")
+        if self.prune_method not in METHODS:
+            raise invalid("prune_method", self.prune_method, f"one of {METHODS}")
+        if self.schedule not in SCHEDULES:
+            raise invalid("schedule", self.schedule, f"one of {SCHEDULES}")
+        if self.scope not in ("global", "local"):
+            raise invalid("scope", self.scope, "'global' or 'local'")
+        if isinstance(self.start_step, bool) or not isinstance(self.start_step, int) or self.start_step < 0:
+            raise invalid("start_step", self.start_step, "an integer >= 0")
+        if self.end_step is not None and (not isinstance(self.end_step, int) or self.end_step <= self.start_step):
+            raise invalid("end_step", self.end_step, f"an integer > start_step ({self.start_step})")
+        object.__setattr__(self, "skip", (self.skip,) if isinstance(self.skip, str) else tuple(self.skip))
+
+    @property
+    def last_step(self) -> int:
+        """The step at which the target is reached (default: 10 pruning events after ``start_step``)."""
+        return self.end_step if self.end_step is not None else self.start_step + 10 * self.prune_freq
+
+
+class SparsityScheduler:
+    """Prune a model gradually to ``target_sparsity`` of its Linear/Conv weights.
+
+    Call ``step(model)`` every ``prune_freq`` training steps, after ``loss.backward()`` and before
+    ``optimizer.step()`` (the order SPEC.md shows; ``taylor`` needs the gradients). Each call is one
+    pruning event ``prune_freq`` steps after the previous, unless ``step=`` gives the global step.
+    Sparsity follows ``schedule`` (cubic, linear, exponential, one_shot) from ``initial_sparsity`` at
+    ``start_step`` to the target at ``end_step`` (default: 10 pruning events after ``start_step``).
+    ``prune_method``: ``magnitude``/``l1`` (|w|; ``l2`` ranks w², the same order for single weights),
+    ``taylor`` (|w · ∂L/∂w|, the first-order change of the loss) or ``random`` (a baseline).
+    ``scope="global"`` ranks all layers together (layers with many redundant weights give up more),
+    ``"local"`` prunes every layer to the same fraction. ``skip``: layers left dense (names, ``re:``
+    regexes, class names). Masks persist through optimizer steps; ``finalize`` makes the zeros permanent.
+    """
+
+    def __init__(self, target_sparsity: float = 0.7, prune_freq: int = 100, prune_method: str = "magnitude",
+                 **options: Any) -> None:
+        self.config = SparsityConfig(target_sparsity=target_sparsity, prune_freq=prune_freq,
+                                     prune_method=prune_method, **options)
+        self._calls = 0
+        self._history: list[dict[str, float]] = []
+
+    def sparsity_at(self, step: int) -> float:
+        """The sparsity this scheduler holds at training ``step``."""
+        c = self.config
+        return sparsity_at(step, target=c.target_sparsity, start_step=c.start_step, end_step=c.last_step,
+                           initial=c.initial_sparsity, schedule=c.schedule)
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        """Step, scheduled and held sparsity of every pruning event so far."""
+        return list(self._history)
+
+    def step(self, model: torch.nn.Module, step: int | None = None) -> float:
+        """One pruning event: bring ``model`` to the scheduled sparsity. Returns the sparsity now held."""
+        if not isinstance(model, torch.nn.Module):
+            raise invalid("model", type(model).__name__, "a torch.nn.Module")
+        if step is None:
+            step = self._calls * self.config.prune_freq
+        elif isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise invalid("step", step, "the global training step, an integer >= 0")
+        layers = prunable_layers(model, self.config.skip)
+        if not layers:
+            raise invalid("model", type(model).__name__, "a model with Linear/Conv layers to prune (none found or all skipped)")
+        self._calls += 1
+        target = self.sparsity_at(step)
+        scores = {name: self._scores(name, m) for name, m in layers.items()}
+        if self.config.scope == "global":
+            flat = _keep_top(torch.cat([s.flatten() for s in scores.values()]), target)
+            for (name, m), mask in zip(layers.items(), flat.split([s.numel() for s in scores.values()])):
+                set_mask(m, mask.view_as(scores[name]))
+        else:
+            for name, m in layers.items():
+                set_mask(m, _keep_top(scores[name], target))
+        masks = [current_mask(m) for m in layers.values()]
+        held = sum(int((mask == 0).sum()) for mask in masks) / sum(mask.numel() for mask in masks)
+        self._history.append({"step": step, "target": target, "sparsity": held})
+        return held
+
+    def _scores(self, name: str, module: torch.nn.Module) -> torch.Tensor:
+        """Importance of every weight; already-pruned weights score -inf so they stay pruned."""
+        w = dense_weight(module).detach()
+        method = self.config.prune_method
+        if method in ("magnitude", "l1"):
+            s = w.abs()
+        elif method == "l2":
+            s = w.pow(2)
+        elif method == "taylor":
+            grad = dense_weight(module).grad
+            if grad is None:
+                raise invalid("prune_method", "taylor", "gradients on the weights: call step(model) after loss.backward()")
+            s = (w * grad.detach()).abs()
+        else:
+            g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self._calls)
+            s = torch.rand(w.shape, generator=g)
+        s = s.float().clone()
+        s[current_mask(module) == 0] = float("-inf")
+        return s
+
+    def finalize(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Make pruning permanent (plain weights with zeros, masks and hooks removed); returns the model."""
+        remove_masks(model)
+        return model
+
+    def report(self, model: torch.nn.Module) -> SparsityReport:
+        """Per-layer sparsity of ``model`` (``.table()``, ``.to_dict()``, ``.save_json()``)."""
+        return sparsity_report(model)
+
+
+def _keep_top(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """Mask keeping the highest-scoring ``1 - sparsity`` of the entries (exact count; lowest pruned first)."""
+    k = round(sparsity * scores.numel())
+    mask = torch.ones(scores.numel())
+    if k > 0:
+        mask[torch.argsort(scores.flatten(), stable=True)[:k]] = 0
+    return mask.view_as(scores)

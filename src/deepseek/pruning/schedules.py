@@ -1,0 +1,30 @@
+"""Sparsity schedules: how much of the network is pruned at each training step."""
+
+from __future__ import annotations
+
+from .._errors import invalid
+
+SCHEDULES = ("cubic", "linear", "exponential", "one_shot")
+
+
+def sparsity_at(step: int, *, target: float, start_step: int, end_step: int, initial: float = 0.0,
+                schedule: str = "cubic") -> float:
+    """Sparsity to hold at training ``step``: ``initial`` until ``start_step``, ``target`` from ``end_step``.
+
+    ``cubic`` is Zhu & Gupta (2017): s = target + (initial - target)(1 - progress)^3, pruning fast while
+    the network is redundant and slowly near the end; ``linear`` ramps evenly; ``exponential`` removes the
+    same fraction of the remaining weights at every step; ``one_shot`` jumps to the target at ``start_step``.
+    """
+    if schedule not in SCHEDULES:
+        raise invalid("schedule", schedule, f"one of {SCHEDULES}")
+    if step < start_step:
+        return initial
+    if schedule == "one_shot" or step >= end_step:
+        return target
+    progress = (step - start_step) / (end_step - start_step)
+    if schedule == "cubic":
+        return target + (initial - target) * (1 - progress) ** 3
+    if schedule == "linear":
+        return initial + (target - initial) * progress
+    kept = (1 - initial) * ((1 - target) / (1 - initial)) ** progress  # exponential decay of the kept fraction
+    return 1 - kept

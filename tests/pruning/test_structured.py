@@ -1,0 +1,119 @@
+import copy
+
+import onnxruntime as ort
+import pytest
+import torch
+import torchvision
+from safetensors.torch import load_file, save_file
+
+import deepseek
+from deepseek import InvalidArgumentError
+from deepseek.pruning import ChannelPruningConfig, output_layers, prune_channels
+
+
+def _check_pruned(model, x, tmp_path, min_param_drop=0.4, max_mac_ratio=0.5):
+    ref_shape = model(x).shape
+    dense = copy.deepcopy(model)
+    result = prune_channels(model, 0.5, x, round_to=8)
+    with torch.no_grad():
+        out = model(x)
+    assert out.shape == ref_shape and torch.isfinite(out).all()
+    assert result.param_ratio < 1 - min_param_drop and result.mac_ratio < max_mac_ratio
+    # every remaining conv is a multiple of 8 channels (fast kernels), except the protected output layer
+    for name, m in model.named_modules():
+        if isinstance(m, torch.nn.Conv2d) and name not in result.protected and m.groups == 1:
+            assert m.out_channels % 8 == 0, name
+    # a plain module: exports to ONNX, ONNX Runtime agrees, safetensors round-trips into a copy
+    path = deepseek.export_onnx(model, x, tmp_path / "pruned.onnx").path
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+    torch.testing.assert_close(torch.from_numpy(got), out, atol=1e-3, rtol=1e-3)
+    save_file(model.state_dict(), tmp_path / "pruned.safetensors")
+    clone = copy.deepcopy(model)
+    clone.load_state_dict(load_file(tmp_path / "pruned.safetensors"))
+    assert sum(p.numel() for p in clone.parameters()) < sum(p.numel() for p in dense.parameters())
+    return result
+
+
+def test_resnet_residual_adds_move_together(tmp_path):
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=10).eval()
+    result = _check_pruned(model, torch.randn(1, 3, 64, 64), tmp_path)
+    assert result.protected == ["fc"]
+    # the residual stream of a stage is one coupled group: every conv writing into it shrank together
+    assert model.layer1[0].conv2.out_channels == model.layer1[1].conv2.out_channels == model.conv1.out_channels
+    assert any("layer1.0.conv2" in line for g in result.groups for line in g) and "coupled groups" in str(result)
+
+
+def test_mobilenet_depthwise_convs_keep_groups_equal_channels(tmp_path):
+    torch.manual_seed(0)
+    model = torchvision.models.mobilenet_v2(num_classes=10).eval()
+    _check_pruned(model, torch.randn(1, 3, 64, 64), tmp_path)
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d) and m.groups > 1:
+            assert m.groups == m.in_channels == m.out_channels
+
+
+class ConcatNet(torch.nn.Module):
+    """Two branches concatenated, then flatten → Linear: the head's inputs follow both branches."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Conv2d(3, 32, 3, padding=1)
+        self.b = torch.nn.Conv2d(3, 32, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(64)
+        self.head = torch.nn.Linear(64 * 4 * 4, 5)
+
+    def forward(self, x):
+        y = torch.relu(self.bn(torch.cat([self.a(x), self.b(x)], 1)))
+        return self.head(torch.nn.functional.adaptive_avg_pool2d(y, 4).flatten(1))
+
+
+def test_concat_and_flatten_into_linear(tmp_path):
+    torch.manual_seed(0)
+    model = ConcatNet().eval()
+    _check_pruned(model, torch.randn(2, 3, 16, 16), tmp_path, min_param_drop=0.3, max_mac_ratio=0.51)  # 3-channel input layers keep their inputs
+    assert model.bn.num_features == model.a.out_channels + model.b.out_channels
+    assert model.head.in_features == model.bn.num_features * 16
+
+
+def test_progressive_steps_call_finetune_and_ignore_is_respected():
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=10).eval()
+    seen = []
+    result = prune_channels(model, 0.5, torch.randn(1, 3, 64, 64), steps=2, ignore=("conv1",),
+                            finetune=lambda m, step: seen.append((step, sum(p.numel() for p in m.parameters()))))
+    assert [s for s, _ in seen] == [0, 1] and seen[1][1] < seen[0][1]
+    assert model.conv1.out_channels == 64  # ignored: its coupled group stays whole
+    assert "conv1" in result.protected or model.conv1.out_channels == 64
+
+
+def test_taylor_needs_gradients():
+    model = ConcatNet().eval()
+    x = torch.randn(4, 3, 16, 16)
+    with pytest.raises(InvalidArgumentError, match="gradients"):
+        prune_channels(model, 0.5, x, importance="taylor")
+    result = prune_channels(model, 0.25, x, importance="taylor",
+                            gradients=lambda m: torch.nn.functional.cross_entropy(m(x), torch.tensor([0, 1, 2, 3])).backward())
+    assert result.params_after < result.params_before
+
+
+def test_output_layers_are_found():
+    model = ConcatNet().eval()
+    assert output_layers(model, (torch.randn(1, 3, 16, 16),)) == ["head"]
+
+
+@pytest.mark.parametrize("kwargs, argument", [
+    ({"ratio": 1.0}, "ratio"), ({"ratio": -0.2}, "ratio"), ({"importance": "vibes"}, "importance"),
+    ({"steps": 0}, "steps"), ({"round_to": 0}, "round_to"),
+])
+def test_bad_config(kwargs, argument):
+    with pytest.raises(InvalidArgumentError, match=argument):
+        ChannelPruningConfig(**kwargs)
+
+
+def test_bad_inputs():
+    with pytest.raises(InvalidArgumentError, match="example_inputs"):
+        prune_channels(ConcatNet(), 0.5)
+    with pytest.raises(InvalidArgumentError, match="model"):
+        prune_channels("resnet", 0.5, torch.randn(1, 3, 8, 8))
