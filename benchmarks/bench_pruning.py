@@ -5,8 +5,11 @@
 Trains the small CNN of bench_qat.py densely, then from that model: (a) one-shot global magnitude pruning to
 ``--target`` with no fine-tuning; the dense model fine-tuned as long without pruning (the fair baseline); (b) ``SparsityScheduler`` (cubic schedule, global magnitude) fine-tuning
 ``--finetune`` epochs at lr/3, pruning every 50 steps until 2/3 of the way; (c) the same with Taylor scores;
-(d) a random-pruning control with the same schedule. Held-out accuracy and the per-layer sparsity of the
-result are reported. Writes benchmarks/results/pruning_<data>.json.
+(d) a random-pruning control with the same schedule; (e) dynamic sparse training (RigL) at ``--dsa-sparsity``:
+sparse by magnitude from the dense model, then every 100 steps 5% (cosine-decayed) of each layer's connections
+dropped by magnitude and regrown by gradient, vs (f) the same sparsity with a fixed one-shot mask and the same
+fine-tuning. ``--rows`` picks which of magnitude,taylor,random,dsa to run (results merge into the JSON).
+Held-out accuracy and the per-layer sparsity of the result are reported. Writes benchmarks/results/pruning_<data>.json.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from deepseek.pruning import SparsityScheduler, sparsity_report
+from deepseek.pruning import DynamicSparseTraining, SparsityScheduler, sparsity_report
 from deepseek.train import accuracy, fit_classifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -36,6 +40,8 @@ def main() -> None:
     parser.add_argument("--finetune", type=int, default=4)
     parser.add_argument("--target", type=float, default=0.7)
     parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--dsa-sparsity", type=float, default=0.9)
+    parser.add_argument("--rows", default="magnitude,taylor,random,dsa")
     args = parser.parse_args()
     torch.manual_seed(0)
     train_set, test_set = labeled_splits(args.data)
@@ -54,7 +60,8 @@ def main() -> None:
 
     steps_per_epoch = -(-len(train_set) // 64)
     end = int(args.finetune * steps_per_epoch * 2 / 3) // 50 * 50
-    for method in ("magnitude", "taylor", "random"):
+    chosen = args.rows.split(",")
+    for method in [m for m in ("magnitude", "taylor", "random") if m in chosen]:
         model = copy.deepcopy(dense)
         scheduler = SparsityScheduler(args.target, 50, method, schedule="cubic", end_step=end)
 
@@ -68,14 +75,43 @@ def main() -> None:
         rows.append({"scheme": f"gradual {args.target:.0%} {method} (cubic, fine-tuned)", "accuracy": accuracy(model, test_set),
                      "sparsity": report.sparsity, "layers": report.to_dict()["layers"], "events": len(scheduler.history)})
         print(f"{method}: {rows[-1]['accuracy']:.2%} at {report.sparsity:.1%} sparsity", flush=True)
+    if "dsa" in chosen:
+        rows += dynamic_sparse_rows(dense, train_set, test_set, args)
     base = rows[0]["accuracy"]
     for r in rows:
         r["delta_pt"] = 100 * (r["accuracy"] - base)
         print(f"{r['scheme']:48s} {r['accuracy']:.2%} ({r['delta_pt']:+.2f} pt) sparsity {r['sparsity']:.1%}")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"pruning_{args.data}.json").write_text(json.dumps(
-        {"data": args.data, "train": len(train_set), "test": len(test_set), "epochs": args.epochs,
-         "finetune_epochs": args.finetune, "rows": rows, "seconds": time.perf_counter() - started}, indent=2) + "\n")
+    path = RESULTS / f"pruning_{args.data}.json"
+    previous = {r["scheme"]: r for r in json.loads(path.read_text())["rows"]} if path.exists() else {}
+    merged = list({**previous, **{r["scheme"]: r for r in rows}}.values())  # rows not rerun keep their last figures
+    path.write_text(json.dumps({"data": args.data, "train": len(train_set), "test": len(test_set), "epochs": args.epochs,
+                                "finetune_epochs": args.finetune, "rows": merged, "seconds": time.perf_counter() - started},
+                               indent=2) + "\n")
+
+
+def dynamic_sparse_rows(dense: torch.nn.Module, train_set: Any, test_set: Any, args: argparse.Namespace) -> list[dict]:
+    rows = []
+    steps = args.finetune * -(-len(train_set) // 64)
+    for label in ("dsa", "static"):
+        model = copy.deepcopy(dense)
+        if label == "dsa":
+            dst = DynamicSparseTraining(args.dsa_sparsity, 0.05, update_freq=100, end_step=int(steps * 0.75))
+            dst.start(model)
+            fit_classifier(model, train_set, epochs=args.finetune, lr=args.lr / 3, on_step=lambda step, m, d=dst: d.step(m, step))
+            dst.finalize(model)
+            name, extra = f"DSA {args.dsa_sparsity:.0%} (RigL regrowth, fine-tuned)", {"updates": len(dst.updates),
+                                                                                      "moved": sum(u["moved"] for u in dst.updates)}
+        else:
+            sched = SparsityScheduler(args.dsa_sparsity, 1, schedule="one_shot")
+            sched.step(model)
+            fit_classifier(model, train_set, epochs=args.finetune, lr=args.lr / 3)
+            sched.finalize(model)
+            name, extra = f"fixed {args.dsa_sparsity:.0%} mask (one-shot, fine-tuned)", {}
+        report = sparsity_report(model)
+        rows.append({"scheme": name, "accuracy": accuracy(model, test_set), "sparsity": report.sparsity, **extra})
+        print(f"{name}: {rows[-1]['accuracy']:.2%} at {report.sparsity:.1%}", flush=True)
+    return rows
 
 
 if __name__ == "__main__":

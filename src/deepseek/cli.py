@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "profile": ("deepseek.bench.profile", "say where a model's time goes, per operator and per layer"),
     "evaluate": ("deepseek.evaluate", "accuracy on a bundled labeled set plus latency; gate CI on it"),
     "quantize": ("deepseek.quantization.cli", "quantize a model to INT8 with real calibration data; per-layer error report"),
+    "prune": ("deepseek.pruning.cli", "remove channels (structured pruning), verify, and measure dense vs pruned latency"),
     "export": ("deepseek.compile.cli", "export a model to ONNX and verify it against PyTorch"),
     "compile": ("deepseek.compile.cli", "compile a model into a deployable artifact for a target"),
     "demo": ("deepseek.demo", "the end-to-end demo on the bundled MobileNetV2"),

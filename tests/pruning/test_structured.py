@@ -8,7 +8,7 @@ from safetensors.torch import load_file, save_file
 
 import deepseek
 from deepseek import InvalidArgumentError
-from deepseek.pruning import ChannelPruningConfig, output_layers, prune_channels
+from deepseek.pruning import ChannelPruningConfig, output_layers, prune_channels, slimming_penalty
 
 
 def _check_pruned(model, x, tmp_path, min_param_drop=0.4, max_mac_ratio=0.5):
@@ -117,3 +117,22 @@ def test_bad_inputs():
         prune_channels(ConcatNet(), 0.5)
     with pytest.raises(InvalidArgumentError, match="model"):
         prune_channels("resnet", 0.5, torch.randn(1, 3, 8, 8))
+
+
+def test_slimming_penalty_drives_bn_scales_down_and_bn_scale_importance_removes_them():
+    torch.manual_seed(0)
+    model = ConcatNet()
+    with torch.no_grad():
+        model.bn.weight.fill_(1.0)
+        model.bn.weight[:4] = 0.001  # channels network slimming has already switched off, 4 per branch
+        model.bn.weight[32:36] = 0.001  # (concatenated branches are pruned in proportion)
+    penalty = slimming_penalty(model, 1e-2)
+    assert penalty.item() == pytest.approx(1e-2 * model.bn.weight.abs().sum().item())
+    penalty.backward()
+    assert torch.all(model.bn.weight.grad > 0)  # the L1 pull towards zero
+    kept = model.bn.weight.detach().clone()
+    prune_channels(model.eval(), 0.125, torch.randn(1, 3, 16, 16), importance="bn_scale")
+    assert model.bn.num_features == 56 and torch.all(model.bn.weight > 0.5)  # exactly the 8 small-γ channels went
+    assert kept.numel() == 64
+    with pytest.raises(InvalidArgumentError, match="model"):
+        slimming_penalty(torch.nn.Linear(2, 2))

@@ -15,14 +15,27 @@ PRUNABLE = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
 
 
 class WeightMask(torch.nn.Module):
-    """The parametrization: multiplies the layer's weight by a 0/1 ``mask`` buffer."""
+    """The parametrization: multiplies the layer's weight by a 0/1 ``mask`` buffer.
+
+    With ``track_dense_grad`` on, the gradient of the loss with respect to the masked weight — dense, also
+    where the mask is 0 — is kept in ``dense_grad`` (what regrowth by gradient magnitude ranks; the
+    gradient reaching the trainable tensor is zero at pruned positions).
+    """
 
     def __init__(self, mask: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("mask", mask)
+        self.track_dense_grad = False
+        self.dense_grad: torch.Tensor | None = None
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
-        return weight * self.mask
+        out = weight * self.mask
+        if self.track_dense_grad and out.requires_grad:
+            out.register_hook(self._keep_grad)
+        return out
+
+    def _keep_grad(self, grad: torch.Tensor) -> None:
+        self.dense_grad = grad.detach().clone()
 
 
 def prunable_layers(model: torch.nn.Module, skip: Iterable[str] = ()) -> dict[str, torch.nn.Module]:
@@ -35,6 +48,11 @@ def _mask_module(module: torch.nn.Module) -> WeightMask | None:
     if not parametrize.is_parametrized(module, "weight"):
         return None
     return next((p for p in module.parametrizations.weight if isinstance(p, WeightMask)), None)
+
+
+def mask_module(module: torch.nn.Module) -> WeightMask | None:
+    """The layer's :class:`WeightMask`, if it has one."""
+    return _mask_module(module)
 
 
 def is_masked(module: torch.nn.Module) -> bool:

@@ -185,3 +185,15 @@ def _check(model: torch.nn.Module, examples: tuple[Any, ...], shapes: list[tuple
         raise invalid("model", type(model).__name__, f"a structure the dependency graph handles (pruned model fails: {e})") from e
     if got != shapes:
         raise invalid("model", type(model).__name__, f"outputs of unchanged shape after pruning (was {shapes}, now {got})")
+
+
+def slimming_penalty(model: torch.nn.Module, strength: float = 1e-4) -> torch.Tensor:
+    """``strength`` × the L1 norm of every BatchNorm scale (network slimming, Liu et al. 2017). Add it to the
+    loss while training: channels the task does not need drift to γ ≈ 0, and ``importance="bn_scale"``
+    then removes exactly those."""
+    if not isinstance(strength, (int, float)) or strength < 0:
+        raise invalid("strength", strength, "a number >= 0")
+    scales = [m.weight for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.weight is not None]
+    if not scales:
+        raise invalid("model", type(model).__name__, "a model with affine BatchNorm layers (network slimming acts on their scales)")
+    return strength * sum(w.abs().sum() for w in scales)
