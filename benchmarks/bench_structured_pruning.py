@@ -4,7 +4,8 @@
 
 ``prune_channels(model, ratio, round_to=8)`` (L1 group importance, Torch-Pruning dependency graph), then
 eager PyTorch and ONNX Runtime latency (median of ``--runs``) at batch 1 and 8 for dense and pruned, plus
-parameters and MACs. Random-init torchvision weights (no offline ResNet-50 checkpoint): speed only —
+parameters and MACs; then the pruned model quantized to static INT8 for ONNX Runtime (U8S8, calibrated on
+random inputs — speed only), against the dense FP32 baseline. Random-init torchvision weights (no offline ResNet-50 checkpoint): speed only —
 accuracy after pruning + fine-tuning is measured on real labeled data in bench_pruning.py.
 Writes benchmarks/results/structured_pruning_<model>.json.
 """
@@ -12,7 +13,6 @@ Writes benchmarks/results/structured_pruning_<model>.json.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 from pathlib import Path
 
@@ -37,8 +37,8 @@ def main() -> None:
     torch.manual_seed(0)
     dense = getattr(torchvision.models, args.model)(weights=None).eval()
     x = torch.randn(1, 3, 224, 224)
-    pruned = copy.deepcopy(dense)
-    result = prune_channels(pruned, args.ratio, x, round_to=8)
+    result = prune_channels(dense, args.ratio, x, round_to=8)
+    pruned = result.model
     console.print(str(result).splitlines()[0])
     out = {"model": args.model, "ratio": args.ratio, "machine": summary(), "pruning": result.to_dict(), "rows": {}}
     out["pruning"]["groups"] = len(result.groups)
@@ -47,6 +47,19 @@ def main() -> None:
         console.print(f"[bold]{args.model} {label}[/]")
         console.print(r.table())
         out["rows"][label] = {f"{row['backend']} bs{row['batch_size']}": row["median_ms"] for row in r.to_dict()["rows"]}
+    import tempfile
+
+    from deepseek.quantization import quantize_static_onnx
+
+    calib = torch.randn(32, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    int8 = quantize_static_onnx(pruned, calib, Path(tempfile.mkdtemp()) / "pruned_int8.onnx")
+    r = deepseek.benchmark(int8.path, x, backends=["onnxruntime"], batch_sizes=[1, 8], runs=args.runs)
+    console.print(f"[bold]{args.model} pruned + INT8[/]")
+    console.print(r.table())
+    out["rows"]["pruned+int8"] = {f"{row['backend']} bs{row['batch_size']}": row["median_ms"] for row in r.to_dict()["rows"]}
+    for key, ms in out["rows"]["pruned+int8"].items():
+        console.print(f"pruned + INT8 {key}: {ms:.1f} ms → {out['rows']['dense']['eager ' + key.split()[1]] / ms:.2f}x dense eager, "
+                      f"{out['rows']['dense'][key] / ms:.2f}x dense ORT FP32")
     for key, ms in out["rows"]["dense"].items():
         speedup = ms / out["rows"]["pruned"][key]
         out["rows"].setdefault("speedup", {})[key] = speedup

@@ -15,14 +15,17 @@ def _check_pruned(model, x, tmp_path, min_param_drop=0.4, max_mac_ratio=0.5):
     ref_shape = model(x).shape
     dense = copy.deepcopy(model)
     result = prune_channels(model, 0.5, x, round_to=8)
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in dense.parameters())  # input untouched
+    model = result.model
     with torch.no_grad():
         out = model(x)
     assert out.shape == ref_shape and torch.isfinite(out).all()
     assert result.param_ratio < 1 - min_param_drop and result.mac_ratio < max_mac_ratio
     # every remaining conv is a multiple of 8 channels (fast kernels), except the protected output layer
+    dense_modules = dict(dense.named_modules())
     for name, m in model.named_modules():
         if isinstance(m, torch.nn.Conv2d) and name not in result.protected and m.groups == 1:
-            assert m.out_channels % 8 == 0, name
+            assert m.out_channels % 8 == 0 or m.out_channels == dense_modules[name].out_channels, name
     # a plain module: exports to ONNX, ONNX Runtime agrees, safetensors round-trips into a copy
     path = deepseek.export_onnx(model, x, tmp_path / "pruned.onnx").path
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -37,8 +40,8 @@ def _check_pruned(model, x, tmp_path, min_param_drop=0.4, max_mac_ratio=0.5):
 
 def test_resnet_residual_adds_move_together(tmp_path):
     torch.manual_seed(0)
-    model = torchvision.models.resnet18(num_classes=10).eval()
-    result = _check_pruned(model, torch.randn(1, 3, 64, 64), tmp_path)
+    result = _check_pruned(torchvision.models.resnet18(num_classes=10).eval(), torch.randn(1, 3, 64, 64), tmp_path)
+    model = result.model
     assert result.protected == ["fc"]
     # the residual stream of a stage is one coupled group: every conv writing into it shrank together
     assert model.layer1[0].conv2.out_channels == model.layer1[1].conv2.out_channels == model.conv1.out_channels
@@ -47,8 +50,7 @@ def test_resnet_residual_adds_move_together(tmp_path):
 
 def test_mobilenet_depthwise_convs_keep_groups_equal_channels(tmp_path):
     torch.manual_seed(0)
-    model = torchvision.models.mobilenet_v2(num_classes=10).eval()
-    _check_pruned(model, torch.randn(1, 3, 64, 64), tmp_path)
+    model = _check_pruned(torchvision.models.mobilenet_v2(num_classes=10).eval(), torch.randn(1, 3, 64, 64), tmp_path).model
     for m in model.modules():
         if isinstance(m, torch.nn.Conv2d) and m.groups > 1:
             assert m.groups == m.in_channels == m.out_channels
@@ -71,8 +73,7 @@ class ConcatNet(torch.nn.Module):
 
 def test_concat_and_flatten_into_linear(tmp_path):
     torch.manual_seed(0)
-    model = ConcatNet().eval()
-    _check_pruned(model, torch.randn(2, 3, 16, 16), tmp_path, min_param_drop=0.3, max_mac_ratio=0.51)  # 3-channel input layers keep their inputs
+    model = _check_pruned(ConcatNet().eval(), torch.randn(2, 3, 16, 16), tmp_path, min_param_drop=0.3, max_mac_ratio=0.51).model  # 3-channel input layers keep their inputs
     assert model.bn.num_features == model.a.out_channels + model.b.out_channels
     assert model.head.in_features == model.bn.num_features * 16
 
@@ -81,8 +82,9 @@ def test_progressive_steps_call_finetune_and_ignore_is_respected():
     torch.manual_seed(0)
     model = torchvision.models.resnet18(num_classes=10).eval()
     seen = []
-    result = prune_channels(model, 0.5, torch.randn(1, 3, 64, 64), steps=2, ignore=("conv1",),
+    result = prune_channels(model, 0.5, torch.randn(1, 3, 64, 64), steps=2, ignore=("conv1",), inplace=True,
                             finetune=lambda m, step: seen.append((step, sum(p.numel() for p in m.parameters()))))
+    assert result.model is model
     assert [s for s, _ in seen] == [0, 1] and seen[1][1] < seen[0][1]
     assert model.conv1.out_channels == 64  # ignored: its coupled group stays whole
     assert "conv1" in result.protected or model.conv1.out_channels == 64
@@ -131,8 +133,25 @@ def test_slimming_penalty_drives_bn_scales_down_and_bn_scale_importance_removes_
     penalty.backward()
     assert torch.all(model.bn.weight.grad > 0)  # the L1 pull towards zero
     kept = model.bn.weight.detach().clone()
-    prune_channels(model.eval(), 0.125, torch.randn(1, 3, 16, 16), importance="bn_scale")
+    model = prune_channels(model.eval(), 0.125, torch.randn(1, 3, 16, 16), importance="bn_scale").model
     assert model.bn.num_features == 56 and torch.all(model.bn.weight > 0.5)  # exactly the 8 small-γ channels went
     assert kept.numel() == 64
     with pytest.raises(InvalidArgumentError, match="model"):
         slimming_penalty(torch.nn.Linear(2, 2))
+
+
+def test_a_graph_it_cannot_handle_fails_clearly_and_leaves_the_model_intact():
+    model = torchvision.models.vit_b_16(num_classes=10).eval()  # torchvision ViT keeps hidden_dim in an attribute
+    before = sum(p.numel() for p in model.parameters())
+    with pytest.raises(InvalidArgumentError, match="unchanged"):
+        prune_channels(model, 0.5, torch.randn(1, 3, 224, 224))
+    assert sum(p.numel() for p in model.parameters()) == before
+
+
+@pytest.mark.parametrize("name", ["efficientnet_b0", "vgg16_bn", "densenet121"])
+def test_more_torchvision_architectures(name, tmp_path):
+    """Squeeze-excite gates (EfficientNet), a deep plain stack with a big flatten→Linear head (VGG), dense
+    concatenation of every earlier feature map (DenseNet)."""
+    torch.manual_seed(0)
+    model = getattr(torchvision.models, name)(num_classes=10).eval()
+    _check_pruned(model, torch.randn(1, 3, 64, 64), tmp_path, min_param_drop=0.5)

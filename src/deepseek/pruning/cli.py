@@ -47,7 +47,7 @@ def run_cli(args: argparse.Namespace) -> int:
         raise invalid("--inputs", None, "the input shape(s), e.g. --inputs 1x3x224x224")
     dense = copy.deepcopy(model).eval()
     result = prune_channels(model, args.ratio, examples, importance=args.importance, steps=args.steps,
-                            round_to=args.round_to, ignore=tuple(args.ignore))
+                            round_to=args.round_to, ignore=tuple(args.ignore), inplace=True)
     out = console()
     out.print(str(result))
     with torch.no_grad():

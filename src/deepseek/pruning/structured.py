@@ -9,6 +9,7 @@ recorded so ``print(result)`` explains what moved together.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable
 from typing import Any
@@ -119,8 +120,11 @@ def output_layers(model: torch.nn.Module, example_inputs: tuple[Any, ...]) -> li
 def prune_channels(model: torch.nn.Module, ratio: float | None = None, example_inputs: Any = None,
                    config: ChannelPruningConfig | None = None, *,
                    finetune: Callable[[torch.nn.Module, int], None] | None = None,
-                   gradients: Callable[[torch.nn.Module], None] | None = None, **kwargs: Any) -> ChannelPruningResult:
-    """Remove ``ratio`` of the channels of ``model`` (in place), coupled layers together; returns what changed.
+                   gradients: Callable[[torch.nn.Module], None] | None = None, inplace: bool = False,
+                   **kwargs: Any) -> ChannelPruningResult:
+    """Remove ``ratio`` of the channels of ``model``, coupled layers together; ``result.model`` is the pruned
+    model. The input model is left untouched unless ``inplace=True`` (saves memory for big models; a failed
+    prune then leaves it half-pruned — the error says so).
 
     ``example_inputs`` trace the dependency graph once. ``finetune(model, step)`` runs after every
     progressive step (e.g. an epoch at lr/10, SPEC.md §3). ``gradients(model)`` must run a backward pass
@@ -139,6 +143,7 @@ def prune_channels(model: torch.nn.Module, ratio: float | None = None, example_i
     if config.importance == "taylor" and gradients is None:
         raise invalid("gradients", None, "a callable running loss.backward() on real data (importance='taylor')")
     tp = _tp()
+    model = model if inplace else copy.deepcopy(model)
     model.eval()
     with torch.no_grad():
         shapes = [tuple(t.shape) for t in flatten_outputs(model(*examples))]
@@ -163,7 +168,7 @@ def prune_channels(model: torch.nn.Module, ratio: float | None = None, example_i
                            f"{len(idxs)} channels" for dep, idxs in group])
             group.prune()
         model.zero_grad()
-        _check(model, examples, shapes)
+        _check(model, examples, shapes, inplace)
         if finetune is not None:
             finetune(model, step)
             model.eval()
@@ -176,15 +181,17 @@ def _node_name(node: Any, module_names: dict[torch.nn.Module, str]) -> str:
     return module_names.get(node.module) or str(getattr(node, "name", node))
 
 
-def _check(model: torch.nn.Module, examples: tuple[Any, ...], shapes: list[tuple[int, ...]]) -> None:
+def _check(model: torch.nn.Module, examples: tuple[Any, ...], shapes: list[tuple[int, ...]], inplace: bool) -> None:
     """The pruned model must still run and give outputs of the original shapes."""
+    state = "the model passed in was modified (inplace=True): reload it" if inplace else "your model is unchanged"
     try:
         with torch.no_grad():
             got = [tuple(t.shape) for t in flatten_outputs(model(*examples))]
     except Exception as e:
-        raise invalid("model", type(model).__name__, f"a structure the dependency graph handles (pruned model fails: {e})") from e
+        raise invalid("model", type(model).__name__, f"a structure the dependency graph handles (the pruned copy fails: "
+                                                     f"{str(e)[:200]}; {state})") from e
     if got != shapes:
-        raise invalid("model", type(model).__name__, f"outputs of unchanged shape after pruning (was {shapes}, now {got})")
+        raise invalid("model", type(model).__name__, f"outputs of unchanged shape after pruning (was {shapes}, now {got}; {state})")
 
 
 def slimming_penalty(model: torch.nn.Module, strength: float = 1e-4) -> torch.Tensor:
