@@ -130,7 +130,7 @@ class SparsityScheduler:
             s = (w * grad.detach()).abs()
         else:
             g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self._calls)
-            s = torch.rand(w.shape, generator=g)
+            s = torch.rand(w.shape, generator=g).to(w.device)
         s = s.float().clone()
         s[current_mask(module) == 0] = float("-inf")
         return s
@@ -148,7 +148,7 @@ class SparsityScheduler:
 def _keep_top(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
     """Mask keeping the highest-scoring ``1 - sparsity`` of the entries (exact count; lowest pruned first)."""
     k = round(sparsity * scores.numel())
-    mask = torch.ones(scores.numel())
+    mask = torch.ones(scores.numel(), device=scores.device)
     if k > 0:
         mask[torch.argsort(scores.flatten(), stable=True)[:k]] = 0
     return mask.view_as(scores)
