@@ -155,3 +155,35 @@ def test_more_torchvision_architectures(name, tmp_path):
     torch.manual_seed(0)
     model = getattr(torchvision.models, name)(num_classes=10).eval()
     _check_pruned(model, torch.randn(1, 3, 64, 64), tmp_path, min_param_drop=0.5)
+
+
+def test_hugging_face_bert_heads_and_ffn_shrink_hidden_size_stays(tmp_path):
+    from deepseek import assets
+
+    encoder, tokenizer = assets.minilm()  # a real BertModel (all-MiniLM-L6-v2)
+    enc = tokenizer(["a fine film", "dull"], padding="max_length", max_length=16, return_tensors="pt")
+    x = (enc["input_ids"], enc["attention_mask"])
+    with torch.no_grad():
+        ref = encoder(*x)
+    result = prune_channels(encoder.eval(), 0.5, x)
+    model = result.model
+    for layer in model.encoder.layer:
+        attention = layer.attention.self
+        # head width may or may not shrink (Torch-Pruning's group order is not deterministic for q/k/v);
+        # either way the attention's size attributes must match its Linear layers
+        assert attention.query.out_features in (192, 384) and attention.num_attention_heads == 12
+        assert attention.attention_head_size * 12 == attention.query.out_features == attention.all_head_size
+        assert layer.intermediate.dense.out_features in (768, 1536)  # same caveat as above
+    assert model.encoder.layer[0].output.dense.out_features == 384  # the residual stream keeps its width
+    with torch.no_grad():
+        out = model(*x)
+    assert out.last_hidden_state.shape == ref.last_hidden_state.shape and out.pooler_output.shape == ref.pooler_output.shape
+    assert encoder.encoder.layer[0].attention.self.query.out_features == 384  # the original is untouched
+    assert result.params_after <= result.params_before
+    from deepseek.models import HiddenStates
+
+    path = deepseek.export_onnx(HiddenStates(model).eval(), x, tmp_path / "bert_pruned.onnx",
+                                input_names=["input_ids", "attention_mask"]).path  # verified against PyTorch on export
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"input_ids": x[0].numpy(), "attention_mask": x[1].numpy()})[0]
+    torch.testing.assert_close(torch.from_numpy(got), out.last_hidden_state, atol=1e-3, rtol=1e-3)

@@ -4,7 +4,9 @@ Built on Torch-Pruning's dependency graph (traced once: residual adds, concatena
 convs, BatchNorm/LayerNorm and flatten → Linear heads move together). We add what it leaves to the user:
 the output layers are found and protected automatically, the result is checked to still run with the same
 output shapes, progressive pruning calls back for fine-tuning between steps, and the groups removed are
-recorded so ``print(result)`` explains what moved together.
+recorded so ``print(result)`` explains what moved together. Hugging Face transformers (BERT, ViT, ...)
+keep their hidden size; each head's width and the FFN width shrink, and the attention modules' size
+attributes are updated to match.
 """
 
 from __future__ import annotations
@@ -117,6 +119,29 @@ def output_layers(model: torch.nn.Module, example_inputs: tuple[Any, ...]) -> li
     return [name for name, ptr in produced.items() if ptr in storages]
 
 
+def _attention_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """Hugging Face self-attention modules (BERT, RoBERTa, ViT, DeiT, ...): ``num_attention_heads`` plus
+    ``query``/``key``/``value`` Linear children."""
+    return [m for m in model.modules() if hasattr(m, "num_attention_heads")
+            and all(isinstance(getattr(m, n, None), torch.nn.Linear) for n in ("query", "key", "value"))]
+
+
+def _transformer_ignores(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """Layers writing into a Hugging Face transformer's residual stream (``*.output.dense``) and its pooler:
+    the hidden size stays, heads' width and the FFN width shrink."""
+    return [m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)
+            and (n.endswith("output.dense") or ".pooler." in f".{n}.")]
+
+
+def _sync_attention(blocks: list[torch.nn.Module], pruner: Any) -> None:
+    """Hugging Face attention keeps its sizes in attributes: update them to the pruned Linear layers."""
+    for m in blocks:
+        m.num_attention_heads = pruner.num_heads.get(m.query, m.num_attention_heads)
+        m.attention_head_size = m.query.out_features // m.num_attention_heads
+        if hasattr(m, "all_head_size"):
+            m.all_head_size = m.query.out_features
+
+
 def prune_channels(model: torch.nn.Module, ratio: float | None = None, example_inputs: Any = None,
                    config: ChannelPruningConfig | None = None, *,
                    finetune: Callable[[torch.nn.Module, int], None] | None = None,
@@ -150,11 +175,17 @@ def prune_channels(model: torch.nn.Module, ratio: float | None = None, example_i
     protected = output_layers(model, examples)
     names = dict(model.named_modules())
     ignored = [names[n] for n in protected] + [m for n, m in names.items() if n and matches(n, m, config.ignore)]
+    blocks = _attention_blocks(model)
+    heads = {lin: m.num_attention_heads for m in blocks for lin in (m.query, m.key, m.value)}
+    if blocks:
+        ignored += _transformer_ignores(model)
     macs_before, params_before = tp.utils.count_ops_and_params(model, examples)
     try:
         pruner = tp.pruner.MetaPruner(
             model, examples, importance=_importance(config.importance), global_pruning=config.global_ranking,
-            pruning_ratio=config.ratio, iterative_steps=config.steps, ignored_layers=ignored, round_to=config.round_to)
+            pruning_ratio=config.ratio, iterative_steps=config.steps, ignored_layers=ignored, round_to=config.round_to,
+            num_heads=heads, prune_head_dims=True, prune_num_heads=False,
+            output_transform=lambda out: sum(t.float().sum() for t in flatten_outputs(out) if isinstance(t, torch.Tensor)))
     except Exception as e:  # tracing failed: name the model and the reason
         raise invalid("model", type(model).__name__, f"a model Torch-Pruning can trace ({type(e).__name__}: {str(e)[:300]})") from e
     module_names = {m: n for n, m in names.items()}
@@ -167,6 +198,7 @@ def prune_channels(model: torch.nn.Module, ratio: float | None = None, example_i
             groups.append([f"{_node_name(dep.target, module_names)} ({getattr(dep.handler, '__name__', dep.handler)}): "
                            f"{len(idxs)} channels" for dep, idxs in group])
             group.prune()
+        _sync_attention(blocks, pruner)
         model.zero_grad()
         _check(model, examples, shapes, inplace)
         if finetune is not None:
