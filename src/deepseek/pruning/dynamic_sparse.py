@@ -11,8 +11,8 @@ import torch
 
 from .._config import BaseConfig
 from .._errors import invalid
-from .masks import current_mask, dense_weight, mask_module, prunable_layers, remove_masks, set_mask
-from .report import SparsityReport, sparsity_report
+from .masks import current_mask, dense_weight, mask_module, prunable_layers, set_mask
+from .report import MaskedModelMixin
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +39,7 @@ class DynamicSparseConfig(BaseConfig):
         object.__setattr__(self, "skip", (self.skip,) if isinstance(self.skip, str) else tuple(self.skip))
 
 
-class DynamicSparseTraining:
+class DynamicSparseTraining(MaskedModelMixin):
     """Train at ``sparsity`` from step 0. ``start(model)`` makes it sparse by global magnitude; call
     ``step(model, step)`` after ``loss.backward()`` and before ``optimizer.step()`` every step (it acts
     every ``update_freq`` steps until ``end_step``); ``finalize(model)`` makes the zeros permanent."""
@@ -92,10 +92,3 @@ class DynamicSparseTraining:
             moved += k
         self.updates.append({"step": step, "fraction": fraction, "moved": moved})
         return moved
-
-    def finalize(self, model: torch.nn.Module) -> torch.nn.Module:
-        remove_masks(model)
-        return model
-
-    def report(self, model: torch.nn.Module) -> SparsityReport:
-        return sparsity_report(model)

@@ -71,3 +71,18 @@ def sparsity_report(model: torch.nn.Module) -> SparsityReport:
             w = m.weight.detach()
             layers.append(LayerSparsity(name, type(m).__name__, tuple(w.shape), w.numel(), int((w == 0).sum())))
     return SparsityReport(layers)
+
+
+class MaskedModelMixin:
+    """What every mask-driven pruner ends with: make the zeros permanent, and report them."""
+
+    def finalize(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Make pruning permanent (plain weights with zeros, masks removed); returns the model."""
+        from .masks import remove_masks
+
+        remove_masks(model)
+        return model
+
+    def report(self, model: torch.nn.Module) -> SparsityReport:
+        """Per-layer sparsity of ``model`` (``.table()``, ``.to_dict()``, ``.save_json()``)."""
+        return sparsity_report(model)

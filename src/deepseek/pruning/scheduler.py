@@ -9,8 +9,8 @@ import torch
 
 from .._config import BaseConfig
 from .._errors import invalid
-from .masks import current_mask, dense_weight, prunable_layers, remove_masks, set_mask
-from .report import SparsityReport, sparsity_report
+from .masks import current_mask, dense_weight, prunable_layers, set_mask
+from .report import MaskedModelMixin
 from .schedules import SCHEDULES, sparsity_at
 
 METHODS = ("magnitude", "l1", "l2", "taylor", "random")
@@ -56,7 +56,7 @@ class SparsityConfig(BaseConfig):
         return self.end_step if self.end_step is not None else self.start_step + 10 * self.prune_freq
 
 
-class SparsityScheduler:
+class SparsityScheduler(MaskedModelMixin):
     """Prune a model gradually to ``target_sparsity`` of its Linear/Conv weights.
 
     Call ``step(model)`` every ``prune_freq`` training steps, after ``loss.backward()`` and before
@@ -134,15 +134,6 @@ class SparsityScheduler:
         s = s.float().clone()
         s[current_mask(module) == 0] = float("-inf")
         return s
-
-    def finalize(self, model: torch.nn.Module) -> torch.nn.Module:
-        """Make pruning permanent (plain weights with zeros, masks and hooks removed); returns the model."""
-        remove_masks(model)
-        return model
-
-    def report(self, model: torch.nn.Module) -> SparsityReport:
-        """Per-layer sparsity of ``model`` (``.table()``, ``.to_dict()``, ``.save_json()``)."""
-        return sparsity_report(model)
 
 
 def _keep_top(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
