@@ -21,6 +21,23 @@ def test_export_has_dynamic_batch_and_matches_pytorch(tiny_cnn, image_input, tmp
     np.testing.assert_allclose(got, tiny_cnn(x).detach().numpy(), atol=1e-4)
 
 
+def test_batch_one_example_still_exports_a_dynamic_batch(tmp_path):
+    # torch.export specializes size-1 dims: traced at batch 1, nn.MultiheadAttention's reshapes kept batch 1
+    import torchvision
+
+    torch.manual_seed(0)
+    vit = torchvision.models.VisionTransformer(image_size=32, patch_size=16, num_layers=1, num_heads=2,
+                                               hidden_dim=32, mlp_dim=64, num_classes=5).eval()
+    torch.nn.init.normal_(vit.heads.head.weight)  # torchvision zero-initialises the head: outputs would all be equal
+    result = export_onnx(vit, torch.randn(1, 3, 32, 32), tmp_path / "vit.onnx")
+    assert result.dynamic_batch
+    x = torch.randn(3, 3, 32, 32)
+    sess = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"input": x.numpy()})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(got, vit(x).numpy(), atol=1e-4, rtol=1e-3)
+
+
 def test_export_static_batch(tiny_cnn, image_input, tmp_path):
     result = export_onnx(tiny_cnn, image_input, tmp_path / "m.onnx", dynamic_batch=False)
     sess = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])

@@ -79,9 +79,13 @@ def export_onnx(
         n_outputs = len(flatten_outputs(model(*args)))
     if not output_names:
         output_names = ["output"] if n_outputs == 1 else [f"output_{i}" for i in range(n_outputs)]
+    # torch.export specializes a dimension of size 1 (a batch-1 example bakes batch 1 into reshapes such as
+    # nn.MultiheadAttention's): trace a dynamic batch with two rows
+    trace_args = _grown(args) if dynamic_batch and all(_is_batched(a) for a in args) and \
+        all(a.shape[0] == 1 for a in args) else args
     started = time.perf_counter()
     try:
-        onnx_program = _torch_onnx_export(program or model, args, names, output_names, opset, dynamic_batch)
+        onnx_program = _torch_onnx_export(program or model, trace_args, names, output_names, opset, dynamic_batch)
     except Exception as exc:  # the exporter raises many types; the user needs the op that failed
         if not dynamic_batch:
             raise DeepSeekError(f"model failed to export to ONNX: {_first_line(exc)}") from exc
@@ -103,8 +107,7 @@ def export_onnx(
             diff, tol = verify_onnx(tmp, model, args, atol=atol, rtol=rtol)
             if dynamic_batch and all(_is_batched(a) for a in args):
                 # a second batch size proves the batch dimension really is dynamic
-                grown = tuple(torch.cat([to_torch(a), to_torch(a)[:1]]) for a in args)
-                diff2, tol2 = verify_onnx(tmp, model, grown, atol=atol, rtol=rtol)
+                diff2, tol2 = verify_onnx(tmp, model, _grown(args), atol=atol, rtol=rtol)
                 diff, tol = max(diff, diff2), max(tol, tol2)
         size = tmp.stat().st_size
     return ExportResult(path, names, onnx_outputs, dynamic_batch, opset, size, seconds, diff, tol)
@@ -169,6 +172,11 @@ def _first_line(exc: BaseException) -> str:
     summary = lines[0]
     op = re.search(r"aten\.[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)?", text)
     return f"operator {op.group(0)} — {summary}" if op else f"{type(exc).__name__}: {summary}"
+
+
+def _grown(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``args`` with their first row repeated once more: a second batch size."""
+    return tuple(torch.cat([to_torch(a), to_torch(a)[:1]]) for a in args)
 
 
 def _is_batched(x: Any) -> bool:

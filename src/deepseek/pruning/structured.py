@@ -4,15 +4,17 @@ Built on Torch-Pruning's dependency graph (traced once: residual adds, concatena
 convs, BatchNorm/LayerNorm and flatten → Linear heads move together). We add what it leaves to the user:
 the output layers are found and protected automatically, the result is checked to still run with the same
 output shapes, progressive pruning calls back for fine-tuning between steps, and the groups removed are
-recorded so ``print(result)`` explains what moved together. Hugging Face transformers (BERT, ViT, ...)
-keep their hidden size; each head's width and the FFN width shrink, and the attention modules' size
-attributes are updated to match.
+recorded so ``print(result)`` explains what moved together. Attention loses the same offsets in every head
+(heads stay heads): Hugging Face transformers (BERT, ViT, ...) keep their hidden size while each head's
+width and the FFN width shrink; torchvision's VisionTransformer (``nn.MultiheadAttention``) shrinks its
+residual stream too. Size attributes (heads' size, ``hidden_dim``) are updated to match.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -101,13 +103,15 @@ def _importance(name: str) -> Any:
 def output_layers(model: torch.nn.Module, example_inputs: tuple[Any, ...]) -> list[str]:
     """Conv/Linear layers whose result is (a view of) one of the model's outputs: pruning them changes the
     output shape, so they are kept whole."""
-    produced: dict[str, int] = {}
+    # the tensors themselves are held until the comparison: a freed intermediate's memory can be reused by
+    # the final output, and a bare pointer would then name an inner layer as an output layer
+    produced: dict[str, torch.Tensor] = {}
     hooks = []
     for name, m in model.named_modules():
         if isinstance(m, (torch.nn.Linear, torch.nn.modules.conv._ConvNd)):
             def hook(mod: Any, args: Any, out: Any, name: str = name) -> None:
                 if isinstance(out, torch.Tensor):
-                    produced[name] = out.untyped_storage().data_ptr()
+                    produced[name] = out
             hooks.append(m.register_forward_hook(hook))
     try:
         with torch.no_grad():
@@ -116,7 +120,7 @@ def output_layers(model: torch.nn.Module, example_inputs: tuple[Any, ...]) -> li
         for h in hooks:
             h.remove()
     storages = {t.untyped_storage().data_ptr() for t in outs if isinstance(t, torch.Tensor)}
-    return [name for name, ptr in produced.items() if ptr in storages]
+    return [name for name, out in produced.items() if out.untyped_storage().data_ptr() in storages]
 
 
 def _attention_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
@@ -133,13 +137,17 @@ def _transformer_ignores(model: torch.nn.Module) -> list[torch.nn.Module]:
             and (n.endswith("output.dense") or ".pooler." in f".{n}.")]
 
 
-def _sync_attention(blocks: list[torch.nn.Module], pruner: Any) -> None:
-    """Hugging Face attention keeps its sizes in attributes: update them to the pruned Linear layers."""
+def _sync_sizes(model: torch.nn.Module, blocks: list[torch.nn.Module]) -> None:
+    """Models that keep their sizes in attributes get them updated to the pruned layers: Hugging Face
+    attention (heads, head size) and torchvision's VisionTransformer (``hidden_dim``, read by its patch
+    embedding's reshape)."""
     for m in blocks:
-        m.num_attention_heads = pruner.num_heads.get(m.query, m.num_attention_heads)
         m.attention_head_size = m.query.out_features // m.num_attention_heads
         if hasattr(m, "all_head_size"):
             m.all_head_size = m.query.out_features
+    for m in model.modules():
+        if isinstance(getattr(m, "hidden_dim", None), int) and isinstance(getattr(m, "conv_proj", None), torch.nn.Conv2d):
+            m.hidden_dim = m.conv_proj.out_channels
 
 
 def prune_channels(model: torch.nn.Module, ratio: float | None = None, example_inputs: Any = None,
@@ -176,16 +184,24 @@ def prune_channels(model: torch.nn.Module, ratio: float | None = None, example_i
     names = dict(model.named_modules())
     ignored = [names[n] for n in protected] + [m for n, m in names.items() if n and matches(n, m, config.ignore)]
     blocks = _attention_blocks(model)
+    # Attention: remove the same offsets in every head, so each head stays a head (a plain ranking would mix
+    # dims of different heads). Hugging Face q/k/v Linears shrink their head width; torch's
+    # MultiheadAttention's embedding dim is the residual stream's, which shrinks with it.
     heads = {lin: m.num_attention_heads for m in blocks for lin in (m.query, m.key, m.value)}
+    heads |= {m: m.num_heads for m in model.modules() if isinstance(m, torch.nn.MultiheadAttention)}
     if blocks:
         ignored += _transformer_ignores(model)
     macs_before, params_before = tp.utils.count_ops_and_params(model, examples)
     try:
-        pruner = tp.pruner.MetaPruner(
-            model, examples, importance=_importance(config.importance), global_pruning=config.global_ranking,
-            pruning_ratio=config.ratio, iterative_steps=config.steps, ignored_layers=ignored, round_to=config.round_to,
-            num_heads=heads, prune_head_dims=True, prune_num_heads=False,
-            output_transform=lambda out: sum(t.float().sum() for t in flatten_outputs(out) if isinstance(t, torch.Tensor)))
+        with warnings.catch_warnings():
+            # parameters outside Conv/Linear (ViT's class token, position embedding) lose channels on their
+            # last dim, right for them; the shape check after every step catches a model where it is not
+            warnings.filterwarnings("ignore", message="Unwrapped parameters detected")
+            pruner = tp.pruner.MetaPruner(
+                model, examples, importance=_importance(config.importance), global_pruning=config.global_ranking,
+                pruning_ratio=config.ratio, iterative_steps=config.steps, ignored_layers=ignored,
+                round_to=config.round_to, out_channel_groups=heads,
+                output_transform=lambda out: sum(t.float().sum() for t in flatten_outputs(out) if isinstance(t, torch.Tensor)))
     except Exception as e:  # tracing failed: name the model and the reason
         raise invalid("model", type(model).__name__, f"a model Torch-Pruning can trace ({type(e).__name__}: {str(e)[:300]})") from e
     module_names = {m: n for n, m in names.items()}
@@ -198,7 +214,7 @@ def prune_channels(model: torch.nn.Module, ratio: float | None = None, example_i
             groups.append([f"{_node_name(dep.target, module_names)} ({getattr(dep.handler, '__name__', dep.handler)}): "
                            f"{len(idxs)} channels" for dep, idxs in group])
             group.prune()
-        _sync_attention(blocks, pruner)
+        _sync_sizes(model, blocks)
         model.zero_grad()
         _check(model, examples, shapes, inplace)
         if finetune is not None:
