@@ -92,7 +92,7 @@ def test_aliases_and_version():
 def test_demo_end_to_end(tmp_path):
     from deepseek.demo import run_demo
 
-    report = run_demo(tmp_path / "demo", runs=2, batch_sizes=(1, 2))
+    report = run_demo(tmp_path / "demo", runs=2, batch_sizes=(1, 2), cnn_epochs=2, cnn_train_images=12000)
     assert report["agreement"]["fp32_onnx"]["value"] >= 0.99
     assert report["agreement"]["int8_onnx"]["extra"]["confident_agreement"] > 0.8  # measured, reported as is
     fp32 = {(r["backend"], r["batch_size"]): r for r in report["benchmark"]["fp32"]["rows"]}
@@ -100,5 +100,12 @@ def test_demo_end_to_end(tmp_path):
     assert fp32[("onnxruntime", 1)]["status"] == "ok" and fp32[("onnxruntime", 1)]["speedup"] > 0
     assert int8[("onnxruntime", 2)]["status"] == "ok"
     assert int8[("onnxruntime", 1)]["artifact_mb"] < 0.4 * fp32[("onnxruntime", 1)]["artifact_mb"]  # int8 weights
-    for name in ("report.json", "benchmark.png", "summary.md", "mobilenet_v2.onnx", "mobilenet_v2_int8.onnx"):
+    pruned = {r["variant"]: r for r in report["pruned_int8"]["rows"]}
+    dense, small = pruned["dense FP32, ONNX Runtime"], pruned["pruned 50% + INT8, ONNX Runtime"]
+    assert dense["accuracy"] > 0.7 and small["accuracy"] > 0.7  # 2 epochs on 12,000 real images: well above chance
+    assert small["size_mb"] < 0.25 * dense["size_mb"]  # half the channels (~1/4 of the weights), then int8
+    assert report["pruned_int8"]["pruning"]["param_ratio"] < 0.35
+    assert all(ms is not None for r in pruned.values() for ms in r["median_ms"].values())
+    for name in ("report.json", "benchmark.png", "summary.md", "mobilenet_v2.onnx", "mobilenet_v2_int8.onnx",
+                 "cnn_dense.onnx", "cnn_pruned_int8.onnx"):
         assert (tmp_path / "demo" / name).exists()

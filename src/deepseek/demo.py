@@ -1,8 +1,9 @@
 """``make demo`` / ``deepseek demo``: the main job end to end on the bundled real MobileNetV2.
 
 Export to ONNX (verified), quantize to static INT8 calibrated on real photos, check both against FP32
-PyTorch on real photo views, benchmark eager PyTorch vs ONNX Runtime FP32 vs INT8 in the same run, and
-write a report folder (JSON, PNG, Markdown).
+PyTorch on real photo views, benchmark eager PyTorch vs ONNX Runtime FP32 vs INT8 in the same run; then
+train a CNN on real labeled images, prune half its channels, fine-tune and quantize it, and measure it against
+the dense model (:mod:`deepseek.demo_pruned`); write a report folder (JSON, PNG, Markdown).
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ STEPS = ("load MobileNetV2 (real ImageNet weights)", "export to ONNX and verify"
 
 
 def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes: tuple[int, ...] = (1, 8),
-             console: Console | None = None) -> dict[str, Any]:
-    """Run the demo and write ``output``/{report.json, benchmark.png, summary.md, the two ONNX models}."""
+             cnn_epochs: int = 3, cnn_train_images: int | None = None, console: Console | None = None) -> dict[str, Any]:
+    """Run the demo and write ``output``/{report.json, benchmark.png, summary.md, the ONNX models}.
+
+    ``cnn_epochs`` / ``cnn_train_images`` size the pruning part's training (all images by default)."""
     import logging
 
     import torch
 
-    from . import assets
+    from . import assets, demo_pruned
     from ._atomic import write_json, write_text
     from ._progress import progress
     from .bench import benchmark
@@ -40,7 +43,7 @@ def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes
     started = time.perf_counter()
     logging.getLogger().setLevel(logging.ERROR)  # ORT's quantizer logs a pre-processing hint per call
     with progress() as bar:
-        task = bar.add_task(STEPS[0], total=len(STEPS))
+        task = bar.add_task(STEPS[0], total=len(STEPS) + len(demo_pruned.STEPS))
         model = assets.mobilenet_v2()
         example = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
         bar.update(task, advance=1, description=STEPS[1])
@@ -58,7 +61,10 @@ def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes
                                runs=runs, progress=False)
         int8_bench = benchmark(int8.path, example, backends=["onnxruntime"], batch_sizes=list(batch_sizes), runs=runs,
                                progress=False)
-        bar.update(task, advance=1, description="done")
+        bar.update(task, advance=1)
+        pruned = demo_pruned.pruned_int8(out, bar, task, epochs=cnn_epochs, train_images=cnn_train_images, runs=runs,
+                                         batch_sizes=(batch_sizes[0], 64))
+        bar.update(task, description="done")
     fp32_bench.plot(out / "benchmark.png")
 
     rows = {(r.backend, r.batch_size): r for r in fp32_bench.rows}
@@ -86,19 +92,20 @@ def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes
     console.print(fp32_bench.table())
     console.print(int8_bench.table())
     console.print(table)
+    console.print(demo_pruned.table(pruned))
 
     report = {"model": "mobilenet_v2 (torchvision, ImageNet-1k weights, sha256 verified)",
               "export": exported.to_dict(), "int8": int8.to_dict(),
               "agreement": {"fp32_onnx": agree_fp32.to_dict(), "int8_onnx": agree_int8.to_dict()},
-              "benchmark": {"fp32": fp32_bench.to_dict(), "int8": int8_bench.to_dict()},
+              "benchmark": {"fp32": fp32_bench.to_dict(), "int8": int8_bench.to_dict()}, "pruned_int8": pruned,
               "seconds": time.perf_counter() - started}
     write_json(out / "report.json", report)
-    write_text(out / "summary.md", _markdown([fp32_bench, int8_bench], [agree_fp32, agree_int8], exported))
+    write_text(out / "summary.md", _markdown([fp32_bench, int8_bench], [agree_fp32, agree_int8], exported, pruned))
     console.print(f"report: {out}/report.json, {out}/benchmark.png, {out}/summary.md ({report['seconds']:.0f} s)")
     return report
 
 
-def _markdown(benches: list[Any], agreements: list[Any], exported: Any) -> str:
+def _markdown(benches: list[Any], agreements: list[Any], exported: Any, pruned: dict[str, Any]) -> str:
     lines = ["# DeepSeek demo: MobileNetV2", "", "| model | backend | batch | median ms | items/s | peak MB | size MB |",
              "|---|---|---|---|---|---|---|"]
     for bench in benches:
@@ -112,16 +119,25 @@ def _markdown(benches: list[Any], agreements: list[Any], exported: Any) -> str:
                      f"(confident views {a.extra['confident_agreement']:.2%}), mean KL {a.extra['mean_kl']:.1e}")
     m = benches[0].machine
     lines += ["", f"Export max |diff| {exported.max_abs_diff:.1e}. Machine: {m['cpu']}, {m['threads']} threads, {m['date']}.", ""]
+    batch_sizes = list(pruned["rows"][0]["median_ms"])
+    lines += [f"## CNN trained on {pruned['data']}: dense → pruned 50% → pruned + INT8", "",
+              "| variant | held-out accuracy | " + " | ".join(f"batch {b} median ms" for b in batch_sizes) + " | size MB |",
+              "|---|---|" + "---|" * len(batch_sizes) + "---|"]
+    for r in pruned["rows"]:
+        ms = " | ".join("failed" if r["median_ms"][b] is None else f"{r['median_ms'][b]:.3f}" for b in batch_sizes)
+        lines.append(f"| {r['variant']} | {r['accuracy']:.2%} | {ms} | {r['size_mb']:.2f} |")
+    lines.append("")
     return "\n".join(lines)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", default="reports/demo", help="report folder")
     parser.add_argument("--runs", type=int, default=20, help="timed runs per benchmark measurement")
+    parser.add_argument("--cnn-epochs", type=int, default=3, help="training epochs of the CNN that is then pruned")
 
 
 def run_cli(args: argparse.Namespace) -> int:
     from ._cli_common import console
 
-    run_demo(args.output, runs=args.runs, console=console())
+    run_demo(args.output, runs=args.runs, cnn_epochs=args.cnn_epochs, console=console())
     return 0
