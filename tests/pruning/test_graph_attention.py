@@ -64,3 +64,20 @@ def test_torchvision_vit_b16_heads_keep_their_structure(tmp_path):
     kept = [int((dense_proj - row).abs().sum(1).argmin()) for row in pruned.conv_proj.weight.flatten(1)]
     offsets = [sorted(k % 64 for k in kept if k // 64 == h) for h in range(12)]
     assert all(o == offsets[0] for o in offsets) and len(offsets[0]) == 32
+
+
+def test_bert_base_architecture(tmp_path):
+    """BERT-base's own dimensions (12 layers, 12 heads of 64, FFN 3072; random init — no offline checkpoint)."""
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    model = BertModel(BertConfig(), add_pooling_layer=False).eval()
+    x = (torch.randint(0, 30522, (1, 16)), torch.ones(1, 16, dtype=torch.long))
+    result = prune_channels(model, 0.5, x, round_to=8)
+    for layer in result.model.encoder.layer:
+        attention = layer.attention.self
+        assert attention.query.out_features == 384 and attention.attention_head_size == 32
+        assert layer.intermediate.dense.out_features == 1536 and layer.output.dense.out_features == 768
+    with torch.no_grad():
+        assert result.model(*x).last_hidden_state.shape == (1, 16, 768)
+    assert 0.5 < result.param_ratio < 0.8  # embeddings (23M of 109M) keep their width

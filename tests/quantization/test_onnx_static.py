@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -6,7 +8,7 @@ import torch
 
 import deepseek
 from deepseek import assets
-from deepseek.quantization import layer_sensitivity, quantize_static_onnx
+from deepseek.quantization import layer_sensitivity, quantize_static_onnx, sqnr_db
 from deepseek.train import fit_classifier
 
 
@@ -53,14 +55,63 @@ def test_static_int8_is_real_qdq_u8s8_and_keeps_accuracy(trained, tmp_path):
     assert r.calibration_agreement > 0.97
 
 
-def test_kept_layers_stay_float(trained, tmp_path):
+def test_excluded_layers_stay_fp32_in_onnx_runtime_too(trained, tmp_path):
     model, train, _ = trained
     r = quantize_static_onnx(model, train.x[:128], tmp_path / "q.onnx", exclude=["fc"])
     graph = onnx.load(str(r.path)).graph
     gemm = next(n for n in graph.node if n.op_type == "Gemm")
     producers = {o: n.op_type for n in graph.node for o in n.output}
-    assert all(producers.get(i) != "DequantizeLinear" for i in gemm.input[1:])  # float weights
+    assert all(producers.get(i) != "DequantizeLinear" for i in gemm.input)  # float weights, bias and input
     assert r.kept_fp32 == ["fc"]
+    # with a DequantizeLinear before it, ORT (>= 1.20) would quantize the float weights itself, per tensor
+    so = ort.SessionOptions()
+    so.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(str(r.path), so, providers=["CPUExecutionProvider"])
+    optimized = onnx.load(str(tmp_path / "optimized.onnx")).graph
+    assert not any("Gemm" in n.name and n.op_type == "QuantizeLinear" for n in optimized.node)
+    assert all(n.op_type != "QGemm" for n in optimized.node)
+
+
+def test_bias_correction_removes_the_mean_shift_of_rounded_weights(trained, tmp_path):
+    model, train, test = trained
+    from deepseek.quantization.onnx_qdq import leave_float, quantized_activations
+    from deepseek.quantization.qat import fold_batchnorm
+
+    folded = copy.deepcopy(model).eval()
+    fold_batchnorm(folded)  # the graph quantize_static_onnx exported, with the same tensor names
+    fp32 = onnx.load(str(deepseek.export_onnx(folded, train.x[:1], tmp_path / "fp32.onnx").path))
+    outputs = {}
+    for corrected in (False, True):
+        r = quantize_static_onnx(model, train.x[:256], tmp_path / f"q{corrected}.onnx", bias_correction=corrected)
+        assert r.bias_corrected_layers == (3 if corrected else 0)
+        # leave every activation float: what remains is the int8 weights' error, which the correction targets
+        qdq = leave_float(onnx.load(str(r.path)), quantized_activations(onnx.load(str(r.path))), fp32)
+        s = ort.InferenceSession(qdq.SerializeToString(), providers=["CPUExecutionProvider"])
+        outputs[corrected] = torch.from_numpy(s.run(None, {s.get_inputs()[0].name: test.x.numpy()})[0])
+    with torch.no_grad():
+        ref = model(test.x)
+    shift = {k: (v - ref).mean(0).abs().mean().item() for k, v in outputs.items()}
+    assert shift[True] < 0.5 * shift[False]  # the systematic part of the error is (mostly) gone
+    assert ((outputs[True] - ref).pow(2).mean() < (outputs[False] - ref).pow(2).mean())
+    # all activations float again (the ReLUs ORT folded into Q/DQ restored): only int8 weights' error is left
+    assert sqnr_db(ref, outputs[True]) > 30
+
+
+def test_keep_fp32_leaves_the_most_harmful_activations_float(trained, tmp_path):
+    model, train, _ = trained
+    r = quantize_static_onnx(model, train.x[:128], tmp_path / "q.onnx", keep_fp32=2)
+    assert len(r.float_activations) == 2 and r.float_activations == [s.tensor for s in r.sensitivity[:2]]
+    assert [s.sqnr_db for s in r.sensitivity] == sorted((s.sqnr_db for s in r.sensitivity), reverse=True)
+    remaining = quantized_activations_of(r.path)
+    assert not set(r.float_activations) & set(remaining) and remaining  # those two only
+    base = quantize_static_onnx(model, train.x[:128], tmp_path / "q0.onnx")
+    assert r.calibration_sqnr_db >= base.calibration_sqnr_db - 0.1
+
+
+def quantized_activations_of(path):
+    from deepseek.quantization.onnx_qdq import quantized_activations
+
+    return quantized_activations(onnx.load(str(path)))
 
 
 def test_sensitivity_ranks_layers(trained):

@@ -20,7 +20,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", default="static", choices=("static",),
                         help="static INT8 (dynamic and weight-only schemes are not in this version)")
     parser.add_argument("--calibration-method", default="percentile", choices=("minmax", "percentile", "entropy"))
-    parser.add_argument("--keep-fp32", default="0", help="how many of the most sensitive layers stay FP32, or 'auto'")
+    parser.add_argument("--keep-fp32", default="0", help="how many of the activations most harmful to quantize stay in float, or 'auto'")
     parser.add_argument("--samples", type=int, default=128, help="calibration samples to use")
     parser.add_argument("--output", "-o", default=None, help="the INT8 .onnx file to write")
     parser.add_argument("--report", default=None, metavar="DIR", help="write report.json and report.png here")
@@ -87,7 +87,9 @@ def run_cli(args: argparse.Namespace) -> int:
             raise MissingDependencyError("onnxruntime's quantization tools are missing: pip install onnxruntime") from exc
         out.print(f"[green]wrote[/] {result.path} from {label}: {result.size_bytes / 1e6:.1f} MB (FP32 {result.fp32_size_bytes / 1e6:.1f} MB), "
                   f"top-1 agreement with FP32 on the {result.calibration_samples} calibration inputs "
-                  f"{result.calibration_agreement:.1%}, FP32 layers: {', '.join(result.kept_fp32) or 'none'}")
+                  f"{result.calibration_agreement:.1%} (output SQNR {result.calibration_sqnr_db:.1f} dB), "
+                  f"{result.bias_corrected_layers} biases corrected, activations left in float: "
+                  f"{', '.join(result.float_activations) or 'none'}")
     return 0
 
 
