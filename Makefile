@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TORCHINDUCTOR_CACHE_DIR := $(CURDIR)/.cache/inductor
 export PYTHONUNBUFFERED := 1
 # Debian packages: the Fashion-MNIST dataset (real labeled data), and the arm64 cross toolchain + qemu.
-DEB_PACKAGES := dataset-fashion-mnist
+DEB_PACKAGES := dataset-fashion-mnist qemu-user g++-aarch64-linux-gnu
 
 .PHONY: demo test test-fast bench lint doctor install clean
 
