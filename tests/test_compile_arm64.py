@@ -107,3 +107,32 @@ def test_int8_bundle_with_the_xnnpack_quantizer(tmp_path):
     assert int8.precision == "int8" and int8.int8_agreement is not None and 0 <= int8.int8_agreement <= 1
     assert int8.program_bytes < fp32.program_bytes  # int8 weights in the program
     assert int8.max_abs_diff is not None  # ran under qemu and stayed within twice the reference's error
+
+
+@needs_toolchain
+def test_runtime_loads_the_bundle(tmp_path):
+    import numpy as np
+
+    import deepseek
+    from deepseek.compile.arm64 import build_arm64
+
+    torch.manual_seed(0)
+    model = SmallNet().eval()
+    x = torch.randn(1, 3, 16, 16)
+    build_arm64(model, (x,), tmp_path / "net_arm.so")
+    predictor = deepseek.load(tmp_path / "net_arm.so")
+    assert predictor.kind == "arm64_bundle" and predictor.backend == "executorch"
+    y = torch.randn(1, 3, 16, 16)  # another input than the build's check
+    with torch.no_grad():
+        np.testing.assert_allclose(predictor(y), model(y).numpy(), atol=1e-4, rtol=1e-4)
+    with pytest.raises(InvalidArgumentError, match="inputs"):
+        predictor(torch.randn(2, 3, 16, 16))  # shapes are fixed at compile time
+
+
+def test_a_non_arm64_library_is_refused(tmp_path):
+    import deepseek
+
+    fake = tmp_path / "x86.so"
+    fake.write_bytes(b"\x7fELF" + bytes(14) + (62).to_bytes(2, "little") + bytes(40))  # EM_X86_64
+    with pytest.raises(InvalidArgumentError, match="AArch64"):
+        deepseek.load(fake)

@@ -15,6 +15,7 @@ Why ExecuTorch + XNNPACK: it was the fastest arm64 path with a torch-free C++ ru
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import subprocess
@@ -290,6 +291,11 @@ def build_arm64(model: torch.nn.Module, examples: tuple[Any, ...], output: str |
         _run([CC, "-O2", str(stage / "run_model.c"), "-o", str(stage / "run_model"), f"-I{stage}", f"-L{stage}",
               f"-l:{name}.so", f"-L{stage / 'lib'}", "-Wl,-rpath,$ORIGIN:$ORIGIN/lib",
               *(f"-Wl,-rpath-link,{stage / 'lib'}",)], "build the example runner")
+        with torch.no_grad():
+            out_shape = list(model(examples[0]).shape)
+        (stage / f"{name}.json").write_text(json.dumps({
+            "input_shape": list(examples[0].shape), "output_shape": out_shape, "dtype": "float32",
+            "precision": "int8" if calibration else "fp32", "runtime": runtime.name}))
         (stage / "README.txt").write_text(
             f"{name}.so: {type(model).__name__} for arm64 (ExecuTorch {runtime.name.rsplit('-', 1)[-1]} + XNNPACK).\n"
             f"Input shape {list(examples[0].shape)} float32; see {name}.h. Copy this folder to the device and run\n"

@@ -16,6 +16,7 @@ KINDS = {
     "state_dict": "PyTorch state_dict (.pt/.pth, needs arch=)",
     "safetensors": "safetensors weights (needs arch=)",
     "pickled_module": "a pickled whole nn.Module (can run code: needs trust_pickle=True)",
+    "arm64_bundle": "arm64 bundle from deepseek-compile (.so)",
 }
 
 
@@ -32,6 +33,12 @@ def detect_kind(path: Path) -> str:
         return "safetensors"
     if suffix == ".pt2":
         return "exported_program"
+    if suffix == ".so":
+        from .arm64_bundle import is_arm64_library
+
+        if is_arm64_library(path):
+            return "arm64_bundle"
+        raise invalid("model", str(path), "an arm64 bundle's .so from deepseek-compile (this is not an AArch64 library)")
     if suffix in {".pt", ".pth", ".bin", ".ckpt"}:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as zf:

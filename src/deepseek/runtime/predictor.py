@@ -105,7 +105,8 @@ def load(
     """Load a model file or an ``nn.Module`` for inference on ``backend``.
 
     Files: ``.onnx`` (ONNX Runtime), ``.pt2`` (torch.export), TorchScript ``.pt``, a state_dict or
-    ``.safetensors`` with ``arch="torchvision:NAME"``; a pickled whole model only with ``trust_pickle``.
+    ``.safetensors`` with ``arch="torchvision:NAME"``; a pickled whole model only with ``trust_pickle``;
+    an arm64 bundle's ``.so`` (natively on arm64, under qemu elsewhere — for checking, not speed).
     ``backend`` is ``eager``, ``compile`` or ``onnxruntime`` (default: ``onnxruntime`` for ONNX files,
     ``eager`` otherwise). PyTorch models run on ONNX Runtime after an export that needs ``example_inputs``
     (a ``.pt2`` carries its own). ``device`` is ``cpu``, ``cuda`` or ``tensorrt`` (ONNX Runtime only).
@@ -121,6 +122,12 @@ def load(
         if not isinstance(model, torch.nn.Module):
             raise invalid("model", type(model).__name__, "a model file path or a torch.nn.Module")
         path, kind, source = None, "module", type(model).__name__
+    if kind == "arm64_bundle":
+        if backend not in (None, "executorch"):
+            raise invalid("backend", backend, "'executorch' (or none) for an arm64 bundle")
+        from .arm64_bundle import Arm64Backend
+
+        return Predictor(Arm64Backend(path), source=source, kind=kind)
     name = canonical_backend(backend or ("onnxruntime" if kind == "onnx" else "eager"))
 
     if kind == "onnx":
