@@ -118,3 +118,20 @@ def test_export_hugging_face_bert_and_gpt2(tmp_path):
     gpt = Logits(GPT2LMHeadModel(GPT2Config(n_embd=64, n_layer=2, n_head=2)).eval()).eval()
     r = export_onnx(gpt, (ids,), tmp_path / "gpt2.onnx", input_names=["input_ids"])
     assert r.max_abs_diff < 1e-3
+
+
+def test_compile_x86_from_a_pt2(tmp_path):
+    # a loaded .pt2's module refuses .eval(): compiling one used to fail before exporting
+    from deepseek.compile.cli import compile_model
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.LazyLinear(4))
+    x = torch.randn(1, 3, 8, 8)
+    model(x)
+    torch.export.save(torch.export.export(model.eval(), (x,)), tmp_path / "m.pt2")
+    result = compile_model(str(tmp_path / "m.pt2"), target_arch="x86_64", optimization_level=3,
+                           output=str(tmp_path / "m.onnx"), inputs=[(1, 3, 8, 8)])
+    assert result["max_abs_diff"] <= result["tolerance"]
+    got = deepseek.load(tmp_path / "m.onnx")(x)
+    with torch.no_grad():
+        np.testing.assert_allclose(got, model(x).numpy(), atol=1e-4, rtol=1e-4)

@@ -63,3 +63,12 @@ def batch_size_of(inputs: tuple[Any, ...]) -> int:
 
 def _is_tensor(x: Any) -> bool:
     return type(x).__module__.startswith("torch") and hasattr(x, "detach")
+
+
+def eval_mode(module: Any) -> Any:
+    """``module.eval()``, except for a loaded ``.pt2``'s module: traced in eval form already, it refuses it."""
+    import contextlib
+
+    with contextlib.suppress(NotImplementedError):
+        module.eval()
+    return module

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from .._errors import DeepSeekError, MissingDependencyError, VerificationError, invalid
+from .._tensors import eval_mode
 
 CXX = "aarch64-linux-gnu-g++"
 CC = "aarch64-linux-gnu-gcc"
@@ -215,8 +216,7 @@ def runtime_dir(cache: Path | None = None) -> Path:
 
 
 def _export(model: torch.nn.Module, examples: tuple[Any, ...]) -> torch.export.ExportedProgram:
-    if not isinstance(model, torch.fx.GraphModule):  # a loaded .pt2's module refuses .eval(); it is already traced
-        model.eval()
+    eval_mode(model)
     try:
         return torch.export.export(model, examples)
     except Exception as e:

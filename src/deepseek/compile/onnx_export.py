@@ -17,7 +17,7 @@ import torch
 
 from .._atomic import atomic_path
 from .._errors import DeepSeekError, VerificationError, invalid
-from .._tensors import as_input_tuple, flatten_outputs, to_numpy, to_torch
+from .._tensors import as_input_tuple, eval_mode, flatten_outputs, to_numpy, to_torch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +74,7 @@ def export_onnx(
         raise invalid("input_names", list(names), f"{len(args)} names, one per example input")
 
     if program is None:
-        model = model.eval()
+        model = eval_mode(model)
     with torch.no_grad():
         n_outputs = len(flatten_outputs(model(*args)))
     if not output_names:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import InvalidArgumentError, invalid
-from .._tensors import as_input_tuple
+from .._tensors import as_input_tuple, eval_mode
 from .artifacts import KINDS, detect_kind, load_module
 from .backends import InputSpec, OrtBackend, TorchBackend, canonical_backend, default_threads
 
@@ -136,8 +136,7 @@ def load(
         return Predictor(OrtBackend(path, device=device, threads=threads), source=source, kind=kind)
 
     module = model if path is None else load_module(path, kind, arch=arch, trust_pickle=trust_pickle)
-    if kind != "exported_program":  # an exported program's module refuses .eval(); it is already traced in eval
-        module.eval()
+    eval_mode(module)
     examples = _examples(module, kind, path, example_inputs)
     if name == "onnxruntime":
         if examples is None:
