@@ -136,3 +136,17 @@ def test_a_non_arm64_library_is_refused(tmp_path):
     fake.write_bytes(b"\x7fELF" + bytes(14) + (62).to_bytes(2, "little") + bytes(40))  # EM_X86_64
     with pytest.raises(InvalidArgumentError, match="AArch64"):
         deepseek.load(fake)
+
+
+class DataDependent(torch.nn.Module):
+    def forward(self, x):
+        return x * 2 if x.sum() > 0 else x  # Python control flow on a value: torch.export cannot capture it
+
+
+def test_a_model_that_fails_to_export_says_why_and_writes_nothing(tmp_path):
+    from deepseek import DeepSeekError
+    from deepseek.compile.arm64 import export_program
+
+    with pytest.raises(DeepSeekError, match=r"torch.export: Could not guard on data-dependent .* in forward"):
+        export_program(DataDependent(), (torch.randn(1, 4),), tmp_path / "m.pte")
+    assert not (tmp_path / "m.pte").exists()

@@ -220,7 +220,17 @@ def _export(model: torch.nn.Module, examples: tuple[Any, ...]) -> torch.export.E
     try:
         return torch.export.export(model, examples)
     except Exception as e:
-        raise DeepSeekError(f"model failed to export with torch.export: {str(e).splitlines()[0][:300]}") from e
+        raise DeepSeekError(f"model failed to export with torch.export: {_export_failure(e)}") from e
+
+
+def _export_failure(exc: BaseException) -> str:
+    """The first line of a torch.export error, plus where in the user's code it happened when it says."""
+    import re
+
+    text = str(exc)
+    first = (text.strip().splitlines() or [type(exc).__name__])[0][:300]
+    frames = re.findall(r'File "([^"]+)", line (\d+), in (\w+)', text)
+    return f"{first} (at {frames[-1][0]}:{frames[-1][1]}, in {frames[-1][2]})" if frames else first
 
 
 def quantize_xnnpack(model: torch.nn.Module, examples: tuple[Any, ...], calibration: list[torch.Tensor]) -> torch.nn.Module:
