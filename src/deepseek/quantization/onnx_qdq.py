@@ -2,9 +2,11 @@
 
 Leaving an activation float means dropping its QuantizeLinear → DequantizeLinear pair: its consumers then
 read the float tensor. ORT's quantizer drops a Relu/Clip before a QuantizeLinear (the uint8 range clamps
-in its place), so the FP32 model's activation is put back where that happened. That is also how a layer kept in FP32 stays FP32 in ONNX Runtime: if its input
-came from a DequantizeLinear, ORT's ``WeightBiasQuantization`` optimizer (ORT ≥ 1.20) would quantize its
-float weights itself — per tensor, coarser than the per-channel INT8 it was excluded from.
+in its place), so the FP32 model's activation is put back where that happened.
+
+That is also how a layer kept in FP32 stays FP32 in ONNX Runtime: if its input came from a
+DequantizeLinear, ORT's ``WeightBiasQuantization`` optimizer (ORT ≥ 1.20) would quantize its float weights
+itself — per tensor, coarser than the per-channel INT8 it was excluded from.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Post-training static INT8 for ONNX Runtime: QDQ, uint8 activations × int8 per-channel weights (U8S8).
 
 U8S8 is the layout ONNX Runtime's x86 int8 kernels (VNNI/AMX) run fast; its default S8S8 gives no
-speedup there (notes/x86-perf.md). The layers most sensitive to quantization can be kept in FP32, chosen
-by measured sensitivity until the INT8 model agrees with FP32 on the calibration data.
+speedup there (notes/x86-perf.md). Optional bias correction removes the mean shift rounded weights cause;
+the activations most harmful to quantize (measured in ONNX Runtime) can stay float until the INT8 model
+agrees with FP32 on the calibration data; named layers can stay entirely FP32.
 """
 
 from __future__ import annotations
