@@ -69,6 +69,9 @@ def test_cli_compiles_a_pt2_for_arm64(tmp_path):
                            output=str(tmp_path / "net_arm.so"), inputs=[(1, 3, 32, 32)])
     assert result["backend"] == "executorch+xnnpack" and result["verified_under"] == "qemu-aarch64 -cpu cortex-a72"
     assert result["max_abs_diff"] <= 1e-4 and (tmp_path / "net_arm.so").is_file()
+    int8 = compile_model(str(tmp_path / "net.pt2"), target_arch="arm64", optimization_level=3, inputs=[(1, 3, 32, 32)],
+                         output=str(tmp_path / "net_arm_int8.so"), quantize="int8", calib="photos", samples=24)
+    assert int8["precision"] == "int8" and int8["checked_samples"] == 6 and 0 <= int8["int8_agreement"] <= 1
 
 
 def test_missing_cross_compiler_says_what_to_install(tmp_path, monkeypatch):

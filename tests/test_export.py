@@ -135,3 +135,21 @@ def test_compile_x86_from_a_pt2(tmp_path):
     got = deepseek.load(tmp_path / "m.onnx")(x)
     with torch.no_grad():
         np.testing.assert_allclose(got, model(x).numpy(), atol=1e-4, rtol=1e-4)
+
+
+def test_compile_x86_int8_calibrated_on_real_photos(tmp_path):
+    from deepseek.compile.cli import compile_model
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 32, 3), torch.nn.ReLU(), torch.nn.Conv2d(32, 64, 3), torch.nn.ReLU(),
+                                torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(64, 10)).eval()
+    torch.export.save(torch.export.export(model, (torch.randn(1, 3, 32, 32),)), tmp_path / "m.pt2")
+    result = compile_model(str(tmp_path / "m.pt2"), target_arch="x86_64", optimization_level=2, output=str(tmp_path / "q.onnx"),
+                           inputs=[(1, 3, 32, 32)], quantize="int8", calib="photos", samples=32)
+    assert result["precision"] == "int8" and result["checked_samples"] == 8 and 0 <= result["int8_agreement"] <= 1
+    assert result["size_bytes"] < result["fp32_size_bytes"]
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "q.onnx")).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    with pytest.raises(deepseek.InvalidArgumentError, match="--quantize"):
+        compile_model(str(tmp_path / "m.pt2"), target_arch="cuda", optimization_level=2, output=str(tmp_path / "c.onnx"),
+                      quantize="int8")

@@ -24,6 +24,7 @@ import torch
 
 from .._atomic import atomic_path
 from .._errors import invalid
+from .._tensors import eval_mode
 from .onnx_bias_correction import correct_biases
 from .onnx_qdq import inputs_of, leave_float, quantized_activations
 from .qat import fold_batchnorm
@@ -105,7 +106,7 @@ def quantize_static_onnx(
     batches = as_batches(calibration)
     if not batches:
         raise invalid("calibration", "empty", "at least one batch of real inputs")
-    folded = copy.deepcopy(model).eval()
+    folded = eval_mode(copy.deepcopy(model))
     fold_batchnorm(folded)  # export without BN so ONNX Conv nodes carry their PyTorch layer's name
     names = dict(folded.named_modules())
     for n in exclude:
