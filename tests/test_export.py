@@ -153,3 +153,22 @@ def test_compile_x86_int8_calibrated_on_real_photos(tmp_path):
     with pytest.raises(deepseek.InvalidArgumentError, match="--quantize"):
         compile_model(str(tmp_path / "m.pt2"), target_arch="cuda", optimization_level=2, output=str(tmp_path / "c.onnx"),
                       quantize="int8")
+
+
+def test_compile_with_prune_recipe(tmp_path):
+    import torchvision
+
+    from deepseek.compile.cli import compile_model
+
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18().eval()
+    torch.save(model.state_dict(), tmp_path / "r18.pth")
+    result = compile_model(str(tmp_path / "r18.pth"), target_arch="x86_64", optimization_level=2, output=str(tmp_path / "p.onnx"),
+                           inputs=[(1, 3, 64, 64)], arch="torchvision:resnet18", prune=0.5)
+    assert result["pruned"]["param_ratio"] < 0.35 and result["max_abs_diff"] <= result["tolerance"]  # checked vs the pruned model
+    assert (tmp_path / "p.onnx").stat().st_size < 0.35 * 4 * sum(p.numel() for p in model.parameters())
+    torch.export.save(torch.export.export(model, (torch.randn(1, 3, 64, 64),)), tmp_path / "r18.pt2")
+    with pytest.raises(deepseek.InvalidArgumentError, match=r"prune the nn\.Module, then export"):
+        compile_model(str(tmp_path / "r18.pt2"), target_arch="x86_64", optimization_level=2, output=str(tmp_path / "q.onnx"),
+                      inputs=[(1, 3, 64, 64)], prune=0.5)
+    assert not (tmp_path / "q.onnx").exists()

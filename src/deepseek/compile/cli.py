@@ -51,13 +51,20 @@ def configure_compile_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calib", default="photos",
                         help="calibration data for --quantize: 'photos' (bundled real photos), a folder of images, or a .npy")
     parser.add_argument("--samples", type=int, default=64, help="calibration samples for --quantize")
+    parser.add_argument("--prune", type=float, default=None, metavar="RATIO",
+                        help="remove this fraction of channels first (no fine-tuning: accuracy drops; see deepseek prune)")
 
 
 def run_compile_cli(args: argparse.Namespace) -> int:
     result = compile_model(args.model, target_arch=args.target_arch, optimization_level=args.optimization_level,
                            output=args.output, inputs=parse_shapes(args.inputs), arch=args.arch,
-                           trust_pickle=args.trust_pickle, quantize=args.quantize, calib=args.calib, samples=args.samples)
+                           trust_pickle=args.trust_pickle, quantize=args.quantize, calib=args.calib, samples=args.samples,
+                           prune=args.prune)
     out = console()
+    if result.get("pruned"):
+        p = result["pruned"]
+        out.print(f"[yellow]pruned[/] {p['ratio']:.0%} of channels: parameters {p['param_ratio']:.0%}, MACs {p['mac_ratio']:.0%} "
+                  "of the original, not fine-tuned — expect accuracy to drop")
     out.print(f"[bold]backend[/]: {result['backend']} — {result['why']}")
     if result["target_arch"] == "x86_64" and result.get("precision") == "int8":
         out.print(f"[green]wrote[/] {result['output']} (INT8, {result['size_bytes'] / 1e6:.1f} MB, FP32 "
@@ -82,6 +89,22 @@ def run_compile_cli(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resolve(model: str, inputs: list[tuple[int, ...]] | None, arch: str | None, trust_pickle: bool,
+             prune: float | None) -> tuple[Any, Any, Any, dict[str, Any] | None]:
+    """The model, its example inputs and input names — with ``prune`` of its channels removed first."""
+    module, examples, names, _ = resolve_model(model, inputs, arch=arch, trust_pickle=trust_pickle)
+    if prune is None:
+        return module, examples, names, None
+    if isinstance(module, Path):
+        raise invalid("--prune", prune, "a PyTorch model (channels are removed before export, not from ONNX)")
+    if examples is None:
+        raise invalid("--inputs", None, "the input shape(s), e.g. --inputs 1x3x224x224 (pruning traces the model)")
+    from ..pruning import prune_channels
+
+    result = prune_channels(module, prune, tuple(examples), round_to=8)
+    return result.model, examples, names, {"ratio": prune, "param_ratio": result.param_ratio, "mac_ratio": result.mac_ratio}
+
+
 def _calibration(calib: str, samples: int, examples: tuple[Any, ...]) -> tuple[list[Any], Any]:
     """(calibration batches, held-out samples that check the INT8 artifact) from ``--calib``."""
     from ..quantization.cli import load_calibration
@@ -95,14 +118,14 @@ def _calibration(calib: str, samples: int, examples: tuple[Any, ...]) -> tuple[l
 
 
 def _compile_x86_int8(model: str, *, output: str, inputs: list[tuple[int, ...]] | None, arch: str | None,
-                      trust_pickle: bool, calib: str, samples: int) -> dict[str, Any]:
+                      trust_pickle: bool, calib: str, samples: int, prune: float | None) -> dict[str, Any]:
     from ..quantization import quantize_static_onnx
     from ..runtime import load
 
     if not str(output).endswith(".onnx"):
         raise invalid("--output", output, "a .onnx file for target x86_64")
     refuse_overwrite_input(output, model)
-    module, examples, names, _ = resolve_model(model, inputs, arch=arch, trust_pickle=trust_pickle)
+    module, examples, names, pruned = _resolve(model, inputs, arch, trust_pickle, prune)
     if isinstance(module, Path):
         raise invalid("model", model, "a PyTorch model for --quantize int8 (calibration runs the FP32 model)")
     if examples is None:
@@ -121,17 +144,18 @@ def _compile_x86_int8(model: str, *, output: str, inputs: list[tuple[int, ...]] 
             "why": "ONNX Runtime static INT8, uint8 activations x int8 per-channel weights (U8S8): the layout its "
                    "VNNI/AMX kernels run fast on x86 (S8S8 measured no faster than FP32)",
             "size_bytes": result.size_bytes, "fp32_size_bytes": result.fp32_size_bytes, "int8_agreement": agreement,
-            "checked_samples": sum(len(c) for c in chunks), "calibration_agreement": result.calibration_agreement}
+            "checked_samples": sum(len(c) for c in chunks), "calibration_agreement": result.calibration_agreement,
+            "pruned": pruned}
 
 
 def _compile_arm64(model: str, *, output: str, inputs: list[tuple[int, ...]] | None, arch: str | None,
-                   trust_pickle: bool, quantize: str | None, calib: str, samples: int) -> dict[str, Any]:
+                   trust_pickle: bool, quantize: str | None, calib: str, samples: int, prune: float | None) -> dict[str, Any]:
     from .arm64 import build_arm64
 
     if not str(output).endswith(".so"):
         raise invalid("--output", output, "a .so file for target arm64 (e.g. model_arm.so)")
     refuse_overwrite_input(output, model)
-    module, examples, _, _ = resolve_model(model, inputs, arch=arch, trust_pickle=trust_pickle)
+    module, examples, _, pruned = _resolve(model, inputs, arch, trust_pickle, prune)
     if isinstance(module, Path):
         raise invalid("model", model, "a PyTorch model (.pt2, TorchScript, state_dict + --arch) for arm64: ExecuTorch "
                                       "lowers from torch.export, not from ONNX")
@@ -147,14 +171,18 @@ def _compile_arm64(model: str, *, output: str, inputs: list[tuple[int, ...]] | N
             "max_abs_diff": built.max_abs_diff if verified else float("nan"), "tolerance": built.tolerance,
             "verified_under": f"qemu-aarch64 -cpu {built.cpu}" if verified else None, "target_arch": "arm64",
             "precision": built.precision, "int8_agreement": built.int8_agreement,
-            "checked_samples": (len(check) or min(8, samples)) if calibration else 1}
+            "checked_samples": (len(check) or min(8, samples)) if calibration else 1, "pruned": pruned}
 
 
 def compile_model(model: str, *, target_arch: str, optimization_level: int, output: str,
                   inputs: list[tuple[int, ...]] | None = None, arch: str | None = None,
                   trust_pickle: bool = False, quantize: str | None = None, calib: str = "photos",
-                  samples: int = 64) -> dict[str, Any]:
-    """Compile ``model`` (a file or built-in name) into a verified artifact for ``target_arch``."""
+                  samples: int = 64, prune: float | None = None) -> dict[str, Any]:
+    """Compile ``model`` (a file or built-in name) into a verified artifact for ``target_arch``.
+
+    ``prune`` removes that fraction of channels first (:func:`deepseek.pruning.prune_channels`, no fine-tuning:
+    expect accuracy to drop — fine-tune in Python with its ``finetune=`` callback for a usable model); the
+    artifact is verified against the pruned model."""
     import onnxruntime as ort  # noqa: F401  (fail early with a clear import error)
 
     from .onnx_export import export_onnx, verify_onnx
@@ -166,16 +194,16 @@ def compile_model(model: str, *, target_arch: str, optimization_level: int, outp
         raise invalid("--quantize", quantize, "int8")
     if target_arch == "arm64":
         return _compile_arm64(model, output=output, inputs=inputs, arch=arch, trust_pickle=trust_pickle,
-                              quantize=quantize, calib=calib, samples=samples)
+                              quantize=quantize, calib=calib, samples=samples, prune=prune)
     if quantize:
         if target_arch != "x86_64":
             raise invalid("--quantize", quantize, "a target of x86_64 or arm64 (CUDA INT8 is not in this version)")
         return _compile_x86_int8(model, output=output, inputs=inputs, arch=arch, trust_pickle=trust_pickle,
-                                 calib=calib, samples=samples)
+                                 calib=calib, samples=samples, prune=prune)
     if not str(output).endswith(".onnx"):
         raise invalid("--output", output, f"a .onnx file for target {target_arch}")
     refuse_overwrite_input(output, model)
-    module, examples, names, _ = resolve_model(model, inputs, arch=arch, trust_pickle=trust_pickle)
+    module, examples, names, pruned = _resolve(model, inputs, arch, trust_pickle, prune)
     workdir = Path(tempfile.mkdtemp(prefix="deepseek-compile-"))
     try:
         if isinstance(module, Path):
@@ -197,4 +225,4 @@ def compile_model(model: str, *, target_arch: str, optimization_level: int, outp
     why = ("ONNX Runtime: the fastest fp32 runtime measured on x86 CPUs (benchmarks/bench_runtimes.py)"
            if target_arch == "x86_64" else "ONNX Runtime with the CUDA / TensorRT execution providers")
     return {"output": str(output), "backend": "onnxruntime", "why": why, "ort_level": level, "size_bytes": size,
-            "max_abs_diff": diff, "tolerance": tol, "target_arch": target_arch}
+            "max_abs_diff": diff, "tolerance": tol, "target_arch": target_arch, "pruned": pruned}

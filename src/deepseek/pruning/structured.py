@@ -173,6 +173,9 @@ def prune_channels(model: torch.nn.Module, ratio: float | None = None, example_i
     if example_inputs is None:
         raise invalid("example_inputs", None, "sample inputs to trace the model's dependency graph")
     examples = as_input_tuple(example_inputs, "example_inputs")
+    if not any(isinstance(m, (torch.nn.Linear, torch.nn.modules.conv._ConvNd)) for m in model.modules()):
+        raise invalid("model", type(model).__name__, "a model with Conv/Linear modules to prune (a loaded .pt2 is a flat "
+                                                     "graph of operators: prune the nn.Module, then export)")
     if config.importance == "taylor" and gradients is None:
         raise invalid("gradients", None, "a callable running loss.backward() on real data (importance='taylor')")
     tp = _tp()
