@@ -28,8 +28,12 @@ _LAZY = {
     "export_onnx": ("deepseek.compile", "export_onnx"),
     "load": ("deepseek.runtime", "load"),
     "Predictor": ("deepseek.runtime", "Predictor"),
+    "Tensor": ("deepseek.graph", "Tensor"),
+    "dynamic_graph": ("deepseek.graph", "dynamic_graph"),
+    "static_graph": ("deepseek.graph", "static_graph"),
+    "checkpoint_activations": ("deepseek.graph", "checkpoint_activations"),
 }
-_SUBMODULES = {"assets", "runtime", "compile", "bench", "models", "quantization", "train"}
+_SUBMODULES = {"assets", "runtime", "compile", "bench", "graph", "models", "quantization", "train"}
 
 __all__ = [
     "ArtifactError",
@@ -38,20 +42,25 @@ __all__ = [
     "InvalidArgumentError",
     "MissingDependencyError",
     "Predictor",
+    "Tensor",
     "VerificationError",
     "__version__",
     "assets",
     "bench",
     "benchmark",
+    "checkpoint_activations",
     "compile",
     "doctor",
+    "dynamic_graph",
     "evaluate",
     "export_onnx",
+    "graph",
     "load",
     "models",
     "profile",
     "quantization",
     "runtime",
+    "static_graph",
     "train",
 ]
 
@@ -70,10 +79,11 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import assets, bench, compile, models, quantization, runtime, train
+    from . import assets, bench, compile, graph, models, quantization, runtime, train
     from .bench import BenchmarkResult, benchmark
     from .bench.profile import profile
     from .compile import export_onnx
     from .doctor import doctor
     from .evaluate import evaluate
+    from .graph import Tensor, checkpoint_activations, dynamic_graph, static_graph
     from .runtime import Predictor, load

@@ -1,0 +1,27 @@
+"""Readable reasons for torch.export failures."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+
+def export_failure(exc: BaseException) -> str:
+    """The first line of a torch.export error, plus where in the user's code it happened when it says."""
+    text = str(exc)
+    first = (text.strip().splitlines() or [type(exc).__name__])[0][:300]
+    frames = re.findall(r'File "([^"]+)", line (\d+), in (\w+)', text)
+    return f"{first} (at {frames[-1][0]}:{frames[-1][1]}, in {frames[-1][2]})" if frames else first
+
+
+def dynamic_batch(examples: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """(examples, dynamic_shapes) that let torch.export keep dimension 0 symbolic.
+
+    torch.export specializes a dimension of size 1, so single-row examples are traced with two rows.
+    """
+    import torch
+
+    shapes = tuple({0: torch.export.Dim.AUTO} if isinstance(x, torch.Tensor) and x.dim() > 0 else None for x in examples)
+    examples = tuple(torch.cat([x, x]) if isinstance(x, torch.Tensor) and x.dim() > 0 and x.shape[0] == 1 else x
+                     for x in examples)
+    return examples, shapes
