@@ -1,12 +1,14 @@
-"""arm64 bundles of MobileNetV2 (real ImageNet weights), FP32 and INT8, checked under qemu, same run.
+"""arm64 bundles of MobileNetV2 (real ImageNet weights): ExecuTorch FP32 and INT8, TVM FP32, checked under qemu.
 
-    python benchmarks/bench_arm64.py [--views 3] [--cpu cortex-a72]
+    python benchmarks/bench_arm64.py [--views 3] [--cpu cortex-a72] [--runs 20]
 
-Builds both bundles with ``build_arm64`` (ExecuTorch 1.5.1 + XNNPACK, cross-built with aarch64-linux-gnu-g++),
-INT8 calibrated on 64 random photo crops, then runs each bundle's example runner under
-``qemu-aarch64 -cpu <cpu>`` on the fixed photo views (``--views`` per photo) and compares with PyTorch FP32:
-max abs diff (FP32) and top-1 agreement (INT8). Sizes: program bytes. Emulated timings are not ARM
-performance, so none are reported. Writes benchmarks/results/arm64.json.
+Builds the bundles with ``build_arm64`` (ExecuTorch 1.5.1 + XNNPACK, cross-built with aarch64-linux-gnu-g++;
+INT8 calibrated on 64 random photo crops) and ``build_arm64_tvm`` (Apache TVM 0.27 Relax, LLVM for AArch64,
+untuned), then runs each bundle's example runner under ``qemu-aarch64 -cpu <cpu>`` on the fixed photo views
+(``--views`` per photo) and compares with PyTorch FP32: max abs diff and top-1 agreement. Sizes: program
+bytes. Emulated timings are not ARM performance, so none are reported; as a proxy for how good untuned TVM
+code is, the same Relax module compiled for this x86 host (LLVM, -mcpu=native) is timed against ONNX Runtime
+and eager PyTorch (median of ``--runs``, batch 1, 2 threads, same run). Writes benchmarks/results/arm64.json.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ import torch
 
 from deepseek import assets
 from deepseek._machine import summary
+from deepseek.bench import measure
 from deepseek.compile.arm64 import QEMU, SYSROOT, build_arm64
+from deepseek.compile.arm64_tvm import build_arm64_tvm
 
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 
@@ -38,6 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--views", type=int, default=3)
     parser.add_argument("--cpu", default="cortex-a72")
+    parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-arm64-"))
     model = assets.mobilenet_v2().eval()
@@ -45,10 +50,11 @@ def main() -> None:
     calib = assets.photo_calibration_batch(64)
     fp32 = build_arm64(model, (views[:1],), work / "mobilenet_v2_arm.so", cpu=args.cpu)
     int8 = build_arm64(model, (views[:1],), work / "mobilenet_v2_arm_int8.so", cpu=args.cpu, calibration=list(calib.split(16)))
+    tvm = build_arm64_tvm(model, (views[:1],), work / "mobilenet_v2_arm_tvm.so", cpu=args.cpu)
     with torch.no_grad():
         ref = model(views)
     out = {"machine": summary(1), "cpu": args.cpu, "views": len(views), "rows": {}}
-    for label, built in (("fp32", fp32), ("int8", int8)):
+    for label, built in (("fp32", fp32), ("int8", int8), ("tvm fp32", tvm)):
         got = torch.stack([run_bundle(built.bundle, views[i:i + 1], args.cpu, work) for i in range(len(views))])
         confident = ref.softmax(-1).amax(-1) >= 0.5
         agree = got.argmax(-1) == ref.argmax(-1)
@@ -59,8 +65,42 @@ def main() -> None:
         print(f"{label}: program {row['program_mb']:.1f} MB, max |diff| vs PyTorch FP32 {row['max_abs_diff']:.2e}, "
               f"top-1 agreement {row['agreement']:.1%} ({len(views)} views), confident {row['confident_agreement']:.1%} "
               f"({row['confident_views']})", flush=True)
+    out["x86_proxy_ms"] = x86_proxy(model, views[:1], args.runs, work)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "arm64.json").write_text(json.dumps(out, indent=1))
+
+
+def x86_proxy(model: torch.nn.Module, x: torch.Tensor, runs: int, work: Path) -> dict[str, float]:
+    """Untuned TVM code quality on this host: the same import and passes, LLVM for x86, vs ORT and eager."""
+    import onnxruntime as ort
+    import tvm
+    from tvm import relax
+    from tvm.relax.frontend.torch import from_exported_program
+
+    import deepseek
+
+    torch.set_num_threads(2)
+    module = from_exported_program(torch.export.export(model, (x,)), keep_params_as_input=False)
+    with tvm.transform.PassContext(opt_level=3):
+        executable = tvm.compile(module, target=tvm.target.Target({"kind": "llvm", "mcpu": "native"}))
+    vm = relax.VirtualMachine(executable, tvm.cpu())
+    data = tvm.runtime.tensor(x.numpy())
+    onnx_path = deepseek.export_onnx(model, x, work / "m.onnx").path
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 2
+    session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: x.numpy()}
+    with torch.no_grad():
+        got = vm["main"](data)
+        got = got[0] if not hasattr(got, "numpy") else got
+        assert np.abs(got.numpy() - model(x).numpy()).max() < 1e-3
+        ms = {"eager": measure(lambda: model(x), warmup=3, runs=runs).median_ms,
+              "onnxruntime": measure(lambda: session.run(None, feed), warmup=3, runs=runs).median_ms,
+              "tvm untuned (llvm -mcpu=native)": measure(lambda: vm["main"](data), warmup=3, runs=runs).median_ms}
+    print("x86 proxy, batch 1: " + "  ".join(f"{k} {v:.2f} ms" for k, v in ms.items())
+          + f"  -> TVM untuned is {ms['tvm untuned (llvm -mcpu=native)'] / ms['onnxruntime']:.1f}x ONNX Runtime's time",
+          flush=True)
+    return ms
 
 
 if __name__ == "__main__":

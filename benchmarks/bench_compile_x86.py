@@ -1,6 +1,12 @@
-"""x86_64: the ``deepseek-compile`` artifact of ResNet-50 vs eager PyTorch and vs the plain ONNX export, same run.
+"""x86_64: the ``deepseek-compile`` artifacts of ResNet-50 vs eager PyTorch and vs the plain ONNX export, same run.
 
-    python benchmarks/bench_compile_x86.py [--runs 20] [--level 3]
+    python benchmarks/bench_compile_x86.py [--runs 20] [--level 3] [--no-inductor] [--no-int8]
+
+Rows: eager; the plain ONNX export on ONNX Runtime; the default ``-O`` artifact (ONNX Runtime); its static
+INT8 (``--quantize int8``, ORT U8S8, calibrated on 64 bundled photo crops); and the AOTInductor packages
+(``--backend inductor``, FP32 and PT2E INT8 with the x86 Inductor quantizer, built from the same weights as
+a state_dict with ``--arch torchvision:resnet50``: PT2E's x86 quantizer matches layers by module, which a
+graph reloaded from a ``.pt2`` no longer has).
 
 ResNet-50 (torchvision, random-init weights: speed only) saved as a ``.pt2``, exported from it to ONNX as is
 ("plain"), and compiled from it with
@@ -46,6 +52,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--level", type=int, default=3)
+    parser.add_argument("--no-inductor", action="store_true", help="skip the AOTInductor packages (minutes to compile)")
+    parser.add_argument("--no-int8", action="store_true", help="skip the INT8 artifacts")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-compile-"))
     torch.manual_seed(0)
@@ -54,17 +62,37 @@ def main() -> None:
     # a dynamic batch (traced with 2 rows: torch.export specializes size-1 dimensions)
     torch.export.save(torch.export.export(model, (torch.cat([x, x]),), dynamic_shapes=({0: torch.export.Dim.DYNAMIC},)),
                       work / "resnet50.pt2")
+    torch.save(model.state_dict(), work / "resnet50.pth")
     # the plain baseline comes from the same .pt2, so both rows start from the same graph
     plain = deepseek.export_onnx(torch.export.load(str(work / "resnet50.pt2")), (torch.cat([x, x]),),
                                  work / "resnet50.onnx").path
     compiled = compile_model(str(work / "resnet50.pt2"), target_arch="x86_64", optimization_level=args.level,
                              output=str(work / "resnet50_compiled.onnx"), inputs=[tuple(x.shape)])
+    artifacts = {"plain ONNX, ONNX Runtime": plain, f"deepseek-compile -O{args.level}": Path(compiled["output"])}
+    builds = {"compiled": compiled}
+    if not args.no_int8:
+        builds["ort_int8"] = compile_model(str(work / "resnet50.pt2"), target_arch="x86_64", optimization_level=args.level,
+                                           output=str(work / "resnet50_int8.onnx"), inputs=[tuple(x.shape)],
+                                           quantize="int8", calib="photos", samples=64)
+        artifacts["deepseek-compile --quantize int8 (ORT U8S8)"] = work / "resnet50_int8.onnx"
+    if not args.no_inductor:
+        for label, quantize in (("--backend inductor", None), ("--backend inductor --quantize int8", "int8")):
+            if quantize and args.no_int8:
+                continue
+            out = work / f"resnet50_aoti_{quantize or 'fp32'}.pt2"
+            # from the state_dict: PT2E's x86 quantizer matches layers by module, which a reloaded .pt2 has lost
+            builds[label] = compile_model(str(work / "resnet50.pth"), target_arch="x86_64", optimization_level=args.level,
+                                          output=str(out), inputs=[tuple(x.shape)], backend="inductor",
+                                          arch="torchvision:resnet50", quantize=quantize, calib="photos", samples=64)
+            print(f"built {label} in {builds[label]['compile_s']:.0f} s", flush=True)
+            artifacts[f"deepseek-compile {label}"] = out
     rows = {}
     eager = deepseek.benchmark(model, x, backends=["eager"], batch_sizes=[1, 8], runs=args.runs, progress=False)
-    for label, path in (("plain ONNX, ONNX Runtime", plain), (f"deepseek-compile -O{args.level}", Path(compiled["output"]))):
-        result = deepseek.benchmark(str(path), x, backends=["onnxruntime"], batch_sizes=[1, 8], runs=args.runs, progress=False)
+    for label, path in artifacts.items():
+        backend = "eager" if path.suffix == ".pt2" else "onnxruntime"  # an AOTInductor package runs as compiled
+        result = deepseek.benchmark(str(path), x, backends=[backend], batch_sizes=[1, 8], runs=args.runs, progress=False)
         rows[label] = {f"bs{r.batch_size}_ms": r.latency.median_ms for r in result.rows} | {
-            "session_s": session_seconds(path), "size_mb": path.stat().st_size / 1e6}
+            "size_mb": path.stat().st_size / 1e6} | ({"session_s": session_seconds(path)} if backend == "onnxruntime" else {})
     rows = {"eager PyTorch": {f"bs{r.batch_size}_ms": r.latency.median_ms for r in eager.rows}} | rows
     base = rows["eager PyTorch"]
     for label, row in rows.items():
@@ -72,7 +100,7 @@ def main() -> None:
               f"({base['bs8_ms'] / row['bs8_ms']:.2f}x)" + (f"  session {row['session_s']:.2f} s" if "session_s" in row else ""),
               flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "compile_x86.json").write_text(json.dumps({"machine": eager.machine, "compiled": compiled, "rows": rows}, indent=1))
+    (RESULTS / "compile_x86.json").write_text(json.dumps({"machine": eager.machine, "builds": builds, "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import subprocess
 import pytest
 import torch
 
+from _arm64_nets import SmallNet
 from deepseek import InvalidArgumentError, MissingDependencyError
 
 pytestmark = pytest.mark.slow
@@ -15,21 +16,6 @@ executorch = pytest.importorskip("executorch")
 needs_toolchain = pytest.mark.skipif(
     not (shutil.which("aarch64-linux-gnu-g++") and shutil.which("qemu-aarch64")),
     reason="needs g++-aarch64-linux-gnu and qemu-user (apt-get install g++-aarch64-linux-gnu qemu-user)")
-
-
-class SmallNet(torch.nn.Module):
-    """Conv/BN/ReLU, a residual add, pooling and a Linear head: the ops a CNN bundle must carry."""
-
-    def __init__(self):
-        super().__init__()
-        self.stem = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.BatchNorm2d(16), torch.nn.ReLU())
-        self.block = torch.nn.Sequential(torch.nn.Conv2d(16, 16, 3, padding=1), torch.nn.ReLU())
-        self.head = torch.nn.Linear(16, 5)
-
-    def forward(self, x):
-        y = self.stem(x)
-        y = y + self.block(y)
-        return self.head(torch.nn.functional.adaptive_avg_pool2d(y, 1).flatten(1))
 
 
 @needs_toolchain

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from .._errors import DeepSeekError, MissingDependencyError, VerificationError, invalid
+from .._export import export_failure
 from .._tensors import eval_mode
 
 CXX = "aarch64-linux-gnu-g++"
@@ -173,7 +174,7 @@ def toolchain() -> dict[str, str | None]:
     return {name: shutil.which(name) for name in (CXX, CC, QEMU)}
 
 
-def _require_toolchain() -> None:
+def require_toolchain() -> None:
     found = toolchain()
     if not (found[CXX] and found[CC]):
         raise MissingDependencyError(f"the arm64 target needs the aarch64 cross compiler ({CXX}, {CC}): "
@@ -183,36 +184,56 @@ def _require_toolchain() -> None:
 def runtime_dir(cache: Path | None = None) -> Path:
     """The aarch64 ExecuTorch runtime (``lib/``, ``include/``) matching the installed ``executorch``, taken from
     its aarch64 wheel (downloaded once from the package index into the cache)."""
+    et_version = installed_version("executorch", "the arm64 target needs ExecuTorch: pip install executorch==1.5.1")
+    root = cache_dir(cache) / f"executorch-aarch64-{et_version}"
+    if not (root / "lib" / RUNTIME_LIBS[0]).is_file():
+        fetch_aarch64_wheel(f"executorch=={et_version}", ("executorch/lib/", "executorch/include/"), root)
+    return root
+
+
+def installed_version(package: str, missing: str) -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        et_version = version("executorch")
+        return version(package)
     except PackageNotFoundError as e:
-        raise MissingDependencyError("the arm64 target needs ExecuTorch: pip install executorch==1.5.1") from e
-    root = (cache or Path(os.environ.get("DEEPSEEK_CACHE", Path.home() / ".cache" / "deepseek"))) / f"executorch-aarch64-{et_version}"
-    if (root / "lib" / RUNTIME_LIBS[0]).is_file():
-        return root
-    download = Path(tempfile.mkdtemp(prefix="deepseek-et-"))
+        raise MissingDependencyError(missing) from e
+
+
+def cache_dir(cache: Path | None = None) -> Path:
+    return cache or Path(os.environ.get("DEEPSEEK_CACHE", Path.home() / ".cache" / "deepseek"))
+
+
+def fetch_aarch64_wheel(requirement: str, members: tuple[str, ...], root: Path) -> None:
+    """Download the aarch64 wheel of ``requirement`` and extract the entries under ``members`` into ``root``
+    (without their first path component: ``pkg/lib/x.so`` → ``root/lib/x.so``)."""
+    download = Path(tempfile.mkdtemp(prefix="deepseek-aarch64-"))
     try:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--python-version", "3.11",
-               "--implementation", "cp", "--abi", "cp311", "--platform", "manylinux_2_28_aarch64",
-               "--platform", "manylinux_2_17_aarch64", f"executorch=={et_version}", "-d", str(download), "-q"]
+               "--implementation", "cp", "--abi", "cp311", "--abi", "none", "--platform", "manylinux_2_28_aarch64",
+               "--platform", "manylinux_2_17_aarch64", "--platform", "manylinux_2_27_aarch64", requirement,
+               "-d", str(download), "-q"]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        wheels = list(download.glob("executorch-*.whl"))
+        wheels = list(download.glob("*.whl"))
         if done.returncode != 0 or not wheels:
-            raise MissingDependencyError(f"could not fetch the aarch64 executorch=={et_version} wheel from the package "
-                                         f"index for its runtime libraries: {done.stderr.strip()[-300:]}")
+            raise MissingDependencyError(f"could not fetch the aarch64 {requirement} wheel from the package index for "
+                                         f"its runtime libraries: {done.stderr.strip()[-300:]}")
         staging = Path(tempfile.mkdtemp(prefix="runtime-", dir=download))
         with zipfile.ZipFile(wheels[0]) as wheel:
             for member in wheel.namelist():
-                if member.startswith(("executorch/lib/", "executorch/include/")):
-                    wheel.extract(member, staging)
-        root.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(root, ignore_errors=True)
-        shutil.move(str(staging / "executorch"), root)
+                if member.startswith(members) and not member.endswith("/"):
+                    target = staging / member.split("/", 1)[1]
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(wheel.read(member))
+        root.mkdir(parents=True, exist_ok=True)
+        for item in staging.iterdir():
+            dest = root / item.name
+            if dest.is_dir():
+                shutil.copytree(item, dest, dirs_exist_ok=True)
+            else:
+                shutil.move(str(item), dest)
     finally:
         shutil.rmtree(download, ignore_errors=True)
-    return root
 
 
 def _export(model: torch.nn.Module, examples: tuple[Any, ...]) -> torch.export.ExportedProgram:
@@ -220,17 +241,7 @@ def _export(model: torch.nn.Module, examples: tuple[Any, ...]) -> torch.export.E
     try:
         return torch.export.export(model, examples)
     except Exception as e:
-        raise DeepSeekError(f"model failed to export with torch.export: {_export_failure(e)}") from e
-
-
-def _export_failure(exc: BaseException) -> str:
-    """The first line of a torch.export error, plus where in the user's code it happened when it says."""
-    import re
-
-    text = str(exc)
-    first = (text.strip().splitlines() or [type(exc).__name__])[0][:300]
-    frames = re.findall(r'File "([^"]+)", line (\d+), in (\w+)', text)
-    return f"{first} (at {frames[-1][0]}:{frames[-1][1]}, in {frames[-1][2]})" if frames else first
+        raise DeepSeekError(f"model failed to export with torch.export: {export_failure(e)}") from e
 
 
 def quantize_xnnpack(model: torch.nn.Module, examples: tuple[Any, ...], calibration: list[torch.Tensor]) -> torch.nn.Module:
@@ -242,6 +253,8 @@ def quantize_xnnpack(model: torch.nn.Module, examples: tuple[Any, ...], calibrat
     )
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
+    from ..quantization.pt2e import require_quantized
+
     quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
     prepared = prepare_pt2e(_export(model, examples).module(), quantizer)
     rows = examples[0].shape[0]  # the program's shapes are static: calibrate in batches of the same size
@@ -250,7 +263,9 @@ def quantize_xnnpack(model: torch.nn.Module, examples: tuple[Any, ...], calibrat
             for chunk in batch.split(rows):
                 if chunk.shape[0] == rows:
                     prepared(chunk)
-    return convert_pt2e(prepared)
+    converted = convert_pt2e(prepared)
+    require_quantized(converted, model, "the XNNPACK quantizer")
+    return converted
 
 
 def export_program(model: torch.nn.Module, examples: tuple[Any, ...], path: Path) -> int:
@@ -272,15 +287,9 @@ def build_arm64(model: torch.nn.Module, examples: tuple[Any, ...], output: str |
 
     With ``calibration`` (real inputs shaped like ``examples``) the program is static INT8 (XNNPACK quantizer);
     it is then checked on ``check`` (held-out inputs; the calibration inputs when omitted) against FP32 PyTorch."""
-    output = Path(output)
-    if output.suffix != ".so":
-        raise invalid("--output", str(output), "a .so file for target arm64")
-    if len(examples) != 1 or not isinstance(examples[0], torch.Tensor) or examples[0].dtype != torch.float32:
-        raise invalid("--inputs", [getattr(e, "shape", e) for e in examples], "one float32 input for the arm64 C ABI")
-    _require_toolchain()
+    output, name, bundle = check_bundle_request(output, examples)
+    require_toolchain()
     runtime = runtime_dir()
-    name = output.stem
-    bundle = output.with_name(f"{name}.bundle")
     work = Path(tempfile.mkdtemp(prefix="deepseek-arm64-"))
     try:
         stage = work / bundle.name
@@ -294,11 +303,11 @@ def build_arm64(model: torch.nn.Module, examples: tuple[Any, ...], output: str |
         for lib in RUNTIME_LIBS:
             shutil.copy2(runtime / "lib" / lib, stage / "lib" / lib)
         include = runtime / "include"
-        _run([CXX, "-std=c++17", "-O2", "-shared", "-fPIC", "-DC10_USING_CUSTOM_GENERATED_MACROS", f"-I{include}",
+        run([CXX, "-std=c++17", "-O2", "-shared", "-fPIC", "-DC10_USING_CUSTOM_GENERATED_MACROS", f"-I{include}",
               f"-I{include}/executorch/runtime/core/portable_type/c10", str(work / "model.cpp"), "-o", str(stage / f"{name}.so"),
               f"-L{stage / 'lib'}", "-Wl,--no-as-needed", *(f"-l{lib[3:-3]}" for lib in RUNTIME_LIBS), "-Wl,--as-needed",
               f"-Wl,-rpath,$ORIGIN/lib:$ORIGIN/{bundle.name}/lib"], "compile the model library")
-        _run([CC, "-O2", str(stage / "run_model.c"), "-o", str(stage / "run_model"), f"-I{stage}", f"-L{stage}",
+        run([CC, "-O2", str(stage / "run_model.c"), "-o", str(stage / "run_model"), f"-I{stage}", f"-L{stage}",
               f"-l:{name}.so", f"-L{stage / 'lib'}", "-Wl,-rpath,$ORIGIN:$ORIGIN/lib",
               *(f"-Wl,-rpath-link,{stage / 'lib'}",)], "build the example runner")
         with torch.no_grad():
@@ -313,29 +322,43 @@ def build_arm64(model: torch.nn.Module, examples: tuple[Any, ...], output: str |
         if calibration:
             diff, agreement = _verify_int8(model, lowered, check or calibration, stage, cpu, work)
         else:
-            diff, agreement = _verify(model, examples[0], stage, cpu, atol, rtol, work), None
-        # publish: the bundle folder, then the top-level .so (which finds ./<name>.bundle/lib)
-        shutil.rmtree(bundle, ignore_errors=True)
-        shutil.copytree(stage, bundle)
-        tmp = output.with_name(f".{output.name}.tmp")
-        tmp.unlink(missing_ok=True)
-        try:
-            os.link(bundle / f"{name}.so", tmp)  # the same file twice costs no space
-        except OSError:
-            shutil.copy2(bundle / f"{name}.so", tmp)
-        tmp.replace(output)
+            diff, agreement = verify(model, examples[0], stage, cpu, atol, rtol, work), None
+        publish(stage, bundle, output)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return Arm64Bundle(output, bundle, size, diff, atol, cpu, "int8" if calibration else "fp32", agreement)
 
 
-def _verify(model: torch.nn.Module, example: torch.Tensor, stage: Path, cpu: str, atol: float, rtol: float,
+def check_bundle_request(output: str | Path, examples: tuple[Any, ...]) -> tuple[Path, str, Path]:
+    """(output path, name, bundle folder) for an arm64 bundle, after checking the output name and the inputs."""
+    output = Path(output)
+    if output.suffix != ".so":
+        raise invalid("--output", str(output), "a .so file for target arm64")
+    if len(examples) != 1 or not isinstance(examples[0], torch.Tensor) or examples[0].dtype != torch.float32:
+        raise invalid("--inputs", [getattr(e, "shape", e) for e in examples], "one float32 input for an arm64 bundle")
+    return output, output.stem, output.with_name(f"{output.stem}.bundle")
+
+
+def publish(stage: Path, bundle: Path, output: Path) -> None:
+    """Move a verified bundle into place: the folder, then the top-level .so (which finds ./<name>.bundle/lib)."""
+    shutil.rmtree(bundle, ignore_errors=True)
+    shutil.copytree(stage, bundle)
+    tmp = output.with_name(f".{output.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(bundle / output.name, tmp)  # the same file twice costs no space
+    except OSError:
+        shutil.copy2(bundle / output.name, tmp)
+    tmp.replace(output)
+
+
+def verify(model: torch.nn.Module, example: torch.Tensor, stage: Path, cpu: str, atol: float, rtol: float,
             work: Path) -> float | None:
     """Run the example runner under qemu on ``example`` and compare with PyTorch; raise if over tolerance."""
     if not toolchain()[QEMU]:
         return None
     example.detach().numpy().astype("<f4").tofile(work / "in.f32")
-    _run([QEMU, "-cpu", cpu, "-L", str(SYSROOT), str(stage / "run_model"), str(work / "in.f32"), str(work / "out.f32")],
+    run([QEMU, "-cpu", cpu, "-L", str(SYSROOT), str(stage / "run_model"), str(work / "in.f32"), str(work / "out.f32")],
          f"run the bundle under {QEMU} -cpu {cpu}")
     with torch.no_grad():
         ref = model(example).detach().numpy().astype(np.float64)
@@ -361,7 +384,7 @@ def _verify_int8(model: torch.nn.Module, reference: torch.nn.Module, samples: li
     got, ref_q, ref = [], [], []
     for i, x in enumerate(rows):
         x.detach().numpy().astype("<f4").tofile(work / f"in{i}.f32")
-        _run([QEMU, "-cpu", cpu, "-L", str(SYSROOT), str(stage / "run_model"), str(work / f"in{i}.f32"), str(work / f"out{i}.f32")],
+        run([QEMU, "-cpu", cpu, "-L", str(SYSROOT), str(stage / "run_model"), str(work / f"in{i}.f32"), str(work / f"out{i}.f32")],
              f"run the INT8 bundle under {QEMU} -cpu {cpu}")
         got.append(torch.from_numpy(np.fromfile(work / f"out{i}.f32", dtype="<f4").copy()))
         with torch.no_grad():
@@ -375,7 +398,7 @@ def _verify_int8(model: torch.nn.Module, reference: torch.nn.Module, samples: li
     return float((program - fp32).abs().max()), float((program.argmax(1) == fp32.argmax(1)).float().mean())
 
 
-def _run(cmd: list[str], what: str) -> None:
+def run(cmd: list[str], what: str) -> None:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
         raise DeepSeekError(f"could not {what} ({Path(cmd[0]).name} exited {done.returncode}): "

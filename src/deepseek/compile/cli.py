@@ -13,6 +13,8 @@ from .._cli_common import add_model_arguments, console, parse_shapes, resolve_mo
 from .._errors import invalid
 
 TARGETS = ("x86_64", "arm64", "cuda")
+PRECISIONS = ("auto", "fp32", "fp16")
+BACKENDS = {"x86_64": ("onnxruntime", "inductor"), "arm64": ("executorch", "tvm"), "cuda": ("onnxruntime",)}
 
 
 def configure_export_parser(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +48,11 @@ def configure_compile_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--optimization-level", "-O", type=int, default=2, choices=(0, 1, 2, 3),
                         help="0 none, 1 basic graph rewrites, 2 extended fusions, 3 everything incl. layout (default 2)")
     parser.add_argument("--output", "-o", required=True, help="the artifact to write")
+    parser.add_argument("--backend", default=None, choices=sorted({b for v in BACKENDS.values() for b in v}),
+                        help="x86_64: onnxruntime (default, .onnx) or inductor (AOTInductor package, .pt2); "
+                             "arm64: executorch (default) or tvm; cuda: onnxruntime")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
+                        help="float precision: auto = fp16 where safe for cuda (measured float16 range), fp32 elsewhere")
     parser.add_argument("--quantize", default=None, choices=("int8",),
                         help="static INT8 calibrated on --calib (arm64: ExecuTorch's XNNPACK quantizer)")
     parser.add_argument("--calib", default="photos",
@@ -59,13 +66,21 @@ def run_compile_cli(args: argparse.Namespace) -> int:
     result = compile_model(args.model, target_arch=args.target_arch, optimization_level=args.optimization_level,
                            output=args.output, inputs=parse_shapes(args.inputs), arch=args.arch,
                            trust_pickle=args.trust_pickle, quantize=args.quantize, calib=args.calib, samples=args.samples,
-                           prune=args.prune)
+                           prune=args.prune, backend=args.backend, precision=args.precision)
     out = console()
     if result.get("pruned"):
         p = result["pruned"]
         out.print(f"[yellow]pruned[/] {p['ratio']:.0%} of channels: parameters {p['param_ratio']:.0%}, MACs {p['mac_ratio']:.0%} "
                   "of the original, not fine-tuned — expect accuracy to drop")
     out.print(f"[bold]backend[/]: {result['backend']} — {result['why']}")
+    if result["backend"] == "inductor":
+        check = (f"top-1 agreement with FP32 PyTorch {result['int8_agreement']:.0%} on {result['checked_samples']} held-out "
+                 "samples; " if result["precision"] == "int8" else "")
+        out.print(f"[green]wrote[/] {result['output']} ({result['precision'].upper()}, {result['size_bytes'] / 1e6:.1f} MB, "
+                  f"compiled in {result['compile_s']:.0f} s); {check}verified against the "
+                  f"{'PT2E reference graph' if result['precision'] == 'int8' else 'source model'}: max abs diff "
+                  f"{result['max_abs_diff']:.2e} (tolerance {result['tolerance']:.2e})")
+        return 0
     if result["target_arch"] == "x86_64" and result.get("precision") == "int8":
         out.print(f"[green]wrote[/] {result['output']} (INT8, {result['size_bytes'] / 1e6:.1f} MB, FP32 "
                   f"{result['fp32_size_bytes'] / 1e6:.1f} MB); top-1 agreement with FP32 PyTorch "
@@ -82,8 +97,10 @@ def run_compile_cli(args: argparse.Namespace) -> int:
         out.print(f"[green]wrote[/] {result['output']} and {result['bundle']}/ ({result['precision']} program "
                   f"{result['program_bytes'] / 1e6:.1f} MB, runtime libraries, C header, example runner); {check}")
         return 0
+    fp16 = (f", FP16: {result['fp16_nodes']} nodes, {len(result['kept_fp32'])} kept FP32"
+            if result.get("precision") == "fp16" else "")
     out.print(
-        f"[green]wrote[/] {result['output']} ({result['size_bytes'] / 1e6:.1f} MB, ORT level {result['ort_level']}); "
+        f"[green]wrote[/] {result['output']} ({result['size_bytes'] / 1e6:.1f} MB, ORT level {result['ort_level']}{fp16}); "
         f"verified against the source model: max abs diff {result['max_abs_diff']:.2e} (tolerance {result['tolerance']:.2e})"
     )
     return 0
@@ -105,6 +122,20 @@ def _resolve(model: str, inputs: list[tuple[int, ...]] | None, arch: str | None,
     return result.model, examples, names, {"ratio": prune, "param_ratio": result.param_ratio, "mac_ratio": result.mac_ratio}
 
 
+def _torch_model(model: str, output: str, suffix: str, output_expected: str, inputs: list[tuple[int, ...]] | None,
+                 arch: str | None, trust_pickle: bool, prune: float | None, model_expected: str) -> tuple[Any, Any, Any, Any]:
+    """The PyTorch model behind ``model`` with its example inputs, after checking ``output`` can be written."""
+    if not str(output).endswith(suffix):
+        raise invalid("--output", output, output_expected)
+    refuse_overwrite_input(output, model)
+    module, examples, names, pruned = _resolve(model, inputs, arch, trust_pickle, prune)
+    if isinstance(module, Path):
+        raise invalid("model", model, model_expected)
+    if examples is None:
+        raise invalid("--inputs", None, "the input shape(s), e.g. --inputs 1x3x224x224")
+    return module, examples, names, pruned
+
+
 def _calibration(calib: str, samples: int, examples: tuple[Any, ...]) -> tuple[list[Any], Any]:
     """(calibration batches, held-out samples that check the INT8 artifact) from ``--calib``."""
     from ..quantization.cli import load_calibration
@@ -122,14 +153,9 @@ def _compile_x86_int8(model: str, *, output: str, inputs: list[tuple[int, ...]] 
     from ..quantization import quantize_static_onnx
     from ..runtime import load
 
-    if not str(output).endswith(".onnx"):
-        raise invalid("--output", output, "a .onnx file for target x86_64")
-    refuse_overwrite_input(output, model)
-    module, examples, names, pruned = _resolve(model, inputs, arch, trust_pickle, prune)
-    if isinstance(module, Path):
-        raise invalid("model", model, "a PyTorch model for --quantize int8 (calibration runs the FP32 model)")
-    if examples is None:
-        raise invalid("--inputs", None, "the input shape(s), e.g. --inputs 1x3x224x224")
+    module, examples, names, pruned = _torch_model(
+        model, output, ".onnx", "a .onnx file for target x86_64", inputs, arch, trust_pickle, prune,
+        "a PyTorch model for --quantize int8 (calibration runs the FP32 model)")
     calibration, check = _calibration(calib, samples, examples)
     result = quantize_static_onnx(module, calibration, output, method="percentile", input_names=names)
     import torch
@@ -149,24 +175,30 @@ def _compile_x86_int8(model: str, *, output: str, inputs: list[tuple[int, ...]] 
 
 
 def _compile_arm64(model: str, *, output: str, inputs: list[tuple[int, ...]] | None, arch: str | None,
-                   trust_pickle: bool, quantize: str | None, calib: str, samples: int, prune: float | None) -> dict[str, Any]:
-    from .arm64 import build_arm64
-
-    if not str(output).endswith(".so"):
-        raise invalid("--output", output, "a .so file for target arm64 (e.g. model_arm.so)")
-    refuse_overwrite_input(output, model)
-    module, examples, _, pruned = _resolve(model, inputs, arch, trust_pickle, prune)
-    if isinstance(module, Path):
-        raise invalid("model", model, "a PyTorch model (.pt2, TorchScript, state_dict + --arch) for arm64: ExecuTorch "
-                                      "lowers from torch.export, not from ONNX")
-    if examples is None:
-        raise invalid("--inputs", None, "the input shape(s), e.g. --inputs 1x3x224x224")
+                   trust_pickle: bool, quantize: str | None, calib: str, samples: int, prune: float | None,
+                   backend: str | None = None, optimization_level: int = 3) -> dict[str, Any]:
+    if backend == "tvm" and quantize:
+        raise invalid("--quantize", quantize, "no quantization with --backend tvm (INT8 for arm64 goes through the "
+                                              "default executorch backend's XNNPACK quantizer)")
+    module, examples, _, pruned = _torch_model(
+        model, output, ".so", "a .so file for target arm64 (e.g. model_arm.so)", inputs, arch, trust_pickle, prune,
+        "a PyTorch model (.pt2, TorchScript, state_dict + --arch) for arm64: it is lowered from torch.export, not ONNX")
     calibration, check = _calibration(calib, samples, examples) if quantize == "int8" else (None, None)
-    built = build_arm64(module, tuple(examples), output, calibration=calibration, check=[check] if check is not None and len(check) else None)
+    if backend == "tvm":
+        from .arm64_tvm import build_arm64_tvm
+
+        built = build_arm64_tvm(module, tuple(examples), output, opt_level=optimization_level)
+        name, why = "tvm", ("Apache TVM (Relax, LLVM for AArch64 -mcpu=cortex-a72 with NEON), untuned: real generated "
+                            "code, expect it slower than the default ExecuTorch + XNNPACK (3-8x in our trials)")
+    else:
+        from .arm64 import build_arm64
+
+        built = build_arm64(module, tuple(examples), output, calibration=calibration,
+                            check=[check] if check is not None and len(check) else None)
+        name, why = "executorch+xnnpack", ("ExecuTorch with the XNNPACK delegate: a torch-free C++ runtime, the fastest "
+                                           "arm64 path in our trials (TVM generated real code but ran 3-8x slower untuned)")
     verified = built.max_abs_diff is not None
-    return {"output": str(built.library), "bundle": str(built.bundle), "backend": "executorch+xnnpack",
-            "why": "ExecuTorch with the XNNPACK delegate: a torch-free C++ runtime, the fastest arm64 path in our "
-                   "trials (TVM generated real code but ran 3-8x slower untuned)",
+    return {"output": str(built.library), "bundle": str(built.bundle), "backend": name, "why": why,
             "ort_level": None, "size_bytes": built.library.stat().st_size, "program_bytes": built.program_bytes,
             "max_abs_diff": built.max_abs_diff if verified else float("nan"), "tolerance": built.tolerance,
             "verified_under": f"qemu-aarch64 -cpu {built.cpu}" if verified else None, "target_arch": "arm64",
@@ -174,10 +206,38 @@ def _compile_arm64(model: str, *, output: str, inputs: list[tuple[int, ...]] | N
             "checked_samples": (len(check) or min(8, samples)) if calibration else 1, "pruned": pruned}
 
 
+def _compile_x86_inductor(model: str, *, output: str, inputs: list[tuple[int, ...]] | None, arch: str | None,
+                          trust_pickle: bool, quantize: str | None, calib: str, samples: int,
+                          prune: float | None) -> dict[str, Any]:
+    import torch
+
+    from .aoti import build_aoti
+
+    module, examples, _, pruned = _torch_model(
+        model, output, ".pt2", "a .pt2 file for --backend inductor (an AOTInductor package)", inputs, arch,
+        trust_pickle, prune, "a PyTorch model (.pt2, TorchScript, state_dict + --arch) for --backend inductor")
+    calibration, check = _calibration(calib, samples, examples) if quantize else (None, None)
+    built = build_aoti(module, tuple(examples), output, calibration=calibration)
+    agreement = None
+    if check is not None and len(check):
+        from torch._inductor import aoti_load_package
+
+        with torch.no_grad():
+            agreement = float((aoti_load_package(str(output))(check).argmax(-1) == module(check).argmax(-1)).float().mean())
+    return {"output": str(output), "backend": "inductor", "target_arch": "x86_64", "precision": built.precision,
+            "why": "AOTInductor: Inductor's C++/oneDNN kernels compiled into a .so with frozen weights"
+                   + ("; INT8 through PT2E and the x86 Inductor quantizer (VNNI/AMX integer kernels)" if quantize else "")
+                   + " (the x86 default stays onnxruntime: faster in FP32 at batch 1, benchmarks/bench_compile_x86.py)",
+            "size_bytes": built.size_bytes, "max_abs_diff": built.max_abs_diff, "tolerance": built.tolerance,
+            "compile_s": built.compile_s, "int8_agreement": agreement,
+            "checked_samples": len(check) if check is not None else 1, "pruned": pruned}
+
+
 def compile_model(model: str, *, target_arch: str, optimization_level: int, output: str,
                   inputs: list[tuple[int, ...]] | None = None, arch: str | None = None,
                   trust_pickle: bool = False, quantize: str | None = None, calib: str = "photos",
-                  samples: int = 64, prune: float | None = None) -> dict[str, Any]:
+                  samples: int = 64, prune: float | None = None, backend: str | None = None,
+                  precision: str = "auto") -> dict[str, Any]:
     """Compile ``model`` (a file or built-in name) into a verified artifact for ``target_arch``.
 
     ``prune`` removes that fraction of channels first (:func:`deepseek.pruning.prune_channels`, no fine-tuning:
@@ -192,18 +252,37 @@ def compile_model(model: str, *, target_arch: str, optimization_level: int, outp
         raise invalid("--target-arch", target_arch, f"one of {TARGETS}")
     if quantize not in (None, "int8"):
         raise invalid("--quantize", quantize, "int8")
+    if backend is not None and backend not in BACKENDS.get(target_arch, ()):
+        raise invalid("--backend", backend, f"one of {BACKENDS.get(target_arch)} for target {target_arch}")
+    if Path(model).suffix == ".pt2" and Path(model).is_file():
+        from .aoti import is_aoti_package
+
+        if is_aoti_package(Path(model)):
+            raise invalid("model", model, "a model to compile (this .pt2 is already an AOTInductor package: "
+                                          "run it with deepseek.load)")
+    if backend == "inductor":
+        return _compile_x86_inductor(model, output=output, inputs=inputs, arch=arch, trust_pickle=trust_pickle,
+                                     quantize=quantize, calib=calib, samples=samples, prune=prune)
     if target_arch == "arm64":
         return _compile_arm64(model, output=output, inputs=inputs, arch=arch, trust_pickle=trust_pickle,
-                              quantize=quantize, calib=calib, samples=samples, prune=prune)
+                              quantize=quantize, calib=calib, samples=samples, prune=prune, backend=backend,
+                              optimization_level=optimization_level)
     if quantize:
         if target_arch != "x86_64":
             raise invalid("--quantize", quantize, "a target of x86_64 or arm64 (CUDA INT8 is not in this version)")
         return _compile_x86_int8(model, output=output, inputs=inputs, arch=arch, trust_pickle=trust_pickle,
                                  calib=calib, samples=samples, prune=prune)
+    if precision not in PRECISIONS:
+        raise invalid("--precision", precision, f"one of {PRECISIONS}")
+    if precision == "fp16" and target_arch != "cuda":
+        raise invalid("--precision", precision, "fp16 for target cuda (CPUs here run it slower than fp32: use INT8)")
+    use_fp16 = target_arch == "cuda" and precision in ("auto", "fp16")
     if not str(output).endswith(".onnx"):
         raise invalid("--output", output, f"a .onnx file for target {target_arch}")
     refuse_overwrite_input(output, model)
     module, examples, names, pruned = _resolve(model, inputs, arch, trust_pickle, prune)
+    if use_fp16 and isinstance(module, Path):
+        raise invalid("--precision", precision, "fp32 for an ONNX input (fp16 is checked against the PyTorch model)")
     workdir = Path(tempfile.mkdtemp(prefix="deepseek-compile-"))
     try:
         if isinstance(module, Path):
@@ -213,16 +292,41 @@ def compile_model(model: str, *, target_arch: str, optimization_level: int, outp
                 raise invalid("--inputs", None, "the input shape(s), e.g. --inputs 1x3x224x224")
             source_onnx = export_onnx(module, examples, workdir / "exported.onnx", input_names=names).path
             reference = module
+        fp16 = None
+        if use_fp16:
+            from .onnx_fp16 import convert_fp16
+
+            feeds = _fp16_feeds(source_onnx, examples, calib)
+            fp16 = convert_fp16(source_onnx, workdir / "fp16.onnx", feeds)
+            source_onnx = fp16.path
         with atomic_path(output) as tmp:
             level = optimize_onnx(source_onnx, tmp.with_suffix(".onnx"), level=optimization_level, target_arch=target_arch)
             tmp.with_suffix(".onnx").replace(tmp)
             diff = tol = float("nan")
-            if reference is not None:
-                diff, tol = verify_onnx(tmp, reference, examples)
+            if reference is not None:  # fp16 rounds at ~1e-3 relative per op: checked at 1% of the output scale
+                diff, tol = verify_onnx(tmp, reference, examples, **({"atol": 1e-3, "rtol": 1e-2} if fp16 else {}))
             size = tmp.stat().st_size
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     why = ("ONNX Runtime: the fastest fp32 runtime measured on x86 CPUs (benchmarks/bench_runtimes.py)"
-           if target_arch == "x86_64" else "ONNX Runtime with the CUDA / TensorRT execution providers")
+           if target_arch == "x86_64" else "ONNX Runtime with the CUDA / TensorRT execution providers"
+           + ("; float16 (tensor cores) except nodes whose measured outputs approach float16's range" if fp16 else ""))
     return {"output": str(output), "backend": "onnxruntime", "why": why, "ort_level": level, "size_bytes": size,
-            "max_abs_diff": diff, "tolerance": tol, "target_arch": target_arch, "pruned": pruned}
+            "max_abs_diff": diff, "tolerance": tol, "target_arch": target_arch, "pruned": pruned,
+            "precision": "fp16" if fp16 else "fp32", "kept_fp32": fp16.kept_fp32 if fp16 else [],
+            "fp16_nodes": fp16.fp16_nodes if fp16 else 0}
+
+
+def _fp16_feeds(onnx_path: Path, examples: Any, calib: str) -> list[dict[str, Any]]:
+    """Inputs for the float16 range check: real images from ``--calib`` for an image model, else the examples."""
+    import onnxruntime as ort
+
+    from .._tensors import to_numpy
+
+    names = [i.name for i in ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"]).get_inputs()]
+    feeds = [{n: to_numpy(a) for n, a in zip(names, examples)}]
+    first = examples[0]
+    if len(examples) == 1 and first.dtype.is_floating_point and first.dim() == 4 and first.shape[1] == 3:
+        data, _ = _calibration(calib, 16, examples)
+        feeds += [{names[0]: to_numpy(batch)} for batch in data]
+    return feeds

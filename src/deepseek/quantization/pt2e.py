@@ -15,7 +15,8 @@ from typing import Any
 import torch
 
 from .._errors import invalid, require
-from .._tensors import as_input_tuple
+from .._export import dynamic_batch as dynamic_batch_examples
+from .._tensors import as_input_tuple, eval_mode
 from .observers import make_observer
 from .spec import OBSERVERS, QuantSpec
 
@@ -76,9 +77,7 @@ def _export(model: torch.nn.Module, examples: tuple[Any, ...], dynamic_batch: bo
     """torch.export (strict first: it handles modules reused at several call sites), dead code removed."""
     shapes = None
     if dynamic_batch:
-        shapes = tuple({0: torch.export.Dim.AUTO} if x.dim() > 0 else None for x in examples)
-        # torch.export specializes a dimension of size 1: trace with two rows so the batch stays symbolic
-        examples = tuple(torch.cat([x, x]) if x.dim() > 0 and x.shape[0] == 1 else x for x in examples)
+        examples, shapes = dynamic_batch_examples(examples)
     errors = []
     for strict in (True, False):
         try:
@@ -155,7 +154,7 @@ def quantize_pt2e(model: torch.nn.Module, example_inputs: Any, calibration: Iter
     for name in exclude:
         if name not in names:
             raise invalid("exclude", name, "names of modules in the model")
-    model = model.eval()
+    model = eval_mode(model)
     with torch.no_grad():
         graph = _export(model, examples, dynamic_batch)
         prepared = qpt2e.prepare_pt2e(graph, x86_quantizer(observer, dynamic, exclude))
@@ -170,7 +169,17 @@ def quantize_pt2e(model: torch.nn.Module, example_inputs: Any, calibration: Iter
         if seen == 0:
             raise invalid("calibration", "no batches", "at least one batch of inputs")
         converted = qpt2e.convert_pt2e(prepared)
+    require_quantized(converted, model, "the x86 quantizer")
     return PT2EModule(converted, compiled=compile)
+
+
+def require_quantized(converted: torch.fx.GraphModule, model: Any, quantizer: str) -> None:
+    """Refuse a PT2E result in which no layer was quantized (it would be FP32 labelled INT8)."""
+    if not any("quantize_per" in str(n.target) for n in converted.graph.nodes if n.op == "call_function"):
+        # quantizers match layers by the module each op came from; a graph reloaded from a .pt2 may have lost it
+        raise invalid("model", type(model).__name__, f"a model whose layers {quantizer} can match: none was "
+                      "quantized (a module reloaded from a torch.export .pt2 has lost its layer structure: quantize the "
+                      "nn.Module, a state_dict with its architecture, or use ONNX Runtime INT8)")
 
 
 def _chunks(inputs: tuple[Any, ...], rows: int | None) -> list[tuple[Any, ...]]:

@@ -42,10 +42,12 @@ class Arm64Backend:
         self.artifact_bytes = self.path.stat().st_size
         self._native = platform.machine().lower() in ("aarch64", "arm64")
         self._cpu = cpu
+        self._lib = None
         if self._native:
             self.device = "cpu"
-            self._lib = ctypes.CDLL(str(self.bundle / f"{self.path.stem}.so"))
-            self._lib.model_forward.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+            if meta.get("backend", "executorch") == "executorch":  # a TVM bundle runs through its runner
+                self._lib = ctypes.CDLL(str(self.bundle / f"{self.path.stem}.so"))
+                self._lib.model_forward.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
         else:
             if shutil.which("qemu-aarch64") is None:
                 raise MissingDependencyError(f"{self.path} is an arm64 bundle; on this {platform.machine()} host it runs "
@@ -64,15 +66,17 @@ class Arm64Backend:
         if x.shape != self._in_shape:
             raise invalid("inputs", list(x.shape), f"shape {list(self._in_shape)} (fixed when the bundle was compiled)")
         out = np.empty(self._out_shape, dtype=np.float32)
-        if self._native:
+        if self._lib is not None:
             rc = self._lib.model_forward(x.ctypes.data, out.ctypes.data, out.size)
             if rc != 0:
                 raise DeepSeekError(f"model_forward returned {rc}")
             return [out]
-        with tempfile.TemporaryDirectory(prefix="deepseek-qemu-") as work:
+        emulate = [] if self._native else ["qemu-aarch64", "-cpu", self._cpu, "-L", "/usr/aarch64-linux-gnu"]
+        with tempfile.TemporaryDirectory(prefix="deepseek-arm64-") as work:
             x.astype("<f4").tofile(Path(work) / "in.f32")
-            done = subprocess.run(["qemu-aarch64", "-cpu", self._cpu, "-L", "/usr/aarch64-linux-gnu", str(self.bundle / "run_model"),
-                                   str(Path(work) / "in.f32"), str(Path(work) / "out.f32")], capture_output=True, text=True)
+            done = subprocess.run([*emulate, str(self.bundle / "run_model"), str(Path(work) / "in.f32"),
+                                   str(Path(work) / "out.f32")], capture_output=True, text=True)
             if done.returncode != 0:
-                raise DeepSeekError(f"the bundle's runner failed under qemu: {done.stderr.strip()[-300:]}")
+                raise DeepSeekError(f"the bundle's runner failed{'' if self._native else ' under qemu'}: "
+                                    f"{done.stderr.strip()[-300:]}")
             return [np.fromfile(Path(work) / "out.f32", dtype="<f4").reshape(self._out_shape)]

@@ -17,6 +17,7 @@ KINDS = {
     "safetensors": "safetensors weights (needs arch=)",
     "pickled_module": "a pickled whole nn.Module (can run code: needs trust_pickle=True)",
     "arm64_bundle": "arm64 bundle from deepseek-compile (.so)",
+    "aoti_package": "AOTInductor package (.pt2 from deepseek-compile --backend inductor)",
 }
 
 
@@ -32,7 +33,9 @@ def detect_kind(path: Path) -> str:
     if suffix == ".safetensors":
         return "safetensors"
     if suffix == ".pt2":
-        return "exported_program"
+        from ..compile.aoti import is_aoti_package
+
+        return "aoti_package" if is_aoti_package(path) else "exported_program"
     if suffix == ".so":
         from .arm64_bundle import is_arm64_library
 
@@ -69,6 +72,13 @@ def load_module(path: Path, kind: str, *, arch: str | None = None, trust_pickle:
     """Load a PyTorch file as something callable on tensors (nn.Module or ScriptModule)."""
     import torch
 
+    if kind == "aoti_package":
+        from torch._inductor import aoti_load_package
+
+        try:
+            return aoti_load_package(str(path))
+        except Exception as exc:
+            raise ArtifactError(f"model: {path} is not a loadable AOTInductor package ({_brief(exc)})") from exc
     if kind == "exported_program":
         try:
             return torch.export.load(str(path)).module()

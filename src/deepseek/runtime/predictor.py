@@ -91,6 +91,9 @@ class Predictor:
         return f"Predictor(source={self.source!r}, kind={self.kind!r}, backend={self.backend!r}, device={self.device!r})"
 
 
+INPUTS_ENTRY = "deepseek/inputs.json"
+
+
 def load(
     model: Any,
     backend: str | None = None,
@@ -106,7 +109,8 @@ def load(
 
     Files: ``.onnx`` (ONNX Runtime), ``.pt2`` (torch.export), TorchScript ``.pt``, a state_dict or
     ``.safetensors`` with ``arch="torchvision:NAME"``; a pickled whole model only with ``trust_pickle``;
-    an arm64 bundle's ``.so`` (natively on arm64, under qemu elsewhere — for checking, not speed).
+    an arm64 bundle's ``.so`` (natively on arm64, under qemu elsewhere — for checking, not speed); an
+    AOTInductor ``.pt2`` package from ``deepseek-compile --backend inductor``.
     ``backend`` is ``eager``, ``compile`` or ``onnxruntime`` (default: ``onnxruntime`` for ONNX files,
     ``eager`` otherwise). PyTorch models run on ONNX Runtime after an export that needs ``example_inputs``
     (a ``.pt2`` carries its own). ``device`` is ``cpu``, ``cuda`` or ``tensorrt`` (ONNX Runtime only).
@@ -128,6 +132,12 @@ def load(
         from .arm64_bundle import Arm64Backend
 
         return Predictor(Arm64Backend(path), source=source, kind=kind)
+    if kind == "aoti_package":
+        if backend not in (None, "eager", "inductor"):  # it runs in torch, as compiled: "eager" means "as is"
+            raise invalid("backend", backend, "'inductor' (or none) for an AOTInductor package")
+        runner = TorchBackend(load_module(path, kind), compiled=False, device=device, specs=_specs_from_package(path))
+        runner.name, runner.artifact_bytes = "inductor", path.stat().st_size
+        return Predictor(runner, source=source, kind=kind)
     name = canonical_backend(backend or ("onnxruntime" if kind == "onnx" else "eager"))
 
     if kind == "onnx":
@@ -192,10 +202,24 @@ def _specs_from_examples(examples: tuple[Any, ...] | None, names: Sequence[str] 
 
 
 def _specs_from_program(path: Path) -> list[InputSpec]:
-    """Input specs of a torch.export program: its symbolic dimensions are dynamic, the rest fixed."""
     import torch
 
-    program = torch.export.load(str(path))
+    return program_input_specs(torch.export.load(str(path)))
+
+
+def _specs_from_package(path: Path) -> list[InputSpec] | None:
+    """Input specs deepseek-compile stored in an AOTInductor package (its compiled code does not check shapes)."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        if INPUTS_ENTRY not in zf.namelist():
+            return None
+        return [InputSpec(d["name"], tuple(d["shape"]), d["dtype"]) for d in json.loads(zf.read(INPUTS_ENTRY))]
+
+
+def program_input_specs(program: Any) -> list[InputSpec]:
+    """Input specs of a torch.export program: its symbolic dimensions are dynamic, the rest fixed."""
     user_inputs = set(program.graph_signature.user_inputs)
     specs = []
     for node in program.graph.nodes:

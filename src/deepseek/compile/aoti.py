@@ -1,0 +1,105 @@
+"""x86_64 AOTInductor packages: torch.export → Inductor C++ code compiled into a ``.so`` inside a ``.pt2``.
+
+Weights are frozen into the package (Inductor pre-packs them for oneDNN), and with a calibration set the
+model is first quantized with PT2E and the x86 Inductor quantizer, so the package runs integer kernels
+(VNNI/AMX). Loads with ``torch._inductor.aoti_load_package`` (needs torch, not Python model code).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .._atomic import atomic_path
+from .._errors import DeepSeekError, VerificationError
+from .._export import dynamic_batch as dynamic_batch_examples
+from .._export import export_failure
+from .._tensors import eval_mode
+
+
+@dataclasses.dataclass(frozen=True)
+class AotiPackage:
+    path: Path
+    precision: str  # "fp32" or "int8"
+    size_bytes: int
+    max_abs_diff: float  # vs the model it was built from (the PT2E reference graph for int8)
+    tolerance: float
+    compile_s: float
+
+
+def is_aoti_package(path: Path) -> bool:
+    """True for a ``.pt2`` that holds AOTInductor-compiled code (not a plain torch.export program)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return any("/aotinductor/" in n or n.endswith(".so") for n in zf.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def build_aoti(model: torch.nn.Module, examples: tuple[Any, ...], output: str | Path, *,
+               calibration: list[torch.Tensor] | None = None, dynamic_batch: bool = True,
+               tolerance: float | None = None) -> AotiPackage:
+    """Compile ``model`` into an AOTInductor package at ``output`` (INT8 via PT2E when ``calibration`` is given),
+    after checking that the compiled code reproduces the model on ``examples``."""
+    from torch._inductor import aoti_compile_and_package, aoti_load_package
+
+    from ..runtime.predictor import INPUTS_ENTRY, program_input_specs
+
+    source: Any = eval_mode(model)
+    precision = "fp32"
+    if calibration is not None:
+        from ..quantization import quantize_pt2e
+
+        source = quantize_pt2e(model, examples, calibration, observer="histogram", compile=False).graph_module
+        precision = "int8"
+    traced, shapes = dynamic_batch_examples(examples) if dynamic_batch else (examples, None)
+    try:
+        program = torch.export.export(source, traced, dynamic_shapes=shapes)
+    except Exception as e:
+        raise DeepSeekError(f"model failed to export with torch.export: {export_failure(e)}") from e
+    work = Path(tempfile.mkdtemp(prefix="deepseek-aoti-"))
+    try:
+        built = work / "model.pt2"  # the packager insists on the suffix
+        started = time.perf_counter()
+        with torch.no_grad():
+            aoti_compile_and_package(program, package_path=str(built), inductor_configs={"freezing": True})
+            compile_s = time.perf_counter() - started
+            specs = program_input_specs(program)
+            with zipfile.ZipFile(built, "a") as zf:  # the compiled code does not check input shapes: we do
+                zf.writestr(INPUTS_ENTRY, json.dumps([dataclasses.asdict(spec) for spec in specs]))
+            compiled = aoti_load_package(str(built))
+            checks = [examples]
+            if specs and specs[0].shape and specs[0].shape[0] is None:  # a dynamic batch: check another size too
+                checks.append(tuple(torch.cat([x, x, x]) if isinstance(x, torch.Tensor) and x.dim() else x for x in examples))
+            pairs = [(_first(source(*c)), _first(compiled(*c))) for c in checks]
+        for want, got in pairs:
+            if want.shape != got.shape:
+                raise VerificationError(f"AOTInductor package returned shape {tuple(got.shape)}, expected {tuple(want.shape)}")
+        want = pairs[0][0]
+        diff = max(float((w.float() - g.float()).abs().max()) for w, g in pairs)
+        # integer kernels requantize where the reference graph stays float between quantize/dequantize pairs:
+        # they agree to a few output quantization steps, not to float rounding
+        scale = 5e-2 if precision == "int8" else 1e-3
+        tol = tolerance if tolerance is not None else scale * max(1.0, float(want.abs().max()))
+        if not diff <= tol:
+            raise VerificationError(f"AOTInductor package differs from the model: max abs diff {diff:.3g} > {tol:.3g}")
+        with atomic_path(output) as tmp:
+            shutil.copyfile(built, tmp)
+            size = tmp.stat().st_size
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return AotiPackage(Path(output), precision, size, diff, tol, compile_s)
+
+
+def _first(out: Any) -> torch.Tensor:
+    while isinstance(out, (tuple, list)):
+        out = out[0]
+    return out
