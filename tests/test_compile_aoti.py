@@ -73,3 +73,15 @@ def test_inductor_backend_int8_runs_integer_kernels_close_to_fp32(tiny_pt2, tmp_
     ref = model(x).detach()
     err = (aoti_load_package(str(out))(x) - ref).pow(2).mean() / ref.pow(2).mean()
     assert float(err) < 0.05  # within a few percent of FP32 energy: real int8, not garbage
+
+
+def test_python_compile_takes_a_module_and_example_tensors(tmp_path):
+    torch.manual_seed(0)
+    model = TinyNet().eval()
+    x = torch.randn(1, 3, 224, 224)
+    result = deepseek.compile(model, (x,), target_arch="x86_64", optimization_level=3, output=str(tmp_path / "m.onnx"))
+    assert result["backend"] == "onnxruntime" and result["max_abs_diff"] <= result["tolerance"]
+    np.testing.assert_allclose(deepseek.load(tmp_path / "m.onnx")(x.numpy()), model(x).detach().numpy(), atol=1e-4)
+    assert callable(deepseek.compile) and deepseek.compile.build_aoti is not None
+    with pytest.raises(deepseek.InvalidArgumentError, match="example_inputs"):
+        deepseek.compile(model, ["not a shape"], output=str(tmp_path / "n.onnx"))

@@ -33,7 +33,7 @@ _LAZY = {
     "static_graph": ("deepseek.graph", "static_graph"),
     "checkpoint_activations": ("deepseek.graph", "checkpoint_activations"),
 }
-_SUBMODULES = {"assets", "runtime", "compile", "bench", "graph", "models", "quantization", "train"}
+_SUBMODULES = {"amp", "assets", "runtime", "compile", "bench", "graph", "models", "quantization", "train"}
 
 __all__ = [
     "ArtifactError",
@@ -45,6 +45,7 @@ __all__ = [
     "Tensor",
     "VerificationError",
     "__version__",
+    "amp",
     "assets",
     "bench",
     "benchmark",
@@ -79,7 +80,7 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import assets, bench, compile, graph, models, quantization, runtime, train
+    from . import amp, assets, bench, compile, graph, models, quantization, runtime, train
     from .bench import BenchmarkResult, benchmark
     from .bench.profile import profile
     from .compile import export_onnx

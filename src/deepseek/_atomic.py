@@ -51,5 +51,5 @@ def refuse_overwrite_input(output: str | os.PathLike[str], *inputs: str | os.Pat
 
     out = Path(output).resolve()
     for item in inputs:
-        if item is not None and Path(item).resolve() == out:
+        if isinstance(item, (str, os.PathLike)) and Path(item).resolve() == out:
             raise invalid("output", str(output), "a path different from the input model")

@@ -1,4 +1,14 @@
-"""Export and compile models into artifacts that run on the target."""
+"""Export and compile models into artifacts that run on the target.
+
+``deepseek.compile(model, example_inputs, target_arch=..., output=...)`` is the Python form of
+``deepseek-compile``: ``model`` is an ``nn.Module`` (or a model file / built-in name), the keyword options
+match the command's flags (``optimization_level``, ``backend``, ``quantize``, ``calib``, ``prune``,
+``precision``); it returns what was written and how it was verified.
+"""
+
+import sys
+import types
+from typing import Any
 
 from .aoti import AotiPackage, build_aoti
 from .arm64 import Arm64Bundle, build_arm64
@@ -7,3 +17,17 @@ from .onnx_export import ExportResult, export_onnx, onnx_module_scopes, verify_o
 
 __all__ = ["AotiPackage", "Arm64Bundle", "ExportResult", "build_aoti", "build_arm64", "build_arm64_tvm", "export_onnx",
            "onnx_module_scopes", "verify_onnx"]
+
+
+class _CallableModule(types.ModuleType):
+    """Lets ``deepseek.compile(...)`` be called while ``deepseek.compile.build_arm64`` etc. stay importable."""
+
+    def __call__(self, model: Any, example_inputs: Any = None, *, target_arch: str = "x86_64", output: str,
+                 optimization_level: int = 2, **options: Any) -> dict[str, Any]:
+        from .cli import compile_model
+
+        return compile_model(model, target_arch=target_arch, optimization_level=optimization_level, output=output,
+                             inputs=example_inputs, **options)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -109,7 +110,10 @@ def run_compile_cli(args: argparse.Namespace) -> int:
 def _resolve(model: str, inputs: list[tuple[int, ...]] | None, arch: str | None, trust_pickle: bool,
              prune: float | None) -> tuple[Any, Any, Any, dict[str, Any] | None]:
     """The model, its example inputs and input names — with ``prune`` of its channels removed first."""
-    module, examples, names, _ = resolve_model(model, inputs, arch=arch, trust_pickle=trust_pickle)
+    if isinstance(model, (str, os.PathLike)):
+        module, examples, names, _ = resolve_model(str(model), inputs, arch=arch, trust_pickle=trust_pickle)
+    else:  # the Python API: an nn.Module with example tensors (or shapes)
+        module, examples, names = _module_and_examples(model, inputs)
     if prune is None:
         return module, examples, names, None
     if isinstance(module, Path):
@@ -120,6 +124,24 @@ def _resolve(model: str, inputs: list[tuple[int, ...]] | None, arch: str | None,
 
     result = prune_channels(module, prune, tuple(examples), round_to=8)
     return result.model, examples, names, {"ratio": prune, "param_ratio": result.param_ratio, "mac_ratio": result.mac_ratio}
+
+
+def _module_and_examples(model: Any, inputs: Any) -> tuple[Any, tuple[Any, ...] | None, None]:
+    import torch
+
+    from .._tensors import as_input_tuple
+
+    if not isinstance(model, torch.nn.Module):
+        raise invalid("model", type(model).__name__, "an nn.Module, a model file or a built-in model name")
+    if inputs is None:
+        return model, None, None
+    items = as_input_tuple(inputs, "example_inputs") if isinstance(inputs, torch.Tensor) else tuple(inputs)
+    if all(isinstance(i, torch.Tensor) for i in items):
+        return model, items, None
+    if all(isinstance(i, (tuple, list)) and all(isinstance(d, int) for d in i) for i in items):
+        g = torch.Generator().manual_seed(0)
+        return model, tuple(torch.randn(*shape, generator=g) for shape in items), None
+    raise invalid("example_inputs", inputs, "example tensors, or input shapes such as [(1, 3, 224, 224)]")
 
 
 def _torch_model(model: str, output: str, suffix: str, output_expected: str, inputs: list[tuple[int, ...]] | None,
@@ -254,7 +276,7 @@ def compile_model(model: str, *, target_arch: str, optimization_level: int, outp
         raise invalid("--quantize", quantize, "int8")
     if backend is not None and backend not in BACKENDS.get(target_arch, ()):
         raise invalid("--backend", backend, f"one of {BACKENDS.get(target_arch)} for target {target_arch}")
-    if Path(model).suffix == ".pt2" and Path(model).is_file():
+    if isinstance(model, (str, os.PathLike)) and Path(model).suffix == ".pt2" and Path(model).is_file():
         from .aoti import is_aoti_package
 
         if is_aoti_package(Path(model)):
