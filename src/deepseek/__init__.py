@@ -32,6 +32,7 @@ _LAZY = {
     "dynamic_graph": ("deepseek.graph", "dynamic_graph"),
     "static_graph": ("deepseek.graph", "static_graph"),
     "checkpoint_activations": ("deepseek.graph", "checkpoint_activations"),
+    "DeepSeekTrainer": ("deepseek.train", "DeepSeekTrainer"),
 }
 _SUBMODULES = {"amp", "assets", "runtime", "compile", "bench", "graph", "models", "quantization", "train"}
 
@@ -39,6 +40,7 @@ __all__ = [
     "ArtifactError",
     "BenchmarkResult",
     "DeepSeekError",
+    "DeepSeekTrainer",
     "InvalidArgumentError",
     "MissingDependencyError",
     "Predictor",
@@ -88,3 +90,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from .evaluate import evaluate
     from .graph import Tensor, checkpoint_activations, dynamic_graph, static_graph
     from .runtime import Predictor, load
+    from .train import DeepSeekTrainer

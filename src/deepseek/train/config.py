@@ -1,0 +1,100 @@
+"""Trainer configuration: frozen, validated, built from the plain dicts SPEC.md shows."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from .._config import BaseConfig
+from .._errors import invalid
+
+OPTIMIZERS = ("AdamW", "Adam", "SGD", "RMSprop")
+SCHEDULERS = (None, "cosine", "linear", "step", "constant")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# Lightning / Accelerate spellings that map cleanly onto ours
+ALIASES = {"gradient_clip_val": "clip_grad_norm", "max_grad_norm": "clip_grad_norm", "name": "type",
+           "learning_rate": "lr", "accumulate_grad_batches": "gradient_accumulation",
+           "gradient_accumulation_steps": "gradient_accumulation", "sync_batchnorm": "sync_bn"}
+
+
+def _canonical(data: dict[str, Any], where: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = ALIASES.get(key, key)
+        if name in out:
+            raise invalid(where, key, f"one spelling of {name!r}, not both")
+        out[name] = value
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig(BaseConfig):
+    """Optimizer, learning-rate schedule and gradient clipping."""
+
+    type: str = "AdamW"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9  # SGD / RMSprop
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam / AdamW
+    clip_grad_norm: float | None = None
+    scheduler: str | None = None
+    warmup_steps: int = 0
+    step_size: int = 1000  # "step" scheduler: optimizer steps between decays
+    gamma: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.type not in OPTIMIZERS:
+            raise invalid("optimizer_config.type", self.type, f"one of {OPTIMIZERS}")
+        if not self.lr > 0:
+            raise invalid("optimizer_config.lr", self.lr, "a positive learning rate")
+        if self.weight_decay < 0:
+            raise invalid("optimizer_config.weight_decay", self.weight_decay, ">= 0")
+        if self.clip_grad_norm is not None and not self.clip_grad_norm > 0:
+            raise invalid("optimizer_config.clip_grad_norm", self.clip_grad_norm, "a positive norm, or None")
+        if self.scheduler not in SCHEDULERS:
+            raise invalid("optimizer_config.scheduler", self.scheduler, f"one of {SCHEDULERS}")
+        if self.warmup_steps < 0 or self.step_size < 1 or not 0 < self.gamma <= 1:
+            raise invalid("optimizer_config", (self.warmup_steps, self.step_size, self.gamma),
+                          "warmup_steps >= 0, step_size >= 1, 0 < gamma <= 1")
+
+    @classmethod
+    def parse(cls, data: dict[str, Any] | OptimizerConfig | None) -> OptimizerConfig:
+        fields = _fields(cls, data, "optimizer_config", "{'type': 'AdamW', 'lr': 1e-3}")
+        if isinstance(fields, cls):
+            return fields
+        if "betas" in fields:
+            fields["betas"] = tuple(fields["betas"])
+        return cls(**fields)
+
+
+@dataclasses.dataclass(frozen=True)
+class DistributedConfig(BaseConfig):
+    """How steps are formed across micro-batches and processes."""
+
+    gradient_accumulation: int = 1
+    sync_bn: bool = False
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.gradient_accumulation, int) and self.gradient_accumulation >= 1):
+            raise invalid("distributed_config.gradient_accumulation", self.gradient_accumulation, "an integer >= 1")
+
+    @classmethod
+    def parse(cls, data: dict[str, Any] | DistributedConfig | None) -> DistributedConfig:
+        fields = _fields(cls, data, "distributed_config", "{'gradient_accumulation': 4}")
+        return fields if isinstance(fields, cls) else cls(**fields)
+
+
+def _fields(cls: type, data: Any, where: str, example: str) -> Any:
+    """``data`` itself when it is already a ``cls``; else its keys, aliases resolved and checked."""
+    if isinstance(data, cls):
+        return data
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise invalid(where, data, f"a dict such as {example}")
+    fields = _canonical(data, where)
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = set(fields) - set(known)
+    if unknown:
+        raise invalid(where, sorted(unknown), f"keys among {known}")
+    return fields
