@@ -85,3 +85,17 @@ def test_python_compile_takes_a_module_and_example_tensors(tmp_path):
     assert callable(deepseek.compile) and deepseek.compile.build_aoti is not None
     with pytest.raises(deepseek.InvalidArgumentError, match="example_inputs"):
         deepseek.compile(model, ["not a shape"], output=str(tmp_path / "n.onnx"))
+
+
+def test_a_static_batch_pt2_compiles_for_its_batch_and_refuses_others(tmp_path):
+    torch.manual_seed(0)
+    model = TinyNet().eval()
+    torch.export.save(torch.export.export(model, (torch.randn(1, 3, 224, 224),)), tmp_path / "static.pt2")
+    with pytest.warns(UserWarning, match="compiled for batch 1 only"):
+        compile_model(str(tmp_path / "static.pt2"), target_arch="x86_64", optimization_level=3,
+                      output=str(tmp_path / "s.pt2"), backend="inductor")
+    predictor = deepseek.load(tmp_path / "s.pt2")
+    x = torch.randn(1, 3, 224, 224)
+    np.testing.assert_allclose(predictor(x.numpy()), model(x).detach().numpy(), atol=1e-4, rtol=1e-4)
+    with pytest.raises(deepseek.InvalidArgumentError, match=r"expected \(1, 3, 224, 224\)"):
+        predictor(np.zeros((2, 3, 224, 224), np.float32))

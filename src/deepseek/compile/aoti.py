@@ -12,6 +12,7 @@ import json
 import shutil
 import tempfile
 import time
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -60,11 +61,19 @@ def build_aoti(model: torch.nn.Module, examples: tuple[Any, ...], output: str | 
 
         source = quantize_pt2e(model, examples, calibration, observer="histogram", compile=False).graph_module
         precision = "int8"
-    traced, shapes = dynamic_batch_examples(examples) if dynamic_batch else (examples, None)
-    try:
-        program = torch.export.export(source, traced, dynamic_shapes=shapes)
-    except Exception as e:
-        raise DeepSeekError(f"model failed to export with torch.export: {export_failure(e)}") from e
+    program = None
+    if dynamic_batch:
+        traced, shapes = dynamic_batch_examples(examples)
+        try:
+            program = torch.export.export(source, traced, dynamic_shapes=shapes)
+        except Exception as e:  # e.g. a .pt2 exported at a fixed batch guards on it: keep that batch
+            warnings.warn(f"export with a dynamic batch dimension failed ({export_failure(e)}); "
+                          f"compiled for batch {examples[0].shape[0]} only", stacklevel=2)
+    if program is None:
+        try:
+            program = torch.export.export(source, examples)
+        except Exception as e:
+            raise DeepSeekError(f"model failed to export with torch.export: {export_failure(e)}") from e
     work = Path(tempfile.mkdtemp(prefix="deepseek-aoti-"))
     try:
         built = work / "model.pt2"  # the packager insists on the suffix
