@@ -83,7 +83,9 @@ def build_aoti(model: torch.nn.Module, examples: tuple[Any, ...], output: str | 
             compile_s = time.perf_counter() - started
             specs = program_input_specs(program)
             with zipfile.ZipFile(built, "a") as zf:  # the compiled code does not check input shapes: we do
-                zf.writestr(INPUTS_ENTRY, json.dumps([dataclasses.asdict(spec) for spec in specs]))
+                root = zf.namelist()[0].split("/", 1)[0]  # entries outside the package's root folder make
+                zf.writestr(f"{root}/{INPUTS_ENTRY}",  # torch warn that the package is outdated
+                            json.dumps([dataclasses.asdict(spec) for spec in specs]))
             compiled = aoti_load_package(str(built))
             checks = [examples]
             if specs and specs[0].shape and specs[0].shape[0] is None:  # a dynamic batch: check another size too

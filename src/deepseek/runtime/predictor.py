@@ -91,7 +91,7 @@ class Predictor:
         return f"Predictor(source={self.source!r}, kind={self.kind!r}, backend={self.backend!r}, device={self.device!r})"
 
 
-INPUTS_ENTRY = "deepseek/inputs.json"
+INPUTS_ENTRY = "deepseek/inputs.json"  # inside an AOTInductor package's root folder
 
 
 def load(
@@ -213,9 +213,10 @@ def _specs_from_package(path: Path) -> list[InputSpec] | None:
     import zipfile
 
     with zipfile.ZipFile(path) as zf:
-        if INPUTS_ENTRY not in zf.namelist():
+        entry = next((n for n in zf.namelist() if n.endswith("/" + INPUTS_ENTRY)), None)
+        if entry is None:
             return None
-        return [InputSpec(d["name"], tuple(d["shape"]), d["dtype"]) for d in json.loads(zf.read(INPUTS_ENTRY))]
+        return [InputSpec(d["name"], tuple(d["shape"]), d["dtype"]) for d in json.loads(zf.read(entry))]
 
 
 def program_input_specs(program: Any) -> list[InputSpec]:
