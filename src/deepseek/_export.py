@@ -25,3 +25,17 @@ def dynamic_batch(examples: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any
     examples = tuple(torch.cat([x, x]) if isinstance(x, torch.Tensor) and x.dim() > 0 and x.shape[0] == 1 else x
                      for x in examples)
     return examples, shapes
+
+
+def export_or_explain(model: Any, examples: tuple[Any, ...], **kwargs: Any) -> Any:
+    """``torch.export.export`` in eval mode, failing with a :class:`DeepSeekError` that says why and where."""
+    import torch
+
+    from ._errors import DeepSeekError
+    from ._tensors import eval_mode
+
+    eval_mode(model)
+    try:
+        return torch.export.export(model, examples, **kwargs)
+    except Exception as e:  # torch.export raises many types; all mean "cannot capture"
+        raise DeepSeekError(f"model failed to export with torch.export: {export_failure(e)}") from e

@@ -20,9 +20,9 @@ from typing import Any
 import torch
 
 from .._atomic import atomic_path
-from .._errors import DeepSeekError, VerificationError
+from .._errors import VerificationError
 from .._export import dynamic_batch as dynamic_batch_examples
-from .._export import export_failure
+from .._export import export_failure, export_or_explain
 from .._tensors import eval_mode
 
 
@@ -70,10 +70,7 @@ def build_aoti(model: torch.nn.Module, examples: tuple[Any, ...], output: str | 
             warnings.warn(f"export with a dynamic batch dimension failed ({export_failure(e)}); "
                           f"compiled for batch {examples[0].shape[0]} only", stacklevel=2)
     if program is None:
-        try:
-            program = torch.export.export(source, examples)
-        except Exception as e:
-            raise DeepSeekError(f"model failed to export with torch.export: {export_failure(e)}") from e
+        program = export_or_explain(source, examples)
     work = Path(tempfile.mkdtemp(prefix="deepseek-aoti-"))
     try:
         built = work / "model.pt2"  # the packager insists on the suffix

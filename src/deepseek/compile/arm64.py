@@ -29,8 +29,7 @@ import numpy as np
 import torch
 
 from .._errors import DeepSeekError, MissingDependencyError, VerificationError, invalid
-from .._export import export_failure
-from .._tensors import eval_mode
+from .._export import export_or_explain
 
 CXX = "aarch64-linux-gnu-g++"
 CC = "aarch64-linux-gnu-gcc"
@@ -236,14 +235,6 @@ def fetch_aarch64_wheel(requirement: str, members: tuple[str, ...], root: Path) 
         shutil.rmtree(download, ignore_errors=True)
 
 
-def _export(model: torch.nn.Module, examples: tuple[Any, ...]) -> torch.export.ExportedProgram:
-    eval_mode(model)
-    try:
-        return torch.export.export(model, examples)
-    except Exception as e:
-        raise DeepSeekError(f"model failed to export with torch.export: {export_failure(e)}") from e
-
-
 def quantize_xnnpack(model: torch.nn.Module, examples: tuple[Any, ...], calibration: list[torch.Tensor]) -> torch.nn.Module:
     """Static INT8 with ExecuTorch's XNNPACK quantizer (symmetric, per-channel weights) through torchao's PT2E
     flow, calibrated on ``calibration``: the quantized PyTorch reference the arm64 program is lowered from."""
@@ -256,7 +247,7 @@ def quantize_xnnpack(model: torch.nn.Module, examples: tuple[Any, ...], calibrat
     from ..quantization.pt2e import require_quantized
 
     quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
-    prepared = prepare_pt2e(_export(model, examples).module(), quantizer)
+    prepared = prepare_pt2e(export_or_explain(model, examples).module(), quantizer)
     rows = examples[0].shape[0]  # the program's shapes are static: calibrate in batches of the same size
     with torch.no_grad():
         for batch in calibration:
@@ -275,7 +266,7 @@ def export_program(model: torch.nn.Module, examples: tuple[Any, ...], path: Path
         from executorch.exir import to_edge_transform_and_lower
     except ImportError as e:
         raise MissingDependencyError("the arm64 target needs ExecuTorch: pip install executorch==1.5.1") from e
-    program = to_edge_transform_and_lower(_export(model, examples), partitioner=[XnnpackPartitioner()]).to_executorch()
+    program = to_edge_transform_and_lower(export_or_explain(model, examples), partitioner=[XnnpackPartitioner()]).to_executorch()
     path.write_bytes(program.buffer)
     return len(program.buffer)
 

@@ -16,8 +16,7 @@ from typing import Any
 import torch
 
 from .._errors import DeepSeekError, require
-from .._export import export_failure
-from .._tensors import eval_mode
+from .._export import export_or_explain
 from .arm64 import (
     CXX,
     Arm64Bundle,
@@ -106,11 +105,7 @@ def build_arm64_tvm(model: torch.nn.Module, examples: tuple[Any, ...], output: s
     try:
         stage = work / bundle.name
         (stage / "lib").mkdir(parents=True)
-        model = eval_mode(model)
-        try:
-            program = torch.export.export(model, examples)
-        except Exception as e:
-            raise DeepSeekError(f"model failed to export with torch.export: {export_failure(e)}") from e
+        program = export_or_explain(model, examples)
         try:
             relax_module = from_exported_program(program, keep_params_as_input=False)
         except Exception as e:  # an operator TVM's PyTorch frontend does not convert
