@@ -33,6 +33,7 @@ _LAZY = {
     "static_graph": ("deepseek.graph", "static_graph"),
     "checkpoint_activations": ("deepseek.graph", "checkpoint_activations"),
     "DeepSeekTrainer": ("deepseek.train", "DeepSeekTrainer"),
+    "DistributedTrainer": ("deepseek.train", "DistributedTrainer"),
 }
 _SUBMODULES = {"amp", "assets", "runtime", "compile", "bench", "graph", "models", "quantization", "train"}
 
@@ -41,6 +42,7 @@ __all__ = [
     "BenchmarkResult",
     "DeepSeekError",
     "DeepSeekTrainer",
+    "DistributedTrainer",
     "InvalidArgumentError",
     "MissingDependencyError",
     "Predictor",
@@ -90,4 +92,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from .evaluate import evaluate
     from .graph import Tensor, checkpoint_activations, dynamic_graph, static_graph
     from .runtime import Predictor, load
-    from .train import DeepSeekTrainer
+    from .train import DeepSeekTrainer, DistributedTrainer

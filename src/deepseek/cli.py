@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "prune": ("deepseek.pruning.cli", "remove channels (structured pruning), verify, and measure dense vs pruned latency"),
     "export": ("deepseek.compile.cli", "export a model to ONNX and verify it against PyTorch"),
     "compile": ("deepseek.compile.cli", "compile a model into a deployable artifact for a target"),
+    "train": ("deepseek.train.launch", "run a training script on N processes (torchrun), restarting dead workers"),
     "demo": ("deepseek.demo", "the end-to-end demo on the bundled MobileNetV2"),
 }
 
@@ -53,7 +54,13 @@ def _run(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     selected = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(selected if selected in SUBCOMMANDS else None)
+    passthrough: list[str] = []
+    if "--" in argv:  # what follows belongs to a program the subcommand runs (deepseek train SCRIPT -- ARGS)
+        argv, passthrough = argv[:argv.index("--")], argv[argv.index("--") + 1:]
     args = parser.parse_args(argv)
+    if passthrough and not getattr(args, "_passthrough", False):
+        parser.error(f"deepseek {args.command} takes no arguments after --")
+    args.passthrough = passthrough
     run = getattr(importlib.import_module(args._module), args._run)
     try:
         return int(run(args) or 0)

@@ -11,6 +11,12 @@ from .._errors import invalid
 OPTIMIZERS = ("AdamW", "Adam", "SGD", "RMSprop")
 SCHEDULERS = (None, "cosine", "linear", "step", "constant")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+STRATEGIES = ("ring_allreduce", "zero1", "fsdp")
+COMPRESSIONS = (None, "fp16", "bf16", "powersgd")
+BACKENDS = ("auto", "gloo", "nccl")
+# Lightning / Accelerate / DeepSpeed names for the same strategies
+STRATEGY_ALIASES = {"ddp": "ring_allreduce", "allreduce": "ring_allreduce", "zero": "zero1",
+                    "deepspeed_stage_1": "zero1", "zero_stage_1": "zero1", "fsdp2": "fsdp"}
 # Lightning / Accelerate spellings that map cleanly onto ours
 ALIASES = {"gradient_clip_val": "clip_grad_norm", "max_grad_norm": "clip_grad_norm", "name": "type",
            "learning_rate": "lr", "accumulate_grad_batches": "gradient_accumulation",
@@ -73,10 +79,34 @@ class DistributedConfig(BaseConfig):
 
     gradient_accumulation: int = 1
     sync_bn: bool = False
+    strategy: str = "ring_allreduce"  # how gradients and optimizer state are shared (DistributedTrainer)
+    compression: str | None = None  # gradient compression on the wire (DDP communication hooks / FSDP reduce dtype)
+    powersgd_rank: int = 2
+    powersgd_start_step: int = 10  # PowerSGD all-reduces uncompressed until here (its warm-up)
+    backend: str = "auto"  # "auto": NCCL when the process has a GPU, else Gloo
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.gradient_accumulation, int) and self.gradient_accumulation >= 1):
+        if isinstance(self.gradient_accumulation, bool) or not (
+                isinstance(self.gradient_accumulation, int) and self.gradient_accumulation >= 1):
             raise invalid("distributed_config.gradient_accumulation", self.gradient_accumulation, "an integer >= 1")
+        strategy = STRATEGY_ALIASES.get(self.strategy, self.strategy)
+        if strategy not in STRATEGIES:
+            raise invalid("strategy", self.strategy, f"one of {STRATEGIES} (or an alias among {sorted(STRATEGY_ALIASES)})")
+        object.__setattr__(self, "strategy", strategy)
+        compression = None if self.compression in (None, "none") else self.compression
+        if compression not in COMPRESSIONS:
+            raise invalid("compression", self.compression, f"one of {COMPRESSIONS}")
+        if compression == "powersgd" and strategy == "fsdp":
+            raise invalid("compression", "powersgd", "fp16 or bf16 with strategy='fsdp' (PowerSGD is a DDP "
+                          "communication hook: use strategy='ring_allreduce' or 'zero1')")
+        object.__setattr__(self, "compression", compression)
+        if not (isinstance(self.powersgd_rank, int) and self.powersgd_rank >= 1):
+            raise invalid("distributed_config.powersgd_rank", self.powersgd_rank, "an integer >= 1")
+        if not (isinstance(self.powersgd_start_step, int) and self.powersgd_start_step >= 2):
+            raise invalid("distributed_config.powersgd_start_step", self.powersgd_start_step,
+                          "an integer >= 2 (PowerSGD needs uncompressed warm-up steps)")
+        if self.backend not in BACKENDS:
+            raise invalid("distributed_config.backend", self.backend, f"one of {BACKENDS}")
 
     @classmethod
     def parse(cls, data: dict[str, Any] | DistributedConfig | None) -> DistributedConfig:

@@ -46,37 +46,54 @@ class DeepSeekTrainer:
                  callbacks: Iterable[Callback] = (), checkpoint_path: str | Path | None = None,
                  checkpoint_every: int | None = None, batch_size: int = 64, seed: int = 0,
                  activation_checkpointing: Iterable[str] = (), device: str = "cpu", progress: bool = True) -> None:
-        if not isinstance(model, torch.nn.Module):
-            raise invalid("model", type(model).__name__, "a torch.nn.Module")
+        self._configure(optimizer_config, distributed_config, loss_fn=loss_fn, precision=precision,
+                        callbacks=callbacks, checkpoint_path=checkpoint_path, checkpoint_every=checkpoint_every,
+                        batch_size=batch_size, seed=seed, activation_checkpointing=activation_checkpointing,
+                        device=device, progress=progress)
+        self._attach(model)
+
+    def _configure(self, optimizer_config: Any, distributed_config: Any, *, loss_fn: Any, precision: str,
+                   callbacks: Iterable[Callback], checkpoint_path: str | Path | None, checkpoint_every: int | None,
+                   batch_size: int, seed: int, activation_checkpointing: Iterable[str], device: str,
+                   progress: bool) -> None:
         if precision not in PRECISIONS:
             raise invalid("precision", precision, f"one of {PRECISIONS}")
-        if batch_size < 1:
+        if isinstance(batch_size, bool) or not (isinstance(batch_size, int) and batch_size >= 1):
             raise invalid("batch_size", batch_size, "an integer >= 1")
         if checkpoint_every is not None and checkpoint_every < 1:
             raise invalid("checkpoint_every", checkpoint_every, "optimizer steps >= 1, or None (every epoch)")
         self.optim = OptimizerConfig.parse(optimizer_config)
         self.dist = DistributedConfig.parse(distributed_config)
         self.device = device
-        self.model = model.to(device)
-        if self.dist.sync_bn and torch.distributed.is_available() and torch.distributed.is_initialized():
-            self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
-        if activation_checkpointing:
-            from ..graph import checkpoint_activations
-
-            checkpoint_activations(self.model, list(activation_checkpointing))
+        self.activation_checkpointing = list(activation_checkpointing)
         self.loss_fn = loss_fn or torch.nn.functional.cross_entropy
         self.dtype = {"auto": None, "fp32": "fp32", "bf16": "bf16", "fp16": "fp16"}[precision]
-        self.scaler = amp.GradScaler(device, dtype=self.dtype)
-        self.optimizer = _optimizer(self.model, self.optim)
         self.callbacks = list(callbacks)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
         self.checkpoint_every = checkpoint_every
-        self.batch_size, self.seed, self.progress = batch_size, seed, progress
+        self.batch_size, self.seed = batch_size, seed
+        self.rank, self.world_size = 0, 1  # this process's place among the processes sharing each step
+        self.progress = progress
         self.step = 0  # optimizer steps taken
         self.epoch = 0  # epochs completed
         self.batch_in_epoch = 0  # micro-batches consumed in the current epoch
         self.history: list[dict[str, float]] = []
         self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+
+    def _attach(self, model: torch.nn.Module) -> None:
+        if not isinstance(model, torch.nn.Module):
+            raise invalid("model", type(model).__name__, "a torch.nn.Module")
+        self.model = model.to(self.device)
+        if self.dist.sync_bn and torch.distributed.is_available() and torch.distributed.is_initialized():
+            from .sync_bn import convert_sync_batchnorm
+
+            self.model = convert_sync_batchnorm(self.model)
+        if self.activation_checkpointing:
+            from ..graph import checkpoint_activations
+
+            checkpoint_activations(self.model, self.activation_checkpointing)
+        self.scaler = amp.GradScaler(self.device, dtype=self.dtype)
+        self.optimizer = _optimizer(self.model, self.optim)
 
     # -- public -------------------------------------------------------------------------------------------
     def fit(self, train_data: Any, epochs: int, eval_data: Any = None, *, resume: bool = True) -> list[dict[str, float]]:
@@ -84,19 +101,20 @@ class DeepSeekTrainer:
         if not (isinstance(epochs, int) and epochs >= 1):
             raise invalid("epochs", epochs, "an integer >= 1")
         dataset = _as_dataset(train_data)
-        per_epoch = math.ceil(len(dataset) / self.batch_size)
+        per_epoch = len(self._epoch_plan(len(dataset)))
         total_steps = epochs * math.ceil(per_epoch / self.dist.gradient_accumulation)
         self.scheduler = _scheduler(self.optimizer, self.optim, total_steps)
-        if resume and self.checkpoint_path is not None and (self.checkpoint_path / CHECKPOINT).is_file():
-            self.load_checkpoint(self.checkpoint_path / CHECKPOINT)
+        if resume and self.checkpoint_path is not None:
+            self._resume()
         from .._progress import progress
 
-        bar = progress(transient=True) if self.progress else contextlib.nullcontext()
+        show = self.progress and self.rank == 0
+        bar = progress(transient=True) if show else contextlib.nullcontext()
         with bar:
             task = bar.add_task("training", total=epochs * per_epoch, completed=self.epoch * per_epoch
-                                + self.batch_in_epoch) if self.progress else None
+                                + self.batch_in_epoch) if show else None
             while self.epoch < epochs:
-                self._train_epoch(dataset, per_epoch, bar, task)
+                self._train_epoch(dataset, bar, task)
                 metrics = {"epoch": float(self.epoch), "step": float(self.step)}
                 if eval_data is not None:
                     metrics.update(self.evaluate(eval_data))
@@ -104,22 +122,30 @@ class DeepSeekTrainer:
                 for cb in self.callbacks:
                     cb.on_epoch_end(self, metrics)
                 if self.checkpoint_path is not None:
-                    self.save_checkpoint(self.checkpoint_path / CHECKPOINT)
+                    self._checkpoint()
+        self._finish()
         return self.history
 
     def evaluate(self, data: Any) -> dict[str, float]:
         """Mean loss and top-1 accuracy on ``data`` (eval mode; BatchNorm uses running statistics)."""
         dataset = _as_dataset(data)
-        self.model.eval()
-        total, loss_sum, correct = 0, 0.0, 0
+        if len(dataset) < self.world_size:
+            raise invalid("eval_data", f"{len(dataset)} samples", f"at least one per process ({self.world_size})")
+        # every process evaluates its own slice in the same number of batches (sharded models need that)
+        mine = torch.tensor_split(torch.arange(len(dataset)), self.world_size)[self.rank]
+        batches = math.ceil(math.ceil(len(dataset) / self.world_size) / max(256, self.batch_size))
+        model = self._eval_model()
+        model.eval()
+        sums = torch.zeros(3, dtype=torch.float64)  # samples, loss sum, correct
         with torch.no_grad(), amp.autocast(self.device, dtype=self.dtype):
-            for x, y in torch.utils.data.DataLoader(dataset, batch_size=max(256, self.batch_size)):
+            for index in torch.tensor_split(mine, min(batches, len(mine))):
+                x, y = torch.utils.data.default_collate([dataset[i] for i in index.tolist()])
                 x, y = x.to(self.device), y.to(self.device)
-                out = self.model(x)
-                loss_sum += float(self.loss_fn(out.float(), y)) * len(y)
-                correct += int((out.argmax(-1) == y).sum())
-                total += len(y)
-        self.model.train()
+                out = model(x)
+                sums += torch.tensor([len(y), float(self.loss_fn(out.float(), y)) * len(y),
+                                      int((out.argmax(-1) == y).sum())], dtype=torch.float64)
+        model.train()
+        total, loss_sum, correct = self._sum_over_processes(sums).tolist()
         return {"eval_loss": loss_sum / total, "eval_accuracy": correct / total}
 
     def save_checkpoint(self, path: str | Path) -> Path:
@@ -154,32 +180,78 @@ class DeepSeekTrainer:
         np.random.set_state(("MT19937", rng["numpy"].numpy().astype(np.uint32), rng["numpy_pos"], 0, 0.0))
 
     # -- the loop -------------------------------------------------------------------------------------------
-    def _train_epoch(self, dataset: Any, per_epoch: int, bar: Any, task: Any) -> None:
-        self.model.train()
-        order = torch.Generator().manual_seed(self.seed + self.epoch)  # the epoch's data order, reproducible on resume
-        loader = torch.utils.data.DataLoader(dataset, batch_size=self.batch_size, shuffle=True, generator=order)
+    def _epoch_plan(self, samples: int) -> list[tuple[list[int], int]]:
+        """This process's micro-batches for the current epoch, each with the number of samples its whole
+        accumulation group holds across all processes.
+
+        The epoch's order is one permutation (seeded by seed + epoch, so a resumed run sees the same data);
+        each micro-step takes the next ``batch_size * world_size`` samples and every process its contiguous
+        share, so N processes with ``batch_size`` B see exactly the batches one process with N·B sees.
+        """
+        order = torch.randperm(samples, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        steps = list(torch.split(order, self.batch_size * self.world_size))
+        if self.world_size > 1 and steps and len(steps[-1]) < self.world_size:
+            steps.pop()  # too few samples left to give every process one: dropped (at most world_size - 1)
+        plan = []
         accumulate = self.dist.gradient_accumulation
-        for index, (x, y) in enumerate(loader):
-            if index < self.batch_in_epoch:  # consumed before the checkpoint this run resumed from
-                continue
+        for first in range(0, len(steps), accumulate):
+            group = steps[first:first + accumulate]
+            total = sum(len(step) for step in group)
+            plan += [(torch.tensor_split(step, self.world_size)[self.rank].tolist(), total) for step in group]
+        return plan
+
+    def _train_epoch(self, dataset: Any, bar: Any, task: Any) -> None:
+        self.model.train()
+        plan = self._epoch_plan(len(dataset))
+        # micro-batches before batch_in_epoch were consumed before the checkpoint this run resumed from
+        # (its own generator: a DataLoader draws a worker seed from the global RNG otherwise, which a resumed
+        # run would then draw at a different point)
+        loader = torch.utils.data.DataLoader(dataset, batch_sampler=[idx for idx, _ in plan[self.batch_in_epoch:]],
+                                             generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        accumulate = self.dist.gradient_accumulation
+        for x, y in loader:
+            index = self.batch_in_epoch
             x, y = x.to(self.device), y.to(self.device)
-            last_micro = (index + 1) % accumulate == 0 or index + 1 == per_epoch
-            start = index // accumulate * accumulate  # the accumulation group's first micro-batch
-            group_samples = min(len(dataset), min(start + accumulate, per_epoch) * self.batch_size) - start * self.batch_size
-            sync = self.model.no_sync() if (not last_micro and hasattr(self.model, "no_sync")) else contextlib.nullcontext()
-            with sync:
+            last_micro = (index + 1) % accumulate == 0 or index + 1 == len(plan)
+            with self._gradient_sync(last_micro):
                 with amp.autocast(self.device, dtype=self.dtype):
                     loss = self.loss_fn(self.model(x), y)
-                # each micro-batch's mean loss weighted by its share of the group's samples: the gradient
-                # equals one large batch's, even when the last micro-batch is short
-                self.scaler.scale(loss * (len(y) / group_samples)).backward()
+                # each micro-batch's mean loss weighted by its share of the group's samples (times the process
+                # count, which the gradient all-reduce averages over): the gradient equals one large batch's,
+                # even when the last micro-batch is short
+                self.scaler.scale(loss * (len(y) * self.world_size / plan[index][1])).backward()
             self.batch_in_epoch = index + 1
-            if bar is not None and task is not None:
+            if task is not None:
                 bar.advance(task)
             if last_micro:
                 self._optimizer_step(float(loss.detach()))
         self.epoch += 1
         self.batch_in_epoch = 0
+
+    # -- what a multi-process trainer changes -------------------------------------------------------------
+    def _gradient_sync(self, last_micro: bool) -> Any:
+        """No gradient all-reduce on non-final micro-steps of an accumulation group."""
+        if not last_micro and hasattr(self.model, "no_sync"):
+            return self.model.no_sync()
+        return contextlib.nullcontext()
+
+    def _eval_model(self) -> torch.nn.Module:
+        return self.model
+
+    def _sum_over_processes(self, values: torch.Tensor) -> torch.Tensor:
+        return values
+
+    def _resume(self) -> None:
+        assert self.checkpoint_path is not None
+        if (self.checkpoint_path / CHECKPOINT).is_file():
+            self.load_checkpoint(self.checkpoint_path / CHECKPOINT)
+
+    def _checkpoint(self) -> None:
+        assert self.checkpoint_path is not None
+        self.save_checkpoint(self.checkpoint_path / CHECKPOINT)
+
+    def _finish(self) -> None:
+        """End of ``fit``."""
 
     def _optimizer_step(self, loss: float) -> None:
         if self.optim.clip_grad_norm is not None:
@@ -199,7 +271,7 @@ class DeepSeekTrainer:
             cb.on_step_end(self, metrics)
         if (self.checkpoint_path is not None and self.checkpoint_every is not None
                 and self.step % self.checkpoint_every == 0):
-            self.save_checkpoint(self.checkpoint_path / CHECKPOINT)
+            self._checkpoint()
 
 
 def _as_dataset(data: Any) -> Any:
@@ -213,19 +285,21 @@ def _as_dataset(data: Any) -> Any:
     raise invalid("data", type(data).__name__, "a deepseek.assets Dataset, a sized torch Dataset, or (inputs, labels)")
 
 
-def _optimizer(model: torch.nn.Module, cfg: OptimizerConfig) -> torch.optim.Optimizer:
+def optimizer_spec(model: torch.nn.Module, cfg: OptimizerConfig) -> tuple[type, list[dict[str, Any]], dict[str, Any]]:
+    """The optimizer class, parameter groups and keyword arguments ``cfg`` asks for."""
     # no weight decay on biases and normalization weights (1-D parameters), as the field does
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [{"params": [p for p in params if p.dim() > 1], "weight_decay": cfg.weight_decay},
               {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0}]
     groups = [g for g in groups if g["params"]]
-    if cfg.type == "AdamW":
-        return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
-    if cfg.type == "Adam":
-        return torch.optim.Adam(groups, lr=cfg.lr, betas=cfg.betas)
-    if cfg.type == "SGD":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
-    return torch.optim.RMSprop(groups, lr=cfg.lr, momentum=cfg.momentum)
+    if cfg.type in ("AdamW", "Adam"):
+        return getattr(torch.optim, cfg.type), groups, {"lr": cfg.lr, "betas": cfg.betas}
+    return getattr(torch.optim, cfg.type), groups, {"lr": cfg.lr, "momentum": cfg.momentum}
+
+
+def _optimizer(model: torch.nn.Module, cfg: OptimizerConfig) -> torch.optim.Optimizer:
+    cls, groups, kwargs = optimizer_spec(model, cfg)
+    return cls(groups, **kwargs)
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, cfg: OptimizerConfig,

@@ -1,0 +1,146 @@
+"""DistributedTrainer end to end: real processes under torchrun (Gloo), on scikit-learn's real digits."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import deepseek
+from deepseek.train import DistributedConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "examples" / "train_cnn.py"
+DEEPSEEK = [sys.executable, "-m", "deepseek"]
+COMMON = ["--dataset", "digits", "--epochs", "1", "--dropout", "0"]
+
+
+def _run(tmp: Path, name: str, nproc: int, options: list[str], script_args: list[str]) -> dict:
+    out = tmp / name
+    command = [*DEEPSEEK, "train", str(SCRIPT), "--nproc", str(nproc), *options, "--", *script_args, "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=tmp)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((out / "metrics.json").read_text())
+    result["weights"] = load_file(str(out / "weights.safetensors"))
+    return result
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, dict]:
+    """One process with the whole global batch (64) and two processes with half each, per strategy."""
+    tmp = tmp_path_factory.mktemp("dist")
+    one = [*COMMON, "--batch-size", "64"]
+    two = [*COMMON, "--batch-size", "32"]
+    return {
+        "one": _run(tmp, "one", 1, [], one),
+        "ring": _run(tmp, "ring", 2, ["--sync-bn"], two),
+        "zero1": _run(tmp, "zero1", 2, ["--sync-bn", "--strategy", "zero1"], two),
+        "fsdp": _run(tmp, "fsdp", 2, ["--sync-bn", "--strategy", "fsdp"], two),
+        "fp16": _run(tmp, "fp16", 2, ["--compression", "fp16"], two),
+        "powersgd": _run(tmp, "powersgd", 2, ["--compression", "powersgd"], two),
+    }
+
+
+def _max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    assert a.keys() == b.keys()
+    return max(float((a[k].double() - b[k].double()).abs().max()) for k in a)
+
+
+@pytest.mark.parametrize("strategy", ["ring", "zero1", "fsdp"])
+def test_two_processes_with_sync_bn_train_exactly_like_one_with_the_global_batch(runs, strategy):
+    one, two = runs["one"], runs[strategy]
+    assert two["world_size"] == 2 and one["world_size"] == 1 and two["steps"] == one["steps"]
+    # same batches, same gradients (DDP/ZeRO/FSDP average over processes), BatchNorm statistics over both
+    # processes' samples: weights and running statistics agree to float rounding
+    assert _max_diff(one["weights"], two["weights"]) < 1e-5
+    assert abs(one["history"][-1]["eval_accuracy"] - two["history"][-1]["eval_accuracy"]) <= 0.005
+    assert one["history"][-1]["eval_accuracy"] > 0.85
+
+
+def test_fp16_compression_halves_the_bytes_allreduced_and_keeps_accuracy(runs):
+    full, half = runs["ring"]["bytes_allreduced"], runs["fp16"]["bytes_allreduced"]
+    n_params = sum(v.numel() for k, v in runs["one"]["weights"].items() if "running" not in k and "num_batches" not in k)
+    assert full == 4 * n_params * runs["ring"]["steps"]  # every gradient element, float32, once per step
+    assert half * 2 == full
+    assert abs(runs["fp16"]["history"][-1]["eval_accuracy"] - runs["one"]["history"][-1]["eval_accuracy"]) <= 0.02
+
+
+def test_powersgd_sends_fewer_bytes_than_fp16(runs):
+    assert runs["powersgd"]["bytes_allreduced"] < runs["fp16"]["bytes_allreduced"]
+    assert runs["powersgd"]["history"][-1]["eval_accuracy"] > 0.8
+
+
+def test_a_killed_worker_restarts_and_the_run_ends_where_an_uninterrupted_one_does(tmp_path):
+    args = ["--dataset", "digits", "--epochs", "2", "--batch-size", "32", "--checkpoint-every", "1"]  # dropout on
+    straight = _run(tmp_path, "straight", 2, ["--checkpoint-path", str(tmp_path / "ck_straight")], args)
+    log = tmp_path / "steps.txt"
+    killed = _run(tmp_path, "killed", 2, ["--checkpoint-path", str(tmp_path / "ck_killed")],
+                  [*args, "--die-at-step", "12", "--step-log", str(log)])
+    assert _max_diff(straight["weights"], killed["weights"]) == 0.0
+    resumed = killed["resumed_from"]
+    assert resumed is not None and 1 <= resumed <= 12
+    attempts: dict[int, list[int]] = {}
+    for line in log.read_text().split("\n"):
+        if line:
+            attempt, step = map(int, line.split())
+            attempts.setdefault(attempt, []).append(step)
+    assert attempts[0] == list(range(1, 13))  # the first attempt died after step 12
+    # the restart continues right after the newest complete checkpoint: none skipped, none taken twice
+    assert attempts[1] == list(range(resumed + 1, straight["steps"] + 1))
+    assert killed["steps"] == straight["steps"]
+    complete = sorted(p.name for p in (tmp_path / "ck_killed").iterdir() if (p / ".metadata").is_file())
+    assert len(complete) == 2  # only the newest two are kept
+
+
+@pytest.mark.parametrize(("config", "match"), [
+    ({"strategy": "ring"}, "strategy"), ({"compression": "zip"}, "compression"),
+    ({"gradient_accumulation": 0}, "gradient_accumulation"), ({"strategy": "fsdp", "compression": "powersgd"}, "powersgd"),
+])
+def test_bad_distributed_config_is_refused(config, match):
+    with pytest.raises(deepseek.InvalidArgumentError, match=match):
+        DistributedConfig.parse(config)
+
+
+def test_lightning_and_deepspeed_strategy_names_map_to_ours():
+    assert DistributedConfig.parse({"strategy": "ddp"}).strategy == "ring_allreduce"
+    assert DistributedConfig.parse({"strategy": "deepspeed_stage_1"}).strategy == "zero1"
+    assert DistributedConfig.parse({"compression": "none"}).compression is None
+
+
+@pytest.mark.parametrize(("options", "match"), [
+    (["--strategy", "ring"], "strategy"), (["--optimizer", "Lion"], "optimizer_config.type"),
+    (["--gradient-accumulation", "0"], "gradient_accumulation"), (["--nproc", "0"], "--nproc"),
+])
+def test_deepseek_train_refuses_bad_config_before_any_process_starts(tmp_path, options, match):
+    marker = tmp_path / "started"
+    script = tmp_path / "script.py"
+    script.write_text(f"open({str(marker)!r}, 'w').close()\n")
+    done = subprocess.run([*DEEPSEEK, "train", str(script), *options], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and match in done.stderr
+    assert "Traceback" not in done.stderr and not marker.exists()
+
+
+def test_deepseek_train_refuses_a_missing_script(tmp_path):
+    done = subprocess.run([*DEEPSEEK, "train", str(tmp_path / "nope.py")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "an existing Python file" in done.stderr
+
+
+def test_multi_machine_command_names_the_rendezvous():
+    from argparse import Namespace
+
+    from deepseek.train.launch import torchrun_command
+
+    args = Namespace(script=str(SCRIPT), nproc=4, nnodes=2, node_rank=1, rdzv_endpoint="10.0.0.1:29500",
+                     job_id="j", max_restarts=2, passthrough=["--epochs", "3"])
+    command = torchrun_command(args)
+    assert "--nnodes=2" in command and "--rdzv-endpoint=10.0.0.1:29500" in command and "--node-rank=1" in command
+    assert command[-3:] == [str(SCRIPT), "--epochs", "3"] and "--standalone" not in command
+    with pytest.raises(deepseek.InvalidArgumentError, match="rdzv-endpoint"):
+        torchrun_command(Namespace(**{**vars(args), "rdzv_endpoint": None}))
