@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 import torch
@@ -93,12 +94,15 @@ def main() -> None:
         optimizer_config={"type": "AdamW", "lr": args.lr, "weight_decay": 0.01, "clip_grad_norm": 1.0},
         batch_size=args.batch_size, checkpoint_every=args.checkpoint_every, callbacks=callbacks, precision="fp32",
         progress=False)
+    start = time.perf_counter()
     history = trainer.fit(train, epochs=args.epochs, eval_data=test, model=cnn(train.x.shape[1], train.x.shape[-1], args.dropout))
+    seconds = time.perf_counter() - start
     weights = trainer.full_state_dict()
     if trainer.is_main_process:
         summary = {"world_size": trainer.world_size, "strategy": trainer.dist.strategy,
                    "compression": trainer.dist.compression, "steps": trainer.step, "history": history,
-                   "resumed_from": trainer.resumed_from,
+                   "resumed_from": trainer.resumed_from, "fit_seconds": seconds,
+                   "optimizer_state_bytes": trainer.optimizer_state_bytes(),
                    "bytes_allreduced": trainer.comm_stats.bytes_allreduced if trainer.comm_stats else None,
                    "allreduce_calls": trainer.comm_stats.calls if trainer.comm_stats else None}
         print(json.dumps({k: v for k, v in summary.items() if k != "history"} | history[-1]))

@@ -26,7 +26,7 @@ from .._errors import ArtifactError, invalid
 from .comm_hooks import CommStats, register_compression
 from .config import DistributedConfig, OptimizerConfig
 from .dist_checkpoint import ShardedCheckpointer, join_tensors, split_tensors
-from .trainer import DeepSeekTrainer, optimizer_spec
+from .trainer import DeepSeekTrainer, capture_rng, optimizer_spec, restore_rng
 
 LAUNCH_ENV = "DEEPSEEK_TRAIN_CONFIG"  # JSON defaults set by `deepseek train` for the trainer in the script
 _log = logging.getLogger("deepseek.train")
@@ -112,6 +112,17 @@ class DistributedTrainer(DeepSeekTrainer):
     @property
     def is_main_process(self) -> bool:
         return self.rank == 0
+
+    def optimizer_state_bytes(self) -> int:
+        """Bytes of optimizer state this process holds (ZeRO-1 and FSDP hold about 1/world_size of it)."""
+        optimizer = self.optimizer.optim if self.dist.strategy == "zero1" else self.optimizer
+        total = 0
+        for state in optimizer.state.values():
+            for value in state.values():
+                if isinstance(value, torch.Tensor):
+                    local = value.to_local() if hasattr(value, "to_local") else value
+                    total += local.numel() * local.element_size()
+        return total
 
     def full_state_dict(self) -> dict[str, torch.Tensor]:
         """The whole model's weights (unsharded, no DDP prefix) on CPU, on every process."""
@@ -251,19 +262,9 @@ class DistributedTrainer(DeepSeekTrainer):
             model_state, optim_state = get_state_dict(self.model, self.optimizer)
             shared_optimizer = split_tensors(optim_state, "optim", tensors)
         tensors.update({f"model/{k}": v for k, v in model_state.items()})
-        python_version, python_state, _ = random.getstate()
-        numpy_state = np.random.get_state()
-        rng = {"torch": torch.get_rng_state(), "python": torch.tensor(python_state, dtype=torch.int64),
-               "numpy": torch.from_numpy(numpy_state[1].astype(np.int64))}
-        if self.device == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state()
-        mine["rng"] = split_tensors(rng, f"rank{self.rank}/rng", tensors)
-        mine["rng_extra"] = {"python_version": python_version, "numpy_pos": int(numpy_state[2])}
-        shared = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
-                  "history": self.history, "world_size": self.world_size, "batch_size": self.batch_size,
-                  "strategy": self.dist.strategy, "optimizer": shared_optimizer,
-                  "scheduler": _jsonable(self.scheduler.state_dict()) if self.scheduler is not None else None,
-                  "scaler": _jsonable(self.scaler.state_dict())}
+        mine["rng"] = split_tensors(capture_rng(), f"rank{self.rank}/rng", tensors)
+        shared = {**_jsonable(self._progress_state()), "world_size": self.world_size, "batch_size": self.batch_size,
+                  "strategy": self.dist.strategy, "optimizer": shared_optimizer}
         return tensors, shared, mine
 
     def _checkpoint(self) -> None:
@@ -295,17 +296,8 @@ class DistributedTrainer(DeepSeekTrainer):
         else:
             set_state_dict(self.model, self.optimizer, model_state_dict=model_state,
                            optim_state_dict=join_tensors(shared["optimizer"], tensors))
-        if self.scheduler is not None and shared["scheduler"]:
-            self.scheduler.load_state_dict(shared["scheduler"])
-        self.scaler.load_state_dict(shared["scaler"])
-        self.step, self.epoch, self.batch_in_epoch = shared["step"], shared["epoch"], shared["batch_in_epoch"]
-        self.history = list(shared["history"])
-        rng = join_tensors(mine["rng"], tensors)
-        torch.set_rng_state(rng["torch"])
-        if "cuda" in rng and self.device == "cuda":
-            torch.cuda.set_rng_state(rng["cuda"])
-        random.setstate((mine["rng_extra"]["python_version"], tuple(rng["python"].tolist()), None))
-        np.random.set_state(("MT19937", rng["numpy"].numpy().astype(np.uint32), mine["rng_extra"]["numpy_pos"], 0, 0.0))
+        self._restore_progress(shared)
+        restore_rng(join_tensors(mine["rng"], tensors))
         self.resumed_from = self.step
         if self.rank == 0:
             _log.warning("resumed from %s: step %d, epoch %d, micro-batch %d", path, self.step, self.epoch,

@@ -151,13 +151,7 @@ class DeepSeekTrainer:
     def save_checkpoint(self, path: str | Path) -> Path:
         """Everything needed to continue exactly here, written atomically (readable with weights_only=True)."""
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                 "scheduler": self.scheduler.state_dict() if self.scheduler is not None else {},
-                 "scaler": self.scaler.state_dict(), "step": self.step, "epoch": self.epoch,
-                 "batch_in_epoch": self.batch_in_epoch, "history": self.history,
-                 "rng": {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
-                         "python_version": random.getstate()[0],
-                         "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64)),
-                         "numpy_pos": int(np.random.get_state()[2])}}
+                 **self._progress_state(), "rng": capture_rng()}
         with atomic_path(path) as tmp:
             torch.save(state, tmp)
         return Path(path)
@@ -169,15 +163,21 @@ class DeepSeekTrainer:
             raise ArtifactError(f"checkpoint: {path} is not a readable trainer checkpoint ({type(e).__name__})") from e
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        self._restore_progress(state)
+        restore_rng(state["rng"])
+
+    def _progress_state(self) -> dict[str, Any]:
+        """Where the run is: counters, history, schedule and loss scale (no model or optimizer)."""
+        return {"scheduler": self.scheduler.state_dict() if self.scheduler is not None else {},
+                "scaler": self.scaler.state_dict(), "step": self.step, "epoch": self.epoch,
+                "batch_in_epoch": self.batch_in_epoch, "history": self.history}
+
+    def _restore_progress(self, state: dict[str, Any]) -> None:
         if self.scheduler is not None and state["scheduler"]:
             self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         self.history = list(state["history"])
-        rng = state["rng"]
-        torch.set_rng_state(rng["torch"])
-        random.setstate((rng["python_version"], tuple(rng["python"]), None))
-        np.random.set_state(("MT19937", rng["numpy"].numpy().astype(np.uint32), rng["numpy_pos"], 0, 0.0))
 
     # -- the loop -------------------------------------------------------------------------------------------
     def _epoch_plan(self, samples: int) -> list[tuple[list[int], int]]:
@@ -272,6 +272,26 @@ class DeepSeekTrainer:
         if (self.checkpoint_path is not None and self.checkpoint_every is not None
                 and self.step % self.checkpoint_every == 0):
             self._checkpoint()
+
+
+def capture_rng() -> dict[str, Any]:
+    """This process's random states (torch, CUDA when in use, Python, NumPy) as tensors and ints."""
+    python_version, python_state, _ = random.getstate()
+    numpy_state = np.random.get_state()
+    rng = {"torch": torch.get_rng_state(), "python": torch.tensor(python_state, dtype=torch.int64),
+           "python_version": python_version, "numpy": torch.from_numpy(numpy_state[1].astype(np.int64)),
+           "numpy_pos": int(numpy_state[2])}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        rng["cuda"] = torch.cuda.get_rng_state()
+    return rng
+
+
+def restore_rng(rng: dict[str, Any]) -> None:
+    torch.set_rng_state(rng["torch"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state(rng["cuda"])
+    random.setstate((rng["python_version"], tuple(int(v) for v in rng["python"]), None))
+    np.random.set_state(("MT19937", rng["numpy"].numpy().astype(np.uint32), rng["numpy_pos"], 0, 0.0))
 
 
 def _as_dataset(data: Any) -> Any:
