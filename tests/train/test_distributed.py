@@ -150,10 +150,69 @@ def test_multi_machine_command_names_the_rendezvous():
 
     from deepseek.train.launch import torchrun_command
 
-    args = Namespace(script=str(SCRIPT), nproc=4, nnodes=2, node_rank=1, rdzv_endpoint="10.0.0.1:29500",
+    args = Namespace(script=str(SCRIPT), nproc=4, nnodes=2, rdzv_endpoint="10.0.0.1:29500",
                      job_id="j", max_restarts=2, passthrough=["--epochs", "3"])
     command = torchrun_command(args)
-    assert "--nnodes=2" in command and "--rdzv-endpoint=10.0.0.1:29500" in command and "--node-rank=1" in command
+    assert "--nnodes=2" in command and "--rdzv-endpoint=10.0.0.1:29500" in command
     assert command[-3:] == [str(SCRIPT), "--epochs", "3"] and "--standalone" not in command
     with pytest.raises(deepseek.InvalidArgumentError, match="rdzv-endpoint"):
         torchrun_command(Namespace(**{**vars(args), "rdzv_endpoint": None}))
+
+
+def test_two_launchers_meet_at_a_rendezvous_like_two_machines(tmp_path):
+    """Two `deepseek train --nnodes 2` agents (as on two machines) form one job of two processes."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    agents = [subprocess.Popen([*DEEPSEEK, "train", str(SCRIPT), "--nproc", "1", "--nnodes", "2", "--rdzv-endpoint",
+                                f"127.0.0.1:{port}", "--max-restarts", "0", "--", *COMMON, "--limit", "256",
+                                "--out", str(tmp_path / f"node{i}")], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True) for i in range(2)]
+    errors = [agent.communicate(timeout=300)[1] for agent in agents]
+    assert all(agent.returncode == 0 for agent in agents), errors[0][-2000:] + errors[1][-2000:]
+    written = [json.loads(p.read_text()) for p in tmp_path.glob("node*/metrics.json")]
+    assert len(written) == 1 and written[0]["world_size"] == 2  # rank 0 of the two-process job wrote it
+
+
+def _mlp() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+
+
+def test_without_a_launcher_it_is_a_group_of_one_and_resumes_from_its_checkpoint(tmp_path):
+    import torch.distributed as dist
+
+    from deepseek import assets
+
+    train, test = assets.digits().split(0.2, seed=0)
+    options = {"optimizer_config": {"lr": 3e-3}, "batch_size": 64, "progress": False, "precision": "fp32",
+               "checkpoint_path": tmp_path, "strategy": "zero1", "compression": "bf16"}
+    first = deepseek.DistributedTrainer(**options)
+    first.fit(train, epochs=1, eval_data=test, model=_mlp())
+    n_params = sum(p.numel() for p in first._module.parameters())
+    assert first.world_size == 1 and first.comm_stats.bytes_allreduced == 2 * n_params * first.step  # bf16
+    steps = first.step
+    first.close()
+    assert not dist.is_initialized()  # the trainer made the group, so it removed it
+    second = deepseek.DistributedTrainer(**options)
+    history = second.fit(train, epochs=2, eval_data=test, model=_mlp())
+    assert second.resumed_from == steps and second.step == 2 * steps and len(history) == 2
+    assert history[-1]["eval_accuracy"] > history[0]["eval_accuracy"] > 0.5  # learning (chance is 0.1)
+    second.close()
+
+
+def test_launcher_options_are_defaults_the_script_overrides(monkeypatch):
+    from deepseek.train.distributed import LAUNCH_ENV
+
+    monkeypatch.setenv(LAUNCH_ENV, json.dumps({"distributed_config": {"strategy": "fsdp", "sync_bn": True},
+                                               "optimizer_config": {"type": "SGD", "lr": 0.5}}))
+    trainer = deepseek.DistributedTrainer(optimizer_config={"lr": 0.1}, compression="bf16")
+    assert trainer.dist.strategy == "fsdp" and trainer.dist.sync_bn and trainer.dist.compression == "bf16"
+    assert trainer.optim.type == "SGD" and trainer.optim.lr == 0.1
+    with pytest.raises(deepseek.InvalidArgumentError, match="precision"):
+        deepseek.DistributedTrainer(precision="fp16")  # fsdp from the launcher: fp16 loss scaling refused
+    with pytest.raises(deepseek.InvalidArgumentError, match="model"):
+        trainer.fit(torch.zeros(4, 64), epochs=1)

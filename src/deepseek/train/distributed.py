@@ -149,18 +149,7 @@ class DistributedTrainer(DeepSeekTrainer):
             torch.manual_seed(self.seed + self.rank)
             random.seed(self.seed + self.rank)
             np.random.seed(self.seed + self.rank)
-        model = model.to(self.device)
-        if self.dist.sync_bn:
-            from .sync_bn import convert_sync_batchnorm
-
-            model = convert_sync_batchnorm(model)
-        if self.activation_checkpointing:
-            from ..graph import checkpoint_activations
-
-            checkpoint_activations(model, self.activation_checkpointing)
-        from .. import amp
-
-        self.scaler = amp.GradScaler(self.device, dtype=self.dtype)
+        model = self._prepare(model)
         self._module = model
         strategy = self.dist.strategy
         if strategy == "fsdp":

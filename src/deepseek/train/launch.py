@@ -26,8 +26,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(_passthrough=True)
     parser.add_argument("--nproc", type=int, default=1, help="processes on this machine (default 1)")
     parser.add_argument("--nnodes", type=int, default=1, help="machines in the job (default 1)")
-    parser.add_argument("--node-rank", type=int, default=None, help="this machine's index (multi-machine)")
-    parser.add_argument("--rdzv-endpoint", default=None, help="HOST:PORT all machines meet at (multi-machine)")
+    parser.add_argument("--rdzv-endpoint", default=None,
+                        help="HOST:PORT all machines meet at (multi-machine; ranks are assigned as they arrive)")
     parser.add_argument("--job-id", default="deepseek", help="rendezvous id shared by the job's machines")
     parser.add_argument("--max-restarts", type=int, default=3, help="restarts after a worker dies (default 3)")
     parser.add_argument("--strategy", help=f"one of {STRATEGIES} (default ring_allreduce)")
@@ -75,8 +75,6 @@ def torchrun_command(args: argparse.Namespace) -> list[str]:
             raise invalid("--rdzv-endpoint", None, "HOST:PORT of the first machine when --nnodes > 1")
         command += [f"--nnodes={args.nnodes}", "--rdzv-backend=c10d", f"--rdzv-endpoint={args.rdzv_endpoint}",
                     f"--rdzv-id={args.job_id}"]
-        if args.node_rank is not None:
-            command.append(f"--node-rank={args.node_rank}")
     return [*command, str(script), *getattr(args, "passthrough", [])]
 
 

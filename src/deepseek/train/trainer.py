@@ -81,19 +81,24 @@ class DeepSeekTrainer:
         self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
 
     def _attach(self, model: torch.nn.Module) -> None:
+        self.model = self._prepare(model)
+        self.optimizer = _optimizer(self.model, self.optim)
+
+    def _prepare(self, model: torch.nn.Module) -> torch.nn.Module:
+        """``model`` on the device with sync BatchNorm and activation checkpointing as configured; the scaler."""
         if not isinstance(model, torch.nn.Module):
             raise invalid("model", type(model).__name__, "a torch.nn.Module")
-        self.model = model.to(self.device)
+        model = model.to(self.device)
         if self.dist.sync_bn and torch.distributed.is_available() and torch.distributed.is_initialized():
             from .sync_bn import convert_sync_batchnorm
 
-            self.model = convert_sync_batchnorm(self.model)
+            model = convert_sync_batchnorm(model)
         if self.activation_checkpointing:
             from ..graph import checkpoint_activations
 
-            checkpoint_activations(self.model, self.activation_checkpointing)
+            checkpoint_activations(model, self.activation_checkpointing)
         self.scaler = amp.GradScaler(self.device, dtype=self.dtype)
-        self.optimizer = _optimizer(self.model, self.optim)
+        return model
 
     # -- public -------------------------------------------------------------------------------------------
     def fit(self, train_data: Any, epochs: int, eval_data: Any = None, *, resume: bool = True) -> list[dict[str, float]]:
