@@ -9,6 +9,7 @@ dtype. Checkpoints: sharded and asynchronous with torch.distributed.checkpoint; 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import logging
@@ -197,8 +198,6 @@ class DistributedTrainer(DeepSeekTrainer):
     def _gradient_sync(self, last_micro: bool) -> Any:
         if self.dist.strategy == "fsdp":
             self.model.set_requires_gradient_sync(last_micro)
-            import contextlib
-
             return contextlib.nullcontext()
         return super()._gradient_sync(last_micro)
 
@@ -303,8 +302,13 @@ class DistributedTrainer(DeepSeekTrainer):
 
 
 def _trainer_defaults(options: dict[str, Any]) -> dict[str, Any]:
-    allowed = {"loss_fn": None, "callbacks": (), "batch_size": 64, "seed": 0, "activation_checkpointing": (),
-               "progress": True}
+    """``options`` completed with DeepSeekTrainer's own defaults (one source for them)."""
+    import inspect
+
+    passed_separately = {"self", "model", "optimizer_config", "distributed_config", "precision", "checkpoint_path",
+                         "checkpoint_every", "device"}
+    allowed = {name: p.default for name, p in inspect.signature(DeepSeekTrainer.__init__).parameters.items()
+               if name not in passed_separately}
     unknown = set(options) - set(allowed)
     if unknown:
         raise invalid("DistributedTrainer", sorted(unknown), f"keyword arguments among {sorted(allowed)}")
