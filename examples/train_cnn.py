@@ -78,6 +78,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="per process")
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--dropout", type=float, default=0.1)
+    parser.add_argument("--float64", action="store_true",
+                        help="train in float64: N processes then match one to float64 rounding (exactness checks)")
     parser.add_argument("--checkpoint-every", type=int)
     parser.add_argument("--die-at-step", type=int)
     parser.add_argument("--step-log", type=Path)
@@ -85,6 +87,10 @@ def main() -> None:
     args = parser.parse_args()
 
     train, test = data(args.dataset, args.limit)
+    model = cnn(train.x.shape[1], train.x.shape[-1], args.dropout)
+    if args.float64:
+        model = model.double()
+        train, test = (assets.Dataset(d.name, d.x.double(), d.y, d.classes) for d in (train, test))
     callbacks: list[Callback] = []
     if args.die_at_step:
         callbacks.append(_DieAt(args.die_at_step))
@@ -95,7 +101,7 @@ def main() -> None:
         batch_size=args.batch_size, checkpoint_every=args.checkpoint_every, callbacks=callbacks, precision="fp32",
         progress=False)
     start = time.perf_counter()
-    history = trainer.fit(train, epochs=args.epochs, eval_data=test, model=cnn(train.x.shape[1], train.x.shape[-1], args.dropout))
+    history = trainer.fit(train, epochs=args.epochs, eval_data=test, model=model)
     seconds = time.perf_counter() - start
     weights = trainer.full_state_dict()
     if trainer.is_main_process:

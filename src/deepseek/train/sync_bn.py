@@ -49,8 +49,9 @@ class SyncBatchNorm(torch.nn.modules.batchnorm._BatchNorm):
             return super().forward(input)
         dims = [0, *range(2, input.dim())]
         shape = [1, -1] + [1] * (input.dim() - 2)
-        x = input.float()
-        local_count = torch.tensor([x.numel() / x.shape[1]], dtype=torch.float32, device=x.device)
+        # statistics in float32 at least (float16/bfloat16 inputs under autocast), float64 kept
+        x = input if input.dtype == torch.float64 else input.float()
+        local_count = torch.tensor([x.numel() / x.shape[1]], dtype=x.dtype, device=x.device)
         # two passes (mean, then squared deviations): as exact as single-process BatchNorm
         stats = _AllReduceSum.apply(torch.cat([x.sum(dims), local_count]), group)
         count = stats[-1]
