@@ -14,7 +14,7 @@ from .observers import (
     qparams_from_range,
 )
 from .onnx_dynamic import quantize_dynamic_onnx
-from .onnx_static import StaticQuantResult, quantize_static_onnx
+from .onnx_static import CalibrationReader, StaticQuantResult, quantize_static_onnx
 from .precision import PrecisionPlan, choose_precision
 from .pt2e import PT2EModule, quantize_pt2e, x86_quantizer
 from .qat import QATConfig, calibrate, convert, fake_quantizers, fold_batchnorm
@@ -25,6 +25,7 @@ from .weight_only import WeightOnlyConfig, WeightOnlyLinear, quantize_weights, w
 
 __all__ = [
     "OBSERVERS",
+    "CalibrationReader",
     "DynamicQuantizer",
     "FakeQuantize",
     "HistogramObserver",

@@ -126,7 +126,7 @@ def quantize_static_onnx(
                             "entropy": CalibrationMethod.Entropy}[method]
         with contextlib.redirect_stdout(io.StringIO()), _quiet_root_logger():  # ORT prints progress and hints
             quantize_static(
-                str(fp32), str(quantized), _Reader(feeds), quant_format=QuantFormat.QDQ,
+                str(fp32), str(quantized), CalibrationReader(feeds), quant_format=QuantFormat.QDQ,
                 per_channel=per_channel, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                 calibrate_method=calibrate_method, nodes_to_exclude=excluded_nodes,
                 extra_options={"CalibPercentile": percentile} if method == "percentile" else {},
@@ -227,14 +227,26 @@ def _run(model: Path | Any, feeds: list[dict[str, np.ndarray]]) -> np.ndarray:
     return np.concatenate([s.run(None, feed)[0] for feed in feeds])
 
 
-class _Reader:
-    """ONNX Runtime's CalibrationDataReader protocol over our feeds."""
+class CalibrationReader:
+    """ONNX Runtime's ``CalibrationDataReader`` protocol over a list of feeds (``{input_name: array}`` per batch),
+    for ``onnxruntime.quantization.quantize_static`` when driving it directly (as the benchmarks' peer rows do)."""
 
     def __init__(self, feeds: list[dict[str, np.ndarray]]) -> None:
-        self._it = iter(feeds)
+        if not feeds:
+            raise invalid("feeds", "empty", "at least one {input_name: array} batch")
+        self._feeds, self._next = list(feeds), 0
+
+    @classmethod
+    def from_batches(cls, input_name: str, batches: Any) -> CalibrationReader:
+        """One feed per batch (tensors or arrays) of the model's single input ``input_name``."""
+        return cls([{input_name: b.numpy() if hasattr(b, "numpy") else np.asarray(b)} for b in batches])
 
     def get_next(self) -> dict[str, np.ndarray] | None:
-        return next(self._it, None)
+        if self._next >= len(self._feeds):
+            return None
+        self._next += 1
+        return self._feeds[self._next - 1]
 
-    def rewind(self) -> None:  # pragma: no cover - ORT calls it for some methods
-        pass
+    def rewind(self) -> None:
+        """Start over (ORT's entropy and percentile calibrators read the data more than once)."""
+        self._next = 0
