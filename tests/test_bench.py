@@ -61,6 +61,10 @@ def test_peer_not_installed_is_skipped_with_reason(result):
     assert row.status == "skipped" and "pip install openvino" in row.reason and row.latency is None
 
 
+def test_table_prints_readably(result, printed_table):
+    printed_table(result.table(), "onnxruntime", "eager", "skipped")
+
+
 def test_json_and_png(result, tmp_path):
     result.save_json(tmp_path / "r.json")
     data = json.loads((tmp_path / "r.json").read_text())

@@ -56,6 +56,33 @@ def test_unknown_backend_and_target(onnx_file, tmp_path):
     assert proc.returncode == 2 and "sparc" in proc.stderr  # argparse's own usage error
 
 
+def test_corrupt_pt2_is_one_line_without_torchs_log(tmp_path):
+    not_zip = tmp_path / "noise.pt2"
+    not_zip.write_bytes(bytes(range(256)) * 12)
+    wrong_zip = tmp_path / "wrong.pt2"
+    import zipfile
+
+    with zipfile.ZipFile(wrong_zip, "w") as z:
+        z.writestr("archive/data.pkl", b"not a program")
+    for path in (not_zip, wrong_zip):
+        for proc in (run("bench", "--model", str(path), "--backends", "onnxruntime"),
+                     run("export", str(path), "-o", str(tmp_path / "o.onnx"))):
+            assert proc.returncode == 2, proc.stderr
+            assert proc.stderr.strip().count("\n") == 0, proc.stderr  # only our line: torch's logged traceback is kept out
+            assert "not a valid torch.export archive" in proc.stderr and path.name in proc.stderr
+    assert not (tmp_path / "o.onnx").exists()
+
+
+def test_unwritable_output_folder_and_bad_counts():
+    assert_one_line_error(run("demo", "--output", "/proc/nope"), "output", "/proc/nope")
+    for args, flag in ((("profile", "resnet50", "--top", "-1"), "--top"), (("profile", "resnet50", "--runs", "0"), "--runs"),
+                       (("bench", "--model", "resnet50", "--runs", "0"), "--runs"),
+                       (("demo", "--cnn-epochs", "0"), "--cnn-epochs")):
+        proc = run(*args)
+        assert proc.returncode == 2 and f"argument {flag}: expected an integer >= 1" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
 def test_output_never_overwrites_the_input(onnx_file):
     before = onnx_file.read_bytes()
     assert_one_line_error(run("compile", str(onnx_file), "--target-arch", "x86_64", "-o", str(onnx_file)), "output")

@@ -19,7 +19,7 @@ def _input():
     return torch.randn(1, 3, 96, 96, generator=torch.Generator().manual_seed(0))
 
 
-def test_eager_profile_attributes_time_to_convolutions(resnet18, tmp_path):
+def test_eager_profile_attributes_time_to_convolutions(resnet18, tmp_path, printed_table):
     r = deepseek.profile(resnet18, _input(), runs=2, warmup=1)
     assert r.backend == "eager" and r.total_ms_per_run > 0
     assert "conv" in r.operators[0].name.lower()  # convolutions dominate a ResNet
@@ -33,6 +33,8 @@ def test_eager_profile_attributes_time_to_convolutions(resnet18, tmp_path):
     r.plot(tmp_path / "p.png")
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
     assert "Top operators" in r.summary()
+    printed_table(r.table("operators"), r.operators[0].name)
+    printed_table(r.table("layers"), "layer1.0.conv1")
 
 
 def test_onnxruntime_profile_maps_nodes_back_to_modules(resnet18):

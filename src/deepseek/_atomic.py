@@ -15,8 +15,11 @@ from typing import Any
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    output_folder(target.parent, what=str(target))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise _unwritable(str(target), exc) from exc
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -29,6 +32,25 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def output_folder(path: str | os.PathLike[str], *, what: str | None = None) -> Path:
+    """Create the folder ``path`` (and its parents) for output, or raise a clear error naming it."""
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _unwritable(what or str(folder), exc) from exc
+    if not os.access(folder, os.W_OK):
+        raise _unwritable(what or str(folder), PermissionError(f"{folder} is not writable"))
+    return folder
+
+
+def _unwritable(what: str, exc: OSError) -> Exception:
+    from ._errors import invalid
+
+    reason = exc.strerror or str(exc)
+    return invalid("output", what, f"a path in a folder that can be created and written ({reason})")
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:

@@ -9,6 +9,22 @@ from typing import Any
 from ._errors import invalid
 
 
+def count(minimum: int = 1) -> Any:
+    """An argparse ``type`` for integer counts >= ``minimum``: a bad value is an argparse error naming the flag."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
 def add_model_arguments(parser: argparse.ArgumentParser, *, positional: bool = True) -> None:
     """``MODEL`` (a file or a built-in name), ``--arch`` and ``--inputs``."""
     if positional:
@@ -56,14 +72,14 @@ def resolve_model(name_or_path: str, shapes: list[tuple[int, ...]] | None, *, ar
     if shapes:
         g = torch.Generator().manual_seed(0)
         examples = tuple(torch.randn(*s, generator=g) for s in shapes)
-    from .runtime.artifacts import detect_kind, load_module
+    from .runtime.artifacts import detect_kind, load_exported_program, load_module
 
     kind = detect_kind(path)
     if kind == "onnx":
         return path, examples, None, path.name
     module = load_module(path, kind, arch=arch, trust_pickle=trust_pickle)
     if kind == "exported_program" and examples is None:
-        program = torch.export.load(str(path))
+        program = load_exported_program(path)
         args = getattr(program, "example_inputs", None)
         if args and args[0]:
             examples = tuple(args[0])

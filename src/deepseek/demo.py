@@ -30,7 +30,7 @@ def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes
     import torch
 
     from . import assets, demo_pruned
-    from ._atomic import write_json, write_text
+    from ._atomic import output_folder, write_json, write_text
     from ._progress import progress
     from .bench import benchmark
     from .compile import export_onnx
@@ -38,8 +38,7 @@ def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes
     from .quantization import quantize_static_onnx
 
     console = console or Console()
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(output)
     started = time.perf_counter()
     logging.getLogger().setLevel(logging.ERROR)  # ORT's quantizer logs a pre-processing hint per call
     with progress() as bar:
@@ -131,9 +130,11 @@ def _markdown(benches: list[Any], agreements: list[Any], exported: Any, pruned: 
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    from ._cli_common import count
+
     parser.add_argument("--output", "-o", default="reports/demo", help="report folder")
-    parser.add_argument("--runs", type=int, default=20, help="timed runs per benchmark measurement")
-    parser.add_argument("--cnn-epochs", type=int, default=3, help="training epochs of the CNN that is then pruned")
+    parser.add_argument("--runs", type=count(), default=20, help="timed runs per benchmark measurement")
+    parser.add_argument("--cnn-epochs", type=count(), default=3, help="training epochs of the CNN that is then pruned")
 
 
 def run_cli(args: argparse.Namespace) -> int:

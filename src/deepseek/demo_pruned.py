@@ -91,7 +91,7 @@ def pruned_int8(out: Path, bar: Any, task: Any, *, epochs: int, train_images: in
 
 def table(result: dict[str, Any]) -> Any:
     """A rich table of :func:`pruned_int8`'s result, ratios against the dense eager model."""
-    from rich.table import Table
+    from ._table import Table
 
     rows = result["rows"]
     base = rows[0]

@@ -160,6 +160,8 @@ def _default_reference() -> Any:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    from ._cli_common import count
+
     parser.add_argument("--model", "-m", required=True, help="model file (.onnx, .pt2, .pt, state_dict with --arch)")
     parser.add_argument("--data", default=None, choices=DATASETS, help="data set (default: inferred from the input shape)")
     parser.add_argument("--reference", default=None, help="reference model for --data photos (default: FP32 MobileNetV2)")
@@ -167,8 +169,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-accuracy", type=float, default=None, help="fail (exit 1) below this fraction, e.g. 0.9")
     parser.add_argument("--arch", default=None, help="architecture for state_dict/safetensors files")
     parser.add_argument("--trust-pickle", action="store_true")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N samples")
+    parser.add_argument("--batch-size", type=count(), default=64)
+    parser.add_argument("--limit", type=count(), default=None, help="evaluate only the first N samples")
     parser.add_argument("--json", metavar="FILE", default=None, help="write the result as JSON")
 
 

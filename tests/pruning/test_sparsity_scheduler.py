@@ -96,7 +96,7 @@ def test_taylor_uses_gradients_and_refuses_without_them():
     assert model[0].weight.tolist() == [[0.0, 1.0, 0.0, 1.0]]
 
 
-def test_skip_keeps_layers_dense_and_finalize_leaves_a_plain_model(tmp_path):
+def test_skip_keeps_layers_dense_and_finalize_leaves_a_plain_model(tmp_path, printed_table):
     model = cnn()
     sched = SparsityScheduler(0.6, 10, skip=("4",), start_step=0, end_step=20)
     for step in (0, 10, 20):
@@ -116,6 +116,7 @@ def test_skip_keeps_layers_dense_and_finalize_leaves_a_plain_model(tmp_path):
     data = json.loads(report.save_json(tmp_path / "r.json").read_text())
     assert data["layers"][0]["name"] == "0" and 0 < data["layers"][0]["sparsity"] < 1
     assert "sparsity" in str(report.table().title)
+    printed_table(report.table(), "sparsity")
 
 
 @pytest.mark.parametrize("kwargs, argument", [

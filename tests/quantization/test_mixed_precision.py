@@ -27,7 +27,7 @@ def outlier_mlp() -> torch.nn.Sequential:
     return model.eval()
 
 
-def test_static_plan_keeps_only_the_layer_int8_breaks() -> None:
+def test_static_plan_keeps_only_the_layer_int8_breaks(printed_table) -> None:
     model = outlier_mlp()
     x = torch.randn(256, 16)
     plan = plan_mixed_precision(model, x, formats=("int8", "fp32"), min_sqnr_db=30.0)
@@ -37,6 +37,7 @@ def test_static_plan_keeps_only_the_layer_int8_breaks() -> None:
     assert max(plan.sensitivity, key=lambda n: plan.sensitivity[n]["int8"]) == "2"
     assert plan.steps[0]["promoted"] == 0 and not plan.steps[0]["met"]  # all-INT8 missed the budget
     assert plan.weight_bytes < plan.fp32_weight_bytes
+    printed_table(plan.table(), "int8", "fp32")
     # the plan lowers through PT2E: the kept layer has no quantized weight in the graph
     full = quantize_pt2e(model, x[:2], [x[:128]], observer="minmax", compile=False)
     mixed = quantize_pt2e(model, x[:2], [x[:128]], observer="minmax", compile=False, exclude=plan.float_layers)

@@ -35,7 +35,7 @@ def trained(tmp_path_factory):
     return model, train, folder
 
 
-def test_report_ranks_layers_and_names_what_to_keep(trained, tmp_path):
+def test_report_ranks_layers_and_names_what_to_keep(trained, tmp_path, printed_table):
     model, train, _ = trained
     report = quantization_report(model, train.x[:64], QATConfig(weight_bits=3))
     assert {ly.name for ly in report.layers} == {"c1", "c2", "fc"}
@@ -47,6 +47,7 @@ def test_report_ranks_layers_and_names_what_to_keep(trained, tmp_path):
     assert 0 < report.model_top1_agreement <= 1
     report.save_json(tmp_path / "r.json")
     assert json.loads((tmp_path / "r.json").read_text())["keep"] == report.keep
+    printed_table(report.table(), "c1", "c2", "fc")
     report.plot(tmp_path / "r.png")
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
 

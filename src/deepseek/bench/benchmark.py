@@ -293,14 +293,12 @@ def _export_for_ort(module_or_source: Any, examples: tuple[Any, ...], input_name
     from ..compile import export_onnx
 
     if isinstance(module_or_source, dict):  # a torch file: load it as the runtime does, then export
-        from ..runtime.artifacts import detect_kind, load_module
+        from ..runtime.artifacts import detect_kind, load_exported_program, load_module
 
         path = Path(module_or_source["path"])
         kind = detect_kind(path)
         if kind == "exported_program":
-            import torch
-
-            module = torch.export.load(str(path))
+            module = load_exported_program(path)
         else:
             module = load_module(path, kind, arch=module_or_source.get("arch"), trust_pickle=module_or_source.get("trust_pickle", False))
     else:

@@ -9,18 +9,20 @@ from .._errors import invalid
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    from .._cli_common import count
+
     parser.add_argument("--model", "-m", required=True, help="model file or built-in name (resnet50, mobilenet_v2, bert-base, gpt2)")
     parser.add_argument("--backends", default="eager,onnxruntime", help="comma-separated: eager, compile, onnxruntime, openvino, tvm")
     parser.add_argument("--batch-size", "-b", action="append", default=None, help="batch size(s): repeat or comma-separate (default 1)")
     parser.add_argument("--baseline", default=None, help="backend the speedups are relative to (default: the first)")
-    parser.add_argument("--runs", type=int, default=30, help="timed runs per measurement (median reported)")
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: physical cores)")
+    parser.add_argument("--runs", type=count(), default=30, help="timed runs per measurement (median reported)")
+    parser.add_argument("--warmup", type=count(0), default=5)
+    parser.add_argument("--threads", type=count(), default=None, help="intra-op threads (default: physical cores)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "tensorrt"))
     parser.add_argument("--inputs", default=None, metavar="SHAPE", help="input shape(s) for files that do not fix them, e.g. 1x3x224x224")
     parser.add_argument("--arch", default=None, help="architecture for state_dict/safetensors files, e.g. torchvision:resnet18")
     parser.add_argument("--trust-pickle", action="store_true", help="allow a pickled whole model (it can run code)")
-    parser.add_argument("--new-tokens", type=int, default=32, help="tokens generated per call for causal LMs")
+    parser.add_argument("--new-tokens", type=count(), default=32, help="tokens generated per call for causal LMs")
     parser.add_argument("--no-isolate", action="store_true", help="measure in this process (peak memory less exact)")
     parser.add_argument("--json", metavar="FILE", default=None, help="write the results as JSON")
     parser.add_argument("--plot", metavar="FILE", default=None, help="write a PNG chart")

@@ -67,7 +67,7 @@ class ProfileResult:
                 f"of operator time. Top operators: {ops}. Top layers: {layers}.")
 
     def table(self, kind: str = "operators", top: int = 15) -> Any:
-        from rich.table import Table
+        from .._table import Table
 
         if kind not in ("operators", "layers"):
             raise invalid("kind", kind, "'operators' or 'layers'")
@@ -277,13 +277,13 @@ def _read_trace(path: str) -> list[dict[str, Any]]:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from .._cli_common import add_model_arguments
+    from .._cli_common import add_model_arguments, count
 
     add_model_arguments(parser)
     parser.add_argument("--backend", default="eager", help="eager, compile or onnxruntime")
-    parser.add_argument("--batch-size", "-b", type=int, default=1)
-    parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--top", type=int, default=15, help="rows shown per table")
+    parser.add_argument("--batch-size", "-b", type=count(), default=1)
+    parser.add_argument("--runs", type=count(), default=10)
+    parser.add_argument("--top", type=count(), default=15, help="rows shown per table")
     parser.add_argument("--json", metavar="FILE", default=None, help="write the full profile as JSON")
     parser.add_argument("--png", metavar="FILE", default=None, help="write a chart of the top operators and layers")
 

@@ -16,7 +16,7 @@ def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
 
 
 def benchmark_table(result: BenchmarkResult) -> Any:
-    from rich.table import Table
+    from .._table import Table
 
     gen = any(r.tokens_per_s is not None for r in result.rows)
     table = Table(title=f"{result.model.get('name')} — {_machine.describe(result.machine)}", title_justify="left")

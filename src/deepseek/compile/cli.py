@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import atomic_path, refuse_overwrite_input
-from .._cli_common import add_model_arguments, console, parse_shapes, resolve_model
+from .._cli_common import add_model_arguments, console, count, parse_shapes, resolve_model
 from .._errors import invalid
 
 TARGETS = ("x86_64", "arm64", "cuda")
@@ -21,7 +21,7 @@ BACKENDS = {"x86_64": ("onnxruntime", "inductor"), "arm64": ("executorch", "tvm"
 def configure_export_parser(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
     parser.add_argument("--output", "-o", required=True, help="the .onnx file to write")
-    parser.add_argument("--opset", type=int, default=18)
+    parser.add_argument("--opset", type=count(), default=18)
     parser.add_argument("--static-batch", action="store_true", help="fix the batch dimension instead of making it dynamic")
 
 
@@ -58,7 +58,7 @@ def configure_compile_parser(parser: argparse.ArgumentParser) -> None:
                         help="static INT8 calibrated on --calib (arm64: ExecuTorch's XNNPACK quantizer)")
     parser.add_argument("--calib", default="photos",
                         help="calibration data for --quantize: 'photos' (bundled real photos), a folder of images, or a .npy")
-    parser.add_argument("--samples", type=int, default=64, help="calibration samples for --quantize")
+    parser.add_argument("--samples", type=count(), default=64, help="calibration samples for --quantize")
     parser.add_argument("--prune", type=float, default=None, metavar="RATIO",
                         help="remove this fraction of channels first (no fine-tuning: accuracy drops; see deepseek prune)")
 

@@ -13,16 +13,16 @@ OUTPUT_SUFFIXES = (".onnx", ".pt2")
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from .._cli_common import add_model_arguments
+    from .._cli_common import add_model_arguments, count
 
     add_model_arguments(parser)
     parser.add_argument("--ratio", type=float, default=0.5, help="fraction of channels to remove (0 <= r < 1)")
     parser.add_argument("--importance", default="l1", choices=[i for i in IMPORTANCES if i != "taylor"],
                         help="how channels are ranked (taylor needs training data: use the Python API)")
-    parser.add_argument("--steps", type=int, default=1, help="prune progressively in this many steps")
-    parser.add_argument("--round-to", type=int, default=None, help="keep channel counts multiples of this (8, 16)")
+    parser.add_argument("--steps", type=count(), default=1, help="prune progressively in this many steps")
+    parser.add_argument("--round-to", type=count(), default=None, help="keep channel counts multiples of this (8, 16)")
     parser.add_argument("--ignore", action="append", default=[], help="a layer never pruned (name, re:regex or class); repeatable")
-    parser.add_argument("--runs", type=int, default=10, help="timed calls per model for the latency comparison")
+    parser.add_argument("--runs", type=count(), default=10, help="timed calls per model for the latency comparison")
     parser.add_argument("--output", "-o", default=None, help="write the pruned model: .onnx (verified) or .pt2 (torch.export)")
 
 

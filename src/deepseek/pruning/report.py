@@ -52,7 +52,7 @@ class SparsityReport:
         return write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     def table(self) -> Any:
-        from rich.table import Table
+        from .._table import Table
 
         t = Table(title=f"sparsity {self.sparsity:.1%} ({self.zeros:,} of {self.params:,} weights are zero)",
                   title_justify="left")

@@ -12,7 +12,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from .._cli_common import add_model_arguments
+    from .._cli_common import add_model_arguments, count
 
     add_model_arguments(parser)
     parser.add_argument("--calib", default="photos",
@@ -21,7 +21,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="static INT8 (dynamic and weight-only schemes are not in this version)")
     parser.add_argument("--calibration-method", default="percentile", choices=("minmax", "percentile", "entropy"))
     parser.add_argument("--keep-fp32", default="0", help="how many of the activations most harmful to quantize stay in float, or 'auto'")
-    parser.add_argument("--samples", type=int, default=128, help="calibration samples to use")
+    parser.add_argument("--samples", type=count(), default=128, help="calibration samples to use")
     parser.add_argument("--output", "-o", default=None, help="the INT8 .onnx file to write")
     parser.add_argument("--report", default=None, metavar="DIR", help="write report.json and report.png here")
 

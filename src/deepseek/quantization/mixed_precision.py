@@ -140,7 +140,7 @@ class MixedPrecisionPlan:
         return write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     def table(self) -> Any:
-        from rich.table import Table
+        from .._table import Table
 
         counts = ", ".join(f"{f}: {len(self.layers_in(f))}" for f in self.config.formats)
         t = Table(title=f"mixed precision ({self.scheme}; {counts}) — SQNR {self.scores['sqnr_db']:.1f} dB, "

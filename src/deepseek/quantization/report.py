@@ -48,7 +48,7 @@ class QuantReport:
         return write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     def table(self, top: int = 20) -> Any:
-        from rich.table import Table
+        from .._table import Table
 
         t = Table(title=f"per-layer quantization error (all layers quantized: KL {self.model_kl:.3g}, "
                         f"SQNR {self.model_sqnr_db:.1f} dB, top-1 agreement {self.model_top1_agreement:.1%})",

@@ -68,6 +68,37 @@ def _pickled_kind(path: Path) -> str:
     raise ArtifactError(f"model: {path} holds a {type(obj).__name__}, not a model or state_dict")
 
 
+def load_exported_program(path: Path) -> Any:
+    """``torch.export.load(path)``, with one clear error for a file that is not a torch.export archive (torch itself
+    logs a multi-line traceback before raising; that log is kept out of the user's terminal)."""
+    import logging
+
+    import torch
+
+    if not zipfile.is_zipfile(path):
+        raise ArtifactError(f"model: {path} is not a valid torch.export archive (not a zip archive: truncated or "
+                            "not written by torch.export.save)")
+    class _Keep(logging.Handler):  # torch logs the real cause (with a traceback), then raises a generic error
+        def __init__(self) -> None:
+            super().__init__()
+            self.causes: list[BaseException] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.exc_info and record.exc_info[1] is not None:
+                self.causes.append(record.exc_info[1])
+
+    logger, keep = logging.getLogger("torch.export"), _Keep()
+    handlers, propagate = logger.handlers[:], logger.propagate
+    logger.handlers, logger.propagate = [keep], False
+    try:
+        return torch.export.load(str(path))
+    except Exception as exc:
+        cause = keep.causes[-1] if keep.causes else exc
+        raise ArtifactError(f"model: {path} is not a valid torch.export archive ({_brief(cause)})") from exc
+    finally:
+        logger.handlers, logger.propagate = handlers, propagate
+
+
 def load_module(path: Path, kind: str, *, arch: str | None = None, trust_pickle: bool = False) -> Any:
     """Load a PyTorch file as something callable on tensors (nn.Module or ScriptModule)."""
     import torch
@@ -80,10 +111,7 @@ def load_module(path: Path, kind: str, *, arch: str | None = None, trust_pickle:
         except Exception as exc:
             raise ArtifactError(f"model: {path} is not a loadable AOTInductor package ({_brief(exc)})") from exc
     if kind == "exported_program":
-        try:
-            return torch.export.load(str(path)).module()
-        except Exception as exc:
-            raise ArtifactError(f"model: {path} is not a valid torch.export archive ({_brief(exc)})") from exc
+        return load_exported_program(path).module()
     if kind == "torchscript":
         try:
             return torch.jit.load(str(path), map_location="cpu").eval()

@@ -13,7 +13,7 @@ import numpy as np
 
 from .._errors import InvalidArgumentError, invalid
 from .._tensors import as_input_tuple, eval_mode
-from .artifacts import KINDS, detect_kind, load_module
+from .artifacts import KINDS, detect_kind, load_exported_program, load_module
 from .backends import InputSpec, OrtBackend, TorchBackend, canonical_backend, default_threads
 
 
@@ -157,7 +157,7 @@ def load(
 
         workdir = Path(tempfile.mkdtemp(prefix="deepseek-ort-"))
         try:
-            source_model = torch.export.load(str(path)) if kind == "exported_program" else module
+            source_model = load_exported_program(path) if kind == "exported_program" else module
             result = export_onnx(source_model, examples, workdir / "model.onnx", input_names=input_names)
             backend_obj = OrtBackend(result.path, device=device, threads=threads)
         except BaseException:
@@ -177,9 +177,8 @@ def _examples(module: Any, kind: str, path: Path | None, example_inputs: Any) ->
     if example_inputs is not None:
         return as_input_tuple(example_inputs, "example_inputs")
     if kind == "exported_program" and path is not None:
-        import torch
 
-        args = getattr(torch.export.load(str(path)), "example_inputs", None)
+        args = getattr(load_exported_program(path), "example_inputs", None)
         if args and args[0]:
             return tuple(args[0])
     return None
@@ -202,9 +201,8 @@ def _specs_from_examples(examples: tuple[Any, ...] | None, names: Sequence[str] 
 
 
 def _specs_from_program(path: Path) -> list[InputSpec]:
-    import torch
 
-    return program_input_specs(torch.export.load(str(path)))
+    return program_input_specs(load_exported_program(path))
 
 
 def _specs_from_package(path: Path) -> list[InputSpec] | None:
