@@ -8,8 +8,9 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TORCHINDUCTOR_CACHE_DIR := $(CURDIR)/.cache/inductor
 export PYTHONUNBUFFERED := 1
-# Debian packages: the Fashion-MNIST dataset (real labeled data), and the arm64 cross toolchain + qemu.
-DEB_PACKAGES := dataset-fashion-mnist qemu-user g++-aarch64-linux-gnu
+# Debian packages: the Fashion-MNIST dataset (real labeled data), the arm64 cross toolchain + qemu, and
+# Prometheus (its promtool checks the serving alert rules).
+DEB_PACKAGES := dataset-fashion-mnist qemu-user g++-aarch64-linux-gnu prometheus
 
 .PHONY: demo test test-fast bench lint doctor install clean
 

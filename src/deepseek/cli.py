@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "export": ("deepseek.compile.cli", "export a model to ONNX and verify it against PyTorch"),
     "compile": ("deepseek.compile.cli", "compile a model into a deployable artifact for a target"),
     "train": ("deepseek.train.launch", "run a training script on N processes (torchrun), restarting dead workers"),
+    "serve": ("deepseek.serve.cli", "serve a model repository over HTTP (KServe v2): versions, canary, batching, metrics"),
     "demo": ("deepseek.demo", "the end-to-end demo on the bundled MobileNetV2"),
 }
 

@@ -1,0 +1,177 @@
+"""``deepseek serve``: serve a model repository over HTTP (KServe v2), write the alert rules, check a server.
+
+    deepseek serve MODEL_REPO [--host 127.0.0.1] [--port 8000] [--metrics-port 8002] [--workers N] [--poll 5]
+    deepseek serve alert-rules [-o rules.yml] [--grafana dashboard.json]
+    deepseek serve status URL
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .._errors import invalid
+
+ACTIONS = ("alert-rules", "status")
+REPOSITORY_ENV = "DEEPSEEK_SERVE_REPOSITORY"
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    from .._cli_common import count
+
+    parser.add_argument("target", metavar="MODEL_REPO|alert-rules|status",
+                        help="a model repository folder (models/<name>/<version>/), or an action")
+    parser.add_argument("url", nargs="?", help="for status: the server's URL, e.g. http://127.0.0.1:8000")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=count(0), default=8000)
+    parser.add_argument("--metrics-port", type=count(1), default=None,
+                        help="also expose /metrics on this port (always on the serving port too)")
+    parser.add_argument("--workers", type=count(), default=1, help="server processes sharing the port")
+    parser.add_argument("--poll", type=float, default=None, metavar="SECONDS",
+                        help="watch the repository: load new versions, unload removed ones")
+    parser.add_argument("--output", "-o", default=None, help="alert-rules: the rules file (default: stdout)")
+    parser.add_argument("--grafana", default=None, metavar="FILE", help="alert-rules: also write a Grafana dashboard")
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    if args.target == "alert-rules":
+        return _alert_rules(args)
+    if args.target == "status":
+        return _status(args)
+    return _serve(args)
+
+
+def _alert_rules(args: argparse.Namespace) -> int:
+    import yaml
+
+    from .._atomic import write_json, write_text
+    from .slo import alert_rules, grafana_dashboard
+
+    text = yaml.safe_dump(alert_rules(), sort_keys=False, width=200)
+    if args.output:
+        write_text(args.output, text)
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    if args.grafana:
+        write_json(args.grafana, grafana_dashboard())
+        print(f"wrote {args.grafana}")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    import urllib.error
+    import urllib.request
+
+    if not args.url:
+        raise invalid("URL", None, "the server's address, e.g. deepseek serve status http://127.0.0.1:8000")
+    base = args.url.rstrip("/")
+
+    def call(path: str, method: str = "GET") -> Any:
+        req = urllib.request.Request(base + path, method=method, data=b"" if method == "POST" else None)
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    try:
+        live = call("/v2/health/live")
+        index = call("/v2/repository/index", "POST")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise invalid("URL", args.url, f"a running deepseek/KServe v2 server ({exc})") from exc
+    from .._cli_common import console
+    from .._table import Table
+
+    table = Table(title=f"{base}: live={live.get('live')}", title_justify="left")
+    for col in ("model", "version", "state", "traffic", "reason"):
+        table.add_column(col)
+    weights: dict[str, dict[str, float]] = {}
+    for row in index:
+        if row["name"] not in weights:
+            try:
+                weights[row["name"]] = call(f"/v2/models/{row['name']}/traffic")["weights"]
+            except (urllib.error.URLError, OSError, ValueError):
+                weights[row["name"]] = {}
+        share = weights[row["name"]].get(row["version"])
+        table.add_row(row["name"], row["version"], row["state"], "" if share is None else f"{share:.0%}", row["reason"])
+    console().print(table)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    repository = Path(args.target)
+    if not repository.is_dir():
+        raise invalid("MODEL_REPO", args.target, f"a folder of <model>/<version>/ folders, or one of {list(ACTIONS)}")
+    if args.workers > 1 and args.metrics_port:
+        raise invalid("--metrics-port", args.metrics_port, "no value with --workers > 1 (each worker serves its own "
+                      "/metrics on the serving port; scrape the replicas behind a load balancer)")
+    import uvicorn
+
+    if args.workers > 1:  # each worker process loads the repository itself
+        os.environ[REPOSITORY_ENV] = str(repository.resolve())
+        if args.poll:
+            os.environ[REPOSITORY_ENV + "_POLL"] = str(args.poll)
+        uvicorn.run("deepseek.serve.cli:app_from_environment", factory=True, host=args.host, port=args.port,
+                    workers=args.workers, log_level="warning", loop="auto", http="auto")
+        return 0
+    router = _load(repository, progress=True)
+    if args.poll:
+        router.watch(args.poll)
+    if args.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(args.metrics_port, addr=args.host, registry=router.metrics.registry)
+    from .app import create_app
+
+    _print_served(router, args)
+    uvicorn.run(create_app(router), host=args.host, port=args.port, log_level="warning", loop="auto", http="auto")
+    router.close()
+    return 0
+
+
+def app_from_environment() -> Any:
+    """The app of one ``--workers`` process (uvicorn's factory)."""
+    from .app import create_app
+
+    router = _load(Path(os.environ[REPOSITORY_ENV]), progress=False)
+    poll = os.environ.get(REPOSITORY_ENV + "_POLL")
+    if poll:
+        router.watch(float(poll))
+    return create_app(router)
+
+
+def _load(repository: Path, progress: bool) -> Any:
+    from .router import ModelRouter
+
+    router = ModelRouter(repository, load=False)
+    versions = sum(1 for rows in router._scan().values() for _ in rows)
+    if not progress:
+        router.load_repository()
+        return router
+    from .._progress import progress as bar_context
+
+    with bar_context(transient=True) as bar:
+        task = bar.add_task("loading models", total=versions)
+        router.load_repository(progress=lambda name, version: bar.update(task, advance=1,
+                                                                         description=f"loaded {name}/{version}"))
+    return router
+
+
+def _print_served(router: Any, args: argparse.Namespace) -> None:
+    from .._cli_common import console
+    from .._table import Table
+
+    table = Table(title=f"serving on http://{args.host}:{args.port} (KServe v2; /metrics)", title_justify="left")
+    for col in ("model", "version", "state", "default", "traffic", "batch", "reason"):
+        table.add_column(col)
+    for row in router.index():
+        name, version = row["name"], row["version"]
+        loaded = row["state"] == "READY"
+        share = router.traffic(name).get(version) if loaded else None
+        mv = router.resolve(name, version) if loaded else None
+        table.add_row(name, version, row["state"], "yes" if loaded and router.default_version(name) == version else "",
+                      "" if share is None else f"{share:.0%}",
+                      f"{mv.config.max_batch_size} / {mv.config.max_queue_delay_ms:g} ms" if mv else "", row["reason"])
+    console().print(table)

@@ -1,0 +1,537 @@
+"""ModelRouter: several models and versions in one process, routed by version, request metadata or a weighted
+traffic split (sticky by a routing key), with hot loads and swaps, promote / rollback, and automatic rollback of
+a canary whose error rate or p99 latency breaches its policy while the stable version's does not."""
+
+from __future__ import annotations
+
+import bisect
+import collections
+import dataclasses
+import gc
+import hashlib
+import random
+import sys
+import threading
+import time
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._errors import ArtifactError, DeepSeekError, InvalidArgumentError, invalid
+from .batcher import BatchStats, DynamicBatcher, HandlerError, QueueFull, RequestTimeout, VersionClosed
+from .config import ModelConfig
+from .handler import Handler, load_handler
+from .metrics import ServingMetrics
+
+
+class ModelNotFound(DeepSeekError):
+    """No such model or version is loaded (HTTP 404)."""
+
+
+@dataclasses.dataclass
+class _Window:
+    """Outcomes of the last ``seconds`` of requests: (time, ok, latency seconds)."""
+
+    seconds: float
+    events: collections.deque = dataclasses.field(default_factory=collections.deque)
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+    def add(self, ok: bool, latency_s: float) -> None:
+        now = time.monotonic()
+        with self.lock:
+            self.events.append((now, ok, latency_s))
+            self._trim(now)
+
+    def _trim(self, now: float) -> None:
+        while self.events and self.events[0][0] < now - self.seconds:
+            self.events.popleft()
+
+    def summary(self) -> dict[str, float]:
+        """Requests, error rate and p99 latency (ms) over the window."""
+        with self.lock:
+            self._trim(time.monotonic())
+            events = list(self.events)
+        if not events:
+            return {"requests": 0, "error_rate": 0.0, "p99_ms": 0.0}
+        errors = sum(1 for _, ok, _ in events if not ok)
+        p99 = float(np.percentile([lat for _, _, lat in events], 99)) * 1000
+        return {"requests": len(events), "error_rate": errors / len(events), "p99_ms": p99}
+
+
+@dataclasses.dataclass
+class ModelVersion:
+    """One loaded version: its handler behind its batcher, and its recent outcomes."""
+
+    name: str
+    version: str
+    path: Path
+    config: ModelConfig
+    handler: Handler
+    batcher: DynamicBatcher
+    window: _Window
+    loaded_at: float
+
+    def metadata(self) -> dict[str, Any]:
+        return {"name": self.name, "versions": [self.version], "platform": _platform(self.handler),
+                **self.handler.metadata()}
+
+
+@dataclasses.dataclass
+class _Model:
+    versions: dict[str, ModelVersion] = dataclasses.field(default_factory=dict)
+    default: str | None = None
+    traffic: dict[str, float] = dataclasses.field(default_factory=dict)  # empty: everything to the default
+    rules: list[tuple[str, Any, str]] = dataclasses.field(default_factory=list)  # (metadata key, value, version)
+    errors: dict[str, str] = dataclasses.field(default_factory=dict)  # version -> why it is not loaded
+    events: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+
+class ModelRouter:
+    """Serve the models of a repository (``root/<name>/<version>/`` with an optional ``root/<name>/config.yaml``).
+
+    ``router.infer("m", {"input": x})`` runs on the default version; ``version="2"`` pins one;
+    ``metadata={"use_v2": True}`` follows a rule from :meth:`route_by`; :meth:`set_traffic` splits the
+    remaining traffic by weight, the same ``routing_key`` always reaching the same version. Every load warms the
+    version up on a sample request and checks its outputs before it is swapped in; requests already queued on an
+    old version finish there.
+    """
+
+    def __init__(self, repository: str | Path | None = None, *, metrics: ServingMetrics | None = None,
+                 load: bool = True, seed: int | None = None) -> None:
+        self.repository = Path(repository) if repository is not None else None
+        if self.repository is not None and not self.repository.is_dir():
+            raise invalid("repository", str(repository), "a folder holding <model>/<version>/ folders")
+        self.metrics = metrics or ServingMetrics()
+        self._models: dict[str, _Model] = {}
+        self._lock = threading.RLock()
+        self._rng = random.Random(seed)
+        self._poller: threading.Thread | None = None
+        self._stop = threading.Event()
+        if load and self.repository is not None:
+            self.load_repository()
+
+    # -- repository ------------------------------------------------------------------------------------------
+    def load_repository(self, progress: Any = None) -> dict[str, list[str]]:
+        """Load every version found in the repository; a broken one is recorded (see :meth:`index`) and skipped."""
+        found = self._scan()
+        loaded: dict[str, list[str]] = {}
+        for name, versions in found.items():
+            for version in versions:
+                try:
+                    self.load(name, version)
+                    loaded.setdefault(name, []).append(version)
+                except DeepSeekError:
+                    pass  # recorded in the index with its reason; every other model keeps serving
+                if progress is not None:
+                    progress(name, version)
+        return loaded
+
+    def poll(self) -> dict[str, list[str]]:
+        """Load versions that appeared in the repository and unload those whose folder is gone."""
+        found = self._scan()
+        changes: dict[str, list[str]] = {"loaded": [], "unloaded": []}
+        for name, versions in found.items():
+            model = self._models.get(name)
+            for version in versions:
+                if model is None or (version not in model.versions and version not in model.errors):
+                    try:
+                        self.load(name, version)
+                        changes["loaded"].append(f"{name}/{version}")
+                    except DeepSeekError:
+                        pass
+        for name, model in list(self._models.items()):
+            for version in list(model.versions):
+                if version not in found.get(name, []):
+                    self.unload(name, version)
+                    changes["unloaded"].append(f"{name}/{version}")
+        return changes
+
+    def watch(self, interval_s: float = 5.0) -> None:
+        """Poll the repository every ``interval_s`` seconds in a background thread (until :meth:`close`)."""
+        if self._poller is not None:
+            return
+
+        def loop() -> None:
+            while not self._stop.wait(interval_s):
+                self.poll()
+
+        self._poller = threading.Thread(target=loop, name="deepseek-repository-poll", daemon=True)
+        self._poller.start()
+
+    def index(self) -> list[dict[str, Any]]:
+        """Triton's repository index: every model version found or loaded, its state and, if unavailable, why."""
+        rows = []
+        names = set(self._models) | set(self._scan() if self.repository is not None else {})
+        found = self._scan() if self.repository is not None else {}
+        for name in sorted(names):
+            model = self._models.get(name, _Model())
+            for version in sorted(set(found.get(name, [])) | set(model.versions) | set(model.errors), key=_version_key):
+                if version in model.versions:
+                    rows.append({"name": name, "version": version, "state": "READY", "reason": ""})
+                else:
+                    rows.append({"name": name, "version": version, "state": "UNAVAILABLE",
+                                 "reason": model.errors.get(version, "not loaded")})
+        return rows
+
+    def _scan(self) -> dict[str, list[str]]:
+        if self.repository is None:
+            return {}
+        found = {}
+        for model_dir in sorted(p for p in self.repository.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            versions = [p.name for p in model_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
+            if versions:
+                found[model_dir.name] = sorted(versions, key=_version_key)
+        return found
+
+    # -- load / unload ---------------------------------------------------------------------------------------
+    def load(self, name: str, version: str | None = None, *, path: str | Path | None = None,
+             config: ModelConfig | None = None) -> ModelVersion:
+        """Load (or reload) one version, warm it up, check it, then swap it in atomically.
+
+        ``path`` is the version folder (default: ``repository/name/version``); ``version`` defaults to the
+        newest folder. A reload of a loaded version replaces it only once the new copy passed its check."""
+        _check_name(name)
+        if path is None:
+            if self.repository is None:
+                raise invalid("path", None, "the version folder, as this router has no repository")
+            model_dir = self.repository / name
+            versions = self._scan().get(name, [])
+            if not versions:
+                raise ModelNotFound(f"model: {name!r} not found in {self.repository}")
+            version = str(version) if version is not None else versions[-1]
+            if version not in versions:
+                raise ModelNotFound(f"model: {name!r} has no version {version!r} (found {versions})")
+            version_dir = model_dir / version
+        else:
+            version_dir = Path(path)
+            model_dir = version_dir.parent
+            version = str(version) if version is not None else version_dir.name
+            if not version_dir.is_dir():
+                raise invalid("path", str(path), "a version folder holding a model file")
+        model = self._model(name)
+        try:
+            cfg = config or ModelConfig.load(model_dir / "config.yaml", version_dir / "config.yaml")
+            mv = self._build(name, version, version_dir, model_dir, cfg)
+        except DeepSeekError as exc:
+            with self._lock:
+                model.errors[version] = str(exc)
+            self.metrics.loaded.labels(name, version).set(0)
+            raise
+        except Exception as exc:  # a custom handler's setup failing is the model's problem, not the server's
+            with self._lock:
+                model.errors[version] = f"{type(exc).__name__}: {exc}"
+            self.metrics.loaded.labels(name, version).set(0)
+            raise ArtifactError(f"model {name}/{version}: failed to load: {type(exc).__name__}: {exc}") from exc
+        with self._lock:
+            old = model.versions.get(version)
+            model.versions[version] = mv
+            model.errors.pop(version, None)
+            if cfg.default_version is not None and cfg.default_version in model.versions:
+                model.default = cfg.default_version
+            elif model.default is None or (cfg.default_version is None and _version_key(version) > _version_key(model.default)
+                                            and not model.traffic):
+                model.default = version
+            model.events.append({"time": time.time(), "event": "reloaded" if old else "loaded", "version": version})
+        self.metrics.loaded.labels(name, version).set(1)
+        self.metrics.in_flight.labels(name).set_function(lambda: self._in_flight_or_zero(name))
+        self._publish_traffic(name)
+        if old is not None:
+            _retire(old)
+        return mv
+
+    def unload(self, name: str, version: str | None = None) -> None:
+        """Stop serving a version (all versions when None); its queued requests finish, then it is released."""
+        with self._lock:
+            model = self._models.get(name)
+            if model is None or (version is not None and str(version) not in model.versions):
+                raise ModelNotFound(f"model: {name}/{version} is not loaded")
+            versions = list(model.versions) if version is None else [str(version)]
+            retired = [model.versions.pop(v) for v in versions]
+            for v in versions:
+                model.traffic.pop(v, None)
+                model.rules = [r for r in model.rules if r[2] != v]
+            if model.default in versions:
+                model.default = max(model.versions, key=_version_key) if model.versions else None
+            model.events.append({"time": time.time(), "event": "unloaded", "versions": versions})
+        for mv in retired:
+            self.metrics.loaded.labels(name, mv.version).set(0)
+            _retire(mv)
+        self._publish_traffic(name)
+
+    def close(self) -> None:
+        """Unload everything and stop polling."""
+        self._stop.set()
+        for name in list(self._models):
+            if self._models[name].versions:
+                self.unload(name)
+
+    def _build(self, name: str, version: str, version_dir: Path, model_dir: Path, cfg: ModelConfig) -> ModelVersion:
+        handler = load_handler(cfg.handler, model_dir)
+        handler.config = cfg
+        handler.setup(version_dir, cfg)
+        _warm_up(handler, f"{name}/{version}")
+        mv_ref: list[ModelVersion] = []
+        batcher = DynamicBatcher(handler, max_batch_size=cfg.max_batch_size, max_queue_delay_ms=cfg.max_queue_delay_ms,
+                                 max_queue_size=cfg.max_queue_size, instances=cfg.instances, name=f"{name}-{version}",
+                                 on_batch=lambda stats: self._on_batch(mv_ref[0], stats))
+        mv = ModelVersion(name, version, version_dir, cfg, handler, batcher, _Window(cfg.canary.window_s), time.time())
+        mv_ref.append(mv)
+        return mv
+
+    # -- routing ---------------------------------------------------------------------------------------------
+    def set_default(self, name: str, version: str) -> None:
+        with self._lock:
+            model = self._loaded(name, version)
+            model.default = str(version)
+            model.events.append({"time": time.time(), "event": "default", "version": str(version)})
+        self._publish_traffic(name)
+
+    def set_traffic(self, name: str, weights: dict[str, float]) -> None:
+        """Split traffic that names no version: ``{"1": 0.9, "2": 0.1}`` (weights are normalised). A request with
+        a ``routing_key`` (a user id) always reaches the same version while the weights stay the same."""
+        if not isinstance(weights, dict) or not weights:
+            raise invalid("weights", weights, "a mapping of version -> weight, e.g. {'1': 0.9, '2': 0.1}")
+        clean = {}
+        for v, w in weights.items():
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0 or w != w:
+                raise invalid(f"weights[{v!r}]", w, "a number >= 0")
+            clean[str(v)] = float(w)
+        total = sum(clean.values())
+        if total <= 0:
+            raise invalid("weights", weights, "at least one weight > 0")
+        with self._lock:
+            for v in clean:
+                self._loaded(name, v)
+            model = self._models[name]
+            model.traffic = {v: w / total for v, w in clean.items() if w > 0}
+            model.events.append({"time": time.time(), "event": "traffic", "weights": dict(model.traffic)})
+        self._publish_traffic(name)
+
+    def traffic(self, name: str) -> dict[str, float]:
+        """The current split of unpinned traffic (version -> share)."""
+        model = self._existing(name)
+        return dict(model.traffic) if model.traffic else ({model.default: 1.0} if model.default else {})
+
+    def route_by(self, name: str, key: str, version: str, value: Any = True) -> None:
+        """Requests whose metadata (v2 ``parameters`` or an ``X-<Key>`` header) has ``key == value`` go to
+        ``version``: ``route_by("m", "use_v2", "2")``."""
+        if not isinstance(key, str) or not key:
+            raise invalid("key", key, "a metadata key such as 'use_v2'")
+        with self._lock:
+            self._loaded(name, version)
+            model = self._models[name]
+            model.rules = [r for r in model.rules if r[0] != key] + [(key, value, str(version))]
+
+    def promote(self, name: str, version: str) -> None:
+        """Make ``version`` the default and send it all unpinned traffic."""
+        with self._lock:
+            model = self._loaded(name, version)
+            model.default, model.traffic = str(version), {}
+            model.events.append({"time": time.time(), "event": "promoted", "version": str(version)})
+        self._publish_traffic(name)
+
+    def rollback(self, name: str, reason: str = "manual") -> str | None:
+        """Send all unpinned traffic back to the default (stable) version; returns the version taken out."""
+        with self._lock:
+            model = self._existing(name)
+            canaries = [v for v in model.traffic if v != model.default]
+            model.traffic = {}
+            model.events.append({"time": time.time(), "event": "rollback", "versions": canaries, "reason": reason})
+        self._publish_traffic(name)
+        return canaries[0] if canaries else None
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        return list(self._existing(name).events)
+
+    def resolve(self, name: str, version: str | None = None, *, metadata: dict[str, Any] | None = None,
+                routing_key: str | None = None) -> ModelVersion:
+        """The version that serves this request: the one named, else a matching metadata rule, else the split."""
+        with self._lock:
+            model = self._models.get(name)
+            if model is None or not model.versions:
+                raise ModelNotFound(f"model: {name!r} is not loaded (loaded: {self.models()})")
+            if version is not None:
+                mv = model.versions.get(str(version))
+                if mv is None:
+                    raise ModelNotFound(f"model: {name!r} has no loaded version {version!r} (loaded: {sorted(model.versions, key=_version_key)})")
+                return mv
+            for key, value, target in model.rules:
+                if metadata and key in metadata and _matches(metadata[key], value) and target in model.versions:
+                    return model.versions[target]
+            if model.traffic:
+                versions = list(model.traffic)
+                edges = list(np.cumsum([model.traffic[v] for v in versions]))
+                u = _unit(routing_key) if routing_key is not None else self._rng.random()
+                chosen = versions[min(bisect.bisect_right(edges, u), len(versions) - 1)]
+                if chosen in model.versions:
+                    return model.versions[chosen]
+            assert model.default is not None
+            return model.versions[model.default]
+
+    def models(self) -> dict[str, list[str]]:
+        return {n: sorted(m.versions, key=_version_key) for n, m in self._models.items() if m.versions}
+
+    def default_version(self, name: str) -> str | None:
+        return self._existing(name).default
+
+    # -- inference -------------------------------------------------------------------------------------------
+    def submit(self, name: str, inputs: dict[str, np.ndarray], *, version: str | None = None,
+               parameters: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None,
+               routing_key: str | None = None, timeout_s: float | None = None) -> tuple[ModelVersion, Future]:
+        """Queue one request; the future gets the output dict. Raises :class:`QueueFull` when the queue is full."""
+        for _ in range(3):  # a version swapped out between resolve and submit: resolve again
+            mv = self.resolve(name, version, metadata=metadata, routing_key=routing_key)
+            request = mv.handler.decode_request(inputs, parameters or {})
+            timeout = timeout_s if timeout_s is not None else (mv.config.timeout_ms / 1000 if mv.config.timeout_ms else None)
+            try:
+                return mv, mv.batcher.submit(request, mv.handler.batch_size_of(request), timeout)
+            except VersionClosed:
+                continue
+        raise QueueFull(f"model {name}: versions are being swapped; retry")
+
+    def infer(self, name: str, inputs: dict[str, np.ndarray], **options: Any) -> dict[str, np.ndarray]:
+        """Run one request and wait for its outputs (the Python twin of ``POST /v2/models/{name}/infer``)."""
+        started = time.monotonic()
+        timeout = options.get("timeout_s")
+        mv, future = self.submit(name, inputs, **options)
+        try:
+            result = future.result(timeout=None if timeout is None else timeout + 1)
+        except (HandlerError, RequestTimeout):
+            self.record(mv, False, time.monotonic() - started, "error")
+            raise
+        self.record(mv, True, time.monotonic() - started, "ok")
+        return result
+
+    def record(self, mv: ModelVersion, ok: bool, seconds: float, status: str) -> None:
+        """One finished request: metrics, the version's window, and the canary check."""
+        self.metrics.requests.labels(mv.name, mv.version, status).inc()
+        self.metrics.duration.labels(mv.name, mv.version).observe(seconds)
+        mv.window.add(ok, seconds)
+        self._check_canary(mv)
+
+    def in_flight(self, name: str | None = None) -> int:
+        names = [name] if name else list(self._models)
+        return sum(mv.batcher.in_flight for n in names for mv in self._existing(n).versions.values())
+
+    def _in_flight_or_zero(self, name: str) -> int:
+        model = self._models.get(name)
+        return sum(mv.batcher.in_flight for mv in list(model.versions.values())) if model else 0
+
+    def _on_batch(self, mv: ModelVersion, stats: BatchStats) -> None:
+        self.metrics.batch_size.labels(mv.name, mv.version).observe(stats.requests)
+        for q in stats.queue_seconds:
+            self.metrics.queue.labels(mv.name, mv.version).observe(q)
+
+    def _check_canary(self, mv: ModelVersion) -> None:
+        with self._lock:
+            model = self._models.get(mv.name)
+            if model is None or not model.traffic or mv.version == model.default or mv.version not in model.traffic:
+                return
+            stable = model.versions.get(model.default or "")
+        policy = mv.config.canary
+        canary = mv.window.summary()
+        if canary["requests"] < policy.min_requests:
+            return
+        breached = _breaches(canary, policy)
+        if not breached:
+            return
+        if stable is not None and _breaches(stable.window.summary(), policy):
+            return  # the stable version is as bad: not the canary's fault (overload, bad input)
+        self.rollback(mv.name, reason=f"canary {mv.version}: {breached}")
+        self.metrics.rollbacks.labels(mv.name, mv.version).inc()
+
+    # -- internals -------------------------------------------------------------------------------------------
+    def _model(self, name: str) -> _Model:
+        with self._lock:
+            return self._models.setdefault(name, _Model())
+
+    def _existing(self, name: str) -> _Model:
+        model = self._models.get(name)
+        if model is None:
+            raise ModelNotFound(f"model: {name!r} is not loaded (loaded: {self.models()})")
+        return model
+
+    def _loaded(self, name: str, version: str) -> _Model:
+        model = self._existing(name)
+        if str(version) not in model.versions:
+            raise ModelNotFound(f"model: {name!r} has no loaded version {version!r} (loaded: {sorted(model.versions, key=_version_key)})")
+        return model
+
+    def _publish_traffic(self, name: str) -> None:
+        model = self._models.get(name)
+        if model is None:
+            return
+        shares = self.traffic(name) if model.versions else {}
+        for v in set(model.versions) | set(shares):
+            self.metrics.traffic.labels(name, v).set(shares.get(v, 0.0))
+
+
+def _breaches(summary: dict[str, float], policy: Any) -> str:
+    if summary["requests"] == 0:
+        return ""
+    if summary["error_rate"] > policy.max_error_rate:
+        return f"error rate {summary['error_rate']:.1%} > {policy.max_error_rate:.1%} over {summary['requests']} requests"
+    if summary["p99_ms"] > policy.max_p99_ms:
+        return f"p99 {summary['p99_ms']:.0f} ms > {policy.max_p99_ms:.0f} ms over {summary['requests']} requests"
+    return ""
+
+
+def _warm_up(handler: Handler, label: str) -> None:
+    """Run the handler's sample request end to end; refuse the version if it fails or returns non-finite numbers."""
+    sample = handler.sample_request()
+    if sample is None:
+        return
+    try:
+        request = handler.decode_request(sample, {})
+        outputs = handler.unbatch(handler.predict(handler.batch([request])), [handler.batch_size_of(request)])
+        result = handler.encode_response(outputs[0])
+    except Exception as exc:
+        raise ArtifactError(f"model {label}: its warm-up request failed: {type(exc).__name__}: {exc}") from exc
+    for key, value in (result or {}).items():
+        array = np.asarray(value)
+        if array.dtype.kind in "fc" and not np.isfinite(array).all():
+            raise ArtifactError(f"model {label}: its warm-up output {key!r} holds NaN or inf")
+
+
+def _retire(mv: ModelVersion) -> None:
+    """Let queued requests finish on ``mv`` (in the background), then release its memory."""
+
+    def drain() -> None:
+        mv.batcher.close(wait=True)
+        mv.handler.close()
+        gc.collect()
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    threading.Thread(target=drain, name=f"deepseek-retire-{mv.name}-{mv.version}", daemon=True).start()
+
+
+def _platform(handler: Handler) -> str:
+    path = getattr(handler, "path", None)
+    if path is None:
+        return "deepseek_python"
+    return {".onnx": "onnxruntime_onnx", ".pt2": "pytorch_pt2", ".so": "deepseek_arm64"}.get(Path(path).suffix, "deepseek")
+
+
+def _matches(got: Any, want: Any) -> bool:
+    if isinstance(want, bool):
+        return str(got).strip().lower() in ("1", "true", "yes", "on") if want else str(got).strip().lower() in ("0", "false", "no", "off")
+    return str(got) == str(want)
+
+
+def _unit(key: str) -> float:
+    """A routing key mapped to [0, 1), the same on every run and process."""
+    digest = hashlib.blake2b(str(key).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def _version_key(version: str) -> tuple[int, Any]:
+    return (0, int(version)) if str(version).isdigit() else (1, str(version))
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
+        raise InvalidArgumentError(f"model: got {name!r}, expected a model name (a folder name, no '/')")
