@@ -61,6 +61,15 @@ def test_peer_not_installed_is_skipped_with_reason(result):
     assert row.status == "skipped" and "pip install openvino" in row.reason and row.latency is None
 
 
+def test_rows_of_another_artifact_join_with_speedups_against_this_baseline(result):
+    combined = result.with_rows_of(result, "copy")  # as the demo adds its INT8 model's rows to the FP32 run
+    copies = [r for r in combined.rows if r.backend == "copy"]
+    assert len(copies) == len([r for r in result.rows if r.status == "ok"]) and len(combined.rows) > len(result.rows)
+    for r in copies:
+        assert r.speedup == pytest.approx(result.row("eager", r.batch_size).median_ms / r.median_ms)
+        assert r.max_abs_diff is None
+
+
 def test_table_prints_readably(result, printed_table):
     printed_table(result.table(), "onnxruntime", "eager", "skipped")
 

@@ -121,7 +121,11 @@ def test_demo_end_to_end(tmp_path):
 
     report = run_demo(tmp_path / "demo", runs=2, batch_sizes=(1, 2), cnn_epochs=2, cnn_train_images=12000)
     assert report["agreement"]["fp32_onnx"]["value"] >= 0.99
-    assert report["agreement"]["int8_onnx"]["extra"]["confident_agreement"] > 0.8  # measured, reported as is
+    int8_agreement = report["agreement"]["int8_onnx"]["extra"]
+    assert int8_agreement["confident_agreement"] > 0.8  # measured, reported as is
+    assert int8_agreement["clear_views"] <= int8_agreement["confident_views"]
+    summary = (tmp_path / "demo" / "summary.md").read_text()
+    assert "clear views" in summary and ("near-ties" in summary or "on all" in summary)
     fp32 = {(r["backend"], r["batch_size"]): r for r in report["benchmark"]["fp32"]["rows"]}
     int8 = {(r["backend"], r["batch_size"]): r for r in report["benchmark"]["int8"]["rows"]}
     assert fp32[("onnxruntime", 1)]["status"] == "ok" and fp32[("onnxruntime", 1)]["speedup"] > 0

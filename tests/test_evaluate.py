@@ -76,8 +76,12 @@ def test_photo_agreement_of_exported_mobilenet(tmp_path):
     r = evaluate(tmp_path / "m.onnx")
     assert r.data == "photos" and r.metric == "top1_agreement"
     assert r.value == 1.0 and r.extra["mean_kl"] < 1e-4 and r.extra["confident_views"] > 20
+    assert 0 < r.extra["clear_views"] <= r.extra["confident_views"] and r.extra["clear_agreement"] == 1.0
+    assert r.extra["disagreements"] == 0
     # a model that is not MobileNetV2 disagrees with it: the metric is not trivially 1
     import torchvision
 
     other = evaluate(torchvision.models.resnet18().eval(), data="photos", limit=40)
     assert other.value < 0.5 and np.isfinite(other.extra["mean_kl"])
+    assert other.extra["disagreements"] == round(40 * (1 - other.value))
+    assert 0 <= other.extra["disagreements_near_tie"] <= other.extra["disagreements"]

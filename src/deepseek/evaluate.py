@@ -3,7 +3,8 @@
 Labeled sets (``digits``, ``mnist-5k``, ``fashion-mnist``) report top-1 accuracy on held-out rows:
 digits and MNIST-5k use ``Dataset.split(0.2, seed=0)``'s test part (train on the other part), Fashion-MNIST
 its official 10k test split. ``photos`` has no labels: it reports top-1 agreement with a reference model
-(default: the bundled FP32 MobileNetV2) on real photos, agreement on confident views, and mean KL.
+(default: the bundled FP32 MobileNetV2) on real photos — on all views, on confident ones (reference top-1
+probability >= 0.5) and on clear ones (confident, and the top-1 leads the runner-up by >= 0.2) — and mean KL.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ._errors import InvalidArgumentError, invalid
 LABELED = ("digits", "mnist-5k", "fashion-mnist")
 DATASETS = (*LABELED, "photos")
 CONFIDENT = 0.5  # reference top-1 probability above which a photo view counts as confident
+CLEAR_MARGIN = 0.2  # a confident view is clear when the reference top-1 leads the runner-up by this much
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,10 +127,16 @@ def evaluate(model: Any, *, data: str | None = None, reference: Any = None, back
         p_ref, p = _softmax(ref_logits), _softmax(logits)
         agree = logits.argmax(1) == ref_logits.argmax(1)
         confident = p_ref.max(1) >= CONFIDENT
+        top2 = np.sort(p_ref, axis=1)[:, -2:]
+        near_tie = top2[:, 1] - top2[:, 0] < CLEAR_MARGIN  # the reference itself barely prefers its top-1
+        clear = confident & ~near_tie
         kl = float(np.mean(np.sum(p_ref * (np.log(p_ref + 1e-12) - np.log(p + 1e-12)), axis=1)))
         metric, value = "top1_agreement", float(agree.mean())
         extra = {"confident_views": int(confident.sum()),
                  "confident_agreement": float(agree[confident].mean()) if confident.any() else None,
+                 "clear_views": int(clear.sum()),
+                 "clear_agreement": float(agree[clear].mean()) if clear.any() else None,
+                 "disagreements": int((~agree).sum()), "disagreements_near_tie": int((~agree & near_tie).sum()),
                  "mean_kl": kl, "reference": "bundled FP32 MobileNetV2" if reference is None else str(reference)}
     return EvaluationResult(label, data, metric, value, int(xs.shape[0]), predictor.backend, lat.median_ms,
                             xs.shape[0] / seconds, extra, min_accuracy)

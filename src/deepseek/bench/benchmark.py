@@ -96,6 +96,16 @@ class BenchmarkResult:
 
         return write_text(path, self.to_json() + "\n")
 
+    def with_rows_of(self, other: BenchmarkResult, label: str) -> BenchmarkResult:
+        """This result plus the ok rows of ``other`` (another artifact of the same model measured in the same run,
+        e.g. its INT8 version) as backend ``label``, their speedups recomputed against this result's baseline at
+        the same batch size (their max |diff| was against another baseline, so it is dropped)."""
+        base = {r.batch_size: r.median_ms for r in self.rows if r.backend == self.baseline and r.status == "ok"}
+        added = [dataclasses.replace(r, backend=label, max_abs_diff=None,
+                                     speedup=base[r.batch_size] / r.median_ms if base.get(r.batch_size) and r.median_ms
+                                     else None) for r in other.rows if r.status == "ok"]
+        return dataclasses.replace(self, rows=[*self.rows, *added])
+
     def table(self) -> Any:
         from .report import benchmark_table
 
