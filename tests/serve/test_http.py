@@ -184,3 +184,19 @@ def test_bad_serve_arguments_are_one_line(tmp_path):
                        (["serve", "status", "http://127.0.0.1:9"], "running")):
         done = subprocess.run([sys.executable, "-m", "deepseek", *args], capture_output=True, text=True, timeout=60)
         assert done.returncode == 2 and word in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_serve_bench_sweeps_concurrency_against_a_running_server(server, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "deepseek", "serve", "bench", server["url"], "--model", "linear",
+                           "--concurrency", "1,4", "--requests", "24", "--json", str(tmp_path / "b.json")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp_path / "b.json").read_text())
+    assert [r["concurrency"] for r in result["levels"]] == [1, 4]
+    for row in result["levels"]:
+        assert row["ok"] == 24 and row["errors"] == 0 and row["p50_ms"] <= row["p99_ms"]
+        assert row["avg_batch_size"] is not None and 1 <= row["avg_batch_size"] <= 16
+    assert "requests/s" in done.stdout
+    bad = subprocess.run([sys.executable, "-m", "deepseek", "serve", "bench", server["url"], "--model", "nope"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--model" in bad.stderr

@@ -1,6 +1,10 @@
 """Dynamic batching: requests for one model version are stacked up to ``max_batch_size`` rows or until the first
 has waited ``max_queue_delay_ms``, run in one call, and split back. The queue is bounded: when it is full a new
-request is refused at once (:class:`QueueFull`), so memory never grows without bound under overload."""
+request is refused at once (:class:`QueueFull`), so memory never grows without bound under overload.
+
+The queue delay is spent only while traffic is concurrent (the previous batch held more than one request, or
+more are already waiting): a lone request on an idle model runs at once instead of waiting for company that is
+not coming. Under load, requests that arrive while a batch runs are stacked into the next one either way."""
 
 from __future__ import annotations
 
@@ -62,6 +66,7 @@ class DynamicBatcher:
         self._cond = threading.Condition()
         self._closed = False
         self._busy = 0
+        self._last_batch = 1  # requests in the previous batch: > 1 means traffic is concurrent
         self._on_batch = on_batch
         self._threads = [threading.Thread(target=self._work, name=f"deepseek-batcher-{name}-{i}", daemon=True)
                          for i in range(instances)]
@@ -117,7 +122,8 @@ class DynamicBatcher:
             while not self._closed:
                 rows, overflow = self._fitting_rows()
                 left = first_at + self.delay - time.monotonic()
-                if rows >= self.max_batch_size or overflow or left <= 0:
+                concurrent = self._last_batch > 1 or len(self._queue) > 1
+                if rows >= self.max_batch_size or overflow or left <= 0 or not concurrent:
                     break
                 self._cond.wait(left)
             batch, rows = [], 0
@@ -126,6 +132,7 @@ class DynamicBatcher:
                 rows += item.rows
                 batch.append(item)
             self._busy += len(batch)
+            self._last_batch = len(batch)
             return batch
 
     def _fitting_rows(self) -> tuple[int, bool]:

@@ -3,6 +3,7 @@
     deepseek serve MODEL_REPO [--host 127.0.0.1] [--port 8000] [--metrics-port 8002] [--workers N] [--poll 5]
     deepseek serve alert-rules [-o rules.yml] [--grafana dashboard.json]
     deepseek serve status URL
+    deepseek serve bench URL|MODEL_REPO [--model NAME] [--concurrency 1,4,16,64] [--requests 200] [--json out.json]
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from .._errors import invalid
 
-ACTIONS = ("alert-rules", "status")
+ACTIONS = ("alert-rules", "status", "bench")
 REPOSITORY_ENV = "DEEPSEEK_SERVE_REPOSITORY"
 
 
@@ -25,7 +26,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("target", metavar="MODEL_REPO|alert-rules|status",
                         help="a model repository folder (models/<name>/<version>/), or an action")
-    parser.add_argument("url", nargs="?", help="for status: the server's URL, e.g. http://127.0.0.1:8000")
+    parser.add_argument("url", nargs="?", help="status/bench: the server's URL, e.g. http://127.0.0.1:8000 (bench: "
+                        "or a model repository, served for the run on a free port)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=count(0), default=8000)
     parser.add_argument("--metrics-port", type=count(1), default=None,
@@ -35,6 +37,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="watch the repository: load new versions, unload removed ones")
     parser.add_argument("--output", "-o", default=None, help="alert-rules: the rules file (default: stdout)")
     parser.add_argument("--grafana", default=None, metavar="FILE", help="alert-rules: also write a Grafana dashboard")
+    parser.add_argument("--model", default=None, help="bench: the model to load (default: the first served)")
+    parser.add_argument("--concurrency", default="1,4,16,64", help="bench: connections, comma-separated levels")
+    parser.add_argument("--requests", type=count(), default=200, help="bench: requests per concurrency level")
+    parser.add_argument("--rows", type=count(), default=1, help="bench: rows per request")
+    parser.add_argument("--json", default=None, metavar="FILE", help="bench: write the results as JSON")
 
 
 def run_cli(args: argparse.Namespace) -> int:
@@ -42,6 +49,8 @@ def run_cli(args: argparse.Namespace) -> int:
         return _alert_rules(args)
     if args.target == "status":
         return _status(args)
+    if args.target == "bench":
+        return _bench(args)
     return _serve(args)
 
 
@@ -97,6 +106,29 @@ def _status(args: argparse.Namespace) -> int:
         share = weights[row["name"]].get(row["version"])
         table.add_row(row["name"], row["version"], row["state"], "" if share is None else f"{share:.0%}", row["reason"])
     console().print(table)
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .._cli_common import console
+    from .bench import bench_server, results_table, served
+
+    if not args.url:
+        raise invalid("URL|MODEL_REPO", None, "a server URL or a model repository folder")
+    try:
+        levels = [int(c) for c in args.concurrency.split(",")]
+    except ValueError:
+        raise invalid("--concurrency", args.concurrency, "comma-separated integers, e.g. 1,4,16") from None
+    if not levels or min(levels) < 1:
+        raise invalid("--concurrency", args.concurrency, "levels >= 1")
+    with served(args.url) as url:
+        result = bench_server(url, args.model, levels, requests=args.requests, rows=args.rows)
+    console().print(results_table(result))
+    if args.json:
+        from .._atomic import write_json
+
+        write_json(args.json, result)
+        print(f"wrote {args.json}")
     return 0
 
 

@@ -1,0 +1,261 @@
+"""Serving MobileNetV2 (real weights) as ONNX FP32 and INT8: dynamic batching on vs off, the HTTP overhead over a
+bare Predictor, plain FastAPI + ONNX Runtime as the floor, overload against a bounded queue, and hot reloads under
+load. One run; loopback; the same model files and the same load generator (its own process) for every row.
+
+    python benchmarks/bench_serving.py [--concurrency 1,4,16,32] [--requests 400] [--smoke]
+
+Rows per artifact: ``deepseek serve`` with ``max_batch_size: 1`` (batching off) and ``max_batch_size: 16,
+max_queue_delay_ms: 2`` (on), and a plain FastAPI app that runs ONNX Runtime per request (same v2 binary payload,
+no batching, no queue). Overhead: p50 of ``/infer`` at concurrency 1 (batching off) minus the bare
+``deepseek.load(...).run`` p50 in this process. Overload: 2,000 requests at concurrency 500 against a queue of 64:
+answered 200 or refused (503), refusal latency, server RSS before and after, and a normal request afterwards.
+Hot reload: 20 ``POST /v2/repository/models/m/load`` while 8 connections keep sending; failed requests counted.
+Writes benchmarks/results/serving.json and serving.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from _common import add_smoke_flag, results_dir, write_results
+
+PEER = '''
+import sys, numpy as np, onnxruntime as ort, uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from deepseek.serve.protocol import encode_response, parse_request
+session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+names = [o.name for o in session.get_outputs()]
+app = FastAPI()
+@app.get("/v2/health/ready")
+def ready():
+    return {"ready": True}
+@app.post("/v2/models/{name}/infer")
+async def infer(name: str, request: Request):
+    body = await request.body()
+    parsed, tensors = parse_request(body, request.headers.get("inference-header-content-length"))
+    outputs = dict(zip(names, session.run(None, tensors)))
+    out, head = encode_response(name, "1", parsed.get("id"), outputs, parsed)
+    headers = {"inference-header-content-length": str(head)} if head else {}
+    return Response(out, headers=headers, media_type="application/octet-stream")
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+'''
+
+
+def build_models(work: Path, smoke: bool) -> dict[str, Path]:
+    import torch
+
+    import deepseek
+    from deepseek import assets
+    from deepseek.quantization import quantize_static_onnx
+
+    if smoke:  # a tiny conv net on 32x32 crops: the same export + INT8 path in seconds
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                                    torch.nn.Flatten(), torch.nn.Linear(8, 10)).eval()
+        size, calib = 32, assets.photo_calibration_batch(8, size=32)
+    else:
+        model, size, calib = assets.mobilenet_v2(), 224, assets.photo_calibration_batch(128)
+    fp32 = deepseek.export_onnx(model, torch.randn(1, 3, size, size), work / "fp32.onnx", input_names=["input"]).path
+    int8 = quantize_static_onnx(model, calib, work / "int8.onnx", method="percentile", input_names=["input"]).path
+    return {"fp32": fp32, "int8": int8}
+
+
+def repository(work: Path, label: str, artifact: Path, config: str) -> Path:
+    root = work / f"repo_{label}"
+    (root / "m" / "1").mkdir(parents=True)
+    (root / "m" / "1" / "model.onnx").write_bytes(artifact.read_bytes())
+    (root / "m" / "config.yaml").write_text(config)
+    return root
+
+
+def start(command: list[str], url: str) -> subprocess.Popen:
+    from deepseek.serve.bench import wait_ready
+
+    log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives as long as the server; closed by stop()
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "2"})
+    proc.log = log  # type: ignore[attr-defined]
+    wait_ready(url, proc, log)
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    proc.wait(timeout=60)
+    proc.log.close()  # type: ignore[attr-defined]
+
+
+def sweep(url: str, levels: list[int], requests: int, x: np.ndarray, batches: bool = True) -> list[dict[str, Any]]:
+    """One row per concurrency level; ``batches``: read the average batch size from the server's /metrics."""
+    from deepseek.serve.bench import batch_counters
+    from deepseek.serve.loadgen import run_load
+
+    run_load(url, "m", {"input": x}, concurrency=1, requests=10)  # warm-up
+    out = []
+    for level in levels:
+        before = batch_counters(url, "m") if batches else (0.0, 0.0)
+        row = run_load(url, "m", {"input": x}, concurrency=level, requests=max(requests, 2 * level)).summary()
+        after = batch_counters(url, "m") if batches else (0.0, 0.0)
+        row["avg_batch_size"] = (after[0] - before[0]) / (after[1] - before[1]) if after[1] > before[1] else None
+        print(f"    concurrency {level:4d}: {row['throughput_rps']:7.1f} req/s  p50 {row['p50_ms']:7.2f}  "
+              f"p99 {row['p99_ms']:7.2f} ms  batch {row['avg_batch_size'] or 1:.1f}  errors {row['errors']}", flush=True)
+        out.append(row)
+    return out
+
+
+def overload(url: str, pid: int, x: np.ndarray, requests: int, concurrency: int) -> dict[str, Any]:
+    import psutil
+
+    from deepseek.serve.loadgen import run_load
+
+    rss_before = psutil.Process(pid).memory_info().rss
+    result = run_load(url, "m", {"input": x}, concurrency=concurrency, requests=requests).summary()
+    rss_after = psutil.Process(pid).memory_info().rss
+    after = run_load(url, "m", {"input": x}, concurrency=1, requests=5).summary()
+    return {**result, "answered": result["ok"] + result["refused"], "rss_before_mb": rss_before / 2**20,
+            "rss_after_mb": rss_after / 2**20, "served_normally_after": after["ok"] == 5}
+
+
+def hot_reload(url: str, x: np.ndarray, swaps: int) -> dict[str, Any]:
+    from deepseek.serve.loadgen import LoadResult, run_load
+
+    results: list[LoadResult] = []
+    stop_flag = threading.Event()
+
+    def load() -> None:
+        while not stop_flag.is_set():
+            results.append(run_load(url, "m", {"input": x}, concurrency=8, requests=64))
+
+    thread = threading.Thread(target=load)
+    thread.start()
+    timings = []
+    for _ in range(swaps):
+        started = time.perf_counter()
+        req = urllib.request.Request(url + "/v2/repository/models/m/load", method="POST",
+                                     data=json.dumps({"parameters": {"version": "1"}}).encode())
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            assert resp.status == 200
+        timings.append(time.perf_counter() - started)
+    stop_flag.set()
+    thread.join()
+    return {"swaps": swaps, "requests": sum(r.ok + r.errors + r.refused for r in results),
+            "failed": sum(r.errors + r.refused for r in results), "median_swap_s": float(np.median(timings))}
+
+
+def bare_predictor_ms(path: Path, x: np.ndarray, runs: int) -> float:
+    from deepseek.bench import measure
+    from deepseek.runtime import load
+
+    predictor = load(path, threads=2)
+    return measure(lambda: predictor.run({"input": x}), warmup=5, runs=runs).median_ms
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for label, rows in results["sweeps"].items():
+        conc = [r["concurrency"] for r in rows]
+        axes[0].plot(conc, [r["throughput_rps"] for r in rows], marker="o", label=label)
+        axes[1].plot(conc, [r["p99_ms"] for r in rows], marker="o", label=label)
+    for ax, title in zip(axes, ("throughput (requests/s)", "p99 latency (ms)")):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("concurrent connections")
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=7)
+    fig.text(0.01, 0.01, results["machine"], fontsize=7, color="gray")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--concurrency", default="1,4,16,32")
+    parser.add_argument("--requests", type=int, default=400, help="requests per concurrency level")
+    parser.add_argument("--runs", type=int, default=200, help="timed calls of the bare Predictor")
+    add_smoke_flag(parser)
+    args = parser.parse_args()
+    levels = [1, 4] if args.smoke else [int(c) for c in args.concurrency.split(",")]
+    requests, runs = (20, 10) if args.smoke else (args.requests, args.runs)
+    overload_requests, overload_conc, queue, swaps = (200, 50, 8, 3) if args.smoke else (2000, 500, 64, 20)
+
+    from deepseek import _machine
+    from deepseek.serve.bench import free_port
+
+    work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    artifacts = build_models(work, args.smoke)
+    size = 32 if args.smoke else 224
+    x = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
+    results: dict[str, Any] = {"machine": _machine.describe(_machine.summary()), "levels": levels, "requests": requests,
+                               "sweeps": {}, "overhead": {}, "smoke": args.smoke}
+    configs = {"batching off": "max_batch_size: 1\nmax_queue_size: 1024\n",
+               "batching on": "max_batch_size: 16\nmax_queue_delay_ms: 2\nmax_queue_size: 1024\n"}
+    for name, artifact in artifacts.items():
+        bare = bare_predictor_ms(artifact, x, runs)
+        for label, config in configs.items():
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            repo = repository(work, f"{name}_{label.replace(' ', '_')}", artifact, config)
+            proc = start([sys.executable, "-m", "deepseek", "serve", str(repo), "--port", str(port)], url)
+            print(f"{name} deepseek serve, {label}", flush=True)
+            try:
+                results["sweeps"][f"{name} deepseek, {label}"] = rows = sweep(url, levels, requests, x)
+                if label == "batching off":
+                    results["overhead"][name] = {"bare_predictor_p50_ms": bare, "infer_p50_ms": rows[0]["p50_ms"],
+                                                 "overhead_ms": rows[0]["p50_ms"] - bare}
+            finally:
+                stop(proc)
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        peer = work / "peer.py"
+        peer.write_text(PEER)
+        proc = start([sys.executable, str(peer), str(artifact), str(port)], url)
+        print(f"{name} plain FastAPI + ONNX Runtime", flush=True)
+        try:
+            results["sweeps"][f"{name} plain FastAPI + ORT"] = sweep(url, levels, requests, x, batches=False)
+        finally:
+            stop(proc)
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    repo = repository(work, "overload", artifacts["int8"], f"max_batch_size: 16\nmax_queue_delay_ms: 2\nmax_queue_size: {queue}\n")
+    proc = start([sys.executable, "-m", "deepseek", "serve", str(repo), "--port", str(port)], url)
+    try:
+        print(f"overload: {overload_requests} requests at concurrency {overload_conc}, queue {queue}", flush=True)
+        results["overload"] = {"queue": queue, **overload(url, proc.pid, x, overload_requests, overload_conc)}
+        print(f"    {results['overload']}", flush=True)
+        print(f"hot reload: {swaps} swaps under load", flush=True)
+        results["hot_reload"] = hot_reload(url, x, swaps)
+        print(f"    {results['hot_reload']}", flush=True)
+    finally:
+        stop(proc)
+
+    for name in artifacts:
+        on, off = results["sweeps"][f"{name} deepseek, batching on"], results["sweeps"][f"{name} deepseek, batching off"]
+        floor = results["sweeps"][f"{name} plain FastAPI + ORT"]
+        print(f"{name}: batching on/off throughput at concurrency {levels[-1]}: "
+              f"{on[-1]['throughput_rps'] / off[-1]['throughput_rps']:.2f}x; vs plain FastAPI + ORT "
+              f"{on[-1]['throughput_rps'] / floor[-1]['throughput_rps']:.2f}x; overhead "
+              f"{results['overhead'][name]['overhead_ms']:.2f} ms", flush=True)
+    write_results(args, "serving.json", results)
+    plot(results, results_dir(args) / "serving.png")
+
+
+if __name__ == "__main__":
+    main()

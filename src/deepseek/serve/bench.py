@@ -1,0 +1,127 @@
+"""Measure a v2 server under load: a concurrency sweep with throughput, p50/p95/p99 and the average batch size the
+server formed (read from its own ``/metrics``)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .._errors import invalid
+from .loadgen import run_load, sample_inputs
+
+
+def _get(url: str, method: str = "GET") -> Any:
+    req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        body = resp.read()
+    return body if url.endswith("/metrics") else json.loads(body)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served(target: str, *extra: str) -> Iterator[str]:
+    """``target`` itself if it is a URL; for a model repository, a `deepseek serve` process on a free port."""
+    if not Path(target).is_dir():
+        yield target.rstrip("/") if "://" in target else f"http://{target.rstrip('/')}"
+        return
+    port = free_port()
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "deepseek", "serve", target, "--port", str(port), *extra],
+                                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_ready(url, proc, log)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+
+
+def wait_ready(url: str, proc: subprocess.Popen | None = None, log: Any = None, timeout_s: float = 300) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            tail = ""
+            if log is not None:
+                log.seek(0)
+                tail = log.read()[-2000:]
+            raise invalid("MODEL_REPO", url, f"a repository the server can load (it exited: {tail})")
+        try:
+            if _get(url + "/v2/health/ready")["ready"]:
+                return
+        except (urllib.error.URLError, OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.1)
+    raise invalid("URL", url, f"a server that is ready within {timeout_s:.0f} s")
+
+
+def batch_counters(url: str, model: str) -> tuple[float, float]:
+    """(sum, count) of the server's ``deepseek_batch_size`` histogram for ``model``, all versions."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total = count = 0.0
+    for family in text_string_to_metric_families(_get(url + "/metrics").decode()):
+        if family.name == "deepseek_batch_size":
+            for sample in family.samples:
+                if sample.labels.get("model") == model:
+                    if sample.name.endswith("_sum"):
+                        total += sample.value
+                    elif sample.name.endswith("_count"):
+                        count += sample.value
+    return total, count
+
+
+def bench_server(url: str, model: str | None, levels: list[int], *, requests: int, rows: int = 1,
+                 version: str | None = None) -> dict[str, Any]:
+    try:
+        index = _get(url + "/v2/repository/index", "POST")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise invalid("URL", url, f"a running KServe v2 server ({exc})") from exc
+    ready = [row["name"] for row in index if row["state"] == "READY"]
+    if not ready:
+        raise invalid("URL", url, "a server with at least one model loaded")
+    model = model or ready[0]
+    if model not in ready:
+        raise invalid("--model", model, f"one of the loaded models {sorted(set(ready))}")
+    inputs = sample_inputs(_get(f"{url}/v2/models/{model}"), rows=rows)
+    run_load(url, model, inputs, concurrency=1, requests=5, version=version)  # warm the connection path
+    rows_out = []
+    for level in levels:
+        before = batch_counters(url, model)
+        result = run_load(url, model, inputs, concurrency=level, requests=max(requests, level), version=version)
+        after = batch_counters(url, model)
+        summary = result.summary()
+        batches = after[1] - before[1]
+        summary["avg_batch_size"] = (after[0] - before[0]) / batches if batches else None
+        rows_out.append(summary)
+    return {"url": url, "model": model, "rows_per_request": rows, "levels": rows_out}
+
+
+def results_table(result: dict[str, Any]) -> Any:
+    from .._table import Table
+
+    table = Table(title=f"{result['model']} at {result['url']} ({result['rows_per_request']} row(s) per request)",
+                  title_justify="left")
+    for col in ("concurrency", "requests/s", "p50 ms", "p95 ms", "p99 ms", "avg batch", "ok", "refused", "errors"):
+        table.add_column(col, justify="right")
+    for r in result["levels"]:
+        batch = "–" if r["avg_batch_size"] is None else f"{r['avg_batch_size']:.1f}"
+        table.add_row(str(r["concurrency"]), f"{r['throughput_rps']:.0f}", f"{r['p50_ms']:.2f}", f"{r['p95_ms']:.2f}",
+                      f"{r['p99_ms']:.2f}", batch, str(r["ok"]), str(r["refused"]), str(r["errors"]))
+    return table

@@ -1,0 +1,130 @@
+"""A load generator for KServe v2 servers: N keep-alive connections, each sending the same request back to back.
+
+Runs in its own process (``deepseek serve bench`` starts it so), on raw asyncio streams: the client's own cost
+stays small and constant, so the figures are the server's. Latency is per request, from the first byte sent to
+the last byte read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from .config import DATATYPES
+
+
+@dataclasses.dataclass
+class LoadResult:
+    concurrency: int
+    requests: int
+    ok: int
+    refused: int  # 429 / 503: turned away by a full queue
+    errors: int  # anything else
+    seconds: float
+    latencies_ms: list[float]
+    refusal_ms: list[float]
+
+    def summary(self) -> dict[str, Any]:
+        lat = np.array(self.latencies_ms) if self.latencies_ms else np.array([np.nan])
+        ref = np.array(self.refusal_ms) if self.refusal_ms else np.array([np.nan])
+        return {"concurrency": self.concurrency, "requests": self.requests, "ok": self.ok, "refused": self.refused,
+                "errors": self.errors, "throughput_rps": self.ok / self.seconds if self.seconds else 0.0,
+                "p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95)),
+                "p99_ms": float(np.percentile(lat, 99)), "max_refusal_ms": float(np.max(ref))}
+
+
+def v2_binary_request(inputs: dict[str, np.ndarray]) -> tuple[bytes, int]:
+    """A v2 request with binary tensors (and binary outputs): the body and its JSON header's length."""
+    from .config import NUMPY_TO_DATATYPE
+
+    specs, blobs = [], []
+    for name, array in inputs.items():
+        blob = np.ascontiguousarray(array).tobytes()
+        specs.append({"name": name, "shape": list(array.shape), "datatype": NUMPY_TO_DATATYPE[array.dtype.name],
+                      "parameters": {"binary_data_size": len(blob)}})
+        blobs.append(blob)
+    head = json.dumps({"inputs": specs, "parameters": {"binary_data_output": True}}).encode()
+    return head + b"".join(blobs), len(head)
+
+
+def sample_inputs(metadata: dict[str, Any], rows: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random inputs of ``rows`` rows matching a v2 model metadata answer (-1 dimensions become 1)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for spec in metadata["inputs"]:
+        shape = [rows, *(1 if d == -1 else d for d in spec["shape"][1:])]
+        dtype = np.dtype(DATATYPES[spec["datatype"]])
+        out[spec["name"]] = rng.standard_normal(shape).astype(dtype) if dtype.kind == "f" else np.zeros(shape, dtype)
+    return out
+
+
+async def _connection(host: str, port: int, request: bytes, count: int, result: LoadResult, deadline: float) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        for _ in range(count):
+            if time.monotonic() > deadline:
+                return
+            started = time.perf_counter()
+            writer.write(request)
+            await writer.drain()
+            status_line = await reader.readline()
+            if not status_line:
+                raise ConnectionError("server closed the connection")
+            status = int(status_line.split()[1])
+            length, close = 0, False
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b"\n", b""):
+                    break
+                key, _, value = line.decode("latin-1").partition(":")
+                key = key.strip().lower()
+                if key == "content-length":
+                    length = int(value.strip())
+                elif key == "connection" and value.strip().lower() == "close":
+                    close = True
+            if length:
+                await reader.readexactly(length)
+            ms = (time.perf_counter() - started) * 1000
+            if status == 200:
+                result.ok += 1
+                result.latencies_ms.append(ms)
+            elif status in (429, 503):
+                result.refused += 1
+                result.refusal_ms.append(ms)
+            else:
+                result.errors += 1
+            if close:
+                writer.close()
+                reader, writer = await asyncio.open_connection(host, port)
+    except (ConnectionError, OSError, asyncio.IncompleteReadError):
+        result.errors += 1
+    finally:
+        writer.close()
+
+
+def run_load(url: str, model: str, inputs: dict[str, np.ndarray], *, concurrency: int, requests: int,
+             version: str | None = None, timeout_s: float = 300.0) -> LoadResult:
+    """Send ``requests`` requests over ``concurrency`` connections; wait for every answer."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    body, head_len = v2_binary_request(inputs)
+    path = f"/v2/models/{model}" + (f"/versions/{version}" if version else "") + "/infer"
+    request = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/octet-stream\r\n"
+               f"Inference-Header-Content-Length: {head_len}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    result = LoadResult(concurrency, requests, 0, 0, 0, 0.0, [], [])
+    per = [requests // concurrency + (1 if i < requests % concurrency else 0) for i in range(concurrency)]
+
+    async def main() -> None:
+        deadline = time.monotonic() + timeout_s
+        await asyncio.gather(*(_connection(host, port, request, n, result, deadline) for n in per if n))
+
+    started = time.perf_counter()
+    asyncio.run(main())
+    result.seconds = time.perf_counter() - started
+    return result
