@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import handler_repo
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -38,6 +40,7 @@ def _call(url: str, method: str = "GET", body: bytes | None = None, headers: dic
 def server(onnx_repo, tmp_path_factory):
     repo = tmp_path_factory.mktemp("served") / "models"
     shutil.copytree(onnx_repo, repo)
+    handler_repo(repo, "max_batch_size: 1\nparameters: {delay_s: 0.001, fail_every: 3}\n")  # every 3rd call raises
     port, metrics_port = _port(), _port()
     with open(tmp_path_factory.mktemp("log") / "server.log", "w+") as log:
         proc = subprocess.Popen([sys.executable, "-m", "deepseek", "serve", str(repo), "--port", str(port),
@@ -87,7 +90,7 @@ def test_tritonclient_talks_to_it_in_json_and_binary(server):
         y2, version2 = _infer(client, "linear", x, binary=binary, version="2")
         assert version2 == "2" and np.allclose(y2, 2 * y)
     index = client.get_model_repository_index()
-    assert {(m["name"], m["version"], m["state"]) for m in index} == {("linear", "1", "READY"), ("linear", "2", "READY")}
+    assert {(m["name"], m["version"], m["state"]) for m in index} >= {("linear", "1", "READY"), ("linear", "2", "READY")}
 
 
 def test_use_v2_header_and_traffic_split_over_http(server):
@@ -200,3 +203,20 @@ def test_serve_bench_sweeps_concurrency_against_a_running_server(server, tmp_pat
     bad = subprocess.run([sys.executable, "-m", "deepseek", "serve", "bench", server["url"], "--model", "nope"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--model" in bad.stderr
+
+
+def test_a_handler_that_raises_fails_only_its_request_with_500_json(server):
+    url = server["url"] + "/v2/models/doubler/infer"
+    body = json.dumps({"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [1, 2]}]}).encode()
+    statuses = []
+    for _ in range(9):
+        status, _, payload = _call(url, "POST", body)
+        statuses.append(status)
+        if status == 500:
+            assert "deliberately faulty" in json.loads(payload)["error"]
+        else:
+            assert status == 200 and json.loads(payload)["outputs"][0]["data"] == [2.0, 4.0]
+    assert statuses.count(500) == 3 and statuses.count(200) == 6  # every 3rd model call (the warm-up was one)
+    text = _call(server["url"] + "/metrics")[2].decode()
+    assert 'deepseek_requests_total{model="doubler",status="error",version="1"} 3.0' in text
+    assert _call(server["url"] + "/v2/health/ready")[0] == 200  # the server is fine

@@ -126,6 +126,21 @@ def test_dynamic_batching_stacks_requests_and_never_exceeds_the_limit(tmp_path):
         router.close()
 
 
+def test_a_request_whose_deadline_passes_in_the_queue_times_out(tmp_path):
+    from deepseek.serve import RequestTimeout
+
+    repo = handler_repo(tmp_path, "max_batch_size: 1\nparameters: {delay_s: 0.2}\n")
+    router = ModelRouter(repo)
+    try:
+        first = router.submit("doubler", {"x": np.ones((1, 2), np.float32)})[1]
+        late = router.submit("doubler", {"x": np.ones((1, 2), np.float32)}, timeout_s=0.05)[1]
+        assert first.result(timeout=10)["y"][0, 0] == 2
+        with pytest.raises(RequestTimeout, match="timed out"):
+            late.result(timeout=10)  # it waited behind the first (0.2 s) past its 0.05 s deadline: never run
+    finally:
+        router.close()
+
+
 def test_a_full_queue_refuses_at_once_and_the_server_recovers(tmp_path):
     repo = handler_repo(tmp_path, "max_batch_size: 1\nmax_queue_size: 4\nparameters: {delay_s: 0.05}\n")
     router = ModelRouter(repo)
