@@ -104,3 +104,20 @@ def test_two_replicas_serve_the_same_repository_behind_one_balancing_client(onnx
     finally:
         for proc in procs:
             _stop(proc)
+
+
+def test_workers_share_one_port(onnx_repo, tmp_path):
+    port = _port()
+    out = open(tmp_path / "workers.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([sys.executable, "-m", "deepseek", "serve", str(onnx_repo), "--port", str(port),
+                             "--workers", "2"], stdout=out, stderr=subprocess.STDOUT)
+    proc.log = out  # type: ignore[attr-defined]
+    try:
+        _wait_ready(port, proc)
+        body = json.dumps({"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 1, 1, 1]}]}).encode()
+        for _ in range(10):
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/v2/models/linear/infer", data=body, method="POST")
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                assert json.loads(resp.read())["outputs"][0]["data"] == [4.0, 4.0, 4.0]
+    finally:
+        _stop(proc)
