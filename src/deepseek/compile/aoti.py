@@ -36,15 +36,6 @@ class AotiPackage:
     compile_s: float
 
 
-def is_aoti_package(path: Path) -> bool:
-    """True for a ``.pt2`` that holds AOTInductor-compiled code (not a plain torch.export program)."""
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return any("/aotinductor/" in n or n.endswith(".so") for n in zf.namelist())
-    except (zipfile.BadZipFile, OSError):
-        return False
-
-
 def build_aoti(model: torch.nn.Module, examples: tuple[Any, ...], output: str | Path, *,
                calibration: list[torch.Tensor] | None = None, dynamic_batch: bool = True,
                tolerance: float | None = None) -> AotiPackage:

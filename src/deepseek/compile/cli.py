@@ -277,7 +277,7 @@ def compile_model(model: str, *, target_arch: str, optimization_level: int, outp
     if backend is not None and backend not in BACKENDS.get(target_arch, ()):
         raise invalid("--backend", backend, f"one of {BACKENDS.get(target_arch)} for target {target_arch}")
     if isinstance(model, (str, os.PathLike)) and Path(model).suffix == ".pt2" and Path(model).is_file():
-        from .aoti import is_aoti_package
+        from ..runtime.artifacts import is_aoti_package
 
         if is_aoti_package(Path(model)):
             raise invalid("model", model, "a model to compile (this .pt2 is already an AOTInductor package: "

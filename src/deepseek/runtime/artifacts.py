@@ -21,6 +21,15 @@ KINDS = {
 }
 
 
+def is_aoti_package(path: Path) -> bool:
+    """True for a ``.pt2`` that holds AOTInductor-compiled code (not a plain torch.export program)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return any("/aotinductor/" in n or n.endswith(".so") for n in zf.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
 def detect_kind(path: Path) -> str:
     """Tell what kind of model file ``path`` is from its name and contents."""
     if not path.exists():
@@ -33,8 +42,6 @@ def detect_kind(path: Path) -> str:
     if suffix == ".safetensors":
         return "safetensors"
     if suffix == ".pt2":
-        from ..compile.aoti import is_aoti_package
-
         return "aoti_package" if is_aoti_package(path) else "exported_program"
     if suffix == ".so":
         from .arm64_bundle import is_arm64_library
