@@ -27,7 +27,9 @@ def add_smoke_flag(parser: argparse.ArgumentParser) -> None:
 def results_dir(args: argparse.Namespace) -> Path:
     """benchmarks/results, or in smoke mode ``$DEEPSEEK_BENCH_RESULTS`` / a fresh temporary folder."""
     if getattr(args, "smoke", False):
-        folder = Path(os.environ.get(SMOKE_ENV) or tempfile.mkdtemp(prefix="bench-smoke-"))
+        if not os.environ.get(SMOKE_ENV):  # one temporary folder per run: every later call returns the same one
+            os.environ[SMOKE_ENV] = tempfile.mkdtemp(prefix="bench-smoke-")
+        folder = Path(os.environ[SMOKE_ENV])
     else:
         folder = RESULTS
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """arm64 bundles of MobileNetV2 (real ImageNet weights): ExecuTorch FP32 and INT8, TVM FP32, checked under qemu.
 
-    python benchmarks/bench_arm64.py [--views 3] [--cpu cortex-a72] [--runs 20]
+    python benchmarks/bench_arm64.py [--views 3] [--cpu cortex-a72] [--runs 20] [--smoke]
 
 Builds the bundles with ``build_arm64`` (ExecuTorch 1.5.1 + XNNPACK, cross-built with aarch64-linux-gnu-g++;
 INT8 calibrated on 64 random photo crops) and ``build_arm64_tvm`` (Apache TVM 0.27 Relax, LLVM for AArch64,
@@ -9,26 +9,60 @@ untuned), then runs each bundle's example runner under ``qemu-aarch64 -cpu <cpu>
 bytes. Emulated timings are not ARM performance, so none are reported; as a proxy for how good untuned TVM
 code is, the same Relax module compiled for this x86 host (LLVM, -mcpu=<host CPU>) is timed against ONNX Runtime
 and eager PyTorch (median of ``--runs``, batch 1, 2 threads, same run). Writes benchmarks/results/arm64.json.
+
+``--smoke``: the same three bundles and the x86 proxy for a small random-init conv net (stem, depthwise and
+pointwise convolutions, ReLU6, pooling, linear) on 64x64 photo views (the first 4), 8 calibration crops, 2 runs;
+the JSON goes to ``$DEEPSEEK_BENCH_RESULTS`` or a temporary folder. Exits 77 (skipped) with a one-line reason
+when the aarch64 cross toolchain, qemu-aarch64, ExecuTorch or TVM is missing.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from _common import add_smoke_flag, results_dir, write_results
 from deepseek import assets
+from deepseek._errors import MissingDependencyError
 from deepseek._machine import summary
 from deepseek.bench import measure
-from deepseek.compile.arm64 import QEMU, SYSROOT, build_arm64
+from deepseek.compile.arm64 import CC, CXX, QEMU, SYSROOT, build_arm64, toolchain
 from deepseek.compile.arm64_tvm import build_arm64_tvm
 
-RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+SKIPPED = 77  # tests/test_benchmarks_smoke.py: a dependency is missing
+
+
+def missing_dependency() -> str | None:
+    """Why the bundles cannot be built and run here, or None."""
+    absent = [tool for tool, path in toolchain().items() if path is None]
+    if absent:
+        return f"the arm64 cross toolchain / qemu is missing ({', '.join(absent)}): apt-get install " \
+               + " ".join(pkg for tool, pkg in ((CXX, "g++-aarch64-linux-gnu"), (CC, "gcc-aarch64-linux-gnu"),
+                                                (QEMU, "qemu-user")) if tool in absent)
+    absent = [name for name in ("executorch", "tvm") if importlib.util.find_spec(name) is None]
+    if absent:
+        return f"{' and '.join(absent)} not installed: pip install -e '.[arm]'"
+    return None
+
+
+def smoke_model() -> torch.nn.Module:
+    """A small MobileNet-like conv net (random init) for --smoke: seconds to lower, compile and run under qemu."""
+    torch.manual_seed(0)
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU6(),
+        nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.BatchNorm2d(8), nn.ReLU6(),
+        nn.Conv2d(8, 16, 1), nn.BatchNorm2d(16), nn.ReLU6(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10),
+    ).eval()
 
 
 def run_bundle(bundle: Path, x: torch.Tensor, cpu: str, work: Path) -> torch.Tensor:
@@ -44,19 +78,36 @@ def main() -> None:
     parser.add_argument("--cpu", default="cortex-a72")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--proxy-only", action="store_true", help="rerun only the x86 proxy timing (updates the JSON)")
+    add_smoke_flag(parser)
     args = parser.parse_args()
+    reason = missing_dependency()
+    if reason:
+        print(f"skipped: {reason}", flush=True)
+        sys.exit(SKIPPED)
+    runs = 2 if args.smoke else args.runs
     work = Path(tempfile.mkdtemp(prefix="bench-arm64-"))
-    model = assets.mobilenet_v2().eval()
-    views, _ = assets.photo_batch(views=args.views)
+    if args.smoke:
+        model = smoke_model()
+        views, _ = assets.photo_batch(size=64, views=1)
+        views = views[:4]
+    else:
+        model = assets.mobilenet_v2().eval()
+        views, _ = assets.photo_batch(views=args.views)
     if args.proxy_only:
-        out = json.loads((RESULTS / "arm64.json").read_text())
-        out["x86_proxy_ms"] = x86_proxy(model, views[:1], args.runs, work)
-        (RESULTS / "arm64.json").write_text(json.dumps(out, indent=1))
+        path = results_dir(args) / "arm64.json"
+        out = json.loads(path.read_text()) if path.exists() or not args.smoke else {}
+        out["x86_proxy_ms"] = x86_proxy(model, views[:1], runs, work)
+        write_results(args, "arm64.json", out)
         return
-    calib = assets.photo_calibration_batch(64)
-    fp32 = build_arm64(model, (views[:1],), work / "mobilenet_v2_arm.so", cpu=args.cpu)
-    int8 = build_arm64(model, (views[:1],), work / "mobilenet_v2_arm_int8.so", cpu=args.cpu, calibration=list(calib.split(16)))
-    tvm = build_arm64_tvm(model, (views[:1],), work / "mobilenet_v2_arm_tvm.so", cpu=args.cpu)
+    calib = assets.photo_calibration_batch(8, size=64) if args.smoke else assets.photo_calibration_batch(64)
+    try:
+        fp32 = build_arm64(model, (views[:1],), work / "mobilenet_v2_arm.so", cpu=args.cpu)
+        int8 = build_arm64(model, (views[:1],), work / "mobilenet_v2_arm_int8.so", cpu=args.cpu,
+                           calibration=list(calib.split(16)))
+        tvm = build_arm64_tvm(model, (views[:1],), work / "mobilenet_v2_arm_tvm.so", cpu=args.cpu)
+    except MissingDependencyError as e:  # e.g. the aarch64 runtime wheels could not be fetched
+        print(f"skipped: {str(e).splitlines()[0] if str(e) else type(e).__name__}", flush=True)
+        sys.exit(SKIPPED)
     with torch.no_grad():
         ref = model(views)
     out = {"machine": summary(1), "cpu": args.cpu, "views": len(views), "rows": {}}
@@ -71,9 +122,8 @@ def main() -> None:
         print(f"{label}: program {row['program_mb']:.1f} MB, max |diff| vs PyTorch FP32 {row['max_abs_diff']:.2e}, "
               f"top-1 agreement {row['agreement']:.1%} ({len(views)} views), confident {row['confident_agreement']:.1%} "
               f"({row['confident_views']})", flush=True)
-    out["x86_proxy_ms"] = x86_proxy(model, views[:1], args.runs, work)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "arm64.json").write_text(json.dumps(out, indent=1))
+    out["x86_proxy_ms"] = x86_proxy(model, views[:1], runs, work)
+    write_results(args, "arm64.json", out)
 
 
 def x86_proxy(model: torch.nn.Module, x: torch.Tensor, runs: int, work: Path) -> dict[str, float]:

@@ -1,6 +1,6 @@
 """``DynamicQuantizer`` on a real encoder: all-MiniLM-L6-v2 (Hugging Face folder) on Rotten Tomatoes snippets.
 
-    python benchmarks/bench_dynamic_quantizer.py [--runs 20] [--seq 128]
+    python benchmarks/bench_dynamic_quantizer.py [--runs 20] [--seq 128] [--accuracy] [--smoke]
 
 The SPEC.md recipe — ``DynamicQuantizer(model_path, quant_bits=8, activation_threshold=0.6)`` then
 ``quantize(method=..., weight_bits=..., activation_bits=...)`` and ``benchmark()`` — for each method, every
@@ -11,25 +11,28 @@ state against FP32). Writes benchmarks/results/dynamic_quantizer.json.
 plus a logistic-regression head (trained with scikit-learn on FP32 embeddings of ``--train`` snippets) is the
 model given to ``DynamicQuantizer``; ``--test`` held-out snippets are classified by FP32 and by each
 quantized model in the same call. Writes benchmarks/results/dynamic_quantizer_accuracy.json.
+
+``--smoke`` runs both (the latency run, then ``--accuracy``; only the latter if ``--accuracy`` is also given)
+with every recipe on tiny sizes (16 tokens, 2 timed runs, 64 training and 32 test snippets), writing to
+``$DEEPSEEK_BENCH_RESULTS`` or a temporary folder; options given explicitly still win.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from _common import add_smoke_flag, write_results
 from deepseek import assets
 from deepseek._machine import summary
 from deepseek.quantization import DynamicQuantizer
 
-RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+SMOKE = {"runs": 2, "seq": 16, "train": 64, "test": 32}
 
 RECIPES = [
     {"method": "dynamic"},
@@ -81,25 +84,12 @@ def accuracy(args: argparse.Namespace) -> None:
         rows.append({"recipe": recipe, **result.to_dict()})
         print(recipe, f"FP32 {result.fp32_accuracy:.2%} → {result.quantized_accuracy:.2%} "
               f"({100 * (result.quantized_accuracy - result.fp32_accuracy):+.2f} pt), {result.speedup:.2f}x at batch 1", flush=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "dynamic_quantizer_accuracy.json").write_text(json.dumps(
-        {"model": "all-MiniLM-L6-v2 + logistic head", "seq": args.seq, "train": len(train), "test": len(test),
-         "machine": summary(), "rows": rows}, indent=2, default=str) + "\n")
+    write_results(args, "dynamic_quantizer_accuracy.json",
+                  {"model": "all-MiniLM-L6-v2 + logistic head", "seq": args.seq, "train": len(train),
+                   "test": len(test), "machine": summary(), "rows": rows})
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--seq", type=int, default=128)
-    parser.add_argument("--accuracy", action="store_true")
-    parser.add_argument("--train", type=int, default=4000)
-    parser.add_argument("--test", type=int, default=1000)
-    args = parser.parse_args()
-    warnings.filterwarnings("ignore")
-    logging.disable(logging.WARNING)
-    if args.accuracy:
-        accuracy(args)
-        return
+def latency(args: argparse.Namespace) -> None:
     tokenizer = assets.minilm()[1]
     enc = tokenizer(assets.rotten_tomatoes().texts[:1], padding="max_length", max_length=args.seq, truncation=True,
                     return_tensors="pt")
@@ -115,9 +105,28 @@ def main() -> None:
         rows.append(row)
         print(recipe, f"({row['int8_activation_layers']} of {len(quantizer.layer_plan)} layers with int8 activations)")
         print(result, flush=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "dynamic_quantizer.json").write_text(json.dumps(
-        {"model": "all-MiniLM-L6-v2", "seq": args.seq, "machine": summary(), "rows": rows}, indent=2, default=str) + "\n")
+    write_results(args, "dynamic_quantizer.json",
+                  {"model": "all-MiniLM-L6-v2", "seq": args.seq, "machine": summary(), "rows": rows})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--accuracy", action="store_true")
+    parser.add_argument("--train", type=int, default=4000)
+    parser.add_argument("--test", type=int, default=1000)
+    add_smoke_flag(parser)
+    args = parser.parse_args()
+    if args.smoke:  # tiny sizes, unless given explicitly
+        parser.set_defaults(**SMOKE)
+        args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    logging.disable(logging.WARNING)
+    if not args.accuracy:
+        latency(args)
+    if args.accuracy or args.smoke:
+        accuracy(args)
 
 
 if __name__ == "__main__":

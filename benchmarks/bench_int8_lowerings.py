@@ -1,6 +1,6 @@
 """INT8 lowerings compared in one run: ResNet-50 and BERT-base on this CPU.
 
-    python benchmarks/bench_int8_lowerings.py [--runs 20] [--models resnet50,bert-base]
+    python benchmarks/bench_int8_lowerings.py [--runs 20] [--models resnet50,bert-base] [--smoke]
 
 Rows: eager FP32; ONNX Runtime FP32; ORT's own quantizers (``quantize_static`` with its defaults, S8S8,
 and configured U8S8 per-channel; ``quantize_dynamic`` defaults for BERT); torchao PT2E with its default
@@ -9,15 +9,17 @@ and configured U8S8 per-channel; ``quantize_dynamic`` defaults for BERT); torcha
 SQNR (dB) of the INT8 output against FP32 on real inputs (photo views; Rotten Tomatoes snippets). The
 models have random weights (no offline ResNet-50/BERT-base checkpoints): speed and numerical fidelity
 only; accuracy on real weights is in bench_quant_ort.py (MobileNetV2) and bench_minilm_int8.py (MiniLM).
-Writes benchmarks/results/int8_lowerings.json.
+Writes benchmarks/results/int8_lowerings.json. ``--smoke``: every row on tiny stand-ins (ResNet-18 with 10
+classes at 64x64, batch 1 only; a 2-layer BERT, hidden 64, at 32 tokens), 8 calibration inputs, 4 checked
+inputs, 2 timed runs (figures meaningless; see benchmarks/_common.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
-import json
 import logging
 import tempfile
 import time
@@ -29,13 +31,54 @@ from typing import Any
 import torch
 
 import deepseek
+from _common import add_smoke_flag, write_results
 from deepseek import assets, models
 from deepseek._machine import int8_fast_path, summary
 from deepseek.bench import measure
-from deepseek.quantization import quantize_dynamic_onnx, quantize_pt2e, quantize_static_onnx, sqnr_db
-from deepseek.quantization.onnx_static import _Reader
+from deepseek.quantization import (
+    CalibrationReader,
+    quantize_dynamic_onnx,
+    quantize_pt2e,
+    quantize_static_onnx,
+    sqnr_db,
+)
 
-RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+    """What a run measures: the full run's sizes by default, :data:`SMOKE` for ``--smoke``."""
+
+    smoke: bool = False
+    image_size: int = 224  # ResNet input side
+    calibration: int = 32  # photo crops (ResNet) / snippets after the checked ones (BERT)
+    calibration_batch: int = 8
+    check: int = 16  # inputs the SQNR is measured on
+    batch_sizes: tuple[int, ...] = (1, 8)  # ResNet timed batch sizes
+    seq_len: int = 128  # BERT tokens
+
+
+SMOKE = Sizes(smoke=True, image_size=64, calibration=8, calibration_batch=4, check=4, batch_sizes=(1,), seq_len=32)
+
+
+def image_model(sizes: Sizes) -> tuple[torch.nn.Module, tuple]:
+    """ResNet-50 (random weights) and its example input; in smoke mode a 10-class ResNet-18 at 64x64."""
+    if sizes.smoke:
+        import torchvision
+
+        return torchvision.models.resnet18(num_classes=10).eval(), (torch.randn(1, 3, sizes.image_size, sizes.image_size),)
+    spec = models.get("resnet50")
+    return spec.model, spec.example_inputs(1)
+
+
+def text_model(sizes: Sizes) -> torch.nn.Module:
+    """BERT-base (random weights) returning its hidden states; in smoke mode 2 layers, hidden 64."""
+    if not sizes.smoke:
+        return models.get("bert-base").model
+    from transformers import BertConfig, BertModel
+
+    config = BertConfig(num_hidden_layers=2, hidden_size=64, num_attention_heads=2, intermediate_size=128,
+                        attn_implementation="eager")  # bert-base-uncased vocabulary
+    return models.HiddenStates(BertModel(config, add_pooling_layer=False).eval()).eval()
 
 
 def ort_runner(path: Path, names: list[str]) -> Callable[..., Any]:
@@ -102,24 +145,26 @@ def measure_rows(rows: dict[str, Callable[..., Any]], inputs: tuple, check: tupl
     return out
 
 
-def resnet50(work: Path, runs: int) -> dict[str, Any]:
+def resnet50(work: Path, runs: int, sizes: Sizes = Sizes()) -> dict[str, Any]:
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-    spec = models.get("resnet50")
-    model = spec.model
-    calib = assets.photo_calibration_batch(32)
-    views, _ = assets.photo_batch(views=1)
-    fp32 = deepseek.export_onnx(model, spec.example_inputs(1), work / "r50.onnx").path
-    batches = [calib[i:i + 8] for i in range(0, 32, 8)]
+    model, example = image_model(sizes)
+    calib = assets.photo_calibration_batch(sizes.calibration, size=sizes.image_size)
+    views, _ = assets.photo_batch(size=sizes.image_size, views=1)
+    fp32 = deepseek.export_onnx(model, example, work / "r50.onnx").path
+    step = sizes.calibration_batch
+    batches = [calib[i:i + step] for i in range(0, sizes.calibration, step)]
     ort_default = work / "r50_ort_default.onnx"
     ort_u8s8 = work / "r50_ort_u8s8.onnx"
     with contextlib.redirect_stdout(io.StringIO()):
-        quantize_static(str(fp32), str(ort_default), _Reader("input", batches), quant_format=QuantFormat.QDQ, per_channel=True)
-        quantize_static(str(fp32), str(ort_u8s8), _Reader("input", batches), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        quantize_static(str(fp32), str(ort_default), CalibrationReader.from_batches("input", batches),
+                        quant_format=QuantFormat.QDQ, per_channel=True)
+        quantize_static(str(fp32), str(ort_u8s8), CalibrationReader.from_batches("input", batches),
+                        quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8)
     ours_ort = quantize_static_onnx(model, calib, work / "r50_ours.onnx", method="percentile").path
     results = {}
-    for batch in (1, 8):
+    for batch in sizes.batch_sizes:
         x = calib[:batch]
         print(f"resnet50 batch {batch}", flush=True)
         rows = {
@@ -131,18 +176,18 @@ def resnet50(work: Path, runs: int) -> dict[str, Any]:
             "torchao PT2E x86 + compile": torchao_default_pt2e(model, (x,), [(b,) for b in batches]),
             "deepseek PT2E (mse) + compile": quantize_pt2e(model, (x,), batches, observer="mse", dynamic_batch=False),
         }
-        results[f"batch{batch}"] = measure_rows(rows, (x,), (views[:16],), runs)
+        results[f"batch{batch}"] = measure_rows(rows, (x,), (views[:sizes.check],), runs)
     return results
 
 
-def bert_base(work: Path, runs: int) -> dict[str, Any]:
+def bert_base(work: Path, runs: int, sizes: Sizes = Sizes()) -> dict[str, Any]:
     from onnxruntime.quantization import quantize_dynamic
 
-    spec = models.get("bert-base")
-    model = spec.model
+    model = text_model(sizes)
     _, tokenizer = assets.minilm()  # the bert-base-uncased WordPiece vocabulary (30,522 tokens)
     texts = assets.rotten_tomatoes().texts
-    enc = tokenizer(texts[:48], padding="max_length", truncation=True, max_length=128, return_tensors="pt")
+    count = sizes.check + sizes.calibration
+    enc = tokenizer(texts[:count], padding="max_length", truncation=True, max_length=sizes.seq_len, return_tensors="pt")
     ids, mask = enc["input_ids"], enc["attention_mask"]
     fp32 = deepseek.export_onnx(model, (ids[:1], mask[:1]), work / "bert.onnx", input_names=["input_ids", "attention_mask"]).path
     ort_dynamic = work / "bert_ort_dynamic.onnx"
@@ -150,9 +195,10 @@ def bert_base(work: Path, runs: int) -> dict[str, Any]:
         quantize_dynamic(str(fp32), str(ort_dynamic))
     ours_dynamic = quantize_dynamic_onnx(fp32, work / "bert_ours_dynamic.onnx")
     names = ["input_ids", "attention_mask"]
-    calibration = [(ids[i:i + 8], mask[i:i + 8]) for i in range(16, 48, 8)]
+    step = sizes.calibration_batch
+    calibration = [(ids[i:i + step], mask[i:i + step]) for i in range(sizes.check, count, step)]
     x = (ids[:1], mask[:1])
-    print("bert-base seq 128 batch 1", flush=True)
+    print(f"bert-base{' (smoke: 2 layers, hidden 64)' if sizes.smoke else ''} seq {sizes.seq_len} batch 1", flush=True)
     rows = {
         "eager fp32": model,
         "onnxruntime fp32": ort_runner(fp32, names),
@@ -162,27 +208,32 @@ def bert_base(work: Path, runs: int) -> dict[str, Any]:
         "torchao PT2E x86 dynamic + compile": torchao_default_pt2e(model, x, calibration[:1], dynamic=True),
         "deepseek PT2E (mse) + compile": quantize_pt2e(model, x, calibration, observer="mse", dynamic_batch=False),
     }
-    return {"batch1": measure_rows(rows, x, (ids[:16], mask[:16]), runs)}
+    return {"batch1": measure_rows(rows, x, (ids[:sizes.check], mask[:sizes.check]), runs)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=None, help="timed calls per row (default 20; 2 with --smoke)")
     parser.add_argument("--models", default="resnet50,bert-base")
+    add_smoke_flag(parser)
     args = parser.parse_args()
+    sizes = SMOKE if args.smoke else Sizes()
+    if args.runs is None:
+        args.runs = 2 if args.smoke else 20
     logging.disable(logging.WARNING)
     warnings.filterwarnings("ignore")
     torch.manual_seed(0)
     work = Path(tempfile.mkdtemp(prefix="bench-int8-"))
     out: dict[str, Any] = {"machine": summary(), "int8_fast_path": int8_fast_path(), "runs": args.runs,
                            "threads": torch.get_num_threads()}
+    if args.smoke:
+        out["smoke"] = dataclasses.asdict(sizes)
     chosen = args.models.split(",")
     if "resnet50" in chosen:
-        out["resnet50"] = resnet50(work, args.runs)
+        out["resnet50"] = resnet50(work, args.runs, sizes)
     if "bert-base" in chosen:
-        out["bert-base"] = bert_base(work, args.runs)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "int8_lowerings.json").write_text(json.dumps(out, indent=2, default=str) + "\n")
+        out["bert-base"] = bert_base(work, args.runs, sizes)
+    write_results(args, "int8_lowerings.json", out)
     for model in chosen:
         for batch, rows in out[model].items():
             print(f"\n{model} {batch}: " + "; ".join(f"{k} {v['speedup_vs_eager']:.2f}x eager / {v['speedup_vs_ort_fp32']:.2f}x ORT"

@@ -1,12 +1,16 @@
 """SmolLM2-135M (real weights, GGUF) on Hamlet: weight-only int8/int4 vs float, same run.
 
-    python benchmarks/bench_llm_weight_only.py [--windows 16] [--new-tokens 32] [--runs 5]
+    python benchmarks/bench_llm_weight_only.py [--windows 16] [--window 512] [--new-tokens 32] [--runs 5] [--smoke]
 
-For each scheme: perplexity on the first ``windows`` x 512 tokens of Hamlet, greedy decoding speed with
-the KV cache (tokens/s, median of ``runs``), one 512-token forward (prefill) latency, and the bytes of the
-Linear weights. The float baseline is the dequantized GGUF (its weights were already 4-bit Q4_1, groups of
-32; the tied embedding/output layer Q8_0), so the int4 rows keep ``lm_head`` at int8 as llama.cpp does, and
-"int4 g32 (all)" shows what quantizing it to 4 bits costs. Writes benchmarks/results/llm_weight_only.json.
+For each scheme: perplexity on the first ``windows`` x ``window`` (512) tokens of Hamlet, greedy decoding
+speed with the KV cache (tokens/s, median of ``runs``), one ``window``-token forward (prefill) latency, and
+the bytes of the Linear weights. The float baseline is the dequantized GGUF (its weights were already 4-bit
+Q4_1, groups of 32; the tied embedding/output layer Q8_0), so the int4 rows keep ``lm_head`` at int8 as
+llama.cpp does, and "int4 g32 (all)" shows what quantizing it to 4 bits costs. Writes
+benchmarks/results/llm_weight_only.json.
+
+``--smoke`` runs every scheme on tiny sizes (2 windows of 32 tokens, a 32-token prefill, 4 new tokens, 2 timed
+runs) and writes to ``$DEEPSEEK_BENCH_RESULTS`` or a temporary folder; options given explicitly still win.
 """
 
 from __future__ import annotations
@@ -16,17 +20,17 @@ import copy
 import gc
 import json
 import logging
-from pathlib import Path
 
 import torch
 
+from _common import add_smoke_flag, write_results
 from deepseek import assets
 from deepseek._machine import summary
 from deepseek.bench import measure
 from deepseek.lm_metrics import generation_speed, perplexity
 from deepseek.quantization import WeightOnlyConfig, quantize_weights, weight_only_layers
 
-RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+SMOKE = {"windows": 2, "window": 32, "new_tokens": 4, "runs": 2}
 
 SCHEMES: list[tuple[str, WeightOnlyConfig | None, str]] = [
     ("fp32", None, "float32"),
@@ -53,25 +57,31 @@ def linear_bytes(model: torch.nn.Module) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--windows", type=int, default=16)
+    parser.add_argument("--window", type=int, default=512, help="tokens per perplexity window and in the prefill")
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--runs", type=int, default=5)
+    add_smoke_flag(parser)
     args = parser.parse_args()
+    if args.smoke:  # tiny sizes, unless given explicitly
+        parser.set_defaults(**SMOKE)
+        args = parser.parse_args()
+    prefill_key = f"prefill_{args.window}_ms"
     logging.disable(logging.WARNING)
     torch.manual_seed(0)
     base, tok = assets.smollm2()
     text = assets.hamlet()
-    prefill = tok(text, return_tensors="pt").input_ids[:, :512]
+    prefill = tok(text, return_tensors="pt").input_ids[:, :args.window]
     rows = []
     for name, config, dtype in SCHEMES:
         model = copy.deepcopy(base).to(getattr(torch, dtype))
         if config is not None:
             quantize_weights(model, config)
-        ppl = perplexity(model, tok, text, max_windows=args.windows, progress=True)
+        ppl = perplexity(model, tok, text, window=args.window, max_windows=args.windows, progress=True)
         speed = generation_speed(model, tok, new_tokens=args.new_tokens, runs=args.runs)
         with torch.inference_mode():
             pre = measure(lambda m=model: m(prefill), warmup=1, runs=args.runs)
         row = {"scheme": name, "perplexity": ppl.value, "tokens": ppl.tokens, "decode_tokens_per_s": speed["tokens_per_s"],
-               "prefill_512_ms": pre.median_ms, "linear_weight_mb": linear_bytes(model) / 1e6}
+               prefill_key: pre.median_ms, "linear_weight_mb": linear_bytes(model) / 1e6}
         rows.append(row)
         print(f"{name:18s} ppl {ppl.value:7.3f}  decode {speed['tokens_per_s']:6.1f} tok/s  "
               f"prefill {pre.median_ms:7.1f} ms  linear weights {row['linear_weight_mb']:6.1f} MB", flush=True)
@@ -80,12 +90,11 @@ def main() -> None:
     base_row = rows[0]
     for row in rows:
         row["decode_speedup_vs_fp32"] = row["decode_tokens_per_s"] / base_row["decode_tokens_per_s"]
-        row["prefill_speedup_vs_fp32"] = base_row["prefill_512_ms"] / row["prefill_512_ms"]
+        row["prefill_speedup_vs_fp32"] = base_row[prefill_key] / row[prefill_key]
         row["perplexity_change_vs_fp32"] = row["perplexity"] - base_row["perplexity"]
-    RESULTS.mkdir(parents=True, exist_ok=True)
     out = {"model": "SmolLM2-135M-Instruct (GGUF Q4_1, dequantized)", "text": "Hamlet",
-           "window": 512, "windows": args.windows, "new_tokens": args.new_tokens, "machine": summary(), "rows": rows}
-    (RESULTS / "llm_weight_only.json").write_text(json.dumps(out, indent=2))
+           "window": args.window, "windows": args.windows, "new_tokens": args.new_tokens, "machine": summary(), "rows": rows}
+    write_results(args, "llm_weight_only.json", out)
     print(json.dumps([{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()} for r in rows], indent=1))
 
 

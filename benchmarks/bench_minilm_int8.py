@@ -1,17 +1,19 @@
 """MiniLM (all-MiniLM-L6-v2, real weights) on Rotten Tomatoes: FP32 vs dynamic INT8 on ONNX Runtime, same run.
 
-    python benchmarks/bench_minilm_int8.py [--max-length 64]
+    python benchmarks/bench_minilm_int8.py [--max-length 64] [--samples N] [--runs 10] [--smoke]
 
 A logistic-regression head is trained on FP32 sentence embeddings (mean pooling) of 80% of the 12,808
-snippets; the other 20% are classified with embeddings from the FP32 encoder, from ONNX Runtime's default
-dynamic INT8 (per-tensor weights) and from ours (per-channel weights). Also reports encoder latency per
-batch of 32. Writes benchmarks/results/minilm_int8.json.
+snippets (or of a random ``--samples`` of them); the other 20% are classified with embeddings from the FP32
+encoder, from ONNX Runtime's default dynamic INT8 (per-tensor weights) and from ours (per-channel weights).
+Also reports encoder latency per batch of 32 (median of ``--runs``). Writes benchmarks/results/minilm_int8.json.
+
+``--smoke`` does the same on tiny sizes (160 snippets: 128 to train, 32 to test; 32 tokens; 2 timed runs) and
+writes to ``$DEEPSEEK_BENCH_RESULTS`` or a temporary folder; options given explicitly still win.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import tempfile
 import time
@@ -21,12 +23,13 @@ import numpy as np
 import torch
 
 import deepseek
+from _common import add_smoke_flag, write_results
 from deepseek import assets
 from deepseek.bench import measure
 from deepseek.models import HiddenStates
 from deepseek.quantization import quantize_dynamic_onnx
 
-RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+SMOKE = {"max_length": 32, "samples": 160, "runs": 2}
 
 
 def embed(path: Path, ids: np.ndarray, mask: np.ndarray, batch: int = 64) -> np.ndarray:
@@ -44,7 +47,16 @@ def embed(path: Path, ids: np.ndarray, mask: np.ndarray, batch: int = 64) -> np.
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--samples", type=int, default=None,
+                        help="use this many snippets, drawn at random (default: all 12,808); at least 160")
+    parser.add_argument("--runs", type=int, default=10, help="timed runs of the batch-of-32 latency")
+    add_smoke_flag(parser)
     args = parser.parse_args()
+    if args.smoke:  # tiny sizes, unless given explicitly
+        parser.set_defaults(**SMOKE)
+        args = parser.parse_args()
+    if args.samples is not None and args.samples < 160:
+        parser.error("--samples: at least 160 (the test fifth must fill a batch of 32)")
     logging.disable(logging.WARNING)
     from sklearn.linear_model import LogisticRegression
 
@@ -53,8 +65,8 @@ def main() -> None:
     enc = tok(data.texts, padding="max_length", truncation=True, max_length=args.max_length, return_tensors="np")
     ids, mask = enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)
     labels = np.asarray(data.labels)
-    order = np.random.default_rng(0).permutation(len(labels))
-    n_test = len(labels) // 5
+    order = np.random.default_rng(0).permutation(len(labels))[:args.samples]
+    n_test = len(order) // 5
     test, train = order[:n_test], order[n_test:]
 
     work = Path(tempfile.mkdtemp(prefix="bench-minilm-"))
@@ -78,7 +90,7 @@ def main() -> None:
         emb = embed(path, ids[test], mask[test])
         s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         feed = {"input_ids": ids[test[:32]], "attention_mask": mask[test[:32]]}
-        lat = measure(lambda s=s, feed=feed: s.run(None, feed), warmup=2, runs=10).median_ms
+        lat = measure(lambda s=s, feed=feed: s.run(None, feed), warmup=2, runs=args.runs).median_ms
         rows[name] = {"accuracy": float((head.predict(emb) == labels[test]).mean()), "ms_per_batch32": lat,
                       "size_mb": path.stat().st_size / 1e6}
     base = rows["fp32"]["accuracy"]
@@ -86,9 +98,7 @@ def main() -> None:
         print(f"{name:>12}: accuracy {r['accuracy']:.4f} ({100 * (r['accuracy'] - base):+.2f} pt), "
               f"{r['ms_per_batch32']:.0f} ms per batch of 32 ({rows['fp32']['ms_per_batch32'] / r['ms_per_batch32']:.2f}x), "
               f"{r['size_mb']:.1f} MB")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "minilm_int8.json").write_text(json.dumps({"test_samples": int(n_test), "max_length": args.max_length,
-                                                          "rows": rows}, indent=2) + "\n")
+    write_results(args, "minilm_int8.json", {"test_samples": int(n_test), "max_length": args.max_length, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Gradual unstructured pruning on real labeled images, same run: dense vs pruned accuracy.
 
-    python benchmarks/bench_pruning.py [--data fashion-mnist|digits] [--epochs 6] [--finetune 4] [--target 0.7]
+    python benchmarks/bench_pruning.py [--data fashion-mnist|digits] [--epochs 6] [--finetune 4] [--target 0.7] [--smoke]
 
 Trains the small CNN of bench_qat.py densely, then from that model: (a) one-shot global magnitude pruning to
 ``--target`` with no fine-tuning; the dense model fine-tuned as long without pruning (the fair baseline); (b) ``SparsityScheduler`` (cubic schedule, global magnitude) fine-tuning
@@ -13,6 +13,9 @@ half of ``--finetune`` epochs after each, then (h) that model quantized to stati
 (calibrated on 256 training images) and evaluated with ONNX Runtime. ``--rows`` picks which of
 magnitude,taylor,random,dsa,structured to run (results merge into the JSON).
 Held-out accuracy and the per-layer sparsity of the result are reported. Writes benchmarks/results/pruning_<data>.json.
+``--smoke``: every chosen row on the first 512 training and 256 test samples of ``--data``, 1 dense epoch and 2
+fine-tuning epochs, pruning every 5 steps and DSA updates every 10 (instead of 50 and 100, so that the schedules
+still take several steps); figures meaningless, merged into pruning_<data>.json in the smoke folder instead.
 """
 
 from __future__ import annotations
@@ -31,9 +34,8 @@ from deepseek.pruning import DynamicSparseTraining, SparsityScheduler, sparsity_
 from deepseek.train import accuracy, fit_classifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_qat import SmallCNN, labeled_splits
-
-RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+from _common import add_smoke_flag, results_dir, write_results
+from bench_qat import SMOKE_TEST, SMOKE_TRAIN, SmallCNN, head, labeled_splits
 
 
 def main() -> None:
@@ -45,9 +47,16 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--dsa-sparsity", type=float, default=0.9)
     parser.add_argument("--rows", default="magnitude,taylor,random,dsa,structured")
+    add_smoke_flag(parser)
     args = parser.parse_args()
+    # training steps between pruning events (gradual rows) and between DSA drop/regrow updates
+    args.prune_every, args.dsa_every = (5, 10) if args.smoke else (50, 100)
+    if args.smoke:
+        args.epochs, args.finetune = 1, 2
     torch.manual_seed(0)
     train_set, test_set = labeled_splits(args.data)
+    if args.smoke:
+        train_set, test_set = head(train_set, SMOKE_TRAIN), head(test_set, SMOKE_TEST)
     side = train_set.x.shape[-1]
     started = time.perf_counter()
     dense = fit_classifier(SmallCNN(side), train_set, epochs=args.epochs, lr=args.lr)
@@ -62,14 +71,15 @@ def main() -> None:
                  "sparsity": sparsity_report(one_shot).sparsity})
 
     steps_per_epoch = -(-len(train_set) // 64)
-    end = int(args.finetune * steps_per_epoch * 2 / 3) // 50 * 50
+    every = args.prune_every
+    end = int(args.finetune * steps_per_epoch * 2 / 3) // every * every
     chosen = args.rows.split(",")
     for method in [m for m in ("magnitude", "taylor", "random") if m in chosen]:
         model = copy.deepcopy(dense)
-        scheduler = SparsityScheduler(args.target, 50, method, schedule="cubic", end_step=end)
+        scheduler = SparsityScheduler(args.target, every, method, schedule="cubic", end_step=end)
 
         def prune(step: int, m: torch.nn.Module, s: SparsityScheduler = scheduler) -> None:
-            if step % 50 == 0 and step <= end:
+            if step % every == 0 and step <= end:
                 s.step(m, step=step)
 
         fit_classifier(model, train_set, epochs=args.finetune, lr=args.lr / 3, on_step=prune)
@@ -86,13 +96,13 @@ def main() -> None:
     for r in rows:
         r["delta_pt"] = 100 * (r["accuracy"] - base)
         print(f"{r['scheme']:48s} {r['accuracy']:.2%} ({r['delta_pt']:+.2f} pt) sparsity {r['sparsity']:.1%}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"pruning_{args.data}.json"
+    name = f"pruning_{args.data}.json"
+    folder = results_dir(args)  # in smoke mode the smoke folder: benchmarks/results stays untouched
+    path = folder / name
     previous = {r["scheme"]: r for r in json.loads(path.read_text())["rows"]} if path.exists() else {}
     merged = list({**previous, **{r["scheme"]: r for r in rows}}.values())  # rows not rerun keep their last figures
-    path.write_text(json.dumps({"data": args.data, "train": len(train_set), "test": len(test_set), "epochs": args.epochs,
-                                "finetune_epochs": args.finetune, "rows": merged, "seconds": time.perf_counter() - started},
-                               indent=2) + "\n")
+    write_results(args, name, {"data": args.data, "train": len(train_set), "test": len(test_set), "epochs": args.epochs,
+                               "finetune_epochs": args.finetune, "rows": merged, "seconds": time.perf_counter() - started})
 
 
 def structured_rows(dense: torch.nn.Module, train_set: Any, test_set: Any, args: argparse.Namespace) -> list[dict]:
@@ -126,7 +136,7 @@ def dynamic_sparse_rows(dense: torch.nn.Module, train_set: Any, test_set: Any, a
     for label in ("dsa", "static"):
         model = copy.deepcopy(dense)
         if label == "dsa":
-            dst = DynamicSparseTraining(args.dsa_sparsity, 0.05, update_freq=100, end_step=int(steps * 0.75))
+            dst = DynamicSparseTraining(args.dsa_sparsity, 0.05, update_freq=args.dsa_every, end_step=int(steps * 0.75))
             dst.start(model)
             fit_classifier(model, train_set, epochs=args.finetune, lr=args.lr / 3, on_step=lambda step, m, d=dst: d.step(m, step))
             dst.finalize(model)

@@ -1,31 +1,56 @@
 """Runtime comparison behind README's results table: eager vs torch.compile vs ONNX Runtime, same run.
 
-    python benchmarks/bench_runtimes.py [--runs 30] [--update-readme]
+    python benchmarks/bench_runtimes.py [--runs 30] [--update-readme] [--smoke]
 
 Writes benchmarks/results/runtimes.json (+ one PNG per model) and, with --update-readme, rewrites the
 table between the RUNTIMES markers in README.md. Every figure is a median over --runs timed calls after
 warm-up, each backend in its own process; speedups are against eager PyTorch measured in the same run.
+
+``--smoke``: the same backends and outputs on small sizes (the built-in resnet18 in place of resnet50, and
+mobilenet_v2, both on 64x64 inputs; a 2-layer BERT of hidden size 64 on 16 tokens in place of bert-base),
+batch 1, 2 runs after 5 warm-up calls; the JSON and PNGs go to ``$DEEPSEEK_BENCH_RESULTS`` or a temporary
+folder, and README.md is never touched (``--update-readme`` is refused).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import re
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 import deepseek
+from _common import add_smoke_flag, results_dir, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
 CASES = [  # (model, batch sizes)
     ("resnet50", [1, 8]),
     ("bert-base", [1]),
     ("mobilenet_v2", [1, 8]),
 ]
 BACKENDS = ["eager", "compile", "onnxruntime"]
+
+
+def smoke_case(name: str) -> tuple[str, Any, tuple[Any, ...]]:
+    """--smoke: a small stand-in for built-in model ``name`` → (label, model, example inputs): the image models stay
+    built-in names (ResNet-18 for ResNet-50) on 64x64 inputs, BERT-base becomes a 2-layer BERT of hidden size 64 on
+    16 tokens (an importable module: each backend runs in its own process, which unpickles it)."""
+    import torch
+
+    torch.manual_seed(0)
+    if name != "bert-base":
+        builtin = "resnet18" if name == "resnet50" else name
+        return builtin, builtin, (torch.randn(1, 3, 64, 64),)
+    from transformers import BertConfig, BertModel
+
+    from deepseek.models import HiddenStates
+
+    config = BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
+                        vocab_size=1000, max_position_embeddings=64, attn_implementation="eager")
+    ids = torch.randint(0, config.vocab_size, (1, 16))
+    return "bert-2x64", HiddenStates(BertModel(config, add_pooling_layer=False)).eval(), (ids, torch.ones_like(ids))
 
 
 def markdown(results: list[dict]) -> str:
@@ -54,19 +79,26 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--models", default=",".join(c[0] for c in CASES))
     parser.add_argument("--update-readme", action="store_true")
+    add_smoke_flag(parser)
     args = parser.parse_args()
+    if args.smoke and args.update_readme:
+        parser.error("--update-readme with --smoke: smoke figures are not meaningful and never go into README.md")
     console = Console(width=140)
     wanted = args.models.split(",")
     results = []
     for name, sizes in CASES:
         if name not in wanted:
             continue
-        result = deepseek.benchmark(name, backends=BACKENDS, batch_sizes=sizes, runs=args.runs, warmup=5)
+        if args.smoke:
+            label, model, inputs = smoke_case(name)
+            result = deepseek.benchmark(model, inputs, backends=BACKENDS, batch_sizes=[1], runs=2, warmup=5)
+        else:
+            label = name
+            result = deepseek.benchmark(name, backends=BACKENDS, batch_sizes=sizes, runs=args.runs, warmup=5)
         console.print(result.table())
-        result.plot(RESULTS / f"runtimes_{name}.png")
+        result.plot(results_dir(args) / f"runtimes_{label}.png")
         results.append(result.to_dict())
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "runtimes.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    write_results(args, "runtimes.json", results)
     table = markdown(results)
     console.print(table)
     if args.update_readme:

@@ -1,6 +1,6 @@
 """Static graphs vs eager, the memory planner, and activation checkpointing — each against its baseline, same run.
 
-    python benchmarks/bench_static_graph.py [--runs 20] [--no-inductor]
+    python benchmarks/bench_static_graph.py [--runs 20] [--no-inductor] [--smoke]
 
 1. SPEC.md's example (``x.matmul(weight) + bias``, 64x1024 @ 1024x1024) and torchvision ResNet-50 (random
    init: speed only; batch 1 and 8, 224x224): eager vs ``@static_graph`` (our passes, planned executor) vs
@@ -14,25 +14,26 @@
    and median step time (forward + backward, ``--train-runs``) with and without ``layer1``-``layer4``
    checkpointed.
 Writes benchmarks/results/static_graph.json.
+
+``--smoke``: every part on tiny sizes — the SPEC example at 8x64 @ 64x64, torchvision ResNet-18 (10 classes,
+64x64, batch 1) in place of ResNet-50 (batch 2 for checkpointing), a 2-layer BERT (hidden 64, 16 tokens) in place
+of BERT-base, 2 runs and 2 training steps; the JSON goes to ``$DEEPSEEK_BENCH_RESULTS`` or a temporary folder.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 import torchvision
 
 import deepseek
+from _common import add_smoke_flag, write_results
 from deepseek._machine import summary
 from deepseek.graph import capture, optimize, plan_memory, saved_activation_bytes
-
-RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 
 
 def interleaved(fns: dict[str, Any], x: torch.Tensor, runs: int) -> dict[str, float]:
@@ -83,13 +84,14 @@ def memory(name: str, model: torch.nn.Module, args: tuple[Any, ...]) -> dict[str
     return row
 
 
-def checkpointing(runs: int) -> dict[str, Any]:
+def checkpointing(runs: int, arch: str = "resnet50", label: str = "ResNet-50", batch: int = 8, size: int = 224,
+                  **model_kwargs: Any) -> dict[str, Any]:
     torch.manual_seed(0)
-    plain = torchvision.models.resnet50().train()
-    ckpt = torchvision.models.resnet50().train()
+    plain = torchvision.models.get_model(arch, **model_kwargs).train()
+    ckpt = torchvision.models.get_model(arch, **model_kwargs).train()
     ckpt.load_state_dict(plain.state_dict())
     deepseek.checkpoint_activations(ckpt, ["layer1", "layer2", "layer3", "layer4"])
-    x = torch.randn(8, 3, 224, 224)
+    x = torch.randn(batch, 3, size, size)
     row: dict[str, Any] = {}
     for name, m in (("plain", plain), ("checkpointed", ckpt)):
         row[f"{name}_saved_bytes"] = saved_activation_bytes(m, x)
@@ -104,7 +106,7 @@ def checkpointing(runs: int) -> dict[str, Any]:
     for name, t in times.items():
         row[f"{name}_step_ms"] = statistics.median(t) * 1e3
     mb = 2 ** 20
-    print(f"checkpointing ResNet-50 bs8: saved activations {row['plain_saved_bytes'] / mb:.0f} -> "
+    print(f"checkpointing {label} bs{batch}: saved activations {row['plain_saved_bytes'] / mb:.0f} -> "
           f"{row['checkpointed_saved_bytes'] / mb:.0f} MiB ({row['checkpointed_saved_bytes'] / row['plain_saved_bytes']:.0%}); "
           f"step {row['plain_step_ms']:.0f} -> {row['checkpointed_step_ms']:.0f} ms "
           f"({row['checkpointed_step_ms'] / row['plain_step_ms']:.2f}x)", flush=True)
@@ -116,29 +118,39 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--train-runs", type=int, default=3)
     parser.add_argument("--no-inductor", action="store_true", help="skip the (slow to compile) Inductor rows")
+    add_smoke_flag(parser)
     args = parser.parse_args()
     torch.set_num_threads(2)
     torch.manual_seed(0)
+    if args.smoke:  # the same parts on tiny sizes
+        runs, train_runs, dim, rows_in = 2, 2, 64, 8
+        arch, label, size, batches, vision = "resnet18", "ResNet-18", 64, (1,), {"num_classes": 10}
+        bert_key, bert_label, tokens, train_batch = "bert_tiny", "BERT 2x64", 16, 2
+        bert_sizes = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128,
+                      "vocab_size": 1000, "max_position_embeddings": 64}
+    else:
+        runs, train_runs, dim, rows_in = args.runs, args.train_runs, 1024, 64
+        arch, label, size, batches, vision = "resnet50", "ResNet-50", 224, (1, 8), {}
+        bert_key, bert_label, tokens, train_batch, bert_sizes = "bert_base", "BERT-base", 128, 8, {}
     out: dict[str, Any] = {"machine": summary(2), "speed": {}, "memory": {}}
-    weight, bias = torch.randn(1024, 1024), torch.randn(1024)
+    weight, bias = torch.randn(dim, dim), torch.randn(dim)
 
     def spec_example(x: torch.Tensor) -> torch.Tensor:
         return x.matmul(weight) + bias
 
-    out["speed"]["spec_example"] = speed("spec example", spec_example, torch.randn(64, 1024), args.runs, not args.no_inductor)
-    resnet = torchvision.models.resnet50().eval()
-    for b in (1, 8):
-        out["speed"][f"resnet50_bs{b}"] = speed("ResNet-50", resnet, torch.randn(b, 3, 224, 224), args.runs,
-                                                not args.no_inductor)
-    out["memory"]["resnet50"] = memory("ResNet-50 bs1 224", resnet, (torch.randn(1, 3, 224, 224),))
+    out["speed"]["spec_example"] = speed("spec example", spec_example, torch.randn(rows_in, dim), runs, not args.no_inductor)
+    resnet = torchvision.models.get_model(arch, **vision).eval()
+    for b in batches:
+        out["speed"][f"{arch}_bs{b}"] = speed(label, resnet, torch.randn(b, 3, size, size), runs, not args.no_inductor)
+    out["memory"][arch] = memory(f"{label} bs1 {size}", resnet, (torch.randn(1, 3, size, size),))
     from transformers import BertConfig, BertModel
 
-    bert = BertModel(BertConfig()).eval()
-    out["memory"]["bert_base"] = memory("BERT-base bs1 128 tokens", bert, (torch.randint(0, 30522, (1, 128)),))
-    out["checkpointing"] = checkpointing(args.train_runs)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "static_graph.json").write_text(json.dumps(out, indent=2))
-    print(f"wrote {RESULTS / 'static_graph.json'}")
+    config = BertConfig(**bert_sizes)
+    bert = BertModel(config).eval()
+    out["memory"][bert_key] = memory(f"{bert_label} bs1 {tokens} tokens", bert,
+                                     (torch.randint(0, config.vocab_size, (1, tokens)),))
+    out["checkpointing"] = checkpointing(train_runs, arch, label, train_batch, size, **vision)
+    write_results(args, "static_graph.json", out)
 
 
 if __name__ == "__main__":
