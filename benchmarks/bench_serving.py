@@ -53,6 +53,33 @@ async def infer(name: str, request: Request):
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
 '''
 
+LITSERVE = '''
+import sys, numpy as np, onnxruntime as ort, litserve as ls
+
+class Classifier(ls.LitAPI):
+    def setup(self, device):
+        self.session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+        self.output = self.session.get_outputs()[0].name
+    def decode_request(self, request):  # the parsed v2 JSON body
+        spec = request["inputs"][0]
+        return np.asarray(spec["data"], dtype=np.float32).reshape(spec["shape"])
+    def batch(self, inputs):
+        return np.concatenate(inputs)
+    def predict(self, x):
+        return self.session.run(None, {"input": x})[0]
+    def unbatch(self, output):
+        return [row[None] for row in output]
+    def encode_response(self, y):
+        return {"model_name": "m", "outputs": [{"name": self.output, "datatype": "FP32", "shape": list(y.shape),
+                                                "data": y.reshape(-1).tolist()}]}
+
+if __name__ == "__main__":  # LitServer spawns its inference worker: the main module must be import-safe
+    batch = int(sys.argv[3])
+    api = Classifier(max_batch_size=batch, batch_timeout=0.002 if batch > 1 else 0.0, api_path="/v2/models/m/infer")
+    ls.LitServer(api, accelerator="cpu", healthcheck_path="/health").run(port=int(sys.argv[2]), log_level="warning",
+                                                                        generate_client_file=False)
+'''
+
 
 def build_models(work: Path, smoke: bool) -> dict[str, Path]:
     import torch
@@ -81,13 +108,13 @@ def repository(work: Path, label: str, artifact: Path, config: str) -> Path:
     return root
 
 
-def start(command: list[str], url: str) -> subprocess.Popen:
+def start(command: list[str], url: str, ready_path: str = "/v2/health/ready") -> subprocess.Popen:
     from deepseek.serve.bench import wait_ready
 
     log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives as long as the server; closed by stop()
     proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "2"})
     proc.log = log  # type: ignore[attr-defined]
-    wait_ready(url, proc, log)
+    wait_ready(url, proc, log, path=ready_path, timeout_s=180)
     return proc
 
 
@@ -97,16 +124,19 @@ def stop(proc: subprocess.Popen) -> None:
     proc.log.close()  # type: ignore[attr-defined]
 
 
-def sweep(url: str, levels: list[int], requests: int, x: np.ndarray, batches: bool = True) -> list[dict[str, Any]]:
-    """One row per concurrency level; ``batches``: read the average batch size from the server's /metrics."""
+def sweep(url: str, levels: list[int], requests: int, x: np.ndarray, batches: bool = True,
+          binary: bool = True) -> list[dict[str, Any]]:
+    """One row per concurrency level; ``batches``: read the average batch size from the server's /metrics;
+    ``binary``: v2 binary tensors (else JSON tensors, which every peer reads)."""
     from deepseek.serve.bench import batch_counters
     from deepseek.serve.loadgen import run_load
 
-    run_load(url, "m", {"input": x}, concurrency=1, requests=10)  # warm-up
+    run_load(url, "m", {"input": x}, concurrency=1, requests=10, binary=binary)  # warm-up
     out = []
     for level in levels:
         before = batch_counters(url, "m") if batches else (0.0, 0.0)
-        row = run_load(url, "m", {"input": x}, concurrency=level, requests=max(requests, 2 * level)).summary()
+        row = run_load(url, "m", {"input": x}, concurrency=level, requests=max(requests, 2 * level),
+                       binary=binary).summary()
         after = batch_counters(url, "m") if batches else (0.0, 0.0)
         row["avg_batch_size"] = (after[0] - before[0]) / (after[1] - before[1]) if after[1] > before[1] else None
         print(f"    concurrency {level:4d}: {row['throughput_rps']:7.1f} req/s  p50 {row['p50_ms']:7.2f}  "
@@ -160,6 +190,35 @@ def bare_predictor_ms(path: Path, x: np.ndarray, runs: int) -> float:
 
     predictor = load(path, threads=2)
     return measure(lambda: predictor.run({"input": x}), warmup=5, runs=runs).median_ms
+
+
+def json_rows(results: dict[str, Any], work: Path, artifact: Path, levels: list[int], requests: int,
+              x: np.ndarray) -> None:
+    """deepseek (batching on) vs LitServe (batching on) vs plain FastAPI + ORT, all on v2 JSON tensors."""
+    import importlib.util
+
+    from deepseek.serve.bench import free_port
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    repo = repository(work, "json", artifact, "max_batch_size: 16\nmax_queue_delay_ms: 2\nmax_queue_size: 1024\n")
+    servers = [("deepseek, batching on", [sys.executable, "-m", "deepseek", "serve", str(repo), "--port", str(port)],
+                "/v2/health/ready", True)]
+    peer = work / "peer.py"
+    servers.append(("plain FastAPI + ORT", [sys.executable, str(peer), str(artifact), str(port)], "/v2/health/ready", False))
+    if importlib.util.find_spec("litserve") is not None:
+        lit = work / "litserve_peer.py"
+        lit.write_text(LITSERVE)
+        servers.append(("LitServe, batching on", [sys.executable, str(lit), str(artifact), str(port), "16"], "/health", False))
+    else:
+        results["skipped"] = ["LitServe: pip install litserve"]
+    for label, command, ready, batches in servers:
+        proc = start(command, url, ready)
+        print(f"int8 JSON tensors: {label}", flush=True)
+        try:
+            results["sweeps"][f"int8 JSON: {label}"] = sweep(url, levels, requests, x, batches=batches, binary=False)
+        finally:
+            stop(proc)
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
@@ -231,6 +290,8 @@ def main() -> None:
             results["sweeps"][f"{name} plain FastAPI + ORT"] = sweep(url, levels, requests, x, batches=False)
         finally:
             stop(proc)
+        if name == "int8":  # peers that read only JSON tensors: every server gets the same JSON requests
+            json_rows(results, work, artifact, levels, requests, x)
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -53,7 +53,9 @@ def served(target: str, *extra: str) -> Iterator[str]:
             proc.wait(timeout=60)
 
 
-def wait_ready(url: str, proc: subprocess.Popen | None = None, log: Any = None, timeout_s: float = 300) -> None:
+def wait_ready(url: str, proc: subprocess.Popen | None = None, log: Any = None, timeout_s: float = 300,
+               path: str = "/v2/health/ready") -> None:
+    """Wait until ``url + path`` answers 200 (and, for the v2 path, says ready)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -63,9 +65,11 @@ def wait_ready(url: str, proc: subprocess.Popen | None = None, log: Any = None, 
                 tail = log.read()[-2000:]
             raise invalid("MODEL_REPO", url, f"a repository the server can load (it exited: {tail})")
         try:
-            if _get(url + "/v2/health/ready")["ready"]:
+            with urllib.request.urlopen(url + path, timeout=10) as resp:
+                body = resp.read()
+            if resp.status == 200 and (path != "/v2/health/ready" or json.loads(body).get("ready")):
                 return
-        except (urllib.error.URLError, OSError, ValueError, KeyError):
+        except (urllib.error.URLError, OSError, ValueError):
             pass
         time.sleep(0.1)
     raise invalid("URL", url, f"a server that is ready within {timeout_s:.0f} s")

@@ -53,6 +53,15 @@ def v2_binary_request(inputs: dict[str, np.ndarray]) -> tuple[bytes, int]:
     return head + b"".join(blobs), len(head)
 
 
+def v2_json_request(inputs: dict[str, np.ndarray]) -> bytes:
+    """A v2 request with JSON tensors (what a client without the binary extension sends)."""
+    from .config import NUMPY_TO_DATATYPE
+
+    specs = [{"name": n, "shape": list(a.shape), "datatype": NUMPY_TO_DATATYPE[a.dtype.name], "data": a.reshape(-1).tolist()}
+             for n, a in inputs.items()]
+    return json.dumps({"inputs": specs}).encode()
+
+
 def sample_inputs(metadata: dict[str, Any], rows: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
     """Random inputs of ``rows`` rows matching a v2 model metadata answer (-1 dimensions become 1)."""
     rng = np.random.default_rng(seed)
@@ -109,14 +118,19 @@ async def _connection(host: str, port: int, request: bytes, count: int, result: 
 
 
 def run_load(url: str, model: str, inputs: dict[str, np.ndarray], *, concurrency: int, requests: int,
-             version: str | None = None, timeout_s: float = 300.0) -> LoadResult:
-    """Send ``requests`` requests over ``concurrency`` connections; wait for every answer."""
+             version: str | None = None, timeout_s: float = 300.0, binary: bool = True) -> LoadResult:
+    """Send ``requests`` requests over ``concurrency`` connections; wait for every answer. ``binary``: the v2
+    binary-tensor extension (else JSON tensors)."""
     parts = urlsplit(url if "://" in url else f"http://{url}")
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    body, head_len = v2_binary_request(inputs)
     path = f"/v2/models/{model}" + (f"/versions/{version}" if version else "") + "/infer"
-    request = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/octet-stream\r\n"
-               f"Inference-Header-Content-Length: {head_len}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    if binary:
+        body, head_len = v2_binary_request(inputs)
+        extra = f"Content-Type: application/octet-stream\r\nInference-Header-Content-Length: {head_len}\r\n"
+    else:
+        body, extra = v2_json_request(inputs), "Content-Type: application/json\r\n"
+    request = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}"
+               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
     result = LoadResult(concurrency, requests, 0, 0, 0, 0.0, [], [])
     per = [requests // concurrency + (1 if i < requests % concurrency else 0) for i in range(concurrency)]
 
