@@ -184,6 +184,85 @@ def hot_reload(url: str, x: np.ndarray, swaps: int) -> dict[str, Any]:
             "failed": sum(r.errors + r.refused for r in results), "median_swap_s": float(np.median(timings))}
 
 
+FAULTY = '''
+import numpy as np
+from deepseek.serve import TensorHandler
+
+
+class FaultyEveryThird(TensorHandler):
+    """The real model, but every third batch raises: a bad release."""
+
+    calls = 0
+
+    def predict(self, batch):
+        FaultyEveryThird.calls += 1
+        if self.config.parameters.get("faulty") and FaultyEveryThird.calls % 3 == 0:
+            raise RuntimeError("bad release")
+        return super().predict(batch)
+'''
+
+
+def canary(work: Path, artifact: Path, x: np.ndarray, requests: int, min_requests: int) -> dict[str, Any]:
+    """A faulty v2 at 10% of traffic (sticky by user): requests until the router rolls it back, and the bad
+    responses users saw."""
+    from deepseek.serve import ModelRouter
+    from deepseek.serve.batcher import HandlerError
+
+    root = work / "repo_canary"
+    for version in ("1", "2"):
+        (root / "m" / version).mkdir(parents=True)
+        (root / "m" / version / "model.onnx").write_bytes(artifact.read_bytes())
+    (root / "m" / "handler.py").write_text(FAULTY)
+    (root / "m" / "config.yaml").write_text("handler: handler.py:FaultyEveryThird\nmax_batch_size: 1\n"
+                                           f"default_version: '1'\ncanary: {{min_requests: {min_requests}, window_s: 60}}\n")
+    (root / "m" / "2" / "config.yaml").write_text("parameters: {faulty: true}\n")
+    router = ModelRouter(root, seed=0)
+    router.set_traffic("m", {"1": 0.9, "2": 0.1})
+    bad = sent = 0
+    started = time.perf_counter()
+    try:
+        while sent < requests and router.traffic("m") != {"1": 1.0}:
+            sent += 1
+            try:
+                router.infer("m", {"input": x}, routing_key=f"user{sent}")
+            except HandlerError:
+                bad += 1
+        rolled_back = router.traffic("m") == {"1": 1.0}
+        reason = next((e["reason"] for e in reversed(router.events("m")) if e["event"] == "rollback"), None)
+    finally:
+        router.close()
+    return {"canary_share": 0.1, "requests_until_rollback": sent, "bad_responses": bad, "rolled_back": rolled_back,
+            "seconds": time.perf_counter() - started, "reason": reason}
+
+
+def load_unload(work: Path, artifact: Path, cycles: int) -> dict[str, Any]:
+    """RSS of this process over ``cycles`` load/unload cycles of one version (after a warm-up cycle)."""
+    import gc
+
+    import psutil
+
+    from deepseek.serve import ModelRouter
+
+    root = repository(work, "cycles", artifact, "max_batch_size: 4\n")
+    router = ModelRouter(root, load=False)
+    process = psutil.Process()
+
+    def cycle() -> None:
+        mv = router.load("m", "1")
+        router.unload("m", "1")
+        mv.batcher.close(wait=True)  # what the background retirement does, awaited here
+
+    cycle()
+    gc.collect()
+    before = process.memory_info().rss
+    for _ in range(cycles):
+        cycle()
+    gc.collect()
+    after = process.memory_info().rss
+    return {"cycles": cycles, "rss_before_mb": before / 2**20, "rss_after_mb": after / 2**20,
+            "growth": (after - before) / before}
+
+
 def bare_predictor_ms(path: Path, x: np.ndarray, runs: int) -> float:
     from deepseek.bench import measure
     from deepseek.runtime import load
@@ -306,6 +385,14 @@ def main() -> None:
         print(f"    {results['hot_reload']}", flush=True)
     finally:
         stop(proc)
+
+    print("canary: a faulty v2 at 10% of traffic", flush=True)
+    results["canary"] = canary(work, artifacts["int8"], x, *((400, 5) if args.smoke else (2000, 20)))
+    print(f"    {results['canary']}", flush=True)
+    cycles = 5 if args.smoke else 100
+    print(f"{cycles} load/unload cycles", flush=True)
+    results["load_unload"] = load_unload(work, artifacts["int8"], cycles)
+    print(f"    {results['load_unload']}", flush=True)
 
     for name in artifacts:
         on, off = results["sweeps"][f"{name} deepseek, batching on"], results["sweeps"][f"{name} deepseek, batching off"]
