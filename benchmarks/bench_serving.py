@@ -16,6 +16,7 @@ Writes benchmarks/results/serving.json and serving.png.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -112,15 +113,25 @@ def start(command: list[str], url: str, ready_path: str = "/v2/health/ready") ->
     from deepseek.serve.bench import wait_ready
 
     log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives as long as the server; closed by stop()
-    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "2"})
+    # its own process group: LitServe's inference workers are its children and must go when it goes
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "2"},
+                            start_new_session=True)
     proc.log = log  # type: ignore[attr-defined]
     wait_ready(url, proc, log, path=ready_path, timeout_s=180)
     return proc
 
 
 def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    proc.wait(timeout=60)
+    import signal
+
+    for sig, wait in ((signal.SIGTERM, 60), (signal.SIGKILL, None)):
+        with contextlib.suppress(ProcessLookupError):  # the whole group is gone already
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
     proc.log.close()  # type: ignore[attr-defined]
 
 
