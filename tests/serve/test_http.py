@@ -131,8 +131,22 @@ def test_bad_requests_get_4xx_json_naming_the_field(server):
     with socket.create_connection(("127.0.0.1", server["port"]), timeout=30) as sock:
         sock.sendall(f"POST /v2/models/linear/infer HTTP/1.1\r\nHost: x\r\nContent-Length: {65 * 2**20}\r\n"
                      "Content-Type: application/json\r\n\r\n".encode() + b"{" * 1024)
-        reply = sock.recv(65536).decode()
-    assert reply.startswith("HTTP/1.1 413") and "at most" in reply
+        reply = b""
+        while b"\r\n\r\n" not in reply or len(reply.split(b"\r\n\r\n", 1)[1]) < int(
+                reply.lower().split(b"content-length:")[1].split(b"\r\n")[0]):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 413") and b"at most" in reply
+    for path, method, body, code, word in (
+            ("/v2/models/linear/traffic", "PUT", b"{oops", 400, "malformed JSON"),
+            ("/v2/models/linear/traffic", "PUT", b'{"weights": {"1": -1}}', 400, "weights['1']"),
+            ("/v2/models/nope/traffic", "GET", None, 404, "nope"),
+            ("/v2/models/linear/promote", "POST", b'{"version": "7"}', 404, "'7'"),
+            ("/v2/repository/models/linear/load", "POST", b"[1, 2]", 400, "expected an object")):
+        status, _, payload = _call(server["url"] + path, method, body)
+        assert status == code and word in json.loads(payload)["error"], (path, status, payload)
     status, _, _ = _call(url, "POST", json.dumps(good).encode())
     assert status == 200  # and it still serves
 

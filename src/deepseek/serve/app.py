@@ -41,6 +41,11 @@ def create_app(router: ModelRouter, *, max_body_bytes: int = 64 * 2**20) -> Fast
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"error": f"bad request: {exc.errors()[:1]}"}, status_code=400)
 
+    @app.exception_handler(DeepSeekError)
+    @app.exception_handler(HandlerError)
+    async def _known(request: Request, exc: Exception) -> JSONResponse:
+        return _error(exc)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         return _error(exc)
@@ -61,14 +66,10 @@ def create_app(router: ModelRouter, *, max_body_bytes: int = 64 * 2**20) -> Fast
     @app.get("/v2/models/{name}")
     @app.get("/v2/models/{name}/versions/{version}")
     async def model_metadata(name: str, version: str | None = None) -> Response:
-        try:
-            mv = router.resolve(name, version)
-            meta = mv.metadata()
-            if version is None:
-                meta["versions"] = router.models().get(name, [])
-            return JSONResponse(meta)
-        except Exception as exc:
-            return _error(exc)
+        meta = router.resolve(name, version).metadata()
+        if version is None:
+            meta["versions"] = router.models().get(name, [])
+        return JSONResponse(meta)
 
     @app.get("/v2/models/{name}/ready")
     @app.get("/v2/models/{name}/versions/{version}/ready")
@@ -124,83 +125,58 @@ def create_app(router: ModelRouter, *, max_body_bytes: int = 64 * 2**20) -> Fast
 
     @app.post("/v2/repository/models/{name}/load")
     async def load(name: str, request: Request) -> Response:
-        try:
-            body = await request.body()
-            version = None
-            if body:
-                params = json.loads(body).get("parameters") or {}
-                version = params.get("version")
-            mv = await asyncio.get_running_loop().run_in_executor(None, lambda: router.load(name, version))
-            return JSONResponse({"name": name, "version": mv.version, "state": "READY"})
-        except json.JSONDecodeError:
-            return JSONResponse({"error": "body: malformed JSON, expected {\"parameters\": {\"version\": ...}}"},
-                                status_code=400)
-        except Exception as exc:
-            return _error(exc)
+        version = (await _json_object(request, '{"parameters": {"version": "2"}}')).get("parameters", {}).get("version")
+        mv = await asyncio.get_running_loop().run_in_executor(None, lambda: router.load(name, version))
+        return JSONResponse({"name": name, "version": mv.version, "state": "READY"})
 
     @app.post("/v2/repository/models/{name}/unload")
     async def unload(name: str, request: Request) -> Response:
-        try:
-            body = await request.body()
-            version = (json.loads(body).get("parameters") or {}).get("version") if body else None
-            router.unload(name, version)
-            return JSONResponse({"name": name, "version": version, "state": "UNAVAILABLE"})
-        except json.JSONDecodeError:
-            return JSONResponse({"error": "body: malformed JSON"}, status_code=400)
-        except Exception as exc:
-            return _error(exc)
+        version = (await _json_object(request, '{"parameters": {"version": "2"}}')).get("parameters", {}).get("version")
+        router.unload(name, version)
+        return JSONResponse({"name": name, "version": version, "state": "UNAVAILABLE"})
 
     @app.get("/v2/models/{name}/traffic")
     async def get_traffic(name: str) -> Response:
-        try:
-            return JSONResponse({"name": name, "default": router.default_version(name), "weights": router.traffic(name)})
-        except Exception as exc:
-            return _error(exc)
+        return JSONResponse({"name": name, "default": router.default_version(name), "weights": router.traffic(name)})
 
     @app.put("/v2/models/{name}/traffic")
     async def put_traffic(name: str, request: Request) -> Response:
-        try:
-            data = json.loads(await request.body() or b"null")
-            weights = data.get("weights") if isinstance(data, dict) else None
-            router.set_traffic(name, weights)
-            return JSONResponse({"name": name, "weights": router.traffic(name)})
-        except json.JSONDecodeError:
-            return JSONResponse({"error": "body: malformed JSON, expected {\"weights\": {\"1\": 0.9, \"2\": 0.1}}"},
-                                status_code=400)
-        except Exception as exc:
-            return _error(exc)
+        router.set_traffic(name, (await _json_object(request, '{"weights": {"1": 0.9, "2": 0.1}}')).get("weights"))
+        return JSONResponse({"name": name, "weights": router.traffic(name)})
 
     @app.post("/v2/models/{name}/promote")
     async def promote(name: str, request: Request) -> Response:
-        try:
-            data = json.loads(await request.body() or b"{}")
-            router.promote(name, str(data.get("version")))
-            return JSONResponse({"name": name, "default": router.default_version(name), "weights": router.traffic(name)})
-        except json.JSONDecodeError:
-            return JSONResponse({"error": "body: malformed JSON, expected {\"version\": \"2\"}"}, status_code=400)
-        except Exception as exc:
-            return _error(exc)
+        router.promote(name, str((await _json_object(request, '{"version": "2"}')).get("version")))
+        return JSONResponse({"name": name, "default": router.default_version(name), "weights": router.traffic(name)})
 
     @app.post("/v2/models/{name}/rollback")
     async def rollback(name: str) -> Response:
-        try:
-            removed = router.rollback(name)
-            return JSONResponse({"name": name, "removed": removed, "weights": router.traffic(name)})
-        except Exception as exc:
-            return _error(exc)
+        removed = router.rollback(name)
+        return JSONResponse({"name": name, "removed": removed, "weights": router.traffic(name)})
 
     @app.get("/v2/models/{name}/events")
     async def events(name: str) -> Response:
-        try:
-            return JSONResponse(router.events(name))
-        except Exception as exc:
-            return _error(exc)
+        return JSONResponse(router.events(name))
 
     @app.get("/metrics")
     async def metrics() -> Response:
         return Response(router.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     return app
+
+
+async def _json_object(request: Request, example: str) -> dict[str, Any]:
+    """The request's JSON object body (empty: ``{}``), or a 400 naming what was expected."""
+    body = await request.body()
+    if not body:
+        return {}
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidArgumentError(f"body: malformed JSON, expected e.g. {example}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("parameters", {}), dict):
+        raise InvalidArgumentError(f"body: got {type(data).__name__}, expected an object such as {example}")
+    return data
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
