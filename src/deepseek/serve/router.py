@@ -163,9 +163,8 @@ class ModelRouter:
     def index(self) -> list[dict[str, Any]]:
         """Triton's repository index: every model version found or loaded, its state and, if unavailable, why."""
         rows = []
-        names = set(self._models) | set(self._scan() if self.repository is not None else {})
-        found = self._scan() if self.repository is not None else {}
-        for name in sorted(names):
+        found = self._scan()
+        for name in sorted(set(self._models) | set(found)):
             model = self._models.get(name, _Model())
             for version in sorted(set(found.get(name, [])) | set(model.versions) | set(model.errors), key=_version_key):
                 if version in model.versions:
