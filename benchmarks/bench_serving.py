@@ -351,7 +351,7 @@ def main() -> None:
     artifacts = build_models(work, args.smoke)
     size = 32 if args.smoke else 224
     x = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
-    results: dict[str, Any] = {"machine": _machine.describe(_machine.summary()), "levels": levels, "requests": requests,
+    results: dict[str, Any] = {"machine": _machine.describe(_machine.summary(threads=2)), "levels": levels, "requests": requests,
                                "sweeps": {}, "overhead": {}, "smoke": args.smoke}
     configs = {"batching off": "max_batch_size: 1\nmax_queue_size: 1024\n",
                "batching on": "max_batch_size: 16\nmax_queue_delay_ms: 2\nmax_queue_size: 1024\n"}
