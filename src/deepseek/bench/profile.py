@@ -250,7 +250,7 @@ def _profile_ort(path: Path, batch: tuple[Any, ...], runs: int, warmup: int) -> 
         per_node.setdefault(node, [op, 0.0])[1] += e.get("dur", 0)
     total_us = sum(t for _, t in per_op.values()) or 1.0
     ops = sorted((OpTime(k, int(c), t / 1000 / runs, 100 * t / total_us) for k, (c, t) in per_op.items()), key=lambda o: -o.ms_per_run)
-    from ..compile.onnx_export import onnx_module_scopes
+    from ..runtime.onnx_export import onnx_module_scopes
 
     scopes = onnx_module_scopes(path)
     layers = sorted((LayerTime(_layer_name(n, scopes), op, t / 1000 / runs, 100 * t / total_us) for n, (op, t) in per_node.items()),

@@ -267,7 +267,7 @@ def compile_model(model: str, *, target_arch: str, optimization_level: int, outp
     artifact is verified against the pruned model."""
     import onnxruntime as ort  # noqa: F401  (fail early with a clear import error)
 
-    from .onnx_export import export_onnx, verify_onnx
+    from ..runtime.onnx_export import export_onnx, verify_onnx
     from .ort_optimize import optimize_onnx
 
     if target_arch not in TARGETS:

@@ -153,7 +153,7 @@ def load(
             raise invalid("example_inputs", None, f"example inputs to export this {KINDS.get(kind, 'model')} to ONNX")
         import torch
 
-        from ..compile import export_onnx
+        from .onnx_export import export_onnx
 
         workdir = Path(tempfile.mkdtemp(prefix="deepseek-ort-"))
         try:

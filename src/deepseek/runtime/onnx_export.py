@@ -158,7 +158,7 @@ def verify_onnx(
 def _session(path: str | Path) -> Any:
     import onnxruntime as ort
 
-    from ..runtime.backends import session_options
+    from .backends import session_options
 
     return ort.InferenceSession(str(path), session_options(), providers=["CPUExecutionProvider"])
 
