@@ -106,11 +106,11 @@ def test_two_replicas_serve_the_same_repository_behind_one_balancing_client(onnx
             _stop(proc)
 
 
-def test_workers_share_one_port(onnx_repo, tmp_path):
-    port = _port()
+def test_workers_share_one_port_and_sum_their_metrics(onnx_repo, tmp_path):
+    port, metrics_port = _port(), _port()
     out = open(tmp_path / "workers.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([sys.executable, "-m", "deepseek", "serve", str(onnx_repo), "--port", str(port),
-                             "--workers", "2"], stdout=out, stderr=subprocess.STDOUT)
+                             "--workers", "2", "--metrics-port", str(metrics_port)], stdout=out, stderr=subprocess.STDOUT)
     proc.log = out  # type: ignore[attr-defined]
     try:
         _wait_ready(port, proc)
@@ -119,5 +119,14 @@ def test_workers_share_one_port(onnx_repo, tmp_path):
             req = urllib.request.Request(f"http://127.0.0.1:{port}/v2/models/linear/infer", data=body, method="POST")
             with urllib.request.urlopen(req, timeout=30) as resp:
                 assert json.loads(resp.read())["outputs"][0]["data"] == [4.0, 4.0, 4.0]
+        time.sleep(1.0)  # the gauges' sampler writes every 0.5 s
+        # Whichever worker answers the scrape (and the supervisor's metrics port) reports both workers' requests.
+        for url in [f"http://127.0.0.1:{port}/metrics"] * 4 + [f"http://127.0.0.1:{metrics_port}/metrics"]:
+            text = _get(url)[1].decode()
+            assert 'deepseek_requests_total{model="linear",status="ok",version="1"} 10.0' in text, text[:2000]
+            assert 'deepseek_model_loaded{model="linear",version="2"} 1.0' in text
+            assert 'deepseek_requests_in_flight{model="linear"} 0.0' in text
+            assert "deepseek_process_cpu_utilisation_ratio" in text
+            assert 'deepseek_batch_size_count{model="linear",version="1"} 10.0' in text
     finally:
         _stop(proc)

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from .._errors import DeepSeekError, InvalidArgumentError
+from .admission import AdmissionGate
 from .batcher import HandlerError, QueueFull, RequestTimeout
 from .protocol import HEADER_LENGTH, PayloadTooLarge, encode_response, parse_request
 from .router import ModelNotFound, ModelRouter
@@ -32,6 +33,7 @@ def create_app(router: ModelRouter, *, max_body_bytes: int = 64 * 2**20) -> Fast
     """A FastAPI app serving ``router``."""
     app = FastAPI(title="deepseek serve", version=__version__, docs_url=None, redoc_url=None)
     app.state.router = router
+    app.add_middleware(AdmissionGate, router=router)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -136,18 +136,10 @@ def _serve(args: argparse.Namespace) -> int:
     repository = Path(args.target)
     if not repository.is_dir():
         raise invalid("MODEL_REPO", args.target, f"a folder of <model>/<version>/ folders, or one of {list(ACTIONS)}")
-    if args.workers > 1 and args.metrics_port:
-        raise invalid("--metrics-port", args.metrics_port, "no value with --workers > 1 (each worker serves its own "
-                      "/metrics on the serving port; scrape the replicas behind a load balancer)")
     import uvicorn
 
-    if args.workers > 1:  # each worker process loads the repository itself
-        os.environ[REPOSITORY_ENV] = str(repository.resolve())
-        if args.poll:
-            os.environ[REPOSITORY_ENV + "_POLL"] = str(args.poll)
-        uvicorn.run("deepseek.serve.cli:app_from_environment", factory=True, host=args.host, port=args.port,
-                    workers=args.workers, log_level="warning", loop="auto", http="auto")
-        return 0
+    if args.workers > 1:
+        return _serve_workers(repository, args)
     router = _load(repository, progress=True)
     if args.poll:
         router.watch(args.poll)
@@ -161,6 +153,55 @@ def _serve(args: argparse.Namespace) -> int:
     uvicorn.run(create_app(router), host=args.host, port=args.port, log_level="warning", loop="auto", http="auto")
     router.close()
     return 0
+
+
+def _serve_workers(repository: Path, args: argparse.Namespace) -> int:
+    """``--workers N``: N processes on one port, each loading the repository; their metrics are summed from files
+    in a private folder (prometheus-client's multiprocess mode), served by every worker and on ``--metrics-port``
+    by this supervisor."""
+    import shutil
+    import tempfile
+
+    import uvicorn
+
+    from .metrics import MULTIPROCESS_ENV
+
+    metrics_dir = tempfile.mkdtemp(prefix="deepseek-serve-metrics-")
+    os.environ[MULTIPROCESS_ENV] = metrics_dir
+    os.environ[REPOSITORY_ENV] = str(repository.resolve())
+    if args.poll:
+        os.environ[REPOSITORY_ENV + "_POLL"] = str(args.poll)
+    try:
+        if args.metrics_port:
+            _metrics_server(args.host, args.metrics_port)
+        uvicorn.run("deepseek.serve.cli:app_from_environment", factory=True, host=args.host, port=args.port,
+                    workers=args.workers, log_level="warning", loop="auto", http="auto")
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
+
+
+def _metrics_server(host: str, port: int) -> None:
+    """Prometheus text of every worker at http://host:port/metrics, from a thread of this process."""
+    import http.server
+    import threading
+
+    from .metrics import render_multiprocess
+
+    class _Metrics(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = render_multiprocess()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer((host, port), _Metrics)
+    threading.Thread(target=server.serve_forever, name="deepseek-metrics-http", daemon=True).start()
 
 
 def app_from_environment() -> Any:

@@ -73,32 +73,50 @@ def sample_inputs(metadata: dict[str, Any], rows: int = 1, seed: int = 0) -> dic
     return out
 
 
-async def _connection(host: str, port: int, request: bytes, count: int, result: LoadResult, deadline: float) -> None:
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
+    """One response's status and whether the server closes the connection after it (its body is read and dropped)."""
+    status_line = await reader.readline()
+    if not status_line:
+        raise ConnectionError("server closed the connection")
+    status = int(status_line.split()[1])
+    length, close = 0, False
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b"\n", b""):
+            break
+        key, _, value = line.decode("latin-1").partition(":")
+        key = key.strip().lower()
+        if key == "content-length":
+            length = int(value.strip())
+        elif key == "connection" and value.strip().lower() == "close":
+            close = True
+    if length:
+        await reader.readexactly(length)
+    return status, close
+
+
+async def _connection(host: str, port: int, head: bytes, body: bytes, count: int, result: LoadResult,
+                      deadline: float, expect_continue: bool) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
         for _ in range(count):
             if time.monotonic() > deadline:
                 return
             started = time.perf_counter()
-            writer.write(request)
-            await writer.drain()
-            status_line = await reader.readline()
-            if not status_line:
-                raise ConnectionError("server closed the connection")
-            status = int(status_line.split()[1])
-            length, close = 0, False
-            while True:
-                line = await reader.readline()
-                if line in (b"\r\n", b"\n", b""):
-                    break
-                key, _, value = line.decode("latin-1").partition(":")
-                key = key.strip().lower()
-                if key == "content-length":
-                    length = int(value.strip())
-                elif key == "connection" and value.strip().lower() == "close":
-                    close = True
-            if length:
-                await reader.readexactly(length)
+            if expect_continue:  # headers first; the body only once the server answers 100 Continue
+                writer.write(head)
+                await writer.drain()
+                status, close = await _read_response(reader)
+                if status == 100:
+                    writer.write(body)
+                    await writer.drain()
+                    status, close = await _read_response(reader)
+                else:
+                    close = True  # the body was never sent: this connection cannot carry another request
+            else:
+                writer.write(head + body)
+                await writer.drain()
+                status, close = await _read_response(reader)
             ms = (time.perf_counter() - started) * 1000
             if status == 200:
                 result.ok += 1
@@ -118,9 +136,11 @@ async def _connection(host: str, port: int, request: bytes, count: int, result: 
 
 
 def run_load(url: str, model: str, inputs: dict[str, np.ndarray], *, concurrency: int, requests: int,
-             version: str | None = None, timeout_s: float = 300.0, binary: bool = True) -> LoadResult:
+             version: str | None = None, timeout_s: float = 300.0, binary: bool = True,
+             expect_continue: bool = False) -> LoadResult:
     """Send ``requests`` requests over ``concurrency`` connections; wait for every answer. ``binary``: the v2
-    binary-tensor extension (else JSON tensors)."""
+    binary-tensor extension (else JSON tensors); ``expect_continue``: send ``Expect: 100-continue`` and the body
+    only once the server accepts the request (as curl does for large bodies), so a refusal costs no upload."""
     parts = urlsplit(url if "://" in url else f"http://{url}")
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     path = f"/v2/models/{model}" + (f"/versions/{version}" if version else "") + "/infer"
@@ -129,14 +149,16 @@ def run_load(url: str, model: str, inputs: dict[str, np.ndarray], *, concurrency
         extra = f"Content-Type: application/octet-stream\r\nInference-Header-Content-Length: {head_len}\r\n"
     else:
         body, extra = v2_json_request(inputs), "Content-Type: application/json\r\n"
-    request = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}"
-               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    if expect_continue:
+        extra += "Expect: 100-continue\r\n"
+    head = f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}Content-Length: {len(body)}\r\n\r\n".encode()
     result = LoadResult(concurrency, requests, 0, 0, 0, 0.0, [], [])
     per = [requests // concurrency + (1 if i < requests % concurrency else 0) for i in range(concurrency)]
 
     async def main() -> None:
         deadline = time.monotonic() + timeout_s
-        await asyncio.gather(*(_connection(host, port, request, n, result, deadline) for n in per if n))
+        await asyncio.gather(*(_connection(host, port, head, body, n, result, deadline, expect_continue)
+                               for n in per if n))
 
     started = time.perf_counter()
     asyncio.run(main())

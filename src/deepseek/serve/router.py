@@ -234,7 +234,7 @@ class ModelRouter:
                 model.default = version
             model.events.append({"time": time.time(), "event": "reloaded" if old else "loaded", "version": version})
         self.metrics.loaded.labels(name, version).set(1)
-        self.metrics.in_flight.labels(name).set_function(lambda: self._in_flight_or_zero(name))
+        self.metrics.track_in_flight(name, lambda: self._in_flight_or_zero(name))
         self._publish_traffic(name)
         if old is not None:
             _retire(old)
@@ -262,6 +262,7 @@ class ModelRouter:
     def close(self) -> None:
         """Unload everything and stop polling."""
         self._stop.set()
+        self.metrics.close()
         for name in list(self._models):
             if self._models[name].versions:
                 self.unload(name)
@@ -409,6 +410,15 @@ class ModelRouter:
         self.metrics.duration.labels(mv.name, mv.version).observe(seconds)
         mv.window.add(ok, seconds)
         self._check_canary(mv)
+
+    def admission_limit(self, name: str) -> int | None:
+        """Requests for ``name`` the server may hold at once (queued, running, or still being read): the queues'
+        capacity plus a batch per instance for every loaded version. None for a model that is not loaded."""
+        model = self._models.get(name)
+        versions = list(model.versions.values()) if model else []
+        if not versions:
+            return None
+        return sum(mv.config.max_queue_size + mv.config.max_batch_size * mv.config.instances for mv in versions)
 
     def in_flight(self, name: str | None = None) -> int:
         names = [name] if name else list(self._models)
