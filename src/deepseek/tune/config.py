@@ -1,0 +1,139 @@
+"""TuneConfig: what a study searches and how, read from ``hyperparameter_config.yaml``.
+
+```yaml
+search_space:
+  learning_rate: {type: log_uniform, min: 1.0e-5, max: 1.0e-3}
+  batch_size: {type: choice, options: [32, 64, 128]}
+  dropout: {type: uniform, min: 0.0, max: 0.5}
+metric: accuracy
+direction: maximize
+n_trials: 40
+timeout: 3600        # seconds, optional
+seed: 0
+sampler: tpe         # tpe (multivariate) | gp | cmaes | random | grid
+pruner: median       # median | successive_halving | hyperband | none
+```
+W&B's ``metric: {name: accuracy, goal: maximize}``, ``method: bayes|random|grid`` and ``run_cap`` are read too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .._config import BaseConfig
+from .._errors import invalid
+from .space import Param, parse_space
+
+SAMPLERS = ("tpe", "gp", "cmaes", "random", "grid")
+PRUNERS = ("none", "median", "successive_halving", "hyperband")
+DIRECTIONS = ("minimize", "maximize")
+_WANDB_METHODS = {"bayes": "tpe", "random": "random", "grid": "grid"}
+_FIELDS = {"search_space", "parameters", "metric", "direction", "n_trials", "run_cap", "timeout", "seed", "sampler",
+           "method", "pruner", "study_name", "storage"}
+
+
+@dataclasses.dataclass(frozen=True)
+class TuneConfig(BaseConfig):
+    """A study's search space, objective metric and direction, budget (``n_trials`` and/or ``timeout`` seconds),
+    sampler, pruner and seed; ``storage`` (a journal file path or a database URL) and ``study_name`` may also be
+    given on the command line."""
+
+    search_space: Mapping[str, Any]
+    metric: str = "metric"
+    direction: str = "minimize"
+    n_trials: int | None = 20
+    timeout: float | None = None
+    seed: int | None = 0
+    sampler: str = "tpe"
+    pruner: str = "none"
+    study_name: str = "deepseek-tune"
+    storage: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_params", parse_space(self.search_space))
+        if not isinstance(self.metric, str) or not self.metric:
+            raise invalid("metric", self.metric, "the name of the metric the objective returns or prints")
+        if self.direction not in DIRECTIONS:
+            raise invalid("direction", self.direction, f"one of {DIRECTIONS}")
+        if self.n_trials is not None and (isinstance(self.n_trials, bool) or not isinstance(self.n_trials, int)
+                                          or self.n_trials < 1):
+            raise invalid("n_trials", self.n_trials, "an integer >= 1 (or null with a timeout)")
+        if self.timeout is not None and (isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float))
+                                         or not math.isfinite(self.timeout) or self.timeout <= 0):
+            raise invalid("timeout", self.timeout, "seconds > 0 (or null)")
+        if self.n_trials is None and self.timeout is None:
+            raise invalid("n_trials", None, "a number of trials, a timeout, or both")
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
+            raise invalid("seed", self.seed, "an integer (or null for a random seed)")
+        if self.sampler not in SAMPLERS:
+            raise invalid("sampler", self.sampler, f"one of {SAMPLERS}")
+        if self.pruner not in PRUNERS:
+            raise invalid("pruner", self.pruner, f"one of {PRUNERS}")
+        if not isinstance(self.study_name, str) or not self.study_name:
+            raise invalid("study_name", self.study_name, "a non-empty name")
+        if self.sampler == "grid":
+            from .space import grid_space
+
+            grid_space(self.params)  # refuses continuous or conditional parameters now, not at the first trial
+
+    @property
+    def params(self) -> tuple[Param, ...]:
+        return self._params  # type: ignore[attr-defined]
+
+    @classmethod
+    def parse(cls, data: Any) -> TuneConfig:
+        """A config from a dict (the YAML's content), accepting W&B's spellings of metric, method and budget."""
+        if isinstance(data, TuneConfig):
+            return data
+        if not isinstance(data, Mapping):
+            raise invalid("config", type(data).__name__, "a mapping with a search_space")
+        unknown = set(data) - _FIELDS
+        if unknown:
+            raise invalid("config", sorted(unknown), f"only keys {sorted(_FIELDS)}")
+        fields = dict(data)
+        if "parameters" in fields:  # W&B sweeps call the space `parameters`
+            if "search_space" in fields:
+                raise invalid("parameters", "both search_space and parameters", "one of them")
+            fields["search_space"] = fields.pop("parameters")
+        if "search_space" not in fields:
+            raise invalid("search_space", None, "a mapping of parameter names to {type: ..., ...}")
+        metric = fields.get("metric")
+        if isinstance(metric, Mapping):  # W&B: {name: accuracy, goal: maximize}
+            if "goal" in metric and "direction" in fields:
+                raise invalid("metric.goal", metric["goal"], "either metric.goal or direction, not both")
+            fields["metric"] = metric.get("name", "metric")
+            if "goal" in metric:
+                fields["direction"] = metric["goal"]
+        if "method" in fields:
+            method = fields.pop("method")
+            if method not in _WANDB_METHODS:
+                raise invalid("method", method, f"one of {sorted(_WANDB_METHODS)} (or sampler: {list(SAMPLERS)})")
+            fields.setdefault("sampler", _WANDB_METHODS[method])
+        if "run_cap" in fields:
+            fields.setdefault("n_trials", fields.pop("run_cap"))
+            fields.pop("run_cap", None)
+        if fields.get("pruner") is None:
+            fields["pruner"] = "none"
+        return cls(**fields)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> TuneConfig:
+        """Read ``path`` (YAML); errors name the file."""
+        import yaml
+
+        path = Path(path)
+        if not path.is_file():
+            raise invalid("--config", str(path), "a YAML file with a search_space")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise invalid("--config", str(path), f"valid YAML ({str(exc).splitlines()[0]})") from None
+        return cls.parse(data)
+
+    def replace(self, **changes: Any) -> TuneConfig:
+        """A copy with ``changes`` (command-line overrides), validated again."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
