@@ -81,7 +81,7 @@ def test_cli_bad_input(trained, tmp_path, extra, word):
 
 def test_calibration_sources(tmp_path):
     import deepseek
-    from deepseek.quantization.cli import load_calibration
+    from deepseek.quantization.calibration_data import load_calibration
 
     assert load_calibration("photos", 4, None).shape == (4, 3, 224, 224)
     from PIL import Image

@@ -14,9 +14,10 @@ from ..runtime.onnx_export import ExportResult, export_onnx, onnx_module_scopes,
 from .aoti import AotiPackage, build_aoti
 from .arm64 import Arm64Bundle, build_arm64
 from .arm64_tvm import build_arm64_tvm
+from .pipeline import CompileRecipe, build
 
-__all__ = ["AotiPackage", "Arm64Bundle", "ExportResult", "build_aoti", "build_arm64", "build_arm64_tvm", "export_onnx",
-           "onnx_module_scopes", "verify_onnx"]
+__all__ = ["AotiPackage", "Arm64Bundle", "CompileRecipe", "ExportResult", "build", "build_aoti", "build_arm64",
+           "build_arm64_tvm", "export_onnx", "onnx_module_scopes", "verify_onnx"]
 
 
 class _CallableModule(types.ModuleType):
@@ -24,7 +25,7 @@ class _CallableModule(types.ModuleType):
 
     def __call__(self, model: Any, example_inputs: Any = None, *, target_arch: str = "x86_64", output: str,
                  optimization_level: int = 2, **options: Any) -> dict[str, Any]:
-        from .cli import compile_model
+        from .pipeline import compile_model
 
         return compile_model(model, target_arch=target_arch, optimization_level=optimization_level, output=output,
                              inputs=example_inputs, **options)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from .._errors import MissingDependencyError, invalid
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+from .calibration_data import load_calibration
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -24,31 +22,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=count(), default=128, help="calibration samples to use")
     parser.add_argument("--output", "-o", default=None, help="the INT8 .onnx file to write")
     parser.add_argument("--report", default=None, metavar="DIR", help="write report.json and report.png here")
-
-
-def load_calibration(spec: str, samples: int, shape: tuple[int, ...] | None) -> Any:
-    """'photos', a folder of images (ImageNet preprocessing), or a .npy file → a float tensor batch."""
-    import numpy as np
-    import torch
-
-    from .. import assets
-
-    if samples < 1:
-        raise invalid("--samples", samples, "a positive integer")
-    if spec == "photos":
-        return assets.photo_calibration_batch(samples, size=shape[-1] if shape else 224)
-    path = Path(spec)
-    if path.suffix == ".npy" and path.is_file():
-        return torch.from_numpy(np.load(path, allow_pickle=False)[:samples]).float()
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:samples]
-        if not files:
-            raise invalid("--calib", spec, f"a folder containing images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-        from PIL import Image
-
-        transform = assets.imagenet_transform(shape[-1] if shape else 224)
-        return torch.stack([transform(np.asarray(Image.open(f).convert("RGB"))) for f in files])
-    raise invalid("--calib", spec, "'photos', an existing folder of images, or a .npy file")
 
 
 def run_cli(args: argparse.Namespace) -> int:

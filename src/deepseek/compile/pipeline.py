@@ -1,0 +1,319 @@
+"""The compile pipeline as explicit steps — resolve the model, prune, calibrate, lower, verify — driven by a
+:class:`CompileRecipe`. ``deepseek-compile``, ``deepseek.compile(...)``, ``deepseek optimize`` and recipe replay
+all run this one pipeline; the CLIs only parse arguments and print.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .._atomic import atomic_path, refuse_overwrite_input
+from .._cli_common import resolve_model
+from .._config import BaseConfig
+from .._errors import invalid
+
+TARGETS = ("x86_64", "arm64", "cuda")
+PRECISIONS = ("auto", "fp32", "fp16")
+BACKENDS = {"x86_64": ("onnxruntime", "inductor"), "arm64": ("executorch", "tvm"), "cuda": ("onnxruntime",)}
+
+
+@dataclasses.dataclass(frozen=True)
+class CompileRecipe(BaseConfig):
+    """What to build: the target, the backend (None: the target's default), INT8 or not, the float precision,
+    a channel-pruning ratio, the ORT optimization level, and the calibration data (``photos``, a folder, a .npy)."""
+
+    target_arch: str = "x86_64"
+    optimization_level: int = 2
+    backend: str | None = None
+    quantize: str | None = None
+    precision: str = "auto"
+    prune: float | None = None
+    calib: str = "photos"
+    samples: int = 64
+
+    def __post_init__(self) -> None:
+        if self.target_arch not in TARGETS:
+            raise invalid("--target-arch", self.target_arch, f"one of {TARGETS}")
+        if self.quantize not in (None, "int8"):
+            raise invalid("--quantize", self.quantize, "int8")
+        if self.backend is not None and self.backend not in BACKENDS[self.target_arch]:
+            raise invalid("--backend", self.backend, f"one of {BACKENDS[self.target_arch]} for target {self.target_arch}")
+        if self.optimization_level not in (0, 1, 2, 3):
+            raise invalid("--optimization-level", self.optimization_level, "0, 1, 2 or 3")
+        if self.precision not in PRECISIONS:
+            raise invalid("--precision", self.precision, f"one of {PRECISIONS}")
+        if self.backend == "tvm" and self.quantize:
+            raise invalid("--quantize", self.quantize, "no quantization with --backend tvm (INT8 for arm64 goes "
+                                                       "through the default executorch backend's XNNPACK quantizer)")
+        if self.quantize and self.target_arch == "cuda":
+            raise invalid("--quantize", self.quantize, "a target of x86_64 or arm64 (CUDA INT8 is not in this version)")
+        if self.precision == "fp16" and self.target_arch != "cuda":
+            raise invalid("--precision", self.precision, "fp16 for target cuda (CPUs here run it slower than fp32: "
+                                                         "use INT8)")
+        if self.prune is not None and not (isinstance(self.prune, (int, float)) and 0 < self.prune < 1):
+            raise invalid("--prune", self.prune, "a fraction of channels between 0 and 1")
+        if isinstance(self.samples, bool) or not isinstance(self.samples, int) or self.samples < 1:
+            raise invalid("--samples", self.samples, "an integer >= 1")
+
+    @property
+    def lowering(self) -> str:
+        """Which builder runs: ``inductor``, ``executorch``, ``tvm``, ``ort-int8`` or ``ort-float``."""
+        if self.backend == "inductor":
+            return "inductor"
+        if self.target_arch == "arm64":
+            return self.backend or "executorch"
+        return "ort-int8" if self.quantize else "ort-float"
+
+
+def _resolve(model: str, inputs: list[tuple[int, ...]] | None, arch: str | None, trust_pickle: bool,
+             prune: float | None) -> tuple[Any, Any, Any, dict[str, Any] | None]:
+    """The model, its example inputs and input names — with ``prune`` of its channels removed first."""
+    if isinstance(model, (str, os.PathLike)):
+        module, examples, names, _ = resolve_model(str(model), inputs, arch=arch, trust_pickle=trust_pickle)
+    else:  # the Python API: an nn.Module with example tensors (or shapes)
+        module, examples, names = _module_and_examples(model, inputs)
+    if prune is None:
+        return module, examples, names, None
+    if isinstance(module, Path):
+        raise invalid("--prune", prune, "a PyTorch model (channels are removed before export, not from ONNX)")
+    if examples is None:
+        raise invalid("--inputs", None, "the input shape(s), e.g. --inputs 1x3x224x224 (pruning traces the model)")
+    from ..pruning import prune_channels
+
+    result = prune_channels(module, prune, tuple(examples), round_to=8)
+    return result.model, examples, names, {"ratio": prune, "param_ratio": result.param_ratio, "mac_ratio": result.mac_ratio}
+
+
+def _module_and_examples(model: Any, inputs: Any) -> tuple[Any, tuple[Any, ...] | None, None]:
+    import torch
+
+    from .._tensors import as_input_tuple
+
+    if not isinstance(model, torch.nn.Module):
+        raise invalid("model", type(model).__name__, "an nn.Module, a model file or a built-in model name")
+    if inputs is None:
+        return model, None, None
+    items = as_input_tuple(inputs, "example_inputs") if isinstance(inputs, torch.Tensor) else tuple(inputs)
+    if all(isinstance(i, torch.Tensor) for i in items):
+        return model, items, None
+    if all(isinstance(i, (tuple, list)) and all(isinstance(d, int) for d in i) for i in items):
+        g = torch.Generator().manual_seed(0)
+        return model, tuple(torch.randn(*shape, generator=g) for shape in items), None
+    raise invalid("example_inputs", inputs, "example tensors, or input shapes such as [(1, 3, 224, 224)]")
+
+
+def _torch_model(model: str, output: str, suffix: str, output_expected: str, inputs: list[tuple[int, ...]] | None,
+                 arch: str | None, trust_pickle: bool, prune: float | None, model_expected: str) -> tuple[Any, Any, Any, Any]:
+    """The PyTorch model behind ``model`` with its example inputs, after checking ``output`` can be written."""
+    if not str(output).endswith(suffix):
+        raise invalid("--output", output, output_expected)
+    refuse_overwrite_input(output, model)
+    module, examples, names, pruned = _resolve(model, inputs, arch, trust_pickle, prune)
+    if isinstance(module, Path):
+        raise invalid("model", model, model_expected)
+    if examples is None:
+        raise invalid("--inputs", None, "the input shape(s), e.g. --inputs 1x3x224x224")
+    return module, examples, names, pruned
+
+
+def _calibration(calib: str, samples: int, examples: tuple[Any, ...]) -> tuple[list[Any], Any]:
+    """(calibration batches, held-out samples that check the INT8 artifact) from ``--calib``."""
+    from ..quantization.calibration_data import load_calibration
+
+    data = load_calibration(calib, samples, tuple(examples[0].shape))
+    if tuple(data.shape[1:]) != tuple(examples[0].shape[1:]):
+        raise invalid("--calib", calib, f"inputs of shape {list(examples[0].shape[1:])} per sample (got {list(data.shape[1:])})")
+    held_out = min(8, len(data) // 4)  # agreement is checked on samples the quantizer did not see
+    rows = examples[0].shape[0]  # a program exported at a fixed batch takes only that batch
+    return [b for b in data[held_out:].split(rows) if b.shape[0] == rows], data[:held_out]
+
+
+def _compile_x86_int8(model: str, *, output: str, inputs: list[tuple[int, ...]] | None, arch: str | None,
+                      trust_pickle: bool, calib: str, samples: int, prune: float | None) -> dict[str, Any]:
+    from ..quantization import quantize_static_onnx
+    from ..runtime import load
+
+    module, examples, names, pruned = _torch_model(
+        model, output, ".onnx", "a .onnx file for target x86_64", inputs, arch, trust_pickle, prune,
+        "a PyTorch model for --quantize int8 (calibration runs the FP32 model)")
+    calibration, check = _calibration(calib, samples, examples)
+    result = quantize_static_onnx(module, calibration, output, method="percentile", input_names=names)
+    import torch
+
+    checked = check if len(check) else calibration[0]
+    predictor, rows = load(result.path), examples[0].shape[0]
+    chunks = [c for c in checked.split(rows) if c.shape[0] == rows]
+    with torch.no_grad():
+        agree = [torch.from_numpy(predictor(c.numpy())).argmax(-1) == module(c).argmax(-1) for c in chunks]
+    agreement = float(torch.cat(agree).float().mean())
+    return {"output": str(output), "backend": "onnxruntime", "target_arch": "x86_64", "precision": "int8",
+            "why": "ONNX Runtime static INT8, uint8 activations x int8 per-channel weights (U8S8): the layout its "
+                   "VNNI/AMX kernels run fast on x86 (S8S8 measured no faster than FP32)",
+            "size_bytes": result.size_bytes, "fp32_size_bytes": result.fp32_size_bytes, "int8_agreement": agreement,
+            "checked_samples": sum(len(c) for c in chunks), "calibration_agreement": result.calibration_agreement,
+            "pruned": pruned}
+
+
+def _compile_arm64(model: str, *, output: str, inputs: list[tuple[int, ...]] | None, arch: str | None,
+                   trust_pickle: bool, quantize: str | None, calib: str, samples: int, prune: float | None,
+                   backend: str | None = None, optimization_level: int = 3) -> dict[str, Any]:
+    module, examples, _, pruned = _torch_model(
+        model, output, ".so", "a .so file for target arm64 (e.g. model_arm.so)", inputs, arch, trust_pickle, prune,
+        "a PyTorch model (.pt2, TorchScript, state_dict + --arch) for arm64: it is lowered from torch.export, not ONNX")
+    calibration, check = _calibration(calib, samples, examples) if quantize == "int8" else (None, None)
+    if backend == "tvm":
+        from .arm64_tvm import build_arm64_tvm
+
+        built = build_arm64_tvm(module, tuple(examples), output, opt_level=optimization_level)
+        name, why = "tvm", ("Apache TVM (Relax, LLVM for AArch64 -mcpu=cortex-a72 with NEON), untuned: real generated "
+                            "code, expect it slower than the default ExecuTorch + XNNPACK (3-8x in our trials)")
+    else:
+        from .arm64 import build_arm64
+
+        built = build_arm64(module, tuple(examples), output, calibration=calibration,
+                            check=[check] if check is not None and len(check) else None)
+        name, why = "executorch+xnnpack", ("ExecuTorch with the XNNPACK delegate: a torch-free C++ runtime, the fastest "
+                                           "arm64 path in our trials (TVM generated real code but ran 3-8x slower untuned)")
+    verified = built.max_abs_diff is not None
+    return {"output": str(built.library), "bundle": str(built.bundle), "backend": name, "why": why,
+            "ort_level": None, "size_bytes": built.library.stat().st_size, "program_bytes": built.program_bytes,
+            "max_abs_diff": built.max_abs_diff if verified else float("nan"), "tolerance": built.tolerance,
+            "verified_under": f"qemu-aarch64 -cpu {built.cpu}" if verified else None, "target_arch": "arm64",
+            "precision": built.precision, "int8_agreement": built.int8_agreement,
+            "checked_samples": (len(check) or min(8, samples)) if calibration else 1, "pruned": pruned}
+
+
+def _compile_x86_inductor(model: str, *, output: str, inputs: list[tuple[int, ...]] | None, arch: str | None,
+                          trust_pickle: bool, quantize: str | None, calib: str, samples: int,
+                          prune: float | None) -> dict[str, Any]:
+    import torch
+
+    from .aoti import build_aoti
+
+    module, examples, _, pruned = _torch_model(
+        model, output, ".pt2", "a .pt2 file for --backend inductor (an AOTInductor package)", inputs, arch,
+        trust_pickle, prune, "a PyTorch model (.pt2, TorchScript, state_dict + --arch) for --backend inductor")
+    calibration, check = _calibration(calib, samples, examples) if quantize else (None, None)
+    built = build_aoti(module, tuple(examples), output, calibration=calibration)
+    agreement = None
+    if check is not None and len(check):
+        from torch._inductor import aoti_load_package
+
+        with torch.no_grad():
+            agreement = float((aoti_load_package(str(output))(check).argmax(-1) == module(check).argmax(-1)).float().mean())
+    return {"output": str(output), "backend": "inductor", "target_arch": "x86_64", "precision": built.precision,
+            "why": "AOTInductor: Inductor's C++/oneDNN kernels compiled into a .so with frozen weights"
+                   + ("; INT8 through PT2E and the x86 Inductor quantizer (VNNI/AMX integer kernels)" if quantize else "")
+                   + " (the x86 default stays onnxruntime: faster in FP32 at batch 1, benchmarks/bench_compile_x86.py)",
+            "size_bytes": built.size_bytes, "max_abs_diff": built.max_abs_diff, "tolerance": built.tolerance,
+            "compile_s": built.compile_s, "int8_agreement": agreement,
+            "checked_samples": len(check) if check is not None else 1, "pruned": pruned}
+
+
+def compile_model(model: Any, *, target_arch: str, optimization_level: int, output: str,
+                  inputs: Any = None, arch: str | None = None, trust_pickle: bool = False, quantize: str | None = None,
+                  calib: str = "photos", samples: int = 64, prune: float | None = None, backend: str | None = None,
+                  precision: str = "auto") -> dict[str, Any]:
+    """Compile ``model`` (a file, a built-in name or an ``nn.Module``) into a verified artifact for
+    ``target_arch``: the keyword form of :func:`build` with a :class:`CompileRecipe`.
+
+    ``prune`` removes that fraction of channels first (:func:`deepseek.pruning.prune_channels`, no fine-tuning:
+    expect accuracy to drop — fine-tune in Python with its ``finetune=`` callback for a usable model); the
+    artifact is verified against the pruned model."""
+    recipe = CompileRecipe(target_arch=target_arch, optimization_level=optimization_level, backend=backend,
+                           quantize=quantize, precision=precision, prune=prune, calib=calib, samples=samples)
+    return build(model, recipe, output, inputs=inputs, arch=arch, trust_pickle=trust_pickle)
+
+
+def build(model: Any, recipe: CompileRecipe, output: str | os.PathLike[str], *, inputs: Any = None,
+          arch: str | None = None, trust_pickle: bool = False) -> dict[str, Any]:
+    """Run ``recipe``'s steps on ``model`` — resolve, prune, calibrate, lower, verify — and write ``output``
+    atomically; returns what was written and how it was verified."""
+    import onnxruntime as ort  # noqa: F401  (fail early with a clear import error)
+
+    output = str(output)
+    if isinstance(model, (str, os.PathLike)) and Path(model).suffix == ".pt2" and Path(model).is_file():
+        from ..runtime.artifacts import is_aoti_package
+
+        if is_aoti_package(Path(model)):
+            raise invalid("model", model, "a model to compile (this .pt2 is already an AOTInductor package: "
+                                          "run it with deepseek.load)")
+    options = {"output": output, "inputs": inputs, "arch": arch, "trust_pickle": trust_pickle, "calib": recipe.calib,
+               "samples": recipe.samples, "prune": recipe.prune}
+    lowering = recipe.lowering
+    if lowering == "inductor":
+        return _compile_x86_inductor(model, quantize=recipe.quantize, **options)
+    if lowering in ("executorch", "tvm"):
+        return _compile_arm64(model, quantize=recipe.quantize, backend=recipe.backend,
+                              optimization_level=recipe.optimization_level, **options)
+    if lowering == "ort-int8":
+        return _compile_x86_int8(model, **options)
+    return _compile_onnx_float(model, recipe, **options)
+
+
+def _compile_onnx_float(model: Any, recipe: CompileRecipe, *, output: str, inputs: Any, arch: str | None,
+                        trust_pickle: bool, calib: str, samples: int, prune: float | None) -> dict[str, Any]:
+    from ..runtime.onnx_export import export_onnx, verify_onnx
+    from .ort_optimize import optimize_onnx
+
+    target_arch, optimization_level = recipe.target_arch, recipe.optimization_level
+    use_fp16 = target_arch == "cuda" and recipe.precision in ("auto", "fp16")
+    precision = recipe.precision
+    if not str(output).endswith(".onnx"):
+        raise invalid("--output", output, f"a .onnx file for target {target_arch}")
+    refuse_overwrite_input(output, model)
+    module, examples, names, pruned = _resolve(model, inputs, arch, trust_pickle, prune)
+    if use_fp16 and isinstance(module, Path):
+        raise invalid("--precision", precision, "fp32 for an ONNX input (fp16 is checked against the PyTorch model)")
+    workdir = Path(tempfile.mkdtemp(prefix="deepseek-compile-"))
+    try:
+        if isinstance(module, Path):
+            source_onnx, reference = module, None
+        else:
+            if examples is None:
+                raise invalid("--inputs", None, "the input shape(s), e.g. --inputs 1x3x224x224")
+            source_onnx = export_onnx(module, examples, workdir / "exported.onnx", input_names=names).path
+            reference = module
+        fp16 = None
+        if use_fp16:
+            from .onnx_fp16 import convert_fp16
+
+            feeds = _fp16_feeds(source_onnx, examples, calib)
+            fp16 = convert_fp16(source_onnx, workdir / "fp16.onnx", feeds)
+            source_onnx = fp16.path
+        with atomic_path(output) as tmp:
+            level = optimize_onnx(source_onnx, tmp.with_suffix(".onnx"), level=optimization_level, target_arch=target_arch)
+            tmp.with_suffix(".onnx").replace(tmp)
+            diff = tol = float("nan")
+            if reference is not None:  # fp16 rounds at ~1e-3 relative per op: checked at 1% of the output scale
+                diff, tol = verify_onnx(tmp, reference, examples, **({"atol": 1e-3, "rtol": 1e-2} if fp16 else {}))
+            size = tmp.stat().st_size
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    why = ("ONNX Runtime: the fastest fp32 runtime measured on x86 CPUs (benchmarks/bench_runtimes.py)"
+           if target_arch == "x86_64" else "ONNX Runtime with the CUDA / TensorRT execution providers"
+           + ("; float16 (tensor cores) except nodes whose measured outputs approach float16's range" if fp16 else ""))
+    return {"output": str(output), "backend": "onnxruntime", "why": why, "ort_level": level, "size_bytes": size,
+            "max_abs_diff": diff, "tolerance": tol, "target_arch": target_arch, "pruned": pruned,
+            "precision": "fp16" if fp16 else "fp32", "kept_fp32": fp16.kept_fp32 if fp16 else [],
+            "fp16_nodes": fp16.fp16_nodes if fp16 else 0}
+
+
+def _fp16_feeds(onnx_path: Path, examples: Any, calib: str) -> list[dict[str, Any]]:
+    """Inputs for the float16 range check: real images from ``--calib`` for an image model, else the examples."""
+    import onnxruntime as ort
+
+    from .._tensors import to_numpy
+
+    names = [i.name for i in ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"]).get_inputs()]
+    feeds = [{n: to_numpy(a) for n, a in zip(names, examples)}]
+    first = examples[0]
+    if len(examples) == 1 and first.dtype.is_floating_point and first.dim() == 4 and first.shape[1] == 3:
+        data, _ = _calibration(calib, 16, examples)
+        feeds += [{names[0]: to_numpy(batch)} for batch in data]
+    return feeds

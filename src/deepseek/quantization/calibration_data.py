@@ -1,0 +1,36 @@
+"""Calibration data by name: the bundled real photos, a folder of images, or a ``.npy`` array — what
+``--calib`` accepts in ``deepseek quantize``, ``deepseek-compile`` and ``deepseek optimize``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .._errors import invalid
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+def load_calibration(spec: str, samples: int, shape: tuple[int, ...] | None) -> Any:
+    """'photos', a folder of images (ImageNet preprocessing), or a .npy file → a float tensor batch."""
+    import numpy as np
+    import torch
+
+    from .. import assets
+
+    if samples < 1:
+        raise invalid("--samples", samples, "a positive integer")
+    if spec == "photos":
+        return assets.photo_calibration_batch(samples, size=shape[-1] if shape else 224)
+    path = Path(spec)
+    if path.suffix == ".npy" and path.is_file():
+        return torch.from_numpy(np.load(path, allow_pickle=False)[:samples]).float()
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:samples]
+        if not files:
+            raise invalid("--calib", spec, f"a folder containing images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        from PIL import Image
+
+        transform = assets.imagenet_transform(shape[-1] if shape else 224)
+        return torch.stack([transform(np.asarray(Image.open(f).convert("RGB"))) for f in files])
+    raise invalid("--calib", spec, "'photos', an existing folder of images, or a .npy file")
