@@ -35,7 +35,8 @@ _LAZY = {
     "DeepSeekTrainer": ("deepseek.train", "DeepSeekTrainer"),
     "DistributedTrainer": ("deepseek.train", "DistributedTrainer"),
 }
-_SUBMODULES = {"amp", "assets", "runtime", "compile", "bench", "graph", "models", "quantization", "train"}
+_SUBMODULES = {"amp", "assets", "runtime", "compile", "bench", "graph", "models", "optimize", "quantization", "train",
+               "tune"}
 
 __all__ = [
     "ArtifactError",
@@ -62,11 +63,13 @@ __all__ = [
     "graph",
     "load",
     "models",
+    "optimize",
     "profile",
     "quantization",
     "runtime",
     "static_graph",
     "train",
+    "tune",
 ]
 
 
@@ -84,7 +87,7 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import amp, assets, bench, compile, graph, models, quantization, runtime, train
+    from . import amp, assets, bench, compile, graph, models, optimize, quantization, runtime, train, tune
     from .bench import BenchmarkResult, benchmark
     from .bench.profile import profile
     from .compile import export_onnx

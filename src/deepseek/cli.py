@@ -25,6 +25,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "compile": ("deepseek.compile.cli", "compile a model into a deployable artifact for a target"),
     "train": ("deepseek.train.launch", "run a training script on N processes (torchrun), restarting dead workers"),
     "serve": ("deepseek.serve.cli", "serve a model repository over HTTP (KServe v2): versions, canary, batching, metrics"),
+    "optimize": ("deepseek.optimize.cli", "the fastest (or smallest) artifact within an accuracy budget: precision, "
+                 "lowering, float fallbacks and pruning searched and measured"),
     "tune": ("deepseek.tune.cli", "hyper-parameter search over a YAML search space (Optuna): one script run per trial"),
     "demo": ("deepseek.demo", "the end-to-end demo on the bundled MobileNetV2"),
 }

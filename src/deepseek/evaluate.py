@@ -124,22 +124,36 @@ def evaluate(model: Any, *, data: str | None = None, reference: Any = None, back
         ref_logits = _predict(ref_pred, xs, ref_pred.input_specs[0].shape[0] if ref_pred.input_specs and ref_pred.input_specs[0].shape[0] else batch_size)
         if ref_logits.shape != logits.shape:
             raise InvalidArgumentError(f"reference: outputs {ref_logits.shape} but the model outputs {logits.shape}")
-        p_ref, p = _softmax(ref_logits), _softmax(logits)
-        agree = logits.argmax(1) == ref_logits.argmax(1)
-        confident = p_ref.max(1) >= CONFIDENT
-        top2 = np.sort(p_ref, axis=1)[:, -2:]
-        near_tie = top2[:, 1] - top2[:, 0] < CLEAR_MARGIN  # the reference itself barely prefers its top-1
-        clear = confident & ~near_tie
-        kl = float(np.mean(np.sum(p_ref * (np.log(p_ref + 1e-12) - np.log(p + 1e-12)), axis=1)))
-        metric, value = "top1_agreement", float(agree.mean())
-        extra = {"confident_views": int(confident.sum()),
-                 "confident_agreement": float(agree[confident].mean()) if confident.any() else None,
-                 "clear_views": int(clear.sum()),
-                 "clear_agreement": float(agree[clear].mean()) if clear.any() else None,
-                 "disagreements": int((~agree).sum()), "disagreements_near_tie": int((~agree & near_tie).sum()),
-                 "mean_kl": kl, "reference": "bundled FP32 MobileNetV2" if reference is None else str(reference)}
+        extra = fidelity(ref_logits, logits)
+        metric, value = "top1_agreement", extra.pop("agreement")
+        extra["reference"] = "bundled FP32 MobileNetV2" if reference is None else str(reference)
     return EvaluationResult(label, data, metric, value, int(xs.shape[0]), predictor.backend, lat.median_ms,
                             xs.shape[0] / seconds, extra, min_accuracy)
+
+
+def fidelity(ref_logits: np.ndarray, logits: np.ndarray) -> dict[str, Any]:
+    """How closely ``logits`` follow a reference's on the same inputs: top-1 agreement on all inputs, on confident
+    ones (reference top-1 probability >= 0.5) and on clear ones (confident, top-1 leads the runner-up by >= 0.2),
+    disagreements (and those on near-ties), and the mean KL(reference || model)."""
+    p_ref, p = _softmax(ref_logits), _softmax(logits)
+    agree = logits.argmax(1) == ref_logits.argmax(1)
+    confident = p_ref.max(1) >= CONFIDENT
+    top2 = np.sort(p_ref, axis=1)[:, -2:]
+    near_tie = top2[:, 1] - top2[:, 0] < CLEAR_MARGIN  # the reference itself barely prefers its top-1
+    clear = confident & ~near_tie
+    kl = float(np.mean(np.sum(p_ref * (np.log(p_ref + 1e-12) - np.log(p + 1e-12)), axis=1)))
+    return {"agreement": float(agree.mean()), "views": int(agree.size), "confident_views": int(confident.sum()),
+            "confident_agreement": float(agree[confident].mean()) if confident.any() else None,
+            "clear_views": int(clear.sum()), "clear_agreement": float(agree[clear].mean()) if clear.any() else None,
+            "disagreements": int((~agree).sum()), "disagreements_near_tie": int((~agree & near_tie).sum()),
+            "mean_kl": kl}
+
+
+def predict(predictor: Any, xs: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """The first output of ``predictor`` over ``xs`` in batches (a fixed-batch model gets padded batches)."""
+    specs = predictor.input_specs
+    fixed = specs[0].shape[0] if specs and specs[0].shape and specs[0].shape[0] is not None else None
+    return _predict(predictor, xs, fixed or batch_size)
 
 
 def _predict(predictor: Any, xs: np.ndarray, step: int) -> np.ndarray:

@@ -108,6 +108,17 @@ def test_keep_fp32_leaves_the_most_harmful_activations_float(trained, tmp_path):
     assert r.calibration_sqnr_db >= base.calibration_sqnr_db - 0.1
 
 
+def test_named_float_activations_replay_a_measured_choice_without_measuring(trained, tmp_path):
+    model, train, _ = trained
+    measured = quantize_static_onnx(model, train.x[:128], tmp_path / "m.onnx", keep_fp32=2)
+    replayed = quantize_static_onnx(model, train.x[:128], tmp_path / "r.onnx",
+                                    float_activations=measured.float_activations)
+    assert replayed.float_activations == measured.float_activations and replayed.sensitivity == []  # nothing ranked
+    assert (tmp_path / "r.onnx").read_bytes() == (tmp_path / "m.onnx").read_bytes()
+    with pytest.raises(deepseek.InvalidArgumentError, match="float_activations"):
+        quantize_static_onnx(model, train.x[:128], tmp_path / "x.onnx", float_activations=["no_such_tensor"])
+
+
 def quantized_activations_of(path):
     from deepseek.quantization.onnx_qdq import quantized_activations
 

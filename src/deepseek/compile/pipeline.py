@@ -35,8 +35,16 @@ class CompileRecipe(BaseConfig):
     prune: float | None = None
     calib: str = "photos"
     samples: int = 64
+    # static INT8 for ONNX Runtime (``quantize="int8"`` on x86_64): how activations are calibrated, whether biases
+    # are corrected, and which activations stay in float — named tensors (an earlier choice, replayed exactly)
+    # and/or the ``keep_fp32`` most harmful to quantize, measured now
+    calibration_method: str = "percentile"
+    bias_correction: bool = False
+    float_activations: tuple[str, ...] = ()
+    keep_fp32: int = 0
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "float_activations", tuple(self.float_activations))  # a JSON list replays as a tuple
         if self.target_arch not in TARGETS:
             raise invalid("--target-arch", self.target_arch, f"one of {TARGETS}")
         if self.quantize not in (None, "int8"):
@@ -59,6 +67,17 @@ class CompileRecipe(BaseConfig):
             raise invalid("--prune", self.prune, "a fraction of channels between 0 and 1")
         if isinstance(self.samples, bool) or not isinstance(self.samples, int) or self.samples < 1:
             raise invalid("--samples", self.samples, "an integer >= 1")
+        if self.calibration_method not in ("minmax", "percentile", "entropy"):
+            raise invalid("calibration_method", self.calibration_method, "minmax, percentile or entropy")
+        if isinstance(self.keep_fp32, bool) or not isinstance(self.keep_fp32, int) or self.keep_fp32 < 0:
+            raise invalid("keep_fp32", self.keep_fp32, "a count >= 0")
+        ort_int8_only = {"calibration_method": self.calibration_method != "percentile",
+                         "bias_correction": self.bias_correction, "float_activations": bool(self.float_activations),
+                         "keep_fp32": bool(self.keep_fp32)}
+        for name, used in ort_int8_only.items():
+            if used and self.lowering != "ort-int8":
+                raise invalid(name, getattr(self, name), "its default unless quantize='int8' on x86_64 with "
+                                                         "ONNX Runtime (it tunes that quantizer only)")
 
     @property
     def lowering(self) -> str:
@@ -133,8 +152,8 @@ def _calibration(calib: str, samples: int, examples: tuple[Any, ...]) -> tuple[l
     return [b for b in data[held_out:].split(rows) if b.shape[0] == rows], data[:held_out]
 
 
-def _compile_x86_int8(model: str, *, output: str, inputs: list[tuple[int, ...]] | None, arch: str | None,
-                      trust_pickle: bool, calib: str, samples: int, prune: float | None) -> dict[str, Any]:
+def _compile_x86_int8(model: str, recipe: CompileRecipe, *, output: str, inputs: list[tuple[int, ...]] | None,
+                      arch: str | None, trust_pickle: bool, calib: str, samples: int, prune: float | None) -> dict[str, Any]:
     from ..quantization import quantize_static_onnx
     from ..runtime import load
 
@@ -142,7 +161,9 @@ def _compile_x86_int8(model: str, *, output: str, inputs: list[tuple[int, ...]] 
         model, output, ".onnx", "a .onnx file for target x86_64", inputs, arch, trust_pickle, prune,
         "a PyTorch model for --quantize int8 (calibration runs the FP32 model)")
     calibration, check = _calibration(calib, samples, examples)
-    result = quantize_static_onnx(module, calibration, output, method="percentile", input_names=names)
+    result = quantize_static_onnx(module, calibration, output, method=recipe.calibration_method, input_names=names,
+                                  bias_correction=recipe.bias_correction, float_activations=recipe.float_activations,
+                                  keep_fp32=recipe.keep_fp32)
     import torch
 
     checked = check if len(check) else calibration[0]
@@ -156,6 +177,7 @@ def _compile_x86_int8(model: str, *, output: str, inputs: list[tuple[int, ...]] 
                    "VNNI/AMX kernels run fast on x86 (S8S8 measured no faster than FP32)",
             "size_bytes": result.size_bytes, "fp32_size_bytes": result.fp32_size_bytes, "int8_agreement": agreement,
             "checked_samples": sum(len(c) for c in chunks), "calibration_agreement": result.calibration_agreement,
+            "float_activations": result.float_activations, "sensitivity": [r.tensor for r in result.sensitivity],
             "pruned": pruned}
 
 
@@ -252,7 +274,7 @@ def build(model: Any, recipe: CompileRecipe, output: str | os.PathLike[str], *, 
         return _compile_arm64(model, quantize=recipe.quantize, backend=recipe.backend,
                               optimization_level=recipe.optimization_level, **options)
     if lowering == "ort-int8":
-        return _compile_x86_int8(model, **options)
+        return _compile_x86_int8(model, recipe, **options)
     return _compile_onnx_float(model, recipe, **options)
 
 

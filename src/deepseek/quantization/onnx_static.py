@@ -74,6 +74,7 @@ def quantize_static_onnx(
     target_agreement: float = 0.99,
     exclude: Sequence[str] = (),
     bias_correction: bool = False,
+    float_activations: Sequence[str] = (),
     input_names: Sequence[str] | None = None,
 ) -> StaticQuantResult:
     """Export ``model`` and quantize it statically for ONNX Runtime, calibrated on real ``calibration`` data.
@@ -88,7 +89,9 @@ def quantize_static_onnx(
     that rounding each layer's weights causes (:mod:`.onnx_bias_correction`): MobileNetV2's output SQNR
     goes 15.4 → 16.7 dB and clear-view agreement 98.3 → 99.4% on held-out crops like the calibration data,
     but the correction is fitted to the calibration inputs' means and cost agreement on unlike views
-    (grayscale, squashed); hence opt-in.
+    (grayscale, squashed); hence opt-in. ``float_activations`` names activation tensors (as in
+    ``result.float_activations`` or ``result.sensitivity``) to leave in float without measuring anything: an
+    earlier run's choice replayed exactly.
     """
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -137,6 +140,13 @@ def quantize_static_onnx(
         if excluded_nodes:
             qdq = leave_float(qdq, inputs_of(qdq, excluded_nodes), fp32_model)
 
+        if float_activations:
+            known = set(quantized_activations(qdq))
+            unknown = [t for t in float_activations if t not in known]
+            if unknown:
+                raise invalid("float_activations", unknown[:3], f"quantized activation tensors of this model's export "
+                                                                f"(e.g. {sorted(known)[:3]})")
+            qdq = leave_float(qdq, list(float_activations), fp32_model)
         ranking: list[ActivationSensitivity] = []
         if keep_fp32 != 0:
             ranking = _activation_ranking(qdq, fp32_model, feeds[: max(1, len(feeds) // 2)], ref, scopes)
@@ -156,7 +166,8 @@ def quantize_static_onnx(
         with atomic_path(output) as tmp:
             onnx.save(best[0], str(tmp))
             size = tmp.stat().st_size
-        return StaticQuantResult(Path(output), method, list(exclude), [r.tensor for r in ranking[: best[1]]], best[2],
+        chosen = [*float_activations, *(r.tensor for r in ranking[: best[1]] if r.tensor not in float_activations)]
+        return StaticQuantResult(Path(output), method, list(exclude), chosen, best[2],
                                  best[3], int(ref.shape[0]), size, fp32.stat().st_size, corrected, ranking)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,34 @@
+"""``deepseek optimize``: hand it a model and an accuracy budget; it searches precision, lowering, float fallbacks
+and pruning together, measures every candidate for real (accuracy on held-out data, latency in its own process),
+and writes the fastest (or smallest) artifact within the budget, the Pareto front, a report and a replayable recipe.
+
+``deepseek.optimize(model, example_inputs, data=..., target=..., max_accuracy_drop=...)`` is the Python form.
+"""
+
+import sys
+import types
+from typing import Any
+
+from .config import OptimizeConfig
+from .replay import read_recipe, replay
+from .search import Candidate, OptimizeResult, pareto_front, search_space
+
+__all__ = ["Candidate", "OptimizeConfig", "OptimizeResult", "optimize", "pareto_front", "read_recipe", "replay",
+           "search_space"]
+
+
+def optimize(model: Any, example_inputs: Any = None, **options: Any) -> OptimizeResult:
+    """Search for the fastest artifact of ``model`` within the accuracy budget (see :mod:`deepseek.optimize`)."""
+    from .search import optimize as run
+
+    return run(model, example_inputs, **options)
+
+
+class _CallableModule(types.ModuleType):
+    """Lets ``deepseek.optimize(...)`` be called while ``deepseek.optimize.replay`` etc. stay importable."""
+
+    def __call__(self, model: Any, example_inputs: Any = None, **options: Any) -> OptimizeResult:
+        return optimize(model, example_inputs, **options)
+
+
+sys.modules[__name__].__class__ = _CallableModule

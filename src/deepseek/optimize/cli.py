@@ -1,0 +1,96 @@
+"""``deepseek optimize``: the fastest (or smallest) artifact within an accuracy budget, searched and measured.
+
+    deepseek optimize MODEL --target x86_64 --data photos|digits|mnist-5k|fashion-mnist --max-accuracy-drop 0.5
+                      [--objective latency|size] [--trials 12] [--lowerings ort-fp32,ort-int8,inductor-fp32,inductor-int8]
+                      [--prune 0.25,0.5] [--inputs 1x3x224x224] --output out/
+    deepseek optimize --recipe out/recipe.yaml --output again/ [MODEL]
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .._errors import invalid
+from .config import LOWERINGS, OBJECTIVES, TARGETS
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    from .._cli_common import count
+
+    parser.add_argument("model", metavar="MODEL", nargs="?", help="a model file or built-in name (with --recipe: "
+                        "optional, the recipe names its model)")
+    parser.add_argument("--target", default="x86_64", choices=TARGETS, help="where the artifact will run")
+    parser.add_argument("--data", default=None, help="held-out data judging accuracy: photos (agreement with FP32), "
+                        "digits, mnist-5k, fashion-mnist (labeled accuracy)")
+    parser.add_argument("--max-accuracy-drop", type=float, default=0.5, metavar="PP",
+                        help="percentage points below FP32 allowed (default 0.5)")
+    parser.add_argument("--objective", default="latency", choices=OBJECTIVES)
+    parser.add_argument("--trials", type=count(), default=12, help="distinct candidates to build and measure")
+    parser.add_argument("--lowerings", default=",".join(LOWERINGS), help="comma-separated subset of "
+                        f"{','.join(LOWERINGS)}")
+    parser.add_argument("--prune", default=None, metavar="RATIOS", help="channel-pruning ratios to try, e.g. 0.25,0.5 "
+                        "(no fine-tuning in this version: a pruned candidate must keep the budget as it is)")
+    parser.add_argument("--inputs", default=None, metavar="SHAPE", help="input shape when the file does not fix it")
+    parser.add_argument("--arch", default=None, help="architecture for state_dict files, e.g. torchvision:resnet18")
+    parser.add_argument("--calib-samples", type=count(), default=128)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--recipe", default=None, help="rebuild the artifact of a recipe.yaml exactly, and measure it")
+    parser.add_argument("--output", "-o", required=True, help="a new folder for the artifact, pareto.json/png, "
+                        "report.md and recipe.yaml")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    from .._cli_common import console
+
+    if args.recipe:
+        return _replay(args)
+    if args.model is None:
+        raise invalid("MODEL", None, "a model file or built-in name (or --recipe)")
+    if args.data is None:
+        raise invalid("--data", None, "held-out data: photos, digits, mnist-5k or fashion-mnist")
+    lowerings = tuple(x.strip() for x in args.lowerings.split(",") if x.strip())
+    prune = _ratios(args.prune)
+    from .._cli_common import parse_shapes, resolve_model
+    from .search import describe, optimize
+
+    module, examples, _, _ = resolve_model(args.model, parse_shapes(args.inputs), arch=args.arch)
+    result = optimize(module, examples, data=args.data, target=args.target, max_accuracy_drop=args.max_accuracy_drop,
+                      objective=args.objective, trials=args.trials, output=args.output, seed=args.seed,
+                      progress=not args.quiet, lowerings=lowerings, prune_ratios=prune, calib_samples=args.calib_samples,
+                      model_source=args.model)
+    out = console()
+    best, base = result.best, result.baseline
+    out.print(f"[bold]chosen[/]: {describe(best.params)} — {best.latency_ms:.3f} ms, {best.size_bytes / 1e6:.2f} MB, "
+              f"accuracy drop {best.scores['drop_pp']:.2f} pp (budget {args.max_accuracy_drop:g}); FP32 ORT baseline "
+              f"{base.latency_ms:.3f} ms: {result.speedup:.2f}x")
+    feasible = sum(c.feasible for c in result.candidates)
+    out.print(f"[green]wrote[/] {result.artifact}, pareto.json, pareto.png, report.md, recipe.yaml in {args.output} "
+              f"({len(result.candidates)} candidates measured, {feasible} within the budget)")
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from .._cli_common import console
+    from .replay import replay
+
+    done = replay(args.recipe, output=args.output, model=args.model)
+    rec = done["recorded"]
+    console().print(f"[green]rebuilt[/] {done['artifact']} from {args.recipe}: accuracy drop {done['drop_pp']:.2f} pp "
+                    f"(recorded {rec.get('drop_pp', float('nan')):.2f}), {done['latency_ms']:.3f} ms (recorded "
+                    f"{rec.get('latency_ms') or float('nan'):.3f} ms on its machine), {done['size_bytes'] / 1e6:.2f} MB")
+    return 0
+
+
+def _ratios(text: str | None) -> tuple[float, ...]:
+    if not text:
+        return ()
+    try:
+        values = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise invalid("--prune", text, "comma-separated fractions, e.g. 0.25,0.5") from None
+    return values
+
+
+__all__: list[Any] = ["configure_parser", "run_cli"]

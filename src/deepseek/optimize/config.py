@@ -1,0 +1,61 @@
+"""OptimizeConfig: the budget and the search ``deepseek optimize`` runs under."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from .._config import BaseConfig
+from .._errors import invalid
+
+TARGETS = ("x86_64", "arm64", "cuda")
+SUPPORTED_TARGETS = ("x86_64",)
+OBJECTIVES = ("latency", "size")
+LOWERINGS = ("ort-fp32", "ort-int8", "inductor-fp32", "inductor-int8")
+FALLBACKS = (0, 1, 2, 4, 8, 16, 32)
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizeConfig(BaseConfig):
+    """``max_accuracy_drop`` in percentage points below the FP32 model (labeled data: accuracy; unlabeled photos:
+    disagreement with FP32 on confident views); ``objective`` what to minimise among the candidates that keep
+    within it; ``trials`` candidates measured (Optuna picks them; a repeat is not rebuilt); ``lowerings`` and
+    ``prune_ratios`` the space searched."""
+
+    target: str = "x86_64"
+    data: str = "photos"
+    max_accuracy_drop: float = 0.5
+    objective: str = "latency"
+    trials: int = 12
+    seed: int = 0
+    calib_samples: int = 128
+    eval_limit: int | None = None
+    threads: int = 2
+    lowerings: tuple[str, ...] = LOWERINGS
+    prune_ratios: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lowerings", tuple(self.lowerings))
+        object.__setattr__(self, "prune_ratios", tuple(self.prune_ratios))
+        if self.target not in TARGETS:
+            raise invalid("--target", self.target, f"one of {TARGETS}")
+        if self.target not in SUPPORTED_TARGETS:
+            raise invalid("--target", self.target, f"x86_64 in this version (the {self.target} candidates are "
+                                                   f"built by deepseek-compile but not searched yet)")
+        if isinstance(self.max_accuracy_drop, bool) or not isinstance(self.max_accuracy_drop, (int, float)) \
+                or not math.isfinite(self.max_accuracy_drop) or self.max_accuracy_drop < 0:
+            raise invalid("--max-accuracy-drop", self.max_accuracy_drop, "percentage points >= 0, e.g. 0.5")
+        if self.objective not in OBJECTIVES:
+            raise invalid("--objective", self.objective, f"one of {OBJECTIVES}")
+        for name in ("trials", "calib_samples", "threads"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise invalid(f"--{name.replace('_', '-')}", value, "an integer >= 1")
+        if self.eval_limit is not None and (not isinstance(self.eval_limit, int) or self.eval_limit < 8):
+            raise invalid("eval_limit", self.eval_limit, "an integer >= 8 or None (all held-out samples)")
+        bad = [lw for lw in self.lowerings if lw not in LOWERINGS]
+        if bad or not self.lowerings:
+            raise invalid("lowerings", list(self.lowerings), f"a non-empty subset of {LOWERINGS}")
+        for ratio in self.prune_ratios:
+            if not isinstance(ratio, (int, float)) or not 0 < ratio < 1:
+                raise invalid("prune_ratios", list(self.prune_ratios), "fractions of channels between 0 and 1")

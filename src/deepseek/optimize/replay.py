@@ -1,0 +1,80 @@
+"""Rebuild an artifact from ``recipe.yaml`` exactly (``deepseek optimize --recipe out/recipe.yaml``) and measure it
+again: the same compile steps, the same named float fallbacks, the same calibration data."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .._errors import invalid
+from ..compile.pipeline import CompileRecipe
+from .report import RECIPE_VERSION
+
+
+def read_recipe(path: str | Path) -> dict[str, Any]:
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise invalid("--recipe", str(path), "a recipe.yaml written by deepseek optimize")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        raise invalid("--recipe", str(path), "valid YAML") from None
+    if not isinstance(data, dict) or data.get("deepseek_optimize_recipe") != RECIPE_VERSION or "compile" not in data:
+        raise invalid("--recipe", str(path), f"a deepseek optimize recipe (version {RECIPE_VERSION})")
+    data["compile"] = CompileRecipe.from_dict(data["compile"])
+    return data
+
+
+def replay(recipe: str | Path, *, output: str | Path, model: Any = None, progress: bool = True) -> dict[str, Any]:
+    """Build ``recipe``'s artifact into ``output`` and score it as the search did; returns the figures now and
+    as recorded."""
+    import torch
+
+    from .._tensors import eval_mode
+    from .config import OptimizeConfig
+    from .data import make_judge
+    from .report import copy_verified, write_recipe
+    from .search import SUFFIX, _measure
+
+    data = read_recipe(recipe)
+    source = model if model is not None else data.get("model")
+    if source is None:
+        raise invalid("MODEL", None, "the model (this recipe was made from a Python object, not a file or name)")
+    if isinstance(source, (str, Path)):
+        from .._cli_common import resolve_model
+
+        module, _, _, _ = resolve_model(str(source), [tuple(s) for s in data["inputs"]])
+    else:
+        module = source
+    if not isinstance(module, torch.nn.Module):
+        raise invalid("MODEL", str(source), "a PyTorch model")
+    g = torch.Generator().manual_seed(0)
+    examples = tuple(torch.randn(*s, generator=g) for s in data["inputs"])
+    out = Path(output)
+    if out.exists() and any(out.iterdir()):
+        raise invalid("--output", str(out), "a new or empty folder (it is never overwritten)")
+    cfg = OptimizeConfig(data=data["data"], threads=int(data["measured"].get("threads", 2)))
+    module = eval_mode(module)
+    judge = make_judge(module, examples, cfg.data)
+    recipe_obj: CompileRecipe = data["compile"]
+    backend = "inductor" if recipe_obj.backend == "inductor" else "ort"
+    params = {"lowering": f"{backend}-{'int8' if recipe_obj.quantize else 'fp32'}"}
+    work = Path(tempfile.mkdtemp(prefix="deepseek-replay-"))
+    try:
+        cfg_budget = OptimizeConfig(data=cfg.data, threads=cfg.threads, max_accuracy_drop=100.0)
+        candidate = _measure(module, examples, params, recipe_obj, cfg_budget, judge, work / "c", tuple(examples[0].shape))
+        if candidate.error:
+            raise invalid("--recipe", str(recipe), f"a recipe that builds ({candidate.error})")
+        out.mkdir(parents=True, exist_ok=True)
+        artifact = copy_verified(candidate, out, judge, cfg.threads)
+        assert artifact.suffix == SUFFIX[backend]
+        write_recipe(out / "recipe.yaml", candidate, source if isinstance(source, (str, Path)) else None,
+                     data["inputs"], cfg.data, cfg.threads)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {"artifact": str(artifact), "drop_pp": candidate.scores["drop_pp"], "latency_ms": candidate.latency_ms,
+            "size_bytes": candidate.size_bytes, "recorded": data["measured"]}

@@ -1,0 +1,126 @@
+"""What ``deepseek optimize`` leaves in ``--output``: the chosen artifact (verified again after copying), the
+Pareto front (``pareto.json``, ``pareto.png``), ``report.md``, and ``recipe.yaml``, which rebuilds the artifact
+exactly (``deepseek optimize --recipe out/recipe.yaml``)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._atomic import atomic_path, output_folder, write_json, write_text
+from .._errors import VerificationError
+
+if TYPE_CHECKING:
+    from .data import Judge
+    from .search import Candidate, OptimizeResult
+
+RECIPE_VERSION = 1
+
+
+def write_outputs(result: OptimizeResult, folder: Path, model_source: Any, input_shapes: list[list[int]],
+                  judge: Judge) -> None:
+    from .. import _machine
+
+    out = output_folder(folder, what="--output")
+    best = result.best
+    artifact = copy_verified(best, out, judge, result.config.threads)
+    result.output, result.artifact = out, artifact
+    machine = _machine.describe(_machine.summary(threads=result.config.threads))
+    front = {c.number for c in result.pareto()}
+    rows = [{**c.row(), "pareto": c.number in front, "chosen": c is best} for c in result.candidates]
+    write_json(out / "pareto.json", {"config": result.config.to_dict(), "machine": machine,
+                                     "reference_accuracy": result.reference_accuracy,
+                                     "baseline_latency_ms": result.baseline.latency_ms,
+                                     "chosen": best.number, "artifact": artifact.name, "candidates": rows})
+    plot_pareto(result, out / "pareto.png", machine)
+    write_text(out / "report.md", report_markdown(result, rows, machine))
+    write_recipe(out / "recipe.yaml", best, model_source, input_shapes, result.config.data, result.config.threads)
+
+
+def copy_verified(candidate: Candidate, folder: Path, judge: Judge, threads: int) -> Path:
+    """``candidate``'s artifact as ``folder/model.<ext>``, scored again from the copy: the same figures or an error."""
+    from .data import artifact_logits
+
+    assert candidate.path is not None
+    target = folder / candidate.path.name
+    with atomic_path(target) as tmp:
+        shutil.copyfile(candidate.path, tmp)
+    again = judge.score(artifact_logits(target, judge, threads))
+    if abs(again["drop_pp"] - candidate.scores["drop_pp"]) > 1e-9:
+        target.unlink()
+        raise VerificationError(f"{target}: scored {again['drop_pp']:.4f} pp after copying, "
+                                f"{candidate.scores['drop_pp']:.4f} when measured")
+    return target
+
+
+def write_recipe(path: Path, candidate: Candidate, model_source: Any, input_shapes: list[list[int]], data: str,
+                 threads: int) -> None:
+    import yaml
+
+    recipe = {"deepseek_optimize_recipe": RECIPE_VERSION,
+              "model": None if model_source is None else str(model_source), "inputs": input_shapes, "data": data,
+              "compile": {k: (list(v) if isinstance(v, tuple) else v) for k, v in candidate.recipe.to_dict().items()
+                          if not k.startswith("_")},
+              "measured": {"candidate": candidate.row()["candidate"], "drop_pp": candidate.scores.get("drop_pp"),
+                           "accuracy": candidate.scores.get("accuracy"),
+                           "confident_agreement": candidate.scores.get("confident_agreement"),
+                           "latency_ms": candidate.latency_ms, "size_bytes": candidate.size_bytes, "threads": threads}}
+    write_text(path, yaml.safe_dump(recipe, sort_keys=False))
+
+
+def report_markdown(result: OptimizeResult, rows: list[dict[str, Any]], machine: str) -> str:
+    cfg, best, base = result.config, result.best, result.baseline
+    lines = [f"# deepseek optimize: {cfg.target}, {cfg.data}, budget {cfg.max_accuracy_drop:g} pp, objective {cfg.objective}",
+             "", f"Machine: {machine}.", ""]
+    speed = f"{result.speedup:.2f}x the FP32 ONNX Runtime baseline's speed" if result.speedup else ""
+    lines += [f"**Chosen: {best.row()['candidate']}** — {best.latency_ms or float('nan'):.3f} ms, "
+              f"{(best.size_bytes or 0) / 1e6:.2f} MB, drop {best.scores['drop_pp']:.2f} pp; {speed}.", "",
+              f"Baseline (ort-fp32): {base.latency_ms or float('nan'):.3f} ms, {(base.size_bytes or 0) / 1e6:.2f} MB.", "",
+              "| trial | candidate | drop (pp) | accuracy | agreement | confident | clear | KL | latency (ms) | size (MB) | within budget | Pareto |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def fmt(v: Any, spec: str) -> str:
+        return "" if v is None else format(v, spec)
+
+    for r in sorted(rows, key=lambda r: (not r["feasible"], r["latency_ms"] or 1e9)):
+        lines.append(f"| {r['trial']} | {r['candidate']}{' (chosen)' if r['chosen'] else ''} | {fmt(r['drop_pp'], '.2f')} | "
+                     f"{fmt(r['accuracy'], '.4f')} | {fmt(r['agreement'], '.4f')} | {fmt(r['confident_agreement'], '.4f')} | "
+                     f"{fmt(r['clear_agreement'], '.4f')} | {fmt(r['mean_kl'], '.4f')} | {fmt(r['latency_ms'], '.3f')} | "
+                     f"{fmt((r['size_bytes'] or 0) / 1e6 if r['size_bytes'] else None, '.2f')} | "
+                     f"{'yes' if r['feasible'] else 'no'} | {'yes' if r['pareto'] else ''} |")
+    lines += ["", "Latency: batch 1, median, each artifact in a process of its own; not measured for candidates "
+                  "outside the budget (the cheaper accuracy check ran first). "
+                  f"Drop: {'FP32 accuracy minus the candidate' if result.reference_accuracy is not None else 'disagreement with FP32 on confident views'}, "
+                  "on held-out data the calibration never saw.", ""]
+    return "\n".join(lines)
+
+
+def plot_pareto(result: OptimizeResult, path: Path, machine: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    timed = [c for c in result.candidates if c.latency_ms is not None]
+    for c in timed:
+        ax.scatter(c.latency_ms, c.scores["drop_pp"], s=20 + 80 * (c.size_bytes or 0) / max(x.size_bytes or 1 for x in timed),
+                   color="tab:green" if c.feasible else "tab:gray", alpha=0.8)
+        ax.annotate(c.row()["candidate"], (c.latency_ms, c.scores["drop_pp"]), fontsize=6, alpha=0.7)
+    front = sorted(result.pareto(), key=lambda c: c.latency_ms)
+    if front:
+        ax.plot([c.latency_ms for c in front], [c.scores["drop_pp"] for c in front], color="tab:blue", lw=1,
+                label="Pareto front")
+    ax.axhline(result.config.max_accuracy_drop, color="tab:red", ls="--", lw=1, label="accuracy budget")
+    if result.best.latency_ms:
+        ax.scatter([result.best.latency_ms], [result.best.scores["drop_pp"]], marker="*", s=200, color="tab:orange",
+                   label="chosen", zorder=5)
+    ax.set_xlabel("batch-1 latency (ms)")
+    ax.set_ylabel("accuracy drop (percentage points)")
+    ax.legend(fontsize=7)
+    fig.text(0.01, 0.01, machine, fontsize=6, color="gray")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)

@@ -1,0 +1,293 @@
+"""``deepseek.optimize``: search precision × lowering × float fallbacks × pruning for the fastest (or smallest)
+artifact within an accuracy budget, every candidate built by the compile pipeline and measured for real.
+
+Each trial: build the candidate (:func:`deepseek.compile.build`), score it on held-out data (cheap, in this
+process), and only if it keeps within the budget measure its batch-1 latency in a process of its own. Optuna's
+multi-objective TPE (cost, accuracy drop) with the budget as a constraint picks the next candidate; a candidate
+seen before is not rebuilt. INT8 float fallbacks come from one measured ranking of the activations most harmful
+to quantize, so every candidate (and its recipe) names exactly which stay in float.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import shutil
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from .._errors import DeepSeekError, invalid
+from .._progress import progress as bar_context
+from ..compile.pipeline import CompileRecipe, build
+from .config import FALLBACKS, OptimizeConfig
+from .data import Judge, artifact_logits, make_judge
+from .latency import measure_latency
+
+SUFFIX = {"ort": ".onnx", "inductor": ".pt2"}
+
+
+@dataclasses.dataclass
+class Candidate:
+    """One measured candidate: its parameters, the recipe that rebuilds it, and what it measured."""
+
+    number: int
+    params: dict[str, Any]
+    recipe: CompileRecipe
+    path: Path | None
+    scores: dict[str, Any]
+    latency_ms: float | None
+    size_bytes: int | None
+    feasible: bool
+    build_s: float
+    error: str | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {"trial": self.number, "candidate": describe(self.params), **{f"param:{k}": v for k, v in self.params.items()},
+                "drop_pp": self.scores.get("drop_pp"), "accuracy": self.scores.get("accuracy"),
+                "agreement": self.scores.get("agreement"), "confident_agreement": self.scores.get("confident_agreement"),
+                "clear_agreement": self.scores.get("clear_agreement"), "mean_kl": self.scores.get("mean_kl"),
+                "latency_ms": self.latency_ms, "size_bytes": self.size_bytes, "feasible": self.feasible,
+                "build_s": self.build_s, "error": self.error}
+
+
+@dataclasses.dataclass
+class OptimizeResult:
+    """The chosen candidate (``best``), the FP32 baseline, every candidate measured, and the files written."""
+
+    best: Candidate
+    baseline: Candidate
+    candidates: list[Candidate]
+    config: OptimizeConfig
+    reference_accuracy: float | None
+    output: Path | None = None
+    artifact: Path | None = None
+
+    @property
+    def speedup(self) -> float | None:
+        if self.best.latency_ms and self.baseline.latency_ms:
+            return self.baseline.latency_ms / self.best.latency_ms
+        return None
+
+    def pareto(self) -> list[Candidate]:
+        """Feasible-or-not candidates no other beats on accuracy drop, latency and size at once."""
+        return pareto_front(self.candidates)
+
+
+def describe(params: dict[str, Any]) -> str:
+    lowering = params["lowering"]
+    parts = [lowering]
+    if lowering == "ort-int8":
+        parts.append(f"{params['fallbacks']} float fallbacks, {params['calibration_method']}"
+                     + (", bias-corrected" if params["bias_correction"] else ""))
+    if params.get("prune"):
+        parts.append(f"pruned {params['prune']:.0%}")
+    return ", ".join(parts)
+
+
+def search_space(cfg: OptimizeConfig) -> dict[str, Any]:
+    """The candidates as a deepseek.tune search space (conditional on the lowering)."""
+    options: dict[str, Any] = {}
+    for lowering in cfg.lowerings:
+        if lowering == "ort-int8":
+            options[lowering] = {"fallbacks": {"type": "choice", "options": list(FALLBACKS)},
+                                 "calibration_method": {"type": "choice", "options": ["percentile", "minmax", "entropy"]},
+                                 "bias_correction": {"type": "choice", "options": [False, True]}}
+        else:
+            options[lowering] = None
+    space: dict[str, Any] = {"lowering": {"type": "choice", "options": options}}
+    if cfg.prune_ratios:
+        space["prune"] = {"type": "choice", "options": [0.0, *cfg.prune_ratios]}
+    return space
+
+
+def recipe_for(params: dict[str, Any], cfg: OptimizeConfig, calib: str, ranking: list[str]) -> CompileRecipe:
+    lowering = params["lowering"]
+    backend, _, precision = lowering.partition("-")
+    int8 = precision == "int8"
+    fields: dict[str, Any] = {"target_arch": cfg.target, "optimization_level": 3, "calib": calib,
+                              "samples": cfg.calib_samples, "quantize": "int8" if int8 else None,
+                              "backend": "inductor" if backend == "inductor" else None,
+                              "prune": params.get("prune") or None}
+    if lowering == "ort-int8":
+        fields.update(calibration_method=params["calibration_method"], bias_correction=params["bias_correction"],
+                      float_activations=tuple(ranking[: params["fallbacks"]]))
+    return CompileRecipe(**fields)
+
+
+def optimize(model: Any, example_inputs: Any = None, *, data: str = "photos", target: str = "x86_64",
+             max_accuracy_drop: float = 0.5, objective: str = "latency", trials: int = 12,
+             output: str | Path | None = None, seed: int = 0, progress: bool = True,
+             config: OptimizeConfig | None = None, model_source: str | None = None, **options: Any) -> OptimizeResult:
+    """Search for the fastest (``objective="latency"``) or smallest artifact of ``model`` for ``target`` whose
+    accuracy on ``data``'s held-out part stays within ``max_accuracy_drop`` percentage points of FP32; write it,
+    with the Pareto front, a report and a replayable recipe, to ``output``. ``model_source`` names the model file
+    or built-in name the recipe rebuilds from, when ``model`` is given as a module."""
+    from .._tensors import as_input_tuple, eval_mode
+
+    cfg = config or OptimizeConfig(target=target, data=data, max_accuracy_drop=max_accuracy_drop, objective=objective,
+                                   trials=trials, seed=seed, **options)
+    import torch
+
+    if isinstance(model, (str, Path)):
+        from .._cli_common import resolve_model
+
+        module, examples, _, _ = resolve_model(str(model), None if example_inputs is None else
+                                               [tuple(s) for s in example_inputs])
+        if isinstance(module, Path):
+            raise invalid("MODEL", str(model), "a PyTorch model (candidates are exported, quantized and lowered from it)")
+    else:
+        module, examples = model, example_inputs
+    if not isinstance(module, torch.nn.Module):
+        raise invalid("model", type(module).__name__, "an nn.Module, a model file or a built-in model name")
+    if examples is None:
+        raise invalid("example_inputs", None, "example inputs (or shapes such as [(1, 3, 224, 224)])")
+    examples = as_input_tuple(examples, "example_inputs") if isinstance(examples, torch.Tensor) else tuple(examples)
+    if all(isinstance(e, (tuple, list)) for e in examples):
+        g = torch.Generator().manual_seed(0)
+        examples = tuple(torch.randn(*s, generator=g) for s in examples)
+    module = eval_mode(module)
+    output_dir = Path(output) if output is not None else None
+    if output_dir is not None and output_dir.exists() and any(output_dir.iterdir()):
+        raise invalid("--output", str(output_dir), "a new or empty folder (it is never overwritten)")
+    judge = make_judge(module, examples, cfg.data, cfg.eval_limit)
+    work = Path(tempfile.mkdtemp(prefix="deepseek-optimize-"))
+    try:
+        result = _search(module, examples, cfg, judge, work, progress)
+        if output_dir is not None:
+            from .report import write_outputs
+
+            write_outputs(result, output_dir, model if isinstance(model, (str, Path)) else model_source,
+                          [list(e.shape) for e in examples], judge)
+        return result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _search(module: Any, examples: tuple[Any, ...], cfg: OptimizeConfig, judge: Judge, work: Path,
+            progress: bool) -> OptimizeResult:
+    import optuna
+
+    from ..tune.space import parse_space, suggest
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    shape = tuple(examples[0].shape)
+    calib = judge.calib if judge.data != "photos" else "photos"
+    cache: dict[str, Candidate] = {}
+    ranking: list[str] = []
+    measured: list[Candidate] = []
+
+    def run(params: dict[str, Any], number: int) -> Candidate:
+        key = json.dumps(params, sort_keys=True)
+        if key in cache:
+            return cache[key]
+        nonlocal ranking
+        if params["lowering"] == "ort-int8" and params["fallbacks"] and not ranking:
+            ranking = _sensitivity(module, examples, cfg, calib, work)
+        candidate = _measure(module, examples, params, recipe_for(params, cfg, calib, ranking), cfg, judge,
+                             work / f"c{number}", shape)
+        candidate.number = number
+        cache[key] = candidate
+        measured.append(candidate)
+        return candidate
+
+    baseline = run({"lowering": "ort-fp32"}, 0)
+    if baseline.error:
+        raise DeepSeekError(f"the FP32 baseline failed to build: {baseline.error}")
+    params = parse_space(search_space(cfg))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(seed=cfg.seed, multivariate=True, group=True,
+                                             n_startup_trials=min(5, cfg.trials))
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+    if "ort-int8" in cfg.lowerings:  # the plain INT8 candidate first: the peer every user would try
+        study.enqueue_trial({"lowering": "ort-int8", "lowering=ort-int8/fallbacks": 0,
+                             "lowering=ort-int8/calibration_method": "percentile",
+                             "lowering=ort-int8/bias_correction": False})
+    with (bar_context(transient=True) if progress else contextlib.nullcontext()) as bar:
+        task = bar.add_task("optimize: candidates", total=cfg.trials) if progress else None
+        asks = 0
+        # ``trials`` distinct candidates (the baseline included); a repeat the sampler proposes is answered from the
+        # cache and not counted; a small space may run out first
+        while len(measured) < cfg.trials and asks < 20 * cfg.trials:
+            asks += 1
+            trial = study.ask()
+            chosen = suggest(params, trial)
+            new = json.dumps(chosen, sort_keys=True) not in cache
+            candidate = run(chosen, len(measured))
+            cost = _cost(candidate, cfg, baseline)
+            drop = candidate.scores.get("drop_pp", 100.0)
+            trial.set_constraint("accuracy_budget", (drop - cfg.max_accuracy_drop) if not candidate.error else 100.0)
+            study.tell(trial, [cost, drop])
+            if progress and new:
+                best = _best(measured, cfg)
+                bar.update(task, advance=1, description=f"optimize: best {describe(best.params)} "
+                                                       f"({_figure(best, cfg)})" if best else "optimize: candidates")
+    best = _best(measured, cfg) or baseline
+    return OptimizeResult(best, baseline, measured, cfg, judge.reference_accuracy)
+
+
+def _figure(c: Candidate, cfg: OptimizeConfig) -> str:
+    return f"{c.latency_ms:.2f} ms" if cfg.objective == "latency" and c.latency_ms else f"{(c.size_bytes or 0) / 1e6:.1f} MB"
+
+
+def _cost(c: Candidate, cfg: OptimizeConfig, baseline: Candidate) -> float:
+    if c.error:
+        return 1e9
+    if cfg.objective == "size":
+        return float(c.size_bytes)
+    # an infeasible candidate's latency is not measured (cheapest checks first): it sits at the baseline's cost
+    return c.latency_ms if c.latency_ms is not None else (baseline.latency_ms or 1e9)
+
+
+def _best(candidates: list[Candidate], cfg: OptimizeConfig) -> Candidate | None:
+    feasible = [c for c in candidates if c.feasible]
+    if not feasible:
+        return None
+    key = (lambda c: (c.latency_ms, c.scores["drop_pp"])) if cfg.objective == "latency" else \
+        (lambda c: (c.size_bytes, c.scores["drop_pp"]))
+    return min(feasible, key=key)
+
+
+def _measure(module: Any, examples: tuple[Any, ...], params: dict[str, Any], recipe: CompileRecipe,
+             cfg: OptimizeConfig, judge: Judge, folder: Path, shape: tuple[int, ...]) -> Candidate:
+    folder.mkdir(parents=True)
+    path = folder / ("model" + SUFFIX[params["lowering"].partition("-")[0]])
+    started = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            build(module, recipe, path, inputs=examples)
+    except DeepSeekError as exc:
+        return Candidate(0, params, recipe, None, {}, None, None, False, time.perf_counter() - started, str(exc))
+    seconds = time.perf_counter() - started
+    scores = judge.score(artifact_logits(path, judge, cfg.threads))
+    feasible = scores["drop_pp"] <= cfg.max_accuracy_drop + 1e-9
+    latency = None
+    if feasible or params["lowering"] == "ort-fp32":  # the baseline is always timed: every speed-up is against it
+        latency = measure_latency(path, shape, threads=cfg.threads)["median_ms"]
+    return Candidate(0, params, recipe, path, scores, latency, path.stat().st_size, feasible, seconds)
+
+
+def _sensitivity(module: Any, examples: tuple[Any, ...], cfg: OptimizeConfig, calib: str, work: Path) -> list[str]:
+    """The INT8 activations most harmful to quantize, most harmful first (measured once in ONNX Runtime)."""
+    recipe = CompileRecipe(target_arch=cfg.target, quantize="int8", calib=calib, samples=cfg.calib_samples, keep_fp32=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = build(module, recipe, work / "sensitivity.onnx", inputs=examples)
+    return list(result.get("sensitivity") or [])
+
+
+def pareto_front(candidates: list[Candidate]) -> list[Candidate]:
+    measured = [c for c in candidates if c.latency_ms is not None and not c.error]
+
+    def dominates(a: Candidate, b: Candidate) -> bool:
+        ka = (a.scores["drop_pp"], a.latency_ms, a.size_bytes)
+        kb = (b.scores["drop_pp"], b.latency_ms, b.size_bytes)
+        return all(x <= y for x, y in zip(ka, kb)) and ka != kb
+
+    return [c for c in measured if not any(dominates(o, c) for o in measured if o is not c)]

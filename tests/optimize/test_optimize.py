@@ -1,0 +1,115 @@
+"""deepseek optimize on a real trained model (a CNN on scikit-learn's digits): candidates built by the compile
+pipeline, scored on held-out digits, timed in their own processes; the outputs; exact replay; clear refusals."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+
+import deepseek
+from deepseek import assets
+from deepseek._errors import InvalidArgumentError
+from deepseek.optimize import OptimizeConfig, replay
+
+
+@pytest.fixture(scope="module")
+def digits_cnn():
+    torch.manual_seed(0)
+    train, _ = assets.digits().split(0.2, seed=0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(16, 16, 3, padding=1),
+                                torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(16 * 64, 10))
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    for _ in range(40):
+        loss = torch.nn.functional.cross_entropy(model(train.x), train.y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def searched(digits_cnn, tmp_path_factory):
+    out = tmp_path_factory.mktemp("opt") / "out"
+    result = deepseek.optimize(digits_cnn, (torch.randn(1, 1, 8, 8),), data="digits", max_accuracy_drop=1.0, trials=5,
+                               lowerings=("ort-fp32", "ort-int8"), output=out, progress=False)
+    return result, out
+
+
+def test_every_candidate_is_measured_and_the_choice_keeps_the_budget(searched, digits_cnn):
+    result, _ = searched
+    assert len(result.candidates) == 5 and result.baseline.params == {"lowering": "ort-fp32"}
+    assert len({json.dumps(c.params, sort_keys=True) for c in result.candidates}) == 5  # no candidate built twice
+    _, test = assets.digits().split(0.2, seed=0)
+    with torch.no_grad():
+        fp32_accuracy = float((digits_cnn(test.x).argmax(1) == test.y).float().mean())
+    assert result.reference_accuracy == pytest.approx(fp32_accuracy, abs=1e-6)
+    for c in result.candidates:
+        assert c.scores["drop_pp"] == pytest.approx(100 * (fp32_accuracy - c.scores["accuracy"]), abs=1e-4)
+        assert c.feasible == (c.scores["drop_pp"] <= 1.0)
+        assert (c.latency_ms is not None) == (c.feasible or c is result.baseline)  # infeasible: never timed
+    assert result.best.feasible and result.best.latency_ms == min(c.latency_ms for c in result.candidates if c.feasible)
+    int8 = [c for c in result.candidates if c.params["lowering"] == "ort-int8"]
+    assert all(c.size_bytes < result.baseline.size_bytes / 2 for c in int8)  # int8 weights
+    with_fallbacks = [c for c in int8 if c.params["fallbacks"]]
+    for c in with_fallbacks:  # the named fallbacks are the measured ranking's head
+        assert len(c.recipe.float_activations) == min(c.params["fallbacks"], len(c.recipe.float_activations)) > 0
+
+
+def test_the_outputs_describe_the_search_and_the_recipe_replays_exactly(searched, digits_cnn, tmp_path):
+    result, out = searched
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["model.onnx", "pareto.json", "pareto.png", "recipe.yaml", "report.md"]
+    pareto = json.loads((out / "pareto.json").read_text())
+    assert [r["trial"] for r in pareto["candidates"]] == [c.number for c in result.candidates]
+    assert sum(r["chosen"] for r in pareto["candidates"]) == 1 and any(r["pareto"] for r in pareto["candidates"])
+    assert "(chosen)" in (out / "report.md").read_text()
+    recipe = yaml.safe_load((out / "recipe.yaml").read_text())
+    assert recipe["compile"]["quantize"] == result.best.recipe.quantize and recipe["data"] == "digits"
+    again = replay(out / "recipe.yaml", output=tmp_path / "again", model=digits_cnn)
+    assert again["drop_pp"] == result.best.scores["drop_pp"]  # the same artifact, scored the same
+    assert again["size_bytes"] == result.best.size_bytes
+
+
+def test_bad_input_is_refused_naming_the_argument(digits_cnn, tmp_path, searched):
+    x = (torch.randn(1, 1, 8, 8),)
+    with pytest.raises(InvalidArgumentError, match="--max-accuracy-drop"):
+        deepseek.optimize(digits_cnn, x, data="digits", max_accuracy_drop=-1)
+    with pytest.raises(InvalidArgumentError, match=r"--target.*x86_64 in this version"):
+        deepseek.optimize(digits_cnn, x, data="digits", target="cuda")
+    with pytest.raises(InvalidArgumentError, match=r"--data.*\(N, 1, 8, 8\)"):
+        deepseek.optimize(digits_cnn, x, data="photos")
+    with pytest.raises(InvalidArgumentError, match="--data"):
+        deepseek.optimize(digits_cnn, x, data="imagenet")
+    with pytest.raises(InvalidArgumentError, match="--output"):
+        deepseek.optimize(digits_cnn, x, data="digits", output=searched[1])  # never into a folder with files
+    with pytest.raises(InvalidArgumentError, match="lowerings"):
+        OptimizeConfig(lowerings=("tensorrt",))
+
+
+def test_the_command_searches_a_model_file_and_replays_its_recipe(digits_cnn, tmp_path):
+    program = torch.export.export(digits_cnn, (torch.randn(1, 1, 8, 8),))
+    torch.export.save(program, tmp_path / "net.pt2")
+    run = [sys.executable, "-m", "deepseek", "optimize"]
+    done = subprocess.run([*run, str(tmp_path / "net.pt2"), "--data", "digits", "--max-accuracy-drop", "1", "--trials",
+                           "3", "--lowerings", "ort-fp32,ort-int8", "--output", str(tmp_path / "out"), "--quiet"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "chosen" in done.stdout and (tmp_path / "out" / "model.onnx").is_file()
+    recipe = yaml.safe_load((tmp_path / "out" / "recipe.yaml").read_text())
+    assert recipe["model"] == str(tmp_path / "net.pt2")
+    again = subprocess.run([*run, "--recipe", str(tmp_path / "out" / "recipe.yaml"), "--output", str(tmp_path / "again")],
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "again" / "model.onnx").read_bytes() == (tmp_path / "out" / "model.onnx").read_bytes()
+    for args, word in ((["--data", "digits", "--max-accuracy-drop", "-2"], "--max-accuracy-drop"),
+                       (["--data", "photos"], "--data"), (["--target", "cuda", "--data", "digits"], "--target"),
+                       (["--data", "digits", "--prune", "half"], "--prune")):
+        bad = subprocess.run([*run, str(tmp_path / "net.pt2"), *args, "--output", str(tmp_path / "bad")],
+                             capture_output=True, text=True, timeout=300)
+        assert bad.returncode == 2 and word in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+        assert len(bad.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
