@@ -119,6 +119,28 @@ def test_named_float_activations_replay_a_measured_choice_without_measuring(trai
         quantize_static_onnx(model, train.x[:128], tmp_path / "x.onnx", float_activations=["no_such_tensor"])
 
 
+def test_adaround_rounds_weights_to_fit_layer_outputs_and_changes_nothing_else(trained, tmp_path):
+    model, train, test = trained
+    quantize_static_onnx(model, train.x[:128], tmp_path / "n.onnx")
+    ada = quantize_static_onnx(model, train.x[:128], tmp_path / "a.onnx", rounding="adaround")
+    stats = ada.adaround
+    assert stats["layers"] == 3 and stats["flipped"] > 0  # c1, c2, fc: some weights rounded away from nearest
+    assert stats["mse_adaround"] < stats["mse_nearest"]  # the layers' outputs on the calibration inputs
+    a, n = onnx.load(str(tmp_path / "a.onnx")), onnx.load(str(tmp_path / "n.onnx"))
+    assert [(x.op_type, list(x.input)) for x in a.graph.node] == [(x.op_type, list(x.input)) for x in n.graph.node]
+    changed = [t.name for t, u in zip(a.graph.initializer, n.graph.initializer) if t.raw_data != u.raw_data]
+    assert changed and all(name.endswith("_quantized") for name in changed)  # int8 weight values only
+    for t in a.graph.initializer:
+        if t.name in changed:
+            q = onnx.numpy_helper.to_array(t)
+            assert q.dtype == np.int8 and q.min() >= -127
+    session = ort.InferenceSession(str(tmp_path / "a.onnx"), providers=["CPUExecutionProvider"])
+    accuracy = float((session.run(None, {session.get_inputs()[0].name: test.x.numpy()})[0].argmax(1) == test.y.numpy()).mean())
+    assert accuracy > 0.9
+    with pytest.raises(deepseek.InvalidArgumentError, match="rounding"):
+        quantize_static_onnx(model, train.x[:16], tmp_path / "x.onnx", rounding="stochastic")
+
+
 def quantized_activations_of(path):
     from deepseek.quantization.onnx_qdq import quantized_activations
 

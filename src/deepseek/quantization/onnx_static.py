@@ -31,6 +31,7 @@ from .qat import fold_batchnorm
 from .sensitivity import as_batches, sqnr_db
 
 METHODS = ("minmax", "percentile", "entropy")
+ROUNDINGS = ("nearest", "adaround")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +56,7 @@ class StaticQuantResult:
     fp32_size_bytes: int
     bias_corrected_layers: int
     sensitivity: list[ActivationSensitivity]  # most harmful to quantize first (only when keep_fp32 != 0)
+    adaround: dict[str, Any] | None = None  # rounding="adaround": layers, weights, flipped, output MSE before/after
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -75,6 +77,7 @@ def quantize_static_onnx(
     exclude: Sequence[str] = (),
     bias_correction: bool = False,
     float_activations: Sequence[str] = (),
+    rounding: str = "nearest",
     input_names: Sequence[str] | None = None,
 ) -> StaticQuantResult:
     """Export ``model`` and quantize it statically for ONNX Runtime, calibrated on real ``calibration`` data.
@@ -91,7 +94,8 @@ def quantize_static_onnx(
     but the correction is fitted to the calibration inputs' means and cost agreement on unlike views
     (grayscale, squashed); hence opt-in. ``float_activations`` names activation tensors (as in
     ``result.float_activations`` or ``result.sensitivity``) to leave in float without measuring anything: an
-    earlier run's choice replayed exactly.
+    earlier run's choice replayed exactly. ``rounding="adaround"`` rounds each int8 weight up or down so its
+    layer's output on the calibration inputs stays closest to FP32 (:mod:`.adaround`) instead of to nearest.
     """
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -102,6 +106,8 @@ def quantize_static_onnx(
         raise invalid("method", method, f"one of {METHODS}")
     if not (keep_fp32 == "auto" or (isinstance(keep_fp32, int) and not isinstance(keep_fp32, bool) and keep_fp32 >= 0)):
         raise invalid("keep_fp32", keep_fp32, "a count >= 0 or 'auto'")
+    if rounding not in ROUNDINGS:
+        raise invalid("rounding", rounding, f"one of {ROUNDINGS}")
     if not 50 < percentile <= 100:
         raise invalid("percentile", percentile, "a number in (50, 100]")
     if not 0 < target_agreement <= 1:
@@ -134,6 +140,12 @@ def quantize_static_onnx(
                 calibrate_method=calibrate_method, nodes_to_exclude=excluded_nodes,
                 extra_options={"CalibPercentile": percentile} if method == "percentile" else {},
             )
+        adaround = None
+        if rounding == "adaround":  # before bias correction: it then removes the mean shift that remains
+            from .adaround import adaround_qdq
+
+            rounded, adaround = adaround_qdq(onnx.load(str(quantized)), folded, scopes, batches)
+            onnx.save(rounded, str(quantized))
         corrected = correct_biases(quantized, fp32, feeds) if bias_correction else 0
         qdq = onnx.load(str(quantized))
         fp32_model = onnx.load(str(fp32))
@@ -168,7 +180,8 @@ def quantize_static_onnx(
             size = tmp.stat().st_size
         chosen = [*float_activations, *(r.tensor for r in ranking[: best[1]] if r.tensor not in float_activations)]
         return StaticQuantResult(Path(output), method, list(exclude), chosen, best[2],
-                                 best[3], int(ref.shape[0]), size, fp32.stat().st_size, corrected, ranking)
+                                 best[3], int(ref.shape[0]), size, fp32.stat().st_size, corrected, ranking,
+                                 dataclasses.asdict(adaround) if adaround is not None else None)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
