@@ -221,7 +221,8 @@ def _compile_x86_inductor(model: str, *, output: str, inputs: list[tuple[int, ..
         model, output, ".pt2", "a .pt2 file for --backend inductor (an AOTInductor package)", inputs, arch,
         trust_pickle, prune, "a PyTorch model (.pt2, TorchScript, state_dict + --arch) for --backend inductor")
     calibration, check = _calibration(calib, samples, examples) if quantize else (None, None)
-    built = build_aoti(module, tuple(examples), output, calibration=calibration)
+    built = build_aoti(module, tuple(examples), output, calibration=calibration,
+                       check_inputs=check if check is not None and len(check) else None)
     agreement = None
     if check is not None and len(check):
         from torch._inductor import aoti_load_package
