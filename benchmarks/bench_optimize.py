@@ -47,7 +47,7 @@ def peers(model: Any, examples: tuple[Any, ...], data: str, judge: Any, work: Pa
           lowerings: tuple[str, ...]) -> dict[str, Any]:
     """Each peer lowering alone, built by the same pipeline with its defaults, scored and timed the same way."""
     from deepseek.optimize.config import OptimizeConfig
-    from deepseek.optimize.search import _measure, recipe_for
+    from deepseek.optimize.search import measure_candidate, recipe_for
 
     cfg = OptimizeConfig(data=data, threads=threads, max_accuracy_drop=BUDGET)
     rows = {}
@@ -57,7 +57,7 @@ def peers(model: Any, examples: tuple[Any, ...], data: str, judge: Any, work: Pa
                           ("torchao PT2E + Inductor INT8", {"lowering": "inductor-int8"})):
         if params["lowering"] not in lowerings:
             continue
-        c = _measure(model, examples, params, recipe_for(params, cfg, data, []), cfg, judge,
+        c = measure_candidate(model, examples, params, recipe_for(params, cfg, data, []), cfg, judge,
                      work / label.split()[0].lower() / str(len(rows)), tuple(examples[0].shape))
         if c.latency_ms is None and c.error is None:  # outside the budget: timed anyway, a peer's speed is the point
             from deepseek.optimize.latency import measure_latency

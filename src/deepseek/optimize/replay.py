@@ -38,7 +38,7 @@ def replay(recipe: str | Path, *, output: str | Path, model: Any = None, progres
     from .config import OptimizeConfig
     from .data import make_judge
     from .report import copy_verified, write_recipe
-    from .search import SUFFIX, _measure
+    from .search import SUFFIX, measure_candidate
 
     data = read_recipe(recipe)
     source = model if model is not None else data.get("model")
@@ -66,7 +66,7 @@ def replay(recipe: str | Path, *, output: str | Path, model: Any = None, progres
     work = Path(tempfile.mkdtemp(prefix="deepseek-replay-"))
     try:
         cfg_budget = OptimizeConfig(data=cfg.data, threads=cfg.threads, max_accuracy_drop=100.0)
-        candidate = _measure(module, examples, params, recipe_obj, cfg_budget, judge, work / "c", tuple(examples[0].shape))
+        candidate = measure_candidate(module, examples, params, recipe_obj, cfg_budget, judge, work / "c", tuple(examples[0].shape))
         if candidate.error:
             raise invalid("--recipe", str(recipe), f"a recipe that builds ({candidate.error})")
         out.mkdir(parents=True, exist_ok=True)

@@ -187,7 +187,7 @@ def _search(module: Any, examples: tuple[Any, ...], cfg: OptimizeConfig, judge: 
         nonlocal ranking
         if params["lowering"] == "ort-int8" and params["fallbacks"] and not ranking:
             ranking = _sensitivity(module, examples, cfg, calib, work)
-        candidate = _measure(module, examples, params, recipe_for(params, cfg, calib, ranking), cfg, judge,
+        candidate = measure_candidate(module, examples, params, recipe_for(params, cfg, calib, ranking), cfg, judge,
                              work / f"c{number}", shape)
         candidate.number = number
         cache[key] = candidate
@@ -281,7 +281,7 @@ def _best(candidates: list[Candidate], cfg: OptimizeConfig) -> Candidate | None:
     return min(feasible, key=key)
 
 
-def _measure(module: Any, examples: tuple[Any, ...], params: dict[str, Any], recipe: CompileRecipe,
+def measure_candidate(module: Any, examples: tuple[Any, ...], params: dict[str, Any], recipe: CompileRecipe,
              cfg: OptimizeConfig, judge: Judge, folder: Path, shape: tuple[int, ...]) -> Candidate:
     folder.mkdir(parents=True)
     path = folder / ("model" + SUFFIX[params["lowering"].partition("-")[0]])
