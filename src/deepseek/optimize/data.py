@@ -30,7 +30,8 @@ class Judge:
 
     @property
     def calib(self) -> str:
-        """The calibration source for this data (never the judged samples)."""
+        """The calibration source for this data (never the judged samples): a labeled set's training part, or
+        random crops of the photos (``--calib`` names them the same)."""
         return self.data
 
     def score(self, logits: np.ndarray) -> dict[str, Any]:

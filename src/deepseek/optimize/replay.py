@@ -57,7 +57,8 @@ def replay(recipe: str | Path, *, output: str | Path, model: Any = None, progres
     out = Path(output)
     if out.exists() and any(out.iterdir()):
         raise invalid("--output", str(out), "a new or empty folder (it is never overwritten)")
-    cfg = OptimizeConfig(data=data["data"], threads=int(data["measured"].get("threads", 2)))
+    # no budget on a replay: the candidate is measured whatever it scores, and its figures reported
+    cfg = OptimizeConfig(data=data["data"], threads=int(data["measured"].get("threads", 2)), max_accuracy_drop=100.0)
     module = eval_mode(module)
     judge = make_judge(module, examples, cfg.data)
     recipe_obj: CompileRecipe = data["compile"]
@@ -65,8 +66,7 @@ def replay(recipe: str | Path, *, output: str | Path, model: Any = None, progres
     params = {"lowering": f"{backend}-{'int8' if recipe_obj.quantize else 'fp32'}"}
     work = Path(tempfile.mkdtemp(prefix="deepseek-replay-"))
     try:
-        cfg_budget = OptimizeConfig(data=cfg.data, threads=cfg.threads, max_accuracy_drop=100.0)
-        candidate = measure_candidate(module, examples, params, recipe_obj, cfg_budget, judge, work / "c", tuple(examples[0].shape))
+        candidate = measure_candidate(module, examples, params, recipe_obj, cfg, judge, work / "c", tuple(examples[0].shape))
         if candidate.error:
             raise invalid("--recipe", str(recipe), f"a recipe that builds ({candidate.error})")
         out.mkdir(parents=True, exist_ok=True)

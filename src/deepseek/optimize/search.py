@@ -175,7 +175,7 @@ def _search(module: Any, examples: tuple[Any, ...], cfg: OptimizeConfig, judge: 
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     shape = tuple(examples[0].shape)
-    calib = judge.calib if judge.data != "photos" else "photos"
+    calib = judge.calib
     cache: dict[str, Candidate] = {}
     ranking: list[str] = []
     measured: list[Candidate] = []
