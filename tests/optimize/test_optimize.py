@@ -15,6 +15,8 @@ import deepseek
 from deepseek import assets
 from deepseek._errors import InvalidArgumentError
 from deepseek.optimize import OptimizeConfig, replay
+from deepseek.optimize.report import write_recipe
+from deepseek.optimize.search import describe, params_of
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +75,15 @@ def test_the_outputs_describe_the_search_and_the_recipe_replays_exactly(searched
     again = replay(out / "recipe.yaml", output=tmp_path / "again", model=digits_cnn)
     assert again["drop_pp"] == result.best.scores["drop_pp"]  # the same artifact, scored the same
     assert again["size_bytes"] == result.best.size_bytes
+    # whichever candidate timing picked: an INT8 one with float fallbacks replays too (it once failed to describe
+    # itself when chosen), and every candidate's parameters are recovered from its recipe
+    assert all(params_of(c.recipe) == c.params for c in result.candidates)
+    int8 = next(c for c in result.candidates if c.params["lowering"] == "ort-int8" and c.params["fallbacks"])
+    write_recipe(tmp_path / "int8.yaml", int8, None, [[1, 1, 8, 8]], "digits", 2)
+    again = replay(tmp_path / "int8.yaml", output=tmp_path / "int8", model=digits_cnn)
+    assert again["drop_pp"] == int8.scores["drop_pp"] and again["size_bytes"] == int8.size_bytes
+    replayed = yaml.safe_load((tmp_path / "int8" / "recipe.yaml").read_text())
+    assert replayed["measured"]["candidate"] == describe(int8.params)
 
 
 def test_bad_input_is_refused_naming_the_argument(digits_cnn, tmp_path, searched):

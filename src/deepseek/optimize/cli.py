@@ -1,6 +1,6 @@
 """``deepseek optimize``: the fastest (or smallest) artifact within an accuracy budget, searched and measured.
 
-    deepseek optimize MODEL --target x86_64 --data photos|digits|mnist-5k|fashion-mnist --max-accuracy-drop 0.5
+    deepseek optimize MODEL --target x86_64 --data photos|digits|mnist-5k|fashion-mnist|DIR --max-accuracy-drop 0.5
                       [--objective latency|size] [--trials 12] [--lowerings ort-fp32,ort-int8,inductor-fp32,inductor-int8]
                       [--prune 0.25,0.5] [--inputs 1x3x224x224] --output out/
     deepseek optimize --recipe out/recipe.yaml --output again/ [MODEL]
@@ -22,7 +22,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         "optional, the recipe names its model)")
     parser.add_argument("--target", default="x86_64", choices=TARGETS, help="where the artifact will run")
     parser.add_argument("--data", default=None, help="held-out data judging accuracy: photos (agreement with FP32), "
-                        "digits, mnist-5k, fashion-mnist (labeled accuracy)")
+                        "digits, mnist-5k, fashion-mnist (labeled accuracy), or a folder DIR with inputs.npy "
+                        "[labels.npy] [calibration.npy]")
     parser.add_argument("--max-accuracy-drop", type=float, default=0.5, metavar="PP",
                         help="percentage points below FP32 allowed (default 0.5)")
     parser.add_argument("--objective", default="latency", choices=OBJECTIVES)
@@ -49,7 +50,7 @@ def run_cli(args: argparse.Namespace) -> int:
     if args.model is None:
         raise invalid("MODEL", None, "a model file or built-in name (or --recipe)")
     if args.data is None:
-        raise invalid("--data", None, "held-out data: photos, digits, mnist-5k or fashion-mnist")
+        raise invalid("--data", None, "held-out data: photos, digits, mnist-5k, fashion-mnist or a folder with inputs.npy")
     lowerings = tuple(x.strip() for x in args.lowerings.split(",") if x.strip())
     prune = _ratios(args.prune)
     from .._cli_common import parse_shapes, resolve_model

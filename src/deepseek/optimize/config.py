@@ -11,7 +11,7 @@ from .._errors import invalid
 TARGETS = ("x86_64", "arm64", "cuda")
 SUPPORTED_TARGETS = ("x86_64",)
 OBJECTIVES = ("latency", "size")
-LOWERINGS = ("ort-fp32", "ort-int8", "inductor-fp32", "inductor-int8")
+LOWERINGS = ("ort-fp32", "ort-int8", "ort-int8-dynamic", "inductor-fp32", "inductor-int8")
 FALLBACKS = (0, 1, 2, 4, 8, 16, 32)
 
 

@@ -5,17 +5,26 @@ uses their training part. ``photos`` (no labels): agreement with the FP32 model 
 bundled photo; calibration uses random crops of the same photos (never the evaluated views). The accuracy drop is
 in percentage points: FP32 accuracy minus the candidate's, or — unlabeled — the share of confident views (FP32 top-1
 probability >= 0.5) on which the candidate's top-1 differs from FP32's.
+
+A user's own data is a folder (``--data DIR``) holding ``inputs.npy`` (N, ...) — floats, or integers such as token
+ids, kept as int64 — with ``labels.npy`` (N,) for labeled accuracy (without it: agreement with FP32) and optionally
+``calibration.npy`` (unlabeled inputs). Without ``calibration.npy`` the first ``min(calib_samples, N // 5)`` rows
+calibrate and only the rows after them are judged, so no judged sample was ever calibrated on.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .._errors import InvalidArgumentError, invalid
 from ..evaluate import DATASETS, fidelity, load_eval_data, predict
+
+FOLDER_FILES = "a folder holding inputs.npy (N, ...), optionally labels.npy (N,) and calibration.npy"
+MIN_JUDGED = 8
 
 
 @dataclasses.dataclass
@@ -27,12 +36,19 @@ class Judge:
     labels: np.ndarray | None
     reference_logits: np.ndarray
     reference_accuracy: float | None
+    # the calibration source (never the judged samples): a labeled set's training part, random crops of the photos
+    # (``--calib`` names them the same), or a folder's calibration.npy / the head of its inputs.npy
+    calib: str = ""
+    calib_samples: int | None = None  # rows of ``calib`` the data allows (None: as many as asked)
 
-    @property
-    def calib(self) -> str:
-        """The calibration source for this data (never the judged samples): a labeled set's training part, or
-        random crops of the photos (``--calib`` names them the same)."""
-        return self.data
+    def __post_init__(self) -> None:
+        self.calib = self.calib or self.data
+
+    def timing_sample(self, folder: Path, batch: int) -> Path:
+        """A real held-out input of ``batch`` rows written to ``folder`` (what latency is timed on)."""
+        path = folder / "timing-sample.npy"
+        np.save(path, np.repeat(self.x[:1], batch, axis=0))
+        return path
 
     def score(self, logits: np.ndarray) -> dict[str, Any]:
         """The candidate's figures on the held-out data, with ``drop_pp`` (percentage points below FP32)."""
@@ -48,23 +64,67 @@ class Judge:
         return out
 
 
-def make_judge(module: Any, examples: tuple[Any, ...], data: str, limit: int | None = None) -> Judge:
+def make_judge(module: Any, examples: tuple[Any, ...], data: str, limit: int | None = None,
+               calib_samples: int = 128) -> Judge:
     """Load ``data``'s held-out part, check it fits the model, and compute the FP32 reference on it."""
-
-    if data not in DATASETS:
-        raise invalid("--data", data, f"one of {list(DATASETS)}")
-    x, y, _ = load_eval_data(data, limit)
+    calib, samples = data, None
+    if data in DATASETS:
+        x, y, _ = load_eval_data(data, limit)
+        xs, labels = x.numpy().astype(np.float32), None if y is None else y.numpy()
+    elif Path(data).is_dir():
+        xs, labels, calib, samples = load_folder(Path(data), calib_samples)
+        if limit is not None:
+            xs, labels = xs[:limit], None if labels is None else labels[:limit]
+    else:
+        raise invalid("--data", data, f"one of {list(DATASETS)}, or {FOLDER_FILES}")
     expected = tuple(examples[0].shape[1:])
-    if tuple(x.shape[1:]) != expected:
+    if tuple(xs.shape[1:]) != expected:
         raise invalid("--data", data, f"inputs the model takes: (N, {', '.join(map(str, expected))}); it gives "
-                                       f"(N, {', '.join(map(str, x.shape[1:]))})")
-    xs = x.numpy().astype(np.float32)
+                                       f"(N, {', '.join(map(str, xs.shape[1:]))})")
+    integer_model = not examples[0].is_floating_point()
+    if integer_model != (xs.dtype.kind in "iu"):
+        raise invalid("--data", data, f"{'integer' if integer_model else 'floating-point'} inputs, as the model's "
+                                       f"example inputs ({examples[0].dtype}); it gives {xs.dtype}")
     logits = _reference_logits(module, xs, int(examples[0].shape[0]))
     if logits.ndim != 2:
         raise invalid("model output", list(logits.shape), "(N, classes) logits")
-    labels = None if y is None else y.numpy()
     accuracy = None if labels is None else float((logits.argmax(1) == labels).mean())
-    return Judge(data, xs, labels, logits.astype(np.float32), accuracy)
+    return Judge(data, xs, labels, logits.astype(np.float32), accuracy, calib, samples)
+
+
+def _load_array(path: Path, what: str) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)  # never unpickle a user's file
+    except (ValueError, OSError) as exc:
+        raise invalid("--data", str(path), f"{what} as a plain .npy array ({exc})") from None
+    if array.dtype.kind not in "iuf" or array.ndim < 1 or not len(array):
+        raise invalid("--data", str(path), f"{what}: a non-empty numeric array (got {array.dtype}, shape {array.shape})")
+    return array.astype(np.int64) if array.dtype.kind in "iu" else array.astype(np.float32)
+
+
+def load_folder(folder: Path, calib_samples: int) -> tuple[np.ndarray, np.ndarray | None, str, int | None]:
+    """(judged inputs, their labels or None, the calibration source, the rows of it to use) of a ``--data`` folder."""
+    inputs = folder / "inputs.npy"
+    if not inputs.is_file():
+        raise invalid("--data", str(folder), FOLDER_FILES)
+    x = _load_array(inputs, "inputs.npy")
+    y = None
+    if (folder / "labels.npy").is_file():
+        y = _load_array(folder / "labels.npy", "labels.npy")
+        if y.dtype.kind != "i" or y.shape != (len(x),) or y.min() < 0:
+            raise invalid("--data", str(folder / "labels.npy"), f"class indices >= 0 of shape ({len(x)},), one per "
+                                                                f"row of inputs.npy (got {y.dtype} {y.shape})")
+    if (folder / "calibration.npy").is_file():
+        calibration = _load_array(folder / "calibration.npy", "calibration.npy")
+        if calibration.shape[1:] != x.shape[1:] or calibration.dtype != x.dtype:
+            raise invalid("--data", str(folder / "calibration.npy"), f"rows like inputs.npy's ({x.dtype}, "
+                                                                     f"{list(x.shape[1:])})")
+        return x, y, str(folder / "calibration.npy"), None
+    head = min(calib_samples, len(x) // 5)
+    if head < 1 or len(x) - head < MIN_JUDGED:
+        raise invalid("--data", str(inputs), f"at least {MIN_JUDGED + 2} rows (the first fifth calibrates, the rest is "
+                                             f"judged), or a calibration.npy beside it (got {len(x)})")
+    return x[head:], None if y is None else y[head:], str(inputs), head
 
 
 def _reference_logits(module: Any, xs: np.ndarray, rows: int) -> np.ndarray:

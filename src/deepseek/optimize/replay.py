@@ -38,7 +38,7 @@ def replay(recipe: str | Path, *, output: str | Path, model: Any = None, progres
     from .config import OptimizeConfig
     from .data import make_judge
     from .report import copy_verified, write_recipe
-    from .search import SUFFIX, measure_candidate
+    from .search import SUFFIX, measure_candidate, params_of
 
     data = read_recipe(recipe)
     source = model if model is not None else data.get("model")
@@ -53,27 +53,34 @@ def replay(recipe: str | Path, *, output: str | Path, model: Any = None, progres
     if not isinstance(module, torch.nn.Module):
         raise invalid("MODEL", str(source), "a PyTorch model")
     g = torch.Generator().manual_seed(0)
-    examples = tuple(torch.randn(*s, generator=g) for s in data["inputs"])
+    dtypes = data.get("input_dtypes") or ["float32"] * len(data["inputs"])
+    if len(dtypes) != len(data["inputs"]) or not all(isinstance(d, str) and isinstance(getattr(torch, d, None), torch.dtype)
+                                                     for d in dtypes):
+        raise invalid("--recipe", str(recipe), "input_dtypes naming a torch dtype per input, e.g. [float32]")
+    examples = tuple(torch.randn(*s, generator=g) if getattr(torch, d).is_floating_point else
+                     torch.zeros(*s, dtype=getattr(torch, d)) for s, d in zip(data["inputs"], dtypes))
     out = Path(output)
     if out.exists() and any(out.iterdir()):
         raise invalid("--output", str(out), "a new or empty folder (it is never overwritten)")
     # no budget on a replay: the candidate is measured whatever it scores, and its figures reported
     cfg = OptimizeConfig(data=data["data"], threads=int(data["measured"].get("threads", 2)), max_accuracy_drop=100.0)
     module = eval_mode(module)
-    judge = make_judge(module, examples, cfg.data)
+    judge = make_judge(module, examples, cfg.data, calib_samples=data["compile"].samples)  # a folder's judged part
+    # starts after the calibration rows the recorded candidate used
     recipe_obj: CompileRecipe = data["compile"]
-    backend = "inductor" if recipe_obj.backend == "inductor" else "ort"
-    params = {"lowering": f"{backend}-{'int8' if recipe_obj.quantize else 'fp32'}"}
+    params = params_of(recipe_obj)
+    backend = params["lowering"].partition("-")[0]
     work = Path(tempfile.mkdtemp(prefix="deepseek-replay-"))
     try:
-        candidate = measure_candidate(module, examples, params, recipe_obj, cfg, judge, work / "c", tuple(examples[0].shape))
+        candidate = measure_candidate(module, examples, params, recipe_obj, cfg, judge, work / "c", tuple(examples[0].shape),
+                                      judge.timing_sample(work, int(examples[0].shape[0])))
         if candidate.error:
             raise invalid("--recipe", str(recipe), f"a recipe that builds ({candidate.error})")
         out.mkdir(parents=True, exist_ok=True)
         artifact = copy_verified(candidate, out, judge, cfg.threads)
         assert artifact.suffix == SUFFIX[backend]
         write_recipe(out / "recipe.yaml", candidate, source if isinstance(source, (str, Path)) else None,
-                     data["inputs"], cfg.data, cfg.threads)
+                     data["inputs"], cfg.data, cfg.threads, dtypes)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return {"artifact": str(artifact), "drop_pp": candidate.scores["drop_pp"], "latency_ms": candidate.latency_ms,

@@ -19,7 +19,7 @@ RECIPE_VERSION = 1
 
 
 def write_outputs(result: OptimizeResult, folder: Path, model_source: Any, input_shapes: list[list[int]],
-                  judge: Judge) -> None:
+                  judge: Judge, input_dtypes: list[str] | None = None) -> None:
     from .. import _machine
 
     out = output_folder(folder, what="--output")
@@ -35,7 +35,8 @@ def write_outputs(result: OptimizeResult, folder: Path, model_source: Any, input
                                      "chosen": best.number, "artifact": artifact.name, "candidates": rows})
     plot_pareto(result, out / "pareto.png", machine)
     write_text(out / "report.md", report_markdown(result, rows, machine))
-    write_recipe(out / "recipe.yaml", best, model_source, input_shapes, result.config.data, result.config.threads)
+    write_recipe(out / "recipe.yaml", best, model_source, input_shapes, result.config.data, result.config.threads,
+                 input_dtypes)
 
 
 def copy_verified(candidate: Candidate, folder: Path, judge: Judge, threads: int) -> Path:
@@ -55,11 +56,12 @@ def copy_verified(candidate: Candidate, folder: Path, judge: Judge, threads: int
 
 
 def write_recipe(path: Path, candidate: Candidate, model_source: Any, input_shapes: list[list[int]], data: str,
-                 threads: int) -> None:
+                 threads: int, input_dtypes: list[str] | None = None) -> None:
     import yaml
 
     recipe = {"deepseek_optimize_recipe": RECIPE_VERSION,
-              "model": None if model_source is None else str(model_source), "inputs": input_shapes, "data": data,
+              "model": None if model_source is None else str(model_source), "inputs": input_shapes,
+              "input_dtypes": input_dtypes or ["float32"] * len(input_shapes), "data": data,
               "compile": {k: (list(v) if isinstance(v, tuple) else v) for k, v in candidate.recipe.to_dict().items()
                           if not k.startswith("_")},
               "measured": {"candidate": candidate.row()["candidate"], "drop_pp": candidate.scores.get("drop_pp"),

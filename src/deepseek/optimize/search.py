@@ -104,18 +104,32 @@ def search_space(cfg: OptimizeConfig) -> dict[str, Any]:
     return space
 
 
-def recipe_for(params: dict[str, Any], cfg: OptimizeConfig, calib: str, ranking: list[str]) -> CompileRecipe:
+def recipe_for(params: dict[str, Any], cfg: OptimizeConfig, calib: str, ranking: list[str],
+               samples: int | None = None) -> CompileRecipe:
+    """The compile recipe of a candidate; ``samples`` caps the calibration rows (a ``--data`` folder's head)."""
     lowering = params["lowering"]
     backend, _, precision = lowering.partition("-")
-    int8 = precision == "int8"
     fields: dict[str, Any] = {"target_arch": cfg.target, "optimization_level": 3, "calib": calib,
-                              "samples": cfg.calib_samples, "quantize": "int8" if int8 else None,
+                              "samples": samples or cfg.calib_samples,
+                              "quantize": precision if precision.startswith("int8") else None,
                               "backend": "inductor" if backend == "inductor" else None,
                               "prune": params.get("prune") or None}
     if lowering == "ort-int8":
         fields.update(calibration_method=params["calibration_method"], bias_correction=params["bias_correction"],
                       float_activations=tuple(ranking[: params["fallbacks"]]))
     return CompileRecipe(**fields)
+
+
+def params_of(recipe: CompileRecipe) -> dict[str, Any]:
+    """The candidate parameters a recipe was built from (the inverse of :func:`recipe_for`), for a replay."""
+    backend = "inductor" if recipe.backend == "inductor" else "ort"
+    params: dict[str, Any] = {"lowering": f"{backend}-{recipe.quantize or 'fp32'}"}
+    if params["lowering"] == "ort-int8":
+        params.update(fallbacks=len(recipe.float_activations), calibration_method=recipe.calibration_method,
+                      bias_correction=recipe.bias_correction)
+    if recipe.prune:
+        params["prune"] = recipe.prune
+    return params
 
 
 def optimize(model: Any, example_inputs: Any = None, *, data: str = "photos", target: str = "x86_64",
@@ -153,7 +167,7 @@ def optimize(model: Any, example_inputs: Any = None, *, data: str = "photos", ta
     output_dir = Path(output) if output is not None else None
     if output_dir is not None and output_dir.exists() and any(output_dir.iterdir()):
         raise invalid("--output", str(output_dir), "a new or empty folder (it is never overwritten)")
-    judge = make_judge(module, examples, cfg.data, cfg.eval_limit)
+    judge = make_judge(module, examples, cfg.data, cfg.eval_limit, cfg.calib_samples)
     work = Path(tempfile.mkdtemp(prefix="deepseek-optimize-"))
     try:
         result = _search(module, examples, cfg, judge, work, progress)
@@ -161,7 +175,7 @@ def optimize(model: Any, example_inputs: Any = None, *, data: str = "photos", ta
             from .report import write_outputs
 
             write_outputs(result, output_dir, model if isinstance(model, (str, Path)) else model_source,
-                          [list(e.shape) for e in examples], judge)
+                          [list(e.shape) for e in examples], judge, [str(e.dtype).removeprefix("torch.") for e in examples])
         return result
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -175,20 +189,23 @@ def _search(module: Any, examples: tuple[Any, ...], cfg: OptimizeConfig, judge: 
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     shape = tuple(examples[0].shape)
-    calib = judge.calib
+    calib, samples = judge.calib, judge.calib_samples
+    sample = judge.timing_sample(work, shape[0])
     cache: dict[str, Candidate] = {}
     ranking: list[str] = []
     measured: list[Candidate] = []
 
     def run(params: dict[str, Any], number: int) -> Candidate:
+        nonlocal ranking
+        if params["lowering"] == "ort-int8" and params["fallbacks"]:
+            ranking = ranking or _sensitivity(module, examples, cfg, calib, samples, work)
+            # more fallbacks than the model has quantized activations: the same candidate as "all of them"
+            params = {**params, "fallbacks": min(params["fallbacks"], len(ranking))}
         key = json.dumps(params, sort_keys=True)
         if key in cache:
             return cache[key]
-        nonlocal ranking
-        if params["lowering"] == "ort-int8" and params["fallbacks"] and not ranking:
-            ranking = _sensitivity(module, examples, cfg, calib, work)
-        candidate = measure_candidate(module, examples, params, recipe_for(params, cfg, calib, ranking), cfg, judge,
-                             work / f"c{number}", shape)
+        candidate = measure_candidate(module, examples, params, recipe_for(params, cfg, calib, ranking, samples), cfg,
+                                      judge, work / f"c{number}", shape, sample)
         candidate.number = number
         cache[key] = candidate
         measured.append(candidate)
@@ -217,8 +234,9 @@ def _search(module: Any, examples: tuple[Any, ...], cfg: OptimizeConfig, judge: 
             asks += 1
             trial = study.ask()
             chosen = suggest(params, trial)
-            new = json.dumps(chosen, sort_keys=True) not in cache
-            candidate = run(chosen, len(measured))
+            before = len(measured)
+            candidate = run(chosen, before)
+            new = len(measured) > before
             cost = _cost(candidate, cfg, baseline)
             drop = candidate.scores.get("drop_pp", 100.0)
             trial.set_constraint("accuracy_budget", (drop - cfg.max_accuracy_drop) if not candidate.error else 100.0)
@@ -227,13 +245,13 @@ def _search(module: Any, examples: tuple[Any, ...], cfg: OptimizeConfig, judge: 
                 best = _best(measured, cfg)
                 bar.update(task, advance=1, description=f"optimize: best {describe(best.params)} "
                                                        f"({_figure(best, cfg)})" if best else "optimize: candidates")
-    _confirm(measured, baseline, cfg, shape)
+    _confirm(measured, baseline, cfg, shape, sample)
     best = _best(measured, cfg) or baseline
     return OptimizeResult(best, baseline, measured, cfg, judge.reference_accuracy)
 
 
 def _confirm(measured: list[Candidate], baseline: Candidate, cfg: OptimizeConfig, shape: tuple[int, ...],
-             rounds: int = 3, margin: float = 1.25) -> None:
+             sample: Path | None = None, rounds: int = 3, margin: float = 1.25) -> None:
     """Time the contenders again before choosing: the feasible candidates within ``margin`` of the fastest, and
     the baseline, in ``rounds`` interleaved rounds (A B C, A B C, ...), each a process of its own; a candidate's
     latency becomes the median of its first measurement and these. One process's figure swings tens of percent
@@ -254,7 +272,7 @@ def _confirm(measured: list[Candidate], baseline: Candidate, cfg: OptimizeConfig
     samples = {id(c): [c.latency_ms] for c in contenders}
     for _ in range(rounds):
         for c in contenders:
-            samples[id(c)].append(measure_latency(c.path, shape, threads=cfg.threads)["median_ms"])
+            samples[id(c)].append(measure_latency(c.path, shape, threads=cfg.threads, sample=sample)["median_ms"])
     for c in contenders:
         c.latency_ms = statistics.median(samples[id(c)])
 
@@ -282,7 +300,10 @@ def _best(candidates: list[Candidate], cfg: OptimizeConfig) -> Candidate | None:
 
 
 def measure_candidate(module: Any, examples: tuple[Any, ...], params: dict[str, Any], recipe: CompileRecipe,
-             cfg: OptimizeConfig, judge: Judge, folder: Path, shape: tuple[int, ...]) -> Candidate:
+             cfg: OptimizeConfig, judge: Judge, folder: Path, shape: tuple[int, ...],
+             sample: Path | None = None) -> Candidate:
+    """Build one candidate, score it on the judge's data, and time it (``sample``: the input timed) if it keeps
+    the budget."""
     folder.mkdir(parents=True)
     path = folder / ("model" + SUFFIX[params["lowering"].partition("-")[0]])
     started = time.perf_counter()
@@ -297,13 +318,15 @@ def measure_candidate(module: Any, examples: tuple[Any, ...], params: dict[str, 
     feasible = scores["drop_pp"] <= cfg.max_accuracy_drop + 1e-9
     latency = None
     if feasible or params["lowering"] == "ort-fp32":  # the baseline is always timed: every speed-up is against it
-        latency = measure_latency(path, shape, threads=cfg.threads)["median_ms"]
+        latency = measure_latency(path, shape, threads=cfg.threads, sample=sample)["median_ms"]
     return Candidate(0, params, recipe, path, scores, latency, path.stat().st_size, feasible, seconds)
 
 
-def _sensitivity(module: Any, examples: tuple[Any, ...], cfg: OptimizeConfig, calib: str, work: Path) -> list[str]:
+def _sensitivity(module: Any, examples: tuple[Any, ...], cfg: OptimizeConfig, calib: str, samples: int | None,
+                 work: Path) -> list[str]:
     """The INT8 activations most harmful to quantize, most harmful first (measured once in ONNX Runtime)."""
-    recipe = CompileRecipe(target_arch=cfg.target, quantize="int8", calib=calib, samples=cfg.calib_samples, keep_fp32=1)
+    recipe = CompileRecipe(target_arch=cfg.target, quantize="int8", calib=calib, samples=samples or cfg.calib_samples,
+                           keep_fp32=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = build(module, recipe, work / "sensitivity.onnx", inputs=examples)

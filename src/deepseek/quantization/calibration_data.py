@@ -35,7 +35,7 @@ TRAIN_SPLITS = {"digits": _digits_train, "mnist-5k": _mnist_train, "fashion-mnis
 
 def load_calibration(spec: str, samples: int, shape: tuple[int, ...] | None) -> Any:
     """'photos', a bundled labeled set's training split, a folder of images (ImageNet preprocessing), or a .npy
-    file → a float tensor batch of at most ``samples``."""
+    file → a batch of at most ``samples`` (float; a .npy of integers, such as token ids, stays int64)."""
     import numpy as np
     import torch
 
@@ -49,7 +49,10 @@ def load_calibration(spec: str, samples: int, shape: tuple[int, ...] | None) -> 
         return TRAIN_SPLITS[spec]().x[:samples].float()
     path = Path(spec)
     if path.suffix == ".npy" and path.is_file():
-        return torch.from_numpy(np.load(path, allow_pickle=False)[:samples]).float()
+        array = np.load(path, allow_pickle=False)[:samples]
+        if array.dtype.kind in "iu":  # token ids and other integer inputs stay integers
+            return torch.from_numpy(array.astype(np.int64))
+        return torch.from_numpy(array).float()
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:samples]
         if not files:

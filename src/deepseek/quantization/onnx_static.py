@@ -57,6 +57,9 @@ class StaticQuantResult:
     bias_corrected_layers: int
     sensitivity: list[ActivationSensitivity]  # most harmful to quantize first (only when keep_fp32 != 0)
     adaround: dict[str, Any] | None = None  # rounding="adaround": layers, weights, flipped, output MSE before/after
+    # op types left in float because their tensors carry mask sentinels (|x| >= 1e30, e.g. a transformer's
+    # ``finfo.min`` attention bias): 8 bits cannot hold them, and ORT's histogram calibrators fail on them
+    float_op_types: list[str] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -130,6 +133,7 @@ def quantize_static_onnx(
         feeds = [{feed_name: b.numpy()} for b in batches]
         ref = _run(fp32, feeds)
         excluded_nodes = _nodes_of(list(exclude), scopes)
+        op_types, float_ops = _quantizable_op_types(fp32, feeds[0])
         quantized = work / "int8.onnx"
         calibrate_method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
                             "entropy": CalibrationMethod.Entropy}[method]
@@ -137,7 +141,7 @@ def quantize_static_onnx(
             quantize_static(
                 str(fp32), str(quantized), CalibrationReader(feeds), quant_format=QuantFormat.QDQ,
                 per_channel=per_channel, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                calibrate_method=calibrate_method, nodes_to_exclude=excluded_nodes,
+                calibrate_method=calibrate_method, nodes_to_exclude=excluded_nodes, op_types_to_quantize=op_types,
                 extra_options={"CalibPercentile": percentile} if method == "percentile" else {},
             )
         adaround = None
@@ -181,9 +185,40 @@ def quantize_static_onnx(
         chosen = [*float_activations, *(r.tensor for r in ranking[: best[1]] if r.tensor not in float_activations)]
         return StaticQuantResult(Path(output), method, list(exclude), chosen, best[2],
                                  best[3], int(ref.shape[0]), size, fp32.stat().st_size, corrected, ranking,
-                                 dataclasses.asdict(adaround) if adaround is not None else None)
+                                 dataclasses.asdict(adaround) if adaround is not None else None, float_ops)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+SENTINEL = 1e30  # a float tensor holding values this large is a mask, not an activation
+
+
+def _quantizable_op_types(fp32: Path, feed: dict[str, np.ndarray]) -> tuple[list[str] | None, list[str]]:
+    """(op types to quantize, op types kept float): all (None: ORT's default) unless some tensor on one
+    calibration batch holds non-finite or sentinel values, whose producers and consumers then stay float."""
+    import onnx
+    import onnxruntime as ort
+
+    from ..runtime.backends import session_options
+
+    model = onnx.load(str(fp32))
+    produced = {o for n in model.graph.node for o in n.output if o}
+    known = {o.name for o in model.graph.output}
+    del model.graph.output[:]
+    for name in sorted(produced | known):
+        model.graph.output.append(onnx.ValueInfoProto(name=name))
+    try:
+        session = ort.InferenceSession(model.SerializeToString(), session_options(), providers=["CPUExecutionProvider"])
+        values = dict(zip([o.name for o in session.get_outputs()], session.run(None, feed)))
+    except Exception:  # an output ORT cannot expose untyped: keep ORT's default op types
+        return None, []
+    flagged = {name for name, v in values.items() if isinstance(v, np.ndarray) and v.dtype.kind == "f" and v.size
+               and not (np.isfinite(v).all() and float(np.abs(v).max()) < SENTINEL)}
+    if not flagged:
+        return None, []
+    float_ops = sorted({n.op_type for n in model.graph.node if flagged & ({*n.input} | {*n.output})})
+    keep = sorted({n.op_type for n in model.graph.node} - set(float_ops))
+    return keep, float_ops
 
 
 def _activation_ranking(qdq: Any, fp32: Any, feeds: list[dict[str, np.ndarray]], ref: np.ndarray,
