@@ -49,8 +49,10 @@ def configure_compile_parser(parser: argparse.ArgumentParser) -> None:
                              "arm64: executorch (default) or tvm; cuda: onnxruntime")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
                         help="float precision: auto = fp16 where safe for cuda (measured float16 range), fp32 elsewhere")
-    parser.add_argument("--quantize", default=None, choices=("int8",),
-                        help="static INT8 calibrated on --calib (arm64: ExecuTorch's XNNPACK quantizer)")
+    parser.add_argument("--quantize", default=None, choices=("int8", "int8-dynamic"),
+                        help="int8: static INT8 calibrated on --calib (arm64: ExecuTorch's XNNPACK quantizer); "
+                        "int8-dynamic: ONNX Runtime int8 MatMul/Gemm/Gather weights, activations quantized per call "
+                        "(transformer encoders; no calibration)")
     parser.add_argument("--calib", default="photos",
                         help="calibration data for --quantize: 'photos' (bundled real photos), a folder of images, or a .npy")
     parser.add_argument("--samples", type=count(), default=64, help="calibration samples for --quantize")

@@ -122,7 +122,7 @@ def load_folder(folder: Path, calib_samples: int) -> tuple[np.ndarray, np.ndarra
         return x, y, str(folder / "calibration.npy"), None
     head = min(calib_samples, len(x) // 5)
     if head < 1 or len(x) - head < MIN_JUDGED:
-        raise invalid("--data", str(inputs), f"at least {MIN_JUDGED + 2} rows (the first fifth calibrates, the rest is "
+        raise invalid("--data", str(inputs), f"at least {MIN_JUDGED + 1} rows (the first fifth calibrates, the rest is "
                                              f"judged), or a calibration.npy beside it (got {len(x)})")
     return x[head:], None if y is None else y[head:], str(inputs), head
 
