@@ -80,7 +80,7 @@ def test_a_data_folder_of_token_ids_is_searched_with_dynamic_and_static_int8(tex
 
 
 def test_static_int8_keeps_a_finfo_min_mask_in_float(text_case, tmp_path):
-    model, example, folder = text_case
+    model, _, folder = text_case
     calibration = torch.from_numpy(np.load(folder / "inputs.npy")[:64])
     for method in ("percentile", "entropy", "minmax"):  # ORT's histogram calibrators failed on the sentinel
         result = quantize_static_onnx(model, [calibration], tmp_path / f"{method}.onnx", method=method)
@@ -91,10 +91,10 @@ def test_static_int8_keeps_a_finfo_min_mask_in_float(text_case, tmp_path):
 def test_bad_data_folders_are_refused_naming_the_file(text_case, tmp_path):
     model, example, folder = text_case
     x = (example,)
-    with pytest.raises(InvalidArgumentError, match="inputs.npy"):
+    with pytest.raises(InvalidArgumentError, match=r"inputs\.npy"):
         make_judge(model, x, str(tmp_path))  # an empty folder
     np.save(tmp_path / "inputs.npy", np.array([{"a": 1}], dtype=object))
-    with pytest.raises(InvalidArgumentError, match="plain .npy"):
+    with pytest.raises(InvalidArgumentError, match=r"plain \.npy"):
         make_judge(model, x, str(tmp_path))  # never unpickled
     ids = np.load(folder / "inputs.npy")
     np.save(tmp_path / "inputs.npy", ids.astype(np.float32))
@@ -102,7 +102,7 @@ def test_bad_data_folders_are_refused_naming_the_file(text_case, tmp_path):
         make_judge(model, x, str(tmp_path))
     np.save(tmp_path / "inputs.npy", ids)
     np.save(tmp_path / "labels.npy", np.zeros(3, dtype=np.int64))
-    with pytest.raises(InvalidArgumentError, match="labels.npy"):
+    with pytest.raises(InvalidArgumentError, match=r"labels\.npy"):
         make_judge(model, x, str(tmp_path))
     (tmp_path / "labels.npy").unlink()
     np.save(tmp_path / "inputs.npy", ids[:8])
