@@ -95,6 +95,12 @@ def run_compile_cli(args: argparse.Namespace) -> int:
         out.print(f"[green]wrote[/] {result['output']} and {result['bundle']}/ ({result['precision']} program "
                   f"{result['program_bytes'] / 1e6:.1f} MB, runtime libraries, C header, example runner); {check}")
         return 0
+    if result.get("precision") == "int8-dynamic":
+        out.print(f"[green]wrote[/] {result['output']} (dynamic INT8, {result['size_bytes'] / 1e6:.1f} MB); export "
+                  f"verified against the source model: max abs diff {result['export_max_abs_diff']:.2e} (tolerance "
+                  f"{result['export_tolerance']:.2e}); INT8 output max abs diff {result['max_abs_diff']:.3g} — judge "
+                  "its accuracy on held-out data (deepseek evaluate, deepseek optimize)")
+        return 0
     fp16 = (f", FP16: {result['fp16_nodes']} nodes, {len(result['kept_fp32'])} kept FP32"
             if result.get("precision") == "fp16" else "")
     out.print(

@@ -323,14 +323,16 @@ def _compile_onnx_float(model: Any, recipe: CompileRecipe, *, output: str, input
 
             if reference is None:
                 raise invalid("--quantize", recipe.quantize, "a PyTorch model (the INT8 model is checked against it)")
+            export_check = verify_onnx(source_onnx, reference, examples)  # the export itself, at fp32 tolerance
             source_onnx = quantize_dynamic_onnx(source_onnx, workdir / "dynamic.onnx")
         with atomic_path(output) as tmp:
             level = optimize_onnx(source_onnx, tmp.with_suffix(".onnx"), level=optimization_level, target_arch=target_arch)
             tmp.with_suffix(".onnx").replace(tmp)
             diff = tol = float("nan")
-            # fp16 rounds at ~1e-3 relative per op: checked at 1% of the output scale; dynamic INT8 weights at 10%
-            # (a broken graph, not rounding; accuracy itself is judged on held-out data by its caller)
-            loose = {"atol": 1e-3, "rtol": 1e-2} if fp16 else {"atol": 1e-3, "rtol": 0.1} if dynamic else {}
+            # fp16 rounds at ~1e-3 relative per op: checked at 1% of the output scale. Dynamic INT8: the export was
+            # checked above; the quantized outputs only have to be finite and shaped right — how far INT8 may move
+            # them is an accuracy question, judged on held-out data (deepseek evaluate / deepseek optimize)
+            loose = {"atol": 1e-3, "rtol": 1e-2} if fp16 else {"atol": float("inf"), "rtol": 0.0} if dynamic else {}
             if reference is not None:
                 diff, tol = verify_onnx(tmp, reference, examples, **loose)
             size = tmp.stat().st_size
@@ -342,7 +344,9 @@ def _compile_onnx_float(model: Any, recipe: CompileRecipe, *, output: str, input
     return {"output": str(output), "backend": "onnxruntime", "why": why, "ort_level": level, "size_bytes": size,
             "max_abs_diff": diff, "tolerance": tol, "target_arch": target_arch, "pruned": pruned,
             "precision": "fp16" if fp16 else "int8-dynamic" if dynamic else "fp32", "kept_fp32": fp16.kept_fp32 if fp16 else [],
-            "fp16_nodes": fp16.fp16_nodes if fp16 else 0}
+            "fp16_nodes": fp16.fp16_nodes if fp16 else 0,
+            **({"tolerance": None, "export_max_abs_diff": export_check[0], "export_tolerance": export_check[1]}
+               if dynamic else {})}
 
 
 def _fp16_feeds(onnx_path: Path, examples: Any, calib: str) -> list[dict[str, Any]]:
