@@ -3,7 +3,8 @@
 Export to ONNX (verified), quantize to static INT8 calibrated on real photos, check both against FP32
 PyTorch on real photo views, benchmark eager PyTorch vs ONNX Runtime FP32 vs INT8 in the same run; then
 train a CNN on real labeled images, prune half its channels, fine-tune and quantize it, and measure it against
-the dense model (:mod:`deepseek.demo_pruned`); write a report folder (JSON, PNG, Markdown).
+the dense model (:mod:`deepseek.demo_pruned`); hand the dense CNN to ``deepseek optimize`` with a 0.5-point
+accuracy budget; write a report folder (JSON, PNG, Markdown, the optimizer's folder).
 """
 
 from __future__ import annotations
@@ -20,11 +21,18 @@ STEPS = ("load MobileNetV2 (real ImageNet weights)", "export to ONNX and verify"
          "top-1 agreement on real photos", "benchmark eager vs ONNX Runtime FP32 vs INT8")
 
 
-def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes: tuple[int, ...] = (1, 8),
-             cnn_epochs: int = 3, cnn_train_images: int | None = None, console: Console | None = None) -> dict[str, Any]:
-    """Run the demo and write ``output``/{report.json, benchmark.png, summary.md, the ONNX models}.
+OPTIMIZE_BUDGET_PP = 0.5
+# ONNX Runtime lowerings only: an AOTInductor candidate takes minutes to build on 2 cores
+OPTIMIZE_LOWERINGS = ("ort-fp32", "ort-int8", "ort-int8-dynamic")
 
-    ``cnn_epochs`` / ``cnn_train_images`` size the pruning part's training (all images by default)."""
+
+def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes: tuple[int, ...] = (1, 8),
+             cnn_epochs: int = 3, cnn_train_images: int | None = None, optimize_trials: int = 8,
+             console: Console | None = None) -> dict[str, Any]:
+    """Run the demo and write ``output``/{report.json, benchmark.png, summary.md, the ONNX models, optimize/}.
+
+    ``cnn_epochs`` / ``cnn_train_images`` size the pruning part's training (all images by default);
+    ``optimize_trials`` the candidates ``deepseek optimize`` measures for the dense CNN."""
     import logging
 
     import torch
@@ -42,7 +50,7 @@ def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes
     started = time.perf_counter()
     logging.getLogger().setLevel(logging.ERROR)  # ORT's quantizer logs a pre-processing hint per call
     with progress() as bar:
-        task = bar.add_task(STEPS[0], total=len(STEPS) + len(demo_pruned.STEPS))
+        task = bar.add_task(STEPS[0], total=len(STEPS) + len(demo_pruned.STEPS) + 1)
         model = assets.mobilenet_v2()
         example = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
         bar.update(task, advance=1, description=STEPS[1])
@@ -61,9 +69,13 @@ def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes
         int8_bench = benchmark(int8.path, example, backends=["onnxruntime"], batch_sizes=list(batch_sizes), runs=runs,
                                progress=False)
         bar.update(task, advance=1)
-        pruned = demo_pruned.pruned_int8(out, bar, task, epochs=cnn_epochs, train_images=cnn_train_images, runs=runs,
-                                         batch_sizes=(batch_sizes[0], 64))
-        bar.update(task, description="done")
+        pruned, dense, cnn_data = demo_pruned.pruned_int8(out, bar, task, epochs=cnn_epochs,
+                                                          train_images=cnn_train_images, runs=runs,
+                                                          batch_sizes=(batch_sizes[0], 64))
+        bar.update(task, description=f"deepseek optimize the dense CNN ({optimize_trials} candidates, "
+                                     f"budget {OPTIMIZE_BUDGET_PP} pp)")
+        optimized = optimize_step(dense, cnn_data, out / "optimize", optimize_trials)
+        bar.update(task, advance=1, description="done")
     combined = fp32_bench.with_rows_of(int8_bench, "onnxruntime INT8")
     combined.plot(out / "benchmark.png")
 
@@ -96,16 +108,70 @@ def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes
     console.print(combined.table())
     console.print(table)
     console.print(demo_pruned.table(pruned))
+    console.print(optimize_table(optimized))
 
     report = {"model": "mobilenet_v2 (torchvision, ImageNet-1k weights, sha256 verified)",
               "export": exported.to_dict(), "int8": int8.to_dict(),
               "agreement": {"fp32_onnx": agree_fp32.to_dict(), "int8_onnx": agree_int8.to_dict()},
               "benchmark": {"fp32": fp32_bench.to_dict(), "int8": int8_bench.to_dict()}, "pruned_int8": pruned,
-              "seconds": time.perf_counter() - started}
+              "optimize": optimized, "seconds": time.perf_counter() - started}
     write_json(out / "report.json", report)
-    write_text(out / "summary.md", _markdown([fp32_bench, int8_bench], [agree_fp32, agree_int8], exported, pruned))
+    write_text(out / "summary.md", _markdown([fp32_bench, int8_bench], [agree_fp32, agree_int8], exported, pruned)
+               + _optimize_markdown(optimized))
     console.print(f"report: {out}/report.json, {out}/benchmark.png, {out}/summary.md ({report['seconds']:.0f} s)")
     return report
+
+
+def optimize_step(model: Any, data: str, output: Path, trials: int) -> dict[str, Any]:
+    """``deepseek optimize`` on ``model`` (judged on ``data``'s held-out part); the figures the demo shows."""
+    import torch
+
+    from .optimize import optimize
+
+    result = optimize(model, (torch.zeros(1, 1, 28, 28),), data=data, max_accuracy_drop=OPTIMIZE_BUDGET_PP,
+                      trials=trials, lowerings=OPTIMIZE_LOWERINGS, output=output, progress=False)
+    rows = [{"candidate": c.row()["candidate"], "accuracy": c.scores.get("accuracy"), "drop_pp": c.scores.get("drop_pp"),
+             "latency_ms": c.latency_ms, "size_mb": None if c.size_bytes is None else c.size_bytes / 1e6,
+             "within_budget": c.feasible, "chosen": c is result.best, "error": c.error} for c in result.candidates]
+    return {"data": data, "budget_pp": OPTIMIZE_BUDGET_PP, "reference_accuracy": result.reference_accuracy,
+            "chosen": result.best.row()["candidate"], "speedup_vs_fp32_ort": result.speedup, "rows": rows,
+            "output": str(result.output), "artifact": str(result.artifact)}
+
+
+def optimize_table(result: dict[str, Any]) -> Any:
+    from ._table import Table
+
+    t = Table(title=f"deepseek optimize, the dense CNN on {result['data']}: budget {result['budget_pp']} pp below FP32 "
+                    f"({result['reference_accuracy']:.2%}), objective batch-1 latency", title_justify="left")
+    for col in ("candidate", "held-out accuracy", "drop (pp)", "batch-1 ms", "size MB", "within budget"):
+        t.add_column(col, justify="left" if col == "candidate" else "right")
+    for r in result["rows"]:
+        t.add_row(r["candidate"] + (" (chosen)" if r["chosen"] else ""), _pct(r["accuracy"]),
+                  "–" if r["drop_pp"] is None else f"{r['drop_pp']:+.2f}",
+                  "–" if r["latency_ms"] is None else f"{r['latency_ms']:.3f}",
+                  "–" if r["size_mb"] is None else f"{r['size_mb']:.2f}",
+                  "failed" if r["error"] else "yes" if r["within_budget"] else "no")
+    speed = result["speedup_vs_fp32_ort"]
+    t.caption = (f"chosen: {result['chosen']}" + (f", {speed:.2f}x the FP32 ONNX Runtime baseline" if speed else "")
+                 + f"; artifact, pareto.json/png, report.md and recipe.yaml in {result['output']}. Candidates outside "
+                   "the budget are not timed (cheapest checks first).")
+    t.caption_justify = "left"
+    return t
+
+
+def _optimize_markdown(result: dict[str, Any]) -> str:
+    lines = [f"## deepseek optimize: the dense CNN on {result['data']}, budget {result['budget_pp']} pp", "",
+             "| candidate | held-out accuracy | drop (pp) | batch-1 ms | size MB | within budget |",
+             "|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        lines.append(f"| {r['candidate']}{' (chosen)' if r['chosen'] else ''} | {_pct(r['accuracy'])} | "
+                     f"{'–' if r['drop_pp'] is None else format(r['drop_pp'], '+.2f')} | "
+                     f"{'–' if r['latency_ms'] is None else format(r['latency_ms'], '.3f')} | "
+                     f"{'–' if r['size_mb'] is None else format(r['size_mb'], '.2f')} | "
+                     f"{'failed' if r['error'] else 'yes' if r['within_budget'] else 'no'} |")
+    speed = result["speedup_vs_fp32_ort"]
+    lines += ["", f"Chosen: {result['chosen']}" + (f", {speed:.2f}x the FP32 ONNX Runtime baseline." if speed else "."), ""]
+    return "\n".join(lines)
 
 
 def _pct(value: float | None) -> str:
@@ -158,10 +224,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", default="reports/demo", help="report folder")
     parser.add_argument("--runs", type=count(), default=20, help="timed runs per benchmark measurement")
     parser.add_argument("--cnn-epochs", type=count(), default=3, help="training epochs of the CNN that is then pruned")
+    parser.add_argument("--optimize-trials", type=count(), default=8, help="candidates deepseek optimize measures")
 
 
 def run_cli(args: argparse.Namespace) -> int:
     from ._cli_common import console
 
-    run_demo(args.output, runs=args.runs, cnn_epochs=args.cnn_epochs, console=console())
+    run_demo(args.output, runs=args.runs, cnn_epochs=args.cnn_epochs, optimize_trials=args.optimize_trials,
+             console=console())
     return 0

@@ -47,8 +47,9 @@ def _onnx_accuracy(path: Path, data: Any) -> float:
 
 
 def pruned_int8(out: Path, bar: Any, task: Any, *, epochs: int, train_images: int | None, runs: int,
-                batch_sizes: tuple[int, ...]) -> dict[str, Any]:
-    """Train, prune, fine-tune, quantize and measure; advances ``bar``'s ``task`` one step per stage."""
+                batch_sizes: tuple[int, ...]) -> tuple[dict[str, Any], torch.nn.Module, str]:
+    """Train, prune, fine-tune, quantize and measure; advances ``bar``'s ``task`` one step per stage. Returns the
+    figures, the dense model and the name of its data set (for ``deepseek optimize``)."""
     from .bench import benchmark
     from .compile import export_onnx
     from .pruning import prune_channels
@@ -85,8 +86,9 @@ def pruned_int8(out: Path, bar: Any, task: Any, *, epochs: int, train_images: in
         latency = {r.batch_size: (r.latency.median_ms if r.status == "ok" else None) for r in bench.rows}
         rows.append({"variant": name, "accuracy": acc, "median_ms": latency, "size_mb": bench.rows[0].artifact_mb})
     bar.update(task, advance=1)
-    return {"data": f"{train.name} ({len(train)} training, {len(test)} held-out images)", "epochs": epochs,
-            "pruning": pruned.to_dict(), "rows": rows, "machine": bench.machine}
+    figures = {"data": f"{train.name} ({len(train)} training, {len(test)} held-out images)", "epochs": epochs,
+               "pruning": pruned.to_dict(), "rows": rows, "machine": bench.machine}
+    return figures, dense, "fashion-mnist" if train.name.startswith("fashion-mnist") else "mnist-5k"
 
 
 def table(result: dict[str, Any]) -> Any:
