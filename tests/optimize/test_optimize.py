@@ -15,8 +15,9 @@ import deepseek
 from deepseek import assets
 from deepseek._errors import InvalidArgumentError
 from deepseek.optimize import OptimizeConfig, replay
+from deepseek.optimize.data import make_judge
 from deepseek.optimize.report import write_recipe
-from deepseek.optimize.search import describe, params_of
+from deepseek.optimize.search import describe, measure_candidate, params_of, recipe_for
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +125,21 @@ def test_the_command_searches_a_model_file_and_replays_its_recipe(digits_cnn, tm
                              capture_output=True, text=True, timeout=300)
         assert bad.returncode == 2 and word in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
         assert len(bad.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
+
+
+def test_pruned_candidates_are_fine_tuned_on_the_training_part_and_replay(digits_cnn, tmp_path):
+    x = (torch.randn(1, 1, 8, 8),)
+    result = deepseek.optimize(digits_cnn, x, data="digits", max_accuracy_drop=100.0, trials=2, lowerings=("ort-fp32",),
+                               prune_ratios=(0.5,), finetune_epochs=5, output=tmp_path / "out", progress=False)
+    pruned = next(c for c in result.candidates if c.params.get("prune"))
+    assert pruned.recipe.finetune == "digits" and pruned.recipe.finetune_epochs == 5
+    assert "fine-tuned 5 epoch(s)" in pruned.row()["candidate"]
+    assert pruned.size_bytes < 0.6 * result.baseline.size_bytes  # half the channels: about a quarter of the weights
+    cfg = OptimizeConfig(data="digits", max_accuracy_drop=100.0, finetune_epochs=0)
+    bare = measure_candidate(digits_cnn, x, pruned.params, recipe_for(pruned.params, cfg, "digits", []), cfg,
+                             make_judge(digits_cnn, x, "digits"), tmp_path / "bare", (1, 1, 8, 8))
+    assert bare.recipe.finetune is None and "not fine-tuned" in bare.row()["candidate"]
+    assert pruned.scores["accuracy"] > bare.scores["accuracy"]  # the fine-tune recovers what pruning cost
+    if result.best is pruned:
+        again = replay(tmp_path / "out" / "recipe.yaml", output=tmp_path / "again", model=digits_cnn, progress=False)
+        assert again["drop_pp"] == pruned.scores["drop_pp"]  # the same seeded fine-tune, the same model

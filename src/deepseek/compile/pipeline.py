@@ -36,6 +36,12 @@ class CompileRecipe(BaseConfig):
     quantize: str | None = None
     precision: str = "auto"
     prune: float | None = None
+    # fine-tune after pruning on a bundled labeled set's training part (digits, mnist-5k, fashion-mnist): its
+    # first ``finetune_samples`` images, ``finetune_epochs`` epochs of Adam at ``finetune_lr``, seeded
+    finetune: str | None = None
+    finetune_epochs: int = 1
+    finetune_samples: int = 10000
+    finetune_lr: float = 1e-3
     calib: str = "photos"
     samples: int = 64
     # static INT8 for ONNX Runtime (``quantize="int8"`` on x86_64): how activations are calibrated, whether biases
@@ -71,6 +77,19 @@ class CompileRecipe(BaseConfig):
                                                          "use INT8)")
         if self.prune is not None and not (isinstance(self.prune, (int, float)) and 0 < self.prune < 1):
             raise invalid("--prune", self.prune, "a fraction of channels between 0 and 1")
+        if self.finetune is not None:
+            from ..quantization.calibration_data import TRAIN_SPLITS
+
+            if self.prune is None:
+                raise invalid("finetune", self.finetune, "None unless prune is set (it fine-tunes the pruned model)")
+            if self.finetune not in TRAIN_SPLITS:
+                raise invalid("finetune", self.finetune, f"a labeled training set: one of {list(TRAIN_SPLITS)}")
+        for name in ("finetune_epochs", "finetune_samples"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise invalid(name, value, "an integer >= 1")
+        if not (isinstance(self.finetune_lr, (int, float)) and 0 < self.finetune_lr < 1):
+            raise invalid("finetune_lr", self.finetune_lr, "a learning rate in (0, 1)")
         if isinstance(self.samples, bool) or not isinstance(self.samples, int) or self.samples < 1:
             raise invalid("--samples", self.samples, "an integer >= 1")
         if self.calibration_method not in ("minmax", "percentile", "entropy"):
@@ -97,9 +116,42 @@ class CompileRecipe(BaseConfig):
         return "ort-int8" if self.quantize else "ort-float"
 
 
+@dataclasses.dataclass(frozen=True)
+class PruneStep:
+    """The pruning step of a recipe: the channel ratio, and the fine-tune after it (None: none)."""
+
+    ratio: float
+    finetune: str | None = None
+    epochs: int = 1
+    samples: int = 10000
+    lr: float = 1e-3
+
+    @classmethod
+    def of(cls, recipe: CompileRecipe) -> PruneStep | None:
+        if recipe.prune is None:
+            return None
+        return cls(recipe.prune, recipe.finetune, recipe.finetune_epochs, recipe.finetune_samples, recipe.finetune_lr)
+
+    def callback(self) -> Any:
+        """``prune_channels``' ``finetune(model, step)``: seeded epochs on the training set's head."""
+        if self.finetune is None:
+            return None
+        from ..quantization.calibration_data import TRAIN_SPLITS
+        from ..train import fit_classifier
+
+        full = TRAIN_SPLITS[self.finetune]()
+        data = type(full)(full.name, full.x[: self.samples], full.y[: self.samples], full.classes)
+
+        def finetune(model: Any, step: int) -> None:
+            fit_classifier(model, data, epochs=self.epochs, lr=self.lr, batch_size=128, seed=step + 1)
+
+        return finetune
+
+
 def _resolve(model: str, inputs: list[tuple[int, ...]] | None, arch: str | None, trust_pickle: bool,
-             prune: float | None) -> tuple[Any, Any, Any, dict[str, Any] | None]:
-    """The model, its example inputs and input names — with ``prune`` of its channels removed first."""
+             prune: PruneStep | None) -> tuple[Any, Any, Any, dict[str, Any] | None]:
+    """The model, its example inputs and input names — with ``prune`` of its channels removed first (and the
+    pruned model fine-tuned, when the step says so)."""
     if isinstance(model, (str, os.PathLike)):
         module, examples, names, _ = resolve_model(str(model), inputs, arch=arch, trust_pickle=trust_pickle)
     else:  # the Python API: an nn.Module with example tensors (or shapes)
@@ -107,13 +159,14 @@ def _resolve(model: str, inputs: list[tuple[int, ...]] | None, arch: str | None,
     if prune is None:
         return module, examples, names, None
     if isinstance(module, Path):
-        raise invalid("--prune", prune, "a PyTorch model (channels are removed before export, not from ONNX)")
+        raise invalid("--prune", prune.ratio, "a PyTorch model (channels are removed before export, not from ONNX)")
     if examples is None:
         raise invalid("--inputs", None, "the input shape(s), e.g. --inputs 1x3x224x224 (pruning traces the model)")
     from ..pruning import prune_channels
 
-    result = prune_channels(module, prune, tuple(examples), round_to=8)
-    return result.model, examples, names, {"ratio": prune, "param_ratio": result.param_ratio, "mac_ratio": result.mac_ratio}
+    result = prune_channels(module, prune.ratio, tuple(examples), round_to=8, finetune=prune.callback())
+    return result.model, examples, names, {"ratio": prune.ratio, "param_ratio": result.param_ratio,
+                                           "mac_ratio": result.mac_ratio, "finetuned_on": prune.finetune}
 
 
 def _module_and_examples(model: Any, inputs: Any) -> tuple[Any, tuple[Any, ...] | None, None]:
@@ -135,7 +188,7 @@ def _module_and_examples(model: Any, inputs: Any) -> tuple[Any, tuple[Any, ...] 
 
 
 def _torch_model(model: str, output: str, suffix: str, output_expected: str, inputs: list[tuple[int, ...]] | None,
-                 arch: str | None, trust_pickle: bool, prune: float | None, model_expected: str) -> tuple[Any, Any, Any, Any]:
+                 arch: str | None, trust_pickle: bool, prune: PruneStep | None, model_expected: str) -> tuple[Any, Any, Any, Any]:
     """The PyTorch model behind ``model`` with its example inputs, after checking ``output`` can be written."""
     if not str(output).endswith(suffix):
         raise invalid("--output", output, output_expected)
@@ -161,7 +214,7 @@ def _calibration(calib: str, samples: int, examples: tuple[Any, ...]) -> tuple[l
 
 
 def _compile_x86_int8(model: str, recipe: CompileRecipe, *, output: str, inputs: list[tuple[int, ...]] | None,
-                      arch: str | None, trust_pickle: bool, calib: str, samples: int, prune: float | None) -> dict[str, Any]:
+                      arch: str | None, trust_pickle: bool, calib: str, samples: int, prune: PruneStep | None) -> dict[str, Any]:
     from ..quantization import quantize_static_onnx
     from ..runtime import load
 
@@ -190,7 +243,7 @@ def _compile_x86_int8(model: str, recipe: CompileRecipe, *, output: str, inputs:
 
 
 def _compile_arm64(model: str, *, output: str, inputs: list[tuple[int, ...]] | None, arch: str | None,
-                   trust_pickle: bool, quantize: str | None, calib: str, samples: int, prune: float | None,
+                   trust_pickle: bool, quantize: str | None, calib: str, samples: int, prune: PruneStep | None,
                    backend: str | None = None, optimization_level: int = 3) -> dict[str, Any]:
     module, examples, _, pruned = _torch_model(
         model, output, ".so", "a .so file for target arm64 (e.g. model_arm.so)", inputs, arch, trust_pickle, prune,
@@ -220,7 +273,7 @@ def _compile_arm64(model: str, *, output: str, inputs: list[tuple[int, ...]] | N
 
 def _compile_x86_inductor(model: str, *, output: str, inputs: list[tuple[int, ...]] | None, arch: str | None,
                           trust_pickle: bool, quantize: str | None, calib: str, samples: int,
-                          prune: float | None) -> dict[str, Any]:
+                          prune: PruneStep | None) -> dict[str, Any]:
     import torch
 
     from .aoti import build_aoti
@@ -275,7 +328,7 @@ def build(model: Any, recipe: CompileRecipe, output: str | os.PathLike[str], *, 
             raise invalid("model", model, "a model to compile (this .pt2 is already an AOTInductor package: "
                                           "run it with deepseek.load)")
     options = {"output": output, "inputs": inputs, "arch": arch, "trust_pickle": trust_pickle, "calib": recipe.calib,
-               "samples": recipe.samples, "prune": recipe.prune}
+               "samples": recipe.samples, "prune": PruneStep.of(recipe)}
     lowering = recipe.lowering
     if lowering == "inductor":
         return _compile_x86_inductor(model, quantize=recipe.quantize, **options)
@@ -288,7 +341,7 @@ def build(model: Any, recipe: CompileRecipe, output: str | os.PathLike[str], *, 
 
 
 def _compile_onnx_float(model: Any, recipe: CompileRecipe, *, output: str, inputs: Any, arch: str | None,
-                        trust_pickle: bool, calib: str, samples: int, prune: float | None) -> dict[str, Any]:
+                        trust_pickle: bool, calib: str, samples: int, prune: PruneStep | None) -> dict[str, Any]:
     from ..runtime.onnx_export import export_onnx, verify_onnx
     from .ort_optimize import optimize_onnx
 

@@ -30,8 +30,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trials", type=count(), default=12, help="distinct candidates to build and measure")
     parser.add_argument("--lowerings", default=",".join(LOWERINGS), help="comma-separated subset of "
                         f"{','.join(LOWERINGS)}")
-    parser.add_argument("--prune", default=None, metavar="RATIOS", help="channel-pruning ratios to try, e.g. 0.25,0.5 "
-                        "(no fine-tuning in this version: a pruned candidate must keep the budget as it is)")
+    parser.add_argument("--prune", default=None, metavar="RATIOS", help="channel-pruning ratios to try, e.g. 0.25,0.5; "
+                        "with a bundled labeled --data, each pruned candidate is fine-tuned on its training part")
+    parser.add_argument("--finetune-epochs", type=int, default=1, help="fine-tune epochs of a pruned candidate (0: none)")
     parser.add_argument("--inputs", default=None, metavar="SHAPE", help="input shape when the file does not fix it")
     parser.add_argument("--arch", default=None, help="architecture for state_dict files, e.g. torchvision:resnet18")
     parser.add_argument("--calib-samples", type=count(), default=128)
@@ -60,10 +61,11 @@ def run_cli(args: argparse.Namespace) -> int:
     result = optimize(module, examples, data=args.data, target=args.target, max_accuracy_drop=args.max_accuracy_drop,
                       objective=args.objective, trials=args.trials, output=args.output, seed=args.seed,
                       progress=not args.quiet, lowerings=lowerings, prune_ratios=prune, calib_samples=args.calib_samples,
+                      finetune_epochs=args.finetune_epochs,
                       model_source=args.model)
     out = console()
     best, base = result.best, result.baseline
-    out.print(f"[bold]chosen[/]: {describe(best.params)} — {best.latency_ms:.3f} ms, {best.size_bytes / 1e6:.2f} MB, "
+    out.print(f"[bold]chosen[/]: {describe(best.params, best.recipe)} — {best.latency_ms:.3f} ms, {best.size_bytes / 1e6:.2f} MB, "
               f"accuracy drop {best.scores['drop_pp']:.2f} pp (budget {args.max_accuracy_drop:g}); FP32 ORT baseline "
               f"{base.latency_ms:.3f} ms: {result.speedup:.2f}x")
     feasible = sum(c.feasible for c in result.candidates)

@@ -20,7 +20,8 @@ class OptimizeConfig(BaseConfig):
     """``max_accuracy_drop`` in percentage points below the FP32 model (labeled data: accuracy; unlabeled photos:
     disagreement with FP32 on confident views); ``objective`` what to minimise among the candidates that keep
     within it; ``trials`` candidates measured (Optuna picks them; a repeat is not rebuilt); ``lowerings`` and
-    ``prune_ratios`` the space searched."""
+    ``prune_ratios`` the space searched; a pruned candidate is fine-tuned for ``finetune_epochs`` on the first
+    ``finetune_samples`` training images when ``data`` is a bundled labeled set (its held-out part judges it)."""
 
     target: str = "x86_64"
     data: str = "photos"
@@ -33,6 +34,8 @@ class OptimizeConfig(BaseConfig):
     threads: int = 2
     lowerings: tuple[str, ...] = LOWERINGS
     prune_ratios: tuple[float, ...] = ()
+    finetune_epochs: int = 1  # a pruned candidate's fine-tune on a labeled set's training part (0: none)
+    finetune_samples: int = 10000
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lowerings", tuple(self.lowerings))
@@ -47,7 +50,9 @@ class OptimizeConfig(BaseConfig):
             raise invalid("--max-accuracy-drop", self.max_accuracy_drop, "percentage points >= 0, e.g. 0.5")
         if self.objective not in OBJECTIVES:
             raise invalid("--objective", self.objective, f"one of {OBJECTIVES}")
-        for name in ("trials", "calib_samples", "threads"):
+        if isinstance(self.finetune_epochs, bool) or not isinstance(self.finetune_epochs, int) or self.finetune_epochs < 0:
+            raise invalid("--finetune-epochs", self.finetune_epochs, "an integer >= 0")
+        for name in ("trials", "calib_samples", "threads", "finetune_samples"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise invalid(f"--{name.replace('_', '-')}", value, "an integer >= 1")

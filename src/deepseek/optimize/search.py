@@ -23,6 +23,7 @@ from typing import Any
 from .._errors import DeepSeekError, invalid
 from .._progress import progress as bar_context
 from ..compile.pipeline import CompileRecipe, build
+from ..quantization.calibration_data import TRAIN_SPLITS
 from .config import FALLBACKS, OptimizeConfig
 from .data import Judge, artifact_logits, make_judge
 from .latency import measure_latency
@@ -46,7 +47,7 @@ class Candidate:
     error: str | None = None
 
     def row(self) -> dict[str, Any]:
-        return {"trial": self.number, "candidate": describe(self.params), **{f"param:{k}": v for k, v in self.params.items()},
+        return {"trial": self.number, "candidate": describe(self.params, self.recipe), **{f"param:{k}": v for k, v in self.params.items()},
                 "drop_pp": self.scores.get("drop_pp"), "accuracy": self.scores.get("accuracy"),
                 "agreement": self.scores.get("agreement"), "confident_agreement": self.scores.get("confident_agreement"),
                 "clear_agreement": self.scores.get("clear_agreement"), "mean_kl": self.scores.get("mean_kl"),
@@ -77,14 +78,17 @@ class OptimizeResult:
         return pareto_front(self.candidates)
 
 
-def describe(params: dict[str, Any]) -> str:
+def describe(params: dict[str, Any], recipe: CompileRecipe | None = None) -> str:
+    """One line naming a candidate (``recipe``: says whether a pruned one was fine-tuned)."""
     lowering = params["lowering"]
     parts = [lowering]
     if lowering == "ort-int8":
         parts.append(f"{params['fallbacks']} float fallbacks, {params['calibration_method']}"
                      + (", bias-corrected" if params["bias_correction"] else ""))
     if params.get("prune"):
-        parts.append(f"pruned {params['prune']:.0%}")
+        tuned = recipe is not None and recipe.finetune
+        parts.append(f"pruned {params['prune']:.0%}" + (f", fine-tuned {recipe.finetune_epochs} epoch(s)" if tuned else
+                                                        ", not fine-tuned"))
     return ", ".join(parts)
 
 
@@ -114,6 +118,8 @@ def recipe_for(params: dict[str, Any], cfg: OptimizeConfig, calib: str, ranking:
                               "quantize": precision if precision.startswith("int8") else None,
                               "backend": "inductor" if backend == "inductor" else None,
                               "prune": params.get("prune") or None}
+    if fields["prune"] and cfg.finetune_epochs and cfg.data in TRAIN_SPLITS:
+        fields.update(finetune=cfg.data, finetune_epochs=cfg.finetune_epochs, finetune_samples=cfg.finetune_samples)
     if lowering == "ort-int8":
         fields.update(calibration_method=params["calibration_method"], bias_correction=params["bias_correction"],
                       float_activations=tuple(ranking[: params["fallbacks"]]))
