@@ -14,10 +14,11 @@ import yaml
 import deepseek
 from deepseek import assets
 from deepseek._errors import InvalidArgumentError
+from deepseek.compile.pipeline import CompileRecipe
 from deepseek.optimize import OptimizeConfig, replay
 from deepseek.optimize.data import make_judge
 from deepseek.optimize.report import write_recipe
-from deepseek.optimize.search import describe, measure_candidate, params_of, recipe_for
+from deepseek.optimize.search import describe, measure_candidate, params_of, recipe_for, searched_lowerings
 
 
 @pytest.fixture(scope="module")
@@ -143,3 +144,20 @@ def test_pruned_candidates_are_fine_tuned_on_the_training_part_and_replay(digits
     if result.best is pruned:
         again = replay(tmp_path / "out" / "recipe.yaml", output=tmp_path / "again", model=digits_cnn, progress=False)
         assert again["drop_pp"] == pruned.scores["drop_pp"]  # the same seeded fine-tune, the same model
+
+
+def test_bfloat16_is_a_candidate_where_the_cpu_has_it_and_builds_an_aoti_package(digits_cnn, tmp_path):
+    cfg = OptimizeConfig(data="digits", max_accuracy_drop=1.0)
+    assert "inductor-bf16" not in searched_lowerings(cfg, {"avx512_bf16": False, "amx_bf16": False})
+    assert "inductor-bf16" in searched_lowerings(cfg, {"avx512_bf16": True, "amx_bf16": False})
+    assert "inductor-bf16" in searched_lowerings(cfg, {"avx512_bf16": False, "amx_bf16": True})
+    x = (torch.randn(1, 1, 8, 8),)
+    params = {"lowering": "inductor-bf16"}
+    recipe = recipe_for(params, cfg, "digits", [])
+    assert recipe.precision == "bf16" and recipe.backend == "inductor" and params_of(recipe) == params
+    c = measure_candidate(digits_cnn, x, params, recipe, cfg, make_judge(digits_cnn, x, "digits"), tmp_path / "c",
+                          (1, 1, 8, 8))
+    assert c.error is None and c.path.suffix == ".pt2"
+    assert c.scores["drop_pp"] <= 1.0 and c.scores["agreement"] >= 0.99  # 8 significant bits: near-ties may flip
+    with pytest.raises(InvalidArgumentError, match="--precision"):
+        CompileRecipe(precision="bf16")  # bfloat16 is an Inductor build, not ONNX Runtime's

@@ -38,11 +38,15 @@ class AotiPackage:
 
 def build_aoti(model: torch.nn.Module, examples: tuple[Any, ...], output: str | Path, *,
                calibration: list[torch.Tensor] | None = None, dynamic_batch: bool = True,
-               tolerance: float | None = None, check_inputs: torch.Tensor | None = None) -> AotiPackage:
+               tolerance: float | None = None, check_inputs: torch.Tensor | None = None,
+               bf16: bool = False) -> AotiPackage:
     """Compile ``model`` into an AOTInductor package at ``output`` (INT8 via PT2E when ``calibration`` is given),
     after checking that the compiled code reproduces the model on ``examples`` — or, for a one-input model, on
     ``check_inputs`` (real samples the calibration did not see: an INT8 program's integer kernels and its float
-    reference graph drift apart on random inputs far outside the calibrated ranges, not on real ones)."""
+    reference graph drift apart on random inputs far outside the calibrated ranges, not on real ones).
+
+    ``bf16``: weights and activations in bfloat16 (oneDNN's AVX512-BF16 / AMX kernels where the CPU has them),
+    float32 in and out; checked against the same bfloat16 model run eagerly."""
     from torch._inductor import aoti_compile_and_package, aoti_load_package
 
     from ..runtime.predictor import INPUTS_ENTRY, program_input_specs
@@ -54,6 +58,8 @@ def build_aoti(model: torch.nn.Module, examples: tuple[Any, ...], output: str | 
 
         source = quantize_pt2e(model, examples, calibration, observer="histogram", compile=False).graph_module
         precision = "int8"
+    elif bf16:
+        source, precision = Bfloat16(model), "bf16"
     program = None
     if dynamic_batch:
         traced, shapes = dynamic_batch_examples(examples)
@@ -92,7 +98,8 @@ def build_aoti(model: torch.nn.Module, examples: tuple[Any, ...], output: str | 
         diff = max(float((w.float() - g.float()).abs().max()) for w, g in pairs)
         # integer kernels requantize where the reference graph stays float between quantize/dequantize pairs:
         # they agree to a few output quantization steps, not to float rounding
-        scale = 5e-2 if precision == "int8" else 1e-3
+        # bfloat16 keeps 8 significant bits: fused kernels round at other points than the eager graph
+        scale = 5e-2 if precision in ("int8", "bf16") else 1e-3
         tol = tolerance if tolerance is not None else scale * max(1.0, float(want.abs().max()))
         if not diff <= tol:
             raise VerificationError(f"AOTInductor package differs from the model: max abs diff {diff:.3g} > {tol:.3g}")
@@ -102,6 +109,21 @@ def build_aoti(model: torch.nn.Module, examples: tuple[Any, ...], output: str | 
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return AotiPackage(Path(output), precision, size, diff, tol, compile_s)
+
+
+class Bfloat16(torch.nn.Module):
+    """``model`` in bfloat16 behind a float32 interface: floating inputs cast in, the output cast back."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        import copy
+
+        self.model = eval_mode(copy.deepcopy(model)).to(torch.bfloat16)
+
+    def forward(self, *args: Any) -> Any:
+        cast = [a.to(torch.bfloat16) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
+        out = self.model(*cast)
+        return out.float() if isinstance(out, torch.Tensor) else type(out)(o.float() for o in out)
 
 
 def _first(out: Any) -> torch.Tensor:

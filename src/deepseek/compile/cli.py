@@ -48,7 +48,7 @@ def configure_compile_parser(parser: argparse.ArgumentParser) -> None:
                         help="x86_64: onnxruntime (default, .onnx) or inductor (AOTInductor package, .pt2); "
                              "arm64: executorch (default) or tvm; cuda: onnxruntime")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
-                        help="float precision: auto = fp16 where safe for cuda (measured float16 range), fp32 elsewhere")
+                        help="float precision: auto = fp16 where safe for cuda (measured float16 range), fp32 elsewhere; bf16 with --backend inductor (x86 CPUs with AVX512-BF16 or AMX)")
     parser.add_argument("--quantize", default=None, choices=("int8", "int8-dynamic"),
                         help="int8: static INT8 calibrated on --calib (arm64: ExecuTorch's XNNPACK quantizer); "
                         "int8-dynamic: ONNX Runtime int8 MatMul/Gemm/Gather weights, activations quantized per call "

@@ -18,7 +18,7 @@ from .._config import BaseConfig
 from .._errors import invalid
 
 TARGETS = ("x86_64", "arm64", "cuda")
-PRECISIONS = ("auto", "fp32", "fp16")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 # static INT8 (calibrated activations), or dynamic INT8 for ONNX Runtime: int8 weights of MatMul/Gemm/Gather,
 # activations quantized per call — the usual INT8 for transformer encoders, no calibration data needed
 QUANTIZE = (None, "int8", "int8-dynamic")
@@ -72,6 +72,9 @@ class CompileRecipe(BaseConfig):
                                                        "through the default executorch backend's XNNPACK quantizer)")
         if self.quantize and self.target_arch == "cuda":
             raise invalid("--quantize", self.quantize, "a target of x86_64 or arm64 (CUDA INT8 is not in this version)")
+        if self.precision == "bf16" and (self.backend != "inductor" or self.quantize):
+            raise invalid("--precision", self.precision, "bf16 with --backend inductor on x86_64, without --quantize "
+                                                         "(oneDNN's bfloat16 kernels)")
         if self.precision == "fp16" and self.target_arch != "cuda":
             raise invalid("--precision", self.precision, "fp16 for target cuda (CPUs here run it slower than fp32: "
                                                          "use INT8)")
@@ -273,7 +276,7 @@ def _compile_arm64(model: str, *, output: str, inputs: list[tuple[int, ...]] | N
 
 def _compile_x86_inductor(model: str, *, output: str, inputs: list[tuple[int, ...]] | None, arch: str | None,
                           trust_pickle: bool, quantize: str | None, calib: str, samples: int,
-                          prune: PruneStep | None) -> dict[str, Any]:
+                          prune: PruneStep | None, bf16: bool = False) -> dict[str, Any]:
     import torch
 
     from .aoti import build_aoti
@@ -283,7 +286,7 @@ def _compile_x86_inductor(model: str, *, output: str, inputs: list[tuple[int, ..
         trust_pickle, prune, "a PyTorch model (.pt2, TorchScript, state_dict + --arch) for --backend inductor")
     calibration, check = _calibration(calib, samples, examples) if quantize else (None, None)
     built = build_aoti(module, tuple(examples), output, calibration=calibration,
-                       check_inputs=check if check is not None and len(check) else None)
+                       check_inputs=check if check is not None and len(check) else None, bf16=bf16)
     agreement = None
     if check is not None and len(check):
         from torch._inductor import aoti_load_package
@@ -331,7 +334,7 @@ def build(model: Any, recipe: CompileRecipe, output: str | os.PathLike[str], *, 
                "samples": recipe.samples, "prune": PruneStep.of(recipe)}
     lowering = recipe.lowering
     if lowering == "inductor":
-        return _compile_x86_inductor(model, quantize=recipe.quantize, **options)
+        return _compile_x86_inductor(model, quantize=recipe.quantize, bf16=recipe.precision == "bf16", **options)
     if lowering in ("executorch", "tvm"):
         return _compile_arm64(model, quantize=recipe.quantize, backend=recipe.backend,
                               optimization_level=recipe.optimization_level, **options)

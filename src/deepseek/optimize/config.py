@@ -11,7 +11,9 @@ from .._errors import invalid
 TARGETS = ("x86_64", "arm64", "cuda")
 SUPPORTED_TARGETS = ("x86_64",)
 OBJECTIVES = ("latency", "size")
-LOWERINGS = ("ort-fp32", "ort-int8", "ort-int8-dynamic", "inductor-fp32", "inductor-int8")
+LOWERINGS = ("ort-fp32", "ort-int8", "ort-int8-dynamic", "inductor-fp32", "inductor-bf16", "inductor-int8")
+# searched only where the CPU has bfloat16 arithmetic (AVX512-BF16 or AMX): elsewhere it is emulated, slower than fp32
+NEEDS_BF16 = ("inductor-bf16",)
 FALLBACKS = (0, 1, 2, 4, 8, 16, 32)
 
 

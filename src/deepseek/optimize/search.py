@@ -24,7 +24,7 @@ from .._errors import DeepSeekError, invalid
 from .._progress import progress as bar_context
 from ..compile.pipeline import CompileRecipe, build
 from ..quantization.calibration_data import TRAIN_SPLITS
-from .config import FALLBACKS, OptimizeConfig
+from .config import FALLBACKS, NEEDS_BF16, OptimizeConfig
 from .data import Judge, artifact_logits, make_judge
 from .latency import measure_latency
 
@@ -92,10 +92,19 @@ def describe(params: dict[str, Any], recipe: CompileRecipe | None = None) -> str
     return ", ".join(parts)
 
 
+def searched_lowerings(cfg: OptimizeConfig, features: dict[str, bool] | None = None) -> tuple[str, ...]:
+    """``cfg.lowerings`` less the bfloat16 ones when this CPU has no bfloat16 arithmetic (they would be emulated)."""
+    from .._machine import cpu_features
+
+    features = cpu_features() if features is None else features
+    bf16 = features.get("avx512_bf16") or features.get("amx_bf16")
+    return tuple(lw for lw in cfg.lowerings if bf16 or lw not in NEEDS_BF16)
+
+
 def search_space(cfg: OptimizeConfig) -> dict[str, Any]:
     """The candidates as a deepseek.tune search space (conditional on the lowering)."""
     options: dict[str, Any] = {}
-    for lowering in cfg.lowerings:
+    for lowering in searched_lowerings(cfg):
         if lowering == "ort-int8":
             options[lowering] = {"fallbacks": {"type": "choice", "options": list(FALLBACKS)},
                                  "calibration_method": {"type": "choice", "options": ["percentile", "minmax", "entropy"]},
@@ -116,6 +125,7 @@ def recipe_for(params: dict[str, Any], cfg: OptimizeConfig, calib: str, ranking:
     fields: dict[str, Any] = {"target_arch": cfg.target, "optimization_level": 3, "calib": calib,
                               "samples": samples or cfg.calib_samples,
                               "quantize": precision if precision.startswith("int8") else None,
+                              "precision": "bf16" if precision == "bf16" else "auto",
                               "backend": "inductor" if backend == "inductor" else None,
                               "prune": params.get("prune") or None}
     if fields["prune"] and cfg.finetune_epochs and cfg.data in TRAIN_SPLITS:
@@ -129,7 +139,7 @@ def recipe_for(params: dict[str, Any], cfg: OptimizeConfig, calib: str, ranking:
 def params_of(recipe: CompileRecipe) -> dict[str, Any]:
     """The candidate parameters a recipe was built from (the inverse of :func:`recipe_for`), for a replay."""
     backend = "inductor" if recipe.backend == "inductor" else "ort"
-    params: dict[str, Any] = {"lowering": f"{backend}-{recipe.quantize or 'fp32'}"}
+    params: dict[str, Any] = {"lowering": f"{backend}-{recipe.quantize or ('bf16' if recipe.precision == 'bf16' else 'fp32')}"}
     if params["lowering"] == "ort-int8":
         params.update(fallbacks=len(recipe.float_activations), calibration_method=recipe.calibration_method,
                       bias_correction=recipe.bias_correction)
