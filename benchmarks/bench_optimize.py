@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import add_smoke_flag, write_results
+from deepseek.optimize.config import LOWERINGS
 
 BUDGET = 0.5
 
@@ -203,7 +204,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-optimize-"))
     trials = 3 if args.smoke else args.trials
     # smoke: ORT only (AOTInductor builds take minutes); full: every lowering
-    lowerings = ("ort-fp32", "ort-int8") if args.smoke else ("ort-fp32", "ort-int8", "inductor-fp32", "inductor-int8")
+    lowerings = ("ort-fp32", "ort-int8") if args.smoke else LOWERINGS  # every lowering (bf16 where the CPU has it)
     cases = {c.strip() for c in args.cases.split(",") if c.strip()}
     if not cases or cases - {"fashion", "mobilenet", "minilm"}:
         parser.error("--cases: a comma-separated subset of fashion, mobilenet, minilm")
@@ -218,7 +219,7 @@ def main() -> None:
                                                    "photos", trials, 2, lowerings, work)
     if "minilm" in cases:  # smoke: tiny sizes, FP32 and dynamic INT8 only
         model, examples, folder = minilm_case(work, args.smoke)
-        text_lowerings = ("ort-fp32", "ort-int8-dynamic") if args.smoke else (*lowerings, "ort-int8-dynamic")
+        text_lowerings = ("ort-fp32", "ort-int8-dynamic") if args.smoke else lowerings
         results["cases"]["MiniLM + Rotten Tomatoes"] = run_case("minilm", model, examples, folder, 2 if args.smoke
                                                                 else trials, 2, text_lowerings, work)
     every = cases == {"fashion", "mobilenet", "minilm"}
