@@ -10,11 +10,12 @@ import types
 from typing import Any
 
 from .config import OptimizeConfig
+from .lm import load_lm, optimize_lm
 from .replay import read_recipe, replay
 from .search import Candidate, OptimizeResult, pareto_front, search_space
 
-__all__ = ["Candidate", "OptimizeConfig", "OptimizeResult", "optimize", "pareto_front", "read_recipe", "replay",
-           "search_space"]
+__all__ = ["Candidate", "OptimizeConfig", "OptimizeResult", "load_lm", "optimize", "optimize_lm", "pareto_front",
+           "read_recipe", "replay", "search_space"]
 
 
 def optimize(model: Any, example_inputs: Any = None, **options: Any) -> OptimizeResult:

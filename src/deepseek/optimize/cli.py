@@ -4,11 +4,14 @@
                       [--objective latency|size] [--trials 12] [--lowerings ort-fp32,ort-int8,inductor-fp32,inductor-int8]
                       [--prune 0.25,0.5] [--inputs 1x3x224x224] --output out/
     deepseek optimize --recipe out/recipe.yaml --output again/ [MODEL]
+    deepseek optimize smollm2|HF_FOLDER --data hamlet|text.txt --max-accuracy-drop 0.5 --output out/   (a causal LM:
+                      weight-only int8/int4 and bfloat16, judged by next-token accuracy)
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from .._errors import invalid
@@ -43,6 +46,22 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _optimize_lm(args: argparse.Namespace) -> int:
+    from .._cli_common import console
+    from .lm import describe_lm, optimize_lm
+
+    result = optimize_lm(args.model, data=args.data, max_accuracy_drop=args.max_accuracy_drop,
+                         objective=args.objective, trials=args.trials, output=args.output, progress=not args.quiet)
+    best, base = result.best, result.baseline
+    speed = f"; float32 {base.latency_ms:.2f} ms/token" if base.latency_ms else ""
+    console().print(f"[bold]chosen[/]: {describe_lm(best.params)} — "
+                    f"{best.latency_ms if best.latency_ms is not None else float('nan'):.2f} ms/token, "
+                    f"{best.size_bytes / 1e6:.0f} MB, next-token accuracy drop {best.scores['drop_pp']:.2f} pp "
+                    f"(budget {args.max_accuracy_drop:g}){speed}\n[green]wrote[/] {result.output}/ (model/, pareto.json, "
+                    "pareto.png, report.md, recipe.yaml)")
+    return 0
+
+
 def run_cli(args: argparse.Namespace) -> int:
     from .._cli_common import console
 
@@ -52,6 +71,10 @@ def run_cli(args: argparse.Namespace) -> int:
         raise invalid("MODEL", None, "a model file or built-in name (or --recipe)")
     if args.data is None:
         raise invalid("--data", None, "held-out data: photos, digits, mnist-5k, fashion-mnist or a folder with inputs.npy")
+    from .lm import is_causal_lm
+
+    if is_causal_lm(args.model) or (Path(args.model) / "config.json").is_file():
+        return _optimize_lm(args)
     lowerings = tuple(x.strip() for x in args.lowerings.split(",") if x.strip())
     prune = _ratios(args.prune)
     from .._cli_common import parse_shapes, resolve_model

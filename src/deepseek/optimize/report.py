@@ -98,7 +98,7 @@ def report_markdown(result: OptimizeResult, rows: list[dict[str, Any]], machine:
     return "\n".join(lines)
 
 
-def plot_pareto(result: OptimizeResult, path: Path, machine: str) -> None:
+def plot_pareto(result: OptimizeResult, path: Path, machine: str, xlabel: str = "batch-1 latency (ms)") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -118,7 +118,7 @@ def plot_pareto(result: OptimizeResult, path: Path, machine: str) -> None:
     if result.best.latency_ms:
         ax.scatter([result.best.latency_ms], [result.best.scores["drop_pp"]], marker="*", s=200, color="tab:orange",
                    label="chosen", zorder=5)
-    ax.set_xlabel("batch-1 latency (ms)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("accuracy drop (percentage points)")
     ax.legend(fontsize=7)
     fig.text(0.01, 0.01, machine, fontsize=6, color="gray")

@@ -81,6 +81,10 @@ class OptimizeResult:
 def describe(params: dict[str, Any], recipe: CompileRecipe | None = None) -> str:
     """One line naming a candidate (``recipe``: says whether a pruned one was fine-tuned)."""
     lowering = params["lowering"]
+    if lowering.startswith("torch-"):  # a language-model candidate (:mod:`.lm`)
+        from .lm import describe_lm
+
+        return describe_lm(params)
     parts = [lowering]
     if lowering == "ort-int8":
         parts.append(f"{params['fallbacks']} float fallbacks, {params['calibration_method']}"
@@ -155,9 +159,19 @@ def optimize(model: Any, example_inputs: Any = None, *, data: str = "photos", ta
     """Search for the fastest (``objective="latency"``) or smallest artifact of ``model`` for ``target`` whose
     accuracy on ``data``'s held-out part stays within ``max_accuracy_drop`` percentage points of FP32; write it,
     with the Pareto front, a report and a replayable recipe, to ``output``. ``model_source`` names the model file
-    or built-in name the recipe rebuilds from, when ``model`` is given as a module."""
+    or built-in name the recipe rebuilds from, when ``model`` is given as a module. A causal language model (a
+    Hugging Face one with ``tokenizer=``, or ``"smollm2"``) is searched over weight-only int8/int4 and bfloat16
+    instead, judged by next-token accuracy on ``data`` (``"hamlet"`` or a .txt file)."""
     from .._tensors import as_input_tuple, eval_mode
+    from .lm import is_causal_lm, optimize_lm
 
+    if is_causal_lm(model):  # weight-only int8/int4 and bfloat16, judged on text (:mod:`.lm`)
+        lm_options = {k: options.pop(k) for k in ("tokenizer", "windows", "window", "new_tokens") if k in options}
+        if options or example_inputs is not None:
+            raise invalid("options", sorted(options) or "example_inputs", "none of these for a language model "
+                                                                          "(its candidates are weight-only/bf16)")
+        return optimize_lm(model, lm_options.pop("tokenizer", None), data=data, max_accuracy_drop=max_accuracy_drop,
+                           objective=objective, trials=trials, output=output, progress=progress, **lm_options)
     cfg = config or OptimizeConfig(target=target, data=data, max_accuracy_drop=max_accuracy_drop, objective=objective,
                                    trials=trials, seed=seed, **options)
     import torch

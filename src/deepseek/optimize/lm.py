@@ -1,0 +1,342 @@
+"""``deepseek optimize`` for causal language models: weight-only int8 / int4 (group size, the output layer kept at
+8 bits or not) and bfloat16 compute, judged by next-token top-1 accuracy on held-out text against the float
+model, timed by greedy decoding with the KV cache in a process of its own.
+
+The space is small (9 candidates) and every point costs about the same, so it is enumerated in a fixed order —
+the recipes llama.cpp users reach for first — up to ``trials``; accuracy is checked before latency, and only a
+candidate within the budget is timed. Round-to-nearest weights need no calibration data: the judged text is
+held out from nothing, and the float model's own predictions are the reference.
+
+    deepseek optimize smollm2 --data hamlet --max-accuracy-drop 0.5 --output out/
+    python -m deepseek.optimize.lm SOURCE --params '{"lowering": ...}'   # one candidate's decode latency
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._errors import DeepSeekError, invalid
+
+LM_DATA = ("hamlet",)
+# the candidates, cheapest-to-judge first among equals; "head_bits": 8 keeps lm_head at int8 as llama.cpp does
+SPACE: tuple[dict[str, Any], ...] = (
+    {"lowering": "torch-float", "compute": "float32"},
+    {"lowering": "torch-weight-only", "bits": 8, "group_size": None, "head_bits": None, "compute": "bfloat16"},
+    {"lowering": "torch-weight-only", "bits": 4, "group_size": 32, "head_bits": 8, "compute": "bfloat16"},
+    {"lowering": "torch-weight-only", "bits": 4, "group_size": 64, "head_bits": 8, "compute": "bfloat16"},
+    {"lowering": "torch-weight-only", "bits": 4, "group_size": 128, "head_bits": 8, "compute": "bfloat16"},
+    {"lowering": "torch-float", "compute": "bfloat16"},
+    {"lowering": "torch-weight-only", "bits": 4, "group_size": 32, "head_bits": None, "compute": "bfloat16"},
+    {"lowering": "torch-weight-only", "bits": 8, "group_size": None, "head_bits": None, "compute": "float32"},
+    {"lowering": "torch-weight-only", "bits": 4, "group_size": 128, "head_bits": None, "compute": "bfloat16"},
+)
+QUANT_FILE = "deepseek_weight_only.json"
+
+
+def is_causal_lm(model: Any) -> bool:
+    """A Hugging Face causal LM (``generate`` and a config), or the bundled ``smollm2``."""
+    if isinstance(model, str):
+        return model == "smollm2"
+    return hasattr(model, "generate") and hasattr(model, "config") and hasattr(model, "save_pretrained")
+
+
+def describe_lm(params: dict[str, Any]) -> str:
+    if params["lowering"] == "torch-float":
+        return f"torch {params['compute']}"
+    group = f" g{params['group_size']}" if params.get("group_size") else " per-channel"
+    head = ", lm_head int8" if params.get("head_bits") else ""
+    return f"torch int{params['bits']}{group} weights, {params['compute']} compute{head}"
+
+
+def build_lm(model: Any, params: dict[str, Any]) -> Any:
+    """A copy of ``model`` as the candidate ``params`` describes."""
+    import torch
+
+    from ..quantization import quantize_weights
+
+    built = copy.deepcopy(model).eval()
+    if params["lowering"] == "torch-float":
+        return built.to(getattr(torch, params["compute"]))
+    return quantize_weights(built, weight_only_config(params))
+
+
+def weight_only_config(params: dict[str, Any]) -> Any:
+    from ..quantization import WeightOnlyConfig
+
+    return WeightOnlyConfig(bits=params["bits"], group_size=params["group_size"], compute_dtype=params["compute"],
+                            layer_bits={"lm_head": params["head_bits"]} if params.get("head_bits") else {})
+
+
+class LMJudge:
+    """Held-out windows of a text, the float model's next-token logits on them, and its accuracy."""
+
+    def __init__(self, model: Any, tokenizer: Any, data: str, windows: int = 8, window: int = 256) -> None:
+        import torch
+
+        from .. import assets
+
+        if data == "hamlet":
+            text = assets.hamlet()
+        elif Path(data).suffix == ".txt" and Path(data).is_file():
+            text = Path(data).read_text(encoding="utf-8", errors="replace")
+        else:
+            raise invalid("--data", data, "hamlet (bundled) or a .txt file, for a language model")
+        ids = tokenizer(text, return_tensors="pt").input_ids[0]
+        count = min(windows, ids.numel() // window)
+        if count < 1:
+            raise invalid("--data", data, f"a text of at least {window} tokens (got {ids.numel()})")
+        self.data, self.inputs = data, ids[: count * window].view(count, window)
+        self.targets = self.inputs[:, 1:].numpy()
+        with torch.inference_mode():
+            self.reference = self._logits(model)
+        self.reference_accuracy = float((self.reference.argmax(-1) == self.targets).mean())
+
+    def _logits(self, model: Any) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            return np.stack([model(row.unsqueeze(0)).logits[0, :-1].float().numpy() for row in self.inputs])
+
+    def score(self, model: Any) -> dict[str, Any]:
+        """Next-token top-1 accuracy, agreement with the float model, perplexity, mean KL; ``drop_pp``."""
+        logits = self._logits(model)
+        hits = agree = 0
+        nll = kl = 0.0
+        for got, ref, target in zip(logits, self.reference, self.targets):  # a window at a time: vocab-wide arrays
+            logp, ref_logp = _log_softmax(got.astype(np.float64)), _log_softmax(ref.astype(np.float64))
+            top = got.argmax(-1)
+            hits += int((top == target).sum())
+            agree += int((top == ref.argmax(-1)).sum())
+            nll -= float(np.take_along_axis(logp, target[:, None], -1).sum())
+            kl += float((np.exp(ref_logp) * (ref_logp - logp)).sum())
+        n = int(self.targets.size)
+        accuracy = hits / n
+        return {"accuracy": accuracy, "agreement": agree / n, "perplexity": math.exp(nll / n), "mean_kl": kl / n,
+                "drop_pp": 100.0 * (self.reference_accuracy - accuracy), "tokens": n}
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+
+def load_source(source: str) -> tuple[Any, Any]:
+    """(model, tokenizer) from ``smollm2`` or a local Hugging Face folder (never downloaded)."""
+    from .. import assets
+
+    if source == "smollm2":
+        return assets.smollm2()
+    folder = Path(source)
+    if not (folder / "config.json").is_file():
+        raise invalid("MODEL", source, "smollm2 or a local Hugging Face model folder (with config.json; nothing is "
+                                       "downloaded)")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    return (AutoModelForCausalLM.from_pretrained(folder, local_files_only=True).eval(),
+            AutoTokenizer.from_pretrained(folder, local_files_only=True))
+
+
+def measure_decode(source: str, params: dict[str, Any], *, new_tokens: int = 32, runs: int = 5,
+                   threads: int = 2, timeout_s: float = 900) -> float:
+    """Milliseconds per generated token (greedy, KV cache, batch 1) of the candidate, in a fresh process."""
+    import os
+
+    command = [sys.executable, "-m", "deepseek.optimize.lm", source, "--params", json.dumps(params),
+               "--new-tokens", str(new_tokens), "--runs", str(runs), "--threads", str(threads)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s,
+                          env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+    if done.returncode != 0:
+        tail = " | ".join(done.stderr.strip().splitlines()[-2:])
+        raise DeepSeekError(f"decode latency of {describe_lm(params)}: the measuring process failed: {tail}")
+    return float(json.loads(done.stdout.strip().splitlines()[-1])["ms_per_token"])
+
+
+def save_lm(model: Any, tokenizer: Any, params: dict[str, Any], folder: Path) -> None:
+    """The candidate as a folder :func:`load_lm` reads: config, safetensors weights (integer weights with their
+    scales for weight-only layers), tokenizer, and the quantization parameters."""
+    from safetensors.torch import save_model
+
+    folder.mkdir(parents=True)
+    model.config.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    save_model(model, str(folder / "model.safetensors"))
+    (folder / QUANT_FILE).write_text(json.dumps(params, indent=1))
+
+
+def load_lm(folder: str | Path) -> Any:
+    """A model saved by ``deepseek optimize`` for a language model: the architecture from its config, the
+    weight-only layers rebuilt from its parameters, the weights loaded strictly (safetensors, no pickle)."""
+    import torch
+    from safetensors.torch import load_model
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    folder = Path(folder)
+    if not (folder / QUANT_FILE).is_file() or not (folder / "model.safetensors").is_file():
+        raise invalid("folder", str(folder), f"a folder written by deepseek optimize ({QUANT_FILE}, model.safetensors)")
+    params = json.loads((folder / QUANT_FILE).read_text())
+    config = AutoConfig.from_pretrained(folder, local_files_only=True)
+    # built on the CPU, not the meta device: buffers computed at construction (rotary frequencies) are not in
+    # the weights file; the random initial weights are all overwritten below (strict)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    if params["lowering"] == "torch-float":
+        model = model.to(getattr(torch, params["compute"]))
+    else:
+        from ..quantization import quantize_weights
+
+        quantize_weights(model, weight_only_config(params))
+    missing, unexpected = load_model(model, str(folder / "model.safetensors"), strict=False)
+    if missing or unexpected:
+        raise DeepSeekError(f"{folder}: weights do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return model.eval()
+
+
+def optimize_lm(model: Any, tokenizer: Any = None, *, data: str = "hamlet", max_accuracy_drop: float = 0.5,
+                objective: str = "latency", trials: int = 9, output: str | Path | None = None,
+                threads: int = 2, progress: bool = True, windows: int = 8, window: int = 256,
+                new_tokens: int = 32) -> Any:
+    """Search :data:`SPACE` for the fastest (``objective="latency"``: decode ms/token) or smallest candidate of a
+    causal LM whose next-token accuracy on ``data`` stays within ``max_accuracy_drop`` points of the float model."""
+    import contextlib
+
+    from .._progress import progress as bar_context
+    from .config import OptimizeConfig
+    from .search import Candidate, OptimizeResult
+
+    cfg = OptimizeConfig(data=data, max_accuracy_drop=max_accuracy_drop, objective=objective, trials=trials,
+                         threads=threads)
+    out = Path(output) if output is not None else None
+    if out is not None and out.exists() and any(out.iterdir()):
+        raise invalid("--output", str(out), "a new or empty folder (it is never overwritten)")
+    work = Path(tempfile.mkdtemp(prefix="deepseek-optimize-lm-"))
+    try:
+        if isinstance(model, str):
+            source = model
+            module, tokenizer = load_source(model)
+        else:
+            if tokenizer is None:
+                raise invalid("tokenizer", None, "the model's tokenizer (a language model is judged on text)")
+            module, source = model.eval(), str(work / "source")
+            module.save_pretrained(source)  # what the latency process loads
+            tokenizer.save_pretrained(source)
+        judge = LMJudge(module, tokenizer, data, windows, window)
+        measured: list[Candidate] = []
+        with (bar_context(transient=True) if progress else contextlib.nullcontext()) as bar:
+            task = bar.add_task("optimize: language model candidates", total=min(trials, len(SPACE))) if progress else None
+            for number, params in enumerate(SPACE[:trials]):
+                started = time.perf_counter()
+                built = build_lm(module, params)
+                scores = judge.score(built)
+                feasible = scores["drop_pp"] <= cfg.max_accuracy_drop + 1e-9
+                size = _weight_bytes(built)
+                latency = None
+                if (feasible or number == 0) and objective == "latency":
+                    latency = measure_decode(source, params, new_tokens=new_tokens, threads=threads)
+                measured.append(Candidate(number, params, None, None, scores, latency, size, feasible,
+                                          time.perf_counter() - started))
+                if progress:
+                    bar.update(task, advance=1, description=f"optimize: {describe_lm(params)}")
+        feasible = [c for c in measured if c.feasible]
+        key = (lambda c: (c.latency_ms, c.size_bytes)) if objective == "latency" else (lambda c: (c.size_bytes, 0))
+        best = min(feasible, key=key) if feasible else measured[0]
+        result = OptimizeResult(best, measured[0], measured, cfg, judge.reference_accuracy)
+        if out is not None:
+            _write_outputs(result, module, tokenizer, judge, out, source if isinstance(model, str) else None)
+        return result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _weight_bytes(model: Any) -> int:
+    """Bytes of the model's parameters and buffers, shared tensors once (what its safetensors file holds)."""
+    seen, total = set(), 0
+    for t in [*model.parameters(), *model.buffers()]:
+        if t.data_ptr() in seen:
+            continue
+        seen.add(t.data_ptr())
+        total += t.numel() * t.element_size()
+    return total
+
+
+def _write_outputs(result: Any, module: Any, tokenizer: Any, judge: LMJudge, out: Path, source: str | None) -> None:
+    import yaml
+
+    from .. import _machine
+    from .._atomic import output_folder, write_json, write_text
+    from .._errors import VerificationError
+    from .report import plot_pareto
+
+    folder = output_folder(out, what="--output")
+    best = result.best
+    save_lm(build_lm(module, best.params), tokenizer, best.params, folder / "model")
+    again = judge.score(load_lm(folder / "model"))  # the written folder, loaded fresh, scores the same
+    if abs(again["drop_pp"] - best.scores["drop_pp"]) > 1e-9:
+        shutil.rmtree(folder / "model")
+        raise VerificationError(f"{folder / 'model'}: scored {again['drop_pp']:.4f} pp after saving, "
+                                f"{best.scores['drop_pp']:.4f} when measured")
+    result.output, result.artifact = folder, folder / "model"
+    machine = _machine.describe(_machine.summary(threads=result.config.threads))
+    front = {c.number for c in result.pareto()}
+    rows = [{"trial": c.number, "candidate": describe_lm(c.params), **{f"param:{k}": v for k, v in c.params.items()},
+             **{k: c.scores.get(k) for k in ("drop_pp", "accuracy", "agreement", "perplexity", "mean_kl")},
+             "ms_per_token": c.latency_ms, "size_bytes": c.size_bytes, "feasible": c.feasible,
+             "pareto": c.number in front, "chosen": c is best} for c in result.candidates]
+    write_json(folder / "pareto.json", {"config": result.config.to_dict(), "machine": machine, "tokens": judge.targets.size,
+                                        "reference_accuracy": result.reference_accuracy, "chosen": best.number,
+                                        "artifact": "model", "candidates": rows})
+    plot_pareto(result, folder / "pareto.png", machine, xlabel="decode latency (ms per token, batch 1)")
+    lines = [f"# deepseek optimize (language model): {judge.data}, budget {result.config.max_accuracy_drop:g} pp "
+             f"of next-token top-1 accuracy ({judge.targets.size} tokens)", "", f"Machine: {machine}.", "",
+             f"**Chosen: {describe_lm(best.params)}** — {_ms(best.latency_ms)} ms/token, {best.size_bytes / 1e6:.0f} MB, "
+             f"drop {best.scores['drop_pp']:.2f} pp, perplexity {best.scores['perplexity']:.2f}.", "",
+             "| trial | candidate | accuracy | drop (pp) | agreement | perplexity | ms/token | MB | within budget |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['trial']} | {r['candidate']}{' (chosen)' if r['chosen'] else ''} | {r['accuracy']:.2%} | "
+                     f"{r['drop_pp']:+.2f} | {r['agreement']:.2%} | {r['perplexity']:.2f} | {_ms(r['ms_per_token'])} | "
+                     f"{r['size_bytes'] / 1e6:.0f} | {'yes' if r['feasible'] else 'no'} |")
+    write_text(folder / "report.md", "\n".join(lines) + "\n")
+    write_text(folder / "recipe.yaml", yaml.safe_dump({"deepseek_optimize_lm_recipe": 1, "model": source,
+                                                       "data": judge.data, "params": best.params,
+                                                       "measured": {"drop_pp": best.scores["drop_pp"],
+                                                                    "ms_per_token": best.latency_ms}}, sort_keys=False))
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="decode latency of one language-model candidate")
+    parser.add_argument("source")
+    parser.add_argument("--params", required=True)
+    parser.add_argument("--new-tokens", type=int, default=32)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    import torch
+
+    from ..lm_metrics import generation_speed
+
+    torch.set_num_threads(args.threads)
+    model, tokenizer = load_source(args.source)
+    built = build_lm(model, json.loads(args.params))
+    del model
+    speed = generation_speed(built, tokenizer, new_tokens=args.new_tokens, runs=args.runs)
+    print(json.dumps({"ms_per_token": speed["median_ms"] / args.new_tokens, "tokens_per_s": speed["tokens_per_s"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
