@@ -36,10 +36,22 @@ def _reply(sock: socket.socket) -> bytes:
     return head + b"\r\n\r\n" + rest
 
 
+def _wait_in_flight(url: str, count: int, timeout_s: float = 60) -> None:
+    line = 'deepseek_requests_in_flight{model="doubler"} '
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = _call(url + "/metrics")[2].decode()
+        held = [float(x.split()[-1]) for x in text.splitlines() if x.startswith(line)]
+        if held and held[0] >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the server never held {count} requests")
+
+
 @pytest.fixture()
 def slow_server(tmp_path):
-    # limit = max_queue_size + max_batch_size * instances = 2 + 1 = 3 requests held at once; each batch takes 1.5 s
-    repo = handler_repo(tmp_path / "models", "max_batch_size: 1\nmax_queue_size: 2\nparameters: {delay_s: 1.5}\n")
+    # limit = max_queue_size + max_batch_size * instances = 2 + 1 = 3 requests held at once; each batch takes 3 s (margin for a loaded machine)
+    repo = handler_repo(tmp_path / "models", "max_batch_size: 1\nmax_queue_size: 2\nparameters: {delay_s: 3}\n")
     port = _port()
     proc = subprocess.Popen([sys.executable, "-m", "deepseek", "serve", str(repo), "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -62,7 +74,9 @@ def test_a_full_model_refuses_from_the_headers_and_serves_again_once_drained(slo
         sock = socket.create_connection(("127.0.0.1", port), timeout=30)
         sock.sendall(_head(port) + BODY)
         held.append(sock)
-    time.sleep(0.5)
+    # until the server holds all three (a fixed sleep raced on a loaded machine: the 4th request was admitted, and
+    # answered "100 Continue")
+    _wait_in_flight(url, 3)
 
     # A client that holds its body back until admitted is refused at once and never sends it.
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
