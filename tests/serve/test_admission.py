@@ -50,8 +50,8 @@ def _wait_in_flight(url: str, count: int, timeout_s: float = 60) -> None:
 
 @pytest.fixture()
 def slow_server(tmp_path):
-    # limit = max_queue_size + max_batch_size * instances = 2 + 1 = 3 requests held at once; each batch takes 3 s (margin for a loaded machine)
-    repo = handler_repo(tmp_path / "models", "max_batch_size: 1\nmax_queue_size: 2\nparameters: {delay_s: 3}\n")
+    # limit = max_queue_size + max_batch_size * instances = 2 + 1 = 3 requests held at once; each batch takes 1.5 s (the idle keep-alive connection below must outlive 3 of them: uvicorn closes it after 5 s)
+    repo = handler_repo(tmp_path / "models", "max_batch_size: 1\nmax_queue_size: 2\nparameters: {delay_s: 1.5}\n")
     port = _port()
     proc = subprocess.Popen([sys.executable, "-m", "deepseek", "serve", str(repo), "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
