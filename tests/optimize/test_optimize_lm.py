@@ -41,9 +41,9 @@ def tiny_lm():
 
 def test_a_language_model_is_searched_over_weight_only_and_bf16(tiny_lm, tmp_path):
     model, tokenizer = tiny_lm
-    result = deepseek.optimize(model, tokenizer=tokenizer, data="hamlet", max_accuracy_drop=1.0, trials=3,
+    result = deepseek.optimize(model, tokenizer=tokenizer, data="hamlet", max_accuracy_drop=1.0, trials=2,
                                windows=4, window=128, new_tokens=8, output=tmp_path / "out", progress=False)
-    assert [c.params["lowering"] for c in result.candidates] == ["torch-float"] + ["torch-weight-only"] * 2
+    assert [c.params["lowering"] for c in result.candidates] == ["torch-float", "torch-weight-only"]
     judge = LMJudge(model, tokenizer, "hamlet", windows=4, window=128)
     assert result.reference_accuracy == judge.reference_accuracy > 0.05  # it learned more than chance (1/49152)
     for c in result.candidates:
