@@ -166,7 +166,8 @@ def optimize(model: Any, example_inputs: Any = None, *, data: str = "photos", ta
     from .lm import is_causal_lm, optimize_lm
 
     if is_causal_lm(model):  # weight-only int8/int4 and bfloat16, judged on text (:mod:`.lm`)
-        lm_options = {k: options.pop(k) for k in ("tokenizer", "windows", "window", "new_tokens") if k in options}
+        lm_options = {k: options.pop(k) for k in ("tokenizer", "windows", "window", "new_tokens", "threads")
+                      if k in options}
         if options or example_inputs is not None:
             raise invalid("options", sorted(options) or "example_inputs", "none of these for a language model "
                                                                           "(its candidates are weight-only/bf16)")
