@@ -228,6 +228,8 @@ def _search(module: Any, examples: tuple[Any, ...], cfg: OptimizeConfig, judge: 
 
     def run(params: dict[str, Any], number: int) -> Candidate:
         nonlocal ranking
+        if "prune" in params and not params["prune"]:  # unpruned: the same candidate as without the parameter
+            params = {k: v for k, v in params.items() if k != "prune"}
         if params["lowering"] == "ort-int8" and params["fallbacks"]:
             ranking = ranking or _sensitivity(module, examples, cfg, calib, samples, work)
             # more fallbacks than the model has quantized activations: the same candidate as "all of them"
@@ -255,7 +257,7 @@ def _search(module: Any, examples: tuple[Any, ...], cfg: OptimizeConfig, judge: 
     if "ort-int8" in cfg.lowerings:  # the plain INT8 candidate first: the peer every user would try
         study.enqueue_trial({"lowering": "ort-int8", "lowering=ort-int8/fallbacks": 0,
                              "lowering=ort-int8/calibration_method": "percentile",
-                             "lowering=ort-int8/bias_correction": False})
+                             "lowering=ort-int8/bias_correction": False, **({"prune": 0.0} if cfg.prune_ratios else {})})
     with (bar_context(transient=True) if progress else contextlib.nullcontext()) as bar:
         task = bar.add_task("optimize: candidates", total=cfg.trials) if progress else None
         asks = 0
