@@ -119,7 +119,8 @@ int model_forward(const float* input, float* output, int64_t output_capacity);
 """
 
 _RUNNER = r"""/* Example runner: run_model [input.f32 [output.f32]] (raw little-endian float32, row-major).
- * Without arguments it runs on zeros. Prints the shapes and the first outputs. */
+ * The input file may hold several inputs back to back: each is run, and its output appended to output.f32.
+ * Without arguments it runs on zeros. Prints the shapes and the first outputs of the last input. */
 #include <stdio.h>
 #include <stdlib.h>
 #include "@HEADER@"
@@ -133,19 +134,26 @@ int main(int argc, char** argv) {
   int64_t n_in = numel(in_dims, in_nd), n_out = numel(out_dims, out_nd);
   float* in = calloc((size_t)n_in, sizeof(float));
   float* out = calloc((size_t)n_out, sizeof(float));
-  if (argc > 1) {
-    FILE* f = fopen(argv[1], "rb");
-    if (!f || fread(in, sizeof(float), (size_t)n_in, f) != (size_t)n_in) { fprintf(stderr, "cannot read %lld floats from %s\n", (long long)n_in, argv[1]); return 1; }
-    fclose(f);
+  FILE* src = NULL;
+  FILE* dst = NULL;
+  if (argc > 1 && !(src = fopen(argv[1], "rb"))) { fprintf(stderr, "cannot open %s\n", argv[1]); return 1; }
+  if (argc > 2 && !(dst = fopen(argv[2], "wb"))) { fprintf(stderr, "cannot write %s\n", argv[2]); return 1; }
+  long long runs = 0;
+  for (;;) {
+    if (src) {
+      size_t got = fread(in, sizeof(float), (size_t)n_in, src);
+      if (got == 0 && runs > 0) break;
+      if (got != (size_t)n_in) { fprintf(stderr, "cannot read %lld floats from %s (input %lld)\n", (long long)n_in, argv[1], runs + 1); return 1; }
+    }
+    int rc = model_forward(in, out, n_out);
+    if (rc != 0) { fprintf(stderr, "model_forward failed: %d\n", rc); return rc; }
+    if (dst && fwrite(out, sizeof(float), (size_t)n_out, dst) != (size_t)n_out) { fprintf(stderr, "cannot write %s\n", argv[2]); return 1; }
+    ++runs;
+    if (!src) break;
   }
-  int rc = model_forward(in, out, n_out);
-  if (rc != 0) { fprintf(stderr, "model_forward failed: %d\n", rc); return rc; }
-  if (argc > 2) {
-    FILE* f = fopen(argv[2], "wb");
-    if (!f || fwrite(out, sizeof(float), (size_t)n_out, f) != (size_t)n_out) { fprintf(stderr, "cannot write %s\n", argv[2]); return 1; }
-    fclose(f);
-  }
-  printf("input %lld floats, output %lld floats:", (long long)n_in, (long long)n_out);
+  if (src) fclose(src);
+  if (dst && fclose(dst) != 0) { fprintf(stderr, "cannot write %s\n", argv[2]); return 1; }
+  printf("%lld input(s) of %lld floats, output %lld floats:", runs, (long long)n_in, (long long)n_out);
   for (int64_t i = 0; i < n_out && i < 5; ++i) printf(" %g", out[i]);
   printf("\n");
   free(in); free(out);
@@ -309,7 +317,7 @@ def build_arm64(model: torch.nn.Module, examples: tuple[Any, ...], output: str |
         (stage / "README.txt").write_text(
             f"{name}.so: {type(model).__name__} for arm64 (ExecuTorch {runtime.name.rsplit('-', 1)[-1]} + XNNPACK).\n"
             f"Input shape {list(examples[0].shape)} float32; see {name}.h. Copy this folder to the device and run\n"
-            "  ./run_model input.f32 output.f32\n")
+            "  ./run_model input.f32 output.f32   (input.f32 may hold several inputs back to back)\n")
         if calibration:
             diff, agreement = _verify_int8(model, lowered, check or calibration, stage, cpu, work)
         else:
@@ -372,16 +380,13 @@ def _verify_int8(model: torch.nn.Module, reference: torch.nn.Module, samples: li
     if not toolchain()[QEMU]:
         return None, None
     rows = [row[None] for batch in samples for row in batch][:8]
-    got, ref_q, ref = [], [], []
-    for i, x in enumerate(rows):
-        x.detach().numpy().astype("<f4").tofile(work / f"in{i}.f32")
-        run([QEMU, "-cpu", cpu, "-L", str(SYSROOT), str(stage / "run_model"), str(work / f"in{i}.f32"), str(work / f"out{i}.f32")],
-             f"run the INT8 bundle under {QEMU} -cpu {cpu}")
-        got.append(torch.from_numpy(np.fromfile(work / f"out{i}.f32", dtype="<f4").copy()))
-        with torch.no_grad():
-            ref_q.append(reference(x).flatten())
-            ref.append(model(x).flatten())
-    program, quantized, fp32 = torch.stack(got), torch.stack(ref_q), torch.stack(ref)
+    np.concatenate([x.detach().numpy().astype("<f4").ravel() for x in rows]).tofile(work / "in.f32")
+    run([QEMU, "-cpu", cpu, "-L", str(SYSROOT), str(stage / "run_model"), str(work / "in.f32"), str(work / "out.f32")],
+        f"run the INT8 bundle under {QEMU} -cpu {cpu}")  # one process runs every row, back to back
+    program = torch.from_numpy(np.fromfile(work / "out.f32", dtype="<f4").copy()).reshape(len(rows), -1)
+    with torch.no_grad():
+        quantized = torch.stack([reference(x).flatten() for x in rows])
+        fp32 = torch.stack([model(x).flatten() for x in rows])
     err_program, err_reference = (program - fp32).pow(2).mean(), (quantized - fp32).pow(2).mean()
     if err_program > 4 * err_reference + 1e-12:  # mean squared error: 4x = twice the RMS distance
         raise VerificationError(f"arm64 INT8 program under qemu ({cpu}) is {float(err_program.sqrt()):.3g} RMS from FP32, "

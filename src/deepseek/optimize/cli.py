@@ -1,7 +1,7 @@
 """``deepseek optimize``: the fastest (or smallest) artifact within an accuracy budget, searched and measured.
 
-    deepseek optimize MODEL --target x86_64 --data photos|digits|mnist-5k|fashion-mnist|DIR --max-accuracy-drop 0.5
-                      [--objective latency|size] [--trials 12] [--lowerings ort-fp32,ort-int8,inductor-fp32,inductor-int8]
+    deepseek optimize MODEL --target x86_64|arm64|cuda --data photos|digits|mnist-5k|fashion-mnist|DIR
+                      --max-accuracy-drop 0.5 [--objective latency|size] [--trials 12] [--lowerings ort-fp32,ort-int8]
                       [--prune 0.25,0.5] [--inputs 1x3x224x224] --output out/
     deepseek optimize --recipe out/recipe.yaml --output again/ [MODEL]
     deepseek optimize smollm2|HF_FOLDER --data hamlet|text.txt --max-accuracy-drop 0.5 --output out/   (a causal LM:
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import invalid
-from .config import LOWERINGS, OBJECTIVES, TARGETS
+from .config import OBJECTIVES, TARGET_LOWERINGS, TARGETS
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -31,8 +31,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="percentage points below FP32 allowed (default 0.5)")
     parser.add_argument("--objective", default="latency", choices=OBJECTIVES)
     parser.add_argument("--trials", type=count(), default=12, help="distinct candidates to build and measure")
-    parser.add_argument("--lowerings", default=",".join(LOWERINGS), help="comma-separated subset of "
-                        f"{','.join(LOWERINGS)}")
+    parser.add_argument("--lowerings", default=None, help="comma-separated subset of the target's (default: all): "
+                        + "; ".join(f"{t}: {','.join(lw)}" for t, lw in TARGET_LOWERINGS.items()))
     parser.add_argument("--prune", default=None, metavar="RATIOS", help="channel-pruning ratios to try, e.g. 0.25,0.5; "
                         "with a bundled labeled --data, each pruned candidate is fine-tuned on its training part")
     parser.add_argument("--finetune-epochs", type=int, default=1, help="fine-tune epochs of a pruned candidate (0: none)")
@@ -75,7 +75,7 @@ def run_cli(args: argparse.Namespace) -> int:
 
     if is_causal_lm(args.model) or (Path(args.model) / "config.json").is_file():
         return _optimize_lm(args)
-    lowerings = tuple(x.strip() for x in args.lowerings.split(",") if x.strip())
+    lowerings = tuple(x.strip() for x in (args.lowerings or "").split(",") if x.strip())
     prune = _ratios(args.prune)
     from .._cli_common import parse_shapes, resolve_model
     from .search import describe, optimize
@@ -88,9 +88,12 @@ def run_cli(args: argparse.Namespace) -> int:
                       model_source=args.model)
     out = console()
     best, base = result.best, result.baseline
-    out.print(f"[bold]chosen[/]: {describe(best.params, best.recipe)} — {best.latency_ms:.3f} ms, {best.size_bytes / 1e6:.2f} MB, "
-              f"accuracy drop {best.scores['drop_pp']:.2f} pp (budget {args.max_accuracy_drop:g}); FP32 ORT baseline "
-              f"{base.latency_ms:.3f} ms: {result.speedup:.2f}x")
+    timing = (f"; FP32 baseline {base.latency_ms:.3f} ms: {result.speedup:.2f}x" if result.speedup else
+              f"; FP32 baseline {base.size_bytes / 1e6:.2f} MB (latency not measurable on this host)")
+    out.print(f"[bold]chosen[/]: {describe(best.params, best.recipe)} — "
+              + (f"{best.latency_ms:.3f} ms, " if best.latency_ms is not None else "")
+              + f"{best.size_bytes / 1e6:.2f} MB, accuracy drop {best.scores['drop_pp']:.2f} pp "
+              f"(budget {args.max_accuracy_drop:g}){timing}")
     feasible = sum(c.feasible for c in result.candidates)
     out.print(f"[green]wrote[/] {result.artifact}, pareto.json, pareto.png, report.md, recipe.yaml in {args.output} "
               f"({len(result.candidates)} candidates measured, {feasible} within the budget)")
@@ -104,8 +107,9 @@ def _replay(args: argparse.Namespace) -> int:
     done = replay(args.recipe, output=args.output, model=args.model)
     rec = done["recorded"]
     console().print(f"[green]rebuilt[/] {done['artifact']} from {args.recipe}: accuracy drop {done['drop_pp']:.2f} pp "
-                    f"(recorded {rec.get('drop_pp', float('nan')):.2f}), {done['latency_ms']:.3f} ms (recorded "
-                    f"{rec.get('latency_ms') or float('nan'):.3f} ms on its machine), {done['size_bytes'] / 1e6:.2f} MB")
+                    f"(recorded {rec.get('drop_pp', float('nan')):.2f}), {done['latency_ms'] or float('nan'):.3f} ms "
+                    f"(recorded {rec.get('latency_ms') or float('nan'):.3f} ms on its machine), "
+                    f"{done['size_bytes'] / 1e6:.2f} MB")
     return 0
 
 

@@ -9,9 +9,11 @@ from .._config import BaseConfig
 from .._errors import invalid
 
 TARGETS = ("x86_64", "arm64", "cuda")
-SUPPORTED_TARGETS = ("x86_64",)
 OBJECTIVES = ("latency", "size")
 LOWERINGS = ("ort-fp32", "ort-int8", "ort-int8-dynamic", "inductor-fp32", "inductor-bf16", "inductor-int8")
+# what each target searches, and its FP32 baseline (first): arm64 bundles are ExecuTorch + XNNPACK programs; a CUDA
+# artifact is an ONNX Runtime graph in float32 or float16 (INT8 for CUDA is not in this version)
+TARGET_LOWERINGS = {"x86_64": LOWERINGS, "arm64": ("xnnpack-fp32", "xnnpack-int8"), "cuda": ("ort-fp32", "ort-fp16")}
 # searched only where the CPU has bfloat16 arithmetic (AVX512-BF16 or AMX): elsewhere it is emulated, slower than fp32
 NEEDS_BF16 = ("inductor-bf16",)
 FALLBACKS = (0, 1, 2, 4, 8, 16, 32)
@@ -22,7 +24,7 @@ class OptimizeConfig(BaseConfig):
     """``max_accuracy_drop`` in percentage points below the FP32 model (labeled data: accuracy; unlabeled photos:
     disagreement with FP32 on confident views); ``objective`` what to minimise among the candidates that keep
     within it; ``trials`` candidates measured (Optuna picks them; a repeat is not rebuilt); ``lowerings`` and
-    ``prune_ratios`` the space searched; a pruned candidate is fine-tuned for ``finetune_epochs`` on the first
+    ``prune_ratios`` the space searched (``lowerings`` empty: all of ``target``'s, its FP32 baseline first); a pruned candidate is fine-tuned for ``finetune_epochs`` on the first
     ``finetune_samples`` training images when ``data`` is a bundled labeled set (its held-out part judges it)."""
 
     target: str = "x86_64"
@@ -34,19 +36,16 @@ class OptimizeConfig(BaseConfig):
     calib_samples: int = 128
     eval_limit: int | None = None
     threads: int = 2
-    lowerings: tuple[str, ...] = LOWERINGS
+    lowerings: tuple[str, ...] = ()  # empty: every lowering of the target (TARGET_LOWERINGS)
     prune_ratios: tuple[float, ...] = ()
     finetune_epochs: int = 1  # a pruned candidate's fine-tune on a labeled set's training part (0: none)
     finetune_samples: int = 10000
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "lowerings", tuple(self.lowerings))
         object.__setattr__(self, "prune_ratios", tuple(self.prune_ratios))
         if self.target not in TARGETS:
             raise invalid("--target", self.target, f"one of {TARGETS}")
-        if self.target not in SUPPORTED_TARGETS:
-            raise invalid("--target", self.target, f"x86_64 in this version (the {self.target} candidates are "
-                                                   f"built by deepseek-compile but not searched yet)")
+        object.__setattr__(self, "lowerings", tuple(self.lowerings) or TARGET_LOWERINGS[self.target])
         if isinstance(self.max_accuracy_drop, bool) or not isinstance(self.max_accuracy_drop, (int, float)) \
                 or not math.isfinite(self.max_accuracy_drop) or self.max_accuracy_drop < 0:
             raise invalid("--max-accuracy-drop", self.max_accuracy_drop, "percentage points >= 0, e.g. 0.5")
@@ -60,9 +59,30 @@ class OptimizeConfig(BaseConfig):
                 raise invalid(f"--{name.replace('_', '-')}", value, "an integer >= 1")
         if self.eval_limit is not None and (not isinstance(self.eval_limit, int) or self.eval_limit < 8):
             raise invalid("eval_limit", self.eval_limit, "an integer >= 8 or None (all held-out samples)")
-        bad = [lw for lw in self.lowerings if lw not in LOWERINGS]
-        if bad or not self.lowerings:
-            raise invalid("lowerings", list(self.lowerings), f"a non-empty subset of {LOWERINGS}")
+        allowed = TARGET_LOWERINGS[self.target]
+        if any(lw not in allowed for lw in self.lowerings):
+            raise invalid("--lowerings", ",".join(self.lowerings), f"a subset of {','.join(allowed)} for target "
+                                                                  f"{self.target}")
         for ratio in self.prune_ratios:
             if not isinstance(ratio, (int, float)) or not 0 < ratio < 1:
                 raise invalid("prune_ratios", list(self.prune_ratios), "fractions of channels between 0 and 1")
+
+
+    @property
+    def baseline(self) -> str:
+        """The FP32 lowering every candidate is compared with."""
+        return TARGET_LOWERINGS[self.target][0]
+
+
+def latency_device(target: str) -> str | None:
+    """Where this host can time ``target``'s artifacts (``cpu``, ``cuda``), or None: arm64 code runs here only
+    under emulation, and CUDA needs ONNX Runtime's CUDA execution provider."""
+    import platform
+
+    if target == "x86_64":
+        return "cpu" if platform.machine().lower() in ("x86_64", "amd64") else None
+    if target == "arm64":
+        return "cpu" if platform.machine().lower() in ("aarch64", "arm64") else None
+    import onnxruntime as ort
+
+    return "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else None

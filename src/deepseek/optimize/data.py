@@ -147,7 +147,16 @@ def _reference_logits(module: Any, xs: np.ndarray, rows: int) -> np.ndarray:
         return run(rows)
 
 
-def artifact_logits(path: Any, judge: Judge, threads: int) -> np.ndarray:
+def artifact_logits(path: Any, judge: Judge, threads: int, device: str = "cpu") -> np.ndarray:
+    """The artifact's first output on every judged input (an arm64 bundle: all of them in one runner process)."""
     from ..runtime import load
 
-    return predict(load(path, threads=threads), judge.x)
+    predictor = load(path, threads=threads, device=device)
+    if predictor.kind != "arm64_bundle":
+        return predict(predictor, judge.x)
+    from ..runtime.arm64_bundle import Arm64Backend
+
+    batch = int(predictor.input_specs[0].shape[0])
+    pad = -len(judge.x) % batch
+    x = np.concatenate([judge.x, np.repeat(judge.x[-1:], pad, 0)]) if pad else judge.x
+    return Arm64Backend(Path(path)).run_stacked(x)[: len(judge.x)]

@@ -2,6 +2,7 @@
 no state of the optimizer's process (threads, caches, torch) colours the figure.
 
     python -m deepseek.optimize.latency ARTIFACT --shape 1x3x224x224 [--sample x.npy] [--threads 2] [--runs 100]
+                                        [--device cpu|cuda]
 prints ``{"median_ms": ..., "p90_ms": ..., "runs": ...}``. ``--sample`` times a real input (its dtype kept: token
 ids stay integers); without it, a standard-normal float32 input of ``--shape``.
 """
@@ -19,10 +20,10 @@ from .._errors import DeepSeekError
 
 
 def measure_latency(artifact: str | Path, shape: tuple[int, ...], *, threads: int = 2, runs: int = 100,
-                    timeout_s: float = 600, sample: str | Path | None = None) -> dict[str, Any]:
+                    timeout_s: float = 600, sample: str | Path | None = None, device: str = "cpu") -> dict[str, Any]:
     """Run this module on ``artifact`` in a fresh interpreter; its figures."""
     command = [sys.executable, "-m", "deepseek.optimize.latency", str(artifact), "--shape",
-               "x".join(map(str, shape)), "--threads", str(threads), "--runs", str(runs)]
+               "x".join(map(str, shape)), "--threads", str(threads), "--runs", str(runs), "--device", device]
     if sample is not None:
         command += ["--sample", str(sample)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s,
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shape", required=True)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (ONNX Runtime's CUDA execution provider)")
     parser.add_argument("--sample", default=None, help="a .npy input to time (default: random normal of --shape)")
     args = parser.parse_args(argv)
     import numpy as np
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..runtime import load
 
     shape = tuple(int(d) for d in args.shape.split("x"))
-    predictor = load(args.artifact, threads=args.threads)
+    predictor = load(args.artifact, threads=args.threads, device=args.device)
     if args.sample:
         x = np.load(args.sample, allow_pickle=False)
     else:

@@ -35,7 +35,7 @@ def replay(recipe: str | Path, *, output: str | Path, model: Any = None, progres
     import torch
 
     from .._tensors import eval_mode
-    from .config import OptimizeConfig
+    from .config import OptimizeConfig, latency_device
     from .data import make_judge
     from .report import copy_verified, write_recipe
     from .search import SUFFIX, measure_candidate, params_of
@@ -63,17 +63,19 @@ def replay(recipe: str | Path, *, output: str | Path, model: Any = None, progres
     if out.exists() and any(out.iterdir()):
         raise invalid("--output", str(out), "a new or empty folder (it is never overwritten)")
     # no budget on a replay: the candidate is measured whatever it scores, and its figures reported
-    cfg = OptimizeConfig(data=data["data"], threads=int(data["measured"].get("threads", 2)), max_accuracy_drop=100.0)
+    recipe_obj: CompileRecipe = data["compile"]
+    cfg = OptimizeConfig(data=data["data"], threads=int(data["measured"].get("threads", 2)), max_accuracy_drop=100.0,
+                         target=recipe_obj.target_arch)
     module = eval_mode(module)
     judge = make_judge(module, examples, cfg.data, calib_samples=data["compile"].samples)  # a folder's judged part
     # starts after the calibration rows the recorded candidate used
-    recipe_obj: CompileRecipe = data["compile"]
     params = params_of(recipe_obj)
     backend = params["lowering"].partition("-")[0]
     work = Path(tempfile.mkdtemp(prefix="deepseek-replay-"))
     try:
         candidate = measure_candidate(module, examples, params, recipe_obj, cfg, judge, work / "c", tuple(examples[0].shape),
-                                      judge.timing_sample(work, int(examples[0].shape[0])))
+                                      judge.timing_sample(work, int(examples[0].shape[0])),
+                                      device=latency_device(cfg.target))
         if candidate.error:
             raise invalid("--recipe", str(recipe), f"a recipe that builds ({candidate.error})")
         out.mkdir(parents=True, exist_ok=True)

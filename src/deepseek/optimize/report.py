@@ -40,16 +40,24 @@ def write_outputs(result: OptimizeResult, folder: Path, model_source: Any, input
 
 
 def copy_verified(candidate: Candidate, folder: Path, judge: Judge, threads: int) -> Path:
-    """``candidate``'s artifact as ``folder/model.<ext>``, scored again from the copy: the same figures or an error."""
+    """``candidate``'s artifact as ``folder/model.<ext>`` (an arm64 bundle: ``model_arm.so`` with its
+    ``model_arm.bundle/``), scored again from the copy: the same figures or an error."""
     from .data import artifact_logits
 
     assert candidate.path is not None
     target = folder / candidate.path.name
+    bundle = candidate.path.with_name(f"{candidate.path.stem}.bundle")
+    if bundle.is_dir():  # the folder first: the .so finds its runtime libraries in it
+        staged = folder / f".{bundle.name}.tmp"
+        shutil.rmtree(staged, ignore_errors=True)
+        shutil.copytree(bundle, staged, symlinks=True)
+        staged.replace(folder / bundle.name)
     with atomic_path(target) as tmp:
         shutil.copyfile(candidate.path, tmp)
     again = judge.score(artifact_logits(target, judge, threads))
     if abs(again["drop_pp"] - candidate.scores["drop_pp"]) > 1e-9:
         target.unlink()
+        shutil.rmtree(folder / bundle.name, ignore_errors=True)
         raise VerificationError(f"{target}: scored {again['drop_pp']:.4f} pp after copying, "
                                 f"{candidate.scores['drop_pp']:.4f} when measured")
     return target
@@ -75,17 +83,26 @@ def report_markdown(result: OptimizeResult, rows: list[dict[str, Any]], machine:
     cfg, best, base = result.config, result.best, result.baseline
     lines = [f"# deepseek optimize: {cfg.target}, {cfg.data}, budget {cfg.max_accuracy_drop:g} pp, objective {cfg.objective}",
              "", f"Machine: {machine}.", ""]
-    speed = f"{result.speedup:.2f}x the FP32 ONNX Runtime baseline's speed" if result.speedup else ""
-    lines += [f"**Chosen: {best.row()['candidate']}** — {best.latency_ms or float('nan'):.3f} ms, "
+    speed = (f"{result.speedup:.2f}x the FP32 baseline's speed" if result.speedup else
+             f"{(base.size_bytes or 0) / max(best.size_bytes or 1, 1):.2f}x smaller than the FP32 baseline")
+    timing = "" if base.latency_ms is not None else \
+        f" Latency not measured: this host cannot time {cfg.target} artifacts (only accuracy and size are real here)."
+    def ms(c: Candidate) -> str:
+        return "" if c.latency_ms is None else f"{c.latency_ms:.3f} ms, "
+
+    if cfg.target == "arm64":
+        timing += (" Size: the model library (`model_arm.so`, the program inside it); every candidate's bundle also "
+                   "ships the same ExecuTorch runtime libraries in `model_arm.bundle/lib/`.")
+    lines += [f"**Chosen: {best.row()['candidate']}** — {ms(best)}"
               f"{(best.size_bytes or 0) / 1e6:.2f} MB, drop {best.scores['drop_pp']:.2f} pp; {speed}.", "",
-              f"Baseline (ort-fp32): {base.latency_ms or float('nan'):.3f} ms, {(base.size_bytes or 0) / 1e6:.2f} MB.", "",
+              f"Baseline ({cfg.baseline}): {ms(base)}{(base.size_bytes or 0) / 1e6:.2f} MB." + timing, "",
               "| trial | candidate | drop (pp) | accuracy | agreement | confident | clear | KL | latency (ms) | size (MB) | within budget | Pareto |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def fmt(v: Any, spec: str) -> str:
         return "" if v is None else format(v, spec)
 
-    for r in sorted(rows, key=lambda r: (not r["feasible"], r["latency_ms"] or 1e9)):
+    for r in sorted(rows, key=lambda r: (not r["feasible"], r["latency_ms"] or 1e9, r["size_bytes"] or 0)):
         lines.append(f"| {r['trial']} | {r['candidate']}{' (chosen)' if r['chosen'] else ''} | {fmt(r['drop_pp'], '.2f')} | "
                      f"{fmt(r['accuracy'], '.4f')} | {fmt(r['agreement'], '.4f')} | {fmt(r['confident_agreement'], '.4f')} | "
                      f"{fmt(r['clear_agreement'], '.4f')} | {fmt(r['mean_kl'], '.4f')} | {fmt(r['latency_ms'], '.3f')} | "
@@ -106,17 +123,25 @@ def plot_pareto(result: OptimizeResult, path: Path, machine: str, xlabel: str = 
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     timed = [c for c in result.candidates if c.latency_ms is not None]
+    if timed:
+        def x_of(c: Candidate) -> float:
+            return c.latency_ms
+    else:  # this host could not time the target's artifacts: accuracy against size
+        timed, xlabel = [c for c in result.candidates if c.size_bytes and not c.error], "artifact size (MB)"
+
+        def x_of(c: Candidate) -> float:
+            return c.size_bytes / 1e6
     for c in timed:
-        ax.scatter(c.latency_ms, c.scores["drop_pp"], s=20 + 80 * (c.size_bytes or 0) / max(x.size_bytes or 1 for x in timed),
+        ax.scatter(x_of(c), c.scores["drop_pp"], s=20 + 80 * (c.size_bytes or 0) / max(x.size_bytes or 1 for x in timed),
                    color="tab:green" if c.feasible else "tab:gray", alpha=0.8)
-        ax.annotate(c.row()["candidate"], (c.latency_ms, c.scores["drop_pp"]), fontsize=6, alpha=0.7)
-    front = sorted(result.pareto(), key=lambda c: c.latency_ms)
+        ax.annotate(c.row()["candidate"], (x_of(c), c.scores["drop_pp"]), fontsize=6, alpha=0.7)
+    front = sorted((c for c in result.pareto() if c in timed), key=x_of)
     if front:
-        ax.plot([c.latency_ms for c in front], [c.scores["drop_pp"] for c in front], color="tab:blue", lw=1,
+        ax.plot([x_of(c) for c in front], [c.scores["drop_pp"] for c in front], color="tab:blue", lw=1,
                 label="Pareto front")
     ax.axhline(result.config.max_accuracy_drop, color="tab:red", ls="--", lw=1, label="accuracy budget")
-    if result.best.latency_ms:
-        ax.scatter([result.best.latency_ms], [result.best.scores["drop_pp"]], marker="*", s=200, color="tab:orange",
+    if result.best in timed:
+        ax.scatter([x_of(result.best)], [result.best.scores["drop_pp"]], marker="*", s=200, color="tab:orange",
                    label="chosen", zorder=5)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("accuracy drop (percentage points)")

@@ -24,11 +24,12 @@ from .._errors import DeepSeekError, invalid
 from .._progress import progress as bar_context
 from ..compile.pipeline import CompileRecipe, build
 from ..quantization.calibration_data import TRAIN_SPLITS
-from .config import FALLBACKS, NEEDS_BF16, OptimizeConfig
+from .config import FALLBACKS, NEEDS_BF16, OptimizeConfig, latency_device
 from .data import Judge, artifact_logits, make_judge
 from .latency import measure_latency
 
-SUFFIX = {"ort": ".onnx", "inductor": ".pt2"}
+SUFFIX = {"ort": ".onnx", "inductor": ".pt2", "xnnpack": ".so"}
+ARTIFACT = {"ort": "model.onnx", "inductor": "model.pt2", "xnnpack": "model_arm.so"}  # what --output holds
 
 
 @dataclasses.dataclass
@@ -129,7 +130,8 @@ def recipe_for(params: dict[str, Any], cfg: OptimizeConfig, calib: str, ranking:
     fields: dict[str, Any] = {"target_arch": cfg.target, "optimization_level": 3, "calib": calib,
                               "samples": samples or cfg.calib_samples,
                               "quantize": precision if precision.startswith("int8") else None,
-                              "precision": "bf16" if precision == "bf16" else "auto",
+                              # CUDA's float32 candidate is float32 throughout ("auto" there means float16 where safe)
+                              "precision": precision if precision in ("bf16", "fp16") or cfg.target == "cuda" else "auto",
                               "backend": "inductor" if backend == "inductor" else None,
                               "prune": params.get("prune") or None}
     if fields["prune"] and cfg.finetune_epochs and cfg.data in TRAIN_SPLITS:
@@ -142,8 +144,10 @@ def recipe_for(params: dict[str, Any], cfg: OptimizeConfig, calib: str, ranking:
 
 def params_of(recipe: CompileRecipe) -> dict[str, Any]:
     """The candidate parameters a recipe was built from (the inverse of :func:`recipe_for`), for a replay."""
-    backend = "inductor" if recipe.backend == "inductor" else "ort"
-    params: dict[str, Any] = {"lowering": f"{backend}-{recipe.quantize or ('bf16' if recipe.precision == 'bf16' else 'fp32')}"}
+    backend = "inductor" if recipe.backend == "inductor" else "xnnpack" if recipe.target_arch == "arm64" else "ort"
+    precision = recipe.quantize or ("fp16" if recipe.target_arch == "cuda" and recipe.precision in ("auto", "fp16") else
+                                    recipe.precision if recipe.precision in ("bf16", "fp16") else "fp32")
+    params: dict[str, Any] = {"lowering": f"{backend}-{precision}"}
     if params["lowering"] == "ort-int8":
         params.update(fallbacks=len(recipe.float_activations), calibration_method=recipe.calibration_method,
                       bias_correction=recipe.bias_correction)
@@ -175,6 +179,7 @@ def optimize(model: Any, example_inputs: Any = None, *, data: str = "photos", ta
                            objective=objective, trials=trials, output=output, progress=progress, **lm_options)
     cfg = config or OptimizeConfig(target=target, data=data, max_accuracy_drop=max_accuracy_drop, objective=objective,
                                    trials=trials, seed=seed, **options)
+    check_timeable(cfg)
     import torch
 
     if isinstance(model, (str, Path)):
@@ -220,6 +225,7 @@ def _search(module: Any, examples: tuple[Any, ...], cfg: OptimizeConfig, judge: 
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     shape = tuple(examples[0].shape)
+    device = latency_device(cfg.target)
     calib, samples = judge.calib, judge.calib_samples
     sample = judge.timing_sample(work, shape[0])
     cache: dict[str, Candidate] = {}
@@ -238,13 +244,13 @@ def _search(module: Any, examples: tuple[Any, ...], cfg: OptimizeConfig, judge: 
         if key in cache:
             return cache[key]
         candidate = measure_candidate(module, examples, params, recipe_for(params, cfg, calib, ranking, samples), cfg,
-                                      judge, work / f"c{number}", shape, sample)
+                                      judge, work / f"c{number}", shape, sample, device=device)
         candidate.number = number
         cache[key] = candidate
         measured.append(candidate)
         return candidate
 
-    baseline = run({"lowering": "ort-fp32"}, 0)
+    baseline = run({"lowering": cfg.baseline}, 0)
     if baseline.error:
         raise DeepSeekError(f"the FP32 baseline failed to build: {baseline.error}")
     params = parse_space(search_space(cfg))
@@ -278,13 +284,14 @@ def _search(module: Any, examples: tuple[Any, ...], cfg: OptimizeConfig, judge: 
                 best = _best(measured, cfg)
                 bar.update(task, advance=1, description=f"optimize: best {describe(best.params)} "
                                                        f"({_figure(best, cfg)})" if best else "optimize: candidates")
-    _confirm(measured, baseline, cfg, shape, sample)
+    if device is not None:
+        _confirm(measured, baseline, cfg, shape, sample, device=device)
     best = _best(measured, cfg) or baseline
     return OptimizeResult(best, baseline, measured, cfg, judge.reference_accuracy)
 
 
 def _confirm(measured: list[Candidate], baseline: Candidate, cfg: OptimizeConfig, shape: tuple[int, ...],
-             sample: Path | None = None, rounds: int = 3, margin: float = 1.25) -> None:
+             sample: Path | None = None, rounds: int = 3, margin: float = 1.25, device: str = "cpu") -> None:
     """Time the contenders again before choosing: the feasible candidates within ``margin`` of the fastest, and
     the baseline, in ``rounds`` interleaved rounds (A B C, A B C, ...), each a process of its own; a candidate's
     latency becomes the median of its first measurement and these. One process's figure swings tens of percent
@@ -305,7 +312,8 @@ def _confirm(measured: list[Candidate], baseline: Candidate, cfg: OptimizeConfig
     samples = {id(c): [c.latency_ms] for c in contenders}
     for _ in range(rounds):
         for c in contenders:
-            samples[id(c)].append(measure_latency(c.path, shape, threads=cfg.threads, sample=sample)["median_ms"])
+            samples[id(c)].append(measure_latency(c.path, shape, threads=cfg.threads, sample=sample,
+                                                  device=device)["median_ms"])
     for c in contenders:
         c.latency_ms = statistics.median(samples[id(c)])
 
@@ -333,12 +341,12 @@ def _best(candidates: list[Candidate], cfg: OptimizeConfig) -> Candidate | None:
 
 
 def measure_candidate(module: Any, examples: tuple[Any, ...], params: dict[str, Any], recipe: CompileRecipe,
-             cfg: OptimizeConfig, judge: Judge, folder: Path, shape: tuple[int, ...],
-             sample: Path | None = None) -> Candidate:
-    """Build one candidate, score it on the judge's data, and time it (``sample``: the input timed) if it keeps
-    the budget."""
+                      cfg: OptimizeConfig, judge: Judge, folder: Path, shape: tuple[int, ...],
+                      sample: Path | None = None, *, device: str | None = "cpu") -> Candidate:
+    """Build one candidate, score it on the judge's data, and time it on ``device`` (``sample``: the input timed)
+    if it keeps the budget; ``device`` None: this host cannot time the target's artifacts (scored on the CPU)."""
     folder.mkdir(parents=True)
-    path = folder / ("model" + SUFFIX[params["lowering"].partition("-")[0]])
+    path = folder / ARTIFACT[params["lowering"].partition("-")[0]]
     started = time.perf_counter()
     try:
         with warnings.catch_warnings():
@@ -347,11 +355,12 @@ def measure_candidate(module: Any, examples: tuple[Any, ...], params: dict[str, 
     except DeepSeekError as exc:
         return Candidate(0, params, recipe, None, {}, None, None, False, time.perf_counter() - started, str(exc))
     seconds = time.perf_counter() - started
-    scores = judge.score(artifact_logits(path, judge, cfg.threads))
+    scores = judge.score(artifact_logits(path, judge, cfg.threads, device or "cpu"))
     feasible = scores["drop_pp"] <= cfg.max_accuracy_drop + 1e-9
     latency = None
-    if feasible or params["lowering"] == "ort-fp32":  # the baseline is always timed: every speed-up is against it
-        latency = measure_latency(path, shape, threads=cfg.threads, sample=sample)["median_ms"]
+    # the baseline is always timed: every speed-up is against it
+    if device is not None and (feasible or params["lowering"] == cfg.baseline):
+        latency = measure_latency(path, shape, threads=cfg.threads, sample=sample, device=device)["median_ms"]
     return Candidate(0, params, recipe, path, scores, latency, path.stat().st_size, feasible, seconds)
 
 
@@ -366,12 +375,31 @@ def _sensitivity(module: Any, examples: tuple[Any, ...], cfg: OptimizeConfig, ca
     return list(result.get("sensitivity") or [])
 
 
+def check_timeable(cfg: OptimizeConfig) -> None:
+    """Refuse ``objective="latency"`` where this host cannot time the target's artifacts for real."""
+    import platform
+
+    if cfg.objective != "latency" or latency_device(cfg.target) is not None:
+        return
+    why = {"arm64": f"arm64 code runs on this {platform.machine()} host only under qemu, whose timings are emulation, "
+                    "not ARM's: pass --objective size (accuracy is still judged on the real arm64 bundle, under qemu), "
+                    "or run deepseek optimize on an arm64 host",
+           "cuda": "ONNX Runtime here has no CUDAExecutionProvider (onnxruntime-gpu on a CUDA machine): pass "
+                   "--objective size (accuracy is judged with ONNX Runtime's CPU provider), or run it on a CUDA host",
+           "x86_64": f"x86_64 artifacts cannot be timed on this {platform.machine()} host: pass --objective size"}
+    raise invalid("--objective", cfg.objective, f"size for target {cfg.target} here: {why[cfg.target]}")
+
+
 def pareto_front(candidates: list[Candidate]) -> list[Candidate]:
-    measured = [c for c in candidates if c.latency_ms is not None and not c.error]
+    """Candidates no other beats on accuracy drop, latency and size at once (drop and size where none was timed)."""
+    measured = [c for c in candidates if not c.error and c.size_bytes is not None]
+    timed = [c for c in measured if c.latency_ms is not None]
+    if timed:
+        measured = timed
 
     def dominates(a: Candidate, b: Candidate) -> bool:
-        ka = (a.scores["drop_pp"], a.latency_ms, a.size_bytes)
-        kb = (b.scores["drop_pp"], b.latency_ms, b.size_bytes)
+        ka = (a.scores["drop_pp"], a.latency_ms or 0.0, a.size_bytes)
+        kb = (b.scores["drop_pp"], b.latency_ms or 0.0, b.size_bytes)
         return all(x <= y for x, y in zip(ka, kb)) and ka != kb
 
     return [c for c in measured if not any(dominates(o, c) for o in measured if o is not c)]

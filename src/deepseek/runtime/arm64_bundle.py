@@ -65,12 +65,26 @@ class Arm64Backend:
         x = np.ascontiguousarray(to_numpy(args[0]), dtype=np.float32)
         if x.shape != self._in_shape:
             raise invalid("inputs", list(x.shape), f"shape {list(self._in_shape)} (fixed when the bundle was compiled)")
-        out = np.empty(self._out_shape, dtype=np.float32)
+        return [self.run_stacked(x)]
+
+    def run_stacked(self, x: Any) -> np.ndarray:
+        """Outputs for many inputs at once: ``x`` holds k inputs of the compiled shape stacked along its first axis
+        (k x batch rows); the outputs come back stacked the same way. Emulated, one runner process does them all."""
+        x = np.ascontiguousarray(to_numpy(x), dtype=np.float32)
+        batch, rest = self._in_shape[0], self._in_shape[1:]
+        if x.shape[1:] != rest or not len(x) or len(x) % batch:
+            raise invalid("inputs", list(x.shape), f"a multiple of {batch} rows of shape {list(rest)} (fixed when the "
+                                                   "bundle was compiled)")
+        k = len(x) // batch
+        out = np.empty((k * self._out_shape[0], *self._out_shape[1:]), dtype=np.float32)
         if self._lib is not None:
-            rc = self._lib.model_forward(x.ctypes.data, out.ctypes.data, out.size)
-            if rc != 0:
-                raise DeepSeekError(f"model_forward returned {rc}")
-            return [out]
+            step = out.size // k
+            for i in range(k):
+                rc = self._lib.model_forward(x[i * batch:(i + 1) * batch].ctypes.data,
+                                             out.ctypes.data + 4 * i * step, step)
+                if rc != 0:
+                    raise DeepSeekError(f"model_forward returned {rc}")
+            return out
         emulate = [] if self._native else ["qemu-aarch64", "-cpu", self._cpu, "-L", "/usr/aarch64-linux-gnu"]
         with tempfile.TemporaryDirectory(prefix="deepseek-arm64-") as work:
             x.astype("<f4").tofile(Path(work) / "in.f32")
@@ -79,4 +93,8 @@ class Arm64Backend:
             if done.returncode != 0:
                 raise DeepSeekError(f"the bundle's runner failed{'' if self._native else ' under qemu'}: "
                                     f"{done.stderr.strip()[-300:]}")
-            return [np.fromfile(Path(work) / "out.f32", dtype="<f4").reshape(self._out_shape)]
+            got = np.fromfile(Path(work) / "out.f32", dtype="<f4")
+            if got.size != out.size:
+                raise DeepSeekError(f"the bundle's runner wrote {got.size} values for {k} inputs, expected {out.size} "
+                                    "(a bundle built before runners took several inputs: rebuild it)")
+            return got.reshape(out.shape)
