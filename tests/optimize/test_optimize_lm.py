@@ -12,7 +12,7 @@ import torch
 import deepseek
 from deepseek import assets
 from deepseek._errors import InvalidArgumentError
-from deepseek.optimize import load_lm
+from deepseek.optimize import load_lm, replay
 from deepseek.optimize.lm import LMJudge, describe_lm
 
 
@@ -59,6 +59,11 @@ def test_a_language_model_is_searched_over_weight_only_and_bf16(tiny_lm, tmp_pat
     assert describe_lm(result.best.params) in (out / "report.md").read_text()
     loaded = load_lm(out / "model")  # safetensors + the recorded scheme, no pickle
     assert judge.score(loaded)["drop_pp"] == pytest.approx(result.best.scores["drop_pp"], abs=1e-9)
+    # the recipe rebuilds the same candidate, judged on the same windows
+    again = replay(out / "recipe.yaml", output=tmp_path / "again", model=model, tokenizer=tokenizer)
+    assert again["drop_pp"] == pytest.approx(result.best.scores["drop_pp"], abs=1e-9)
+    assert again["size_bytes"] == result.best.size_bytes and again["latency_ms"] > 0
+    assert json.loads((tmp_path / "again" / "model" / "deepseek_weight_only.json").read_text()) == result.best.params
 
 
 def test_language_model_bad_input_is_refused(tiny_lm, tmp_path):

@@ -43,6 +43,7 @@ SPACE: tuple[dict[str, Any], ...] = (
     {"lowering": "torch-weight-only", "bits": 4, "group_size": 128, "head_bits": None, "compute": "bfloat16"},
 )
 QUANT_FILE = "deepseek_weight_only.json"
+LM_RECIPE_VERSION = 1
 
 
 def is_causal_lm(model: Any) -> bool:
@@ -252,7 +253,8 @@ def optimize_lm(model: Any, tokenizer: Any = None, *, data: str = "hamlet", max_
         best = min(feasible, key=key) if feasible else measured[0]
         result = OptimizeResult(best, measured[0], measured, cfg, judge.reference_accuracy)
         if out is not None:
-            _write_outputs(result, module, tokenizer, judge, out, source if isinstance(model, str) else None)
+            _write_outputs(result, module, tokenizer, judge, out, source if isinstance(model, str) else None,
+                           windows, window)
         return result
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -269,22 +271,79 @@ def _weight_bytes(model: Any) -> int:
     return total
 
 
-def _write_outputs(result: Any, module: Any, tokenizer: Any, judge: LMJudge, out: Path, source: str | None) -> None:
+def save_verified(module: Any, tokenizer: Any, params: dict[str, Any], judge: LMJudge, folder: Path,
+                  expected_drop: float) -> None:
+    """Write the candidate to ``folder`` and score it again loaded fresh from there: the same figure or an error."""
+    from .._errors import VerificationError
+
+    save_lm(build_lm(module, params), tokenizer, params, folder)
+    again = judge.score(load_lm(folder))
+    if abs(again["drop_pp"] - expected_drop) > 1e-9:
+        shutil.rmtree(folder)
+        raise VerificationError(f"{folder}: scored {again['drop_pp']:.4f} pp after saving, {expected_drop:.4f} "
+                                "when measured")
+
+
+def write_lm_recipe(path: Path, source: str | None, judge: LMJudge, params: dict[str, Any], scores: dict[str, Any],
+                    latency: float | None, windows: int, window: int) -> None:
     import yaml
 
+    from .._atomic import write_text
+
+    write_text(path, yaml.safe_dump({"deepseek_optimize_lm_recipe": LM_RECIPE_VERSION, "model": source,
+                                     "data": judge.data, "windows": windows, "window": window, "params": params,
+                                     "measured": {"drop_pp": scores["drop_pp"], "accuracy": scores["accuracy"],
+                                                  "ms_per_token": latency}}, sort_keys=False))
+
+
+def replay_lm(recipe: dict[str, Any], *, output: str | Path, model: Any = None, tokenizer: Any = None,
+              threads: int = 2, new_tokens: int = 32) -> dict[str, Any]:
+    """Rebuild a language-model recipe's candidate into ``output/model`` and measure it as the search did."""
+    from .._atomic import output_folder
+
+    params = recipe.get("params")
+    if not isinstance(params, dict) or params not in [dict(p) for p in SPACE]:
+        raise invalid("--recipe", "params", f"one of the language-model candidates {[describe_lm(p) for p in SPACE]}")
+    windows, window = int(recipe.get("windows", 8)), int(recipe.get("window", 256))
+    source = model if model is not None else recipe.get("model")
+    if source is None:
+        raise invalid("MODEL", None, "the model (this recipe was made from a Python object, not a name or folder)")
+    out = Path(output)
+    if out.exists() and any(out.iterdir()):
+        raise invalid("--output", str(out), "a new or empty folder (it is never overwritten)")
+    work = Path(tempfile.mkdtemp(prefix="deepseek-replay-lm-"))
+    try:
+        if isinstance(source, (str, Path)):
+            module, tokenizer = load_source(str(source))
+            where = str(source)
+        else:
+            if tokenizer is None:
+                raise invalid("tokenizer", None, "the model's tokenizer (a language model is judged on text)")
+            module, where = source.eval(), str(work / "source")
+            module.save_pretrained(where)
+            tokenizer.save_pretrained(where)
+        judge = LMJudge(module, tokenizer, recipe["data"], windows, window)
+        scores = judge.score(build_lm(module, params))
+        latency = measure_decode(where, params, new_tokens=new_tokens, threads=threads)
+        folder = output_folder(out, what="--output")
+        save_verified(module, tokenizer, params, judge, folder / "model", scores["drop_pp"])
+        write_lm_recipe(folder / "recipe.yaml", str(source) if isinstance(source, (str, Path)) else None, judge,
+                        params, scores, latency, windows, window)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {"artifact": str(folder / "model"), "drop_pp": scores["drop_pp"], "latency_ms": latency,
+            "size_bytes": _weight_bytes(load_lm(folder / "model")), "recorded": recipe.get("measured", {})}
+
+
+def _write_outputs(result: Any, module: Any, tokenizer: Any, judge: LMJudge, out: Path, source: str | None,
+                   windows: int = 8, window: int = 256) -> None:
     from .. import _machine
     from .._atomic import output_folder, write_json, write_text
-    from .._errors import VerificationError
     from .report import plot_pareto
 
     folder = output_folder(out, what="--output")
     best = result.best
-    save_lm(build_lm(module, best.params), tokenizer, best.params, folder / "model")
-    again = judge.score(load_lm(folder / "model"))  # the written folder, loaded fresh, scores the same
-    if abs(again["drop_pp"] - best.scores["drop_pp"]) > 1e-9:
-        shutil.rmtree(folder / "model")
-        raise VerificationError(f"{folder / 'model'}: scored {again['drop_pp']:.4f} pp after saving, "
-                                f"{best.scores['drop_pp']:.4f} when measured")
+    save_verified(module, tokenizer, best.params, judge, folder / "model", best.scores["drop_pp"])
     result.output, result.artifact = folder, folder / "model"
     machine = _machine.describe(_machine.summary(threads=result.config.threads))
     front = {c.number for c in result.pareto()}
@@ -307,10 +366,7 @@ def _write_outputs(result: Any, module: Any, tokenizer: Any, judge: LMJudge, out
                      f"{r['drop_pp']:+.2f} | {r['agreement']:.2%} | {r['perplexity']:.2f} | {_ms(r['ms_per_token'])} | "
                      f"{r['size_bytes'] / 1e6:.0f} | {'yes' if r['feasible'] else 'no'} |")
     write_text(folder / "report.md", "\n".join(lines) + "\n")
-    write_text(folder / "recipe.yaml", yaml.safe_dump({"deepseek_optimize_lm_recipe": 1, "model": source,
-                                                       "data": judge.data, "params": best.params,
-                                                       "measured": {"drop_pp": best.scores["drop_pp"],
-                                                                    "ms_per_token": best.latency_ms}}, sort_keys=False))
+    write_lm_recipe(folder / "recipe.yaml", source, judge, best.params, best.scores, best.latency_ms, windows, window)
 
 
 def _ms(value: float | None) -> str:

@@ -23,15 +23,22 @@ def read_recipe(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError:
         raise invalid("--recipe", str(path), "valid YAML") from None
+    if isinstance(data, dict) and "deepseek_optimize_lm_recipe" in data:
+        from .lm import LM_RECIPE_VERSION
+
+        if data["deepseek_optimize_lm_recipe"] != LM_RECIPE_VERSION or "params" not in data or "data" not in data:
+            raise invalid("--recipe", str(path), f"a deepseek optimize language-model recipe (version {LM_RECIPE_VERSION})")
+        return data
     if not isinstance(data, dict) or data.get("deepseek_optimize_recipe") != RECIPE_VERSION or "compile" not in data:
         raise invalid("--recipe", str(path), f"a deepseek optimize recipe (version {RECIPE_VERSION})")
     data["compile"] = CompileRecipe.from_dict(data["compile"])
     return data
 
 
-def replay(recipe: str | Path, *, output: str | Path, model: Any = None, progress: bool = True) -> dict[str, Any]:
+def replay(recipe: str | Path, *, output: str | Path, model: Any = None, progress: bool = True,
+           tokenizer: Any = None) -> dict[str, Any]:
     """Build ``recipe``'s artifact into ``output`` and score it as the search did; returns the figures now and
-    as recorded."""
+    as recorded. A language-model recipe rebuilds ``output/model`` (``tokenizer``: with a model given as an object)."""
     import torch
 
     from .._tensors import eval_mode
@@ -41,6 +48,10 @@ def replay(recipe: str | Path, *, output: str | Path, model: Any = None, progres
     from .search import SUFFIX, measure_candidate, params_of
 
     data = read_recipe(recipe)
+    if "deepseek_optimize_lm_recipe" in data:
+        from .lm import replay_lm
+
+        return replay_lm(data, output=output, model=model, tokenizer=tokenizer)
     source = model if model is not None else data.get("model")
     if source is None:
         raise invalid("MODEL", None, "the model (this recipe was made from a Python object, not a file or name)")
