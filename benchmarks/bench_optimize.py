@@ -5,7 +5,8 @@
 Cases: the bundled MobileNetV2 (real ImageNet weights; judged by agreement with FP32 on confident photo views), a
 CNN trained here on real Fashion-MNIST (labeled accuracy on its 10,000 test images), and all-MiniLM-L6-v2 (real
 weights) with a logistic-regression head trained here on FP32 sentence embeddings of real Rotten Tomatoes snippets
-(labeled accuracy on 1,000 held-out snippets, token ids from a ``--data`` folder). For each: ``deepseek
+(labeled accuracy on 1,000 held-out snippets, token ids from a ``--data`` folder), and SmolLM2-135M (real
+weights) on Hamlet against torchao's int8/int4 weight-only configs (``lm_case``). For the first three: ``deepseek
 optimize`` under a 0.5-point budget (objective latency), and the peers a user would try alone — ONNX Runtime static
 INT8 U8S8 (quantize_static, percentile), ONNX Runtime dynamic INT8 (the usual one for transformer encoders) and
 torchao PT2E with the x86 Inductor quantizer (AOTInductor) — built,
@@ -26,6 +27,7 @@ from _common import add_smoke_flag, write_results
 from deepseek.optimize.config import LOWERINGS
 
 BUDGET = 0.5
+CASES = ("fashion", "mobilenet", "minilm", "smollm2")
 
 
 def fashion_cnn(smoke: bool) -> Any:
@@ -114,7 +116,8 @@ def peers(model: Any, examples: tuple[Any, ...], data: str, judge: Any, work: Pa
     sample = judge.timing_sample(work, int(examples[0].shape[0]))  # a real held-out input (token ids stay ints)
     for label, params in (("FP32 ONNX Runtime (baseline)", {"lowering": "ort-fp32"}),
                           ("ORT static INT8 U8S8", {"lowering": "ort-int8", "fallbacks": 0,
-                                                    "calibration_method": "percentile", "bias_correction": False}),
+                                                    "calibration_method": "percentile", "bias_correction": False,
+                                                    "rounding": "nearest"}),
                           ("ORT dynamic INT8", {"lowering": "ort-int8-dynamic"}),
                           ("torchao PT2E + Inductor INT8", {"lowering": "inductor-int8"})):
         if params["lowering"] not in lowerings:
@@ -189,11 +192,101 @@ def run_case(name: str, model: Any, examples: tuple[Any, ...], data: str, trials
     return out
 
 
+def tiny_lm(work: Path) -> tuple[Any, Any]:
+    """Smoke only: a 2-layer Llama (random weights) with SmolLM2's real tokenizer, from the GGUF file."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from deepseek import assets
+
+    path = assets.smollm2_path()
+    tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+    return LlamaForCausalLM(config).eval(), tokenizer
+
+
+def torchao_peers() -> list[tuple[str, str, Any]]:
+    """(label, compute dtype, torchao config): the weight-only schemes a torchao user would reach for on a CPU."""
+    from torchao.quantization import Int4WeightOnlyConfig, Int8WeightOnlyConfig
+
+    return [("torchao int8 weight-only (float32)", "float32", Int8WeightOnlyConfig()),
+            ("torchao int8 weight-only (bfloat16)", "bfloat16", Int8WeightOnlyConfig()),
+            ("torchao int4 weight-only g128 (bfloat16)", "bfloat16", Int4WeightOnlyConfig(group_size=128))]
+
+
+def lm_case(work: Path, smoke: bool, threads: int, rounds: int = 5) -> dict[str, Any]:
+    """SmolLM2-135M (real weights) on Hamlet: ``deepseek optimize`` over weight-only int8/int4 and bfloat16 against
+    torchao's weight-only configs alone, every model judged by the same next-token accuracy on the same held-out
+    windows; decode ms/token of the chosen model and every peer timed again in this process, interleaved."""
+    import copy
+    import statistics
+
+    import torch
+    from torchao.quantization import quantize_
+    from torchao.utils import get_model_size_in_bytes
+
+    import deepseek
+    from deepseek import assets
+    from deepseek.lm_metrics import generation_speed
+    from deepseek.optimize.lm import LMJudge, build_lm, describe_lm
+
+    windows, window, new_tokens = (2, 32, 4) if smoke else (8, 256, 32)
+    model, tokenizer = tiny_lm(work) if smoke else assets.smollm2()
+    print(f"smollm2: deepseek optimize (language model, budget {BUDGET} pp of next-token accuracy)", flush=True)
+    result = deepseek.optimize(model, tokenizer=tokenizer, data="hamlet", max_accuracy_drop=BUDGET,
+                               trials=3 if smoke else 9, windows=windows, window=window, new_tokens=new_tokens,
+                               threads=threads, output=work / "smollm2_out", progress=False)
+    judge = LMJudge(model, tokenizer, "hamlet", windows, window)
+    models: dict[str, Any] = {"float32 (baseline)": model, "chosen": build_lm(model, result.best.params)}
+    peer_rows: dict[str, Any] = {}
+    for label, compute, config in torchao_peers():
+        built = copy.deepcopy(model).to(getattr(torch, compute)).eval()
+        try:
+            quantize_(built, config)
+            scores = judge.score(built)
+        except Exception as exc:  # a peer that cannot run here is reported, not hidden
+            peer_rows[label] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
+            print(f"    peer {label}: {peer_rows[label]}", flush=True)
+            continue
+        models[label] = built
+        peer_rows[label] = {"drop_pp": scores["drop_pp"], "accuracy": scores["accuracy"],
+                            "perplexity": scores["perplexity"], "size_bytes": int(get_model_size_in_bytes(built)),
+                            "within_budget": scores["drop_pp"] <= BUDGET + 1e-9}
+        print(f"    peer {label}: {peer_rows[label]}", flush=True)
+    torch.set_num_threads(threads)
+    times: dict[str, list[float]] = {k: [] for k in models}
+    for _ in range(2 if smoke else rounds):
+        for label, m in models.items():
+            speed = generation_speed(m, tokenizer, new_tokens=new_tokens, runs=2 if smoke else 3)
+            times[label].append(speed["median_ms"] / new_tokens)
+    ms = {k: statistics.median(v) for k, v in times.items()}
+    for label in peer_rows:
+        if label in ms:
+            peer_rows[label]["ms_per_token"] = ms[label]
+    best = result.best
+    fastest = min((r for r in peer_rows.values() if r.get("within_budget")), key=lambda r: r["ms_per_token"], default=None)
+    out = {"data": "hamlet", "tokens": int(judge.targets.size), "reference_accuracy": result.reference_accuracy,
+           "baseline_ms_per_token": ms["float32 (baseline)"],
+           "chosen": {"candidate": describe_lm(best.params), "params": best.params,
+                      "drop_pp": best.scores["drop_pp"], "accuracy": best.scores["accuracy"],
+                      "perplexity": best.scores["perplexity"], "ms_per_token": ms["chosen"],
+                      "size_bytes": best.size_bytes},
+           "candidates": [{"params": c.params, "drop_pp": c.scores["drop_pp"], "ms_per_token": c.latency_ms,
+                           "size_bytes": c.size_bytes, "feasible": c.feasible} for c in result.candidates],
+           "peers": peer_rows, "speedup_vs_fp32": ms["float32 (baseline)"] / ms["chosen"],
+           "speedup_vs_fastest_peer_within_budget": fastest["ms_per_token"] / ms["chosen"] if fastest else None,
+           "timing": {k: [round(x, 4) for x in v] for k, v in times.items()}}
+    print(f"  chosen {out['chosen']}; vs FP32 {out['speedup_vs_fp32']:.2f}x; vs the fastest torchao peer within "
+          f"budget {out['speedup_vs_fastest_peer_within_budget']}", flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=10)
-    parser.add_argument("--cases", default="fashion,mobilenet,minilm",
-                        help="comma-separated subset of fashion, mobilenet, minilm")
+    parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {', '.join(CASES)}")
     add_smoke_flag(parser)
     args = parser.parse_args()
     import torch
@@ -206,8 +299,8 @@ def main() -> None:
     # smoke: ORT only (AOTInductor builds take minutes); full: every lowering
     lowerings = ("ort-fp32", "ort-int8") if args.smoke else LOWERINGS  # every lowering (bf16 where the CPU has it)
     cases = {c.strip() for c in args.cases.split(",") if c.strip()}
-    if not cases or cases - {"fashion", "mobilenet", "minilm"}:
-        parser.error("--cases: a comma-separated subset of fashion, mobilenet, minilm")
+    if not cases or cases - set(CASES):
+        parser.error(f"--cases: a comma-separated subset of {', '.join(CASES)}")
     results: dict[str, Any] = {"machine": _machine.describe(_machine.summary(threads=2)), "smoke": args.smoke,
                                "budget_pp": BUDGET, "cases": {}}
     if "fashion" in cases:
@@ -222,7 +315,9 @@ def main() -> None:
         text_lowerings = ("ort-fp32", "ort-int8-dynamic") if args.smoke else lowerings
         results["cases"]["MiniLM + Rotten Tomatoes"] = run_case("minilm", model, examples, folder, 2 if args.smoke
                                                                 else trials, 2, text_lowerings, work)
-    every = cases == {"fashion", "mobilenet", "minilm"}
+    if "smollm2" in cases:  # smoke: a tiny Llama with SmolLM2's tokenizer
+        results["cases"]["SmolLM2-135M + Hamlet"] = lm_case(work, args.smoke, 2)
+    every = cases == set(CASES)
     write_results(args, "optimize.json" if every else f"optimize_{'_'.join(sorted(cases))}.json", results)
 
 

@@ -146,3 +146,35 @@ def test_bfloat16_is_a_candidate_where_the_cpu_has_it_and_builds_an_aoti_package
     assert c.scores["drop_pp"] <= 1.0 and c.scores["agreement"] >= 0.99  # 8 significant bits: near-ties may flip
     with pytest.raises(InvalidArgumentError, match="--precision"):
         CompileRecipe(precision="bf16")  # bfloat16 is an Inductor build, not ONNX Runtime's
+
+
+def test_adaround_is_an_int8_candidate_that_rounds_weights_differently_and_replays(digits_cnn, tmp_path):
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    x = (torch.randn(1, 1, 8, 8),)
+    cfg = OptimizeConfig(data="digits", max_accuracy_drop=100.0)
+    judge = make_judge(digits_cnn, x, "digits")
+    built = {}
+    for rounding in ("nearest", "adaround"):
+        params = {"lowering": "ort-int8", "fallbacks": 0, "calibration_method": "percentile", "bias_correction": False,
+                  "rounding": rounding}
+        recipe = recipe_for(params, cfg, "digits", [])
+        assert recipe.rounding == rounding and params_of(recipe) == params
+        built[rounding] = measure_candidate(digits_cnn, x, params, recipe, cfg, judge, tmp_path / rounding, (1, 1, 8, 8))
+        assert built[rounding].error is None
+    assert "AdaRound" in describe(built["adaround"].params) and "AdaRound" not in describe(built["nearest"].params)
+
+    def int8_weights(c):
+        graph = onnx.load(c.path).graph
+        return {i.name: numpy_helper.to_array(i) for i in graph.initializer if i.data_type == onnx.TensorProto.INT8}
+
+    near, ada = int8_weights(built["nearest"]), int8_weights(built["adaround"])
+    assert near.keys() == ada.keys() and near
+    flipped = sum(int((near[k] != ada[k]).sum()) for k in near)
+    assert flipped > 0 and all(np.abs(near[k].astype(int) - ada[k].astype(int)).max() <= 1 for k in near)  # up or down
+    write_recipe(tmp_path / "ada.yaml", built["adaround"], None, [[1, 1, 8, 8]], "digits", 2)
+    assert yaml.safe_load((tmp_path / "ada.yaml").read_text())["compile"]["rounding"] == "adaround"
+    again = replay(tmp_path / "ada.yaml", output=tmp_path / "again", model=digits_cnn)
+    assert again["drop_pp"] == built["adaround"].scores["drop_pp"]

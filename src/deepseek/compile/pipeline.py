@@ -49,6 +49,7 @@ class CompileRecipe(BaseConfig):
     # and/or the ``keep_fp32`` most harmful to quantize, measured now
     calibration_method: str = "percentile"
     bias_correction: bool = False
+    rounding: str = "nearest"  # or "adaround": int8 weights rounded to keep each layer's calibration output
     float_activations: tuple[str, ...] = ()
     keep_fp32: int = 0
 
@@ -97,10 +98,13 @@ class CompileRecipe(BaseConfig):
             raise invalid("--samples", self.samples, "an integer >= 1")
         if self.calibration_method not in ("minmax", "percentile", "entropy"):
             raise invalid("calibration_method", self.calibration_method, "minmax, percentile or entropy")
+        if self.rounding not in ("nearest", "adaround"):
+            raise invalid("rounding", self.rounding, "nearest or adaround")
         if isinstance(self.keep_fp32, bool) or not isinstance(self.keep_fp32, int) or self.keep_fp32 < 0:
             raise invalid("keep_fp32", self.keep_fp32, "a count >= 0")
         ort_int8_only = {"calibration_method": self.calibration_method != "percentile",
                          "bias_correction": self.bias_correction, "float_activations": bool(self.float_activations),
+                         "rounding": self.rounding != "nearest",
                          "keep_fp32": bool(self.keep_fp32)}
         for name, used in ort_int8_only.items():
             if used and self.lowering != "ort-int8":
@@ -227,7 +231,7 @@ def _compile_x86_int8(model: str, recipe: CompileRecipe, *, output: str, inputs:
     calibration, check = _calibration(calib, samples, examples)
     result = quantize_static_onnx(module, calibration, output, method=recipe.calibration_method, input_names=names,
                                   bias_correction=recipe.bias_correction, float_activations=recipe.float_activations,
-                                  keep_fp32=recipe.keep_fp32)
+                                  keep_fp32=recipe.keep_fp32, rounding=recipe.rounding)
     import torch
 
     checked = check if len(check) else calibration[0]

@@ -89,6 +89,7 @@ def describe(params: dict[str, Any], recipe: CompileRecipe | None = None) -> str
     parts = [lowering]
     if lowering == "ort-int8":
         parts.append(f"{params['fallbacks']} float fallbacks, {params['calibration_method']}"
+                     + (", AdaRound" if params.get("rounding") == "adaround" else "")
                      + (", bias-corrected" if params["bias_correction"] else ""))
     if params.get("prune"):
         tuned = recipe is not None and recipe.finetune
@@ -113,7 +114,8 @@ def search_space(cfg: OptimizeConfig) -> dict[str, Any]:
         if lowering == "ort-int8":
             options[lowering] = {"fallbacks": {"type": "choice", "options": list(FALLBACKS)},
                                  "calibration_method": {"type": "choice", "options": ["percentile", "minmax", "entropy"]},
-                                 "bias_correction": {"type": "choice", "options": [False, True]}}
+                                 "bias_correction": {"type": "choice", "options": [False, True]},
+                                 "rounding": {"type": "choice", "options": ["nearest", "adaround"]}}
         else:
             options[lowering] = None
     space: dict[str, Any] = {"lowering": {"type": "choice", "options": options}}
@@ -138,7 +140,7 @@ def recipe_for(params: dict[str, Any], cfg: OptimizeConfig, calib: str, ranking:
         fields.update(finetune=cfg.data, finetune_epochs=cfg.finetune_epochs, finetune_samples=cfg.finetune_samples)
     if lowering == "ort-int8":
         fields.update(calibration_method=params["calibration_method"], bias_correction=params["bias_correction"],
-                      float_activations=tuple(ranking[: params["fallbacks"]]))
+                      rounding=params.get("rounding", "nearest"), float_activations=tuple(ranking[: params["fallbacks"]]))
     return CompileRecipe(**fields)
 
 
@@ -150,7 +152,7 @@ def params_of(recipe: CompileRecipe) -> dict[str, Any]:
     params: dict[str, Any] = {"lowering": f"{backend}-{precision}"}
     if params["lowering"] == "ort-int8":
         params.update(fallbacks=len(recipe.float_activations), calibration_method=recipe.calibration_method,
-                      bias_correction=recipe.bias_correction)
+                      bias_correction=recipe.bias_correction, rounding=recipe.rounding)
     if recipe.prune:
         params["prune"] = recipe.prune
     return params
@@ -263,7 +265,8 @@ def _search(module: Any, examples: tuple[Any, ...], cfg: OptimizeConfig, judge: 
     if "ort-int8" in cfg.lowerings:  # the plain INT8 candidate first: the peer every user would try
         study.enqueue_trial({"lowering": "ort-int8", "lowering=ort-int8/fallbacks": 0,
                              "lowering=ort-int8/calibration_method": "percentile",
-                             "lowering=ort-int8/bias_correction": False, **({"prune": 0.0} if cfg.prune_ratios else {})})
+                             "lowering=ort-int8/bias_correction": False, "lowering=ort-int8/rounding": "nearest",
+                             **({"prune": 0.0} if cfg.prune_ratios else {})})
     with (bar_context(transient=True) if progress else contextlib.nullcontext()) as bar:
         task = bar.add_task("optimize: candidates", total=cfg.trials) if progress else None
         asks = 0
