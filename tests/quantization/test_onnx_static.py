@@ -163,3 +163,46 @@ def test_bad_arguments(trained, tmp_path):
     with pytest.raises(deepseek.InvalidArgumentError, match="exclude"):
         quantize_static_onnx(model, train.x[:8], tmp_path / "q.onnx", exclude=["nope"])
     assert not (tmp_path / "q.onnx").exists()
+
+
+class Residual(torch.nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.a = torch.nn.Conv2d(c, c, 3, padding=1)
+        self.b = torch.nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x):
+        return (x + self.b(self.a(x).relu())).relu()
+
+
+def test_block_grouping_takes_the_smallest_enclosing_module_with_few_layers():
+    from deepseek.quantization.adaround import _group_blocks
+
+    names = ["stem", "features.0.conv.0", "features.0.conv.1", "features.1.a", "features.1.b", "features.1.c",
+             "features.1.d", "features.1.e", "head"]
+    assert _group_blocks(names, 4) == [("stem", [0]), ("features.0", [1, 2]), ("features.1.a", [3]),
+                                       ("features.1.b", [4]), ("features.1.c", [5]), ("features.1.d", [6]),
+                                       ("features.1.e", [7]), ("head", [8])]
+    assert _group_blocks(names, 5)[2] == ("features.1", [3, 4, 5, 6, 7])
+
+
+def test_block_adaround_rounds_whole_blocks_fed_by_the_rounded_network(tmp_path):
+    torch.manual_seed(0)
+    train, _ = assets.digits().split(0.2, seed=0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), Residual(8),
+                                torch.nn.Flatten(), torch.nn.Linear(8 * 64, 10))
+    model = fit_classifier(model, train, epochs=4)
+    near = quantize_static_onnx(model, train.x[:128], tmp_path / "n.onnx")
+    block = quantize_static_onnx(model, train.x[:128], tmp_path / "b.onnx", rounding="adaround-block")
+    stats = block.adaround
+    assert stats["layers"] == 4 and stats["flipped"] > 0  # "0", "2.a" + "2.b" (one block), "4"
+    assert stats["mse_adaround"] <= stats["mse_nearest"]  # never worse than nearest on each block's output
+    a, n = onnx.load(str(tmp_path / "b.onnx")), onnx.load(str(tmp_path / "n.onnx"))
+    assert [(x.op_type, list(x.input)) for x in a.graph.node] == [(x.op_type, list(x.input)) for x in n.graph.node]
+    changed = [t.name for t, u in zip(a.graph.initializer, n.graph.initializer) if t.raw_data != u.raw_data]
+    assert changed and all(name.endswith("_quantized") for name in changed)
+    for t, u in zip(a.graph.initializer, n.graph.initializer):  # each int8 weight moved by at most one step
+        if t.name in changed:
+            diff = onnx.numpy_helper.to_array(t).astype(int) - onnx.numpy_helper.to_array(u).astype(int)
+            assert np.abs(diff).max() == 1
+    assert near.adaround is None

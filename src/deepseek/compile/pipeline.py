@@ -49,7 +49,8 @@ class CompileRecipe(BaseConfig):
     # and/or the ``keep_fp32`` most harmful to quantize, measured now
     calibration_method: str = "percentile"
     bias_correction: bool = False
-    rounding: str = "nearest"  # or "adaround": int8 weights rounded to keep each layer's calibration output
+    rounding: str = "nearest"  # or "adaround" / "adaround-block": int8 weights rounded to keep each layer's (each
+    # block's) output on the calibration data
     float_activations: tuple[str, ...] = ()
     keep_fp32: int = 0
 
@@ -98,8 +99,8 @@ class CompileRecipe(BaseConfig):
             raise invalid("--samples", self.samples, "an integer >= 1")
         if self.calibration_method not in ("minmax", "percentile", "entropy"):
             raise invalid("calibration_method", self.calibration_method, "minmax, percentile or entropy")
-        if self.rounding not in ("nearest", "adaround"):
-            raise invalid("rounding", self.rounding, "nearest or adaround")
+        if self.rounding not in ("nearest", "adaround", "adaround-block"):
+            raise invalid("rounding", self.rounding, "nearest, adaround or adaround-block")
         if isinstance(self.keep_fp32, bool) or not isinstance(self.keep_fp32, int) or self.keep_fp32 < 0:
             raise invalid("keep_fp32", self.keep_fp32, "a count >= 0")
         ort_int8_only = {"calibration_method": self.calibration_method != "percentile",

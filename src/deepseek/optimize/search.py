@@ -89,7 +89,7 @@ def describe(params: dict[str, Any], recipe: CompileRecipe | None = None) -> str
     parts = [lowering]
     if lowering == "ort-int8":
         parts.append(f"{params['fallbacks']} float fallbacks, {params['calibration_method']}"
-                     + (", AdaRound" if params.get("rounding") == "adaround" else "")
+                     + {"adaround": ", AdaRound", "adaround-block": ", AdaRound per block"}.get(params.get("rounding"), "")
                      + (", bias-corrected" if params["bias_correction"] else ""))
     if params.get("prune"):
         tuned = recipe is not None and recipe.finetune
@@ -115,7 +115,7 @@ def search_space(cfg: OptimizeConfig) -> dict[str, Any]:
             options[lowering] = {"fallbacks": {"type": "choice", "options": list(FALLBACKS)},
                                  "calibration_method": {"type": "choice", "options": ["percentile", "minmax", "entropy"]},
                                  "bias_correction": {"type": "choice", "options": [False, True]},
-                                 "rounding": {"type": "choice", "options": ["nearest", "adaround"]}}
+                                 "rounding": {"type": "choice", "options": ["nearest", "adaround", "adaround-block"]}}
         else:
             options[lowering] = None
     space: dict[str, Any] = {"lowering": {"type": "choice", "options": options}}

@@ -31,7 +31,7 @@ from .qat import fold_batchnorm
 from .sensitivity import as_batches, sqnr_db
 
 METHODS = ("minmax", "percentile", "entropy")
-ROUNDINGS = ("nearest", "adaround")
+ROUNDINGS = ("nearest", "adaround", "adaround-block")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +98,8 @@ def quantize_static_onnx(
     (grayscale, squashed); hence opt-in. ``float_activations`` names activation tensors (as in
     ``result.float_activations`` or ``result.sensitivity``) to leave in float without measuring anything: an
     earlier run's choice replayed exactly. ``rounding="adaround"`` rounds each int8 weight up or down so its
-    layer's output on the calibration inputs stays closest to FP32 (:mod:`.adaround`) instead of to nearest.
+    layer's output on the calibration inputs stays closest to FP32 (:mod:`.adaround`) instead of to nearest;
+    ``"adaround-block"`` does it a block at a time, each block fed by the rounded blocks before it (BRECQ).
     """
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -145,10 +146,11 @@ def quantize_static_onnx(
                 extra_options={"CalibPercentile": percentile} if method == "percentile" else {},
             )
         adaround = None
-        if rounding == "adaround":  # before bias correction: it then removes the mean shift that remains
+        if rounding != "nearest":  # before bias correction: it then removes the mean shift that remains
             from .adaround import adaround_qdq
 
-            rounded, adaround = adaround_qdq(onnx.load(str(quantized)), folded, scopes, batches)
+            rounded, adaround = adaround_qdq(onnx.load(str(quantized)), folded, scopes, batches,
+                                             granularity="block" if rounding == "adaround-block" else "layer")
             onnx.save(rounded, str(quantized))
         corrected = correct_biases(quantized, fp32, feeds) if bias_correction else 0
         qdq = onnx.load(str(quantized))
