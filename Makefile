@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(PY) -m deepseek demo --output reports/demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q --timeout=900
+	$(PY) -m pytest -q --timeout=900 --durations=25
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" --timeout=600

@@ -161,7 +161,7 @@ def final_timing(peer_rows: dict[str, Any], chosen: Any, artifact: Path, shape: 
 
 
 def run_case(name: str, model: Any, examples: tuple[Any, ...], data: str, trials: int, threads: int,
-             lowerings: tuple[str, ...], work: Path) -> dict[str, Any]:
+             lowerings: tuple[str, ...], work: Path, rounds: int = 5) -> dict[str, Any]:
     import deepseek
     from deepseek.optimize.data import make_judge
 
@@ -172,7 +172,7 @@ def run_case(name: str, model: Any, examples: tuple[Any, ...], data: str, trials
     judge = make_judge(model, examples, data)
     peer_rows = peers(model, examples, data, judge, work / f"{name}_peers", threads, lowerings)
     final_timing(peer_rows, chosen, result.artifact, tuple(examples[0].shape), threads,
-                 judge.timing_sample(work / f"{name}_peers", int(examples[0].shape[0])))
+                 judge.timing_sample(work / f"{name}_peers", int(examples[0].shape[0])), rounds)
     fastest_peer = min((r for k, r in peer_rows.items() if r["within_budget"] and "baseline" not in k
                         and r["latency_ms"]), key=lambda r: r["latency_ms"], default=None)
     out = {"data": data, "reference_accuracy": result.reference_accuracy,
@@ -306,7 +306,8 @@ def main() -> None:
     if "fashion" in cases:
         cnn = fashion_cnn(args.smoke)
         results["cases"]["Fashion-MNIST CNN"] = run_case("fashion_cnn", cnn, (torch.randn(1, 1, 28, 28),),
-                                                         "fashion-mnist", trials, 2, lowerings, work)
+                                                         "fashion-mnist", trials, 2, lowerings, work,
+                                                         rounds=1 if args.smoke else 5)
     if "mobilenet" in cases and not args.smoke:  # MobileNetV2 at 224: minutes per INT8 build
         results["cases"]["MobileNetV2"] = run_case("mobilenet_v2", assets.mobilenet_v2(), (torch.randn(1, 3, 224, 224),),
                                                    "photos", trials, 2, lowerings, work)
@@ -314,7 +315,8 @@ def main() -> None:
         model, examples, folder = minilm_case(work, args.smoke)
         text_lowerings = ("ort-fp32", "ort-int8-dynamic") if args.smoke else lowerings
         results["cases"]["MiniLM + Rotten Tomatoes"] = run_case("minilm", model, examples, folder, 2 if args.smoke
-                                                                else trials, 2, text_lowerings, work)
+                                                                else trials, 2, text_lowerings, work,
+                                                                rounds=1 if args.smoke else 5)
     if "smollm2" in cases:  # smoke: a tiny Llama with SmolLM2's tokenizer
         results["cases"]["SmolLM2-135M + Hamlet"] = lm_case(work, args.smoke, 2)
     every = cases == set(CASES)

@@ -5,14 +5,23 @@ and writes the fastest (or smallest) artifact within the budget, the Pareto fron
 ``deepseek.optimize(model, example_inputs, data=..., target=..., max_accuracy_drop=...)`` is the Python form.
 """
 
+from __future__ import annotations
+
+import importlib
 import sys
 import types
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import OptimizeConfig
 from .lm import load_lm, optimize_lm
-from .replay import read_recipe, replay
-from .search import Candidate, OptimizeResult, pareto_front, search_space
+from .replay import read_recipe, replay  # the function: it shadows its module's name in this package
+
+if TYPE_CHECKING:
+    from .search import Candidate, OptimizeResult, pareto_front, search_space
+
+# imported on first use: a latency-measuring process (``python -m deepseek.optimize.latency``) timing an ONNX
+# artifact must not pay for importing torch, which the search and the compile pipeline need
+_LAZY = {"Candidate": "search", "OptimizeResult": "search", "pareto_front": "search", "search_space": "search"}
 
 __all__ = ["Candidate", "OptimizeConfig", "OptimizeResult", "load_lm", "optimize", "optimize_lm", "pareto_front",
            "read_recipe", "replay", "search_space"]
@@ -23,6 +32,14 @@ def optimize(model: Any, example_inputs: Any = None, **options: Any) -> Optimize
     from .search import optimize as run
 
     return run(model, example_inputs, **options)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class _CallableModule(types.ModuleType):

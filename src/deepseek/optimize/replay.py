@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import invalid
-from ..compile.pipeline import CompileRecipe
 from .report import RECIPE_VERSION
 
 
@@ -31,6 +30,8 @@ def read_recipe(path: str | Path) -> dict[str, Any]:
         return data
     if not isinstance(data, dict) or data.get("deepseek_optimize_recipe") != RECIPE_VERSION or "compile" not in data:
         raise invalid("--recipe", str(path), f"a deepseek optimize recipe (version {RECIPE_VERSION})")
+    from ..compile.pipeline import CompileRecipe
+
     data["compile"] = CompileRecipe.from_dict(data["compile"])
     return data
 
@@ -74,7 +75,7 @@ def replay(recipe: str | Path, *, output: str | Path, model: Any = None, progres
     if out.exists() and any(out.iterdir()):
         raise invalid("--output", str(out), "a new or empty folder (it is never overwritten)")
     # no budget on a replay: the candidate is measured whatever it scores, and its figures reported
-    recipe_obj: CompileRecipe = data["compile"]
+    recipe_obj = data["compile"]
     cfg = OptimizeConfig(data=data["data"], threads=int(data["measured"].get("threads", 2)), max_accuracy_drop=100.0,
                          target=recipe_obj.target_arch)
     module = eval_mode(module)
