@@ -34,14 +34,20 @@ _LAZY = {
     "checkpoint_activations": ("deepseek.graph", "checkpoint_activations"),
     "DeepSeekTrainer": ("deepseek.train", "DeepSeekTrainer"),
     "DistributedTrainer": ("deepseek.train", "DistributedTrainer"),
+    "DeepSeekConfig": ("deepseek.nn", "DeepSeekConfig"),
+    "DeepSeekModel": ("deepseek.nn", "DeepSeekModel"),
+    "DeepSeekForCausalLM": ("deepseek.nn", "DeepSeekForCausalLM"),
 }
-_SUBMODULES = {"amp", "assets", "runtime", "compile", "bench", "graph", "models", "optimize", "quantization", "train",
-               "tune"}
+_SUBMODULES = {"amp", "assets", "runtime", "compile", "bench", "graph", "models", "nn", "optimize", "quantization",
+               "train", "tune"}
 
 __all__ = [
     "ArtifactError",
     "BenchmarkResult",
+    "DeepSeekConfig",
     "DeepSeekError",
+    "DeepSeekForCausalLM",
+    "DeepSeekModel",
     "DeepSeekTrainer",
     "DistributedTrainer",
     "InvalidArgumentError",
@@ -63,6 +69,7 @@ __all__ = [
     "graph",
     "load",
     "models",
+    "nn",
     "optimize",
     "profile",
     "quantization",
@@ -87,12 +94,13 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import amp, assets, bench, compile, graph, models, optimize, quantization, runtime, train, tune
+    from . import amp, assets, bench, compile, graph, models, nn, optimize, quantization, runtime, train, tune
     from .bench import BenchmarkResult, benchmark
     from .bench.profile import profile
     from .compile import export_onnx
     from .doctor import doctor
     from .evaluate import evaluate
     from .graph import Tensor, checkpoint_activations, dynamic_graph, static_graph
+    from .nn import DeepSeekConfig, DeepSeekForCausalLM, DeepSeekModel
     from .runtime import Predictor, load
     from .train import DeepSeekTrainer, DistributedTrainer

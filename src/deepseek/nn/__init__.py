@@ -1,0 +1,37 @@
+"""Model blocks and a Hugging Face-native causal LM.
+
+- :class:`DynamicAttention`: gated (Qiu et al. 2025), grouped-query, rotary, sliding-window attention with a KV cache.
+- :class:`MoELayer`: top-k SwiGLU experts dispatched by expert; softmax (Mixtral) or sigmoid + bias balancing
+  (DeepSeek-V3) routing; auxiliary and z-losses; per-expert load.
+- :class:`DeepSeekConfig`, :class:`DeepSeekModel`, :class:`DeepSeekForCausalLM`: a ``PreTrainedModel`` +
+  ``GenerationMixin`` built from them (``model_type="deepseek_core"``), loading Llama checkpoints such as SmolLM2
+  (:meth:`DeepSeekForCausalLM.from_llama`). Imported on first use: the blocks alone do not import transformers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .attention import GATES, DynamicAttention, KVCache, build_attention_mask
+from .moe import ROUTERS, MoELayer, MoELosses, SwiGLU
+from .rope import RotaryEmbedding, apply_rotary
+
+if TYPE_CHECKING:
+    from .convert import llama_to_deepseek
+    from .modeling import DeepSeekConfig, DeepSeekForCausalLM, DeepSeekModel, RMSNorm
+
+_LAZY = {"DeepSeekConfig": "modeling", "DeepSeekModel": "modeling", "DeepSeekForCausalLM": "modeling",
+         "RMSNorm": "modeling", "llama_to_deepseek": "convert"}
+
+__all__ = ["GATES", "ROUTERS", "DeepSeekConfig", "DeepSeekForCausalLM", "DeepSeekModel", "DynamicAttention", "KVCache",
+           "MoELayer", "MoELosses", "RMSNorm", "RotaryEmbedding", "SwiGLU", "apply_rotary", "build_attention_mask",
+           "llama_to_deepseek"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
