@@ -22,7 +22,9 @@ def _reference(att: DynamicAttention, x: torch.Tensor, theta: float = 10000.0) -
     k = m.k_proj(x).view(b, t, hk, d).transpose(1, 2)
     v = m.v_proj(x).view(b, t, hk, d).transpose(1, 2)
     pos = torch.arange(t, dtype=torch.float64)
-    angle = pos[:, None] * theta ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)[None]  # (t, d/2)
+    # the frequencies rounded to float32, as Llama (and so its checkpoints) define them
+    inv_freq = (1.0 / theta ** (torch.arange(0, d, 2).float() / d)).double()
+    angle = pos[:, None] * inv_freq[None]  # (t, d/2)
     cos, sin = angle.cos(), angle.sin()
 
     def rotate(z):  # pair i with i + d/2

@@ -90,7 +90,12 @@ def test_save_load_sharded_and_the_auto_classes(tokenizer, tmp_path):
     assert type(loaded) is DeepSeekForCausalLM
     ids = torch.tensor([[1, 2, 3, 4]])
     with torch.no_grad():
-        torch.testing.assert_close(loaded(ids).logits, model(ids).logits, rtol=0, atol=0)
+        # the same weights; float32 kernels may block a loaded (differently aligned) tensor differently: ~1 ulp
+        torch.testing.assert_close(loaded(ids).logits, model(ids).logits, rtol=1e-5, atol=1e-6)
+    for name, tensor in model.state_dict().items():
+        if name.endswith("tokens_per_expert"):
+            continue  # last-forward statistics, not weights
+        assert torch.equal(loaded.state_dict()[name], tensor), name
     assert loaded.lm_head.weight.data_ptr() == loaded.model.embed_tokens.weight.data_ptr()  # tied
 
 
@@ -103,7 +108,7 @@ def test_from_pretrained_never_downloads_and_names_what_is_missing(tmp_path):
 
 
 @pytest.mark.parametrize(("fields", "name"), [({"hidden_size": 30}, "hidden_size"),
-                                              ({"num_key_value_heads": 4}, "num_key_value_heads"),
+                                              ({"num_key_value_heads": 3}, "num_key_value_heads"),
                                               ({"attention_gate": "sparse"}, "attention_gate"),
                                               ({"num_local_experts": 4, "num_experts_per_tok": 5}, "num_experts_per_tok")])
 def test_invalid_configs_name_the_field(fields, name):
@@ -112,14 +117,13 @@ def test_invalid_configs_name_the_field(fields, name):
 
 
 def test_a_trainer_step_with_experts_adds_the_balancing_loss(tokenizer, tmp_path):
-    from datasets import Dataset
     from transformers import Trainer, TrainingArguments
 
     model = tiny(tokenizer, num_local_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
                  attention_gate="headwise").train()
     ids = tokenizer(assets.hamlet()[:20000], return_tensors="pt").input_ids[0]
     rows = [ids[i:i + 32].tolist() for i in range(0, 32 * 16, 32)]
-    data = Dataset.from_dict({"input_ids": rows, "labels": rows})
+    data = [{"input_ids": torch.tensor(r), "labels": torch.tensor(r)} for r in rows]  # any map-style dataset
     with torch.no_grad():
         out = model(torch.tensor(rows[:2]), labels=torch.tensor(rows[:2]))
     plain = torch.nn.functional.cross_entropy(out.logits[:, :-1].reshape(-1, out.logits.shape[-1]),

@@ -24,6 +24,7 @@ from transformers.modeling_outputs import MoeCausalLMOutputWithPast, MoeModelOut
 from .._errors import invalid
 from .attention import GATES, DynamicAttention, build_attention_mask
 from .moe import ROUTERS, MoELayer, SwiGLU
+from .rope import RotaryEmbedding
 
 MODEL_TYPE = "deepseek_core"
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
@@ -167,21 +168,27 @@ class DeepSeekPreTrainedModel(PreTrainedModel):
     _supports_sdpa = True
     _keys_to_ignore_on_load_unexpected: ClassVar[list[str]] = [r"\.rotary_emb\.inv_freq", r"\.rotary\.inv_freq"]
 
+    @torch.no_grad()
     def _init_weights(self, module: torch.nn.Module) -> None:
+        # transformers' init functions skip tensors already loaded from a checkpoint
+        from transformers import initialization as init
+
         std = self.config.initializer_range
         if isinstance(module, torch.nn.Linear):
-            torch.nn.init.normal_(module.weight, mean=0.0, std=std)
+            init.normal_(module.weight, mean=0.0, std=std)
             if module.bias is not None:
-                torch.nn.init.zeros_(module.bias)
+                init.zeros_(module.bias)
         elif isinstance(module, torch.nn.Embedding):
-            torch.nn.init.normal_(module.weight, mean=0.0, std=std)
-            if module.padding_idx is not None:
-                with torch.no_grad():
-                    module.weight[module.padding_idx].zero_()
+            init.normal_(module.weight, mean=0.0, std=std)
+            if module.padding_idx is not None and not getattr(module.weight, "_is_hf_initialized", False):
+                init.zeros_(module.weight[module.padding_idx])
         elif isinstance(module, RMSNorm):
-            torch.nn.init.ones_(module.weight)
+            init.ones_(module.weight)
         elif isinstance(module, MoELayer):
-            torch.nn.init.zeros_(module.expert_bias)
+            init.zeros_(module.expert_bias)
+            init.zeros_(module.tokens_per_expert)
+        elif isinstance(module, RotaryEmbedding):  # a non-persistent buffer: never in a checkpoint, always rebuilt
+            init.copy_(module.inv_freq, module.frequencies())
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike[str], *args: Any, **kwargs: Any) -> Any:

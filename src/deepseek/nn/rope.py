@@ -21,12 +21,17 @@ class RotaryEmbedding(torch.nn.Module):
         if not theta > 0:
             raise invalid("rope_theta", theta, "a positive base, e.g. 10000")
         self.head_dim, self.theta = head_dim, float(theta)
-        inv_freq = 1.0 / (self.theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64).float() / head_dim))
-        self.register_buffer("inv_freq", inv_freq, persistent=False)
+        self.register_buffer("inv_freq", self.frequencies(), persistent=False)
+
+    def frequencies(self) -> torch.Tensor:
+        """``theta ** (-2i / head_dim)`` in float32 (Llama's values, whatever dtype the model is later cast to)."""
+        return 1.0 / (self.theta ** (torch.arange(0, self.head_dim, 2, dtype=torch.int64).float() / self.head_dim))
 
     def forward(self, position_ids: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        # in float32 whatever the model's dtype: positions of thousands lose their low bits in bfloat16
-        freqs = position_ids[..., None].float() * self.inv_freq.float().to(position_ids.device)
+        # at least float32 whatever the model's dtype: positions of thousands lose their low bits in bfloat16
+        # (the frequencies themselves are float32 values, as Llama's are, even in a float64 model)
+        wide = torch.promote_types(self.inv_freq.dtype, torch.float32)
+        freqs = position_ids[..., None].to(wide) * self.inv_freq.to(device=position_ids.device, dtype=wide)
         emb = torch.cat((freqs, freqs), dim=-1)
         return emb.cos().to(dtype), emb.sin().to(dtype)
 
