@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "optimize": ("deepseek.optimize.cli", "the fastest (or smallest) artifact within an accuracy budget: precision, "
                  "lowering, float fallbacks and pruning searched and measured"),
     "tune": ("deepseek.tune.cli", "hyper-parameter search over a YAML search space (Optuna): one script run per trial"),
+    "convert": ("deepseek.nn.cli", "convert a Llama-architecture checkpoint into a DeepSeekForCausalLM folder"),
     "demo": ("deepseek.demo", "the end-to-end demo on the bundled MobileNetV2"),
 }
 

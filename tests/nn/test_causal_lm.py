@@ -182,3 +182,37 @@ def test_smollm2_real_weights_give_llamas_logits_and_perplexity():
     assert float(b.loss.exp()) == pytest.approx(float(a.loss.exp()), rel=1e-5)  # perplexity on Hamlet
     with pytest.raises(InvalidArgumentError, match="missing"):
         DeepSeekForCausalLM.from_llama(llama, attention_gate="headwise")  # gate weights the checkpoint lacks
+
+
+def test_the_convert_command_writes_a_verified_folder(tmp_path):
+    import subprocess
+    import sys
+
+    run = [sys.executable, "-m", "deepseek", "convert", "llama"]
+    done = subprocess.run([*run, "smollm2", "--output", str(tmp_path / "m")], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "wrote" in done.stdout and (tmp_path / "m" / "model.safetensors").is_file()
+    assert (tmp_path / "m" / "tokenizer.json").is_file() or (tmp_path / "m" / "tokenizer_config.json").is_file()
+    model = DeepSeekForCausalLM.from_pretrained(tmp_path / "m")
+    assert model.config.num_hidden_layers == 30 and model.config.attention_gate is None
+    bad = subprocess.run([*run, "no/such/model", "--output", str(tmp_path / "x")], capture_output=True, text=True,
+                         timeout=300)
+    assert bad.returncode == 2 and "nothing is downloaded" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_weight_only_quantization_applies_to_its_linear_layers(tokenizer):
+    from deepseek.quantization import WeightOnlyConfig, quantize_weights, weight_only_layers
+
+    model = tiny(tokenizer, attention_gate="headwise", num_local_experts=2, num_experts_per_tok=1,
+                 moe_intermediate_size=32)
+    ids = tokenizer("Though this be madness", return_tensors="pt").input_ids
+    with torch.no_grad():
+        before = model(ids).logits
+    quantized = quantize_weights(model, WeightOnlyConfig(bits=8, group_size=None))
+    layers = weight_only_layers(quantized)
+    assert any("gate_proj" in n and "self_attn" in n for n in layers) and any("experts.1" in n for n in layers)
+    with torch.no_grad():
+        after = quantized(ids).logits
+    assert float((after - before).abs().max()) < 0.05 * float(before.abs().max())  # int8 weights: close, not equal
+    assert quantized.generate(ids, max_new_tokens=3, min_new_tokens=3, do_sample=False).shape[1] == ids.shape[1] + 3
