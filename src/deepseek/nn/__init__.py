@@ -5,7 +5,8 @@
   (DeepSeek-V3) routing; auxiliary and z-losses; per-expert load.
 - :class:`DeepSeekConfig`, :class:`DeepSeekModel`, :class:`DeepSeekForCausalLM`: a ``PreTrainedModel`` +
   ``GenerationMixin`` built from them (``model_type="deepseek_core"``), loading Llama checkpoints such as SmolLM2
-  (:meth:`DeepSeekForCausalLM.from_llama`). Imported on first use: the blocks alone do not import transformers.
+  (:meth:`DeepSeekForCausalLM.from_llama`); :class:`QuantizedKVCache` (int8/int4 keys and values, a float window).
+  Imported on first use: the blocks alone do not import transformers.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from .rope import RotaryEmbedding, apply_rotary
 
 if TYPE_CHECKING:
     from .convert import llama_to_deepseek
+    from .kv_cache import QuantizedKVCache
     from .modeling import DeepSeekConfig, DeepSeekForCausalLM, DeepSeekModel, RMSNorm
 
 _LAZY = {"DeepSeekConfig": "modeling", "DeepSeekModel": "modeling", "DeepSeekForCausalLM": "modeling",
-         "RMSNorm": "modeling", "llama_to_deepseek": "convert"}
+         "RMSNorm": "modeling", "llama_to_deepseek": "convert", "QuantizedKVCache": "kv_cache"}
 
 __all__ = ["GATES", "ROUTERS", "DeepSeekConfig", "DeepSeekForCausalLM", "DeepSeekModel", "DynamicAttention", "KVCache",
-           "MoELayer", "MoELosses", "RMSNorm", "RotaryEmbedding", "SwiGLU", "apply_rotary", "build_attention_mask",
+           "MoELayer", "MoELosses", "QuantizedKVCache", "RMSNorm", "RotaryEmbedding", "SwiGLU", "apply_rotary", "build_attention_mask",
            "llama_to_deepseek"]
 
 
