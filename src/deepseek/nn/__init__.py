@@ -1,6 +1,8 @@
 """Model blocks and a Hugging Face-native causal LM.
 
 - :class:`DynamicAttention`: gated (Qiu et al. 2025), grouped-query, rotary, sliding-window attention with a KV cache.
+- :func:`sparse_attention`: sliding window + sinks and block-sparse layouts on FlexAttention (empty blocks skipped)
+  or SDPA with a dense mask.
 - :class:`MoELayer`: top-k SwiGLU experts dispatched by expert; softmax (Mixtral) or sigmoid + bias balancing
   (DeepSeek-V3) routing; auxiliary and z-losses; per-expert load.
 - :class:`DeepSeekConfig`, :class:`DeepSeekModel`, :class:`DeepSeekForCausalLM`: a ``PreTrainedModel`` +
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .attention import GATES, DynamicAttention, KVCache, build_attention_mask
 from .moe import ROUTERS, MoELayer, MoELosses, SwiGLU
 from .rope import RotaryEmbedding, apply_rotary
+from .sparse import sparse_attention
 
 if TYPE_CHECKING:
     from .convert import llama_to_deepseek
@@ -28,7 +31,7 @@ _LAZY = {"DeepSeekConfig": "modeling", "DeepSeekModel": "modeling", "DeepSeekFor
 
 __all__ = ["GATES", "ROUTERS", "DeepSeekConfig", "DeepSeekForCausalLM", "DeepSeekModel", "DynamicAttention", "KVCache",
            "MoELayer", "MoELosses", "QuantizedKVCache", "RMSNorm", "RotaryEmbedding", "SwiGLU", "apply_rotary", "build_attention_mask",
-           "llama_to_deepseek"]
+           "llama_to_deepseek", "sparse_attention"]
 
 
 def __getattr__(name: str) -> Any:
