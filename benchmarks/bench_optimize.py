@@ -303,25 +303,30 @@ def main() -> None:
         parser.error(f"--cases: a comma-separated subset of {', '.join(CASES)}")
     results: dict[str, Any] = {"machine": _machine.describe(_machine.summary(threads=2)), "smoke": args.smoke,
                                "budget_pp": BUDGET, "cases": {}}
+    name = "optimize.json" if cases == set(CASES) else f"optimize_{'_'.join(sorted(cases))}.json"
+    rounds = 1 if args.smoke else 9  # final interleaved timing rounds: one process's figure here is bimodal
+
+    def save(done: bool = False) -> None:  # after every case: a later case's crash keeps the earlier ones
+        write_results(args, name, {**results, "complete": done})
+
     if "fashion" in cases:
         cnn = fashion_cnn(args.smoke)
         results["cases"]["Fashion-MNIST CNN"] = run_case("fashion_cnn", cnn, (torch.randn(1, 1, 28, 28),),
-                                                         "fashion-mnist", trials, 2, lowerings, work,
-                                                         rounds=1 if args.smoke else 5)
+                                                         "fashion-mnist", trials, 2, lowerings, work, rounds=rounds)
+        save()
     if "mobilenet" in cases and not args.smoke:  # MobileNetV2 at 224: minutes per INT8 build
         results["cases"]["MobileNetV2"] = run_case("mobilenet_v2", assets.mobilenet_v2(), (torch.randn(1, 3, 224, 224),),
-                                                   "photos", trials, 2, lowerings, work)
+                                                   "photos", trials, 2, lowerings, work, rounds=rounds)
+        save()
     if "minilm" in cases:  # smoke: tiny sizes, FP32 and dynamic INT8 only
         model, examples, folder = minilm_case(work, args.smoke)
         text_lowerings = ("ort-fp32", "ort-int8-dynamic") if args.smoke else lowerings
         results["cases"]["MiniLM + Rotten Tomatoes"] = run_case("minilm", model, examples, folder, 2 if args.smoke
-                                                                else trials, 2, text_lowerings, work,
-                                                                rounds=1 if args.smoke else 5)
+                                                                else trials, 2, text_lowerings, work, rounds=rounds)
+        save()
     if "smollm2" in cases:  # smoke: a tiny Llama with SmolLM2's tokenizer
         results["cases"]["SmolLM2-135M + Hamlet"] = lm_case(work, args.smoke, 2)
-    every = cases == set(CASES)
-    write_results(args, "optimize.json" if every else f"optimize_{'_'.join(sorted(cases))}.json", results)
-
+    save(done=True)
 
 if __name__ == "__main__":
     main()

@@ -164,6 +164,22 @@ def measure_decode(source: str, params: dict[str, Any], *, new_tokens: int = 32,
     return float(json.loads(done.stdout.strip().splitlines()[-1])["ms_per_token"])
 
 
+def save_source(model: Any, tokenizer: Any, folder: Path) -> None:
+    """The float model as a local folder a fresh process can load. A model read from a GGUF file refuses
+    ``save_pretrained`` (transformers marks it quantized): its config and float weights are written directly."""
+    try:
+        model.save_pretrained(folder)
+    except ValueError:
+        from safetensors.torch import save_model
+
+        folder.mkdir(parents=True, exist_ok=True)
+        config = model.config.to_dict()
+        config.pop("quantization_config", None)
+        type(model.config).from_dict(config).save_pretrained(folder)
+        save_model(model, str(folder / "model.safetensors"))
+    tokenizer.save_pretrained(folder)
+
+
 def save_lm(model: Any, tokenizer: Any, params: dict[str, Any], folder: Path) -> None:
     """The candidate as a folder :func:`load_lm` reads: config, safetensors weights (integer weights with their
     scales for weight-only layers), tokenizer, and the quantization parameters."""
@@ -229,8 +245,7 @@ def optimize_lm(model: Any, tokenizer: Any = None, *, data: str = "hamlet", max_
             if tokenizer is None:
                 raise invalid("tokenizer", None, "the model's tokenizer (a language model is judged on text)")
             module, source = model.eval(), str(work / "source")
-            module.save_pretrained(source)  # what the latency process loads
-            tokenizer.save_pretrained(source)
+            save_source(module, tokenizer, Path(source))  # what the latency process loads
         judge = LMJudge(module, tokenizer, data, windows, window)
         measured: list[Candidate] = []
         with (bar_context(transient=True) if progress else contextlib.nullcontext()) as bar:
@@ -320,8 +335,7 @@ def replay_lm(recipe: dict[str, Any], *, output: str | Path, model: Any = None, 
             if tokenizer is None:
                 raise invalid("tokenizer", None, "the model's tokenizer (a language model is judged on text)")
             module, where = source.eval(), str(work / "source")
-            module.save_pretrained(where)
-            tokenizer.save_pretrained(where)
+            save_source(module, tokenizer, Path(where))
         judge = LMJudge(module, tokenizer, recipe["data"], windows, window)
         scores = judge.score(build_lm(module, params))
         latency = measure_decode(where, params, new_tokens=new_tokens, threads=threads)
