@@ -69,10 +69,18 @@ def main() -> None:
     x = torch.randn(1, args.tokens, args.dim)
     impls = {"grouped (deepseek MoELayer)": moe.forward, "all experts on all tokens (baseline)": moe.forward_dense,
              **peers}
+    failed: dict[str, str] = {}
     with torch.no_grad():
         reference = moe(x)
-        for name, fn in impls.items():
-            diff = float((fn(x) - reference).abs().max())
+        for name, fn in list(impls.items()):
+            try:
+                diff = float((fn(x) - reference).abs().max())
+            except RuntimeError as exc:  # batched_mm gathers every token's expert weights: tokens x k x 2H x D floats
+                failed[name] = str(exc).splitlines()[0][:200]
+                print(f"{name}: cannot run at this size: {failed[name]}", flush=True)
+                del impls[name]
+                peers.pop(name, None)
+                continue
             assert diff < 1e-4, f"{name} differs from the grouped dispatch by {diff}"
 
     def forward(fn: Any) -> Any:
@@ -104,7 +112,7 @@ def main() -> None:
     fastest_peer = {k: min(rows[name][k] for name in peers) for k in ("forward", "forward+backward")}
     out = {"machine": describe(summary(threads=2)), "tokens": args.tokens, "dim": args.dim, "expert_dim": args.expert_dim,
            "experts": args.experts, "top_k": args.top_k, "rounds": args.rounds, "median_ms": rows,
-           "samples_ms": times, "load": moe.load(),
+           "samples_ms": times, "load": moe.load(), "could_not_run": failed,
            "speedup_vs_dense": {k: dense[k] / grouped[k] for k in grouped},
            "speedup_vs_fastest_mixtral_block": {k: fastest_peer[k] / grouped[k] for k in grouped}}
     for name, r in rows.items():
