@@ -76,3 +76,15 @@ def test_language_model_bad_input_is_refused(tiny_lm, tmp_path):
         deepseek.optimize(model, tokenizer=tokenizer, data="hamlet", max_accuracy_drop=-1, progress=False)
     with pytest.raises(InvalidArgumentError, match="folder"):
         load_lm(tmp_path)
+
+
+def test_a_model_read_from_gguf_is_saved_for_the_latency_process(tmp_path):
+    """transformers refuses save_pretrained on a GGUF-loaded model; the search still hands it to its own process."""
+    from deepseek.optimize.lm import load_source, save_source
+
+    model, tokenizer = assets.smollm2()
+    save_source(model, tokenizer, tmp_path / "src")
+    again, _ = load_source(str(tmp_path / "src"))
+    ids = torch.tensor([[1, 2, 3, 4, 5]])
+    with torch.no_grad():
+        torch.testing.assert_close(again(ids).logits, model(ids).logits, rtol=1e-5, atol=1e-5)

@@ -56,19 +56,32 @@ def dense_mask(q_len: int, kv_len: int, *, window: int | None = None, sinks: int
 def block_mask(q_len: int, kv_len: int, *, window: int | None = None, sinks: int = 0,
                layout: torch.Tensor | None = None, block_size: int = 128, causal: bool = True,
                device: Any = "cpu") -> Any:
-    """FlexAttention's ``BlockMask`` for the pattern: blocks the mask leaves empty are never computed."""
+    """FlexAttention's ``BlockMask`` for the pattern: blocks the mask leaves empty are never computed. Building one
+    costs about as much as a dense attention pass: build it once per shape and pass it to every call
+    (``sparse_attention(..., mask=...)``); window patterns are cached here by shape."""
+    if layout is None:
+        return _window_block_mask(q_len, kv_len, window, sinks, block_size, causal, str(device))
     from torch.nn.attention.flex_attention import create_block_mask
 
-    lay = layout.to(device) if layout is not None else None
-    return create_block_mask(_mask_fn(q_len, kv_len, window, sinks, lay, block_size, causal), B=None, H=None,
-                             Q_LEN=q_len, KV_LEN=kv_len, device=device, BLOCK_SIZE=block_size)
+    return create_block_mask(_mask_fn(q_len, kv_len, window, sinks, layout.to(device), block_size, causal), B=None,
+                             H=None, Q_LEN=q_len, KV_LEN=kv_len, device=device, BLOCK_SIZE=block_size, _compile=True)
+
+
+@functools.lru_cache(maxsize=16)
+def _window_block_mask(q_len: int, kv_len: int, window: int | None, sinks: int, block_size: int, causal: bool,
+                       device: str) -> Any:
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    return create_block_mask(_mask_fn(q_len, kv_len, window, sinks, None, block_size, causal), B=None, H=None,
+                             Q_LEN=q_len, KV_LEN=kv_len, device=device, BLOCK_SIZE=block_size, _compile=True)
 
 
 def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, window: int | None = None,
                      sinks: int = 0, layout: torch.Tensor | None = None, block_size: int = 128,
-                     causal: bool = True, backend: str = "auto") -> torch.Tensor:
+                     causal: bool = True, backend: str = "auto", mask: Any = None) -> torch.Tensor:
     """Attention restricted to a sliding ``window`` (plus the first ``sinks`` keys) and/or a block ``layout``
-    (``(ceil(kv/block), ceil(kv/block))`` booleans: which query block may read which key block)."""
+    (``(ceil(kv/block), ceil(kv/block))`` booleans: which query block may read which key block). ``mask``: a
+    :func:`block_mask` built beforehand for these arguments (FlexAttention; reused across calls and layers)."""
     if backend not in BACKENDS:
         raise invalid("backend", backend, f"one of {BACKENDS}")
     if window is not None and (not isinstance(window, int) or window < 1):
@@ -85,8 +98,9 @@ def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, windo
     use_flex = backend == "flex" or (backend == "auto" and kv_len >= FLEX_MIN_TOKENS and q.device.type == "cpu"
                                      and q.requires_grad is False)
     if use_flex:
-        mask = block_mask(q_len, kv_len, window=window, sinks=sinks, layout=layout, block_size=block_size,
-                          causal=causal, device=q.device)
+        if mask is None:
+            mask = block_mask(q_len, kv_len, window=window, sinks=sinks, layout=layout, block_size=block_size,
+                              causal=causal, device=q.device)
         return _compiled_flex()(q, k, v, block_mask=mask, enable_gqa=gqa)
     mask = dense_mask(q_len, kv_len, window=window, sinks=sinks, layout=layout, block_size=block_size, causal=causal,
                       device=q.device)
