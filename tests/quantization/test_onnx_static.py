@@ -206,3 +206,18 @@ def test_block_adaround_rounds_whole_blocks_fed_by_the_rounded_network(tmp_path)
             diff = onnx.numpy_helper.to_array(t).astype(int) - onnx.numpy_helper.to_array(u).astype(int)
             assert np.abs(diff).max() == 1
     assert near.adaround is None
+
+
+@pytest.mark.parametrize("rounding", ["adaround", "adaround-block"])
+def test_adaround_runs_a_model_exported_for_batch_one(trained, tmp_path, rounding):
+    """A .pt2 model keeps torch.export's guard on the batch size; AdaRound feeds it one row at a time."""
+    model, train, _ = trained
+    exported = torch.export.export(copy.deepcopy(model).eval(), (train.x[:1],)).module()
+    with pytest.raises(Exception, match="Guard failed"):
+        exported(train.x[:2])
+    rows = [train.x[i:i + 1] for i in range(64)]  # a static-batch export calibrates one row at a time, as compile does
+    result = quantize_static_onnx(exported, rows, tmp_path / "e.onnx", rounding=rounding)
+    # it runs (it once died on the guard); the exported module's ONNX node scopes do not name its layers yet, so
+    # AdaRound finds none of them to round: a known gap (docs/notes/optimize.md), nearest rounding is kept
+    assert result.adaround is not None and result.adaround["layers"] in (0, 3)
+    assert onnx.load(str(tmp_path / "e.onnx")).graph.node

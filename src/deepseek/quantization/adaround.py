@@ -153,6 +153,18 @@ class _Stop(Exception):
     pass
 
 
+def _batch_step(model: torch.nn.Module, data: torch.Tensor) -> int:
+    """Rows per forward: 16, or 1 for a model exported for a fixed batch (its guard rejects others)."""
+    if len(data) < 2:
+        return 1
+    try:
+        with torch.no_grad():
+            model(data[:2])
+        return 16
+    except Exception:  # torch.export's "Guard failed: input.size()[0] == 1", or a shape error
+        return 1
+
+
 def _block_io(model: torch.nn.Module, block: str, data: torch.Tensor, *, output: bool) -> torch.Tensor:
     """The input (or output) of sub-module ``block`` of ``model`` on ``data``; the forward stops there."""
     module = dict(model.named_modules())[block]
@@ -165,12 +177,13 @@ def _block_io(model: torch.nn.Module, block: str, data: torch.Tensor, *, output:
         seen.append(value.detach())
         raise _Stop
 
+    step = _batch_step(model, data)
     hook = module.register_forward_hook(grab) if output else module.register_forward_pre_hook(grab)
     try:
         with torch.no_grad():
-            for i in range(0, len(data), 16):
+            for i in range(0, len(data), step):
                 with contextlib.suppress(_Stop):
-                    model(data[i:i + 16])
+                    model(data[i:i + step])
     finally:
         hook.remove()
     return torch.cat(seen)
@@ -306,12 +319,13 @@ def _layer_inputs(model: torch.nn.Module, layers: list[torch.nn.Module], batches
                   samples: int) -> dict[int, torch.Tensor]:
     """Each layer's FP32 input on the first ``samples`` calibration samples."""
     data = torch.cat(batches)[:samples]
+    step = _batch_step(model, data)
     seen: dict[int, list[torch.Tensor]] = {id(m): [] for m in layers}
     hooks = [m.register_forward_pre_hook(lambda mod, args: seen[id(mod)].append(args[0].detach())) for m in layers]
     try:
         with torch.no_grad():
-            for i in range(0, len(data), 16):
-                model(data[i:i + 16])
+            for i in range(0, len(data), step):
+                model(data[i:i + step])
     finally:
         for hook in hooks:
             hook.remove()
