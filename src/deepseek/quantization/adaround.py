@@ -69,35 +69,24 @@ def adaround_qdq(qdq: Any, model: torch.nn.Module, scopes: dict[str, str], batch
                                 seed=seed, progress=progress, max_block_layers=max_block_layers)
     if granularity != "layer":
         raise ValueError(f"granularity: expected 'layer' or 'block', got {granularity!r}")
-    inputs = _layer_inputs(model, [t[2] for t in targets], batches, samples)
+    found = _targets_of(inits, model, targets)
+    layers = [modules[t.name] for t in found]
+    inputs = _layer_inputs(model, layers, batches, samples)
     generator = torch.Generator().manual_seed(seed)
     total = flipped = 0
     before = after = 0.0
     with bar_context(transient=True) if progress else contextlib.nullcontext() as bar:
-        task = bar.add_task("AdaRound: int8 weights", total=len(targets)) if progress else None
-        for _node, dq, layer in targets:
-            q_tensor = inits[dq.input[0]]
-            q = numpy_helper.to_array(q_tensor)
-            scale = numpy_helper.to_array(inits[dq.input[1]]).astype(np.float32)
-            zero = numpy_helper.to_array(inits[dq.input[2]]) if len(dq.input) > 2 and dq.input[2] in inits else 0
-            axis = next((a.i for a in dq.attribute if a.name == "axis"), 1)
-            if q.dtype != np.int8 or np.any(zero != 0) or tuple(q.shape) not in (tuple(layer.weight.shape),
-                                                                              tuple(layer.weight.shape[::-1])):
-                continue
-            transposed = tuple(q.shape) != tuple(layer.weight.shape)
-            qmin = -127 if q.min() >= -127 else -128
-            s = _broadcast(scale, axis, q.ndim)
-            w = layer.weight.detach().numpy()
-            w = w.T if transposed else w
-            new_q, mse = _round(layer, torch.from_numpy(w), torch.from_numpy(s), inputs[id(layer)], transposed,
-                                qmin, iterations, lam, generator)
-            total += q.size
-            flipped += int((new_q != np.clip(np.round(w / s), qmin, 127)).sum())
+        task = bar.add_task("AdaRound: int8 weights", total=len(found)) if progress else None
+        for t, layer in zip(found, layers):
+            w, s = (t.w.T, t.s.T) if t.transposed else (t.w, t.s)  # in the graph's layout
+            new_q, mse = _round(layer, w, s, inputs[id(layer)], t.transposed, t.qmin, iterations, lam, generator)
+            total += new_q.size
+            flipped += int((new_q != torch.round(w / s).clamp(t.qmin, 127).numpy()).sum())
             before, after = before + mse[0], after + mse[1]
-            q_tensor.CopyFrom(numpy_helper.from_array(new_q.astype(np.int8), q_tensor.name))
+            t.tensor.CopyFrom(numpy_helper.from_array(new_q.astype(np.int8), t.tensor.name))
             if progress:
                 bar.update(task, advance=1)
-    return qdq, AdaRoundStats(len(targets), total, flipped, before, after)
+    return qdq, AdaRoundStats(len(found), total, flipped, before, after)
 
 
 @dataclasses.dataclass
