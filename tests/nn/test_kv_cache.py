@@ -90,3 +90,72 @@ def test_bad_settings_name_the_field():
         QuantizedKVLayer(group_size=3)
     with pytest.raises(InvalidArgumentError, match=r"^num_layers:"):
         QuantizedKVCache()
+
+
+def _windowed_model(window: int, sinks: int, dtype: torch.dtype = torch.float64):
+    from deepseek.nn import DeepSeekConfig, DeepSeekForCausalLM
+
+    torch.manual_seed(0)
+    config = DeepSeekConfig(vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                            num_attention_heads=4, num_key_value_heads=2, bos_token_id=0, eos_token_id=299,
+                            sliding_window=window, attention_sinks=sinks, attention_gate="headwise")
+    return DeepSeekForCausalLM(config).to(dtype).eval()
+
+
+def test_sink_cache_generation_equals_the_full_forward_of_a_windowed_model_and_memory_stays_bounded():
+    from deepseek.nn import SinkKVCache
+
+    window, sinks = 8, 2
+    model = _windowed_model(window, sinks)
+    ids = torch.randint(1, 298, (1, 13))  # a prompt longer than the window: its own queries see all of it first
+    cache = SinkKVCache(window, sinks, config=model.config)
+    with torch.no_grad():
+        out = model.generate(ids, past_key_values=cache, max_new_tokens=25, min_new_tokens=25, do_sample=False,
+                             output_logits=True, return_dict_in_generate=True)
+        # every step's scores equal a fresh forward over the whole sequence so far (the window mask on all keys)
+        full = model(out.sequences).logits
+    steps = torch.stack(out.logits, 1)[0]  # generate hands logits back in float32: equal to its rounding
+    torch.testing.assert_close(steps, full[0, ids.shape[1] - 1:-1].to(steps.dtype), rtol=1e-6, atol=1e-6)
+    assert cache.get_seq_length() == 13 + 24  # the last token is never fed back
+    for layer in cache.layers:
+        assert layer.keys.shape[-2] <= sinks + window
+        assert layer.positions[:sinks].tolist() == list(range(sinks))
+        assert layer.positions[sinks:].tolist() == list(range(37 - layer.keys.shape[-2] + sinks, 37))
+    assert cache.memory_bytes() == sum(2 * t.keys.numel() * 8 for t in cache.layers)
+
+
+def test_sink_cache_on_a_dynamic_attention_equals_windowed_attention_over_all_keys():
+    from deepseek.nn.kv_cache import SinkKVCache
+
+    torch.manual_seed(0)
+    att = DynamicAttention(32, 4, num_kv_heads=2, window=5, sinks=1).double().eval()
+    x = torch.randn(2, 30, 32, dtype=torch.float64)
+    cache = SinkKVCache(5, 1, num_layers=1)
+    with torch.no_grad():
+        full = att(x)
+        steps = torch.cat([att(x[:, :7], cache=cache)] + [att(x[:, i:i + 1], cache=cache) for i in range(7, 30)], 1)
+    torch.testing.assert_close(steps, full, rtol=1e-12, atol=1e-12)
+    assert cache.layers[0].keys.shape[-2] == 1 + 5
+
+
+def test_sink_cache_with_left_padding_matches_each_prompt_alone():
+    # no sinks: with left padding the first *slots* are padding, so sinks would differ from the prompt alone's
+    from deepseek.nn import SinkKVCache
+
+    model = _windowed_model(6, 0)
+    a, b = torch.randint(1, 298, (1, 9)), torch.randint(1, 298, (1, 5))
+    batch = torch.cat([a, torch.cat([torch.full((1, 4), 299), b], 1)])
+    mask = torch.cat([torch.ones(1, 9), torch.cat([torch.zeros(1, 4), torch.ones(1, 5)], 1)]).long()
+    kw = {"max_new_tokens": 12, "min_new_tokens": 12, "do_sample": False, "pad_token_id": 299}
+    with torch.no_grad():
+        together = model.generate(batch, attention_mask=mask, past_key_values=SinkKVCache(6, 0, config=model.config), **kw)
+        alone_b = model.generate(b, past_key_values=SinkKVCache(6, 0, config=model.config), **kw)
+    assert torch.equal(together[1, 9:], alone_b[0, 5:])
+
+
+@pytest.mark.parametrize("kwargs", [{"window": 0}, {"window": 4, "sinks": -1}, {"window": 4}])
+def test_sink_cache_refuses_bad_arguments(kwargs):
+    from deepseek.nn import SinkKVCache
+
+    with pytest.raises(InvalidArgumentError):
+        SinkKVCache(**kwargs)

@@ -7,7 +7,8 @@
   (DeepSeek-V3) routing; auxiliary and z-losses; per-expert load.
 - :class:`DeepSeekConfig`, :class:`DeepSeekModel`, :class:`DeepSeekForCausalLM`: a ``PreTrainedModel`` +
   ``GenerationMixin`` built from them (``model_type="deepseek_core"``), loading Llama checkpoints such as SmolLM2
-  (:meth:`DeepSeekForCausalLM.from_llama`); :class:`QuantizedKVCache` (int8/int4 keys and values, a float window).
+  (:meth:`DeepSeekForCausalLM.from_llama`); :class:`QuantizedKVCache` (int8/int4 keys and values, a float window)
+  and :class:`SinkKVCache` (sliding window + attention sinks, bounded memory).
   Imported on first use: the blocks alone do not import transformers.
 """
 
@@ -23,14 +24,15 @@ from .sparse import sparse_attention
 
 if TYPE_CHECKING:
     from .convert import llama_to_deepseek
-    from .kv_cache import QuantizedKVCache
+    from .kv_cache import QuantizedKVCache, SinkKVCache
     from .modeling import DeepSeekConfig, DeepSeekForCausalLM, DeepSeekModel, RMSNorm
 
 _LAZY = {"DeepSeekConfig": "modeling", "DeepSeekModel": "modeling", "DeepSeekForCausalLM": "modeling",
-         "RMSNorm": "modeling", "llama_to_deepseek": "convert", "QuantizedKVCache": "kv_cache"}
+         "RMSNorm": "modeling", "llama_to_deepseek": "convert", "QuantizedKVCache": "kv_cache",
+         "SinkKVCache": "kv_cache"}
 
 __all__ = ["GATES", "ROUTERS", "DeepSeekConfig", "DeepSeekForCausalLM", "DeepSeekModel", "DynamicAttention", "KVCache",
-           "MoELayer", "MoELosses", "QuantizedKVCache", "RMSNorm", "RotaryEmbedding", "SwiGLU", "apply_rotary", "build_attention_mask",
+           "MoELayer", "MoELosses", "QuantizedKVCache", "RMSNorm", "RotaryEmbedding", "SinkKVCache", "SwiGLU", "apply_rotary", "build_attention_mask",
            "llama_to_deepseek", "sparse_attention"]
 
 

@@ -57,7 +57,8 @@ class KVCache:
 
 def build_attention_mask(q_len: int, k_len: int, past: int | torch.Tensor, *, causal: bool = True,
                          padding_mask: torch.Tensor | None = None, window: int | None = None, sinks: int = 0,
-                         device: torch.device | None = None) -> torch.Tensor | None:
+                         device: torch.device | None = None,
+                         key_positions: torch.Tensor | None = None) -> torch.Tensor | None:
     """A boolean mask ``(batch or 1, 1, q_len, k_len)`` (True: may attend) for queries at positions
     ``past .. past+q_len-1`` over keys at ``0 .. k_len-1``; None when plain causal attention needs none.
 
@@ -66,12 +67,18 @@ def build_attention_mask(q_len: int, k_len: int, past: int | torch.Tensor, *, ca
     query sees only the last ``window`` positions up to itself, plus the first ``sinks`` positions (StreamingLLM's
     attention sinks). A query row left with no key (a padding query under left padding) attends to every key instead:
     its output is never used, but an all-masked row would be NaN and poison the padded positions' later layers.
-    ``past`` may be a 0-d tensor (a static cache's length): the mask is then built without reading it back."""
-    if padding_mask is None and window is None and (not causal or (q_len == k_len and isinstance(past, int)
-                                                                   and past == 0)):
+    ``past`` may be a 0-d tensor (a static cache's length): the mask is then built without reading it back.
+    ``key_positions`` ``(k_len,)``: the positions of the keys when they are not ``0 .. k_len-1`` (a cache that evicted
+    some, :class:`~deepseek.nn.kv_cache.SinkKVCache`)."""
+    if key_positions is None and padding_mask is None and window is None and \
+            (not causal or (q_len == k_len and isinstance(past, int) and past == 0)):
         return None
     qpos = (torch.arange(q_len, device=device) + past)[:, None]
-    kpos = torch.arange(k_len, device=device)[None, :]
+    if key_positions is not None:
+        k_len = int(key_positions.numel())
+        kpos = key_positions.to(device)[None, :]
+    else:
+        kpos = torch.arange(k_len, device=device)[None, :]
     allowed = torch.ones(q_len, k_len, dtype=torch.bool, device=device)
     if causal:
         allowed &= kpos <= qpos
@@ -80,9 +87,11 @@ def build_attention_mask(q_len: int, k_len: int, past: int | torch.Tensor, *, ca
     mask = allowed[None, None]
     if padding_mask is not None:
         pad = padding_mask.to(device=device, dtype=torch.bool)
-        if pad.shape[-1] < k_len:
-            pad = F.pad(pad, (0, k_len - pad.shape[-1]), value=True)
-        mask = mask & pad[:, None, None, :k_len]
+        span = k_len if key_positions is None else int(key_positions.max()) + 1
+        if pad.shape[-1] < span:
+            pad = F.pad(pad, (0, span - pad.shape[-1]), value=True)
+        pad = pad[:, :k_len] if key_positions is None else pad[:, kpos[0]]
+        mask = mask & pad[:, None, None, :]
     return mask | ~mask.any(-1, keepdim=True)
 
 
@@ -148,9 +157,10 @@ class DynamicAttention(torch.nn.Module):
         if self.rotary is not None:  # ``position_embeddings``: (cos, sin) computed once for every layer
             cos, sin = position_embeddings if position_embeddings is not None else self.rotary(position_ids, q.dtype)
             q, k = apply_rotary(q, k, cos, sin)
+        key_positions = cache.key_positions(layer_idx, seq) if hasattr(cache, "key_positions") else None
         if cache is not None:
             k, v = cache.update(k, v, layer_idx, {"cache_position": positions})
-        mask = self._mask(attention_mask, seq, k.shape[-2], past, x.device)
+        mask = self._mask(attention_mask, seq, k.shape[-2], past, x.device, key_positions)
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0,
             is_causal=self.causal and mask is None and seq > 1, enable_gqa=self.num_kv_heads != self.heads)
@@ -163,7 +173,7 @@ class DynamicAttention(torch.nn.Module):
         return (out, gate) if return_gate else out
 
     def _mask(self, attention_mask: torch.Tensor | None, q_len: int, k_len: int, past: int | torch.Tensor,
-              device: torch.device) -> torch.Tensor | None:
+              device: torch.device, key_positions: torch.Tensor | None = None) -> torch.Tensor | None:
         if attention_mask is not None and attention_mask.dim() == 4:
             return attention_mask  # a full mask built by the caller
         if attention_mask is not None and attention_mask.dim() != 2:
@@ -172,7 +182,7 @@ class DynamicAttention(torch.nn.Module):
         if padding is not None and bool(padding.all()):
             padding = None  # nothing padded: the fused causal path
         return build_attention_mask(q_len, k_len, past, causal=self.causal, padding_mask=padding,
-                                    window=self.window, sinks=self.sinks, device=device)
+                                    window=self.window, sinks=self.sinks, device=device, key_positions=key_positions)
 
     def extra_repr(self) -> str:
         return (f"dim={self.dim}, heads={self.heads}, num_kv_heads={self.num_kv_heads}, head_dim={self.head_dim}, "

@@ -5,6 +5,13 @@ Unlike transformers' ``QuantizedCache`` (which dequantizes and re-quantizes the 
 window fills), tokens leaving the float window are quantized once, in blocks of ``residual``, and appended: no
 value is ever quantized twice. ``QuantizedKVCache`` is a transformers ``Cache`` (pass it to ``generate`` as
 ``past_key_values``, or to :class:`~deepseek.nn.DynamicAttention` as ``cache``); ``memory_bytes()`` is what it holds.
+
+``SinkKVCache(window, sinks)`` is the sliding-window + attention-sink cache (StreamingLLM, Xiao et al. 2023): it keeps
+the first ``sinks`` tokens and the last ``window - 1`` before the current step, and evicts the rest, so its memory is
+bounded however long the stream. Keys keep the rotary positions they were computed at (no re-rotation), and the
+attention mask is built from the positions the cache holds (``key_positions``): on a model whose own attention uses
+the same window and sinks (``DeepSeekConfig(sliding_window=, attention_sinks=)``) generating with it gives exactly the
+outputs of the full forward, and on any other model it is the bounded-memory approximation StreamingLLM describes.
 """
 
 from __future__ import annotations
@@ -42,10 +49,28 @@ def dequantize(codes: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor, bit
     return (g * scale.float()[..., None] + zero.float()[..., None]).reshape(*lead, dim).to(dtype)
 
 
-class QuantizedKVLayer(DynamicLayer):
-    """One layer's cache: quantized history (``codes``, ``scales``, ``zeros`` for keys and values) + float tail."""
+class _BatchedLayer(DynamicLayer):
+    """Beam search and batch expansion for a layer that keeps more than ``keys``/``values``: every per-row tensor
+    goes through ``_select``."""
 
     is_croppable = False
+
+    def _select(self, fn: Any) -> None:
+        self.keys, self.values = fn(self.keys), fn(self.values)
+
+    def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
+        self._select(lambda t: t.index_select(0, beam_idx.to(t.device)))
+
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        self._select(lambda t: t.repeat_interleave(repeats, dim=0))
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        self._select(lambda t: t[indices, ...])
+
+
+class QuantizedKVLayer(_BatchedLayer):
+    """One layer's cache: quantized history (``codes``, ``scales``, ``zeros`` for keys and values) + float tail."""
+
 
     def __init__(self, bits: int = 8, group_size: int | None = None, residual: int = 64) -> None:
         super().__init__()
@@ -109,15 +134,6 @@ class QuantizedKVLayer(DynamicLayer):
         if self.quantized is not None:
             self.quantized = {n: [fn(t) for t in parts] for n, parts in self.quantized.items()}
 
-    def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
-        self._select(lambda t: t.index_select(0, beam_idx.to(t.device)))
-
-    def batch_repeat_interleave(self, repeats: int) -> None:
-        self._select(lambda t: t.repeat_interleave(repeats, dim=0))
-
-    def batch_select_indices(self, indices: torch.Tensor) -> None:
-        self._select(lambda t: t[indices, ...])
-
     def crop(self, tokens_to_remove: int) -> None:
         raise NotImplementedError("a quantized KV cache cannot be cropped (assisted generation needs a float cache)")
 
@@ -140,10 +156,93 @@ class QuantizedKVCache(Cache):
         return sum(layer.memory_bytes() for layer in self.layers)
 
 
+class SinkKVLayer(_BatchedLayer):
+    """One layer's keys and values at the positions in ``positions``: ``sinks`` first tokens plus a recent window.
+    Eviction happens at the start of the next update, so after an update the stored keys are exactly the ones that
+    update returned (a long prompt is seen whole by its own queries, then cut)."""
+
+
+    def __init__(self, window: int, sinks: int) -> None:
+        super().__init__()
+        self.window, self.sinks = window, sinks
+        self.cumulative_length = 0
+        self.positions = torch.zeros(0, dtype=torch.long)
+
+    def kept(self) -> torch.Tensor:
+        """Indices (into the stored keys) that survive the next step: the sinks and the last ``window - 1``."""
+        pos = self.positions
+        return torch.nonzero((pos < self.sinks) | (pos >= self.cumulative_length - (self.window - 1))).flatten()
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any,
+               **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        else:
+            keep = self.kept()
+            if keep.numel() < self.positions.numel():
+                index = keep.to(self.keys.device)
+                self.keys = self.keys.index_select(-2, index)
+                self.values = self.values.index_select(-2, index)
+                self.positions = self.positions[keep]
+        new = key_states.shape[-2]
+        self.positions = torch.cat([self.positions, torch.arange(self.cumulative_length, self.cumulative_length + new)])
+        self.cumulative_length += new
+        self.keys = torch.cat([self.keys, key_states], dim=-2)
+        self.values = torch.cat([self.values, value_states], dim=-2)
+        return self.keys, self.values
+
+    def key_positions(self, new_tokens: int) -> torch.Tensor:
+        """Positions of the keys the next ``update`` with ``new_tokens`` tokens will return."""
+        held = self.positions[self.kept()] if self.is_initialized else self.positions
+        return torch.cat([held, torch.arange(self.cumulative_length, self.cumulative_length + new_tokens)])
+
+    def get_seq_length(self) -> int:
+        return self.cumulative_length
+
+    def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+        return int(self.key_positions(query_length).numel()), 0
+
+    def memory_bytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (self.keys, self.values)) if self.is_initialized else 0
+
+    def reset(self) -> None:
+        super().reset()
+        self.cumulative_length, self.positions = 0, torch.zeros(0, dtype=torch.long)
+
+    def crop(self, tokens_to_remove: int) -> None:
+        raise NotImplementedError("a sink cache cannot be cropped (evicted tokens are gone)")
+
+
+class SinkKVCache(Cache):
+    """Sliding-window + attention-sink cache: the first ``sinks`` tokens and the ``window`` most recent ones (the
+    current included) per layer; memory bounded by ``sinks + window`` tokens whatever the length generated."""
+
+    def __init__(self, window: int, sinks: int = 4, num_layers: int | None = None, config: Any = None) -> None:
+        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+            raise invalid("window", window, "a positive number of recent tokens")
+        if isinstance(sinks, bool) or not isinstance(sinks, int) or sinks < 0:
+            raise invalid("sinks", sinks, "a number of first tokens kept, >= 0")
+        if num_layers is None and config is not None:
+            num_layers = config.get_text_config().num_hidden_layers
+        if num_layers is None:
+            raise invalid("num_layers", None, "the model's layer count (or config=model.config)")
+        self.window, self.sinks = window, sinks
+        super().__init__(layers=[SinkKVLayer(window, sinks) for _ in range(num_layers)])
+
+    def key_positions(self, layer_idx: int, new_tokens: int) -> torch.Tensor:
+        """Positions of the keys layer ``layer_idx`` will attend over once ``new_tokens`` more are added."""
+        return self.layers[layer_idx].key_positions(new_tokens)
+
+    def memory_bytes(self) -> int:
+        """Bytes of the keys and values held."""
+        return sum(layer.memory_bytes() for layer in self.layers)
+
+
 def float_cache_bytes(cache: Cache) -> int:
     """Bytes of a float cache's keys and values (transformers' ``DynamicCache``, for comparison)."""
     return sum(t.numel() * t.element_size() for layer in cache.layers if layer.is_initialized
                for t in (layer.keys, layer.values))
 
 
-__all__ = ["QuantizedKVCache", "QuantizedKVLayer", "dequantize", "float_cache_bytes", "quantize"]
+__all__ = ["QuantizedKVCache", "QuantizedKVLayer", "SinkKVCache", "SinkKVLayer", "dequantize", "float_cache_bytes",
+           "quantize"]

@@ -249,17 +249,18 @@ class DeepSeekModel(DeepSeekPreTrainedModel):
         if attention_mask is not None and attention_mask.dim() == 4:
             return attention_mask.bool() if attention_mask.dtype != torch.bool and attention_mask.max() <= 1 \
                 and attention_mask.min() >= 0 else attention_mask
-        k_len = seq + (past if isinstance(past, int) else int(past))
-        if cache is not None and hasattr(cache, "get_max_cache_shape"):
-            max_len = cache.get_max_cache_shape()
-            if isinstance(max_len, int) and max_len > 0:  # a static cache returns all its slots
-                k_len = max_len
+        key_positions = cache.key_positions(0, seq) if hasattr(cache, "key_positions") else None  # evicting caches
+        max_len = cache.get_max_cache_shape() if cache is not None and hasattr(cache, "get_max_cache_shape") else None
+        if isinstance(max_len, int) and max_len > 0:  # a static cache returns all its slots
+            k_len = max_len
+        else:  # never int() a static cache's tensor length: that would break a compiled graph
+            k_len = seq + (past if isinstance(past, int) else int(past))
         padding = attention_mask
         if padding is not None and bool(padding.all()):
             padding = None
         return build_attention_mask(seq, k_len, past, causal=True, padding_mask=padding,
                                     window=self.config.sliding_window, sinks=self.config.attention_sinks,
-                                    device=device)
+                                    device=device, key_positions=key_positions)
 
 
 class DeepSeekForCausalLM(DeepSeekPreTrainedModel, GenerationMixin):
