@@ -71,7 +71,6 @@ class _BatchedLayer(DynamicLayer):
 class QuantizedKVLayer(_BatchedLayer):
     """One layer's cache: quantized history (``codes``, ``scales``, ``zeros`` for keys and values) + float tail."""
 
-
     def __init__(self, bits: int = 8, group_size: int | None = None, residual: int = 64) -> None:
         super().__init__()
         if bits not in BITS:
@@ -160,7 +159,6 @@ class SinkKVLayer(_BatchedLayer):
     """One layer's keys and values at the positions in ``positions``: ``sinks`` first tokens plus a recent window.
     Eviction happens at the start of the next update, so after an update the stored keys are exactly the ones that
     update returned (a long prompt is seen whole by its own queries, then cut)."""
-
 
     def __init__(self, window: int, sinks: int) -> None:
         super().__init__()
