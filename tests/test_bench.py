@@ -143,3 +143,52 @@ def test_gpt2_generation_reports_tokens_per_second():
     assert row.status == "ok" and row.extra["tokens_per_call"] == 4
     assert row.tokens_per_s == pytest.approx(4 * 1000 / row.latency.median_ms)
     assert r.row("onnxruntime", 1).status == "skipped"
+
+
+def _tiny_lm():
+    from deepseek.nn import DeepSeekConfig, DeepSeekForCausalLM
+
+    torch.manual_seed(0)
+    config = DeepSeekConfig(vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                            num_attention_heads=4, num_key_value_heads=2, bos_token_id=0, eos_token_id=255)
+    return DeepSeekForCausalLM(config).eval()
+
+
+def test_causal_lm_decoding_variants_in_one_run():
+    model = _tiny_lm()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    ids = torch.randint(1, 255, (1, 24))  # longer than the compressed caches' 16-token float window
+    r = deepseek.benchmark(model, ids, backends=["eager", "compile", "int4", "kv-int8", "kv-int4", "onnxruntime"],
+                           runs=2, warmup=1, new_tokens=6, isolate=False, progress=False)
+    assert r.model["task"] == "causal-lm"
+    for name in ("eager", "compile", "int4", "kv-int8", "kv-int4"):
+        row = r.row(name, 1)
+        assert row.status == "ok", (name, row.reason)
+        assert row.extra["tokens_per_call"] == 6 and 0.0 <= row.extra["tokens_same_as_baseline"] <= 1.0
+    assert r.row("eager", 1).extra["tokens_same_as_baseline"] == 1.0
+    # int4 weights: a quarter of the Linear bytes plus scales; the caller's model itself is left untouched
+    assert r.row("int4", 1).artifact_mb < 0.6 * r.row("eager", 1).artifact_mb
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    assert not hasattr(model.forward, "_torchdynamo_orig_callable")
+    assert r.row("onnxruntime", 1).status == "skipped"
+
+
+def test_decoding_variants_are_skipped_for_a_model_that_does_not_generate():
+    r = deepseek.benchmark(SmallNet().eval(), torch.randn(1, 3, 8, 8), backends=["eager", "int4"], runs=1, warmup=0,
+                           isolate=False, progress=False)
+    row = r.row("int4", 1)
+    assert row.status == "skipped" and "causal language model" in row.reason
+
+
+@pytest.mark.skipif(not deepseek.assets.available().get("smollm2"), reason="SmolLM2 asset not installed")
+def test_smollm2_builtin_is_our_causal_lm_on_real_weights_prompted_with_hamlet():
+    from deepseek import models
+    from deepseek.nn import DeepSeekForCausalLM
+
+    spec = models.get("SmolLM2-135M")
+    assert isinstance(spec.model, DeepSeekForCausalLM) and spec.task == "causal-lm" and spec.real_weights
+    (ids,) = spec.example_inputs(2)
+    assert ids.shape == (2, 32) and torch.equal(ids[0], ids[1])
+    with torch.no_grad():  # real weights: the opening of Hamlet is far from random text
+        loss = spec.model(ids[:1], labels=ids[:1]).loss
+    assert float(loss) < 6.0  # uniform over 49,152 tokens would be 10.8

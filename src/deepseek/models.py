@@ -2,7 +2,8 @@
 
 ``resnet50`` is randomly initialised (speed does not depend on the weights), ``mobilenet_v2`` carries the
 real ImageNet weights from the offline asset, ``bert-base`` and ``gpt2`` are built from their Hugging Face
-configs (bert-base-uncased and gpt2 sizes) with random weights.
+configs (bert-base-uncased and gpt2 sizes) with random weights, ``smollm2`` is the bundled SmolLM2-135M (real
+weights) as a :class:`~deepseek.nn.DeepSeekForCausalLM`, prompted with the opening of Hamlet.
 """
 
 from __future__ import annotations
@@ -80,6 +81,20 @@ def _gpt2(seq_len: int = 32) -> ModelSpec:
     return ModelSpec("gpt2", model, _token_inputs(config.vocab_size, seq_len, False), ("input_ids",), "causal-lm", False)
 
 
+def _smollm2(prompt_tokens: int = 32) -> ModelSpec:
+    from . import assets
+    from .nn import DeepSeekForCausalLM
+
+    llama, tokenizer = assets.smollm2()
+    model = DeepSeekForCausalLM.from_llama(llama).eval()
+    ids = tokenizer(assets.hamlet(), return_tensors="pt").input_ids[:, :prompt_tokens]
+
+    def make(batch_size: int) -> tuple[Any, ...]:
+        return (ids.repeat(batch_size, 1),)
+
+    return ModelSpec("smollm2", model, make, ("input_ids",), "causal-lm", True)
+
+
 class HiddenStates(torch.nn.Module):
     """A Hugging Face encoder that returns a plain tensor (export- and benchmark-friendly)."""
 
@@ -108,13 +123,14 @@ BUILTIN: dict[str, Callable[[], ModelSpec]] = {
     "mobilenet_v2": _mobilenet_v2,
     "bert-base": _bert_base,
     "gpt2": _gpt2,
+    "smollm2": _smollm2,
 }
 
 
 def get(name: str) -> ModelSpec:
     """Build a built-in model by name (see :data:`BUILTIN`)."""
     key = name.strip().lower().replace("_", "-")
-    aliases = {"mobilenet-v2": "mobilenet_v2", "mobilenetv2": "mobilenet_v2", "bert": "bert-base", "bert-base-uncased": "bert-base"}
+    aliases = {"smollm2-135m": "smollm2", "mobilenet-v2": "mobilenet_v2", "mobilenetv2": "mobilenet_v2", "bert": "bert-base", "bert-base-uncased": "bert-base"}
     key = aliases.get(key, key)
     if key not in BUILTIN:
         raise invalid("model", name, f"a model file or one of {sorted(BUILTIN)}")

@@ -26,6 +26,15 @@ from .worker import run_job
 
 # peers we accept by name but do not run yet: the row says why
 PEERS = {"openvino": ("openvino", "pip install openvino"), "tvm": ("tvm", "pip install apache-tvm")}
+# ways to decode a causal language model, beside "eager" and "compile" (a static KV cache + torch.compile)
+GENERATION_VARIANTS = {
+    "int8": "weight-only int8 Linear layers (groups of 32)",
+    "int4": "weight-only int4 Linear layers (groups of 32)",
+    "kv-int8": "an int8 KV cache (per head and token; 16 newest tokens in float)",
+    "kv-int4": "an int4 KV cache (groups of 32 channels where the head has them; 16 newest tokens in float)",
+}
+DEFAULT_BACKENDS = ("eager", "onnxruntime")
+DEFAULT_GENERATION_BACKENDS = ("eager", "compile", "int4", "kv-int8")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,14 +128,14 @@ class BenchmarkResult:
 
 def _backend_name(name: str) -> str:
     key = str(name).strip().lower()
-    return key if key in PEERS else canonical_backend(key)
+    return key if key in PEERS or key in GENERATION_VARIANTS else canonical_backend(key)
 
 
 def benchmark(
     model: Any,
     inputs: Any = None,
     *,
-    backends: Sequence[str] = ("eager", "onnxruntime"),
+    backends: Sequence[str] | None = None,
     batch_sizes: Sequence[int] | None = None,
     baseline: str | None = None,
     warmup: int = 5,
@@ -145,8 +154,16 @@ def benchmark(
     ``bert-base``, ``gpt2``). ``inputs`` are example inputs (built-in models bring their own); they are
     re-batched along dimension 0 to each of ``batch_sizes``. With ``isolate`` every measurement runs in a
     fresh process, so peak memory is that backend's own. Speedups are against ``baseline`` (default: the
-    first backend). Generation models report tokens/s.
+    first backend). Generation models (causal LMs: ``gpt2``, ``smollm2``, or any model with ``generate``) report
+    tokens/s of greedy decoding and the share of generated tokens equal to the baseline's; their backends are
+    ``eager``, ``compile`` (a static KV cache + ``torch.compile``) and the variants in :data:`GENERATION_VARIANTS`
+    (weight-only ``int8``/``int4``, compressed ``kv-int8``/``kv-int4`` caches). ``backends`` default:
+    ``eager,onnxruntime``, or ``eager,compile,int4,kv-int8`` for a generation model.
     """
+    source, examples, info, input_names = _resolve(model, inputs, arch, trust_pickle)
+    generate = info.get("task") == "causal-lm"
+    if backends is None:
+        backends = DEFAULT_GENERATION_BACKENDS if generate else DEFAULT_BACKENDS
     names = [_backend_name(b) for b in backends]
     if not names:
         raise invalid("backends", list(backends), "at least one backend")
@@ -158,8 +175,6 @@ def benchmark(
     if warmup < 0 or runs < 1:
         raise invalid("runs/warmup", (runs, warmup), "runs >= 1 and warmup >= 0")
     threads = threads or _machine.physical_cores()
-
-    source, examples, info, input_names = _resolve(model, inputs, arch, trust_pickle)
     sizes = list(batch_sizes) if batch_sizes else [int(np.shape(to_numpy(examples[0]))[0]) if np.ndim(to_numpy(examples[0])) else 1]
     for b in sizes:
         if not isinstance(b, (int, np.integer)) or isinstance(b, bool) or b < 1:
@@ -205,9 +220,18 @@ def _resolve(model: Any, inputs: Any, arch: str | None, trust_pickle: bool) -> t
     if not isinstance(model, torch.nn.Module):
         raise invalid("model", type(model).__name__, "an nn.Module, a model file or a built-in model name")
     if inputs is None:
-        raise invalid("inputs", None, "example inputs for the model")
-    info = {"name": type(model).__name__, "task": "forward", "parameters": sum(p.numel() for p in model.parameters())}
+        raise invalid("inputs", None, "example inputs for the model" + (" (prompt token ids)" if
+                                                                        _is_causal_lm(model) else ""))
+    info = {"name": type(model).__name__, "task": "causal-lm" if _is_causal_lm(model) else "forward",
+            "parameters": sum(p.numel() for p in model.parameters())}
     return {"kind": "module", "module": model.eval()}, as_input_tuple(inputs, "inputs"), info, None
+
+
+def _is_causal_lm(model: Any) -> bool:
+    """A Hugging Face causal language model (it can ``generate``): benchmarked by decoding, not one forward."""
+    config = getattr(model, "config", None)
+    return callable(getattr(model, "generate", None)) and config is not None and \
+        getattr(config, "is_encoder_decoder", False) is False and hasattr(model, "lm_head")
 
 
 def _inputs_from_file(path: Path, kind: str) -> tuple[np.ndarray, ...] | None:
@@ -270,6 +294,8 @@ def _plan(names: list[str], sizes: list[int], source: dict[str, Any], examples: 
                 dist, hint = PEERS[name]
                 job["skip"] = f"{name} not installed ({hint})" if importlib.util.find_spec(dist) is None else \
                     f"{name} is installed but not yet supported by deepseek.benchmark"
+            elif name in GENERATION_VARIANTS and not generate:
+                job["skip"] = f"{name} ({GENERATION_VARIANTS[name]}) is a way to decode a causal language model"
             elif generate and name == "onnxruntime":
                 job["skip"] = "generation on ONNX Runtime needs a KV-cache export, which deepseek does not build yet"
             elif name == "onnxruntime":
@@ -281,6 +307,8 @@ def _plan(names: list[str], sizes: list[int], source: dict[str, Any], examples: 
             else:
                 job["source"] = torch_source
             job["task"] = "generate" if generate else "forward"
+            if generate:
+                job["prompt_tokens"] = int(np.shape(arrays[0])[-1])
             inputs = [rebatch(a, b) for a in arrays]
             if (isolated and torch_source.get("kind") != "object") or name == "onnxruntime":
                 job["isolated"] = isolate
@@ -375,16 +403,21 @@ def _rows(jobs: list[dict[str, Any]], raw: list[dict[str, Any]], baseline: str |
         base = (baseline, job["batch_size"])
         speed = medians[base] / stats.median_ms if base in medians else None
         diff = None
-        if base in outputs and key in outputs and job.get("task") != "generate":
-            a, b = outputs[base], outputs[key]
-            diff = float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.shape == b.shape else None
         generate = job.get("task") == "generate"
+        extra = {k: res[k] for k in ("providers", "torch_imported", "tokens_per_call", "peak_cuda_mb")
+                 if res.get(k) is not None}
+        if base in outputs and key in outputs:
+            a, b = outputs[base], outputs[key]
+            if generate and a.shape == b.shape:  # the share of generated token ids equal to the baseline's
+                new = slice(job["prompt_tokens"], None)
+                extra["tokens_same_as_baseline"] = float(np.mean(a[:, new] == b[:, new]))
+            elif not generate:
+                diff = float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.shape == b.shape else None
         rows.append(BenchmarkRow(
             backend=job["backend"], batch_size=job["batch_size"], status="ok", latency=stats,
             throughput=None if generate else stats.throughput(job["batch_size"]),
             tokens_per_s=res.get("tokens_per_s"), peak_rss_mb=res["peak_rss_mb"], rss_before_mb=res["rss_before_mb"],
             memory_method=res["memory_method"], artifact_mb=res["artifact_bytes"] / 1e6, setup_s=res["setup_s"],
-            speedup=speed, max_abs_diff=diff, isolated=job["isolated"], threads=threads,
-            extra={k: res[k] for k in ("providers", "torch_imported", "tokens_per_call", "peak_cuda_mb") if res.get(k) is not None},
+            speedup=speed, max_abs_diff=diff, isolated=job["isolated"], threads=threads, extra=extra,
         ))
     return rows

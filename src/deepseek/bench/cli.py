@@ -11,8 +11,10 @@ from .._errors import invalid
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     from .._cli_common import count
 
-    parser.add_argument("--model", "-m", required=True, help="model file or built-in name (resnet50, mobilenet_v2, bert-base, gpt2)")
-    parser.add_argument("--backends", default="eager,onnxruntime", help="comma-separated: eager, compile, onnxruntime, openvino, tvm")
+    parser.add_argument("--model", "-m", required=True, help="model file or built-in name (resnet50, mobilenet_v2, bert-base, gpt2, smollm2)")
+    parser.add_argument("--backends", default=None, help="comma-separated: eager, compile, onnxruntime, openvino, tvm "
+                        "(default eager,onnxruntime); for a causal LM: eager, compile (static cache + torch.compile), "
+                        "int8, int4 (weight-only), kv-int8, kv-int4 (compressed KV cache) (default eager,compile,int4,kv-int8)")
     parser.add_argument("--batch-size", "-b", action="append", default=None, help="batch size(s): repeat or comma-separate (default 1)")
     parser.add_argument("--baseline", default=None, help="backend the speedups are relative to (default: the first)")
     parser.add_argument("--runs", type=count(), default=30, help="timed runs per measurement (median reported)")
@@ -44,7 +46,7 @@ def run_cli(args: argparse.Namespace) -> int:
 
     from .benchmark import benchmark
 
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()] if args.backends is not None else None
     shapes = parse_shapes(args.inputs)
     inputs = None
     if shapes:

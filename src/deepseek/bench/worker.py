@@ -97,7 +97,8 @@ def _torch_module(source: dict[str, Any]) -> Any:
 
 
 def _measure_generation(job: dict[str, Any]) -> dict[str, Any]:
-    """Greedy generation with the KV cache: tokens per second for exactly ``new_tokens`` new tokens."""
+    """Greedy generation with a KV cache: tokens per second for exactly ``new_tokens`` new tokens, decoded the way
+    the job's backend names (:data:`deepseek.bench.benchmark.GENERATION_VARIANTS`)."""
     import torch
 
     if job.get("threads"):
@@ -105,26 +106,75 @@ def _measure_generation(job: dict[str, Any]) -> dict[str, Any]:
     device = job.get("device", "cpu")
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device: got {device!r}, expected 'cpu' or 'cuda' for generation")
-    model = _torch_module(job["source"]).eval().to(device)
+    backend = job["backend"]
+    model = _torch_module(job["source"])
+    if job["source"]["kind"] == "object" and backend in ("int8", "int4", "compile"):
+        import copy
+
+        model = copy.deepcopy(model)  # in-process: these variants change the model, which is the caller's
+    model = model.eval().to(device)
     ids = torch.from_numpy(_inputs(job)[0]).to(device)
     new = int(job.get("new_tokens", 32))
     t0 = time.perf_counter()
-    if job["backend"] == "compile":
-        model.forward = torch.compile(model.forward, dynamic=True)
+    options: dict[str, Any] = {}
+    make_cache = None
+    if backend in ("int8", "int4"):
+        from ..quantization import quantize_weights
+
+        quantize_weights(model, bits=int(backend[-1]), group_size=32)
+    elif backend == "compile":
+        options = _static_compile(model)
+    elif backend in ("kv-int8", "kv-int4"):
+        from ..nn.kv_cache import QuantizedKVCache
+
+        bits = int(backend[-1])
+        config = model.config.get_text_config()
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        group = 32 if bits == 4 and head_dim % 32 == 0 else None  # int4: groups of 32 channels where they fit
+
+        def make_cache() -> Any:  # a fresh cache per call; a short float window so the history is compressed
+            return QuantizedKVCache(bits=bits, group_size=group, residual=16, config=model.config)
 
     def generate() -> Any:
+        extra = dict(options)
+        if make_cache is not None:
+            extra["past_key_values"] = make_cache()
         with torch.inference_mode():
             return model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=new, min_new_tokens=new,
-                                  do_sample=False, pad_token_id=model.config.eos_token_id)
+                                  do_sample=False, pad_token_id=model.config.eos_token_id, **extra)
 
     out = generate()
     setup_s = time.perf_counter() - t0
     stats = measure(generate, warmup=max(0, job["warmup"] - 1), runs=job["runs"])
     produced = int(out.shape[1] - ids.shape[1])
     tokens = produced * int(ids.shape[0])
+    if job.get("outputs_path"):
+        np.save(job["outputs_path"], out.cpu().numpy(), allow_pickle=False)
+    elif job.get("return_outputs"):
+        job["outputs"] = out.cpu().numpy()
     return {"latency": stats.to_dict(), "setup_s": setup_s, "tokens_per_call": tokens,
             "tokens_per_s": tokens * 1000.0 / stats.median_ms,
-            "artifact_bytes": sum(p.numel() * p.element_size() for p in model.parameters())}
+            "artifact_bytes": _module_bytes(model)}
+
+
+def _static_compile(model: Any) -> dict[str, Any]:
+    """A static KV cache (fixed shapes, so no recompiles while decoding) and ``torch.compile`` on the forward:
+    the recipe transformers documents for fast generation. Returns the ``generate`` options it needs."""
+    import torch
+
+    model.forward = torch.compile(model.forward, dynamic=False, fullgraph=False)
+    return {"cache_implementation": "static"}
+
+
+def _module_bytes(model: Any) -> int:
+    """Parameters and buffers (weight-only quantized layers keep their packed weights as buffers)."""
+    seen: set[int] = set()
+    total = 0
+    for t in (*model.parameters(), *model.buffers()):
+        if id(t) not in seen:
+            seen.add(id(t))
+            total += t.numel() * t.element_size()
+    return total
 
 
 def main(argv: list[str] | None = None) -> None:
