@@ -38,3 +38,20 @@ def test_the_masks_say_what_they_mean():
                          layout=torch.ones(3, 3, dtype=torch.bool), block_size=4)
     with pytest.raises(InvalidArgumentError, match=r"^backend:"):
         sparse_attention(torch.randn(1, 1, 8, 4), torch.randn(1, 1, 8, 4), torch.randn(1, 1, 8, 4), backend="xformers")
+
+
+def test_dynamic_attention_routes_a_long_windowed_pass_to_flex_attention_with_the_same_result(monkeypatch):
+    from deepseek.nn import DynamicAttention, sparse
+
+    torch.manual_seed(0)
+    att = DynamicAttention(64, 4, num_kv_heads=2, window=96, sinks=4).eval()
+    x = torch.randn(1, 1100, 64)  # past FLEX_MIN_TOKENS
+    calls = []
+    real = sparse.sparse_attention
+    monkeypatch.setattr(sparse, "sparse_attention", lambda *a, **k: calls.append(k["backend"]) or real(*a, **k))
+    with torch.no_grad():
+        routed = att(x)
+    assert calls == ["flex"]
+    dense = att(x).detach()  # with gradients on: SDPA with the dense window mask
+    assert calls == ["flex"]
+    torch.testing.assert_close(routed, dense, rtol=1e-4, atol=1e-5)

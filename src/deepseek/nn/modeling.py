@@ -250,6 +250,9 @@ class DeepSeekModel(DeepSeekPreTrainedModel):
             return attention_mask.bool() if attention_mask.dtype != torch.bool and attention_mask.max() <= 1 \
                 and attention_mask.min() >= 0 else attention_mask
         key_positions = cache.key_positions(0, seq) if hasattr(cache, "key_positions") else None  # evicting caches
+        if self.config.sliding_window is not None and key_positions is None and isinstance(past, int) and past == 0 \
+                and (attention_mask is None or bool(attention_mask.all())):
+            return None  # each layer masks its own window (on FlexAttention when the sequence is long)
         max_len = cache.get_max_cache_shape() if cache is not None and hasattr(cache, "get_max_cache_shape") else None
         if isinstance(max_len, int) and max_len > 0:  # a static cache returns all its slots
             k_len = max_len
