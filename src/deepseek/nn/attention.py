@@ -161,8 +161,9 @@ class DynamicAttention(torch.nn.Module):
         if cache is not None:
             k, v = cache.update(k, v, layer_idx, {"cache_position": positions})
         if self._sparse_eligible(attention_mask, seq, k.shape[-2], past, key_positions, x):
-            from .sparse import sparse_attention  # FlexAttention: blocks outside the window are never computed
+            from .sparse import sparse_attention
 
+            # FlexAttention: blocks outside the window are never computed
             out = sparse_attention(q, k, v, window=self.window, sinks=self.sinks, causal=self.causal, backend="flex")
         else:
             mask = self._mask(attention_mask, seq, k.shape[-2], past, x.device, key_positions)
