@@ -38,15 +38,27 @@ def test_dynamic_int8_quantizes_matmuls_and_embeddings(bert_onnx, tmp_path):
     assert cos.min() > 0.98
 
 
-def test_per_channel_keeps_more_signal_than_per_tensor(bert_onnx, tmp_path):
-    path, ids = bert_onnx
-    feed = {"input_ids": ids.numpy(), "attention_mask": np.ones_like(ids.numpy())}
-    ref = ort.InferenceSession(str(path)).run(None, feed)[0]
+def test_per_channel_keeps_the_signal_of_small_output_channels(tmp_path):
+    # Output channels whose weights span three orders of magnitude: one int8 scale for the whole
+    # tensor rounds the smallest rows to zero, one scale per row keeps them (|error| <= scale/2 per
+    # weight). On a random model the two differ by noise, so the property is tested where it is exact.
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(64, 32)
+    with torch.no_grad():
+        layer.weight.mul_(torch.logspace(-3, 0, 32)[:, None])
+        layer.bias.zero_()
+    x = torch.randn(4, 8, 64)
+    path = deepseek.export_onnx(layer.eval(), (x,), tmp_path / "linear.onnx", input_names=["x"]).path
+    ref = ort.InferenceSession(str(path)).run(None, {"x": x.numpy()})[0]
     errs = {}
     for pc in (True, False):
         out = quantize_dynamic_onnx(path, tmp_path / f"q{pc}.onnx", per_channel=pc)
-        errs[pc] = float(np.mean((ort.InferenceSession(str(out)).run(None, feed)[0] - ref) ** 2))
-    assert errs[True] <= errs[False]
+        got = ort.InferenceSession(str(out)).run(None, {"x": x.numpy()})[0]
+        errs[pc] = np.linalg.norm(got - ref, axis=(0, 1)) / np.linalg.norm(ref, axis=(0, 1))
+    assert errs[False][:8].mean() > 0.5  # per tensor: most of the small channels' signal is gone
+    # Per channel, every output keeps its signal: 7-bit weights (error <= 1/127 of each row's range) and
+    # uint8 activations bound the error well under 5 %; int16 saturation in the kernel would break this.
+    assert errs[True].max() < 0.05
 
 
 def test_bad_arguments(bert_onnx, tmp_path):
