@@ -19,7 +19,7 @@ def test_two_generator_versions_route_by_use_v2_and_batch_prompts():
 
     router = ModelRouter(ROOT / "examples" / "serving" / "textgen")
     try:
-        assert router.models() == {"generator": ["1", "2"]}
+        assert router.models() == {"generator": ["1", "2", "3"]}
         router.route_by("generator", "use_v2", "2")
         prompts = np.array([b"To be, or not to be,", b"The capital of France is"], dtype=object)
         v1 = router.infer("generator", {"text": prompts})
@@ -32,5 +32,12 @@ def test_two_generator_versions_route_by_use_v2_and_batch_prompts():
 
         assert any(isinstance(m, WeightOnlyLinear) for m in router.resolve("generator", "2").handler.model.modules())
         assert not any(isinstance(m, WeightOnlyLinear) for m in router.resolve("generator", "1").handler.model.modules())
+        # version 3: deepseek's own causal LM on the same weights, int8 KV cache (prompts shorter than its float
+        # window of 64 tokens, so the cache holds them exactly): the same greedy text as transformers' Llama
+        from deepseek.nn import DeepSeekForCausalLM
+
+        v3 = router.infer("generator", {"text": prompts}, version="3")
+        assert isinstance(router.resolve("generator", "3").handler.model, DeepSeekForCausalLM)
+        assert list(v3["text"]) == list(v1["text"])
     finally:
         router.close()

@@ -1,7 +1,9 @@
 """A text generator behind `deepseek serve`: SmolLM2-135M (the bundled real causal LM), prompts in, text out.
 
-Version 1 runs the float model; version 2 the same weights quantized to int8 weight-only (its config.yaml says
-``weight_bits: 8``). Prompts travel as v2 BYTES tensors named ``text``; requests are batched (left-padded).
+Version 1 runs the float model (transformers' Llama); version 2 the same weights quantized to int8 weight-only (its
+config.yaml says ``weight_bits: 8``); version 3 the same weights as deepseek's own ``DeepSeekForCausalLM``
+(``architecture: deepseek``) decoding with an int8 KV cache (``kv_cache_bits: 8``). Prompts travel as v2 BYTES
+tensors named ``text``; requests are batched (left-padded).
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ class TextGenerator(Handler):
 
         self.torch = torch
         self.model, self.tokenizer = assets.smollm2()
+        if config.parameters.get("architecture") == "deepseek":
+            from deepseek.nn import DeepSeekForCausalLM
+
+            self.model = DeepSeekForCausalLM.from_llama(self.model).eval()
+        self.kv_cache_bits = config.parameters.get("kv_cache_bits")
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -44,9 +51,14 @@ class TextGenerator(Handler):
 
     def predict(self, prompts):
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True)
+        extra = {}
+        if self.kv_cache_bits:
+            from deepseek.nn import QuantizedKVCache
+
+            extra["past_key_values"] = QuantizedKVCache(bits=int(self.kv_cache_bits), config=self.model.config)
         with self.torch.no_grad():
             out = self.model.generate(**enc, max_new_tokens=self.max_new_tokens, do_sample=False,
-                                      pad_token_id=self.tokenizer.pad_token_id)
+                                      pad_token_id=self.tokenizer.pad_token_id, **extra)
         return self.tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
 
     def unbatch(self, texts, sizes):
