@@ -1,0 +1,12 @@
+"""Real-time features over event-time sliding windows (fraud detection's per-transaction features).
+
+``FeaturePipeline(window_size=3600, features=[...]).process(event)`` gives each event its window features;
+``backfill(dataframe)`` gives history the same features through the same code.
+"""
+
+from .features import AGGREGATIONS, NAMED, Feature, handbook_features
+from .fields import EventFields
+from .pipeline import LATE_POLICIES, FeaturePipeline
+
+__all__ = ["AGGREGATIONS", "LATE_POLICIES", "NAMED", "EventFields", "Feature", "FeaturePipeline",
+           "handbook_features"]

@@ -1,0 +1,223 @@
+"""FeaturePipeline: per-event features over event-time sliding windows, the same for a stream and for history."""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from .._errors import invalid
+from .features import Feature
+from .fields import EventFields, number, read, to_epoch_seconds
+from .window import KeyWindow, WindowGroup
+
+LATE_POLICIES = ("update", "drop", "side")
+_SWEEP_EVERY = 1024
+
+
+class FeaturePipeline:
+    """Computes ``features`` for each event from the events of the same key in the last ``window_size`` seconds
+    of event time.
+
+    Events are dicts (or DataFrame rows) with the fields named in ``fields`` (defaults: ``tx_id``, ``user_id``,
+    ``timestamp`` in epoch seconds or a datetime, ``amount``, ``location``, ``device_fingerprint``,
+    ``terminal_id``). Events may arrive out of order: the watermark is the largest time seen minus
+    ``allowed_lateness``; an event behind its key's latest time but not behind the watermark gets exactly the
+    features of its own window. An event behind the watermark is late: ``late_policy="update"`` computes it from
+    the state still held and keeps it, ``"drop"`` discards it, ``"side"`` sets it aside in :attr:`side_output`;
+    all counted in :attr:`counters`. State is bounded: a key with no event for ``ttl`` seconds of event time
+    (default: the longest window plus the lateness) is forgotten, and at most ``max_keys`` keys per window are
+    kept (least recently updated go first). ``online_learning`` tells an attached
+    :class:`~deepseek.stream.RiskEngine` to learn from feedback.
+    """
+
+    def __init__(self, window_size: float = 3600, features: Sequence[str | Feature | Mapping[str, Any]] = (
+                 "transaction_amount_std", "login_location_entropy", "device_fingerprint_match"), *,
+                 online_learning: bool = False, fields: EventFields | Mapping[str, str] | None = None,
+                 allowed_lateness: float = 0.0, late_policy: str = "update", ttl: float | None = None,
+                 max_keys: int | None = None, side_output_limit: int = 10_000) -> None:
+        if isinstance(window_size, bool) or not isinstance(window_size, (int, float)) or not math.isfinite(
+                window_size) or window_size <= 0:
+            raise invalid("window_size", window_size, "seconds > 0")
+        if isinstance(features, (str, Feature)) or not isinstance(features, Sequence) or not features:
+            raise invalid("features", features, "a non-empty list of feature names, Features or dicts")
+        if not isinstance(online_learning, bool):
+            raise invalid("online_learning", online_learning, "True or False")
+        if isinstance(allowed_lateness, bool) or not isinstance(allowed_lateness, (int, float)) or not (
+                math.isfinite(allowed_lateness) and allowed_lateness >= 0):
+            raise invalid("allowed_lateness", allowed_lateness, "seconds >= 0")
+        if late_policy not in LATE_POLICIES:
+            raise invalid("late_policy", late_policy, f"one of {list(LATE_POLICIES)}")
+        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl <= 0):
+            raise invalid("ttl", ttl, "seconds > 0, or None")
+        if max_keys is not None and (isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1):
+            raise invalid("max_keys", max_keys, "an integer >= 1, or None")
+        self.window_size = float(window_size)
+        self.features = [Feature.of(f) for f in features]
+        names = [f.name for f in self.features]
+        if len(set(names)) != len(names):
+            raise invalid("features", names, "distinct feature names")
+        self.fields = EventFields.of(fields)
+        self.online_learning = online_learning
+        self.allowed_lateness = float(allowed_lateness)
+        self.late_policy = late_policy
+        grouped: dict[tuple[str, float], list[Feature]] = {}
+        for f in self.features:
+            grouped.setdefault((f.by, float(f.window or window_size)), []).append(f)
+        self._groups = [WindowGroup(by, w, fs) for (by, w), fs in grouped.items()]
+        self.ttl = float(ttl) if ttl is not None else max(g.window for g in self._groups) + self.allowed_lateness
+        self.max_keys = max_keys
+        self._state: list[OrderedDict[Any, KeyWindow]] = [OrderedDict() for _ in self._groups]
+        self._names_grouped = [f.name for g in self._groups for f in g.features]
+        self._in_order = self._names_grouped == names
+        self._ts_column = self.fields.timestamp
+        self._ts_label = f"event[{self._ts_column!r}]"
+        # per window group: the key column, and (column, numeric?, amount?) for each field it reads
+        self._specs = [(self.fields.column(g.by), [(self.fields.column(name), i in g.numeric, name == "amount")
+                                                   for i, name in enumerate(g.fields)]) for g in self._groups]
+        self.watermark = -math.inf
+        self._max_time = -math.inf
+        self.side_output: deque[dict[str, Any]] = deque(maxlen=side_output_limit)
+        self.counters = {"events": 0, "out_of_order": 0, "late": 0, "late_updated": 0, "late_dropped": 0,
+                         "late_side_output": 0, "keys_expired": 0, "keys_evicted": 0}
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    def process(self, event: Mapping[str, Any]) -> dict[str, float] | None:
+        """The features of ``event`` (a dict by feature name), after which the event is part of the state; None
+        for a late event the policy drops or sets aside."""
+        if not isinstance(event, Mapping):
+            raise invalid("event", type(event).__name__, "a mapping of field -> value (a dict or a row)")
+        raw = read(event, self._ts_column)
+        ts = float(raw) if type(raw) is float or type(raw) is int else to_epoch_seconds(raw, self._ts_label)
+        if ts != ts or ts in (math.inf, -math.inf):
+            raise invalid(self._ts_label, raw, "a finite time")
+        # read and check every field before touching any state
+        values = [self._values(event, spec) for spec in self._specs]
+        keys = [self._key(event, spec) for spec in self._specs]
+        counters = self.counters
+        counters["events"] += 1
+        late = ts < self.watermark
+        if late:
+            counters["late"] += 1
+            if self.late_policy == "drop":
+                counters["late_dropped"] += 1
+                return None
+            if self.late_policy == "side":
+                counters["late_side_output"] += 1
+                self.side_output.append(dict(event))
+                return None
+            counters["late_updated"] += 1
+        out: list[float] = []
+        behind = False
+        for gi, group in enumerate(self._groups):
+            state, key = self._state[gi], keys[gi]
+            window = state.get(key)
+            if window is None:
+                window = state[key] = KeyWindow(group)
+                if self.max_keys is not None and len(state) > self.max_keys:
+                    state.popitem(last=False)
+                    counters["keys_evicted"] += 1
+            else:
+                state.move_to_end(key)
+            if ts >= window.latest:
+                window.advance(ts, self.allowed_lateness)
+                out += window.in_order(ts, values[gi])
+            else:
+                behind = True
+                out += window.out_of_order(ts, values[gi], keep=True)
+        if behind and not late:
+            counters["out_of_order"] += 1
+        if ts > self._max_time:
+            self._max_time = ts
+            self.watermark = ts - self.allowed_lateness
+        if counters["events"] % _SWEEP_EVERY == 0:
+            self._expire()
+        result = dict(zip(self._names_grouped, out))
+        return result if self._in_order else {n: result[n] for n in self.feature_names}
+
+    def stream(self, events: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, float] | None]:
+        """:meth:`process` over an iterable of events, lazily."""
+        for event in events:
+            yield self.process(event)
+
+    def backfill(self, frame: Any, *, progress: bool = False) -> Any:
+        """Features for every row of a pandas DataFrame of history, in row order, through the same code as
+        :meth:`process` (so a model trained on them sees what serving computes). Returns a DataFrame with the
+        frame's index, one column per feature (NaN where a late row was dropped or set aside) and ``late``."""
+        import pandas as pd
+
+        if not isinstance(frame, pd.DataFrame):
+            raise invalid("frame", type(frame).__name__, "a pandas DataFrame")
+        needed = {self.fields.timestamp} | {self.fields.column(g.by) for g in self._groups} | {
+            self.fields.column(f) for g in self._groups for f in g.fields}
+        missing = sorted(needed - set(frame.columns))
+        if missing:
+            raise invalid("frame", f"columns {list(frame.columns)}", f"the columns {missing} as well")
+        rows = frame.to_dict("records")
+        out = []
+        late = []
+        nan_row = dict.fromkeys(self.feature_names, math.nan)
+        bar = task = None
+        if progress:
+            from .._progress import progress as make_bar
+
+            bar = make_bar()
+            task = bar.add_task("backfill (rows)", total=len(rows))
+            bar.start()
+        try:
+            for n, row in enumerate(rows, 1):
+                before = self.counters["late"]
+                features = self.process(row)
+                late.append(self.counters["late"] > before)
+                out.append(features if features is not None else nan_row)
+                if bar is not None and n % 4096 == 0:
+                    bar.update(task, completed=n)
+        finally:
+            if bar is not None:
+                bar.update(task, completed=len(out))
+                bar.stop()
+        result = pd.DataFrame(out, index=frame.index, columns=self.feature_names)
+        result["late"] = late
+        return result
+
+    def state_size(self) -> dict[str, int]:
+        """Keys, events held and approximate bytes of the window state."""
+        windows = [w for state in self._state for w in state.values()]
+        return {"keys": len(windows), "events": sum(w.size() for w in windows),
+                "bytes": sum(w.nbytes() for w in windows)}
+
+    # -- internals ---------------------------------------------------------------------------------------------
+    @staticmethod
+    def _key(event: Mapping[str, Any], spec: tuple) -> Any:
+        column = spec[0]
+        key = read(event, column)
+        if key is None or (type(key) is float and key != key):
+            raise invalid(f"event[{column!r}]", key, "a key value")
+        return key
+
+    @staticmethod
+    def _values(event: Mapping[str, Any], spec: tuple) -> tuple:
+        out = []
+        for column, numeric, amount in spec[1]:
+            value = read(event, column)
+            if numeric:
+                value = number(value, column)
+                if amount and value < 0:
+                    raise invalid(f"event[{column!r}]", value, "an amount >= 0")
+            out.append(value)
+        return tuple(out)
+
+    def _expire(self) -> None:
+        """Forget keys with no event for ``ttl`` seconds of event time (least recently updated are first)."""
+        cutoff = self._max_time - self.ttl
+        for state in self._state:
+            while state:
+                key, window = next(iter(state.items()))
+                if window.latest >= cutoff:
+                    break
+                del state[key]
+                self.counters["keys_expired"] += 1
