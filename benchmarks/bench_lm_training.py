@@ -10,8 +10,9 @@ Three questions from issue 17, each answered on real text in one run:
    more, the rest mapped to one unknown id), the same seeds, data order and step budget; held-out perplexity on the
    other 10 %.
 2. **Expert balance, auxiliary loss vs bias balancing**: the same model with 8 experts (top-2) in every layer,
-   routed by softmax + the Switch auxiliary loss (Mixtral) or by sigmoid affinities + DeepSeek-V3's
-   auxiliary-loss-free bias; tokens per expert on the held-out text (max/min load, dead experts) and perplexity.
+   routed by softmax + the Switch auxiliary loss (Mixtral), by sigmoid affinities + DeepSeek-V3's
+   auxiliary-loss-free bias (its rate 1e-3, and 1e-2), or with no balancing; tokens per expert on the held-out
+   text (max/min load, dead experts) and perplexity.
 3. **LoRA on SmolLM2-135M** (real weights, as ``DeepSeekForCausalLM``): stock peft LoRA (rank 4, all linear layers)
    fine-tuned on the first 80 % of Hamlet; trainable share of the parameters and held-out perplexity (the last
    20 %) before and after.
@@ -212,6 +213,12 @@ def main() -> None:
         "sigmoid + bias balancing (no aux loss)": run("MoE sigmoid + bias", {**moe, "moe_router": "sigmoid",
                                                                             "router_aux_loss_coef": 0.0,
                                                                             "router_z_loss_coef": 0.0}, 0),
+        # DeepSeek-V3's rate (1e-3) is set for runs of ~100k steps: the bias moves at most rate x steps, so a
+        # 300-step run also tries ten times that
+        "sigmoid + bias balancing, rate 0.01": run("MoE sigmoid + bias 0.01", {**moe, "moe_router": "sigmoid",
+                                                                              "router_aux_loss_coef": 0.0,
+                                                                              "router_z_loss_coef": 0.0,
+                                                                              "router_bias_update_rate": 1e-2}, 0),
         "softmax, no balancing": run("MoE softmax, no balancing", {**moe, "moe_router": "softmax",
                                                                   "router_aux_loss_coef": 0.0,
                                                                   "router_z_loss_coef": 0.0}, 0)}
