@@ -9,6 +9,8 @@ from .features import AGGREGATIONS, NAMED, Feature, handbook_features
 from .fields import EventFields
 from .pipeline import LATE_POLICIES, FeaturePipeline
 from .risk import Decision, RiskEngine, ThresholdPolicy
+from .simulate import HANDBOOK_COLUMNS, simulate_transactions
 
-__all__ = ["AGGREGATIONS", "LATE_POLICIES", "NAMED", "Decision", "EventFields", "Feature", "FeaturePipeline",
-           "RiskEngine", "ThresholdPolicy", "handbook_features"]
+__all__ = ["AGGREGATIONS", "HANDBOOK_COLUMNS", "LATE_POLICIES", "NAMED", "Decision", "EventFields", "Feature", "FeaturePipeline",
+           "RiskEngine", "ThresholdPolicy", "handbook_features",
+           "simulate_transactions"]
