@@ -55,3 +55,21 @@ def config_or_fields(cls: type[T], config: T | None, fields: dict[str, Any]) -> 
     if fields:
         raise invalid("kwargs", sorted(fields), "either a config or keyword fields, not both")
     return config
+
+
+def read_yaml(path: Any, *, argument: str, what: str) -> Any:
+    """The parsed content of the YAML file ``path``; a missing or malformed file is an error naming ``argument``
+    and the file (``what`` says what the file should be)."""
+    from pathlib import Path
+
+    import yaml
+
+    from ._errors import invalid
+
+    path = Path(path)
+    if not path.is_file():
+        raise invalid(argument, str(path), what)
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise invalid(argument, str(path), f"valid YAML ({str(exc).splitlines()[0]})") from None

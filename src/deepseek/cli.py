@@ -28,6 +28,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "optimize": ("deepseek.optimize.cli", "the fastest (or smallest) artifact within an accuracy budget: precision, "
                  "lowering, float fallbacks and pruning searched and measured"),
     "tune": ("deepseek.tune.cli", "hyper-parameter search over a YAML search space (Optuna): one script run per trial"),
+    "stream": ("deepseek.stream.cli", "replay transactions through real-time window features and a risk engine; "
+               "simulate the Fraud-Detection Handbook's data"),
     "convert": ("deepseek.nn.cli", "convert a Llama-architecture checkpoint into a DeepSeekForCausalLM folder"),
     "demo": ("deepseek.demo", "the end-to-end demo on the bundled MobileNetV2"),
 }

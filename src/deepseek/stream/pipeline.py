@@ -86,6 +86,11 @@ class FeaturePipeline:
     def feature_names(self) -> list[str]:
         return [f.name for f in self.features]
 
+    @property
+    def current_time(self) -> float:
+        """The stream's time: the largest event time processed so far (-inf before the first event)."""
+        return self._max_time
+
     def process(self, event: Mapping[str, Any]) -> dict[str, float] | None:
         """The features of ``event`` (a dict by feature name), after which the event is part of the state; None
         for a late event the policy drops or sets aside."""

@@ -34,8 +34,9 @@ class Decision:
 
 @dataclasses.dataclass(frozen=True)
 class ThresholdPolicy:
-    """``dynamic=False``: alert when score >= ``base``. ``dynamic=True``: the threshold is the ``1 - alert_rate``
-    quantile of the last ``window`` scores, never below ``base`` (so at most ``alert_rate`` of events alert)."""
+    """``dynamic=False``: alert when the score is above ``base``. ``dynamic=True``: above the threshold under
+    which the last ``window`` scores leave ``alert_rate`` of them, never below ``base`` (strictly above, so a model
+    that scores every event alike, as an untrained one does, raises no alert at all)."""
 
     dynamic: bool = False
     base: float = 0.5
@@ -117,8 +118,8 @@ class RiskEngine:
         if not policy.dynamic or len(self._scores) < max(1, policy.warmup):
             return float(policy.base)
         ordered = self._sorted
-        top = max(1, round(policy.alert_rate * len(ordered)))  # the highest `alert_rate` share of recent scores
-        return max(float(policy.base), ordered[len(ordered) - top])
+        top = max(1, round(policy.alert_rate * len(ordered)))  # scores strictly above the value just below the
+        return max(float(policy.base), ordered[max(0, len(ordered) - top - 1)])  # top `alert_rate` share alert
 
     def score(self, event: Mapping[str, Any]) -> Decision | None:
         """Features from the pipeline, a score, the decision. None when the pipeline drops a late event."""
@@ -132,7 +133,7 @@ class RiskEngine:
         tx_id = event.get(tx_column)
         value = self._predict(features)
         threshold = self.threshold  # the threshold before this score joins the history
-        alert = value >= threshold
+        alert = value > threshold
         self._scores.append(value)
         bisect.insort(self._sorted, value)
         if len(self._scores) > self.policy.window:

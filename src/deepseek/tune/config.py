@@ -123,15 +123,9 @@ class TuneConfig(BaseConfig):
     @classmethod
     def from_yaml(cls, path: str | Path) -> TuneConfig:
         """Read ``path`` (YAML); errors name the file."""
-        import yaml
+        from .._config import read_yaml
 
-        path = Path(path)
-        if not path.is_file():
-            raise invalid("--config", str(path), "a YAML file with a search_space")
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise invalid("--config", str(path), f"valid YAML ({str(exc).splitlines()[0]})") from None
+        data = read_yaml(path, argument="--config", what="a YAML file with a search_space")
         return cls.parse(data)
 
     def replace(self, **changes: Any) -> TuneConfig:

@@ -1,0 +1,97 @@
+"""StreamConfig: a feature pipeline, a scoring model, a threshold and the label delay, read from ``stream.yaml``.
+
+```yaml
+window_size: 3600
+features: [transaction_amount_std, login_location_entropy, device_fingerprint_match]
+fields: {user_id: CUSTOMER_ID, timestamp: TX_DATETIME, amount: TX_AMOUNT}   # optional renames
+allowed_lateness: 0
+late_policy: update          # update | drop | side
+online_learning: true
+model: logistic_regression   # logistic_regression | adaptive_random_forest | half_space_trees
+threshold: {dynamic: true, base: 0.85, alert_rate: 0.01, window: 5000}
+label_column: is_fraud       # optional: the replay's ground truth
+label_delay: 604800          # seconds until a label is known (the Handbook's 7 days)
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .._config import BaseConfig
+from .._errors import invalid, require
+from .pipeline import LATE_POLICIES, FeaturePipeline
+from .risk import RiskEngine, ThresholdPolicy
+
+MODELS = ("logistic_regression", "adaptive_random_forest", "half_space_trees")
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamConfig(BaseConfig):
+    """What ``deepseek stream replay`` builds: see the module docstring for the YAML."""
+
+    window_size: float = 3600.0
+    features: Sequence[Any] = ("transaction_amount_std", "login_location_entropy", "device_fingerprint_match")
+    fields: Mapping[str, str] | None = None
+    allowed_lateness: float = 0.0
+    late_policy: str = "update"
+    online_learning: bool = True
+    model: str = "logistic_regression"
+    threshold: Mapping[str, Any] = dataclasses.field(default_factory=lambda: {"dynamic": True, "base": 0.85})
+    label_column: str | None = None
+    label_delay: float = 7 * 86400.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise invalid("model", self.model, f"one of {list(MODELS)}")
+        if self.late_policy not in LATE_POLICIES:
+            raise invalid("late_policy", self.late_policy, f"one of {list(LATE_POLICIES)}")
+        if not isinstance(self.threshold, Mapping):
+            raise invalid("threshold", self.threshold, "a mapping such as {dynamic: true, base: 0.85}")
+        unknown = sorted(set(self.threshold) - {f.name for f in dataclasses.fields(ThresholdPolicy)})
+        if unknown:
+            raise invalid("threshold", unknown, "keys among dynamic, base, alert_rate, window, warmup")
+        ThresholdPolicy(**self.threshold)
+        if self.label_column is not None and (not isinstance(self.label_column, str) or not self.label_column):
+            raise invalid("label_column", self.label_column, "a column name, or null")
+        if isinstance(self.label_delay, bool) or not isinstance(self.label_delay, (int, float)) or not (
+                math.isfinite(self.label_delay) and self.label_delay >= 0):
+            raise invalid("label_delay", self.label_delay, "seconds >= 0")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise invalid("seed", self.seed, "an integer")
+        self.pipeline()  # validates window_size, features, fields, lateness
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> StreamConfig:
+        """Read ``path`` (YAML); errors name the file."""
+        from .._config import read_yaml
+
+        data = read_yaml(path, argument="--config", what="a YAML file (stream.yaml)") or {}
+        if not isinstance(data, Mapping):
+            raise invalid("--config", str(path), "a YAML mapping of settings")
+        return cls.from_dict(dict(data))
+
+    def pipeline(self) -> FeaturePipeline:
+        return FeaturePipeline(window_size=self.window_size, features=list(self.features), fields=self.fields,
+                               allowed_lateness=self.allowed_lateness, late_policy=self.late_policy,
+                               online_learning=self.online_learning)
+
+    def engine(self) -> RiskEngine:
+        """A RiskEngine with this config's model, threshold and a fresh pipeline attached."""
+        require("river", "deepseek stream", "river==0.26.1")
+        from river import anomaly, forest, linear_model, preprocessing
+
+        if self.model == "logistic_regression":
+            model: Any = preprocessing.StandardScaler() | linear_model.LogisticRegression()
+        elif self.model == "adaptive_random_forest":
+            model = forest.ARFClassifier(n_models=10, seed=self.seed)
+        else:
+            model = preprocessing.MinMaxScaler() | anomaly.HalfSpaceTrees(seed=self.seed)
+        engine = RiskEngine(model).attach_pipeline(self.pipeline())
+        engine.set_threshold(**dict(self.threshold))
+        return engine
