@@ -81,7 +81,7 @@ def check(got: list[dict], arrived: list[dict], features: list[Feature]) -> None
 
 
 def test_every_aggregation_equals_the_definition_on_an_ordered_stream():
-    assert {f.agg for f in ALL} == set(AGGREGATIONS)
+    assert {f.agg for f in ALL} == set(AGGREGATIONS) - {"delayed_count", "risk"}  # those: their own test
     events = make_events(600, seed=1)
     pipeline = FeaturePipeline(window_size=W, features=ALL)
     got = [pipeline.process(e) for e in events]
@@ -169,9 +169,11 @@ def test_handbook_customer_features_cover_three_windows():
     pipeline = FeaturePipeline(features=deepseek.stream.handbook_features())
     day = 86400.0
     for t, amount in [(0, 10), (0.5 * day, 20), (3 * day, 30), (20 * day, 40)]:
-        out = pipeline.process({"user_id": "c", "timestamp": t, "amount": amount})
+        out = pipeline.process({"user_id": "c", "terminal_id": 1, "timestamp": t, "amount": amount})
     assert out["customer_id_nb_tx_1day_window"] == 1 and out["customer_id_nb_tx_30day_window"] == 4
     assert out["customer_id_avg_amount_30day_window"] == 25.0 and out["customer_id_avg_amount_7day_window"] == 40
+    # the terminal's window ending 7 days ago holds the first three transactions, none labelled fraud
+    assert out["terminal_id_nb_tx_30day_window"] == 3 and out["terminal_id_risk_30day_window"] == 0.0
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -205,3 +207,31 @@ def test_bad_events_are_refused_naming_the_column_and_leave_state_untouched():
     assert pipeline.state_size()["events"] == 1
     with pytest.raises(deepseek.InvalidArgumentError, match="frame"):
         pipeline.backfill(pd.DataFrame({"user_id": ["u"], "timestamp": [2.0]}))
+
+
+def test_delayed_risk_counts_the_labelled_frauds_of_the_window_that_ended_delay_ago():
+    day = 86400.0
+    risk = Feature("risk_7d", "risk", by="terminal_id", window=7 * day, delay=7 * day)
+    count = Feature("nb_7d", "delayed_count", by="terminal_id", window=7 * day, delay=7 * day)
+    pipeline = FeaturePipeline(features=[risk, count, "transaction_count"])
+    rng = random.Random(5)
+    events, labels = [], {}
+    for i in range(400):
+        e = {"tx_id": i, "user_id": rng.randrange(5), "terminal_id": rng.randrange(3), "timestamp": i * 0.2 * day}
+        got = pipeline.process(e)
+        t = e["timestamp"]
+        prior = [p for p in events if p["terminal_id"] == e["terminal_id"] and t - 14 * day < p["timestamp"] <= t - 7 * day]
+        known = [p for p in prior if labels.get(p["tx_id"])]
+        assert got["nb_7d"] == len(prior)
+        assert got["risk_7d"] == (len(known) / len(prior) if prior else 0.0)
+        events.append(e)
+        # each label arrives 3 days after its transaction
+        for p in events:
+            if p["tx_id"] not in labels and p["timestamp"] <= t - 3 * day:
+                labels[p["tx_id"]] = rng.random() < 0.3
+                pipeline.label(p["tx_id"], labels[p["tx_id"]])
+    assert any(v for v in labels.values())
+    with pytest.raises(deepseek.InvalidArgumentError, match="delay"):
+        Feature("x", "mean", "amount", delay=10)
+    with pytest.raises(deepseek.InvalidArgumentError, match="label"):
+        pipeline.label(1, "yes")

@@ -2,7 +2,8 @@
 
 ```yaml
 window_size: 3600
-features: [transaction_amount_std, login_location_entropy, device_fingerprint_match]
+features: [transaction_amount_std, login_location_entropy, device_fingerprint_match]   # "handbook" adds the
+                             # Handbook's 12 customer and terminal-risk features
 fields: {user_id: CUSTOMER_ID, timestamp: TX_DATETIME, amount: TX_AMOUNT}   # optional renames
 allowed_lateness: 0
 late_policy: update          # update | drop | side
@@ -77,7 +78,11 @@ class StreamConfig(BaseConfig):
         return cls.from_dict(dict(data))
 
     def pipeline(self) -> FeaturePipeline:
-        return FeaturePipeline(window_size=self.window_size, features=list(self.features), fields=self.fields,
+        from .features import handbook_features
+
+        items = [self.features] if isinstance(self.features, str) else list(self.features)
+        features = [f for item in items for f in (handbook_features() if item == "handbook" else [item])]
+        return FeaturePipeline(window_size=self.window_size, features=features, fields=self.fields,
                                allowed_lateness=self.allowed_lateness, late_policy=self.late_policy,
                                online_learning=self.online_learning)
 

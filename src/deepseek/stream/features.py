@@ -17,7 +17,8 @@ from .aggregates import entropy_bits
 NUMERIC = ("sum", "mean", "std", "min", "max", "ratio_to_mean")
 CATEGORICAL = ("distinct", "entropy", "seen_before")
 WHOLE = ("count", "time_since_last")
-AGGREGATIONS = WHOLE + NUMERIC + CATEGORICAL
+DELAYED = ("delayed_count", "risk")  # over (t - delay - window, t - delay], from labels fed back
+AGGREGATIONS = WHOLE + NUMERIC + CATEGORICAL + DELAYED
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +30,9 @@ class Feature:
     ``field``; ``distinct`` / ``entropy`` (Shannon, bits) / ``seen_before`` (1.0 if an earlier event in the window
     had the current value, else 0.0) of any ``field``; ``time_since_last`` (seconds since the key's previous
     event in the window, or the window length when there is none). ``window`` in seconds (None: the pipeline's).
+    ``delayed_count`` / ``risk`` look at the window that ends ``delay`` seconds ago — the key's transactions there,
+    and the share of them labelled fraud (labels reach the pipeline through ``FeaturePipeline.label`` or
+    ``RiskEngine.feedback``; an unlabelled transaction counts as legitimate), the Handbook's terminal features.
     """
 
     name: str
@@ -37,15 +41,16 @@ class Feature:
     by: str = "user_id"
     window: float | None = None
     ddof: int = 0
+    delay: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise invalid("Feature.name", self.name, "a non-empty string")
         if self.agg not in AGGREGATIONS:
             raise invalid(f"Feature({self.name!r}).agg", self.agg, f"one of {list(AGGREGATIONS)}")
-        if self.agg in WHOLE and self.field is not None:
+        if self.agg in WHOLE + DELAYED and self.field is not None:
             raise invalid(f"Feature({self.name!r}).field", self.field, f"None for {self.agg!r}")
-        if self.agg not in WHOLE and not (isinstance(self.field, str) and self.field):
+        if self.agg not in WHOLE + DELAYED and not (isinstance(self.field, str) and self.field):
             raise invalid(f"Feature({self.name!r}).field", self.field, f"the field {self.agg!r} aggregates")
         if not isinstance(self.by, str) or not self.by:
             raise invalid(f"Feature({self.name!r}).by", self.by, "the field that keys the window")
@@ -54,6 +59,11 @@ class Feature:
             raise invalid(f"Feature({self.name!r}).window", self.window, "seconds > 0, or None")
         if self.ddof not in (0, 1):
             raise invalid(f"Feature({self.name!r}).ddof", self.ddof, "0 or 1")
+        if isinstance(self.delay, bool) or not isinstance(self.delay, (int, float)) or not (
+                math.isfinite(self.delay) and self.delay >= 0):
+            raise invalid(f"Feature({self.name!r}).delay", self.delay, "seconds >= 0")
+        if self.delay and self.agg not in DELAYED:
+            raise invalid(f"Feature({self.name!r}).delay", self.delay, f"0 unless agg is one of {list(DELAYED)}")
 
     @classmethod
     def of(cls, spec: str | Feature | Mapping[str, Any]) -> Feature:
@@ -86,13 +96,19 @@ NAMED: dict[str, Feature] = {
 }
 
 
-def handbook_features(days: Sequence[int] = (1, 7, 30)) -> list[Feature]:
-    """The Fraud-Detection Handbook's customer features: transactions and mean amount per customer over each
-    window of ``days`` (its terminal-risk features need delayed labels: see :class:`~deepseek.stream.RiskEngine`)."""
+def handbook_features(days: Sequence[int] = (1, 7, 30), delay_days: float = 7) -> list[Feature]:
+    """The Fraud-Detection Handbook's features: per customer, transactions and mean amount over each window of
+    ``days``; per terminal, transactions and fraud risk over the same windows ending ``delay_days`` ago (labels are
+    known only after that delay)."""
     out: list[Feature] = []
     for d in days:
         out.append(Feature(f"customer_id_nb_tx_{d}day_window", "count", window=86400.0 * d))
         out.append(Feature(f"customer_id_avg_amount_{d}day_window", "mean", "amount", window=86400.0 * d))
+    for d in days:
+        out.append(Feature(f"terminal_id_nb_tx_{d}day_window", "delayed_count", by="terminal_id",
+                           window=86400.0 * d, delay=86400.0 * delay_days))
+        out.append(Feature(f"terminal_id_risk_{d}day_window", "risk", by="terminal_id", window=86400.0 * d,
+                           delay=86400.0 * delay_days))
     return out
 
 

@@ -8,7 +8,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from .._errors import invalid
-from .features import Feature
+from .delayed import DelayedGroup, DelayedWindow
+from .features import DELAYED, Feature
 from .fields import EventFields, number, read, to_epoch_seconds
 from .window import KeyWindow, WindowGroup
 
@@ -36,7 +37,7 @@ class FeaturePipeline:
                  "transaction_amount_std", "login_location_entropy", "device_fingerprint_match"), *,
                  online_learning: bool = False, fields: EventFields | Mapping[str, str] | None = None,
                  allowed_lateness: float = 0.0, late_policy: str = "update", ttl: float | None = None,
-                 max_keys: int | None = None, side_output_limit: int = 10_000) -> None:
+                 max_keys: int | None = None, side_output_limit: int = 10_000, max_labels: int = 1_000_000) -> None:
         if isinstance(window_size, bool) or not isinstance(window_size, (int, float)) or not math.isfinite(
                 window_size) or window_size <= 0:
             raise invalid("window_size", window_size, "seconds > 0")
@@ -53,6 +54,8 @@ class FeaturePipeline:
             raise invalid("ttl", ttl, "seconds > 0, or None")
         if max_keys is not None and (isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1):
             raise invalid("max_keys", max_keys, "an integer >= 1, or None")
+        if isinstance(max_labels, bool) or not isinstance(max_labels, int) or max_labels < 1:
+            raise invalid("max_labels", max_labels, "an integer >= 1")
         self.window_size = float(window_size)
         self.features = [Feature.of(f) for f in features]
         names = [f.name for f in self.features]
@@ -63,19 +66,30 @@ class FeaturePipeline:
         self.allowed_lateness = float(allowed_lateness)
         self.late_policy = late_policy
         grouped: dict[tuple[str, float], list[Feature]] = {}
+        delayed: dict[tuple[str, float, float], list[Feature]] = {}
         for f in self.features:
-            grouped.setdefault((f.by, float(f.window or window_size)), []).append(f)
+            if f.agg in DELAYED:
+                delayed.setdefault((f.by, float(f.window or window_size), float(f.delay)), []).append(f)
+            else:
+                grouped.setdefault((f.by, float(f.window or window_size)), []).append(f)
         self._groups = [WindowGroup(by, w, fs) for (by, w), fs in grouped.items()]
-        self.ttl = float(ttl) if ttl is not None else max(g.window for g in self._groups) + self.allowed_lateness
+        self._delayed = [DelayedGroup(by, w, d, fs) for (by, w, d), fs in delayed.items()]
+        spans = [g.window for g in self._groups] + [g.window + g.delay for g in self._delayed]
+        self.ttl = float(ttl) if ttl is not None else max(spans) + self.allowed_lateness
         self.max_keys = max_keys
+        self.max_labels = max_labels
         self._state: list[OrderedDict[Any, KeyWindow]] = [OrderedDict() for _ in self._groups]
-        self._names_grouped = [f.name for g in self._groups for f in g.features]
+        self._delayed_state: list[OrderedDict[Any, DelayedWindow]] = [OrderedDict() for _ in self._delayed]
+        self._labels: OrderedDict[Any, bool] = OrderedDict()
+        self._names_grouped = [f.name for g in self._groups for f in g.features] + [
+            f.name for g in self._delayed for f in g.features]
         self._in_order = self._names_grouped == names
         self._ts_column = self.fields.timestamp
         self._ts_label = f"event[{self._ts_column!r}]"
         # per window group: the key column, and (column, numeric?, amount?) for each field it reads
         self._specs = [(self.fields.column(g.by), [(self.fields.column(name), i in g.numeric, name == "amount")
                                                    for i, name in enumerate(g.fields)]) for g in self._groups]
+        self._delayed_specs = [(self.fields.column(g.by), []) for g in self._delayed]
         self.watermark = -math.inf
         self._max_time = -math.inf
         self.side_output: deque[dict[str, Any]] = deque(maxlen=side_output_limit)
@@ -91,6 +105,18 @@ class FeaturePipeline:
         """The stream's time: the largest event time processed so far (-inf before the first event)."""
         return self._max_time
 
+    def label(self, tx_id: Any, label: bool | int) -> None:
+        """The true label of a transaction processed earlier, for the delayed features (``risk``). Kept for the
+        ``max_labels`` most recent labels."""
+        if label not in (0, 1, True, False):
+            raise invalid("label", label, "0/1 or False/True")
+        if not self._delayed:
+            return
+        self._labels[tx_id] = bool(label)
+        self._labels.move_to_end(tx_id)
+        if len(self._labels) > self.max_labels:
+            self._labels.popitem(last=False)
+
     def process(self, event: Mapping[str, Any]) -> dict[str, float] | None:
         """The features of ``event`` (a dict by feature name), after which the event is part of the state; None
         for a late event the policy drops or sets aside."""
@@ -103,6 +129,7 @@ class FeaturePipeline:
         # read and check every field before touching any state
         values = [self._values(event, spec) for spec in self._specs]
         keys = [self._key(event, spec) for spec in self._specs]
+        delayed_keys = [self._key(event, spec) for spec in self._delayed_specs]
         counters = self.counters
         counters["events"] += 1
         late = ts < self.watermark
@@ -134,6 +161,21 @@ class FeaturePipeline:
             else:
                 behind = True
                 out += window.out_of_order(ts, values[gi], keep=True)
+        if self._delayed:
+            tx_id = event.get(self.fields.tx_id)
+            for gi, key in enumerate(delayed_keys):
+                state = self._delayed_state[gi]
+                dwindow = state.get(key)
+                if dwindow is None:
+                    dwindow = state[key] = DelayedWindow(self._delayed[gi])
+                    if self.max_keys is not None and len(state) > self.max_keys:
+                        state.popitem(last=False)
+                        counters["keys_evicted"] += 1
+                else:
+                    state.move_to_end(key)
+                behind = behind or ts < dwindow.latest
+                out += dwindow.features(ts, self._labels)
+                dwindow.add(ts, tx_id, self.allowed_lateness)
         if behind and not late:
             counters["out_of_order"] += 1
         if ts > self._max_time:
@@ -157,7 +199,7 @@ class FeaturePipeline:
 
         if not isinstance(frame, pd.DataFrame):
             raise invalid("frame", type(frame).__name__, "a pandas DataFrame")
-        needed = {self.fields.timestamp} | {self.fields.column(g.by) for g in self._groups} | {
+        needed = {self.fields.timestamp} | {self.fields.column(g.by) for g in (*self._groups, *self._delayed)} | {
             self.fields.column(f) for g in self._groups for f in g.fields}
         missing = sorted(needed - set(frame.columns))
         if missing:
@@ -191,7 +233,7 @@ class FeaturePipeline:
 
     def state_size(self) -> dict[str, int]:
         """Keys, events held and approximate bytes of the window state."""
-        windows = [w for state in self._state for w in state.values()]
+        windows = [w for state in (*self._state, *self._delayed_state) for w in state.values()]
         return {"keys": len(windows), "events": sum(w.size() for w in windows),
                 "bytes": sum(w.nbytes() for w in windows)}
 
@@ -219,7 +261,7 @@ class FeaturePipeline:
     def _expire(self) -> None:
         """Forget keys with no event for ``ttl`` seconds of event time (least recently updated are first)."""
         cutoff = self._max_time - self.ttl
-        for state in self._state:
+        for state in (*self._state, *self._delayed_state):
             while state:
                 key, window = next(iter(state.items()))
                 if window.latest >= cutoff:

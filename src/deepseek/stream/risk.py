@@ -70,8 +70,8 @@ def default_model() -> Any:
 class RiskEngine:
     """Scores events with ``model`` on the features of an attached :class:`FeaturePipeline`.
 
-    ``feedback(tx_id, label)`` teaches a supervised model the label of an event scored earlier (when the pipeline
-    was built with ``online_learning=True``); events never confirmed are never learned from. ADWIN watches the
+    ``feedback(tx_id, label)`` passes the label to the pipeline's delayed features and teaches a supervised model
+    the label of an event scored earlier (when the pipeline was built with ``online_learning=True``); events never confirmed are never learned from. ADWIN watches the
     error of the labelled scores; on a detected drift the threshold's score history restarts, so the alert rate
     re-adapts to the new score distribution (``drifts`` counts them).
     """
@@ -155,6 +155,8 @@ class RiskEngine:
         unknown or already-labelled ``tx_id``, an anomaly model, or a pipeline without ``online_learning``)."""
         if label not in (0, 1, True, False):
             raise invalid("label", label, "0/1 or False/True")
+        if self.pipeline is not None:
+            self.pipeline.label(tx_id, label)  # a fact for the delayed features, learning or not
         features = self._pending.pop(tx_id, None)
         if features is None:
             self.counters["feedback_unknown"] += 1
