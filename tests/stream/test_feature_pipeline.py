@@ -16,7 +16,7 @@ from deepseek.stream import AGGREGATIONS, Feature, FeaturePipeline
 
 W = 3600.0
 ALL = [Feature(f"{agg}_{field or 'x'}", agg, field) for agg, field in
-       [("count", None), ("time_since_last", None), ("sum", "amount"), ("mean", "amount"), ("std", "amount"),
+       [("count", None), ("time_since_last", None), ("value", "amount"), ("sum", "amount"), ("mean", "amount"), ("std", "amount"),
         ("min", "amount"), ("max", "amount"), ("ratio_to_mean", "amount"), ("distinct", "location"),
         ("entropy", "location"), ("seen_before", "device_fingerprint")]]
 ALL.append(Feature("std1_amount", "std", "amount", ddof=1))
@@ -57,7 +57,9 @@ def oracle(arrived: list[dict], feature: Feature, window: float) -> list[float]:
             out.append(float(-(p * np.log2(p)).sum()) if len(members) > 1 else 0.0)
         else:
             xs = np.array([m[feature.field] for m in members], dtype=np.float64)
-            if agg == "sum":
+            if agg == "value":
+                out.append(float(e[feature.field]))
+            elif agg == "sum":
                 out.append(float(xs.sum()))
             elif agg == "mean":
                 out.append(float(xs.mean()))

@@ -14,7 +14,7 @@ from typing import Any
 from .._errors import invalid
 from .aggregates import entropy_bits
 
-NUMERIC = ("sum", "mean", "std", "min", "max", "ratio_to_mean")
+NUMERIC = ("value", "sum", "mean", "std", "min", "max", "ratio_to_mean")
 CATEGORICAL = ("distinct", "entropy", "seen_before")
 WHOLE = ("count", "time_since_last")
 DELAYED = ("delayed_count", "risk")  # over (t - delay - window, t - delay], from labels fed back
@@ -25,7 +25,7 @@ AGGREGATIONS = WHOLE + NUMERIC + CATEGORICAL + DELAYED
 class Feature:
     """One windowed feature.
 
-    ``agg``: ``count``; ``sum`` / ``mean`` / ``std`` (``ddof``, default 0: the population deviation, 0 for a
+    ``agg``: ``count``; ``value`` (the current event's own number); ``sum`` / ``mean`` / ``std`` (``ddof``, default 0: the population deviation, 0 for a
     single event) / ``min`` / ``max`` / ``ratio_to_mean`` (the current value over the window mean) of a numeric
     ``field``; ``distinct`` / ``entropy`` (Shannon, bits) / ``seen_before`` (1.0 if an earlier event in the window
     had the current value, else 0.0) of any ``field``; ``time_since_last`` (seconds since the key's previous
@@ -89,6 +89,7 @@ NAMED: dict[str, Feature] = {
     "device_fingerprint_match": Feature("device_fingerprint_match", "seen_before", "device_fingerprint"),
     # a few more that fraud models commonly take
     "transaction_count": Feature("transaction_count", "count"),
+    "transaction_amount": Feature("transaction_amount", "value", "amount"),
     "transaction_amount_mean": Feature("transaction_amount_mean", "mean", "amount"),
     "amount_to_mean_ratio": Feature("amount_to_mean_ratio", "ratio_to_mean", "amount"),
     "seconds_since_last_transaction": Feature("seconds_since_last_transaction", "time_since_last"),
@@ -128,6 +129,8 @@ def compute(feature: Feature, times: Sequence[float], values: Sequence[Any], cur
         return float(len(set(values)))
     if agg == "entropy":
         return entropy_bits(values)
+    if agg == "value":
+        return float(current)
     xs = [float(v) for v in values]
     mean = math.fsum(xs) / len(xs)
     if agg == "sum":

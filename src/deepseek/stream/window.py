@@ -120,6 +120,8 @@ class KeyWindow:
                 out.append(float(len(window)))
             elif agg == "mean":
                 out.append(numeric[i].mean)
+            elif agg == "value":
+                out.append(values[i])
             elif agg == "sum":
                 out.append(numeric[i].total)
             elif agg == "time_since_last":
