@@ -46,20 +46,25 @@ def runs(tmp_path_factory) -> dict[str, dict]:
     exact = [*COMMON, "--float64"]
     one = [*exact, "--batch-size", "64"]
     two = [*exact, "--batch-size", "32"]
-    return {
-        "one": _run(tmp, "one", 1, [], one),
-        "ring": _run(tmp, "ring", 2, ["--sync-bn"], two),
-        "zero1": _run(tmp, "zero1", 2, ["--sync-bn", "--strategy", "zero1"], two),
-        "fsdp": _run(tmp, "fsdp", 2, ["--sync-bn", "--strategy", "fsdp"], two),
+    jobs = {
+        "one": (1, [], one),
+        "ring": (2, ["--sync-bn"], two),
+        "zero1": (2, ["--sync-bn", "--strategy", "zero1"], two),
+        "fsdp": (2, ["--sync-bn", "--strategy", "fsdp"], two),
         # 2 micro-batches per step: 1 x 32 vs 2 x 16 (BatchNorm sees 32 samples either way)
-        "one_accumulation": _run(tmp, "one_accumulation", 1, ["--gradient-accumulation", "2"],
-                                 [*exact, "--batch-size", "32"]),
-        "accumulation": _run(tmp, "accumulation", 2, ["--sync-bn", "--gradient-accumulation", "2"],
-                             [*exact, "--batch-size", "16"]),
-        "no_sync_bn": _run(tmp, "no_sync_bn", 2, [], two),
-        "fp16": _run(tmp, "fp16", 2, ["--compression", "fp16"], [*COMMON, "--batch-size", "32"]),
-        "powersgd": _run(tmp, "powersgd", 2, ["--compression", "powersgd"], [*COMMON, "--batch-size", "32"]),
+        "one_accumulation": (1, ["--gradient-accumulation", "2"], [*exact, "--batch-size", "32"]),
+        "accumulation": (2, ["--sync-bn", "--gradient-accumulation", "2"], [*exact, "--batch-size", "16"]),
+        "no_sync_bn": (2, [], two),
+        "fp16": (2, ["--compression", "fp16"], [*COMMON, "--batch-size", "32"]),
+        "powersgd": (2, ["--compression", "powersgd"], [*COMMON, "--batch-size", "32"]),
     }
+    # two runs at a time: most of a run is interpreter start-up and imports, one core each (--standalone gives
+    # every run its own rendezvous port); the results do not depend on timing
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        futures = {name: pool.submit(_run, tmp, name, *job) for name, job in jobs.items()}
+        return {name: f.result() for name, f in futures.items()}
 
 
 def _max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
