@@ -22,7 +22,8 @@ from .pipeline import FeaturePipeline
 @dataclasses.dataclass(frozen=True)
 class Decision:
     """One scored event: ``score`` in [0, 1], the ``threshold`` it was compared with, whether it raised an
-    ``alert``, its ``features``, and the ``top_features`` that pushed the score up most (name, contribution)."""
+    ``alert``, its ``features``, and the ``top_features`` that pushed the score up most (name, contribution; for
+    a model that is not linear, given on alerts only)."""
 
     tx_id: Any
     score: float
@@ -60,10 +61,9 @@ class ThresholdPolicy:
 
 def default_model() -> Any:
     """Standard scaler + online logistic regression (River)."""
-    river = require("river", "RiskEngine's default model", "river==0.26.1")
+    require("river", "RiskEngine's default model", "river==0.26.1")
     from river import linear_model, preprocessing
 
-    del river
     return preprocessing.StandardScaler() | linear_model.LogisticRegression()
 
 
@@ -83,6 +83,7 @@ class RiskEngine:
             raise invalid("pending_limit", pending_limit, "an integer >= 1")
         self.model = default_model() if model is None else model
         self._kind = _kind_of(self.model)
+        self._is_linear = _linear_parts(self.model) is not None
         self.top_k = top_k
         self.pipeline: FeaturePipeline | None = None
         self.policy = ThresholdPolicy()
@@ -147,7 +148,9 @@ class RiskEngine:
                 self._pending.popitem(last=False)
         self.counters["scored"] += 1
         self.counters["alerts"] += int(alert)
-        top = self._explain(features, value) if self.top_k else []
+        # a linear model explains itself for free; other models need one prediction per feature, paid on alerts only
+        explain = self.top_k and (alert or self._is_linear)
+        top = self._explain(features, value) if explain else []
         return Decision(tx_id, value, threshold, bool(alert), features, top)
 
     def feedback(self, tx_id: Any, label: bool | int) -> bool:
