@@ -8,8 +8,10 @@ can run every script (tests/test_benchmarks_smoke.py) and none rots. Smoke figur
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -44,3 +46,10 @@ def write_results(args: argparse.Namespace, name: str, data: Any) -> Path:
     os.replace(tmp, path)
     print(f"wrote {path}", flush=True)
     return path
+
+
+def scratch_dir(prefix: str = "bench-") -> Path:
+    """A fresh temporary folder for exported models and engines, removed when the script exits."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder

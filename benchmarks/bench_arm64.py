@@ -23,13 +23,12 @@ import importlib.util
 import json
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from _common import add_smoke_flag, results_dir, write_results
+from _common import add_smoke_flag, results_dir, scratch_dir, write_results
 from deepseek import assets
 from deepseek._errors import MissingDependencyError
 from deepseek._machine import summary
@@ -85,7 +84,7 @@ def main() -> None:
         print(f"skipped: {reason}", flush=True)
         sys.exit(SKIPPED)
     runs = 2 if args.smoke else args.runs
-    work = Path(tempfile.mkdtemp(prefix="bench-arm64-"))
+    work = scratch_dir("bench-arm64-")
     if args.smoke:
         model = smoke_model()
         views, _ = assets.photo_batch(size=64, views=1)

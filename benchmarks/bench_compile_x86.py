@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,7 +31,7 @@ import torch
 import torchvision
 
 import deepseek
-from _common import add_smoke_flag, write_results
+from _common import add_smoke_flag, scratch_dir, write_results
 from deepseek.compile.cli import compile_model
 
 
@@ -60,7 +59,7 @@ def main() -> None:
     # the smoke run: the same rows, on a small torchvision model (an --arch the inductor rows can rebuild it from)
     name, size, samples, sizes, sessions = ("resnet18", 64, 8, [1], 2) if args.smoke else ("resnet50", 224, 64, [1, 8], 5)
     runs = 2 if args.smoke else args.runs
-    work = Path(tempfile.mkdtemp(prefix="bench-compile-"))
+    work = scratch_dir("bench-compile-")
     torch.manual_seed(0)
     model = torchvision.models.get_model(name, weights=None).eval()
     x = torch.randn(1, 3, size, size)

@@ -21,7 +21,6 @@ import contextlib
 import dataclasses
 import io
 import logging
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from typing import Any
 import torch
 
 import deepseek
-from _common import add_smoke_flag, write_results
+from _common import add_smoke_flag, scratch_dir, write_results
 from deepseek import assets, models
 from deepseek._machine import int8_fast_path, summary
 from deepseek.bench import measure
@@ -223,7 +222,7 @@ def main() -> None:
     logging.disable(logging.WARNING)
     warnings.filterwarnings("ignore")
     torch.manual_seed(0)
-    work = Path(tempfile.mkdtemp(prefix="bench-int8-"))
+    work = scratch_dir("bench-int8-")
     out: dict[str, Any] = {"machine": summary(), "int8_fast_path": int8_fast_path(), "runs": args.runs,
                            "threads": torch.get_num_threads()}
     if args.smoke:

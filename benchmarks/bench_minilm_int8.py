@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 
 import deepseek
-from _common import add_smoke_flag, write_results
+from _common import add_smoke_flag, scratch_dir, write_results
 from deepseek import assets
 from deepseek.bench import measure
 from deepseek.models import HiddenStates
@@ -69,7 +68,7 @@ def main() -> None:
     n_test = len(order) // 5
     test, train = order[:n_test], order[n_test:]
 
-    work = Path(tempfile.mkdtemp(prefix="bench-minilm-"))
+    work = scratch_dir("bench-minilm-")
     wrapped = HiddenStates(model).eval()
     fp32 = deepseek.export_onnx(wrapped, (torch.from_numpy(ids[:2]), torch.from_numpy(mask[:2])), work / "fp32.onnx",
                                 input_names=["input_ids", "attention_mask"]).path

@@ -30,7 +30,6 @@ import gc
 import json
 import logging
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -51,7 +50,7 @@ from deepseek.quantization import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import add_smoke_flag, results_dir, write_results
+from _common import add_smoke_flag, results_dir, scratch_dir, write_results
 from bench_int8_lowerings import ort_runner
 from bench_llm_weight_only import linear_bytes
 
@@ -105,7 +104,7 @@ def agreement(ref: torch.Tensor, got: torch.Tensor) -> dict[str, Any]:
 
 
 def mobilenet_v2(runs: int, min_sqnr: float, keep: int, sizes: Sizes = Sizes()) -> dict[str, Any]:
-    work = Path(tempfile.mkdtemp(prefix="bench-mixed-"))
+    work = scratch_dir("bench-mixed-")
     model = assets.mobilenet_v2().eval()
     views, _ = assets.photo_batch(size=sizes.image_size, views=sizes.views)
     views = views[:sizes.max_views]

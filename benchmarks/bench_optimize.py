@@ -19,11 +19,10 @@ the budget, at equal or better accuracy. ``--cases`` runs a subset. Writes bench
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from _common import add_smoke_flag, write_results
+from _common import add_smoke_flag, scratch_dir, write_results
 from deepseek.optimize.config import LOWERINGS
 
 BUDGET = 0.5
@@ -294,7 +293,7 @@ def main() -> None:
     from deepseek import _machine, assets
 
     torch.set_num_threads(2)
-    work = Path(tempfile.mkdtemp(prefix="bench-optimize-"))
+    work = scratch_dir("bench-optimize-")
     trials = 3 if args.smoke else args.trials
     # smoke: ORT only (AOTInductor builds take minutes); full: every lowering
     lowerings = ("ort-fp32", "ort-int8") if args.smoke else LOWERINGS  # every lowering (bf16 where the CPU has it)

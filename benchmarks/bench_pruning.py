@@ -34,7 +34,7 @@ from deepseek.pruning import DynamicSparseTraining, SparsityScheduler, sparsity_
 from deepseek.train import accuracy, fit_classifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import add_smoke_flag, results_dir, write_results
+from _common import add_smoke_flag, results_dir, scratch_dir, write_results
 from bench_qat import SMOKE_TEST, SMOKE_TRAIN, SmallCNN, head, labeled_splits
 
 
@@ -106,7 +106,6 @@ def main() -> None:
 
 
 def structured_rows(dense: torch.nn.Module, train_set: Any, test_set: Any, args: argparse.Namespace) -> list[dict]:
-    import tempfile
 
     import onnxruntime as ort
 
@@ -119,7 +118,7 @@ def structured_rows(dense: torch.nn.Module, train_set: Any, test_set: Any, args:
     pruned = result.model.eval()
     rows = [{"scheme": "structured 50% channels (2 steps, fine-tuned)", "accuracy": accuracy(pruned, test_set),
              "sparsity": 1 - result.param_ratio, "params": result.params_after, "macs_ratio": result.mac_ratio}]
-    q = quantize_static_onnx(pruned, train_set.x[:256], Path(tempfile.mkdtemp()) / "pruned_int8.onnx", method="percentile")
+    q = quantize_static_onnx(pruned, train_set.x[:256], scratch_dir() / "pruned_int8.onnx", method="percentile")
     sess = ort.InferenceSession(str(q.path), providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
     hits = sum(int((torch.from_numpy(sess.run(None, {name: x.numpy()})[0]).argmax(1) == y).sum()) for x, y in test_set.loader(512))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ import torch
 from rich.console import Console
 
 import deepseek
-from _common import add_smoke_flag, write_results
+from _common import add_smoke_flag, scratch_dir, write_results
 from deepseek import assets, models
 from deepseek.quantization import CalibrationReader, quantize_static_onnx
 
@@ -80,7 +79,7 @@ def main() -> None:
     logging.disable(logging.WARNING)  # ORT's quantizer suggests pre-processing on every call
     console = Console(width=140)
     out: dict = {"smoke": dataclasses.asdict(sizes)} if args.smoke else {}
-    work = Path(tempfile.mkdtemp(prefix="bench-quant-"))
+    work = scratch_dir("bench-quant-")
 
     x, _ = assets.photo_batch(size=sizes.image_size, views=sizes.views)
     held_out = x.numpy()

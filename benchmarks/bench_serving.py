@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from _common import add_smoke_flag, results_dir, write_results
+from _common import add_smoke_flag, results_dir, scratch_dir, write_results
 
 PEER = '''
 import sys, numpy as np, onnxruntime as ort, uvicorn
@@ -394,7 +394,7 @@ def main() -> None:
     from deepseek import _machine
     from deepseek.serve.bench import free_port
 
-    work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    work = scratch_dir("bench-serving-")
     artifacts = build_models(work, args.smoke)
     size = 32 if args.smoke else 224
     x = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)

@@ -14,14 +14,13 @@ at 64x64 (8 calibration inputs), 2 timed runs after 1 warm-up; figures meaningle
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import torch
 import torchvision
 from rich.console import Console
 
 import deepseek
-from _common import add_smoke_flag, write_results
+from _common import add_smoke_flag, scratch_dir, write_results
 from deepseek._machine import summary
 from deepseek.pruning import prune_channels
 
@@ -53,12 +52,11 @@ def main() -> None:
         console.print(f"[bold]{args.model} {label}[/]")
         console.print(r.table())
         out["rows"][label] = {f"{row['backend']} bs{row['batch_size']}": row["median_ms"] for row in r.to_dict()["rows"]}
-    import tempfile
 
     from deepseek.quantization import quantize_static_onnx
 
     calib = torch.randn(calib_n, 3, side, side, generator=torch.Generator().manual_seed(1))
-    int8 = quantize_static_onnx(pruned, calib, Path(tempfile.mkdtemp()) / "pruned_int8.onnx")
+    int8 = quantize_static_onnx(pruned, calib, scratch_dir() / "pruned_int8.onnx")
     r = deepseek.benchmark(int8.path, x, backends=["onnxruntime"], batch_sizes=[1, 8], runs=args.runs, **timing)
     console.print(f"[bold]{args.model} pruned + INT8[/]")
     console.print(r.table())

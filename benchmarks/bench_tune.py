@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from _common import add_smoke_flag, results_dir, write_results
+from _common import add_smoke_flag, results_dir, scratch_dir, write_results
 
 BRANIN = {"x": {"type": "uniform", "min": -5, "max": 10}, "y": {"type": "uniform", "min": 0, "max": 15}}
 HARTMANN = {f"x{i}": {"type": "uniform", "min": 0, "max": 1} for i in range(6)}
@@ -214,7 +214,6 @@ def main() -> None:
     parser.add_argument("--real-seeds", type=int, default=3, help="seeds for the Fashion-MNIST CNN")
     add_smoke_flag(parser)
     args = parser.parse_args()
-    import tempfile
 
     import torch
 
@@ -241,7 +240,7 @@ def main() -> None:
     from deepseek.tune.postgres import throwaway_postgres
 
     with (throwaway_postgres() if glob.glob("/usr/lib/postgresql/*/bin/initdb") else contextlib.nullcontext()) as url:
-        results["workers"] = workers(Path(tempfile.mkdtemp(prefix="bench-tune-")), worker_trials, url)
+        results["workers"] = workers(scratch_dir("bench-tune-"), worker_trials, url)
     for task, r in results["efficiency"].items():
         for sampler, m in r["samplers"].items():
             print(f"{task}: {sampler} matched random search's best of {r['random_trials']} in a median of "
