@@ -2,6 +2,10 @@
 
     deepseek stream replay transactions.csv|.parquet --config stream.yaml --report out/ [--limit N] [--k 100]
     deepseek stream simulate out.parquet [--customers 5000 --terminals 10000 --days 183 --seed 0]
+    deepseek stream scale transactions.parquet --config stream.yaml --workers 2 --output features.parquet
+                          [--redis redis://host:6379/0] [--partitions 8]
+    deepseek stream publish transactions.parquet --redis URL --config stream.yaml [--name deepseek]
+    deepseek stream worker --redis URL --config stream.yaml [--name deepseek]
 """
 
 from __future__ import annotations
@@ -31,12 +35,44 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     sp.add_argument("--days", type=count(), default=183)
     sp.add_argument("--seed", type=int, default=0)
 
+    def redis_options(p: argparse.ArgumentParser, url_required: bool) -> None:
+        p.add_argument("--config", default=None, metavar="YAML", help="stream.yaml: the features (default: SPEC's "
+                       "three); every worker of a pool must use the same")
+        p.add_argument("--redis", required=url_required, default=None, metavar="URL",
+                       help="redis://host:port/db" + ("" if url_required else
+                                                      " (default: start a throwaway redis-server on 127.0.0.1)"))
+        p.add_argument("--name", default=None, help="key prefix of the streams and state (default: deepseek; "
+                       "scale: a fresh one per run)")
+        p.add_argument("--partitions", type=count(), default=8, help="streams the events are split into by key "
+                       "(default 8; at least the number of workers)")
+        p.add_argument("--batch", type=count(), default=256, help="events a worker reads and commits at once")
+        p.add_argument("--lease", type=float, default=3.0, metavar="SECONDS",
+                       help="how long a silent worker keeps its partitions (default 3)")
+
+    sc = sub.add_parser("scale", help="compute a file's features with N worker processes over Redis Streams")
+    sc.add_argument("transactions", help="a .csv or .parquet file, one transaction per row, in arrival order")
+    sc.add_argument("--workers", type=count(), default=2, help="worker processes (default 2)")
+    sc.add_argument("--output", required=True, help="a .csv or .parquet file for tx_id + features, in input order")
+    sc.add_argument("--limit", type=count(), default=None, help="only the first N rows")
+    sc.add_argument("--quiet", action="store_true", help="no progress bar")
+    redis_options(sc, url_required=False)
+    pb = sub.add_parser("publish", help="append a file's transactions to the Redis streams, partitioned by key")
+    pb.add_argument("transactions", help="a .csv or .parquet file")
+    pb.add_argument("--limit", type=count(), default=None, help="only the first N rows")
+    redis_options(pb, url_required=True)
+    wk = sub.add_parser("worker", help="run one worker of a pool until SIGTERM (features into {name}:out)")
+    redis_options(wk, url_required=True)
+
 
 def run_cli(args: argparse.Namespace) -> int:
     from .._cli_common import console
 
     if args.stream_command == "simulate":
         return _simulate(args)
+    if args.stream_command in ("scale", "publish", "worker"):
+        from .scale import run_redis_command
+
+        return run_redis_command(args)
     from .config import StreamConfig
     from .replay import replay
     from .report import write_report

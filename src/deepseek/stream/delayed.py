@@ -62,6 +62,17 @@ class DelayedWindow:
             dropped.append(self.entries.popleft()[2])
         return dropped
 
+    def export(self) -> list:
+        """``[latest, seq, entries]``, entries ``[time, seq, tx_id]`` in time order."""
+        return [self.latest, self.seq, [list(e) for e in self.entries]]
+
+    @classmethod
+    def restore(cls, group: DelayedGroup, latest: float, seq: int, entries: Sequence[Sequence]) -> DelayedWindow:
+        w = cls(group)
+        w.latest, w.seq = float(latest), int(seq)
+        w.entries.extend(sorted(((float(t), int(s), tx) for t, s, tx in entries), key=lambda e: e[:2]))
+        return w
+
     def size(self) -> int:
         return len(self.entries)
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from .._errors import invalid
@@ -14,6 +17,7 @@ from .fields import EventFields, number, read, to_epoch_seconds
 from .window import KeyWindow, WindowGroup
 
 LATE_POLICIES = ("update", "drop", "side")
+STATE_FORMAT = "deepseek.stream.state/1"
 _SWEEP_EVERY = 1024
 
 
@@ -237,6 +241,73 @@ class FeaturePipeline:
         return {"keys": len(windows), "events": sum(w.size() for w in windows),
                 "bytes": sum(w.nbytes() for w in windows)}
 
+    # -- saved state -------------------------------------------------------------------------------------------
+    def spec(self) -> dict[str, Any]:
+        """What the state means: the window, the features, the field names and the lateness. A state saved by one
+        pipeline loads only into a pipeline with the same spec."""
+        return {"window_size": self.window_size, "features": [dataclasses.asdict(f) for f in self.features],
+                "fields": dataclasses.asdict(self.fields), "allowed_lateness": self.allowed_lateness}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything :meth:`process` has accumulated, as JSON-storable data (no pickle): the spec, stream time,
+        counters, every key's held events (least recently updated first) and the labels."""
+        return {"format": STATE_FORMAT, "spec": self.spec(),
+                "max_time": None if self._max_time == -math.inf else self._max_time,
+                "counters": dict(self.counters),
+                "windows": [[[key, w.export()] for key, w in state.items()] for state in self._state],
+                "delayed": [[[key, w.export()] for key, w in state.items()] for state in self._delayed_state],
+                "labels": [[tx, label] for tx, label in self._labels.items()]}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Replace this pipeline's state with ``state`` from :meth:`state_dict` of a pipeline with the same spec."""
+        if not isinstance(state, Mapping) or state.get("format") != STATE_FORMAT:
+            raise invalid("state", type(state).__name__, f"a {STATE_FORMAT!r} state from FeaturePipeline.state_dict")
+        saved = _jsonable(state.get("spec"))
+        if saved != _jsonable(self.spec()):
+            differ = sorted(k for k in self.spec() if (saved or {}).get(k) != _jsonable(self.spec()[k]))
+            raise invalid("state", f"a state saved with different {differ}",
+                          "a state saved by a pipeline with the same window, features, fields and lateness")
+        try:
+            windows = [OrderedDict((_key(k), KeyWindow.restore(g, *w, lateness=self.allowed_lateness))
+                                   for k, w in entries) for g, entries in zip(self._groups, state["windows"], strict=True)]
+            delayed = [OrderedDict((_key(k), DelayedWindow.restore(g, *w)) for k, w in entries)
+                       for g, entries in zip(self._delayed, state["delayed"], strict=True)]
+            labels = OrderedDict((_key(tx), bool(label)) for tx, label in state["labels"])
+            counters = {k: int(state["counters"][k]) for k in self.counters}
+            max_time = -math.inf if state["max_time"] is None else float(state["max_time"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise invalid("state", f"a malformed state ({type(e).__name__}: {e})",
+                          "the unmodified output of FeaturePipeline.state_dict") from None
+        self._state, self._delayed_state, self._labels, self.counters = windows, delayed, labels, counters
+        self._max_time = max_time
+        self.watermark = max_time - self.allowed_lateness
+
+    def save_state(self, path: str | Path) -> Path:
+        """Write :meth:`state_dict` to ``path`` as JSON, atomically (a crash leaves the previous file whole)."""
+        from .._atomic import atomic_path
+
+        path = Path(path)
+        try:
+            text = json.dumps(self.state_dict(), allow_nan=False, separators=(",", ":"))
+        except (TypeError, ValueError) as e:
+            raise invalid("state", f"a key or value JSON cannot store ({e})",
+                          "keys and field values that are strings, numbers or booleans") from None
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(text)
+        return path
+
+    def load_state(self, path: str | Path) -> FeaturePipeline:
+        """Resume from a file :meth:`save_state` wrote (JSON; nothing is unpickled). Returns the pipeline."""
+        path = Path(path)
+        if not path.is_file():
+            raise invalid("path", str(path), "a state file written by FeaturePipeline.save_state")
+        try:
+            state = json.loads(path.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise invalid("path", str(path), f"a JSON state file ({e})") from None
+        self.load_state_dict(state)
+        return self
+
     # -- internals ---------------------------------------------------------------------------------------------
     @staticmethod
     def _key(event: Mapping[str, Any], spec: tuple) -> Any:
@@ -268,3 +339,15 @@ class FeaturePipeline:
                     break
                 del state[key]
                 self.counters["keys_expired"] += 1
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` as it reads back from JSON (tuples become lists, ints stay ints)."""
+    return json.loads(json.dumps(value))
+
+
+def _key(value: Any) -> Any:
+    """A key read back from JSON: scalars as they are (a list would be an unhashable key)."""
+    if isinstance(value, list):
+        return tuple(_key(v) for v in value)
+    return value

@@ -6,7 +6,7 @@ import bisect
 import math
 import sys
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .aggregates import Counts, MinMax, NumericStats
@@ -168,6 +168,33 @@ class KeyWindow:
                 keys = [(e[0], e[1]) for e in self.expired]
                 self.expired.insert(bisect.bisect_right(keys, (ts, entry[1])), entry)
         return out
+
+    def export(self) -> list:
+        """``[latest, seq, entries]``, entries ``[time, seq, [values]]`` in time order: what :meth:`restore` needs."""
+        return [self.latest, self.seq, [[t, s, list(v)] for t, s, v in (*self.expired, *self.window)]]
+
+    @classmethod
+    def restore(cls, group: WindowGroup, latest: float, seq: int, entries: Iterable[Sequence],
+                lateness: float) -> KeyWindow:
+        """The window of a key whose latest time is ``latest``, from its held events (any order): the same events
+        in the window and kept for lateness as when it was saved, the running statistics recomputed exactly."""
+        w = cls(group)
+        w.latest, w.seq = float(latest), int(seq)
+        cutoff = w.latest - group.window
+        for t, s, values in sorted(((float(t), int(s), tuple(v)) for t, s, v in entries), key=lambda e: e[:2]):
+            if t > cutoff:
+                w.window.append((t, s, values))
+            elif t > cutoff - lateness:
+                w.expired.append((t, s, values))
+        for i, stats in w.numeric.items():
+            stats.resync(e[2][i] for e in w.window)
+        for i, counts in w.counts.items():
+            for e in w.window:
+                counts.add(e[2][i])
+            counts.resync()
+        for i, mm in w.minmax.items():
+            mm.rebuild((e[0], e[2][i]) for e in w.window)
+        return w
 
     def size(self) -> int:
         return len(self.window) + len(self.expired)
