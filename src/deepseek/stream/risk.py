@@ -71,9 +71,11 @@ class RiskEngine:
     """Scores events with ``model`` on the features of an attached :class:`FeaturePipeline`.
 
     ``feedback(tx_id, label)`` passes the label to the pipeline's delayed features and teaches a supervised model
-    the label of an event scored earlier (when the pipeline was built with ``online_learning=True``); events never confirmed are never learned from. ADWIN watches the
-    error of the labelled scores; on a detected drift the threshold's score history restarts, so the alert rate
-    re-adapts to the new score distribution (``drifts`` counts them).
+    the label of an event scored earlier (when the pipeline was built with ``online_learning=True``); events never
+    confirmed are never learned from. Two ADWIN detectors watch for drift: one on the scores themselves (a shift of
+    the score distribution, seen at once — labels may take days), after which a dynamic threshold keeps only the
+    scores since the change, and one on the error of the labelled scores, after which the score history restarts;
+    so the alert rate re-adapts to the new distribution (``drifts`` counts both).
     """
 
     def __init__(self, model: Any = None, *, top_k: int = 3, pending_limit: int = 1_000_000) -> None:
@@ -91,11 +93,14 @@ class RiskEngine:
         self._sorted: list[float] = []  # ... and the same scores sorted, for the quantile in O(log n) + memmove
         self._pending: OrderedDict[Any, dict[str, float]] = OrderedDict()
         self._pending_limit = pending_limit
-        self._drift = require("river.drift", "RiskEngine's drift detection", "river==0.26.1").ADWIN()
+        drift = require("river.drift", "RiskEngine's drift detection", "river==0.26.1")
+        self._drift = drift.ADWIN()  # on the labelled error
+        self._score_drift = drift.ADWIN()  # on the scores
         self._means: dict[str, float] = {}
         self._seen = 0
         self.drifts = 0
-        self.counters = {"scored": 0, "alerts": 0, "learned": 0, "feedback_unknown": 0, "skipped_late": 0}
+        self.counters = {"scored": 0, "alerts": 0, "learned": 0, "feedback_unknown": 0, "skipped_late": 0,
+                         "score_drifts": 0, "error_drifts": 0}
 
     def attach_pipeline(self, pipeline: FeaturePipeline) -> RiskEngine:
         """Take features from ``pipeline`` (its ``online_learning`` decides whether feedback trains the model)."""
@@ -139,6 +144,14 @@ class RiskEngine:
         bisect.insort(self._sorted, value)
         if len(self._scores) > self.policy.window:
             self._forget_oldest()
+        if self.policy.dynamic:
+            self._score_drift.update(value)
+            if self._score_drift.drift_detected:  # keep the scores since the change (ADWIN's window)
+                self.drifts += 1
+                self.counters["score_drifts"] += 1
+                keep = list(self._scores)[-max(self.policy.warmup, int(self._score_drift.width)):]
+                self._scores = deque(keep)
+                self._sorted = sorted(keep)
         self._update_means(features)
         if self._kind == "anomaly":
             self.model.learn_one(features)
@@ -170,6 +183,7 @@ class RiskEngine:
         self._drift.update(error)
         if self._drift.drift_detected:
             self.drifts += 1
+            self.counters["error_drifts"] += 1
             self._scores.clear()
             self._sorted.clear()
         if self.pipeline is None or not self.pipeline.online_learning:
