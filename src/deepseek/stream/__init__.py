@@ -12,12 +12,13 @@ from .fields import EventFields
 from .pipeline import LATE_POLICIES, FeaturePipeline
 from .redis_server import LocalRedis
 from .redis_streams import RedisStreamConfig, partition_of, publish, read_outputs
+from .refit import PeriodicRefit
 from .risk import Decision, RiskEngine, ThresholdPolicy
 from .scale import scale_file
 from .simulate import HANDBOOK_COLUMNS, simulate_transactions
 from .worker import StreamWorker, WorkerStats, run_worker_process
 
 __all__ = ["AGGREGATIONS", "HANDBOOK_COLUMNS", "LATE_POLICIES", "NAMED", "Decision", "EventFields", "Feature",
-           "FeaturePipeline", "LocalRedis", "RedisStreamConfig", "RiskEngine", "StreamWorker", "ThresholdPolicy",
+           "FeaturePipeline", "LocalRedis", "PeriodicRefit", "RedisStreamConfig", "RiskEngine", "StreamWorker", "ThresholdPolicy",
            "WorkerStats", "handbook_features", "partition_of", "publish", "read_outputs", "run_worker_process",
            "scale_file", "simulate_transactions"]
