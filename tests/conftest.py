@@ -6,6 +6,25 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+def pytest_collection_modifyitems(session, config, items):
+    """The benchmark smoke tests go last: their scripts run in the background meanwhile (below)."""
+    smoke = [i for i in items if i.module.__name__.endswith("test_benchmarks_smoke") and getattr(i, "callspec", None)]
+    if smoke:
+        rest = [i for i in items if i not in smoke]
+        items[:] = rest + smoke
+
+
+def pytest_collection_finish(session):
+    """Start the selected benchmark scripts' smoke runs now, beside the rest of the suite."""
+    from test_benchmarks_smoke import SmokeRunner, selected_scripts
+
+    scripts = selected_scripts(session.items)
+    if scripts and not session.config.option.collectonly:
+        runner = SmokeRunner(scripts)
+        runner.start()
+        session.config._deepseek_smoke_runner = runner
+
+
 @pytest.fixture(scope="session")
 def tiny_cnn():
     """A small real torchvision-style CNN (random weights): fast to export and run."""

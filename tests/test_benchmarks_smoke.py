@@ -1,25 +1,30 @@
 """Every benchmark script runs end to end with ``--smoke`` (tiny sizes), so a script behind a README figure cannot
 rot: a script added without a smoke mode, or one that crashes, fails here.
 
-The scripts run two at a time (one fixture starts every selected script; each test reads its own script's run):
-most of a smoke run is single-threaded — interpreter start-up, imports, exports, Inductor compiles, worker
-processes starting — so a second script fills the other core. Their figures mean nothing either way."""
+The scripts start in the background as soon as the suite is collected (tests/conftest.py), one at a time beside
+the rest of the suite — most of a smoke run is single-threaded (interpreter start-up, imports, exports, Inductor
+compiles, worker processes starting), so it fills the core the foreground tests leave idle — and these tests run
+last: when they are reached a second runner joins, and each test reads its own script's run. Their figures mean
+nothing either way."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+import tempfile
+import threading
+from collections import deque
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted((ROOT / "benchmarks").glob("bench_*.py"))
+RESULTS = ROOT / "benchmarks" / "results"
 SKIPPED = 77  # a script exits with this when a dependency it needs is missing (e.g. the arm64 cross toolchain)
-CONCURRENT = 2
 TIMEOUT_S = 900  # one script
 
 
@@ -30,10 +35,10 @@ def test_every_benchmark_script_has_a_smoke_mode():
 
 
 def _run(script: Path, folder: Path) -> subprocess.CompletedProcess | str:
-    # OMP threads that sleep instead of spinning: a smoke run's figures mean nothing, and spinning waits make a
-    # 2-core machine shared with another script, or the script's own worker processes, many times slower
+    # OMP threads that sleep instead of spinning, and one of them: a smoke run's figures mean nothing, and spinning
+    # waits make a 2-core machine shared with the foreground tests, or the script's own workers, many times slower
     env = {**os.environ, "DEEPSEEK_BENCH_RESULTS": str(folder / "results"), "PYTHONUNBUFFERED": "1",
-           "OMP_WAIT_POLICY": "PASSIVE"}
+           "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
     try:
         return subprocess.run([sys.executable, str(script), "--smoke"], capture_output=True, text=True,
                               timeout=TIMEOUT_S, env=env, cwd=folder)
@@ -41,24 +46,68 @@ def _run(script: Path, folder: Path) -> subprocess.CompletedProcess | str:
         return f"timed out after {TIMEOUT_S} s"
 
 
+def _snapshot() -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for p in RESULTS.rglob("*") if p.is_file()}
+
+
+class SmokeRunner:
+    """Runs ``scripts`` (the slowest first) on background threads: one from :meth:`start`, another per
+    :meth:`add_runner`; :meth:`wait` adds one and returns every run and whether benchmarks/results stayed as it
+    was."""
+
+    def __init__(self, scripts: list[Path]) -> None:
+        self.work = Path(tempfile.mkdtemp(prefix="bench-smoke-suite-"))
+        self.folders = {s: self.work / s.stem for s in scripts}
+        for folder in self.folders.values():
+            folder.mkdir()
+        self.queue = deque(sorted(scripts, key=lambda s: -s.stat().st_size))  # the last to start is a short one
+        self.runs: dict[Path, subprocess.CompletedProcess | str] = {}
+        self.lock = threading.Lock()
+        self.threads: list[threading.Thread] = []
+        self.before = _snapshot()
+
+    def _work(self) -> None:
+        while True:
+            with self.lock:
+                if not self.queue:
+                    return
+                script = self.queue.popleft()
+            self.runs[script] = _run(script, self.folders[script])
+
+    def add_runner(self) -> None:
+        thread = threading.Thread(target=self._work, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    start = add_runner
+
+    def wait(self) -> tuple[dict, dict[Path, Path], bool]:
+        self.add_runner()  # the foreground is done: both cores for what is left
+        for thread in self.threads:
+            thread.join()
+        return self.runs, self.folders, _snapshot() == self.before
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def selected_scripts(items: list) -> list[Path]:
+    return [item.callspec.params["script"] for item in items
+            if getattr(item, "callspec", None) and "script" in item.callspec.params
+            and item.module.__name__.endswith("test_benchmarks_smoke")]
+
+
 @pytest.fixture(scope="module")
-def smoke_runs(request, tmp_path_factory):
-    """Every script this session selected, run ``CONCURRENT`` at a time; and whether benchmarks/results changed."""
-    selected = [item.callspec.params["script"] for item in request.session.items
-                if getattr(item, "callspec", None) and "script" in item.callspec.params
-                and item.module.__name__ == request.module.__name__]
-    results = ROOT / "benchmarks" / "results"
-    before = {p: p.stat().st_mtime_ns for p in results.rglob("*") if p.is_file()}
-    work = tmp_path_factory.mktemp("bench-smoke")
-    folders = {s: work / s.stem for s in selected}
-    for folder in folders.values():
-        folder.mkdir()
-    # the slowest first, so the last one to start is a short one
-    order = sorted(selected, key=lambda s: -s.stat().st_size)
-    with ThreadPoolExecutor(CONCURRENT) as pool:
-        runs = dict(zip(order, pool.map(lambda s: _run(s, folders[s]), order)))
-    after = {p: p.stat().st_mtime_ns for p in results.rglob("*") if p.is_file()}
-    return runs, folders, after == before
+def smoke_runs(request):
+    """Every selected script's run (started in the background by conftest.py, or here when it was not)."""
+    runner = getattr(request.config, "_deepseek_smoke_runner", None)
+    if runner is None:
+        runner = SmokeRunner(selected_scripts(request.session.items))
+        runner.start()
+    try:
+        yield runner.wait()
+    finally:
+        runner.cleanup()
 
 
 @pytest.mark.slow
