@@ -30,6 +30,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "tune": ("deepseek.tune.cli", "hyper-parameter search over a YAML search space (Optuna): one script run per trial"),
     "stream": ("deepseek.stream.cli", "replay transactions through real-time window features and a risk engine; "
                "simulate the Fraud-Detection Handbook's data"),
+    "data": ("deepseek.data.cli", "clean text data by rules (length, language, toxicity) with a reason for every "
+             "dropped row"),
     "convert": ("deepseek.nn.cli", "convert a Llama-architecture checkpoint into a DeepSeekForCausalLM folder"),
     "demo": ("deepseek.demo", "the end-to-end demo on the bundled MobileNetV2"),
 }

@@ -1,0 +1,280 @@
+"""DataCleaner: rule-based filtering of text rows, with the reason each dropped row was dropped.
+
+``DataCleaner(text_columns=['content'], rules={'length': (10, 512), 'language': 'en', 'toxicity': {'threshold':
+0.3}}).process(raw)`` returns the kept rows in ``raw``'s own type (a pandas DataFrame, a pyarrow Table, a Hugging
+Face ``datasets.Dataset``; a CSV/JSONL/Parquet path gives a DataFrame). The rules look at the text columns joined
+by a newline, cheapest first (length, language, toxicity); a row's ``drop_reason`` is the first rule it fails
+(``missing`` when a text is None/NaN). ``process_file`` streams a file of any size chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .._errors import invalid
+from .rules import CleaningRules
+from .toxicity import Scorer, default_scorer, score
+
+FORMATS = (".csv", ".jsonl", ".parquet")
+EXAMPLES = 3
+
+
+@dataclasses.dataclass
+class CleaningReport:
+    """What the last run did: rows in, kept and dropped, drops per rule, and a few dropped examples per rule."""
+
+    rows: int = 0
+    kept: int = 0
+    dropped: dict[str, int] = dataclasses.field(default_factory=dict)
+    examples: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    rules: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def add(self, annotated: Any, texts_at: Any) -> None:
+        self.rows += len(annotated)
+        reasons = annotated["drop_reason"]
+        self.kept += int(reasons.isna().sum())
+        for reason, count in reasons.value_counts().items():
+            self.dropped[reason] = self.dropped.get(reason, 0) + int(count)
+            held = self.examples.setdefault(reason, [])
+            if len(held) < EXAMPLES:
+                rows = [int(i) for i in (reasons.to_numpy() == reason).nonzero()[0][:EXAMPLES - len(held)]]
+                held += [str(s)[:200] for s in texts_at(rows)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "kept": self.kept, "dropped_total": self.rows - self.kept,
+                "dropped": dict(self.dropped), "examples": dict(self.examples), "rules": self.rules}
+
+
+class DataCleaner:
+    """Filters rows whose ``text_columns`` fail ``rules`` (see :mod:`deepseek.data.rules`); ``toxicity_scorer``
+    replaces the default offline scorer with any ``callable(list[str]) -> probabilities``."""
+
+    def __init__(self, text_columns: Sequence[str], rules: Mapping[str, Any] | CleaningRules | str | Path | None = None,
+                 *, toxicity_scorer: Scorer | None = None, chunk_size: int = 10_000) -> None:
+        if isinstance(text_columns, str) or not isinstance(text_columns, Sequence) or not text_columns or not all(
+                isinstance(c, str) and c for c in text_columns):
+            raise invalid("text_columns", text_columns, "a non-empty list of column names")
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            raise invalid("chunk_size", chunk_size, "an integer >= 1")
+        if toxicity_scorer is not None and not callable(toxicity_scorer):
+            raise invalid("toxicity_scorer", type(toxicity_scorer).__name__, "a callable(list[str]) -> probabilities")
+        self.text_columns = list(text_columns)
+        self.rules = CleaningRules.of(rules)
+        self.toxicity_scorer = toxicity_scorer or default_scorer
+        self.chunk_size = chunk_size
+        self.report = CleaningReport(rules=self.rules.to_dict())
+
+    # -- entry points -------------------------------------------------------------------------------------------
+    def process(self, data: Any) -> Any:
+        """The rows of ``data`` every rule keeps, in ``data``'s own type (a path gives a DataFrame)."""
+        self.report = CleaningReport(rules=self.rules.to_dict())
+        kind = _kind(data)
+        if kind == "path":
+            import pandas as pd
+
+            kept = [chunk[self._evaluate(chunk, full=False)["drop_reason"].isna().to_numpy()]
+                    for chunk in read_chunks(data, self.chunk_size, tuple(self.text_columns))]
+            return pd.concat(kept) if kept else pd.DataFrame()
+        frame = _to_frame(data, kind)
+        keep = self._evaluate(frame, full=False)["drop_reason"].isna().to_numpy()
+        if kind == "pandas":
+            return data[keep]
+        if kind == "arrow":
+            import pyarrow as pa
+
+            return data.filter(pa.array(keep))
+        return data.select([i for i, k in enumerate(keep) if k])  # datasets.Dataset
+
+    def annotate(self, data: Any) -> Any:
+        """Every row of ``data`` (as a DataFrame) with ``drop_reason`` (None when kept), ``length``, ``language``,
+        ``language_score`` and ``toxicity_score`` — every score computed for every row, for audit."""
+        import pandas as pd
+
+        self.report = CleaningReport(rules=self.rules.to_dict())
+        kind = _kind(data)
+        frames = read_chunks(data, self.chunk_size, tuple(self.text_columns)) if kind == "path" else [_to_frame(data, kind)]
+        out = [pd.concat([f, self._evaluate(f, full=True)], axis=1) for f in frames]
+        return pd.concat(out) if out else pd.DataFrame()
+
+    def process_file(self, source: str | Path, output: str | Path, *, excluded: str | Path | None = None,
+                     progress: bool = False) -> CleaningReport:
+        """Stream ``source`` (CSV/JSONL/Parquet) chunk by chunk: kept rows to ``output``, dropped rows with their
+        ``drop_reason`` to ``excluded``; memory stays at one chunk. Both written atomically; never over the input."""
+        source, output = Path(source), Path(output)
+        targets = [("output", output)] + ([("excluded", Path(excluded))] if excluded is not None else [])
+        for name, path in targets:
+            if path.suffix.lower() not in FORMATS:
+                raise invalid(name, str(path), f"a file name ending in one of {list(FORMATS)}")
+            if source.exists() and path.resolve() == source.resolve():
+                raise invalid(name, str(path), "a file other than the input")
+        self.report = CleaningReport(rules=self.rules.to_dict())
+        from .._atomic import atomic_path
+        from .io import ChunkWriter
+
+        bar = task = None
+        if progress:
+            from .._progress import progress as make_bar
+
+            bar = make_bar()
+            task = bar.add_task("cleaning (rows)", total=None)
+            bar.start()
+        try:
+            with atomic_path(output) as out_tmp, _maybe_atomic(excluded) as ex_tmp:
+                kept_writer = ChunkWriter(out_tmp, output.suffix.lower())
+                dropped_writer = ChunkWriter(ex_tmp, Path(excluded).suffix.lower()) if ex_tmp else None
+                for chunk in read_chunks(source, self.chunk_size, tuple(self.text_columns)):
+                    marks = self._evaluate(chunk, full=False)
+                    keep = marks["drop_reason"].isna().to_numpy()
+                    kept_writer.write(chunk[keep])
+                    if dropped_writer is not None:
+                        dropped_writer.write(chunk[~keep].assign(drop_reason=marks["drop_reason"][~keep]))
+                    if bar is not None:
+                        bar.update(task, advance=len(chunk))
+                kept_writer.close()
+                if dropped_writer is not None:
+                    dropped_writer.close()
+        finally:
+            if bar is not None:
+                bar.stop()
+        return self.report
+
+    # -- the rules ----------------------------------------------------------------------------------------------
+    def _texts(self, frame: Any) -> tuple[Any, Any]:
+        """The text columns joined by a newline, as an Arrow string array (null where any is None/NaN), and that
+        null mask; a value that is not text is an error naming its column and row."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        missing_columns = [c for c in self.text_columns if c not in frame.columns]
+        if missing_columns:
+            raise invalid("text_columns", missing_columns, f"columns of the data (it has {list(frame.columns)})")
+        arrays = []
+        for column in self.text_columns:
+            try:
+                arr = pa.array(frame[column], from_pandas=True)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                arr = None
+            if arr is None or not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
+                                   or pa.types.is_null(arr.type)):
+                for n, v in enumerate(frame[column].tolist()):
+                    if not (v is None or isinstance(v, str) or (isinstance(v, float) and math.isnan(v))):
+                        raise invalid(f"column {column!r}", f"{type(v).__name__} {v!r} in row {n}", "text (str)")
+            arrays.append(arr.cast(pa.large_string()))
+        text = arrays[0] if len(arrays) == 1 else pc.binary_join_element_wise(*arrays, "\n")
+        return text, pc.is_null(text).to_numpy(zero_copy_only=False)
+
+    def _evaluate(self, frame: Any, *, full: bool) -> Any:
+        """A DataFrame aligned with ``frame``: drop_reason and, with ``full`` (or as far as needed), the scores."""
+        import numpy as np
+        import pandas as pd
+        import pyarrow.compute as pc
+
+        text, missing = self._texts(frame)
+        n = len(text)
+
+        def texts_at(rows: list[int]) -> list[str]:
+            return pc.take(text, rows).to_pylist() if rows else []
+
+        reason = np.array([None] * n, dtype=object)
+        reason[np.asarray(missing, dtype=bool)] = "missing"
+        rules = self.rules
+        out: dict[str, Any] = {}
+        length_rule = rules.length
+        if length_rule is not None or full:
+            unit = length_rule.unit if length_rule is not None else "chars"
+            if unit == "chars":  # code points, in Arrow's kernels
+                lengths = pc.utf8_length(text).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+            else:
+                lengths = np.fromiter((len(s.split()) if s is not None else 0 for s in text.to_pylist()),
+                                      dtype=np.int64, count=n)
+            out["length"] = lengths
+            if length_rule is not None:
+                low = length_rule.min if length_rule.min is not None else 0
+                high = length_rule.max if length_rule.max is not None else np.iinfo(np.int64).max
+                fail = (reason == None) & ((lengths < low) | (lengths > high))  # noqa: E711 - elementwise
+                reason[fail] = "length"
+        if rules.language is not None or full:
+            from .language import identify
+
+            todo = [i for i in range(n) if (full or reason[i] is None) and not missing[i]]
+            codes, scores = identify(texts_at(todo))
+            language = np.array([None] * n, dtype=object)
+            language_score = np.full(n, np.nan)
+            language[todo] = codes
+            language_score[todo] = scores
+            out["language"], out["language_score"] = language, language_score
+            if rules.language is not None:
+                wanted = set(rules.language.languages)
+                for i, code, s in zip(todo, codes, scores, strict=True):
+                    if reason[i] is None and (code not in wanted or s < rules.language.min_score):
+                        reason[i] = "language"
+        if rules.toxicity is not None or full:
+            todo = [i for i in range(n) if (full or reason[i] is None) and not missing[i]]
+            scores = score(self.toxicity_scorer, texts_at(todo))
+            toxicity = np.full(n, np.nan)
+            toxicity[todo] = scores
+            out["toxicity_score"] = toxicity
+            if rules.toxicity is not None:
+                for i, s in zip(todo, scores, strict=True):
+                    if reason[i] is None and s > rules.toxicity.threshold:
+                        reason[i] = "toxicity"
+        result = pd.DataFrame({"drop_reason": reason, **out}, index=frame.index)
+        self.report.add(result, texts_at)
+        return result
+
+
+def _kind(data: Any) -> str:
+    if isinstance(data, (str, Path)):
+        return "path"
+    module = type(data).__module__
+    if module.startswith("pandas") and type(data).__name__ == "DataFrame":
+        return "pandas"
+    if module.startswith("pyarrow") and type(data).__name__ == "Table":
+        return "arrow"
+    if module.startswith("datasets") and type(data).__name__ == "Dataset":
+        return "datasets"
+    raise invalid("data", type(data).__name__, "a pandas DataFrame, a pyarrow Table, a datasets.Dataset, or a "
+                  ".csv/.jsonl/.parquet path")
+
+
+def _to_frame(data: Any, kind: str) -> Any:
+    if kind == "pandas":
+        return data
+    if kind == "arrow":
+        return data.to_pandas()
+    return data.to_pandas()  # datasets.Dataset
+
+
+def read_chunks(source: str | Path, chunk_size: int, text_columns: tuple[str, ...] = ()) -> Iterator[Any]:
+    """DataFrames of at most ``chunk_size`` rows from a CSV, JSONL or Parquet file; a corrupt file is one error."""
+    from .io import read_chunks as _read
+
+    return _read(source, chunk_size, text_columns)
+
+
+class _maybe_atomic:
+    """``atomic_path(path)`` when a path is given, else a context yielding None."""
+
+    def __init__(self, path: str | Path | None) -> None:
+        self.path = path
+        self._cm = None
+
+    def __enter__(self) -> Path | None:
+        if self.path is None:
+            return None
+        from .._atomic import atomic_path
+
+        self._cm = atomic_path(self.path)
+        return self._cm.__enter__()
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._cm.__exit__(*exc) if self._cm is not None else False
+
+
+def report_json(report: CleaningReport) -> str:
+    return json.dumps(report.to_dict(), indent=2)

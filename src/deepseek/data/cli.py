@@ -1,0 +1,43 @@
+"""``deepseek data``: clean a file of text rows by rules.
+
+    deepseek data clean IN.{csv,jsonl,parquet} --text-columns content --rules rules.yaml --output OUT
+                        [--excluded dropped.jsonl] [--report report.json] [--chunk-size 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    from .._cli_common import count
+
+    sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    cp = sub.add_parser("clean", help="keep the rows every rule accepts; dropped rows and their reasons apart")
+    cp.add_argument("input", help="a .csv, .jsonl or .parquet file (never modified)")
+    cp.add_argument("--rules", required=True, metavar="YAML", help="rules.yaml: length, language, toxicity")
+    cp.add_argument("--text-columns", required=True, help="comma-separated columns the rules read")
+    cp.add_argument("--output", required=True, help="kept rows: .csv, .jsonl or .parquet")
+    cp.add_argument("--excluded", default=None, help="dropped rows with drop_reason (for audit)")
+    cp.add_argument("--report", default=None, help="report.json: per-rule counts and examples")
+    cp.add_argument("--chunk-size", type=count(), default=10_000, help="rows in memory at once (default 10000)")
+    cp.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    from .._atomic import atomic_path
+    from .._cli_common import console
+    from .cleaner import DataCleaner, report_json
+
+    columns = [c.strip() for c in args.text_columns.split(",") if c.strip()]
+    cleaner = DataCleaner(columns, args.rules, chunk_size=args.chunk_size)
+    report = cleaner.process_file(args.input, args.output, excluded=args.excluded, progress=not args.quiet)
+    if args.report:
+        with atomic_path(args.report) as tmp:
+            Path(tmp).write_text(report_json(report))
+    out = console()
+    reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(report.dropped.items())) or "none"
+    out.print(f"{report.rows:,} rows: {report.kept:,} kept, {report.rows - report.kept:,} dropped ({reasons})")
+    out.print(f"kept: {args.output}" + (f"; dropped: {args.excluded}" if args.excluded else ""))
+    return 0

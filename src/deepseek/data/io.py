@@ -1,0 +1,88 @@
+"""Reading and writing tables of rows chunk by chunk (CSV, JSON Lines, Parquet), so memory stays at one chunk."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .._errors import invalid
+
+FORMATS = (".csv", ".jsonl", ".parquet")
+
+
+def read_chunks(source: str | Path, chunk_size: int, text_columns: tuple[str, ...] = ()) -> Iterator[Any]:
+    """DataFrames of at most ``chunk_size`` rows, in file order (``text_columns`` of a CSV read as text, not
+    parsed as numbers); a missing, unknown or corrupt file is one clear error naming it."""
+    import pandas as pd
+
+    path = Path(source)
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise invalid("data", str(path), f"a file ending in one of {list(FORMATS)}")
+    if not path.is_file():
+        raise invalid("data", str(path), "an existing file")
+    start = 0
+    try:
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size):
+                frame = batch.to_pandas()
+                frame.index = pd.RangeIndex(start, start + len(frame))
+                start += len(frame)
+                yield frame
+            return
+        reader = (pd.read_csv(path, chunksize=chunk_size, dtype=dict.fromkeys(text_columns, str),
+                               keep_default_na=False, na_values=[""])
+                  if suffix == ".csv" else pd.read_json(path, lines=True, chunksize=chunk_size, dtype=False))
+        with reader:
+            for frame in reader:
+                frame.index = pd.RangeIndex(start, start + len(frame))
+                start += len(frame)
+                yield frame
+    except (ValueError, OSError, UnicodeDecodeError) as e:
+
+        raise invalid("data", str(path), f"a readable {suffix[1:].upper()} file ({type(e).__name__}: "
+                      f"{str(e).splitlines()[0][:200]})") from None
+    except Exception as e:  # pyarrow's and pandas' parser errors have no common base besides Exception
+        if type(e).__module__.split(".")[0] in ("pyarrow", "pandas"):
+            raise invalid("data", str(path), f"a readable {suffix[1:].upper()} file ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0][:200]})") from None
+        raise
+
+
+class ChunkWriter:
+    """Appends DataFrames to one CSV / JSONL / Parquet file (the header or schema from the first chunk)."""
+
+    def __init__(self, path: str | Path, suffix: str) -> None:
+        if suffix not in FORMATS:
+            raise invalid("output", str(path), f"a file ending in one of {list(FORMATS)}")
+        self.path, self.suffix = Path(path), suffix
+        self._parquet: Any = None
+        self._first = True
+        self._handle = None if suffix == ".parquet" else open(self.path, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed by close()
+
+    def write(self, frame: Any) -> None:
+        if self.suffix == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self.path, table.schema)
+            elif table.schema != self._parquet.schema:
+                table = table.cast(self._parquet.schema)
+            self._parquet.write_table(table)
+        elif self.suffix == ".csv":
+            frame.to_csv(self._handle, index=False, header=self._first)
+        elif len(frame):
+            text = frame.to_json(orient="records", lines=True, force_ascii=False)
+            self._handle.write(text if text.endswith("\n") else text + "\n")
+        self._first = False
+
+    def close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        if self._handle is not None:
+            self._handle.close()
