@@ -68,34 +68,67 @@ class DataCleaner:
         self.toxicity_scorer = toxicity_scorer or default_scorer
         self.chunk_size = chunk_size
         self.report = CleaningReport(rules=self.rules.to_dict())
+        self._dedup: Any = None
 
     # -- entry points -------------------------------------------------------------------------------------------
-    def process(self, data: Any) -> Any:
-        """The rows of ``data`` every rule keeps, in ``data``'s own type (a path gives a DataFrame)."""
+    def _start(self) -> None:
+        """A new run: a fresh report and (for dedup) nothing seen yet."""
+        from .dedup import Deduplicator
+
         self.report = CleaningReport(rules=self.rules.to_dict())
+        self._dedup = Deduplicator(self.rules.dedup) if self.rules.dedup is not None else None
+
+    def _masked(self, frame: Any) -> Any:
+        """``frame`` with personal data masked in the text columns (a copy), when the rules ask for it."""
+        if self.rules.pii is None or not len(frame):
+            return frame
+        from .pii import mask
+
+        frame = frame.copy()
+        for column in self.text_columns:
+            frame[column] = [mask(v, self.rules.pii)[0] if isinstance(v, str) else v for v in frame[column]]
+        return frame
+
+    def process(self, data: Any) -> Any:
+        """The rows of ``data`` every rule keeps, in ``data``'s own type (a path gives a DataFrame), with personal
+        data masked when the rules ask for it."""
+        self._start()
         kind = _kind(data)
         if kind == "path":
             import pandas as pd
 
-            kept = [chunk[self._evaluate(chunk, full=False)["drop_reason"].isna().to_numpy()]
+            kept = [self._masked(chunk[self._evaluate(chunk, full=False)["drop_reason"].isna().to_numpy()])
                     for chunk in read_chunks(data, self.chunk_size, tuple(self.text_columns))]
             return pd.concat(kept) if kept else pd.DataFrame()
         frame = _to_frame(data, kind)
         keep = self._evaluate(frame, full=False)["drop_reason"].isna().to_numpy()
         if kind == "pandas":
-            return data[keep]
+            return self._masked(data[keep])
         if kind == "arrow":
             import pyarrow as pa
 
-            return data.filter(pa.array(keep))
-        return data.select([i for i, k in enumerate(keep) if k])  # datasets.Dataset
+            kept = data.filter(pa.array(keep))
+            if self.rules.pii is None:
+                return kept
+            masked = self._masked(kept.select(self.text_columns).to_pandas())
+            for column in self.text_columns:
+                kept = kept.set_column(kept.schema.get_field_index(column), column,
+                                       pa.array(masked[column], type=kept.schema.field(column).type))
+            return kept
+        kept = data.select([i for i, k in enumerate(keep) if k])  # datasets.Dataset
+        if self.rules.pii is None:
+            return kept
+        from .pii import mask
+
+        return kept.map(lambda row: {c: mask(row[c], self.rules.pii)[0] if isinstance(row[c], str) else row[c]
+                                     for c in self.text_columns})
 
     def annotate(self, data: Any) -> Any:
         """Every row of ``data`` (as a DataFrame) with ``drop_reason`` (None when kept), ``length``, ``language``,
         ``language_score`` and ``toxicity_score`` — every score computed for every row, for audit."""
         import pandas as pd
 
-        self.report = CleaningReport(rules=self.rules.to_dict())
+        self._start()
         kind = _kind(data)
         frames = read_chunks(data, self.chunk_size, tuple(self.text_columns)) if kind == "path" else [_to_frame(data, kind)]
         out = [pd.concat([f, self._evaluate(f, full=True)], axis=1) for f in frames]
@@ -112,7 +145,7 @@ class DataCleaner:
                 raise invalid(name, str(path), f"a file name ending in one of {list(FORMATS)}")
             if source.exists() and path.resolve() == source.resolve():
                 raise invalid(name, str(path), "a file other than the input")
-        self.report = CleaningReport(rules=self.rules.to_dict())
+        self._start()
         from .._atomic import atomic_path
         from .io import ChunkWriter
 
@@ -130,7 +163,7 @@ class DataCleaner:
                 for chunk in read_chunks(source, self.chunk_size, tuple(self.text_columns)):
                     marks = self._evaluate(chunk, full=False)
                     keep = marks["drop_reason"].isna().to_numpy()
-                    kept_writer.write(chunk[keep])
+                    kept_writer.write(self._masked(chunk[keep]))
                     if dropped_writer is not None:
                         dropped_writer.write(chunk[~keep].assign(drop_reason=marks["drop_reason"][~keep]))
                     if bar is not None:
@@ -198,6 +231,14 @@ class DataCleaner:
                 high = length_rule.max if length_rule.max is not None else np.iinfo(np.int64).max
                 fail = (reason == None) & ((lengths < low) | (lengths > high))  # noqa: E711 - elementwise
                 reason[fail] = "length"
+        if rules.quality is not None:
+            from .quality import quality_failure
+
+            alive = [i for i in range(n) if reason[i] is None]
+            for i, s in zip(alive, texts_at(alive), strict=True):
+                failed = quality_failure(s, rules.quality)
+                if failed is not None:
+                    reason[i] = failed
         if rules.language is not None or full:
             from .language import identify
 
@@ -223,6 +264,14 @@ class DataCleaner:
                 for i, s in zip(todo, scores, strict=True):
                     if reason[i] is None and s > rules.toxicity.threshold:
                         reason[i] = "toxicity"
+        if rules.dedup is not None:
+            alive = [i for i in range(n) if reason[i] is None]
+            for i, s in zip(alive, texts_at(alive), strict=True):
+                reason[i] = self._dedup.check(s)
+        if rules.pii is not None and full:
+            from .pii import mask
+
+            out["pii_found"] = np.array([mask(s, rules.pii)[1] if s is not None else 0 for s in text.to_pylist()])
         result = pd.DataFrame({"drop_reason": reason, **out}, index=frame.index)
         self.report.add(result, texts_at)
         return result

@@ -7,6 +7,11 @@ SPEC's shorthand works as written — ``{'length': (10, 512), 'language': 'en', 
     length: {min: 10, max: 512, unit: chars}      # chars | words; bounds inclusive, either may be null
     language: {languages: [en], min_score: 0.5}   # codes py3langid knows (ISO 639-1); score = its probability
     toxicity: {threshold: 0.3}                    # drop when the scorer's probability is above the threshold
+    quality: {mean_word_length: [3, 10], max_symbol_ratio: 0.1, min_alpha_words: 0.8,
+              max_duplicate_lines: 0.3, max_top_bigram: 0.2}   # Gopher-style; any may be null
+    dedup: {exact: true, near: 0.8}               # exact after normalising case and spaces; near = MinHash
+                                                  # Jaccard threshold over word 5-grams (null: off)
+    pii: {email: true, phone: true, ip: true, credit_card: true}   # masked in the kept text, not dropped
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from .._errors import invalid
 
 VERSION = 1
 UNITS = ("chars", "words")
-RULES = ("length", "language", "toxicity")
+RULES = ("length", "quality", "language", "toxicity", "dedup", "pii")
+PII_KINDS = ("email", "phone", "ip", "credit_card")
 
 
 def _bound(name: str, value: Any) -> int | None:
@@ -82,13 +88,91 @@ class ToxicityRule:
             raise invalid("rules.toxicity.threshold", self.threshold, "a probability in [0, 1]")
 
 
+def _fraction(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise invalid(name, value, "a fraction in [0, 1], or null")
+    return float(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class QualityRule:
+    """Gopher-style heuristics (Rae et al. 2021), each optional: mean word length in ``[low, high]`` characters;
+    ``#`` and ellipses per word at most ``max_symbol_ratio``; at least ``min_alpha_words`` of the words with a
+    letter; at most ``max_duplicate_lines`` of the lines repeated; at most ``max_top_bigram`` of the characters in
+    the most frequent word bigram. The repetition checks apply to texts of at least 10 words."""
+
+    mean_word_length: tuple[float, float] | None = (3.0, 10.0)
+    max_symbol_ratio: float | None = 0.1
+    min_alpha_words: float | None = 0.8
+    max_duplicate_lines: float | None = 0.3
+    max_top_bigram: float | None = 0.2
+
+    def __post_init__(self) -> None:
+        if self.mean_word_length is not None:
+            pair = self.mean_word_length
+            if (not isinstance(pair, (tuple, list)) or len(pair) != 2
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in pair)
+                    or pair[0] > pair[1]):
+                raise invalid("rules.quality.mean_word_length", pair, "[low, high] with 0 <= low <= high, or null")
+            object.__setattr__(self, "mean_word_length", (float(pair[0]), float(pair[1])))
+        if self.max_symbol_ratio is not None and (isinstance(self.max_symbol_ratio, bool) or not isinstance(
+                self.max_symbol_ratio, (int, float)) or self.max_symbol_ratio < 0):
+            raise invalid("rules.quality.max_symbol_ratio", self.max_symbol_ratio, "a number >= 0, or null")
+        for name in ("min_alpha_words", "max_duplicate_lines", "max_top_bigram"):
+            _fraction(f"rules.quality.{name}", getattr(self, name))
+
+
+@dataclasses.dataclass(frozen=True)
+class DedupRule:
+    """Drop a row whose text repeats an earlier kept row's: ``exact`` after lower-casing and collapsing spaces;
+    ``near``: estimated Jaccard similarity of word ``shingle``-grams >= ``near`` (MinHash, ``num_perm``
+    permutations, LSH). The first occurrence is kept."""
+
+    exact: bool = True
+    near: float | None = None
+    num_perm: int = 128
+    shingle: int = 5
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.exact, bool):
+            raise invalid("rules.dedup.exact", self.exact, "true or false")
+        if self.near is not None and (isinstance(self.near, bool) or not isinstance(self.near, (int, float))
+                                      or not 0 < self.near <= 1):
+            raise invalid("rules.dedup.near", self.near, "a Jaccard threshold in (0, 1], or null")
+        for name, low in (("num_perm", 16), ("shingle", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise invalid(f"rules.dedup.{name}", value, f"an integer >= {low}")
+
+
+@dataclasses.dataclass(frozen=True)
+class PiiRule:
+    """Mask personal data in the kept text: e-mail addresses, phone numbers, IPv4 addresses, card numbers (Luhn-
+    checked) become ``<EMAIL>``, ``<PHONE>``, ``<IP>``, ``<CARD>``."""
+
+    email: bool = True
+    phone: bool = True
+    ip: bool = True
+    credit_card: bool = True
+
+    def __post_init__(self) -> None:
+        for name in PII_KINDS:
+            if not isinstance(getattr(self, name), bool):
+                raise invalid(f"rules.pii.{name}", getattr(self, name), "true or false")
+
+
 @dataclasses.dataclass(frozen=True)
 class CleaningRules:
     """The rules a :class:`~deepseek.data.DataCleaner` applies, in this order (cheapest first)."""
 
     length: LengthRule | None = None
+    quality: QualityRule | None = None
     language: LanguageRule | None = None
     toxicity: ToxicityRule | None = None
+    dedup: DedupRule | None = None
+    pii: PiiRule | None = None
 
     @classmethod
     def of(cls, spec: CleaningRules | Mapping[str, Any] | str | Path | None) -> CleaningRules:
@@ -110,8 +194,9 @@ class CleaningRules:
         unknown = sorted(set(spec) - set(RULES))
         if unknown:
             raise invalid("rules", unknown, f"rules among {list(RULES)}")
-        return cls(length=_length(spec.get("length")), language=_language(spec.get("language")),
-                   toxicity=_toxicity(spec.get("toxicity")))
+        return cls(length=_length(spec.get("length")), quality=_mapping(QualityRule, "quality", spec),
+                   language=_language(spec.get("language")), toxicity=_toxicity(spec.get("toxicity")),
+                   dedup=_mapping(DedupRule, "dedup", spec), pii=_mapping(PiiRule, "pii", spec))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"version": VERSION}
@@ -121,6 +206,8 @@ class CleaningRules:
                 data = dataclasses.asdict(rule)
                 if name == "language":
                     data["languages"] = list(data["languages"])
+                if name == "quality" and data["mean_word_length"] is not None:
+                    data["mean_word_length"] = list(data["mean_word_length"])
                 out[name] = data
         return out
 
@@ -173,3 +260,19 @@ def _toxicity(spec: Any) -> ToxicityRule | None:
             raise invalid("rules.toxicity", unknown, "the key threshold")
         return ToxicityRule(**dict(spec))
     raise invalid("rules.toxicity", spec, "{threshold: 0.3} or a number")
+
+
+def _mapping(cls: type, name: str, spec: Mapping[str, Any]) -> Any:
+    """``cls(**spec[name])``: true means the defaults, null/absent means off."""
+    value = spec.get(name)
+    if value is None or value is False:
+        return None
+    if value is True:
+        return cls()
+    if not isinstance(value, Mapping):
+        raise invalid(f"rules.{name}", value, "a mapping of settings, true (defaults) or null")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise invalid(f"rules.{name}", unknown, f"keys among {sorted(known)}")
+    return cls(**dict(value))

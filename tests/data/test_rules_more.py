@@ -1,0 +1,68 @@
+"""The quality heuristics, exact and near-duplicate removal, and personal-data masking."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from deepseek import InvalidArgumentError, assets
+from deepseek.data import CleaningRules, DataCleaner
+from deepseek.data.pii import mask
+from deepseek.data.quality import quality_failure
+from deepseek.data.rules import PiiRule, QualityRule
+
+pytest.importorskip("datasketch")
+
+
+def test_each_quality_check_catches_its_own_failure():
+    rule = QualityRule()
+    good = "The film moves along at a fine pace and the actors give honest, careful performances throughout."
+    assert quality_failure(good, rule) is None
+    assert quality_failure("a b c d e f", rule) == "quality:mean_word_length"
+    assert quality_failure("great ### film ### ### ### ###", rule) == "quality:symbol_ratio"
+    assert quality_failure("1234 5678 9012 film 3456 7890", rule) == "quality:alpha_words"
+    lines = "\n".join(["buy cheap pills online now"] * 5 + ["a genuine closing line about the film itself"])
+    assert quality_failure(lines, rule) == "quality:duplicate_lines"
+    spam = " ".join(["click here"] * 10 + ["for the best deals"])
+    assert quality_failure(spam, rule) == "quality:top_bigram"
+    assert quality_failure(spam, QualityRule(max_top_bigram=None, max_duplicate_lines=None)) is None
+
+
+def test_duplicates_go_and_the_first_occurrence_stays():
+    reviews = assets.rotten_tomatoes().texts[:200]
+    near = reviews[5].replace(".", "!") + " Really."  # a few words changed at the end
+    exact = "  " + reviews[7].upper() + "  "  # same text once case and spaces are normalised
+    frame = pd.DataFrame({"t": [*reviews, near, exact]})
+    only_exact = DataCleaner(["t"], {"dedup": {"exact": True}}).annotate(frame)
+    assert only_exact["drop_reason"].iloc[-1] == "duplicate"
+    assert only_exact["drop_reason"].iloc[:200].isna().all()
+    both = DataCleaner(["t"], {"dedup": {"exact": True, "near": 0.5, "shingle": 2}})
+    kept = both.process(frame)
+    assert len(kept) <= 200 and kept["t"].iloc[:len(kept)].tolist()[:5] == reviews[:5]
+    notes = both.annotate(frame)
+    assert notes["drop_reason"].iloc[-2] == "near_duplicate" and notes["drop_reason"].iloc[-1] == "duplicate"
+    assert both.report.dropped.get("near_duplicate", 0) >= 1
+
+
+def test_personal_data_is_masked_in_the_kept_text_only_where_it_is():
+    text = ("Write to jane.doe@example.com or call +1 415-555-0132; card 4111 1111 1111 1111, order 1234 5678 9012 "
+            "3456, server 192.168.0.12, version 1.2.3")
+    masked, found = mask(text, PiiRule())
+    assert "<EMAIL>" in masked and "<PHONE>" in masked and "<CARD>" in masked and "<IP>" in masked
+    assert "1234 5678 9012 3456" in masked  # fails the Luhn check: not a card number
+    assert "version 1.2.3" in masked and found == 4
+    frame = pd.DataFrame({"t": [text, "nothing personal here at all"], "n": [1, 2]})
+    out = DataCleaner(["t"], {"pii": True}).process(frame)
+    assert out["t"].iloc[0] == masked and out["t"].iloc[1] == "nothing personal here at all"
+    assert frame["t"].iloc[0] == text  # the input is not modified
+
+
+def test_the_new_rules_round_trip_and_refuse_bad_values():
+    rules = CleaningRules.of({"quality": True, "dedup": {"near": 0.8}, "pii": {"phone": False}})
+    assert CleaningRules.of(rules.to_dict()) == rules
+    assert CleaningRules.of(rules.to_yaml() and rules.to_dict()).quality.mean_word_length == (3.0, 10.0)
+    for bad, match in (({"quality": {"mean_word_length": [9, 3]}}, "mean_word_length"),
+                       ({"dedup": {"near": 1.5}}, "near"), ({"pii": {"ssn": True}}, "ssn"),
+                       ({"quality": {"min_alpha_words": 2}}, "min_alpha_words")):
+        with pytest.raises(InvalidArgumentError, match=match):
+            CleaningRules.of(bad)
