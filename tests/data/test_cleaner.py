@@ -105,7 +105,7 @@ def test_rules_round_trip_as_data(tmp_path):
     path = tmp_path / "rules.yaml"
     path.write_text(rules.to_yaml())
     assert CleaningRules.of(path) == rules
-    assert rules.to_dict() == {"version": 1, "length": {"min": 10, "max": 512, "unit": "chars"},
+    assert rules.to_dict() == {"version": 1, "length": {"min": 10, "max": 512, "unit": "chars", "tokenizer": None},
                                "language": {"languages": ["en"], "min_score": 0.5},
                                "toxicity": {"threshold": 0.3}}
 

@@ -66,3 +66,28 @@ def test_the_new_rules_round_trip_and_refuse_bad_values():
                        ({"quality": {"min_alpha_words": 2}}, "min_alpha_words")):
         with pytest.raises(InvalidArgumentError, match=match):
             CleaningRules.of(bad)
+
+
+def test_length_in_tokens_counts_the_tokenizers_tokens_and_custom_rules_drop_with_their_name():
+    transformers = pytest.importorskip("transformers")
+    folder = str(assets.minilm_path())
+    tok = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    texts = assets.rotten_tomatoes().texts[:60]
+    counts = [len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
+    low, high = sorted(counts)[15], sorted(counts)[45]
+    frame = pd.DataFrame({"t": texts})
+    cleaner = DataCleaner(["t"], {"length": {"min": low, "max": high, "unit": "tokens", "tokenizer": folder}},
+                          custom_rules={"no_digits": lambda s: not any(c.isdigit() for c in s)})
+    notes = cleaner.annotate(frame)
+    assert notes["length"].tolist() == counts
+    for c, s, reason in zip(counts, texts, notes["drop_reason"], strict=True):
+        if not low <= c <= high:
+            assert reason == "length"
+        elif any(ch.isdigit() for ch in s):
+            assert reason == "custom:no_digits"
+        else:
+            assert pd.isna(reason)
+    with pytest.raises(InvalidArgumentError, match="tokenizer"):
+        CleaningRules.of({"length": {"min": 1, "unit": "tokens"}})
+    with pytest.raises(InvalidArgumentError, match="custom_rules"):
+        DataCleaner(["t"], {}, custom_rules={"bad": lambda s: "yes"}).process(frame)

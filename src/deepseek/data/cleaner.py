@@ -52,10 +52,12 @@ class CleaningReport:
 
 class DataCleaner:
     """Filters rows whose ``text_columns`` fail ``rules`` (see :mod:`deepseek.data.rules`); ``toxicity_scorer``
-    replaces the default offline scorer with any ``callable(list[str]) -> probabilities``."""
+    replaces the default offline scorer with any ``callable(list[str]) -> probabilities``; ``custom_rules`` adds
+    named Python checks ``callable(text) -> keep`` (drop reason ``custom:<name>``, after the quality rule)."""
 
     def __init__(self, text_columns: Sequence[str], rules: Mapping[str, Any] | CleaningRules | str | Path | None = None,
-                 *, toxicity_scorer: Scorer | None = None, chunk_size: int = 10_000) -> None:
+                 *, toxicity_scorer: Scorer | None = None, custom_rules: Mapping[str, Any] | None = None,
+                 chunk_size: int = 10_000) -> None:
         if isinstance(text_columns, str) or not isinstance(text_columns, Sequence) or not text_columns or not all(
                 isinstance(c, str) and c for c in text_columns):
             raise invalid("text_columns", text_columns, "a non-empty list of column names")
@@ -63,8 +65,13 @@ class DataCleaner:
             raise invalid("chunk_size", chunk_size, "an integer >= 1")
         if toxicity_scorer is not None and not callable(toxicity_scorer):
             raise invalid("toxicity_scorer", type(toxicity_scorer).__name__, "a callable(list[str]) -> probabilities")
+        if custom_rules is not None and (not isinstance(custom_rules, Mapping) or not all(
+                isinstance(k, str) and k and callable(v) for k, v in custom_rules.items())):
+            raise invalid("custom_rules", custom_rules, "a mapping of name -> callable(text) -> keep (bool)")
         self.text_columns = list(text_columns)
         self.rules = CleaningRules.of(rules)
+        self.custom_rules = dict(custom_rules or {})
+        self._tokenizer: Any = None
         self.toxicity_scorer = toxicity_scorer or default_scorer
         self.chunk_size = chunk_size
         self.report = CleaningReport(rules=self.rules.to_dict())
@@ -77,6 +84,19 @@ class DataCleaner:
 
         self.report = CleaningReport(rules=self.rules.to_dict())
         self._dedup = Deduplicator(self.rules.dedup) if self.rules.dedup is not None else None
+
+    def _tokenizer_for(self, folder: str) -> Any:
+        if self._tokenizer is None:
+            from .._errors import require
+
+            transformers = require("transformers", "the length rule in tokens", "transformers")
+            if not Path(folder).is_dir():
+                raise invalid("rules.length.tokenizer", folder, "an existing local tokenizer folder")
+            try:
+                self._tokenizer = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            except (OSError, ValueError) as e:
+                raise invalid("rules.length.tokenizer", folder, f"a Hugging Face tokenizer folder ({e})") from None
+        return self._tokenizer
 
     def _masked(self, frame: Any) -> Any:
         """``frame`` with personal data masked in the text columns (a copy), when the rules ask for it."""
@@ -222,6 +242,12 @@ class DataCleaner:
             unit = length_rule.unit if length_rule is not None else "chars"
             if unit == "chars":  # code points, in Arrow's kernels
                 lengths = pc.utf8_length(text).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+            elif unit == "tokens":
+                lengths = np.zeros(n, dtype=np.int64)
+                present = [i for i in range(n) if not missing[i]]
+                if present:
+                    ids = self._tokenizer_for(length_rule.tokenizer)(texts_at(present), add_special_tokens=False)
+                    lengths[present] = [len(x) for x in ids["input_ids"]]
             else:
                 lengths = np.fromiter((len(s.split()) if s is not None else 0 for s in text.to_pylist()),
                                       dtype=np.int64, count=n)
@@ -239,6 +265,14 @@ class DataCleaner:
                 failed = quality_failure(s, rules.quality)
                 if failed is not None:
                     reason[i] = failed
+        for name, check in self.custom_rules.items():
+            alive = [i for i in range(n) if reason[i] is None]
+            for i, s in zip(alive, texts_at(alive), strict=True):
+                keep = check(s)
+                if not isinstance(keep, (bool, np.bool_)):
+                    raise invalid(f"custom_rules[{name!r}]", f"{type(keep).__name__} {keep!r}", "True (keep) or False")
+                if not keep:
+                    reason[i] = f"custom:{name}"
         if rules.language is not None or full:
             from .language import identify
 

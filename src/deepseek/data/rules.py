@@ -4,7 +4,7 @@ SPEC's shorthand works as written — ``{'length': (10, 512), 'language': 'en', 
 — and so does the explicit form ``to_dict()`` writes::
 
     version: 1
-    length: {min: 10, max: 512, unit: chars}      # chars | words; bounds inclusive, either may be null
+    length: {min: 10, max: 512, unit: chars}      # chars | words | tokens (+ tokenizer: FOLDER); inclusive
     language: {languages: [en], min_score: 0.5}   # codes py3langid knows (ISO 639-1); score = its probability
     toxicity: {threshold: 0.3}                    # drop when the scorer's probability is above the threshold
     quality: {mean_word_length: [3, 10], max_symbol_ratio: 0.1, min_alpha_words: 0.8,
@@ -24,7 +24,7 @@ from typing import Any
 from .._errors import invalid
 
 VERSION = 1
-UNITS = ("chars", "words")
+UNITS = ("chars", "words", "tokens")
 RULES = ("length", "quality", "language", "toxicity", "dedup", "pii")
 PII_KINDS = ("email", "phone", "ip", "credit_card")
 
@@ -39,11 +39,14 @@ def _bound(name: str, value: Any) -> int | None:
 
 @dataclasses.dataclass(frozen=True)
 class LengthRule:
-    """Keep texts whose length in ``unit`` is within ``[min, max]`` (inclusive; None = unbounded)."""
+    """Keep texts whose length in ``unit`` is within ``[min, max]`` (inclusive; None = unbounded): ``chars``
+    (Unicode code points), ``words`` (whitespace-separated) or ``tokens`` of ``tokenizer``, a local Hugging Face
+    tokenizer folder (special tokens not counted)."""
 
     min: int | None = None
     max: int | None = None
     unit: str = "chars"
+    tokenizer: str | None = None
 
     def __post_init__(self) -> None:
         _bound("min", self.min)
@@ -52,6 +55,10 @@ class LengthRule:
             raise invalid("rules.length", (self.min, self.max), "min <= max")
         if self.unit not in UNITS:
             raise invalid("rules.length.unit", self.unit, f"one of {list(UNITS)}")
+        if self.unit == "tokens" and not (isinstance(self.tokenizer, str) and self.tokenizer):
+            raise invalid("rules.length.tokenizer", self.tokenizer, "a local tokenizer folder for unit: tokens")
+        if self.unit != "tokens" and self.tokenizer is not None:
+            raise invalid("rules.length.tokenizer", self.tokenizer, f"null with unit {self.unit!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -225,9 +232,9 @@ def _length(spec: Any) -> LengthRule | None:
             raise invalid("rules.length", spec, "(min, max) or {min, max, unit}")
         return LengthRule(_bound("min", spec[0]), _bound("max", spec[1]))
     if isinstance(spec, Mapping):
-        unknown = sorted(set(spec) - {"min", "max", "unit"})
+        unknown = sorted(set(spec) - {"min", "max", "unit", "tokenizer"})
         if unknown:
-            raise invalid("rules.length", unknown, "keys among min, max, unit")
+            raise invalid("rules.length", unknown, "keys among min, max, unit, tokenizer")
         return LengthRule(**dict(spec))
     raise invalid("rules.length", spec, "(min, max) or {min, max, unit}")
 
