@@ -23,9 +23,18 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     cp.add_argument("--report", default=None, help="report.json: per-rule counts and examples")
     cp.add_argument("--chunk-size", type=count(), default=10_000, help="rows in memory at once (default 10000)")
     cp.add_argument("--quiet", action="store_true", help="no progress bar")
+    pp = sub.add_parser("profile", help="types, missing values, distributions, duplicates, outliers; suggested rules")
+    pp.add_argument("input", help="a .csv, .jsonl or .parquet file")
+    pp.add_argument("--json", default=None, help="report.json")
+    pp.add_argument("--html", default=None, help="a self-contained report.html with charts")
+    pp.add_argument("--rules", default=None, help="write the suggested cleaner rules (YAML) here")
+    pp.add_argument("--text-columns", default=None, help="comma-separated text columns (default: detected)")
+    pp.add_argument("--minimal", action="store_true", help="no language mix, histograms or duplicate rows")
 
 
 def run_cli(args: argparse.Namespace) -> int:
+    if args.data_command == "profile":
+        return _profile(args)
     from .._atomic import atomic_path
     from .._cli_common import console
     from .cleaner import DataCleaner, report_json
@@ -40,4 +49,33 @@ def run_cli(args: argparse.Namespace) -> int:
     reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(report.dropped.items())) or "none"
     out.print(f"{report.rows:,} rows: {report.kept:,} kept, {report.rows - report.kept:,} dropped ({reasons})")
     out.print(f"kept: {args.output}" + (f"; dropped: {args.excluded}" if args.excluded else ""))
+    return 0
+
+
+def _profile(args: argparse.Namespace) -> int:
+    import yaml
+
+    from .._atomic import atomic_path
+    from .._cli_common import console
+    from .._errors import invalid
+    from .profiler import DataProfiler
+
+    if not (args.json or args.html or args.rules):
+        raise invalid("--json/--html/--rules", None, "at least one output")
+    columns = [c.strip() for c in args.text_columns.split(",")] if args.text_columns else None
+    profile = DataProfiler(minimal=args.minimal, text_columns=columns).profile(args.input)
+    if args.json:
+        profile.save_json(args.json)
+    if args.html:
+        profile.save_html(args.html)
+    if args.rules:
+        rules = profile.suggested_rules()
+        with atomic_path(args.rules) as tmp:
+            Path(tmp).write_text(yaml.safe_dump(rules, sort_keys=False))
+    out = console()
+    missing = sum(s["missing"] for s in profile.columns.values())
+    outliers = sum(s.get("outliers", 0) for s in profile.columns.values())
+    dup = "" if profile.duplicate_rows is None else f", {profile.duplicate_rows:,} duplicate rows"
+    out.print(f"{profile.rows:,} rows x {len(profile.columns)} columns: {missing:,} missing values{dup}, "
+              f"{outliers:,} outliers (robust z > {profile.z:g})")
     return 0

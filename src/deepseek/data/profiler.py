@@ -1,0 +1,313 @@
+"""DataProfiler: what a table holds and what looks wrong, in one streaming pass (plus one for outliers).
+
+Per column: the kinds of values, missing values, distinct values (exact up to ``max_exact_distinct``, then a
+HyperLogLog estimate), numeric summaries (mean and deviation merged across chunks; median, MAD and histogram from
+a bounded reservoir sample), top values; for text columns the length distribution and the language mix of a
+sample. Across columns: exact duplicate rows. Outliers by robust z-score (|x - median| / (1.4826 MAD) > ``z``).
+``minimal=True`` skips the language mix, the histograms' chart data and the duplicate rows. ``suggested_rules()``
+turns what it found into :class:`~deepseek.data.DataCleaner` rules (profile -> clean).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+from collections import Counter
+from collections.abc import Sequence
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from .._errors import invalid
+
+RESERVOIR = 10_000
+
+
+@dataclasses.dataclass
+class _Column:
+    name: str
+    count: int = 0
+    missing: int = 0
+    kinds: Counter = dataclasses.field(default_factory=Counter)
+    n: int = 0  # numeric values
+    mean: float = 0.0
+    m2: float = 0.0
+    low: float = math.inf
+    high: float = -math.inf
+    sample: list = dataclasses.field(default_factory=list)  # numeric values (or text lengths) reservoir
+    seen: int = 0
+    distinct: set | None = dataclasses.field(default_factory=set)
+    hll: Any = None
+    top: Counter = dataclasses.field(default_factory=Counter)
+    texts: list = dataclasses.field(default_factory=list)  # text reservoir for the language mix
+
+
+class DataProfiler:
+    """Profiles a pandas DataFrame, a pyarrow Table or a CSV/JSONL/Parquet file (read in chunks: flat memory)."""
+
+    def __init__(self, *, minimal: bool = False, text_columns: Sequence[str] | None = None, z: float = 3.5,
+                 max_exact_distinct: int = 100_000, language_sample: int = 2_000, chunk_size: int = 100_000,
+                 seed: int = 0) -> None:
+        if not isinstance(minimal, bool):
+            raise invalid("minimal", minimal, "True or False")
+        if text_columns is not None and (isinstance(text_columns, str) or not all(
+                isinstance(c, str) for c in text_columns)):
+            raise invalid("text_columns", text_columns, "a list of column names, or None (every text column)")
+        if isinstance(z, bool) or not isinstance(z, (int, float)) or z <= 0:
+            raise invalid("z", z, "a robust z-score > 0")
+        for name, value in (("max_exact_distinct", max_exact_distinct), ("language_sample", language_sample),
+                            ("chunk_size", chunk_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise invalid(name, value, "an integer >= 1")
+        self.minimal, self.text_columns, self.z = minimal, text_columns, float(z)
+        self.max_exact_distinct, self.language_sample, self.chunk_size = max_exact_distinct, language_sample, chunk_size
+        self.seed = seed
+
+    def profile(self, data: Any) -> Profile:
+        """Profile ``data``; a file is read twice (the second pass counts outliers against the medians)."""
+        from .cleaner import _kind, _to_frame
+        from .io import read_chunks
+
+        kind = _kind(data)
+
+        def chunks():
+            if kind == "path":
+                yield from read_chunks(data, self.chunk_size)
+            else:
+                frame = _to_frame(data, kind)
+                for start in range(0, max(1, len(frame)), self.chunk_size):
+                    yield frame.iloc[start:start + self.chunk_size]
+
+        rng = random.Random(self.seed)
+        columns: dict[str, _Column] = {}
+        rows = 0
+        row_hashes: set[int] | None = None if self.minimal else set()
+        duplicate_rows = 0
+        for chunk in chunks():
+            if not columns:
+                columns = {str(c): _Column(str(c)) for c in chunk.columns}
+            rows += len(chunk)
+            for c in chunk.columns:
+                self._update(columns[str(c)], chunk[c].tolist(), rng)
+            if row_hashes is not None and len(chunk):
+                import pandas as pd
+
+                for h in pd.util.hash_pandas_object(chunk.astype(str), index=False).tolist():
+                    if h in row_hashes:
+                        duplicate_rows += 1
+                    else:
+                        row_hashes.add(h)
+        stats = {name: self._finish(col, rows) for name, col in columns.items()}
+        outliers = self._outliers(chunks(), stats)
+        for name, count in outliers.items():
+            stats[name]["outliers"] = count
+        return Profile(rows=rows, columns=stats, duplicate_rows=None if self.minimal else duplicate_rows,
+                       minimal=self.minimal, z=self.z)
+
+    # -- internals ---------------------------------------------------------------------------------------------
+    def _is_text(self, col: _Column) -> bool:
+        if self.text_columns is not None:
+            return col.name in self.text_columns
+        return col.kinds.get("str", 0) > 0 and col.kinds.get("str", 0) >= 0.5 * (col.count - col.missing)
+
+    def _update(self, col: _Column, values: list, rng: random.Random) -> None:
+        for v in values:
+            col.count += 1
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                col.missing += 1
+                continue
+            kind = "bool" if isinstance(v, bool) else "int" if isinstance(v, int) else "float" if isinstance(
+                v, float) else "str" if isinstance(v, str) else type(v).__name__
+            col.kinds[kind] += 1
+            key = v if isinstance(v, (str, int, float, bool)) else str(v)
+            if col.distinct is not None:
+                col.distinct.add(key)
+                if len(col.distinct) > self.max_exact_distinct:
+                    self._to_hll(col)
+            else:
+                col.hll.update(str(key).encode())
+            if len(col.top) < 10_000 or key in col.top:
+                col.top[key] += 1
+            if kind in ("int", "float"):
+                x = float(v)
+                col.n += 1
+                delta = x - col.mean
+                col.mean += delta / col.n
+                col.m2 += delta * (x - col.mean)
+                col.low, col.high = min(col.low, x), max(col.high, x)
+                measure = x
+            elif kind == "str":
+                measure = float(len(v))
+                col.n += 1
+                delta = measure - col.mean
+                col.mean += delta / col.n
+                col.m2 += delta * (measure - col.mean)
+                col.low, col.high = min(col.low, measure), max(col.high, measure)
+            else:
+                continue
+            col.seen += 1
+            if len(col.sample) < RESERVOIR:
+                col.sample.append(measure)
+                if kind == "str" and not self.minimal and len(col.texts) < self.language_sample:
+                    col.texts.append(v)
+            else:
+                j = rng.randrange(col.seen)
+                if j < RESERVOIR:
+                    col.sample[j] = measure
+                    if kind == "str" and not self.minimal and j < self.language_sample:
+                        col.texts[j] = v
+
+    def _to_hll(self, col: _Column) -> None:
+        from .._errors import require
+
+        datasketch = require("datasketch", "distinct counts of large columns", "datasketch==2.0.0")
+        col.hll = datasketch.HyperLogLogPlusPlus(p=14)
+        for key in col.distinct:
+            col.hll.update(str(key).encode())
+        col.distinct = None
+
+    def _finish(self, col: _Column, rows: int) -> dict[str, Any]:
+        import numpy as np
+
+        text = self._is_text(col)
+        out: dict[str, Any] = {"kinds": dict(col.kinds), "missing": col.missing,
+                               "missing_share": col.missing / rows if rows else 0.0,
+                               "distinct": len(col.distinct) if col.distinct is not None else int(col.hll.count()),
+                               "distinct_exact": col.distinct is not None, "text": text,
+                               "top": [[str(k), c] for k, c in col.top.most_common(5)]}
+        if col.n:
+            sample = np.asarray(col.sample)
+            median = float(np.median(sample))
+            mad = float(np.median(np.abs(sample - median)))
+            summary = {"mean": col.mean, "std": math.sqrt(col.m2 / col.n), "min": col.low, "max": col.high,
+                       "median": median, "mad": mad,
+                       "p01": float(np.quantile(sample, 0.01)), "p99": float(np.quantile(sample, 0.99))}
+            if not self.minimal:
+                counts, edges = np.histogram(sample, bins=20)
+                summary["histogram"] = {"counts": counts.tolist(), "edges": edges.tolist()}
+            out["length" if text else "numeric"] = summary
+        if text and col.texts:
+            from .language import identify
+
+            codes, _ = identify(col.texts)
+            mix = Counter(codes)
+            out["languages"] = {k: v / len(codes) for k, v in mix.most_common(10)}
+        return out
+
+    def _outliers(self, chunks: Any, stats: dict[str, dict[str, Any]]) -> dict[str, int]:
+        """Values (text lengths for text columns) with a robust z-score above ``z``, counted over every row."""
+        limits = {}
+        for name, s in stats.items():
+            summary = s.get("length") or s.get("numeric")
+            if summary is None:
+                continue
+            scale = 1.4826 * summary["mad"]
+            limits[name] = (summary["median"], scale, bool(s["text"]))
+        counts = dict.fromkeys(limits, 0)
+        if not limits:
+            return counts
+        for chunk in chunks:
+            for name, (median, scale, _) in limits.items():
+                for v in chunk[name].tolist():
+                    if v is None or isinstance(v, bool):
+                        continue
+                    x = float(len(v)) if isinstance(v, str) else float(v) if isinstance(v, (int, float)) else None
+                    if x is None or x != x:
+                        continue
+                    if (scale > 0 and abs(x - median) / scale > self.z) or (scale == 0 and x != median):
+                        counts[name] += 1
+        return counts
+
+
+@dataclasses.dataclass
+class Profile:
+    """The result of :meth:`DataProfiler.profile`: ``to_dict``, ``save_json``, ``save_html``, ``suggested_rules``."""
+
+    rows: int
+    columns: dict[str, dict[str, Any]]
+    duplicate_rows: int | None
+    minimal: bool
+    z: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "duplicate_rows": self.duplicate_rows, "minimal": self.minimal,
+                "outlier_z": self.z, "columns": self.columns}
+
+    def save_json(self, path: str | Path) -> Path:
+        import json
+
+        from .._atomic import atomic_path
+
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(json.dumps(self.to_dict(), indent=2, default=str))
+        return path
+
+    def suggested_rules(self, column: str | None = None) -> dict[str, Any]:
+        """Cleaner rules from what the profile saw in text ``column`` (the first text column by default): the
+        length bounds at the robust-z outlier limits, the dominant language, exact dedup when rows repeat."""
+        texts = [n for n, s in self.columns.items() if s["text"]]
+        name = column or (texts[0] if texts else None)
+        if name is None or name not in self.columns or "length" not in self.columns[name]:
+            raise invalid("column", column, f"a text column of the profile ({texts})")
+        s = self.columns[name]
+        length = s["length"]
+        spread = 1.4826 * length["mad"] * self.z
+        rules: dict[str, Any] = {"version": 1, "length": {"min": max(0, math.floor(length["median"] - spread)),
+                                                          "max": math.ceil(length["median"] + spread),
+                                                          "unit": "chars"}}
+        if s.get("languages"):
+            top, share = next(iter(s["languages"].items()))
+            if share >= 0.5:
+                rules["language"] = {"languages": [top], "min_score": 0.5}
+        if self.duplicate_rows:
+            rules["dedup"] = {"exact": True}
+        return rules
+
+    def save_html(self, path: str | Path) -> Path:
+        """A self-contained HTML report (charts embedded as PNG)."""
+        import base64
+        import html
+        import io
+
+        from .._atomic import atomic_path
+
+        parts = [f"<h1>Data profile</h1><p>{self.rows:,} rows, {len(self.columns)} columns"
+                 + (f", {self.duplicate_rows:,} duplicate rows" if self.duplicate_rows is not None else "") + "</p>"]
+        for name, s in self.columns.items():
+            parts.append(f"<h2>{html.escape(name)}</h2><table>")
+            rows = [("kinds", s["kinds"]), ("missing", f"{s['missing']:,} ({100 * s['missing_share']:.2f} %)"),
+                    ("distinct", f"{s['distinct']:,}" + ("" if s["distinct_exact"] else " (estimate)")),
+                    ("outliers", s.get("outliers")), ("top values", s["top"]), ("languages", s.get("languages"))]
+            summary = s.get("length") or s.get("numeric")
+            if summary:
+                rows.append(("text length" if s["text"] else "values",
+                             {k: round(v, 4) for k, v in summary.items() if k != "histogram"}))
+            for key, value in rows:
+                if value is not None:
+                    parts.append(f"<tr><th>{key}</th><td>{html.escape(str(value))}</td></tr>")
+            parts.append("</table>")
+            if summary and "histogram" in summary:
+                import matplotlib
+
+                matplotlib.use("Agg")
+                import matplotlib.pyplot as plt
+
+                fig, ax = plt.subplots(figsize=(5, 2.2))
+                edges, counts = summary["histogram"]["edges"], summary["histogram"]["counts"]
+                ax.bar(edges[:-1], counts, width=[b - a for a, b in pairwise(edges)], align="edge")
+                ax.set_xlabel("length (characters)" if s["text"] else name)
+                fig.tight_layout()
+                buffer = io.BytesIO()
+                fig.savefig(buffer, format="png", dpi=80)
+                plt.close(fig)
+                parts.append(f'<img alt="{html.escape(name)}" src="data:image/png;base64,'
+                             f'{base64.b64encode(buffer.getvalue()).decode()}">')
+        page = ("<!doctype html><html><head><meta charset='utf-8'><title>Data profile</title><style>body{font-family:"
+                "sans-serif;max-width:60em;margin:auto}th{text-align:left;padding-right:1em}</style></head><body>"
+                + "".join(parts) + "</body></html>")
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(page, encoding="utf-8")
+        return path
