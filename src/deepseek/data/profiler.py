@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import random
 from collections import Counter
 from collections.abc import Sequence
 from itertools import pairwise
@@ -41,6 +40,8 @@ class _Column:
     hll: Any = None
     top: Counter = dataclasses.field(default_factory=Counter)
     texts: list = dataclasses.field(default_factory=list)  # text reservoir for the language mix
+    sample_keys: list = dataclasses.field(default_factory=list)
+    text_keys: list = dataclasses.field(default_factory=list)
 
 
 class DataProfiler:
@@ -79,7 +80,9 @@ class DataProfiler:
                 for start in range(0, max(1, len(frame)), self.chunk_size):
                     yield frame.iloc[start:start + self.chunk_size]
 
-        rng = random.Random(self.seed)
+        import numpy as np
+
+        rng = np.random.default_rng(self.seed)
         columns: dict[str, _Column] = {}
         rows = 0
         row_hashes: set[int] | None = None if self.minimal else set()
@@ -89,7 +92,7 @@ class DataProfiler:
                 columns = {str(c): _Column(str(c)) for c in chunk.columns}
             rows += len(chunk)
             for c in chunk.columns:
-                self._update(columns[str(c)], chunk[c].tolist(), rng)
+                self._update(columns[str(c)], chunk[c], rng)
             if row_hashes is not None and len(chunk):
                 import pandas as pd
 
@@ -111,60 +114,91 @@ class DataProfiler:
             return col.name in self.text_columns
         return col.kinds.get("str", 0) > 0 and col.kinds.get("str", 0) >= 0.5 * (col.count - col.missing)
 
-    def _update(self, col: _Column, values: list, rng: random.Random) -> None:
-        for v in values:
-            col.count += 1
-            if v is None or (isinstance(v, float) and math.isnan(v)):
-                col.missing += 1
-                continue
-            kind = "bool" if isinstance(v, bool) else "int" if isinstance(v, int) else "float" if isinstance(
-                v, float) else "str" if isinstance(v, str) else type(v).__name__
-            col.kinds[kind] += 1
-            key = v if isinstance(v, (str, int, float, bool)) else str(v)
-            if col.distinct is not None:
-                col.distinct.add(key)
-                if len(col.distinct) > self.max_exact_distinct:
-                    self._to_hll(col)
+    def _update(self, col: _Column, series: Any, rng: Any) -> None:
+        """Fold one chunk of a column into its running statistics, with column-wide (vectorised) operations."""
+        import numpy as np
+        import pandas as pd
+
+        col.count += len(series)
+        present = series[series.notna()]
+        col.missing += len(series) - len(present)
+        if not len(present):
+            return
+        if pd.api.types.is_bool_dtype(present.dtype):
+            col.kinds["bool"] += len(present)
+            measures = None
+        elif pd.api.types.is_integer_dtype(present.dtype) or pd.api.types.is_float_dtype(present.dtype):
+            col.kinds["int" if pd.api.types.is_integer_dtype(present.dtype) else "float"] += len(present)
+            measures = present.to_numpy(dtype=np.float64)
+        else:
+            kinds = present.map(type).value_counts()
+            names = {bool: "bool", int: "int", float: "float", str: "str"}
+            for kind, n in kinds.items():
+                col.kinds[names.get(kind, kind.__name__)] += int(n)
+            strings = present[present.map(lambda v: isinstance(v, str)).astype(bool)] if len(kinds) > 1 else present
+            numbers = present[present.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))] \
+                if len(kinds) > 1 else present.iloc[:0]
+            if kinds.index[0] is str or str in kinds.index:
+                measures = strings.str.len().to_numpy(dtype=np.float64)
+                self._sample_texts(col, strings, rng)
             else:
-                col.hll.update(str(key).encode())
+                measures = numbers.to_numpy(dtype=np.float64) if len(numbers) else None
+        uniques = present.astype(str).unique() if present.dtype == object else present.unique()
+        if col.distinct is not None:
+            col.distinct.update(uniques.tolist())
+            # (the exact set becomes a sketch past max_exact_distinct)
+            if len(col.distinct) > self.max_exact_distinct:
+                self._to_hll(col)
+        else:
+            col.hll.add(np.asarray(uniques))
+        counts = present.astype(str).value_counts() if present.dtype == object else present.value_counts()
+        for key, n in counts.head(1000).items():
             if len(col.top) < 10_000 or key in col.top:
-                col.top[key] += 1
-            if kind in ("int", "float"):
-                x = float(v)
-                col.n += 1
-                delta = x - col.mean
-                col.mean += delta / col.n
-                col.m2 += delta * (x - col.mean)
-                col.low, col.high = min(col.low, x), max(col.high, x)
-                measure = x
-            elif kind == "str":
-                measure = float(len(v))
-                col.n += 1
-                delta = measure - col.mean
-                col.mean += delta / col.n
-                col.m2 += delta * (measure - col.mean)
-                col.low, col.high = min(col.low, measure), max(col.high, measure)
-            else:
-                continue
-            col.seen += 1
-            if len(col.sample) < RESERVOIR:
-                col.sample.append(measure)
-                if kind == "str" and not self.minimal and len(col.texts) < self.language_sample:
-                    col.texts.append(v)
-            else:
-                j = rng.randrange(col.seen)
-                if j < RESERVOIR:
-                    col.sample[j] = measure
-                    if kind == "str" and not self.minimal and j < self.language_sample:
-                        col.texts[j] = v
+                col.top[key] += int(n)
+        if measures is None or not len(measures):
+            return
+        # Chan et al.'s merge of (count, mean, M2)
+        n_b = len(measures)
+        mean_b = float(measures.mean())
+        m2_b = float(((measures - mean_b) ** 2).sum())
+        n = col.n + n_b
+        delta = mean_b - col.mean
+        col.mean += delta * n_b / n
+        col.m2 += m2_b + delta * delta * col.n * n_b / n
+        col.n = n
+        col.low, col.high = min(col.low, float(measures.min())), max(col.high, float(measures.max()))
+        # a uniform sample over every chunk: the RESERVOIR values with the smallest random keys
+        keys = rng.random(n_b)
+        held_keys = np.asarray(col.sample_keys) if col.sample else np.empty(0)
+        all_keys = np.concatenate([held_keys, keys])
+        all_values = np.concatenate([np.asarray(col.sample), measures])
+        if len(all_keys) > RESERVOIR:
+            keep = np.argpartition(all_keys, RESERVOIR)[:RESERVOIR]
+            all_keys, all_values = all_keys[keep], all_values[keep]
+        col.sample, col.sample_keys = all_values.tolist(), all_keys.tolist()
+
+    def _sample_texts(self, col: _Column, strings: Any, rng: Any) -> None:
+        if self.minimal or not len(strings):
+            return
+        import numpy as np
+
+        keys = rng.random(len(strings))
+        held = col.text_keys
+        all_keys = np.concatenate([np.asarray(held), keys]) if held else keys
+        all_texts = col.texts + strings.tolist()
+        if len(all_keys) > self.language_sample:
+            keep = np.argpartition(all_keys, self.language_sample)[:self.language_sample]
+            all_keys = all_keys[keep]
+            all_texts = [all_texts[i] for i in keep]
+        col.texts, col.text_keys = all_texts, all_keys.tolist()
 
     def _to_hll(self, col: _Column) -> None:
-        from .._errors import require
+        import numpy as np
 
-        datasketch = require("datasketch", "distinct counts of large columns", "datasketch==2.0.0")
-        col.hll = datasketch.HyperLogLogPlusPlus(p=14)
-        for key in col.distinct:
-            col.hll.update(str(key).encode())
+        col.hll = HyperLogLog()
+        held = list(col.distinct)
+        numeric = set(col.kinds) <= {"int", "float"}  # then every value held is a number
+        col.hll.add(np.asarray(held, dtype=np.float64) if numeric else np.asarray(held, dtype=object))
         col.distinct = None
 
     def _finish(self, col: _Column, rows: int) -> dict[str, Any]:
@@ -173,7 +207,7 @@ class DataProfiler:
         text = self._is_text(col)
         out: dict[str, Any] = {"kinds": dict(col.kinds), "missing": col.missing,
                                "missing_share": col.missing / rows if rows else 0.0,
-                               "distinct": len(col.distinct) if col.distinct is not None else int(col.hll.count()),
+                               "distinct": len(col.distinct) if col.distinct is not None else col.hll.count(),
                                "distinct_exact": col.distinct is not None, "text": text,
                                "top": [[str(k), c] for k, c in col.top.most_common(5)]}
         if col.n:
@@ -207,16 +241,29 @@ class DataProfiler:
         counts = dict.fromkeys(limits, 0)
         if not limits:
             return counts
+        import numpy as np
+        import pandas as pd
+
         for chunk in chunks:
-            for name, (median, scale, _) in limits.items():
-                for v in chunk[name].tolist():
-                    if v is None or isinstance(v, bool):
+            for name, (median, scale, text) in limits.items():
+                series = chunk[name]
+                series = series[series.notna()]
+                if text:
+                    if series.dtype == object:
+                        series = series[series.map(lambda v: isinstance(v, str)).astype(bool)]
+                    elif not pd.api.types.is_string_dtype(series.dtype):
                         continue
-                    x = float(len(v)) if isinstance(v, str) else float(v) if isinstance(v, (int, float)) else None
-                    if x is None or x != x:
+                    x = series.str.len().to_numpy(dtype=np.float64)
+                else:
+                    if series.dtype == object:
+                        series = series[series.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))]
+                    elif series.dtype == bool:
                         continue
-                    if (scale > 0 and abs(x - median) / scale > self.z) or (scale == 0 and x != median):
-                        counts[name] += 1
+                    x = series.to_numpy(dtype=np.float64)
+                if scale > 0:
+                    counts[name] += int((np.abs(x - median) / scale > self.z).sum())
+                else:
+                    counts[name] += int((x != median).sum())
         return counts
 
 
@@ -311,3 +358,43 @@ class Profile:
         with atomic_path(path) as tmp:
             Path(tmp).write_text(page, encoding="utf-8")
         return path
+
+
+class HyperLogLog:
+    """Distinct-count sketch (Flajolet et al. 2007, with linear counting for small counts), updated a column chunk
+    at a time with NumPy: 2**14 registers, ~0.8 % standard error. (datasketch's sketch hashes one value per Python
+    call: ~10 µs a value, minutes for a million-row table.)"""
+
+    P = 14
+
+    def __init__(self) -> None:
+        import numpy as np
+
+        self.registers = np.zeros(1 << self.P, dtype=np.uint8)
+
+    def add(self, values: Any) -> None:
+        """Values of one column: numbers are hashed as float64, anything else as its text."""
+        import numpy as np
+        import pandas as pd
+
+        values = np.asarray(values) if not isinstance(values, np.ndarray) else values
+        if not len(values):
+            return
+        if values.dtype.kind in "fiub":
+            hashes = pd.util.hash_array(values.astype(np.float64))
+        else:
+            hashes = pd.util.hash_array(np.asarray([str(v) for v in values.tolist()], dtype=object))
+        index = (hashes >> np.uint64(64 - self.P)).astype(np.int64)
+        rest = (hashes << np.uint64(self.P)) | np.uint64(1 << (self.P - 1))  # a stop bit bounds the rank
+        rank = (64 - np.floor(np.log2(rest.astype(np.float64))).astype(np.int64)).astype(np.uint8)
+        np.maximum.at(self.registers, index, rank)
+
+    def count(self) -> int:
+        import numpy as np
+
+        m = float(len(self.registers))
+        estimate = 0.7213 / (1 + 1.079 / m) * m * m / float(np.sum(2.0 ** -self.registers.astype(np.float64)))
+        zeros = int((self.registers == 0).sum())
+        if estimate <= 2.5 * m and zeros:
+            estimate = m * math.log(m / zeros)
+        return round(estimate)
