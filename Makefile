@@ -9,7 +9,8 @@ export TRANSFORMERS_OFFLINE := 1
 export TORCHINDUCTOR_CACHE_DIR := $(CURDIR)/.cache/inductor
 export PYTHONUNBUFFERED := 1
 # Debian packages: the Fashion-MNIST dataset (real labeled data), the arm64 cross toolchain + qemu, and
-# Prometheus (its promtool checks the serving alert rules), PostgreSQL (the tune tests start one as study storage).
+# Prometheus (its promtool checks the serving alert rules), PostgreSQL (the tune tests start one as study storage),
+# Redis (the stream scale-out tests start one), and the fortune packages (real text labeled by language).
 DEB_PACKAGES := dataset-fashion-mnist qemu-user g++-aarch64-linux-gnu prometheus postgresql redis-server \
 	fortunes fortunes-de fortunes-es fortunes-it fortunes-pl fortunes-ru fortunes-cs fortunes-br fortunes-bg \
 	fortunes-eo fortunes-ga fortunes-zh
