@@ -15,7 +15,8 @@ Rows, each on fresh streams:
 - end to end, N workers: the workers are up and waiting; the publisher appends the events as fast as it can
   while they work; events/s from the first event in to the last output out.
 Every Redis row checks that each event gave exactly one output and that the features equal the in-process ones.
-Writes benchmarks/results/stream_redis.json. ``--smoke``: 3,000 events of a small simulation, 4 partitions.
+Writes benchmarks/results/stream_redis.json. ``--smoke``: 3,000 events of a small simulation, 4 partitions. Exits
+77 (skipped) when redis-server is not installed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -39,6 +41,8 @@ from deepseek.stream import (
     simulate_transactions,
 )
 from deepseek.stream.redis_streams import counts
+
+SKIPPED = 77  # tests/test_benchmarks_smoke.py: a dependency is missing
 
 
 def simulate(n: int, smoke: bool) -> list[dict[str, Any]]:
@@ -128,6 +132,9 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=8)
     add_smoke_flag(parser)
     args = parser.parse_args()
+    if shutil.which("redis-server") is None:
+        print("skipped: redis-server is not installed (Debian: apt-get install redis-server; make install adds it)")
+        sys.exit(SKIPPED)
     n, partitions = (3_000, 4) if args.smoke else (args.events, args.partitions)
     events = simulate(n, args.smoke)
     rate, expected = in_process(events)
