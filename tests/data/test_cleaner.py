@@ -163,3 +163,14 @@ def test_cli_clean_writes_kept_dropped_and_report(raw, tmp_path):
                          cwd=tmp_path, timeout=300)
     assert bad.returncode == 2 and "text_columns" in bad.stderr and "Traceback" not in bad.stderr
     assert not (tmp_path / "k.csv").exists()  # nothing half-written
+
+
+def test_a_hugging_face_dataset_comes_back_as_a_dataset_with_masked_text():
+    datasets = pytest.importorskip("datasets")
+    rows = {"content": ["mail me at someone@example.org about this fine film, it is great",
+                        "too short", "Ce film est une merveille, les acteurs sont formidables."],
+            "id": [0, 1, 2]}
+    data = datasets.Dataset.from_dict(rows)
+    out = DataCleaner(["content"], {"length": (20, 512), "language": "en", "pii": True}).process(data)
+    assert isinstance(out, datasets.Dataset)
+    assert out["id"] == [0] and out["content"] == ["mail me at <EMAIL> about this fine film, it is great"]
