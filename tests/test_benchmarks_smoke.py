@@ -72,7 +72,11 @@ class SmokeRunner:
                 if not self.queue:
                     return
                 script = self.queue.popleft()
-            self.runs[script] = _run(script, self.folders[script])
+            try:
+                self.folders[script].mkdir(parents=True, exist_ok=True)
+                self.runs[script] = _run(script, self.folders[script])
+            except Exception as e:  # noqa: BLE001 - reported by the script's test, the other scripts still run
+                self.runs[script] = f"could not run: {e!r}"
 
     def add_runner(self) -> None:
         thread = threading.Thread(target=self._work, daemon=True)
