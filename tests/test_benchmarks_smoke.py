@@ -75,7 +75,7 @@ class SmokeRunner:
             try:
                 self.folders[script].mkdir(parents=True, exist_ok=True)
                 self.runs[script] = _run(script, self.folders[script])
-            except Exception as e:  # noqa: BLE001 - reported by the script's test, the other scripts still run
+            except Exception as e:  # reported by this script's test; the other scripts still run
                 self.runs[script] = f"could not run: {e!r}"
 
     def add_runner(self) -> None:
