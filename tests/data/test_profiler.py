@@ -85,3 +85,10 @@ def test_cli_profile_writes_its_reports_and_bad_input_is_one_line(frame, tmp_pat
     assert bad.returncode == 2 and "missing.csv" in bad.stderr and "Traceback" not in bad.stderr
     with pytest.raises(InvalidArgumentError, match="z"):
         DataProfiler(z=0)
+
+
+def test_numbers_in_an_object_column_get_numeric_statistics():
+    df = pd.DataFrame({"v": pd.Series([1, 2, 3, None, 4], dtype=object)})
+    d = DataProfiler(minimal=True).profile(df).to_dict()["columns"]["v"]
+    assert d["kinds"] == {"int": 4} and d["missing"] == 1
+    assert d["numeric"]["mean"] == 2.5 and d["numeric"]["max"] == 4.0

@@ -35,7 +35,6 @@ class _Column:
     low: float = math.inf
     high: float = -math.inf
     sample: list = dataclasses.field(default_factory=list)  # numeric values (or text lengths) reservoir
-    seen: int = 0
     distinct: set | None = dataclasses.field(default_factory=set)
     hll: Any = None
     top: Counter = dataclasses.field(default_factory=Counter)
@@ -131,22 +130,20 @@ class DataProfiler:
             col.kinds["int" if pd.api.types.is_integer_dtype(present.dtype) else "float"] += len(present)
             measures = present.to_numpy(dtype=np.float64)
         else:
-            kinds = present.map(type).value_counts()
+            types = present.map(type)
             names = {bool: "bool", int: "int", float: "float", str: "str"}
-            for kind, n in kinds.items():
+            for kind, n in types.value_counts().items():
                 col.kinds[names.get(kind, kind.__name__)] += int(n)
-            strings = present[present.map(lambda v: isinstance(v, str)).astype(bool)] if len(kinds) > 1 else present
-            numbers = present[present.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))] \
-                if len(kinds) > 1 else present.iloc[:0]
-            if kinds.index[0] is str or str in kinds.index:
+            strings = present[types.map(lambda k: k is str).astype(bool)]
+            if len(strings):
                 measures = strings.str.len().to_numpy(dtype=np.float64)
                 self._sample_texts(col, strings, rng)
             else:
+                numbers = present[types.map(lambda k: k is int or k is float).astype(bool)]
                 measures = numbers.to_numpy(dtype=np.float64) if len(numbers) else None
         uniques = present.astype(str).unique() if present.dtype == object else present.unique()
         if col.distinct is not None:
             col.distinct.update(uniques.tolist())
-            # (the exact set becomes a sketch past max_exact_distinct)
             if len(col.distinct) > self.max_exact_distinct:
                 self._to_hll(col)
         else:
