@@ -9,18 +9,18 @@ by a newline, cheapest first (length, language, toxicity); a row's ``drop_reason
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .._errors import invalid
+from .io import FORMATS, ChunkWriter, read_chunks
 from .rules import CleaningRules
 from .toxicity import Scorer, default_scorer, score
 
-FORMATS = (".csv", ".jsonl", ".parquet")
 EXAMPLES = 3
 
 
@@ -167,7 +167,6 @@ class DataCleaner:
                 raise invalid(name, str(path), "a file other than the input")
         self._start()
         from .._atomic import atomic_path
-        from .io import ChunkWriter
 
         bar = task = None
         if progress:
@@ -177,7 +176,8 @@ class DataCleaner:
             task = bar.add_task("cleaning (rows)", total=None)
             bar.start()
         try:
-            with atomic_path(output) as out_tmp, _maybe_atomic(excluded) as ex_tmp:
+            with atomic_path(output) as out_tmp, (
+                    atomic_path(excluded) if excluded is not None else contextlib.nullcontext()) as ex_tmp:
                 kept_writer = ChunkWriter(out_tmp, output.suffix.lower())
                 dropped_writer = ChunkWriter(ex_tmp, Path(excluded).suffix.lower()) if ex_tmp else None
                 for chunk in read_chunks(source, self.chunk_size, tuple(self.text_columns)):
@@ -326,38 +326,6 @@ def _kind(data: Any) -> str:
 
 
 def _to_frame(data: Any, kind: str) -> Any:
-    if kind == "pandas":
-        return data
-    if kind == "arrow":
-        return data.to_pandas()
-    return data.to_pandas()  # datasets.Dataset
+    return data if kind == "pandas" else data.to_pandas()  # a pyarrow Table or a datasets.Dataset
 
 
-def read_chunks(source: str | Path, chunk_size: int, text_columns: tuple[str, ...] = ()) -> Iterator[Any]:
-    """DataFrames of at most ``chunk_size`` rows from a CSV, JSONL or Parquet file; a corrupt file is one error."""
-    from .io import read_chunks as _read
-
-    return _read(source, chunk_size, text_columns)
-
-
-class _maybe_atomic:
-    """``atomic_path(path)`` when a path is given, else a context yielding None."""
-
-    def __init__(self, path: str | Path | None) -> None:
-        self.path = path
-        self._cm = None
-
-    def __enter__(self) -> Path | None:
-        if self.path is None:
-            return None
-        from .._atomic import atomic_path
-
-        self._cm = atomic_path(self.path)
-        return self._cm.__enter__()
-
-    def __exit__(self, *exc: Any) -> Any:
-        return self._cm.__exit__(*exc) if self._cm is not None else False
-
-
-def report_json(report: CleaningReport) -> str:
-    return json.dumps(report.to_dict(), indent=2)

@@ -35,16 +35,18 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def run_cli(args: argparse.Namespace) -> int:
     if args.data_command == "profile":
         return _profile(args)
+    import json
+
     from .._atomic import atomic_path
     from .._cli_common import console
-    from .cleaner import DataCleaner, report_json
+    from .cleaner import DataCleaner
 
     columns = [c.strip() for c in args.text_columns.split(",") if c.strip()]
     cleaner = DataCleaner(columns, args.rules, chunk_size=args.chunk_size)
     report = cleaner.process_file(args.input, args.output, excluded=args.excluded, progress=not args.quiet)
     if args.report:
         with atomic_path(args.report) as tmp:
-            Path(tmp).write_text(report_json(report))
+            Path(tmp).write_text(json.dumps(report.to_dict(), indent=2))
     out = console()
     reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(report.dropped.items())) or "none"
     out.print(f"{report.rows:,} rows: {report.kept:,} kept, {report.rows - report.kept:,} dropped ({reasons})")

@@ -19,11 +19,11 @@ import signal
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .._errors import DeepSeekError, require
-from .pipeline import FeaturePipeline
+from .pipeline import FeaturePipeline, _key
 from .redis_streams import GROUP, RedisStreamConfig, ensure_spec, partition_key
 from .window import KeyWindow
 
@@ -110,7 +110,6 @@ class WorkerStats:
     lost: int = 0
     commits: int = 0
     reconnects: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class StreamWorker:
@@ -374,10 +373,6 @@ class StreamWorker:
         self.stats.dead += len(deads)
         self.stats.commits += 1
         return len(entries)
-
-
-def _key(value: Any) -> Any:
-    return tuple(_key(v) for v in value) if isinstance(value, list) else value
 
 
 def _is_connection_error(e: Exception) -> bool:
