@@ -196,6 +196,12 @@ class DataCleaner:
                 bar.stop()
         return self.report
 
+    def as_beam_transform(self, *, with_dropped: bool = False) -> Any:
+        """These rules as an Apache Beam ``PTransform`` over rows (dicts): see :mod:`deepseek.data.beam`."""
+        from .beam import as_beam_transform
+
+        return as_beam_transform(self, with_dropped=with_dropped)
+
     # -- the rules ----------------------------------------------------------------------------------------------
     def _texts(self, frame: Any) -> tuple[Any, Any]:
         """The text columns joined by a newline, as an Arrow string array (null where any is None/NaN), and that

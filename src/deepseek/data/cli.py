@@ -1,7 +1,9 @@
-"""``deepseek data``: clean a file of text rows by rules.
+"""``deepseek data``: clean a file of text rows by rules; profile a table.
 
     deepseek data clean IN.{csv,jsonl,parquet} --text-columns content --rules rules.yaml --output OUT
                         [--excluded dropped.jsonl] [--report report.json] [--chunk-size 10000]
+    deepseek data profile IN --json report.json --html report.html [--rules rules.yaml] [--minimal]
+                          [--label-column label [--feature-columns content]]
 """
 
 from __future__ import annotations
@@ -29,7 +31,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     pp.add_argument("--html", default=None, help="a self-contained report.html with charts")
     pp.add_argument("--rules", default=None, help="write the suggested cleaner rules (YAML) here")
     pp.add_argument("--text-columns", default=None, help="comma-separated text columns (default: detected)")
-    pp.add_argument("--minimal", action="store_true", help="no language mix, histograms or duplicate rows")
+    pp.add_argument("--minimal", action="store_true",
+                    help="no language mix, histograms, duplicate rows or isolation forest")
+    pp.add_argument("--label-column", default=None,
+                    help="find label issues in this column (cleanlab on 5-fold out-of-fold probabilities)")
+    pp.add_argument("--feature-columns", default=None,
+                    help="comma-separated columns the label model reads (default: every other column)")
 
 
 def run_cli(args: argparse.Namespace) -> int:
@@ -65,7 +72,15 @@ def _profile(args: argparse.Namespace) -> int:
     if not (args.json or args.html or args.rules):
         raise invalid("--json/--html/--rules", None, "at least one output")
     columns = [c.strip() for c in args.text_columns.split(",")] if args.text_columns else None
-    profile = DataProfiler(minimal=args.minimal, text_columns=columns).profile(args.input)
+    features = [c.strip() for c in args.feature_columns.split(",")] if args.feature_columns else None
+    model = None
+    if args.label_column:
+        from .anomalies import default_label_model
+
+        model = default_label_model(text=features is not None and len(features) == 1 and (
+            columns is None or features[0] in columns))
+    profile = DataProfiler(minimal=args.minimal, text_columns=columns, label_column=args.label_column, model=model,
+                           feature_columns=features).profile(args.input)
     if args.json:
         profile.save_json(args.json)
     if args.html:
@@ -80,4 +95,9 @@ def _profile(args: argparse.Namespace) -> int:
     dup = "" if profile.duplicate_rows is None else f", {profile.duplicate_rows:,} duplicate rows"
     out.print(f"{profile.rows:,} rows x {len(profile.columns)} columns: {missing:,} missing values{dup}, "
               f"{outliers:,} outliers (robust z > {profile.z:g})")
+    if profile.anomalies:
+        out.print(f"anomalous rows (isolation forest): {profile.anomalies['count']:,}")
+    if profile.label_issues:
+        out.print(f"label issues (cleanlab): {profile.label_issues['count']:,} "
+                  f"(out-of-fold accuracy {profile.label_issues['out_of_fold_accuracy']:.3f})")
     return 0

@@ -3,9 +3,12 @@
 Per column: the kinds of values, missing values, distinct values (exact up to ``max_exact_distinct``, then a
 HyperLogLog estimate), numeric summaries (mean and deviation merged across chunks; median, MAD and histogram from
 a bounded reservoir sample), top values; for text columns the length distribution and the language mix of a
-sample. Across columns: exact duplicate rows. Outliers by robust z-score (|x - median| / (1.4826 MAD) > ``z``).
-``minimal=True`` skips the language mix, the histograms' chart data and the duplicate rows. ``suggested_rules()``
-turns what it found into :class:`~deepseek.data.DataCleaner` rules (profile -> clean).
+sample. Across columns: exact duplicate rows. Outliers per column by robust z-score (|x - median| / (1.4826 MAD)
+> ``z``); anomalous rows by an isolation forest fitted on a uniform row sample over the numeric columns and text
+lengths; label issues (cleanlab) when a label column and a model (or predicted probabilities) are given.
+``minimal=True`` skips the language mix, the histograms' chart data, the duplicate rows and the isolation forest.
+``suggested_rules()`` turns what it found into :class:`~deepseek.data.DataCleaner` rules, ``flagged_rows()`` lists
+the rows it flagged (profile -> clean).
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ class DataProfiler:
 
     def __init__(self, *, minimal: bool = False, text_columns: Sequence[str] | None = None, z: float = 3.5,
                  max_exact_distinct: int = 100_000, language_sample: int = 2_000, chunk_size: int = 100_000,
+                 isolation_forest: bool = True, isolation_sample: int = 10_000, label_column: str | None = None,
+                 model: Any = None, feature_columns: Sequence[str] | None = None, folds: int = 5,
                  seed: int = 0) -> None:
         if not isinstance(minimal, bool):
             raise invalid("minimal", minimal, "True or False")
@@ -56,16 +61,37 @@ class DataProfiler:
             raise invalid("text_columns", text_columns, "a list of column names, or None (every text column)")
         if isinstance(z, bool) or not isinstance(z, (int, float)) or z <= 0:
             raise invalid("z", z, "a robust z-score > 0")
+        if not isinstance(isolation_forest, bool):
+            raise invalid("isolation_forest", isolation_forest, "True or False")
+        if label_column is not None and not isinstance(label_column, str):
+            raise invalid("label_column", label_column, "a column name, or None")
+        if model is not None and not (hasattr(model, "fit") and hasattr(model, "predict_proba")):
+            raise invalid("model", model, "a scikit-learn classifier with fit and predict_proba, or None")
+        if feature_columns is not None and (isinstance(feature_columns, str) or not all(
+                isinstance(c, str) for c in feature_columns)):
+            raise invalid("feature_columns", feature_columns, "a list of column names, or None (every other column)")
+        if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+            raise invalid("folds", folds, "an integer >= 2")
         for name, value in (("max_exact_distinct", max_exact_distinct), ("language_sample", language_sample),
-                            ("chunk_size", chunk_size)):
+                            ("chunk_size", chunk_size), ("isolation_sample", isolation_sample)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise invalid(name, value, "an integer >= 1")
         self.minimal, self.text_columns, self.z = minimal, text_columns, float(z)
         self.max_exact_distinct, self.language_sample, self.chunk_size = max_exact_distinct, language_sample, chunk_size
+        self.isolation_forest, self.isolation_sample = isolation_forest, isolation_sample
+        self.label_column, self.model, self.folds = label_column, model, folds
+        self.feature_columns = list(feature_columns) if feature_columns is not None else None
         self.seed = seed
 
-    def profile(self, data: Any) -> Profile:
-        """Profile ``data``; a file is read twice (the second pass counts outliers against the medians)."""
+    def profile(self, data: Any, *, pred_probs: Any = None) -> Profile:
+        """Profile ``data``; a file is read twice (the second pass counts outliers against the medians). With a
+        ``label_column`` the label issues come from ``pred_probs`` (rows x classes, classes in sorted order) when
+        given, else from the model's out-of-fold probabilities (that step holds the label and feature columns in
+        memory)."""
+        if pred_probs is not None and self.label_column is None:
+            raise invalid("pred_probs", "given", "label_column set on the DataProfiler as well")
+        if self.label_column is not None and self.model is None and pred_probs is None:
+            raise invalid("model", None, f"a classifier (or pred_probs) to find label issues in {self.label_column!r}")
         from .cleaner import _kind, _to_frame
         from .io import read_chunks
 
@@ -86,9 +112,14 @@ class DataProfiler:
         rows = 0
         row_hashes: set[int] | None = None if self.minimal else set()
         duplicate_rows = 0
+        rows_sample: Any = None  # a uniform sample of whole rows for the isolation forest
+        sample_keys = np.empty(0)
         for chunk in chunks():
             if not columns:
                 columns = {str(c): _Column(str(c)) for c in chunk.columns}
+                self._check_label_columns(columns)
+            if self.isolation_forest and not self.minimal and len(chunk):
+                rows_sample, sample_keys = self._sample_rows(rows_sample, sample_keys, chunk, rng)
             rows += len(chunk)
             for c in chunk.columns:
                 self._update(columns[str(c)], chunk[c], rng)
@@ -101,13 +132,64 @@ class DataProfiler:
                     else:
                         row_hashes.add(h)
         stats = {name: self._finish(col, rows) for name, col in columns.items()}
-        outliers = self._outliers(chunks(), stats)
+        scorer = self._isolation_scorer(rows_sample, stats)
+        outliers = self._outliers(chunks(), stats, scorer)
         for name, count in outliers.items():
             stats[name]["outliers"] = count
+        anomalies = scorer.result() if scorer is not None else None
+        issues = None
+        if self.label_column is not None:
+            from .anomalies import label_issues
+
+            wanted = [self.label_column] + (self.feature_columns or [c for c in columns if c != self.label_column])
+            frame = _concat([c[wanted] for c in chunks()]) if kind == "path" else _to_frame(data, kind)[wanted]
+            issues = label_issues(frame.reset_index(drop=True), self.label_column, model=self.model,
+                                  pred_probs=pred_probs, feature_columns=self.feature_columns, folds=self.folds,
+                                  seed=self.seed)
+        flagged = sorted(set(scorer.all_rows() if scorer is not None else []) | set(
+            issues.pop("all_rows") if issues else []))
         return Profile(rows=rows, columns=stats, duplicate_rows=None if self.minimal else duplicate_rows,
-                       minimal=self.minimal, z=self.z)
+                       minimal=self.minimal, z=self.z, anomalies=anomalies, label_issues=issues,
+                       flagged=flagged)
 
     # -- internals ---------------------------------------------------------------------------------------------
+    def _check_label_columns(self, columns: dict[str, _Column]) -> None:
+        if self.label_column is not None and self.label_column not in columns:
+            raise invalid("label_column", self.label_column, f"a column of the data ({list(columns)})")
+        missing = [c for c in self.feature_columns or [] if c not in columns]
+        if missing:
+            raise invalid("feature_columns", missing, f"columns of the data ({list(columns)})")
+
+    def _sample_rows(self, held: Any, held_keys: Any, chunk: Any, rng: Any) -> tuple[Any, Any]:
+        """The ``isolation_sample`` rows with the smallest random keys so far: a uniform sample over every chunk."""
+        import numpy as np
+
+        keys = rng.random(len(chunk))
+        frame = chunk.reset_index(drop=True)
+        if len(keys) > self.isolation_sample:  # only this chunk's smallest keys can survive
+            keep = np.argpartition(keys, self.isolation_sample)[:self.isolation_sample]
+            frame, keys = frame.iloc[keep], keys[keep]
+        if held is not None:
+            frame = _concat([held, frame])
+            keys = np.concatenate([held_keys, keys])
+        if len(keys) > self.isolation_sample:
+            keep = np.argpartition(keys, self.isolation_sample)[:self.isolation_sample]
+            frame, keys = frame.iloc[keep], keys[keep]
+        return frame.reset_index(drop=True), keys
+
+    def _isolation_scorer(self, sample: Any, stats: dict[str, dict[str, Any]]) -> Any:
+        if sample is None or len(sample) < 2:
+            return None
+        skip = {self.label_column}
+        numeric = [n for n, s in stats.items() if "numeric" in s and n not in skip
+                   and set(s["kinds"]) <= {"int", "float"}]
+        text = [n for n, s in stats.items() if s["text"] and "length" in s and n not in skip]
+        if not numeric and not text:
+            return None
+        from .anomalies import IsolationScorer
+
+        return IsolationScorer(sample, numeric, text, self.seed)
+
     def _is_text(self, col: _Column) -> bool:
         if self.text_columns is not None:
             return col.name in self.text_columns
@@ -226,8 +308,9 @@ class DataProfiler:
             out["languages"] = {k: v / len(codes) for k, v in mix.most_common(10)}
         return out
 
-    def _outliers(self, chunks: Any, stats: dict[str, dict[str, Any]]) -> dict[str, int]:
-        """Values (text lengths for text columns) with a robust z-score above ``z``, counted over every row."""
+    def _outliers(self, chunks: Any, stats: dict[str, dict[str, Any]], scorer: Any) -> dict[str, int]:
+        """Values (text lengths for text columns) with a robust z-score above ``z``, counted over every row; each
+        chunk is also scored by the isolation forest when there is one."""
         limits = {}
         for name, s in stats.items():
             summary = s.get("length") or s.get("numeric")
@@ -241,7 +324,11 @@ class DataProfiler:
         import numpy as np
         import pandas as pd
 
+        first_row = 0
         for chunk in chunks:
+            if scorer is not None:
+                scorer.update(chunk, first_row)
+            first_row += len(chunk)
             for name, (median, scale, text) in limits.items():
                 series = chunk[name]
                 series = series[series.notna()]
@@ -273,10 +360,18 @@ class Profile:
     duplicate_rows: int | None
     minimal: bool
     z: float
+    anomalies: dict[str, Any] | None = None
+    label_issues: dict[str, Any] | None = None
+    flagged: list[int] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"rows": self.rows, "duplicate_rows": self.duplicate_rows, "minimal": self.minimal,
-                "outlier_z": self.z, "columns": self.columns}
+                "outlier_z": self.z, "columns": self.columns, "anomalous_rows": self.anomalies,
+                "label_issues": self.label_issues}
+
+    def flagged_rows(self) -> list[int]:
+        """Positions (0-based, in the data's order) of every row the isolation forest or cleanlab flagged."""
+        return list(self.flagged)
 
     def save_json(self, path: str | Path) -> Path:
         import json
@@ -348,6 +443,16 @@ class Profile:
                 plt.close(fig)
                 parts.append(f'<img alt="{html.escape(name)}" src="data:image/png;base64,'
                              f'{base64.b64encode(buffer.getvalue()).decode()}">')
+        for title, found, columns in (("Anomalous rows", self.anomalies, ("row", "score")),
+                                      ("Label issues", self.label_issues,
+                                       ("row", "given", "suggested", "self_confidence"))):
+            if found:
+                parts.append(f"<h2>{title}</h2><p>{found['count']:,} rows ({100 * found['share']:.2f} %) — "
+                             f"{html.escape(found['method'])}</p><table><tr>"
+                             + "".join(f"<th>{c}</th>" for c in columns) + "</tr>")
+                for item in found["rows"][:20]:
+                    parts.append("<tr>" + "".join(f"<td>{html.escape(str(item[c]))}</td>" for c in columns) + "</tr>")
+                parts.append("</table>")
         page = ("<!doctype html><html><head><meta charset='utf-8'><title>Data profile</title><style>body{font-family:"
                 "sans-serif;max-width:60em;margin:auto}th{text-align:left;padding-right:1em}</style></head><body>"
                 + "".join(parts) + "</body></html>")
@@ -355,6 +460,12 @@ class Profile:
         with atomic_path(path) as tmp:
             Path(tmp).write_text(page, encoding="utf-8")
         return path
+
+
+def _concat(frames: list[Any]) -> Any:
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True)
 
 
 class HyperLogLog:
