@@ -104,13 +104,16 @@ def main() -> None:
     history = trainer.fit(train, epochs=args.epochs, eval_data=test, model=model)
     seconds = time.perf_counter() - start
     weights = trainer.full_state_dict()
+    totals = trainer.communication_totals()  # every process takes part
     if trainer.is_main_process:
         summary = {"world_size": trainer.world_size, "strategy": trainer.dist.strategy,
                    "compression": trainer.dist.compression, "steps": trainer.step, "history": history,
                    "resumed_from": trainer.resumed_from, "fit_seconds": seconds,
                    "optimizer_state_bytes": trainer.optimizer_state_bytes(),
                    "bytes_allreduced": trainer.comm_stats.bytes_allreduced if trainer.comm_stats else None,
-                   "allreduce_calls": trainer.comm_stats.calls if trainer.comm_stats else None}
+                   "allreduce_calls": trainer.comm_stats.calls if trainer.comm_stats else None,
+                   "bytes_internode": trainer.comm_stats.bytes_internode if trainer.comm_stats else None,
+                   "job_bytes_allreduced": totals["bytes_allreduced"], "job_bytes_internode": totals["bytes_internode"]}
         print(json.dumps({k: v for k, v in summary.items() if k != "history"} | history[-1]))
         if args.out:
             args.out.mkdir(parents=True, exist_ok=True)

@@ -57,6 +57,7 @@ def runs(tmp_path_factory) -> dict[str, dict]:
         "no_sync_bn": (2, [], two),
         "fp16": (2, ["--compression", "fp16"], [*COMMON, "--batch-size", "32"]),
         "powersgd": (2, ["--compression", "powersgd"], [*COMMON, "--batch-size", "32"]),
+        "2bit": (2, ["--compression", "2bit"], [*COMMON, "--batch-size", "32"]),
     }
     # two runs at a time: most of a run is interpreter start-up and imports, one core each (--standalone gives
     # every run its own rendezvous port); the results do not depend on timing
@@ -65,6 +66,41 @@ def runs(tmp_path_factory) -> dict[str, dict]:
     with ThreadPoolExecutor(2) as pool:
         futures = {name: pool.submit(_run, tmp, name, *job) for name, job in jobs.items()}
         return {name: f.result() for name, f in futures.items()}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _run_two_nodes(tmp: Path, name: str, options: list[str], script_args: list[str]) -> dict:
+    """Two "machines" of two processes each: two `deepseek train --nnodes 2` launches meeting at one rendezvous
+    endpoint, as on a real cluster (torchrun gives each its own LOCAL_WORLD_SIZE and consecutive ranks)."""
+    out = tmp / name
+    endpoint = f"127.0.0.1:{_free_port()}"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    launches = [subprocess.Popen([*DEEPSEEK, "train", str(SCRIPT), "--nproc", "2", "--nnodes", "2",
+                                  "--rdzv-endpoint", endpoint, "--job-id", name, *options, "--", *script_args,
+                                  "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env=env, cwd=tmp) for _ in range(2)]
+    outputs = [p.communicate(timeout=600) for p in launches]
+    for launch, (_, err) in zip(launches, outputs, strict=True):
+        assert launch.returncode == 0, err[-3000:]
+    result = json.loads((out / "metrics.json").read_text())
+    result["weights"] = load_file(str(out / "weights.safetensors"))
+    return result
+
+
+@pytest.fixture(scope="module")
+def node_runs(tmp_path_factory) -> dict[str, dict]:
+    """Flat all-reduce, hierarchical all-reduce and HSDP, each on 2 "nodes" x 2 processes x 16 samples."""
+    tmp = tmp_path_factory.mktemp("nodes")
+    args = [*COMMON, "--float64", "--batch-size", "16"]
+    return {name: _run_two_nodes(tmp, name, ["--sync-bn", "--strategy", strategy], args)
+            for name, strategy in (("flat", "ring_allreduce"), ("hierarchical", "hierarchical"), ("hsdp", "hsdp"))}
 
 
 def _max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
@@ -88,6 +124,26 @@ def test_two_processes_with_sync_bn_train_exactly_like_one_with_the_global_batch
     assert _max_diff(one["weights"], two["weights"]) < EXACT
     assert abs(one["history"][-1]["eval_accuracy"] - two["history"][-1]["eval_accuracy"]) <= 1e-9
     assert one["history"][-1]["eval_accuracy"] > 0.85
+
+
+@pytest.mark.parametrize("strategy", ["flat", "hierarchical", "hsdp"])
+def test_two_nodes_of_two_processes_train_exactly_like_one_process(runs, node_runs, strategy):
+    """Hierarchical all-reduce and HSDP give the flat all-reduce's result (and the single process's) to float64
+    rounding, across two launches that meet at one rendezvous like two machines."""
+    one, four = runs["one"], node_runs[strategy]
+    assert four["world_size"] == 4 and four["strategy"] == {"flat": "ring_allreduce"}.get(strategy, strategy)
+    assert four["steps"] == one["steps"]
+    assert _max_diff(one["weights"], four["weights"]) < EXACT
+    assert _max_diff(node_runs["flat"]["weights"], four["weights"]) < EXACT
+
+
+def test_hierarchical_all_reduce_sends_half_the_bytes_across_nodes(node_runs):
+    flat, hierarchical = node_runs["flat"], node_runs["hierarchical"]
+    per_process = flat["bytes_allreduced"]  # one gradient payload per step, the same in both
+    assert hierarchical["bytes_allreduced"] == per_process
+    # flat: all four processes' all-reduces span the two nodes; hierarchical: only the two leaders'
+    assert flat["job_bytes_internode"] == 4 * per_process
+    assert hierarchical["job_bytes_internode"] == 2 * per_process
 
 
 def test_without_sync_bn_two_processes_differ_from_one(runs):
@@ -149,6 +205,18 @@ def test_powersgd_sends_fewer_bytes_than_fp16(runs):
     assert runs["powersgd"]["history"][-1]["eval_accuracy"] > 0.8
 
 
+def test_2bit_compression_sends_a_quarter_byte_per_element_and_still_learns(runs):
+    n_params = sum(v.numel() for k, v in runs["one"]["weights"].items() if "running" not in k and "num_batches" not in k)
+    two = runs["2bit"]
+    # per bucket and step: ceil(n / 4) bytes of codes and a 4-byte scale (the CNN's gradients fit one bucket)
+    per_step = two["bytes_allreduced"] / two["steps"]
+    assert two["allreduce_calls"] == two["steps"]
+    assert (n_params + 3) // 4 + 4 == per_step
+    assert per_step < runs["fp16"]["bytes_allreduced"] / runs["fp16"]["steps"] / 7.9
+    # one epoch on digits: stochastic 2-bit gradients with error feedback still learn (fp16 reaches ~0.9 here)
+    assert two["history"][-1]["eval_accuracy"] > 0.7
+
+
 def test_a_killed_worker_restarts_and_the_run_ends_where_an_uninterrupted_one_does(tmp_path):
     args = ["--dataset", "digits", "--epochs", "2", "--batch-size", "32", "--checkpoint-every", "1"]  # dropout on
     straight = _run(tmp_path, "straight", 2, ["--checkpoint-path", str(tmp_path / "ck_straight")], args)
@@ -174,6 +242,9 @@ def test_a_killed_worker_restarts_and_the_run_ends_where_an_uninterrupted_one_do
 @pytest.mark.parametrize(("config", "match"), [
     ({"strategy": "ring"}, "strategy"), ({"compression": "zip"}, "compression"),
     ({"gradient_accumulation": 0}, "gradient_accumulation"), ({"strategy": "fsdp", "compression": "powersgd"}, "powersgd"),
+    ({"strategy": "fsdp", "compression": "2bit"}, "2bit"), ({"strategy": "hsdp", "compression": "2bit"}, "2bit"),
+    ({"strategy": "hierarchical", "compression": "fp16"}, "compression"),
+    ({"processes_per_node": 0}, "processes_per_node"),
 ])
 def test_bad_distributed_config_is_refused(config, match):
     with pytest.raises(deepseek.InvalidArgumentError, match=match):

@@ -11,12 +11,13 @@ from .._errors import invalid
 OPTIMIZERS = ("AdamW", "Adam", "SGD", "RMSprop")
 SCHEDULERS = (None, "cosine", "linear", "step", "constant")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-STRATEGIES = ("ring_allreduce", "zero1", "fsdp")
-COMPRESSIONS = (None, "fp16", "bf16", "powersgd")
+STRATEGIES = ("ring_allreduce", "zero1", "fsdp", "hierarchical", "hsdp")
+COMPRESSIONS = (None, "fp16", "bf16", "powersgd", "2bit")
 BACKENDS = ("auto", "gloo", "nccl")
 # Lightning / Accelerate / DeepSpeed names for the same strategies
 STRATEGY_ALIASES = {"ddp": "ring_allreduce", "allreduce": "ring_allreduce", "zero": "zero1",
-                    "deepspeed_stage_1": "zero1", "zero_stage_1": "zero1", "fsdp2": "fsdp"}
+                    "deepspeed_stage_1": "zero1", "zero_stage_1": "zero1", "fsdp2": "fsdp",
+                    "hierarchical_allreduce": "hierarchical", "hybrid_shard": "hsdp"}
 # Lightning / Accelerate spellings that map cleanly onto ours
 ALIASES = {"gradient_clip_val": "clip_grad_norm", "max_grad_norm": "clip_grad_norm", "name": "type",
            "learning_rate": "lr", "accumulate_grad_batches": "gradient_accumulation",
@@ -84,6 +85,7 @@ class DistributedConfig(BaseConfig):
     powersgd_rank: int = 2
     powersgd_start_step: int = 10  # PowerSGD all-reduces uncompressed until here (its warm-up)
     backend: str = "auto"  # "auto": NCCL when the process has a GPU, else Gloo
+    processes_per_node: int | None = None  # hierarchical/hsdp node size; None: torchrun's LOCAL_WORLD_SIZE
 
     def __post_init__(self) -> None:
         if isinstance(self.gradient_accumulation, bool) or not (
@@ -96,9 +98,16 @@ class DistributedConfig(BaseConfig):
         compression = None if self.compression in (None, "none") else self.compression
         if compression not in COMPRESSIONS:
             raise invalid("compression", self.compression, f"one of {COMPRESSIONS}")
-        if compression == "powersgd" and strategy == "fsdp":
-            raise invalid("compression", "powersgd", "fp16 or bf16 with strategy='fsdp' (PowerSGD is a DDP "
-                          "communication hook: use strategy='ring_allreduce' or 'zero1')")
+        if compression in ("powersgd", "2bit") and strategy in ("fsdp", "hsdp"):
+            raise invalid("compression", compression, f"fp16 or bf16 with strategy={strategy!r} ({compression} is a "
+                          "DDP communication hook; FSDP reduce-scatters its gradients: use strategy="
+                          "'ring_allreduce' or 'zero1')")
+        if compression is not None and strategy == "hierarchical":
+            raise invalid("compression", compression, "None with strategy='hierarchical' (its all-reduce is itself "
+                          "the communication hook; use ring_allreduce for compressed gradients)")
+        if self.processes_per_node is not None and (isinstance(self.processes_per_node, bool) or not isinstance(
+                self.processes_per_node, int) or self.processes_per_node < 1):
+            raise invalid("distributed_config.processes_per_node", self.processes_per_node, "an integer >= 1, or None")
         object.__setattr__(self, "compression", compression)
         if not (isinstance(self.powersgd_rank, int) and self.powersgd_rank >= 1):
             raise invalid("distributed_config.powersgd_rank", self.powersgd_rank, "an integer >= 1")

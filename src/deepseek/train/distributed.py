@@ -86,8 +86,8 @@ class DistributedTrainer(DeepSeekTrainer):
         self._configure(_merged(optimizer_config, launched.get("optimizer_config"), "optimizer_config"), distributed,
                         precision=precision or launched.get("precision", "auto"), checkpoint_path=checkpoint_path,
                         checkpoint_every=checkpoint_every, device="cpu", **_trainer_defaults(trainer_options))
-        if self.dist.strategy == "fsdp" and self.dtype == "fp16":
-            raise invalid("precision", "fp16", "'bf16' or 'fp32' with strategy='fsdp' (float16 loss scaling "
+        if self.dist.strategy in ("fsdp", "hsdp") and self.dtype == "fp16":
+            raise invalid("precision", "fp16", f"'bf16' or 'fp32' with strategy={self.dist.strategy!r} (float16 loss scaling "
                           "would need every shard's overflow check)")
         self._device_request = device
         self.keep_checkpoints, self.async_checkpoint = keep_checkpoints, async_checkpoint
@@ -132,6 +132,15 @@ class DistributedTrainer(DeepSeekTrainer):
         return get_model_state_dict(self.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True,
                                                                          broadcast_from_rank0=False))
 
+    def communication_totals(self) -> dict[str, int]:
+        """Gradient bytes handed to collectives, summed over every process of the job (a collective: every
+        process calls it): ``bytes_allreduced`` in all, ``bytes_internode`` to collectives spanning machines."""
+        stats = self.comm_stats
+        values = torch.tensor([stats.bytes_allreduced, stats.bytes_internode, stats.calls] if stats else [0, 0, 0],
+                              dtype=torch.int64)
+        values = self._sum_over_processes(values)
+        return {"bytes_allreduced": int(values[0]), "bytes_internode": int(values[1]), "calls": int(values[2])}
+
     def close(self) -> None:
         """Wait for a pending checkpoint and leave the process group if this trainer created it."""
         if self._checkpointer is not None:
@@ -153,16 +162,31 @@ class DistributedTrainer(DeepSeekTrainer):
         model = self._prepare(model)
         self._module = model
         strategy = self.dist.strategy
-        if strategy == "fsdp":
-            self.model = _fully_shard(model, self.dist.compression)
+        if strategy in ("fsdp", "hsdp"):
+            from .hierarchy import hsdp_mesh
+
+            mesh = hsdp_mesh(self.device, self.dist.processes_per_node) if strategy == "hsdp" else None
+            self.model = _fully_shard(model, self.dist.compression, mesh)
             cls, groups, kwargs = optimizer_spec(self.model, self.optim)
             self.optimizer = cls(groups, **kwargs)
             return
         from torch.nn.parallel import DistributedDataParallel
 
+        from .hierarchy import processes_per_node
+
         self.model = DistributedDataParallel(model, device_ids=[self._local_rank] if self.device == "cuda" else None)
-        self.comm_stats = register_compression(self.model, self.dist.compression, powersgd_rank=self.dist.powersgd_rank,
-                                               powersgd_start_step=self.dist.powersgd_start_step, seed=self.seed)
+        spans_nodes = self.world_size > processes_per_node(self.dist.processes_per_node)
+        if strategy == "hierarchical":
+            from .comm_hooks import CommStats
+            from .hierarchy import _HierarchicalState, hierarchical_hook, node_layout
+
+            self.comm_stats = CommStats("hierarchical")
+            self.model.register_comm_hook(_HierarchicalState(node_layout(self.dist.processes_per_node),
+                                                             self.comm_stats), hierarchical_hook)
+        else:
+            self.comm_stats = register_compression(
+                self.model, self.dist.compression, powersgd_rank=self.dist.powersgd_rank,
+                powersgd_start_step=self.dist.powersgd_start_step, seed=self.seed, spans_nodes=spans_nodes)
         cls, groups, kwargs = optimizer_spec(model, self.optim)
         if strategy == "zero1":
             from torch.distributed.optim import ZeroRedundancyOptimizer
@@ -196,7 +220,7 @@ class DistributedTrainer(DeepSeekTrainer):
 
     # -- the loop's multi-process parts ------------------------------------------------------------------
     def _gradient_sync(self, last_micro: bool) -> Any:
-        if self.dist.strategy == "fsdp":
+        if self.dist.strategy in ("fsdp", "hsdp"):
             self.model.set_requires_gradient_sync(last_micro)
             return contextlib.nullcontext()
         return super()._gradient_sync(last_micro)
@@ -205,7 +229,7 @@ class DistributedTrainer(DeepSeekTrainer):
         # DDP's forward broadcasts buffers (a collective per call); the wrapped module needs none. FSDP's
         # module must run through its hooks (it gathers the parameters).
         self._sync_buffers()
-        return self.model if self.dist.strategy == "fsdp" else self._module
+        return self.model if self.dist.strategy in ("fsdp", "hsdp") else self._module
 
     def _sync_buffers(self) -> None:
         """Rank 0's buffers (BatchNorm running statistics) everywhere, as DDP's next forward would make them:
@@ -326,9 +350,9 @@ def _jsonable(tree: Any) -> Any:
     return tree
 
 
-def _fully_shard(model: torch.nn.Module, compression: str | None) -> torch.nn.Module:
-    """FSDP2: every parameter-holding child (inside containers) gets its own shard unit, then the root.
-    All processes start from rank 0's weights, as DDP guarantees."""
+def _fully_shard(model: torch.nn.Module, compression: str | None, mesh: Any = None) -> torch.nn.Module:
+    """FSDP2: every parameter-holding child (inside containers) gets its own shard unit, then the root; on a 2-D
+    ``mesh`` (replicate, shard) that is HSDP. All processes start from rank 0's weights, as DDP guarantees."""
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
     with torch.no_grad():
@@ -337,8 +361,8 @@ def _fully_shard(model: torch.nn.Module, compression: str | None) -> torch.nn.Mo
     reduce_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(compression or "")
     policy = MixedPrecisionPolicy(reduce_dtype=reduce_dtype)
     for unit in _shard_units(model):
-        fully_shard(unit, mp_policy=policy)
-    fully_shard(model, mp_policy=policy)
+        fully_shard(unit, mp_policy=policy, mesh=mesh)
+    fully_shard(model, mp_policy=policy, mesh=mesh)
     return model
 
 
