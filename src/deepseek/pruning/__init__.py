@@ -1,6 +1,7 @@
 """Pruning: gradual unstructured sparsity on a schedule, structured channel removal, dynamic sparse training,
-per-layer sparsity reports."""
+input-dependent channel gating (dynamic channel selection), per-layer sparsity reports."""
 
+from .dynamic_channels import DynamicChannelModel, GatedConv2d, dynamic_channels
 from .dynamic_sparse import DynamicSparseConfig, DynamicSparseTraining
 from .masks import prunable_layers, remove_masks
 from .report import LayerSparsity, SparsityReport, sparsity_report
@@ -20,12 +21,15 @@ __all__ = [
     "SCHEDULES",
     "ChannelPruningConfig",
     "ChannelPruningResult",
+    "DynamicChannelModel",
     "DynamicSparseConfig",
     "DynamicSparseTraining",
+    "GatedConv2d",
     "LayerSparsity",
     "SparsityConfig",
     "SparsityReport",
     "SparsityScheduler",
+    "dynamic_channels",
     "output_layers",
     "prunable_layers",
     "prune_channels",
