@@ -21,7 +21,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("deepseek.evaluate", "accuracy on a bundled labeled set plus latency; gate CI on it"),
     "quantize": ("deepseek.quantization.cli", "quantize a model to INT8 with real calibration data; per-layer error report"),
     "prune": ("deepseek.pruning.cli", "remove channels (structured pruning), verify, and measure dense vs pruned latency"),
-    "export": ("deepseek.compile.cli", "export a model to ONNX and verify it against PyTorch"),
+    "export": ("deepseek.compile.cli", "export a PyTorch or TensorFlow/Keras model to ONNX, verified against its "
+               "framework"),
     "compile": ("deepseek.compile.cli", "compile a model into a deployable artifact for a target"),
     "train": ("deepseek.train.launch", "run a training script on N processes (torchrun), restarting dead workers"),
     "serve": ("deepseek.serve.cli", "serve a model repository over HTTP (KServe v2): versions, canary, batching, metrics"),

@@ -1,4 +1,5 @@
-"""``deepseek export`` (ONNX with verification) and ``deepseek compile`` (a deployable artifact)."""
+"""``deepseek export`` (ONNX with verification; PyTorch, or TensorFlow/Keras through tf2onnx) and ``deepseek compile``
+(a deployable artifact)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,15 @@ def configure_export_parser(parser: argparse.ArgumentParser) -> None:
 
 def run_export_cli(args: argparse.Namespace) -> int:
     from . import export_onnx
+    from .tensorflow import export_tensorflow, is_tensorflow_model
 
     refuse_overwrite_input(args.output, args.model)
+    if is_tensorflow_model(args.model):  # a .keras file or a SavedModel folder: tf2onnx, checked against TensorFlow
+        done = export_tensorflow(args.model, args.output, opset=args.opset, dynamic_batch=not args.static_batch)
+        console().print(f"[green]wrote[/] {done.path} ({done.size_bytes / 1e6:.2f} MB, opset {done.opset}) from the "
+                        f"{done.kind.replace('_', ' ')} {args.model}; ONNX Runtime vs TensorFlow: max abs diff "
+                        f"{done.max_abs_diff:.2e} (tolerance {done.tolerance:.2e})")
+        return 0
     model, examples, names, label = resolve_model(args.model, parse_shapes(args.inputs), arch=args.arch, trust_pickle=args.trust_pickle)
     if isinstance(model, Path):
         raise invalid("model", args.model, "a PyTorch model (this file is already ONNX)")
