@@ -25,6 +25,15 @@ def pytest_collection_finish(session):
         session.config._deepseek_smoke_runner = runner
 
 
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Each smoke script's wall time, the slowest first: where the suite's time goes."""
+    runner = getattr(config, "_deepseek_smoke_runner", None)
+    if runner is not None and runner.seconds:
+        terminalreporter.section("benchmark smoke runs (wall seconds)")
+        for script, seconds in sorted(runner.seconds.items(), key=lambda kv: -kv[1]):
+            terminalreporter.write_line(f"{seconds:8.1f}  {script.name}")
+
+
 @pytest.fixture(scope="session")
 def tiny_cnn():
     """A small real torchvision-style CNN (random weights): fast to export and run."""

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections import deque
 from pathlib import Path
 
@@ -62,6 +63,7 @@ class SmokeRunner:
             folder.mkdir()
         self.queue = deque(sorted(scripts, key=lambda s: -s.stat().st_size))  # the last to start is a short one
         self.runs: dict[Path, subprocess.CompletedProcess | str] = {}
+        self.seconds: dict[Path, float] = {}  # each script's wall time, shown in the suite's summary
         self.lock = threading.Lock()
         self.threads: list[threading.Thread] = []
         self.before = _snapshot()
@@ -72,11 +74,13 @@ class SmokeRunner:
                 if not self.queue:
                     return
                 script = self.queue.popleft()
+            started = time.perf_counter()
             try:
                 self.folders[script].mkdir(parents=True, exist_ok=True)
                 self.runs[script] = _run(script, self.folders[script])
             except Exception as e:  # reported by this script's test; the other scripts still run
                 self.runs[script] = f"could not run: {e!r}"
+            self.seconds[script] = time.perf_counter() - started
 
     def add_runner(self) -> None:
         thread = threading.Thread(target=self._work, daemon=True)
