@@ -15,7 +15,7 @@ DEB_PACKAGES := dataset-fashion-mnist qemu-user g++-aarch64-linux-gnu prometheus
 	fortunes fortunes-de fortunes-es fortunes-it fortunes-pl fortunes-ru fortunes-cs fortunes-br fortunes-bg \
 	fortunes-eo fortunes-ga fortunes-zh
 
-.PHONY: demo test test-fast bench lint doctor install clean
+.PHONY: demo test test-fast bench lint doctor install clean peers-data
 
 demo: $(STAMP)
 	$(PY) -m deepseek demo --output reports/demo
@@ -28,6 +28,12 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_runtimes.py --update-readme
+
+# ydata-profiling in an environment of its own (its pins downgrade numpy, pandas, matplotlib and scipy);
+# benchmarks/bench_data.py times its minimal report beside our profiler when this exists
+peers-data:
+	@test -x .venv-ydata/bin/python || $(PYTHON) -m venv .venv-ydata
+	.venv-ydata/bin/python -m pip install -q ydata-profiling==4.18.4 pyarrow==25.0.1
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks

@@ -16,7 +16,8 @@
   TF-IDF + logistic-regression model: recall of the flipped rows, and precision among the 100 ranked first.
 - Profiler, minimal mode, on ``--rows`` rows x 20 columns (the reviews, their labels, and 18 numeric columns —
   synthetic: no real 20-column table of this size ships offline): seconds and how much the peak resident
-  memory grew while profiling.
+  memory grew while profiling; ydata-profiling's minimal report on the same table (written to Parquet) in its own
+  environment, when ``make peers-data`` has built it.
 Writes benchmarks/results/data.json. ``--smoke``: 2,000 reviews, 20,000 rows, 20 fortunes per language.
 """
 
@@ -235,6 +236,24 @@ def datatrove_peer(reviews: list[str], ours: dict[str, Any]) -> dict[str, Any]:
             "ours_over_datatrove": ours["documents_per_s"] / (len(reviews) / seconds)}
 
 
+def ydata_peer(reviews: list[str], labels: list[int], rows: int) -> dict[str, Any] | str:
+    """ydata-profiling's minimal report on the same table, in its own environment (``make peers-data``)."""
+    import json
+    import tempfile
+
+    python = Path(__file__).resolve().parents[1] / ".venv-ydata" / "bin" / "python"
+    if not python.exists():
+        return "not run: its pins downgrade numpy, pandas, matplotlib and scipy; `make peers-data` builds its own environment"
+    with tempfile.TemporaryDirectory(prefix="bench-data-ydata-") as folder:
+        table = Path(folder) / "table.parquet"
+        profiler_frame(reviews, labels, rows).to_parquet(table, index=False)
+        done = subprocess.run([str(python), str(Path(__file__).parent / "peers" / "ydata_minimal.py"), str(table)],
+                              capture_output=True, text=True)
+    if done.returncode != 0:
+        return f"failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def beam_rows(reviews: list[str]) -> dict[str, Any]:
     try:
         import apache_beam as beam
@@ -258,11 +277,15 @@ def beam_rows(reviews: list[str]) -> dict[str, Any]:
             "seconds": seconds, "documents_per_s": len(rows) / seconds}
 
 
-def profiler_rows(reviews: list[str], labels: list[int], rows: int) -> dict[str, Any]:
+def profiler_frame(reviews: list[str], labels: list[int], rows: int) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     reps = rows // len(reviews) + 1
-    frame = pd.DataFrame({"content": (reviews * reps)[:rows], "label": (labels * reps)[:rows],
-                          **{f"x{i}": rng.normal(size=rows) for i in range(18)}})
+    return pd.DataFrame({"content": (reviews * reps)[:rows], "label": (labels * reps)[:rows],
+                         **{f"x{i}": rng.normal(size=rows) for i in range(18)}})
+
+
+def profiler_rows(reviews: list[str], labels: list[int], rows: int) -> dict[str, Any]:
+    frame = profiler_frame(reviews, labels, rows)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
     profile = DataProfiler(minimal=True).profile(frame)
@@ -308,7 +331,12 @@ def main() -> None:
         print(f"Beam DirectRunner (2 workers): {results['beam']['documents_per_s']:,.0f} documents/s end to end",
               flush=True)
     results["peers"] = {"datatrove": datatrove_peer(reviews, results["cleaner"]["spec_rules"]),
-                        "ydata-profiling": "not run: its pins downgrade numpy, pandas, matplotlib and scipy"}
+                        "ydata-profiling": ydata_peer(reviews, labels, rows)}
+    ydata = results["peers"]["ydata-profiling"]
+    if isinstance(ydata, dict):
+        ydata["ours_over_ydata"] = ydata["seconds"] / results["profiler"]["seconds"]
+        print(f"ydata-profiling {ydata['version']}, minimal, the same table: {ydata['seconds']:.1f} s (peak memory "
+              f"+{ydata['peak_rss_growth_mb']:.0f} MB); ours {ydata['ours_over_ydata']:.1f}x faster", flush=True)
     peer = results["peers"]["datatrove"]
     if "documents_per_s" in peer:
         print(f"datatrove, the same three filters: {peer['documents_per_s']:,.0f} documents/s (kept {peer['kept']}); "

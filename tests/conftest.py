@@ -4,6 +4,9 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Inductor compiles in this process instead of warming up a pool of compile workers (each a fresh interpreter
+# importing torch) in every test process and smoke script: on 2 cores shared by two runners the pool buys nothing
+os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
 
 
 def pytest_collection_modifyitems(session, config, items):
