@@ -52,19 +52,23 @@ class _CrashAt(Callback):
             raise _Crash(f"worker died after step {self.at}")
 
 
-def test_resume_after_a_crash_matches_an_uninterrupted_run(digits, tmp_path):
+@pytest.mark.parametrize("incremental", [False, True])
+def test_resume_after_a_crash_matches_an_uninterrupted_run(digits, tmp_path, incremental):
     train, _ = digits
     config = {"type": "AdamW", "lr": 1e-3, "scheduler": "linear"}
     straight = DeepSeekTrainer(mlp(0.2), config, batch_size=32, seed=3, progress=False, precision="fp32")
     straight.fit(train, epochs=2)
     torch.manual_seed(123)  # global RNG differs from the straight run's here: the checkpoint must restore it
     crashed = DeepSeekTrainer(mlp(0.2), config, batch_size=32, seed=3, progress=False, precision="fp32",
-                              checkpoint_path=tmp_path, checkpoint_every=1, callbacks=[_CrashAt(60)])
+                              checkpoint_path=tmp_path, checkpoint_every=1, callbacks=[_CrashAt(60)],
+                              incremental_checkpoints=incremental)
     with pytest.raises(_Crash):
         crashed.fit(train, epochs=2)
+    if incremental:  # an IncrementalCheckpointer store: the newest two steps kept
+        assert len(list((tmp_path / "manifests").glob("step_*.json"))) == 2
     torch.manual_seed(999)
     resumed = DeepSeekTrainer(torch.nn.Sequential(*mlp(0.2)), config, batch_size=32, seed=3, progress=False,
-                              precision="fp32", checkpoint_path=tmp_path)
+                              precision="fp32", checkpoint_path=tmp_path, incremental_checkpoints=incremental)
     with torch.no_grad():
         for p in resumed.model.parameters():
             p.add_(1.0)  # different weights before resuming: they must come from the checkpoint

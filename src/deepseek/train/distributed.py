@@ -329,8 +329,9 @@ def _trainer_defaults(options: dict[str, Any]) -> dict[str, Any]:
     """``options`` completed with DeepSeekTrainer's own defaults (one source for them)."""
     import inspect
 
+    # incremental_checkpoints: DistributedTrainer's checkpoints are sharded DCP saves (refused as unknown here)
     passed_separately = {"self", "model", "optimizer_config", "distributed_config", "precision", "checkpoint_path",
-                         "checkpoint_every", "device"}
+                         "checkpoint_every", "device", "incremental_checkpoints"}
     allowed = {name: p.default for name, p in inspect.signature(DeepSeekTrainer.__init__).parameters.items()
                if name not in passed_separately}
     unknown = set(options) - set(allowed)

@@ -45,11 +45,16 @@ class DeepSeekTrainer:
                  loss_fn: Callable[[Any, Any], torch.Tensor] | None = None, precision: str = "auto",
                  callbacks: Iterable[Callback] = (), checkpoint_path: str | Path | None = None,
                  checkpoint_every: int | None = None, batch_size: int = 64, seed: int = 0,
-                 activation_checkpointing: Iterable[str] = (), device: str = "cpu", progress: bool = True) -> None:
+                 activation_checkpointing: Iterable[str] = (), device: str = "cpu", progress: bool = True,
+                 incremental_checkpoints: bool = False) -> None:
         self._configure(optimizer_config, distributed_config, loss_fn=loss_fn, precision=precision,
                         callbacks=callbacks, checkpoint_path=checkpoint_path, checkpoint_every=checkpoint_every,
                         batch_size=batch_size, seed=seed, activation_checkpointing=activation_checkpointing,
                         device=device, progress=progress)
+        if not isinstance(incremental_checkpoints, bool):
+            raise invalid("incremental_checkpoints", incremental_checkpoints, "True or False")
+        # checkpoints as an IncrementalCheckpointer store in checkpoint_path (only what changed is written)
+        self.incremental_checkpoints = incremental_checkpoints
         self._attach(model)
 
     def _configure(self, optimizer_config: Any, distributed_config: Any, *, loss_fn: Any, precision: str,
@@ -153,12 +158,14 @@ class DeepSeekTrainer:
         total, loss_sum, correct = self._sum_over_processes(sums).tolist()
         return {"eval_loss": loss_sum / total, "eval_accuracy": correct / total}
 
+    def _full_state(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                **self._progress_state(), "rng": capture_rng()}
+
     def save_checkpoint(self, path: str | Path) -> Path:
         """Everything needed to continue exactly here, written atomically (readable with weights_only=True)."""
-        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                 **self._progress_state(), "rng": capture_rng()}
         with atomic_path(path) as tmp:
-            torch.save(state, tmp)
+            torch.save(self._full_state(), tmp)
         return Path(path)
 
     def load_checkpoint(self, path: str | Path) -> None:
@@ -166,6 +173,9 @@ class DeepSeekTrainer:
             state = torch.load(path, map_location=self.device, weights_only=True)
         except Exception as e:
             raise ArtifactError(f"checkpoint: {path} is not a readable trainer checkpoint ({type(e).__name__})") from e
+        self._load_state(state)
+
+    def _load_state(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self._restore_progress(state)
@@ -246,14 +256,28 @@ class DeepSeekTrainer:
     def _sum_over_processes(self, values: torch.Tensor) -> torch.Tensor:
         return values
 
+    def _incremental_store(self) -> Any:
+        if getattr(self, "_store", None) is None:
+            from .incremental_checkpoint import IncrementalCheckpointer
+
+            self._store = IncrementalCheckpointer(self.checkpoint_path, keep=2)
+        return self._store
+
     def _resume(self) -> None:
         assert self.checkpoint_path is not None
-        if (self.checkpoint_path / CHECKPOINT).is_file():
+        if self.incremental_checkpoints:
+            store = self._incremental_store()
+            if store.latest() is not None:
+                self._load_state(store.load(map_location=self.device))
+        elif (self.checkpoint_path / CHECKPOINT).is_file():
             self.load_checkpoint(self.checkpoint_path / CHECKPOINT)
 
     def _checkpoint(self) -> None:
         assert self.checkpoint_path is not None
-        self.save_checkpoint(self.checkpoint_path / CHECKPOINT)
+        if self.incremental_checkpoints:
+            self._incremental_store().save(self.step, self._full_state())
+        else:
+            self.save_checkpoint(self.checkpoint_path / CHECKPOINT)
 
     def _finish(self) -> None:
         """End of ``fit``."""
