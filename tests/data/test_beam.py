@@ -29,8 +29,14 @@ def rows() -> list[dict]:
     return [{"content": t} for t in texts]
 
 
-def test_beam_keeps_what_the_cleaner_keeps(rows, tmp_path):
+def test_beam_keeps_what_the_cleaner_keeps(rows, tmp_path, monkeypatch):
+    import tempfile
+
     from apache_beam.options.pipeline_options import PipelineOptions
+
+    # the DirectRunner leaves an empty beam-temp* folder in the temp directory per run: keep it in tmp_path
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
 
     cleaner = DataCleaner(["content"], RULES)
     local = cleaner.process(pd.DataFrame(rows))
