@@ -107,35 +107,21 @@ def cleaner_rows(reviews: list[str], rows: int) -> dict[str, Any]:
     return {"spec_rules": spec, "length_only": {"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds}}
 
 
-def _fasttext_only(texts: list[str]) -> tuple[list[str], list[float]]:
-    from deepseek.data.language import _fasttext
-
-    found = [_fasttext().predict(t.replace("\n", " ") + "\n", 1, 0.0, "replace")[0] for t in texts]
-    return [label[9:] for _, label in found], [float(p) for p, _ in found]
-
-
-def _py3langid_only(texts: list[str]) -> tuple[list[str], list[float]]:
-    from deepseek.data.language import _langid
-
-    found = [_langid().classify(t) for t in texts]
-    return [c for c, _ in found], [float(p) for _, p in found]
-
-
 def language_accuracy(per_language: int) -> dict[str, Any]:
     from deepseek.data.language import _fasttext, identify
 
     data = fortunes(per_language)
     if not data:
         return {"skipped": "Debian's fortune packages are not installed (make install adds them)"}
-    identifiers = {"cascade": identify, "py3langid": _py3langid_only}
+    identifiers = {"cascade": "cascade", "py3langid": "py3langid"}
     if _fasttext() is not None:
-        identifiers["fasttext_lid176"] = _fasttext_only
+        identifiers["fasttext_lid176"] = "fasttext"
     out: dict[str, Any] = {"languages": len(data), "documents": sum(len(t) for t in data.values())}
-    for name, identify_fn in identifiers.items():
+    for name, models in identifiers.items():
         per, right, total = {}, 0, 0
         t0 = time.perf_counter()
         for lang, texts in data.items():
-            codes, _ = identify_fn(texts)
+            codes, _ = identify(texts, models)
             hits = sum(c == lang for c in codes)
             per[lang] = {"n": len(texts), "accuracy": hits / len(texts),
                          "confused_with": Counter(c for c in codes if c != lang).most_common(3)}

@@ -49,6 +49,7 @@ def test_the_spec_line_works_as_written_and_every_drop_has_its_reason(raw):
     for text in ABUSIVE:
         assert by_text.loc[text, "drop_reason"] == "toxicity" and by_text.loc[text, "toxicity_score"] > 0.3
     assert annotated["drop_reason"].isna().sum() == len(cleaned)
+    assert all(r is None for r in annotated["drop_reason"] if not isinstance(r, str))  # None when kept, not NaN
 
 
 def test_length_bounds_are_inclusive_in_the_unit_asked():

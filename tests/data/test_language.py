@@ -31,3 +31,12 @@ def test_the_cascade_follows_fasttext_when_sure_and_py3langid_otherwise():
     assert 0 < asked < len(texts) // 4
     assert codes[2:4] == ["de", "fr"] and sum(c == "en" for c in codes[len(TEXTS):]) > 290
     assert {"ga", "en", "zh", "ceb"} <= language.known_languages()
+
+
+def test_each_model_alone_and_a_bad_choice():
+    text = ["Das ist ein ganz normaler deutscher Satz über das Wetter."]
+    assert language.identify(text, "fasttext")[0] == ["de"] and language.identify(text, "py3langid")[0] == ["de"]
+    from deepseek import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="models"):
+        language.identify(text, "nope")

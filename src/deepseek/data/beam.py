@@ -57,7 +57,7 @@ def as_beam_transform(cleaner: Any, *, with_dropped: bool = False) -> Any:
             reasons = self.cleaner._evaluate(frame, full=False)["drop_reason"].tolist()
             masked = self.cleaner._masked(frame)
             for i, (row, reason) in enumerate(zip(batch, reasons, strict=True)):
-                if not isinstance(reason, str):  # None or NaN: kept
+                if reason is None:
                     yield {**row, **{c: masked[c].iloc[i] for c in columns}} if settings["rules"].get("pii") else row
                 else:
                     yield beam.pvalue.TaggedOutput("dropped", {**row, "drop_reason": reason})

