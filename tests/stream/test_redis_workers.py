@@ -81,6 +81,13 @@ def test_two_workers_share_the_partitions_and_give_the_in_process_features(serve
     cfg = config(server)
     publish(events, cfg, make_pipeline())
     workers = [StreamWorker(make_pipeline, cfg, name=n) for n in ("a", "b")]
+    # both join before either works, so the split does not depend on how fast the first thread starts:
+    # a alone takes all four, b sees two live workers, a gives back its upper half, b takes it
+    for w in workers:
+        w._connect()
+    for w in (workers[0], workers[1], workers[0], workers[1]):
+        w._heartbeat()
+    assert sorted(len(w._parts) for w in workers) == [2, 2]
     threads = [threading.Thread(target=w.run, kwargs={"until_idle": 1.5}) for w in workers]
     for t in threads:
         t.start()
