@@ -52,10 +52,7 @@ def main() -> None:
     torch.set_num_threads(2)
     if args.smoke:
         args.tokens, args.chunk, args.residual = 96, 16, 16
-        from transformers import AutoTokenizer
-
-        path = assets.smollm2_path()
-        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
+        tokenizer = assets.smollm2_tokenizer()
         torch.manual_seed(0)
         model = DeepSeekForCausalLM(DeepSeekConfig(vocab_size=len(tokenizer), hidden_size=128, intermediate_size=128,
                                                    num_hidden_layers=2, num_attention_heads=4,

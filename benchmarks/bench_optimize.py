@@ -194,12 +194,11 @@ def run_case(name: str, model: Any, examples: tuple[Any, ...], data: str, trials
 def tiny_lm(work: Path) -> tuple[Any, Any]:
     """Smoke only: a 2-layer Llama (random weights) with SmolLM2's real tokenizer, from the GGUF file."""
     import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM
 
     from deepseek import assets
 
-    path = assets.smollm2_path()
-    tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
+    tokenizer = assets.smollm2_tokenizer()
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)

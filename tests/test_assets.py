@@ -262,3 +262,31 @@ def test_missing_asset_names_the_install_command(monkeypatch, tmp_path):
             assets.fashion_mnist("test")
     finally:
         assets.fashion_mnist.cache_clear()
+
+
+@pytest.mark.skipif(not assets.available().get("smollm2"), reason="SmolLM2 asset not installed")
+def test_smollm2_is_read_from_gguf_once_then_from_its_cached_float_folder_unchanged(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPSEEK_CACHE", str(tmp_path / "cache"))
+    first, tok1 = assets.smollm2()  # reads the GGUF file, writes the cache
+    folders = list((tmp_path / "cache" / "smollm2").iterdir())
+    assert len(folders) == 1 and (folders[0] / "model.safetensors").exists() and (folders[0] / "tokenizer.json").exists()
+    assert not any(p.name.startswith(".") for p in folders[0].parent.iterdir())  # no temporary folder left
+    second, tok2 = assets.smollm2()  # from the folder
+    a, b = first.state_dict(), second.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert second.config.tie_word_embeddings and second.lm_head.weight.data_ptr() == second.model.embed_tokens.weight.data_ptr()
+    texts = ["To be, or not to be,", "Ünïcödé 日本語\n\tand <|im_end|>"]
+    assert [tok1(t)["input_ids"] for t in texts] == [tok2(t)["input_ids"] for t in texts]
+    assert tok2.eos_token == tok1.eos_token and tok2.chat_template == tok1.chat_template and len(tok2) == len(tok1)
+    assert assets.smollm2_tokenizer()("To be")["input_ids"] == tok1("To be")["input_ids"]
+    enc = tok1(texts[0], return_tensors="pt")
+    with torch.no_grad():
+        greedy = [m.generate(**enc, max_new_tokens=6, do_sample=False) for m in (first, second)]
+    assert torch.equal(*greedy)
+    half, _ = assets.smollm2("bfloat16")
+    assert half.dtype == torch.bfloat16 and torch.equal(half.lm_head.weight, first.lm_head.weight.bfloat16())
+    # a cache that cannot be written is skipped (the next load reads the GGUF file again), nothing half-written
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    assets._save_float_folder(first, tok1, blocked / "smollm2" / "x")
+    assert blocked.read_text() == "not a folder"

@@ -75,3 +75,31 @@ def refuse_overwrite_input(output: str | os.PathLike[str], *inputs: str | os.Pat
     for item in inputs:
         if isinstance(item, (str, os.PathLike)) and Path(item).resolve() == out:
             raise invalid("output", str(output), "a path different from the input model")
+
+
+def cache_dir(cache: str | os.PathLike[str] | None = None) -> Path:
+    """The folder derived files are cached in: ``cache``, else ``$DEEPSEEK_CACHE``, else ``~/.cache/deepseek``."""
+    return Path(cache) if cache else Path(os.environ.get("DEEPSEEK_CACHE", Path.home() / ".cache" / "deepseek"))
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path | None]:
+    """Yield a temporary folder beside ``path`` to fill; on success it becomes ``path`` in one rename. Yields
+    None when ``path`` already exists (another process finished it first): there is nothing to do."""
+    import shutil
+
+    target = Path(path)
+    if target.exists():
+        yield None
+        return
+    output_folder(target.parent, what=str(target))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not target.exists():  # not a lost race: a real failure
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._errors import ArtifactError, MissingDependencyError, invalid
+from ._atomic import atomic_folder, cache_dir
+from ._errors import ArtifactError, DeepSeekError, MissingDependencyError, invalid
 
 if TYPE_CHECKING:
     import torch
@@ -451,7 +452,11 @@ def smollm2(dtype: str = "float32") -> tuple[Any, Any]:
     """(model, tokenizer) of SmolLM2-135M-Instruct, a real causal LM, loaded offline from its GGUF file.
 
     The file stores 4-bit (Q4_1) weights; they are dequantized into an ordinary ``LlamaForCausalLM``, so the
-    float baseline is itself a 4-bit model's float image.
+    float baseline is itself a 4-bit model's float image. Reading GGUF takes transformers ~30 s (it parses the
+    file once for the config, once for the tokenizer, once for the weights); the first load therefore also saves
+    the float image as a Hugging Face folder (safetensors, ~540 MB) under ``$DEEPSEEK_CACHE`` (default
+    ``~/.cache/deepseek``), keyed by the GGUF file and the transformers version, and later loads read that
+    folder (~1 s) — the same weights bit for bit and the same tokenizer.
     """
     path = smollm2_path()
     os.environ["HF_HUB_OFFLINE"] = "1"
@@ -459,23 +464,73 @@ def smollm2(dtype: str = "float32") -> tuple[Any, Any]:
         import accelerate  # noqa: F401  (transformers needs it to read GGUF)
         import gguf  # noqa: F401
         import torch
+        import transformers
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
     except ImportError as e:
         raise _missing("smollm2", f"reading GGUF needs transformers, gguf and accelerate ({e})") from e
     if dtype not in ("float32", "bfloat16", "float16"):
         raise invalid("dtype", dtype, "'float32', 'bfloat16' or 'float16'")
+    folder = _smollm2_cache_folder(path, transformers.__version__)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True,
-                                                     dtype=getattr(torch, dtype))
+        if (folder / "config.json").exists():
+            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=getattr(torch, dtype))
+        else:
+            tokenizer, model = _smollm2_from_gguf(path)
+            _save_float_folder(model, tokenizer, folder)
+            model = model.to(getattr(torch, dtype))
     finally:
         hf_logging.set_verbosity(verbosity)
         hf_logging.enable_progress_bar()
     return model.eval(), tokenizer
+
+
+def smollm2_tokenizer() -> Any:
+    """SmolLM2's tokenizer alone (the one :func:`smollm2` returns), from the cached folder; the first call
+    builds that folder."""
+    path = smollm2_path()
+    try:
+        import transformers
+        from transformers import AutoTokenizer
+    except ImportError as e:
+        raise _missing("smollm2", f"reading GGUF needs transformers, gguf and accelerate ({e})") from e
+    folder = _smollm2_cache_folder(path, transformers.__version__)
+    if (folder / "tokenizer.json").exists():
+        return AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    return smollm2()[1]
+
+
+def _smollm2_cache_folder(path: Path, transformers_version: str) -> Path:
+    stat = path.stat()
+    return cache_dir() / "smollm2" / f"{path.name}-{stat.st_size}-{stat.st_mtime_ns}-transformers{transformers_version}"
+
+
+def _smollm2_from_gguf(path: Path) -> tuple[Any, Any]:
+    """(tokenizer, float32 model) read from the GGUF file by transformers."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True,
+                                                 dtype=torch.float32)
+    return tokenizer, model
+
+
+def _save_float_folder(model: Any, tokenizer: Any, target: Path) -> None:
+    """Save ``model``'s float image and ``tokenizer`` as the Hugging Face folder ``target``, atomically; a cache
+    that cannot be written (read-only home, full disk) is skipped: the next load reads the GGUF file again."""
+    from ._hf import save_pretrained_folder
+
+    try:
+        with atomic_folder(target) as tmp:
+            if tmp is not None:  # None: another process wrote it meanwhile
+                save_pretrained_folder(model, tokenizer, tmp)
+    except (OSError, DeepSeekError):
+        pass
 
 
 def available() -> dict[str, bool]:

@@ -29,11 +29,12 @@ OPTIMIZE_PRUNE = (0.5,)  # pruned candidates are fine-tuned for an epoch on the 
 
 def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes: tuple[int, ...] = (1, 8),
              cnn_epochs: int = 3, cnn_train_images: int | None = None, optimize_trials: int = 8,
-             console: Console | None = None) -> dict[str, Any]:
+             calibration_images: int = 128, console: Console | None = None) -> dict[str, Any]:
     """Run the demo and write ``output``/{report.json, benchmark.png, summary.md, the ONNX models, optimize/}.
 
     ``cnn_epochs`` / ``cnn_train_images`` size the pruning part's training (all images by default);
-    ``optimize_trials`` the candidates ``deepseek optimize`` measures for the dense CNN."""
+    ``optimize_trials`` the candidates ``deepseek optimize`` measures for the dense CNN; ``calibration_images``
+    the photo crops MobileNetV2's static INT8 is calibrated on."""
     import logging
 
     import torch
@@ -59,7 +60,7 @@ def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes
         bar.update(task, advance=1, description=STEPS[2])
         # calibration: random crops of the photos; agreement is measured on the fixed views, not these
         # percentile calibration agreed best with FP32 on the held-out views (benchmarks/bench_quant_ort.py)
-        int8 = quantize_static_onnx(model, assets.photo_calibration_batch(128), out / "mobilenet_v2_int8.onnx",
+        int8 = quantize_static_onnx(model, assets.photo_calibration_batch(calibration_images), out / "mobilenet_v2_int8.onnx",
                                     method="percentile", input_names=["input"])
         bar.update(task, advance=1, description=STEPS[3])
         agree_fp32 = evaluate(exported.path, data="photos")
@@ -227,11 +228,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=count(), default=20, help="timed runs per benchmark measurement")
     parser.add_argument("--cnn-epochs", type=count(), default=3, help="training epochs of the CNN that is then pruned")
     parser.add_argument("--optimize-trials", type=count(), default=8, help="candidates deepseek optimize measures")
+    parser.add_argument("--calibration-images", type=count(), default=128,
+                        help="photo crops MobileNetV2's static INT8 is calibrated on")
 
 
 def run_cli(args: argparse.Namespace) -> int:
     from ._cli_common import console
 
     run_demo(args.output, runs=args.runs, cnn_epochs=args.cnn_epochs, optimize_trials=args.optimize_trials,
-             console=console())
+             calibration_images=args.calibration_images, console=console())
     return 0

@@ -16,10 +16,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from transformers import AutoTokenizer
-
-    path = assets.smollm2_path()  # SmolLM2's real tokenizer, from the GGUF file
-    return AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
+    return assets.smollm2_tokenizer()  # SmolLM2's real tokenizer
 
 
 def tiny(tokenizer, **overrides) -> DeepSeekForCausalLM:
@@ -166,15 +163,9 @@ def test_pipeline_and_peft_lora_round_trip(tokenizer, tmp_path):
 
 
 def test_smollm2_real_weights_give_llamas_logits_and_perplexity():
-    from transformers import AutoModelForCausalLM
-
-    path = assets.smollm2_path()
-    llama = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True).eval()
+    llama, tokenizer = assets.smollm2()  # transformers' LlamaForCausalLM
     ours = DeepSeekForCausalLM.from_llama(llama)
     assert ours.config.attention_gate is None and ours.config.num_local_experts == 0
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
     ids = tokenizer(assets.hamlet()[:4000], return_tensors="pt").input_ids[:, :256]
     with torch.no_grad():
         a, b = llama(ids, labels=ids), ours(ids, labels=ids)

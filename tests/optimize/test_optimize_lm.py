@@ -18,10 +18,9 @@ from deepseek.optimize.lm import LMJudge, describe_lm
 
 @pytest.fixture(scope="module")
 def tiny_lm():
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM
 
-    path = assets.smollm2_path()  # the tokenizer alone, from the GGUF file (the 135M weights are not needed)
-    tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
+    tokenizer = assets.smollm2_tokenizer()  # SmolLM2's tokenizer alone (the 135M weights are not needed)
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._atomic import cache_dir
 from .._errors import DeepSeekError, MissingDependencyError, VerificationError, invalid
 from .._export import export_or_explain
 
@@ -205,10 +206,6 @@ def installed_version(package: str, missing: str) -> str:
         return version(package)
     except PackageNotFoundError as e:
         raise MissingDependencyError(missing) from e
-
-
-def cache_dir(cache: Path | None = None) -> Path:
-    return cache or Path(os.environ.get("DEEPSEEK_CACHE", Path.home() / ".cache" / "deepseek"))
 
 
 def fetch_aarch64_wheel(requirement: str, members: tuple[str, ...], root: Path) -> None:

@@ -165,19 +165,10 @@ def measure_decode(source: str, params: dict[str, Any], *, new_tokens: int = 32,
 
 
 def save_source(model: Any, tokenizer: Any, folder: Path) -> None:
-    """The float model as a local folder a fresh process can load. A model read from a GGUF file refuses
-    ``save_pretrained`` (transformers marks it quantized): its config and float weights are written directly."""
-    try:
-        model.save_pretrained(folder)
-    except ValueError:
-        from safetensors.torch import save_model
+    """The float model as a local folder a fresh process can load."""
+    from .._hf import save_pretrained_folder
 
-        folder.mkdir(parents=True, exist_ok=True)
-        config = model.config.to_dict()
-        config.pop("quantization_config", None)
-        type(model.config).from_dict(config).save_pretrained(folder)
-        save_model(model, str(folder / "model.safetensors"))
-    tokenizer.save_pretrained(folder)
+    save_pretrained_folder(model, tokenizer, folder)
 
 
 def save_lm(model: Any, tokenizer: Any, params: dict[str, Any], folder: Path) -> None:
