@@ -12,7 +12,7 @@ plus a logistic-regression head (trained with scikit-learn on FP32 embeddings of
 model given to ``DynamicQuantizer``; ``--test`` held-out snippets are classified by FP32 and by each
 quantized model in the same call. Writes benchmarks/results/dynamic_quantizer_accuracy.json.
 
-``--smoke`` runs both (the latency run with every recipe, then ``--accuracy`` with the first; only the latter
+``--smoke`` runs both (the latency run with every recipe, then ``--accuracy`` with the first, uncompiled; only the latter
 if ``--accuracy`` is also given) on tiny sizes (16 tokens, 2 timed runs, 64 training and 32 test snippets), writing to
 ``$DEEPSEEK_BENCH_RESULTS`` or a temporary folder; options given explicitly still win.
 """
@@ -78,9 +78,10 @@ def accuracy(args: argparse.Namespace) -> None:
     eval_data = [((ids[test[i:i + 64]], mask[test[i:i + 64]]), labels[test[i:i + 64]]) for i in range(0, len(test), 64)]
     quantizer = DynamicQuantizer(model, quant_bits=8, activation_threshold=0.6, example_inputs=(ids[test[:1]], mask[test[:1]]))
     rows = []
-    # the smoke run's latency part has tried every recipe; here one shows the accuracy path works
+    # the smoke run's latency part has tried every recipe, compiled; here one, uncompiled (Inductor would compile
+    # again for batch 1 and for the test batch: minutes on 2 cores), shows the accuracy path works
     for recipe in RECIPES[:1] if args.smoke else RECIPES:
-        quantizer.quantize(**recipe)
+        quantizer.quantize(**recipe, compile=not args.smoke)
         result = quantizer.benchmark(eval_data=eval_data, runs=args.runs)
         rows.append({"recipe": recipe, **result.to_dict()})
         print(recipe, f"FP32 {result.fp32_accuracy:.2%} → {result.quantized_accuracy:.2%} "

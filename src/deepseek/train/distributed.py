@@ -17,7 +17,7 @@ import os
 import random
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,8 +26,11 @@ import torch.distributed as dist
 from .._errors import ArtifactError, invalid
 from .comm_hooks import CommStats, register_compression
 from .config import DistributedConfig, OptimizerConfig
-from .dist_checkpoint import ShardedCheckpointer, join_tensors, split_tensors
+from .state_tree import join_tensors, split_tensors
 from .trainer import DeepSeekTrainer, capture_rng, optimizer_spec, restore_rng
+
+if TYPE_CHECKING:
+    from .dist_checkpoint import ShardedCheckpointer
 
 LAUNCH_ENV = "DEEPSEEK_TRAIN_CONFIG"  # JSON defaults set by `deepseek train` for the trainer in the script
 _log = logging.getLogger("deepseek.train")
@@ -247,6 +250,8 @@ class DistributedTrainer(DeepSeekTrainer):
     # -- checkpoints ---------------------------------------------------------------------------------------
     def _sharded(self) -> ShardedCheckpointer:
         if self._checkpointer is None:
+            from .dist_checkpoint import ShardedCheckpointer  # torch.distributed.checkpoint: ~0.7 s to import
+
             assert self.checkpoint_path is not None
             # saves run in a background thread: their collectives get their own group, apart from training's
             group = dist.new_group(backend="gloo") if self.async_checkpoint else None

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from .._errors import ArtifactError, invalid
-from .dist_checkpoint import join_tensors, split_tensors
+from .state_tree import join_tensors, split_tensors
 
 FORMAT = "deepseek.incremental/1"
 _STEP = "step_"
