@@ -466,14 +466,13 @@ def smollm2(dtype: str = "float32") -> tuple[Any, Any]:
         import accelerate  # noqa: F401  (transformers needs it to read GGUF)
         import gguf  # noqa: F401
         import torch
-        import transformers
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
     except ImportError as e:
         raise _missing("smollm2", f"reading GGUF needs transformers, gguf and accelerate ({e})") from e
     if dtype not in ("float32", "bfloat16", "float16"):
         raise invalid("dtype", dtype, "'float32', 'bfloat16' or 'float16'")
-    folder = _smollm2_cache_folder(path, transformers.__version__)
+    folder = _smollm2_cache_folder(path)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
@@ -494,21 +493,23 @@ def smollm2(dtype: str = "float32") -> tuple[Any, Any]:
 def smollm2_tokenizer() -> Any:
     """SmolLM2's tokenizer alone (the one :func:`smollm2` returns), from the cached folder; the first call
     builds that folder."""
-    path = smollm2_path()
     try:
-        import transformers
         from transformers import AutoTokenizer
-    except ImportError as e:
-        raise _missing("smollm2", f"reading GGUF needs transformers, gguf and accelerate ({e})") from e
-    folder = _smollm2_cache_folder(path, transformers.__version__)
+    except ImportError:
+        return smollm2()[1]  # names what is missing
+    folder = _smollm2_cache_folder(smollm2_path())
     if (folder / "tokenizer.json").exists():
         return AutoTokenizer.from_pretrained(folder, local_files_only=True)
     return smollm2()[1]
 
 
-def _smollm2_cache_folder(path: Path, transformers_version: str) -> Path:
+def _smollm2_cache_folder(path: Path) -> Path:
+    """Where the float folder of the GGUF file ``path`` is cached: keyed by the file and the transformers version
+    (a newer transformers may read the file differently)."""
+    import transformers
+
     stat = path.stat()
-    return cache_dir() / "smollm2" / f"{path.name}-{stat.st_size}-{stat.st_mtime_ns}-transformers{transformers_version}"
+    return cache_dir() / "smollm2" / f"{path.name}-{stat.st_size}-{stat.st_mtime_ns}-transformers{transformers.__version__}"
 
 
 def _smollm2_from_gguf(path: Path) -> tuple[Any, Any]:

@@ -10,7 +10,8 @@ import torch
 
 import deepseek
 from deepseek.train import SyncBatchNorm, convert_sync_batchnorm
-from deepseek.train.dist_checkpoint import ShardedCheckpointer, join_tensors, split_tensors
+from deepseek.train.dist_checkpoint import ShardedCheckpointer
+from deepseek.train.state_tree import join_tensors, split_tensors
 
 
 def test_optimizer_state_round_trips_through_tensors_and_json():

@@ -22,7 +22,6 @@ from torch.distributed.checkpoint.filesystem import FileSystemReader
 from torch.distributed.checkpoint.metadata import TensorStorageMetadata
 
 from .._errors import ArtifactError
-from .state_tree import join_tensors, split_tensors  # noqa: F401  (re-exported)
 
 META = "__meta__"
 _PREFIX = "step_"
