@@ -32,7 +32,7 @@ def assert_one_line_error(proc, *words):
 
 def test_missing_file(tmp_path):
     assert_one_line_error(run("bench", "--model", str(tmp_path / "none.onnx")), "none.onnx")
-    assert_one_line_error(run("evaluate", "--model", str(tmp_path / "none.onnx")), "not found")
+    assert_one_line_error(run("evaluate", "--model", str(tmp_path / "none.onnx")), "none.onnx")
     assert_one_line_error(run("export", str(tmp_path / "none.pt2"), "-o", str(tmp_path / "x.onnx")), "none.pt2")
 
 

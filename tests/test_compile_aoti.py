@@ -43,10 +43,10 @@ def test_inductor_backend_builds_a_verified_package_that_deepseek_loads(tiny_pt2
     with pytest.raises(deepseek.InvalidArgumentError, match="already an AOTInductor package"):
         compile_model(str(out), target_arch="x86_64", optimization_level=3, output=str(tmp_path / "again.pt2"),
                       backend="inductor")
-    with pytest.raises(deepseek.InvalidArgumentError, match="--output"):
+    with pytest.raises(deepseek.InvalidArgumentError, match=r"^output"):
         compile_model(str(path), target_arch="x86_64", optimization_level=3, output=str(tmp_path / "m.onnx"),
                       backend="inductor")
-    with pytest.raises(deepseek.InvalidArgumentError, match="--backend"):
+    with pytest.raises(deepseek.InvalidArgumentError, match=r"^backend"):
         compile_model(str(path), target_arch="arm64", optimization_level=3, output=str(tmp_path / "m.so"),
                       backend="inductor")
     with pytest.raises(deepseek.InvalidArgumentError, match="backend"):

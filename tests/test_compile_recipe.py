@@ -17,10 +17,10 @@ def test_a_recipe_round_trips_and_names_its_lowering():
 
 
 @pytest.mark.parametrize(("fields", "word"), [
-    ({"target_arch": "riscv"}, "--target-arch"), ({"quantize": "int4"}, "--quantize"),
-    ({"backend": "tvm"}, "--backend"), ({"target_arch": "arm64", "backend": "tvm", "quantize": "int8"}, "--quantize"),
-    ({"target_arch": "cuda", "quantize": "int8"}, "CUDA INT8"), ({"precision": "fp16"}, "--precision"),
-    ({"prune": 1.5}, "--prune"), ({"optimization_level": 7}, "--optimization-level"), ({"samples": 0}, "--samples")])
+    ({"target_arch": "riscv"}, "target_arch"), ({"quantize": "int4"}, "quantize"),
+    ({"backend": "tvm"}, "backend"), ({"target_arch": "arm64", "backend": "tvm", "quantize": "int8"}, "quantize"),
+    ({"target_arch": "cuda", "quantize": "int8"}, "CUDA INT8"), ({"precision": "fp16"}, "precision"),
+    ({"prune": 1.5}, "prune"), ({"optimization_level": 7}, "optimization_level"), ({"samples": 0}, "samples")])
 def test_bad_recipes_are_refused_naming_the_flag(fields, word):
     with pytest.raises(InvalidArgumentError, match=word):
         CompileRecipe(**fields)

@@ -7,7 +7,7 @@ import torch
 
 import deepseek
 from deepseek import assets
-from deepseek.evaluate import evaluate
+from deepseek.evaluation import evaluate
 from deepseek.train import fit_classifier
 
 
@@ -59,7 +59,7 @@ def test_cli_gates_on_min_accuracy(trained):
     ok = subprocess.run([*cmd, "--min-accuracy", "0.5"], capture_output=True, text=True, timeout=300)
     assert ok.returncode == 0 and "PASS" in ok.stdout
     bad = subprocess.run([*cmd, "--min-accuracy", "90"], capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2 and "min_accuracy" in bad.stderr
+    assert bad.returncode == 2 and "--min-accuracy" in bad.stderr
 
 
 def test_shape_mismatch_names_both_shapes(trained):

@@ -7,6 +7,8 @@ Heavy dependencies (torch, onnxruntime) load on first use, so ``import deepseek`
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 from ._errors import (
@@ -23,7 +25,7 @@ _LAZY = {
     "benchmark": ("deepseek.bench", "benchmark"),
     "BenchmarkResult": ("deepseek.bench", "BenchmarkResult"),
     "profile": ("deepseek.bench.profile", "profile"),
-    "evaluate": ("deepseek.evaluate", "evaluate"),
+    "evaluate": ("deepseek.evaluation", "evaluate"),
     "doctor": ("deepseek.doctor", "doctor"),
     "export_onnx": ("deepseek.compile", "export_onnx"),
     "load": ("deepseek.runtime", "load"),
@@ -93,13 +95,26 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'deepseek' has no attribute {name!r}")
 
 
+class _Package(types.ModuleType):
+    """Keeps each public function a function: importing a submodule of the same name (``deepseek.doctor``, the
+    module behind ``deepseek doctor``) would otherwise bind that module over the function on this package."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType):
+            return  # the import system binding a submodule: ``deepseek.<name>`` stays the exported object
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
 if TYPE_CHECKING:  # pragma: no cover
     from . import amp, assets, bench, compile, graph, models, nn, optimize, quantization, runtime, train, tune
     from .bench import BenchmarkResult, benchmark
     from .bench.profile import profile
     from .compile import export_onnx
     from .doctor import doctor
-    from .evaluate import evaluate
+    from .evaluation import evaluate
     from .graph import Tensor, checkpoint_activations, dynamic_graph, static_graph
     from .nn import DeepSeekConfig, DeepSeekForCausalLM, DeepSeekModel
     from .runtime import Predictor, load

@@ -15,6 +15,10 @@ from typing import Any
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename."""
     target = Path(path)
+    if target.is_dir():
+        from ._errors import invalid
+
+        raise invalid("output", str(target), "a file path, not an existing folder")
     output_folder(target.parent, what=str(target))
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -46,11 +50,11 @@ def output_folder(path: str | os.PathLike[str], *, what: str | None = None) -> P
     return folder
 
 
-def _unwritable(what: str, exc: OSError) -> Exception:
+def _unwritable(what: str, exc: OSError, *, argument: str = "output") -> Exception:
     from ._errors import invalid
 
     reason = exc.strerror or str(exc)
-    return invalid("output", what, f"a path in a folder that can be created and written ({reason})")
+    return invalid(argument, what, f"a path in a folder that can be created and written ({reason})")
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
@@ -67,14 +71,58 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     return write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
-def refuse_overwrite_input(output: str | os.PathLike[str], *inputs: str | os.PathLike[str]) -> None:
-    """Raise if ``output`` is one of the user's input files (we never overwrite a user's input)."""
+def refuse_overwrite_input(output: str | os.PathLike[str], *inputs: Any, argument: str = "output") -> None:
+    """Raise if ``output`` is one of the user's inputs (we never overwrite a user's input, whatever writes)."""
     from ._errors import invalid
 
-    out = Path(output).resolve()
     for item in inputs:
-        if isinstance(item, (str, os.PathLike)) and Path(item).resolve() == out:
-            raise invalid("output", str(output), "a path different from the input model")
+        if _same_path(output, item):
+            raise invalid(argument, str(output), f"a path different from the input {str(item)!r}")
+
+
+def _same_path(a: Any, b: Any) -> bool:
+    if not isinstance(a, (str, os.PathLike)) or not isinstance(b, (str, os.PathLike)):
+        return False
+    pa, pb = Path(a), Path(b)
+    try:
+        if pa.exists() and pb.exists():
+            return os.path.samefile(pa, pb)  # hard links and symlinks too
+        return pa.resolve() == pb.resolve()
+    except OSError:
+        return False
+
+
+def check_output(path: str | os.PathLike[str], *, argument: str = "output", inputs: Any = (),
+                 folder: bool = False) -> Path:
+    """Check, before any work, that ``path`` can be written as an output: not one of ``inputs``, not a folder
+    where a file is expected (nor a file where a folder is), and in a place that can be created and written.
+    Creates nothing. Errors name ``argument``."""
+    from ._errors import invalid
+
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise invalid(argument, path, "a file path" if not folder else "a folder path")
+    target = Path(path)
+    refuse_overwrite_input(target, *inputs, argument=argument)
+    if folder:
+        if target.exists() and not target.is_dir():
+            raise invalid(argument, str(target), "a folder path, not an existing file")
+    elif target.is_dir():
+        raise invalid(argument, str(target), "a file path, not an existing folder")
+    elif target.exists() and not os.access(target, os.W_OK):
+        raise invalid(argument, str(target), "a file that can be written (permission denied)")
+    # the nearest folder that exists must be a folder we can create files in: probe it with a temporary file
+    ancestor = target if folder and target.is_dir() else target.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise invalid(argument, str(target), f"a path whose parent {str(ancestor)!r} is a folder, not a file")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".deepseek-probe.", dir=ancestor)
+    except OSError as exc:
+        raise _unwritable(str(target), exc, argument=argument) from exc
+    os.close(fd)
+    os.unlink(probe)
+    return target
 
 
 def cache_dir(cache: str | os.PathLike[str] | None = None) -> Path:

@@ -22,7 +22,136 @@ def count(minimum: int = 1) -> Any:
         return value
 
     parse.__name__ = f"integer >= {minimum}"
+    parse.bounds = (minimum, None, None)  # type: ignore[attr-defined]  (read by the CLI fuzz tests)
     return parse
+
+
+def number(*, minimum: float | None = None, maximum: float | None = None, above: float | None = None) -> Any:
+    """An argparse ``type`` for finite numbers within bounds (``minimum``/``maximum`` inclusive, ``above``
+    exclusive): a bad value is an argparse error naming the flag."""
+    import math
+
+    bounds = [f">= {minimum:g}" if minimum is not None else "", f"> {above:g}" if above is not None else "",
+              f"<= {maximum:g}" if maximum is not None else ""]
+    expected = "a finite number" + (" " + " and ".join(b for b in bounds if b) if any(bounds) else "")
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not math.isfinite(value) or (minimum is not None and value < minimum) or \
+                (maximum is not None and value > maximum) or (above is not None and value <= above):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    parse.__name__ = expected
+    parse.bounds = (minimum, maximum, above)  # type: ignore[attr-defined]  (read by the CLI fuzz tests)
+    return parse
+
+
+def port(text: str) -> int:
+    """An argparse ``type`` for a TCP port, 0-65535 (0: any free port)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a TCP port 0-65535, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port 0-65535, got {value}")
+    return value
+
+
+def endpoint(text: str) -> str:
+    """An argparse ``type`` for ``HOST:PORT`` (port 1-65535); IPv6 hosts in brackets, ``[::1]:29500``."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535 or any(c.isspace() for c in text):
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT with a port 1-65535, e.g. 127.0.0.1:29500, got {text!r}")
+    return text
+
+
+def declare_outputs(parser: argparse.ArgumentParser, *dests: str, folders: tuple[str, ...] = ()) -> None:
+    """Mark the arguments ``dests`` (files) and ``folders`` as outputs: before the command runs, each given
+    one is checked (:func:`deepseek._atomic.check_output`) against every input path on the command line, so no
+    flag that writes can replace an input, aim at a folder, or fail for an unwritable place after the work."""
+    declared = dict(parser.get_default("_outputs") or {})
+    declared.update({d: False for d in dests})
+    declared.update({d: True for d in folders})
+    parser.set_defaults(_outputs=declared)
+
+
+def declare_flag_names(parser: argparse.ArgumentParser, names: dict[str, str]) -> None:
+    """Library argument names that this subcommand's flags set under other names (``source`` → ``MODEL``,
+    ``optimizer_config.type`` → ``--optimizer``). A library error naming one of them, or naming the dest of one of
+    the parser's own flags (``target_arch`` → ``--target-arch``, no declaration needed), is shown naming the
+    flag (see :func:`flag_message`)."""
+    declared = dict(parser.get_default("_flag_names") or {})
+    declared.update(names)
+    parser.set_defaults(_flag_names=declared)
+
+
+def flag_message(exc: Exception, actions: list[argparse.Action], declared: dict[str, str] | None = None) -> str:
+    """The message of ``exc`` (``target_arch: got 'riscv', expected ...``) with its leading argument name replaced
+    by the flag that sets it (``--target-arch: got ...``); a declared name that is not the flag's own dest is kept
+    after the flag (``--optimizer (optimizer_config.type): ...``). Unknown names are left as they are."""
+    import re
+
+    text = str(exc)
+    match = re.match(r"([A-Za-z_][\w.]*)(?=:|\[| \()", text)
+    if not match:
+        return text
+    name = match.group(1)
+    own = {a.dest: flag_name(actions, a.dest) for a in actions if not isinstance(a, argparse._HelpAction)}
+    if name in (declared or {}):
+        flag = declared[name]
+        shown = flag if own.get(name) == flag or flag.lstrip("-").replace("-", "_") == name else f"{flag} ({name})"
+    elif name in own and not name.startswith("_"):
+        shown = own[name]
+    else:
+        return text
+    return shown + text[match.end():]
+
+
+def flag_name(actions: list[argparse.Action], dest: str) -> str:
+    """How the user wrote argument ``dest``: its long flag (``--json``) or its metavar (``OUTPUT``)."""
+    for action in actions:
+        if action.dest == dest:
+            if action.option_strings:
+                return max(action.option_strings, key=len)
+            return str(action.metavar or dest)  # a positional: as argparse shows it in the usage line
+    return dest
+
+
+def _paths_in(value: Any) -> list[str]:
+    if isinstance(value, (str, Path)):
+        return [str(value)] if str(value) and Path(value).exists() else []
+    if isinstance(value, (list, tuple)):
+        return [p for item in value for p in _paths_in(item)]
+    return []
+
+
+def check_declared_outputs(args: argparse.Namespace, actions: list[argparse.Action]) -> None:
+    """Check, before any work, every output declared with :func:`declare_outputs`: none may be an input path
+    given on the same command line (any other argument naming an existing file or folder), a folder where a
+    file is written, a file where a folder is, or in a place that cannot be written; two outputs may not be
+    the same path."""
+    from ._atomic import _same_path, check_output
+
+    declared: dict[str, bool] = getattr(args, "_outputs", None) or {}
+    if not declared:
+        return
+    inputs = [p for dest, value in vars(args).items()
+              if dest not in declared and not dest.startswith("_") and dest != "passthrough" for p in _paths_in(value)]
+    seen: list[tuple[str, str]] = []
+    for dest, is_folder in declared.items():
+        value = getattr(args, dest, None)
+        if value is None or value is False:
+            continue
+        flag = flag_name(actions, dest)
+        check_output(value, argument=flag, inputs=inputs, folder=is_folder)
+        for other_flag, other in seen:
+            if _same_path(value, other):
+                raise invalid(flag, str(value), f"a path different from {other_flag} ({other!r})")
+        seen.append((flag, str(value)))
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, positional: bool = True) -> None:

@@ -28,22 +28,32 @@ class BaseConfig:
     def from_dict(cls: type[T], data: dict[str, Any]) -> T:
         from ._errors import invalid
 
+        if not isinstance(data, dict):
+            raise invalid("config", type(data).__name__, f"a mapping of {cls.__name__}'s fields")
         data = dict(data)
         typ = data.pop("_type", cls.__name__)
         version = data.pop("_version", cls.VERSION)
         if typ != cls.__name__:
             raise invalid("_type", typ, cls.__name__)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise invalid("_version", version, f"an integer <= {cls.VERSION}")
         if version > cls.VERSION:
             raise invalid("_version", version, f"<= {cls.VERSION} (written by a newer deepseek)")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise invalid("config", sorted(unknown), f"only fields {sorted(known)}")
+            raise invalid("config", sorted(map(str, unknown)), f"only fields {sorted(known)}")
         return cls(**data)
 
     @classmethod
     def from_json(cls: type[T], text: str) -> T:
-        return cls.from_dict(json.loads(text))
+        from ._errors import invalid
+
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise invalid("config", text[:80], f"{cls.__name__} as JSON ({exc})") from None
+        return cls.from_dict(data)
 
 
 def config_or_fields(cls: type[T], config: T | None, fields: dict[str, Any]) -> T:
@@ -57,19 +67,94 @@ def config_or_fields(cls: type[T], config: T | None, fields: dict[str, Any]) -> 
     return config
 
 
-def read_yaml(path: Any, *, argument: str, what: str) -> Any:
-    """The parsed content of the YAML file ``path``; a missing or malformed file is an error naming ``argument``
+def read_text_file(path: Any, *, argument: str, what: str) -> str:
+    """The UTF-8 text of ``path``; a missing, unreadable, binary or non-UTF-8 file is an error naming ``argument``
     and the file (``what`` says what the file should be)."""
     from pathlib import Path
 
+    from ._errors import invalid
+
+    if not isinstance(path, (str, Path)) or not str(path):
+        raise invalid(argument, path, f"the path of {what}")
+    path = Path(path)
+    if not path.is_file():
+        raise invalid(argument, str(path), f"an existing file: {what}" if not path.exists() else f"a file, not a folder: {what}")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise invalid(argument, str(path), f"a readable file: {what} ({exc.strerror or exc})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise invalid(argument, str(path), f"{what} as UTF-8 text (byte {exc.start} is not UTF-8)") from None
+    if "\x00" in text:
+        raise invalid(argument, str(path), f"{what} as text (it holds NUL bytes: a binary file?)")
+    return text
+
+
+def read_yaml(path: Any, *, argument: str, what: str, mapping: bool = False) -> Any:
+    """The parsed content of the YAML file ``path``; a missing, binary or malformed file is an error naming
+    ``argument`` and the file (``what`` says what the file should be). ``mapping=True`` also requires a mapping
+    at the top (an empty file gives ``{}``)."""
     import yaml
 
     from ._errors import invalid
 
-    path = Path(path)
-    if not path.is_file():
-        raise invalid(argument, str(path), what)
+    text = read_text_file(path, argument=argument, what=what)
     try:
-        return yaml.safe_load(path.read_text())
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise invalid(argument, str(path), f"valid YAML ({str(exc).splitlines()[0]})") from None
+        where = getattr(exc, "problem_mark", None)
+        line = f"line {where.line + 1}: " if where is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise invalid(argument, str(path), f"valid YAML: {what} ({line}{problem})") from None
+    except RecursionError:
+        raise invalid(argument, str(path), f"{what} nested less deeply") from None
+    if mapping:
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise invalid(argument, str(path), f"{what} with a mapping (key: value) at the top, not a "
+                                               f"{type(data).__name__}")
+    return data
+
+
+def read_json(path: Any, *, argument: str, what: str, mapping: bool = False) -> Any:
+    """The parsed content of the JSON file ``path``, with the same errors as :func:`read_yaml`."""
+    from ._errors import invalid
+
+    text = read_text_file(path, argument=argument, what=what)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise invalid(argument, str(path), f"valid JSON: {what} (line {exc.lineno}: {exc.msg})") from None
+    except RecursionError:
+        raise invalid(argument, str(path), f"{what} nested less deeply") from None
+    if mapping and not isinstance(data, dict):
+        raise invalid(argument, str(path), f"{what} with an object at the top, not a {type(data).__name__}")
+    return data
+
+
+def field(data: dict[str, Any], key: str, types: type | tuple[type, ...], *, source: str,
+          required: bool = True, default: Any = None) -> Any:
+    """``data[key]`` checked against ``types``; a missing or mistyped field is one error naming the file
+    (``source``) and the field."""
+    from ._errors import invalid
+
+    if key not in data:
+        if required:
+            raise invalid(f"{source}: field {key!r}", "nothing", f"a {_type_names(types)}")
+        return default
+    value = data[key]
+    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+        raise invalid(f"{source}: field {key!r}", value, f"a {_type_names(types)}")
+    if not isinstance(value, types):
+        raise invalid(f"{source}: field {key!r}", value, f"a {_type_names(types)}")
+    return value
+
+
+def _type_names(types: type | tuple[type, ...]) -> str:
+    names = {"str": "string", "int": "integer", "float": "number", "dict": "mapping", "list": "list",
+             "bool": "true/false"}
+    items = types if isinstance(types, tuple) else (types,)
+    return " or ".join(dict.fromkeys(names.get(t.__name__, t.__name__) for t in items))

@@ -39,3 +39,20 @@ def export_or_explain(model: Any, examples: tuple[Any, ...], **kwargs: Any) -> A
         return torch.export.export(model, examples, **kwargs)
     except Exception as e:  # torch.export raises many types; all mean "cannot capture"
         raise DeepSeekError(f"model failed to export with torch.export: {export_failure(e)}") from e
+
+
+def run_examples(model: Any, examples: tuple[Any, ...], *, argument: str = "example_inputs") -> Any:
+    """``model(*examples)`` without gradients, or an :class:`InvalidArgumentError` naming ``argument`` when the model
+    refuses them (wrong shape or dtype: a ``.pt2`` guards its input shapes) — before any export work."""
+    import torch
+
+    from ._errors import invalid
+
+    try:
+        with torch.no_grad():
+            return model(*examples)
+    except (RuntimeError, ValueError, TypeError, IndexError, AssertionError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        shapes = [list(getattr(x, "shape", ())) for x in examples]
+        raise invalid(argument, f"inputs of shape(s) {shapes}",
+                      f"inputs the model accepts (it raised {type(exc).__name__}: {first})") from None

@@ -17,6 +17,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ._errors import invalid
+
 STEPS = ("load MobileNetV2 (real ImageNet weights)", "export to ONNX and verify", "quantize to INT8 (static, real photos)",
          "top-1 agreement on real photos", "benchmark eager vs ONNX Runtime FP32 vs INT8")
 
@@ -40,13 +42,23 @@ def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes
     import torch
 
     from . import assets, demo_pruned
-    from ._atomic import output_folder, write_json, write_text
+    from ._atomic import check_output, output_folder, write_json, write_text
     from ._progress import progress
     from .bench import benchmark
     from .compile import export_onnx
-    from .evaluate import evaluate
+    from .evaluation import evaluate
     from .quantization import quantize_static_onnx
 
+    _check_int("runs", runs, 1)
+    _check_int("cnn_epochs", cnn_epochs, 1)
+    _check_int("optimize_trials", optimize_trials, 1)
+    _check_int("calibration_images", calibration_images, 1)
+    if cnn_train_images is not None:
+        _check_int("cnn_train_images", cnn_train_images, 1)
+    if not isinstance(batch_sizes, (tuple, list)) or not batch_sizes or \
+            any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in batch_sizes):
+        raise invalid("batch_sizes", batch_sizes, "a non-empty tuple of positive integers, e.g. (1, 8)")
+    check_output(output, argument="output", folder=True)
     console = console or Console()
     out = output_folder(output)
     started = time.perf_counter()
@@ -122,6 +134,11 @@ def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes
                + _optimize_markdown(optimized))
     console.print(f"report: {out}/report.json, {out}/benchmark.png, {out}/summary.md ({report['seconds']:.0f} s)")
     return report
+
+
+def _check_int(argument: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise invalid(argument, value, f"an integer >= {minimum}")
 
 
 def optimize_step(model: Any, data: str, output: Path, trials: int) -> dict[str, Any]:
@@ -222,7 +239,7 @@ def _markdown(benches: list[Any], agreements: list[Any], exported: Any, pruned: 
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from ._cli_common import count
+    from ._cli_common import count, declare_outputs
 
     parser.add_argument("--output", "-o", default="reports/demo", help="report folder")
     parser.add_argument("--runs", type=count(), default=20, help="timed runs per benchmark measurement")
@@ -230,6 +247,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--optimize-trials", type=count(), default=8, help="candidates deepseek optimize measures")
     parser.add_argument("--calibration-images", type=count(), default=128,
                         help="photo crops MobileNetV2's static INT8 is calibrated on")
+    declare_outputs(parser, folders=("output",))
 
 
 def run_cli(args: argparse.Namespace) -> int:

@@ -73,7 +73,9 @@ class Finding:
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
-            raise ValueError(f"status: got {self.status!r}, expected one of {STATUSES}")
+            from ._errors import invalid
+
+            raise invalid("status", self.status, f"one of {STATUSES}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +99,13 @@ class Report:
     def to_json(self) -> str:
         """:meth:`to_dict` as indented JSON."""
         return json.dumps(self.to_dict(), indent=2, default=str)
+
+    def save_json(self, path: str | os.PathLike[str]) -> None:
+        """Write :meth:`to_json` to the file ``path`` atomically."""
+        from ._atomic import check_output, write_text
+
+        check_output(path, argument="path")
+        write_text(path, self.to_json() + "\n")
 
 
 def _probe(findings: list[Finding], section: str, name: str, fn: Callable[[], Finding | list[Finding]]) -> None:
@@ -390,8 +399,16 @@ def doctor(check_compile: bool = True, compile_timeout: float = COMPILE_TIMEOUT_
     ``check_compile`` really runs torch.compile (10-30 s cold), in a child process stopped after
     ``compile_timeout`` seconds.
     """
-    from . import __version__
+    import math
 
+    from . import __version__
+    from ._errors import invalid
+
+    if not isinstance(check_compile, bool):
+        raise invalid("check_compile", check_compile, "True or False")
+    if isinstance(compile_timeout, bool) or not isinstance(compile_timeout, (int, float)) or \
+            not math.isfinite(compile_timeout) or compile_timeout <= 0:
+        raise invalid("compile_timeout", compile_timeout, "a finite number of seconds > 0")
     facts: dict[str, Any] = {"deepseek": __version__,
                              "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     findings: list[Finding] = []
@@ -440,15 +457,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the report as JSON (nothing else on stdout)")
     parser.add_argument("--output", "-o", default=None, metavar="FILE", help="also write the JSON report to FILE")
     parser.add_argument("--fast", action="store_true", help="skip the torch.compile probe (it takes 10-30 s)")
+    from ._cli_common import declare_outputs
+
+    declare_outputs(parser, "output")
 
 
 def run_cli(args: argparse.Namespace) -> int:
     """Run the doctor, print it (table or JSON), and return 1 when any finding is an error."""
     report = doctor(check_compile=not args.fast)
     if args.output:
-        from ._atomic import write_json
-
-        write_json(args.output, report.to_dict())
+        report.save_json(args.output)
     if args.json:
         print(report.to_json())
     else:

@@ -127,11 +127,21 @@ BUILTIN: dict[str, Callable[[], ModelSpec]] = {
 }
 
 
+ALIASES = {"smollm2-135m": "smollm2", "mobilenet-v2": "mobilenet_v2", "mobilenetv2": "mobilenet_v2",
+           "bert": "bert-base", "bert-base-uncased": "bert-base"}
+
+
+def resolve_name(name: str) -> str:
+    """The key in :data:`BUILTIN` for a built-in model name or alias; an error naming ``model`` otherwise."""
+    if not isinstance(name, str) or not name.strip():
+        raise invalid("model", name, f"an existing model file or a built-in name, one of {sorted(BUILTIN)}")
+    key = name.strip().lower().replace("_", "-")
+    key = ALIASES.get(key, key)
+    if key not in BUILTIN:
+        raise invalid("model", name, f"an existing model file or a built-in name, one of {sorted(BUILTIN)}")
+    return key
+
+
 def get(name: str) -> ModelSpec:
     """Build a built-in model by name (see :data:`BUILTIN`)."""
-    key = name.strip().lower().replace("_", "-")
-    aliases = {"smollm2-135m": "smollm2", "mobilenet-v2": "mobilenet_v2", "mobilenetv2": "mobilenet_v2", "bert": "bert-base", "bert-base-uncased": "bert-base"}
-    key = aliases.get(key, key)
-    if key not in BUILTIN:
-        raise invalid("model", name, f"a model file or one of {sorted(BUILTIN)}")
-    return BUILTIN[key]()
+    return BUILTIN[resolve_name(name)]()

@@ -162,7 +162,7 @@ def test_cli_clean_writes_kept_dropped_and_report(raw, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "deepseek", "data", "clean", "raw.parquet", "--rules", "rules.yaml",
                           "--text-columns", "body", "--output", "k.csv"], capture_output=True, text=True,
                          cwd=tmp_path, timeout=300)
-    assert bad.returncode == 2 and "text_columns" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "--text-columns" in bad.stderr and "Traceback" not in bad.stderr
     assert not (tmp_path / "k.csv").exists()  # nothing half-written
 
 

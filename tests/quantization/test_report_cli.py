@@ -89,5 +89,5 @@ def test_calibration_sources(tmp_path):
     for i in range(3):
         Image.fromarray(assets.real_photos()[i].image).save(tmp_path / f"{i}.jpg")
     assert load_calibration(str(tmp_path), 2, (1, 3, 96, 96)).shape == (2, 3, 96, 96)
-    with pytest.raises(deepseek.InvalidArgumentError, match="--calib"):
+    with pytest.raises(deepseek.InvalidArgumentError, match=r"^calib"):
         load_calibration(str(tmp_path / "missing"), 4, None)

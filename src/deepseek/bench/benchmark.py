@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from .. import _machine
-from .._errors import invalid
+from .._errors import ArtifactError, InvalidArgumentError, MissingDependencyError, invalid
 from .._tensors import as_input_tuple, to_numpy
-from ..runtime.backends import canonical_backend
+from ..runtime.backends import ALIASES, canonical_backend
 from .timing import LatencyStats
 from .worker import run_job
 
@@ -101,9 +102,14 @@ class BenchmarkResult:
         return json.dumps(self.to_dict(), indent=2, default=str)
 
     def save_json(self, path: str | Path) -> Path:
-        from .._atomic import write_text
+        """Write :meth:`to_json` to ``path`` atomically (never over the benchmarked model file)."""
+        from .._atomic import check_output, write_text
 
+        check_output(path, argument="path", inputs=self._inputs())
         return write_text(path, self.to_json() + "\n")
+
+    def _inputs(self) -> tuple[str, ...]:
+        return (str(self.model["file"]),) if self.model.get("file") else ()
 
     def with_rows_of(self, other: BenchmarkResult, label: str) -> BenchmarkResult:
         """This result plus the ok rows of ``other`` (another artifact of the same model measured in the same run,
@@ -121,14 +127,131 @@ class BenchmarkResult:
         return benchmark_table(self)
 
     def plot(self, path: str | Path) -> Path:
+        """Write a PNG chart of latency and peak memory to ``path`` atomically (never over the model file)."""
+        from .._atomic import check_output
         from .report import benchmark_plot
 
+        check_output(path, argument="path", inputs=self._inputs())
         return benchmark_plot(self, path)
 
 
-def _backend_name(name: str) -> str:
-    key = str(name).strip().lower()
-    return key if key in PEERS or key in GENERATION_VARIANTS else canonical_backend(key)
+_DEVICES = ("cpu", "cuda", "tensorrt")
+_TORCH_BACKENDS = ("eager", "compile", *GENERATION_VARIANTS)
+
+
+def _backend_name(name: str, argument: str = "backends") -> str:
+    if not isinstance(name, str):
+        raise invalid(argument, name, "a backend name")
+    key = name.strip().lower()
+    if key in PEERS or key in GENERATION_VARIANTS:
+        return key
+    try:
+        return canonical_backend(key)
+    except InvalidArgumentError:
+        known = sorted({*ALIASES.values(), *PEERS, *GENERATION_VARIANTS})
+        raise invalid(argument, name, f"one of {known} (aliases: {sorted(set(ALIASES) - set(ALIASES.values()))})") \
+            from None
+
+
+def _backend_list(backends: Any) -> list[str]:
+    """``backends`` as canonical names: a list of names (or one comma-separated string), each once."""
+    if isinstance(backends, str):
+        backends = [b for b in backends.split(",") if b.strip()]
+    if not isinstance(backends, (list, tuple)):
+        raise invalid("backends", backends, "a list of backend names, e.g. ['eager', 'onnxruntime']")
+    names = [_backend_name(b) for b in backends]
+    if not names:
+        raise invalid("backends", list(backends), "at least one backend")
+    if len(set(names)) != len(names):
+        raise invalid("backends", list(backends), "each backend once")
+    return names
+
+
+def _check_int(argument: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise invalid(argument, value, f"an integer >= {minimum}")
+
+
+def _batch_sizes(batch_sizes: Any) -> list[int]:
+    if isinstance(batch_sizes, (int, np.integer)) and not isinstance(batch_sizes, bool):
+        batch_sizes = [batch_sizes]
+    if not isinstance(batch_sizes, (list, tuple)) or not batch_sizes or \
+            any(isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 1 for b in batch_sizes):
+        raise invalid("batch_sizes", batch_sizes, "a list of positive integers, e.g. [1, 8]")
+    return [int(b) for b in batch_sizes]
+
+
+def _check_model_argument(model: Any) -> None:
+    """A file that exists must be a readable model (one line naming it if not); a name must be a built-in."""
+    if isinstance(model, Path) or (isinstance(model, str) and Path(model).exists()):
+        check_model_file(Path(model))
+    elif isinstance(model, str):
+        from .. import models
+
+        models.resolve_name(model)
+    elif not hasattr(model, "parameters"):
+        raise invalid("model", type(model).__name__, "an nn.Module, a model file or a built-in model name")
+
+
+def check_model_file(path: Path) -> str:
+    """The kind of the model file at ``path``; an :class:`ArtifactError` naming it when it is empty, corrupt or
+    truncated (ONNX files and .pt2 archives are parsed here, before any process starts)."""
+    from ..runtime.artifacts import KINDS, detect_kind
+
+    if not path.exists():
+        raise invalid("model", str(path), "an existing model file or a built-in model name")
+    if path.is_file() and path.stat().st_size == 0:
+        raise ArtifactError(f"model: {path} is an empty file, not a model")
+    kind = detect_kind(path)
+    if kind == "onnx":
+        _check_onnx(path)
+    elif kind in ("exported_program", "aoti_package", "torchscript") and not zipfile.is_zipfile(path):
+        raise ArtifactError(f"model: {path} is not a readable {KINDS[kind]} (not a zip archive: truncated or "
+                            "not written by torch)")
+    return kind
+
+
+def _check_onnx(path: Path) -> None:
+    try:
+        import onnx
+    except ImportError:
+        return  # onnxruntime reports an unreadable file when it loads it
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ArtifactError(f"model: {path} is not a readable ONNX file ({type(exc).__name__}: {first})") from exc
+    if not proto.graph.node and not proto.graph.output:
+        raise ArtifactError(f"model: {path} is not an ONNX model (no graph inside)")
+
+
+def _check_device(device: str, names: list[str]) -> None:
+    """``device`` must be usable by every backend in ``names`` on this machine."""
+    runnable = [n for n in names if n not in PEERS]
+    if device == "cpu" or not runnable:
+        return
+    torch_backends = [n for n in runnable if n in _TORCH_BACKENDS]
+    if device == "tensorrt" and torch_backends:
+        raise invalid("device", device, f"'cpu' or 'cuda' for PyTorch backends {torch_backends} "
+                                        "('tensorrt' runs ONNX Runtime only: backends=['onnxruntime'])")
+    if "onnxruntime" in runnable:
+        provider = "TensorrtExecutionProvider" if device == "tensorrt" else "CUDAExecutionProvider"
+        try:
+            import onnxruntime as ort
+
+            available = ort.get_available_providers()
+        except ImportError:
+            available = []
+        if provider not in available:
+            raise MissingDependencyError(f"device: {device!r} needs ONNX Runtime's {provider}, which is not available "
+                                         f"here (has {available}); install onnxruntime-gpu"
+                                         + (" and TensorRT" if device == "tensorrt" else "") + " on a GPU machine")
+    if torch_backends:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise MissingDependencyError(f"device: 'cuda' needs a CUDA device for {torch_backends}, and torch sees none "
+                                         "(run deepseek doctor)")
 
 
 def benchmark(
@@ -160,26 +283,38 @@ def benchmark(
     (weight-only ``int8``/``int4``, compressed ``kv-int8``/``kv-int4`` caches). ``backends`` default:
     ``eager,onnxruntime``, or ``eager,compile,int4,kv-int8`` for a generation model.
     """
+    # every argument is checked before the model is loaded or anything is measured
+    _check_int("warmup", warmup, 0)
+    _check_int("runs", runs, 1)
+    _check_int("new_tokens", new_tokens, 1)
+    if threads is not None:
+        _check_int("threads", threads, 1)
+    requested = _backend_list(backends) if backends is not None else None
+    if baseline is not None:
+        if not isinstance(baseline, str):
+            raise invalid("baseline", baseline, "a backend name")
+        baseline = _backend_name(baseline, "baseline")
+        if requested is not None and baseline not in requested:
+            raise invalid("baseline", baseline, f"one of the benchmarked backends {requested}")
+    sizes = _batch_sizes(batch_sizes) if batch_sizes is not None else None
+    if device not in _DEVICES:
+        raise invalid("device", device, f"one of {list(_DEVICES)}")
+    _check_model_argument(model)
+    if requested is not None:
+        _check_device(device, requested)
+
     source, examples, info, input_names = _resolve(model, inputs, arch, trust_pickle)
     generate = info.get("task") == "causal-lm"
-    if backends is None:
-        backends = DEFAULT_GENERATION_BACKENDS if generate else DEFAULT_BACKENDS
-    names = [_backend_name(b) for b in backends]
-    if not names:
-        raise invalid("backends", list(backends), "at least one backend")
-    if len(set(names)) != len(names):
-        raise invalid("backends", list(backends), "each backend once")
-    baseline = _backend_name(baseline) if baseline is not None else names[0]
+    names = requested if requested is not None else \
+        list(DEFAULT_GENERATION_BACKENDS if generate else DEFAULT_BACKENDS)
+    baseline = baseline if baseline is not None else names[0]
     if baseline not in names:
         raise invalid("baseline", baseline, f"one of the benchmarked backends {names}")
-    if warmup < 0 or runs < 1:
-        raise invalid("runs/warmup", (runs, warmup), "runs >= 1 and warmup >= 0")
+    if requested is None:
+        _check_device(device, names)
     threads = threads or _machine.physical_cores()
-    sizes = list(batch_sizes) if batch_sizes else [int(np.shape(to_numpy(examples[0]))[0]) if np.ndim(to_numpy(examples[0])) else 1]
-    for b in sizes:
-        if not isinstance(b, (int, np.integer)) or isinstance(b, bool) or b < 1:
-            raise invalid("batch_sizes", list(sizes), "positive integers")
-    generate = info.get("task") == "causal-lm"
+    if sizes is None:
+        sizes = [int(np.shape(to_numpy(examples[0]))[0]) if np.ndim(to_numpy(examples[0])) else 1]
 
     workdir = Path(tempfile.mkdtemp(prefix="deepseek-bench-"))
     try:
@@ -201,6 +336,8 @@ def _resolve(model: Any, inputs: Any, arch: str | None, trust_pickle: bool) -> t
         examples = as_input_tuple(inputs, "inputs") if inputs is not None else spec.example_inputs(1)
         info = {"name": spec.name, "task": spec.task, "real_weights": spec.real_weights,
                 "parameters": sum(p.numel() for p in spec.model.parameters())}
+        if inputs is not None and spec.task != "causal-lm":
+            trial_forward(spec.model, examples)
         return {"kind": "module", "module": spec.model}, examples, info, list(spec.input_names)
     if isinstance(model, (str, Path)):
         from ..runtime.artifacts import detect_kind
@@ -209,6 +346,13 @@ def _resolve(model: Any, inputs: Any, arch: str | None, trust_pickle: bool) -> t
         kind = detect_kind(path)
         if inputs is None:
             inputs = _inputs_from_file(path, kind)
+        if kind not in ("onnx", "exported_program"):  # arch, trust_pickle and the file are checked here, not in a worker
+            from ..runtime.artifacts import load_module
+
+            module = load_module(path, kind, arch=arch, trust_pickle=trust_pickle)
+            if inputs is not None and hasattr(module, "parameters"):
+                trial_forward(module, as_input_tuple(inputs, "inputs"))
+            del module
         if inputs is None:
             raise invalid("inputs", None, f"example inputs for {path.name} (its input shapes are not fixed in the file)")
         _check_inputs(path, kind, as_input_tuple(inputs, "inputs"))
@@ -224,7 +368,25 @@ def _resolve(model: Any, inputs: Any, arch: str | None, trust_pickle: bool) -> t
                                                                         _is_causal_lm(model) else ""))
     info = {"name": type(model).__name__, "task": "causal-lm" if _is_causal_lm(model) else "forward",
             "parameters": sum(p.numel() for p in model.parameters())}
+    if info["task"] == "forward":
+        trial_forward(model.eval(), as_input_tuple(inputs, "inputs"))
     return {"kind": "module", "module": model.eval()}, as_input_tuple(inputs, "inputs"), info, None
+
+
+def trial_forward(module: Any, examples: tuple[Any, ...]) -> None:
+    """One call of ``module`` on ``examples``: inputs the model cannot take fail here, in one line
+    naming ``inputs``, before anything is measured."""
+    import torch
+
+    from .._tensors import to_torch
+
+    try:
+        with torch.inference_mode():
+            module(*(to_torch(e) for e in examples))
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        shapes = [tuple(np.shape(to_numpy(e))) for e in examples]
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise invalid("inputs", shapes, f"inputs the model accepts ({type(exc).__name__}: {first})") from exc
 
 
 def _is_causal_lm(model: Any) -> bool:

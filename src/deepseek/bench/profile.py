@@ -48,16 +48,21 @@ class ProfileResult:
     total_ms_per_run: float
     operators: list[OpTime]
     layers: list[LayerTime]
+    file: str | None = dataclasses.field(default=None, repr=False, compare=False)  # the profiled model file
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        d.pop("file")
+        return d
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
     def save_json(self, path: str | Path) -> Path:
-        from .._atomic import write_text
+        """Write :meth:`to_json` to ``path`` atomically (never over the profiled model file)."""
+        from .._atomic import check_output, write_text
 
+        check_output(path, argument="path", inputs=(self.file,) if self.file else ())
         return write_text(path, self.to_json() + "\n")
 
     def summary(self) -> str:
@@ -71,6 +76,8 @@ class ProfileResult:
 
         if kind not in ("operators", "layers"):
             raise invalid("kind", kind, "'operators' or 'layers'")
+        if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+            raise invalid("top", top, "a positive integer")
         table = Table(title=f"{kind} — {self.model} on {self.backend}, batch {self.batch_size}", title_justify="left")
         if kind == "operators":
             for col in ("operator", "calls/run", "ms/run", "share"):
@@ -85,6 +92,12 @@ class ProfileResult:
         return table
 
     def plot(self, path: str | Path, top: int = 12) -> Path:
+        """Write a PNG chart of the ``top`` operators and layers to ``path`` atomically."""
+        from .._atomic import check_output
+
+        if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+            raise invalid("top", top, "a positive integer")
+        check_output(path, argument="path", inputs=(self.file,) if self.file else ())
         import matplotlib
 
         matplotlib.use("Agg")
@@ -107,41 +120,66 @@ class ProfileResult:
         return Path(path)
 
 
-def profile(model: Any, inputs: Any = None, *, backend: str = "eager", batch_size: int = 1, runs: int = 10,
+def profile(model: Any, inputs: Any = None, *, backend: str | None = None, batch_size: int = 1, runs: int = 10,
             warmup: int = 3, arch: str | None = None, trust_pickle: bool = False) -> ProfileResult:
-    """Profile ``model`` (module, file or built-in name) on ``backend`` and attribute the time."""
-    from ..runtime import canonical_backend, load
-    from .benchmark import rebatch
+    """Profile ``model`` (module, file or built-in name) on ``backend`` and attribute the time.
 
-    name = canonical_backend(backend)
-    if runs < 1 or warmup < 0:
-        raise invalid("runs/warmup", (runs, warmup), "runs >= 1 and warmup >= 0")
-    if batch_size < 1:
-        raise invalid("batch_size", batch_size, "a positive integer")
+    ``backend`` is ``eager``, ``compile`` or ``onnxruntime`` (default: ``onnxruntime`` for an ONNX file, ``eager``
+    otherwise)."""
+    from ..runtime import canonical_backend, load
+    from .benchmark import _check_int, _check_model_argument, rebatch
+
+    if backend is not None and not isinstance(backend, str):
+        raise invalid("backend", backend, "a backend name: 'eager', 'compile' or 'onnxruntime'")
+    name = canonical_backend(backend) if backend is not None else None
+    _check_int("runs", runs, 1)
+    _check_int("warmup", warmup, 0)
+    _check_int("batch_size", batch_size, 1)
+    _check_model_argument(model)
+    file = str(model) if isinstance(model, (str, Path)) and Path(model).exists() else None
+    onnx_file = file is not None and Path(file).suffix.lower() == ".onnx"
+    if name is None:
+        name = "onnxruntime" if onnx_file else "eager"
+    elif onnx_file and name != "onnxruntime":
+        raise invalid("backend", backend, f"'onnxruntime' (or none) for the ONNX file {Path(file).name}")
     module, examples, input_names, label = _resolve(model, inputs, arch, trust_pickle)
     import numpy as np
 
     from .._tensors import to_numpy
 
     if examples is None:
-        raise invalid("inputs", None, f"example inputs for {label} (e.g. --inputs 1x3x224x224)")
+        raise invalid("inputs", None, f"example inputs for {label}: its input shapes are not fixed in the file")
     batch = tuple(rebatch(to_numpy(e), batch_size) for e in examples)
     if name == "onnxruntime":
         if isinstance(module, Path):
             onnx_path, work = module, None
+            _check_onnx_inputs(module, batch)
         else:
             predictor = load(module, "onnxruntime", example_inputs=examples, input_names=input_names)
             onnx_path, work = predictor.onnx_path, predictor
         ops, layers, total = _profile_ort(onnx_path, batch, runs, warmup)
         del work
     else:
-        if isinstance(module, Path):
-            raise invalid("backend", backend, "'onnxruntime' for an ONNX file")
         import torch
 
+        from .benchmark import trial_forward
+
         tensors = tuple(torch.from_numpy(np.ascontiguousarray(b)) for b in batch)
+        if isinstance(module, torch.nn.Module):
+            trial_forward(module, tensors)
         ops, layers, total = _profile_torch(module, tensors, runs, warmup, compiled=name == "compile")
-    return ProfileResult(label, name, batch_size, runs, total, ops, layers)
+    return ProfileResult(label, name, batch_size, runs, total, ops, layers, file=file)
+
+
+def _check_onnx_inputs(path: Path, batch: tuple[Any, ...]) -> None:
+    """Wrong input count, shapes or dtypes for an ONNX file fail here, in one line, before profiling."""
+    from ..runtime import load
+
+    specs = load(path).input_specs or []
+    if len(specs) != len(batch):
+        raise invalid("inputs", f"{len(batch)} input(s)", f"{len(specs)}: {[s.name for s in specs]}")
+    for i, (spec, value) in enumerate(zip(specs, batch)):
+        spec.check(i, value)
 
 
 def _resolve(model: Any, inputs: Any, arch: str | None, trust_pickle: bool) -> tuple[Any, tuple[Any, ...] | None, list[str] | None, str]:
@@ -173,7 +211,8 @@ def _profile_torch(module: Any, tensors: tuple[Any, ...], runs: int, warmup: int
     import torch
     from torch.profiler import ProfilerActivity, profile, record_function
 
-    leaves = {n: m for n, m in module.named_modules() if n and not list(m.children())}
+    leaves = {n: m for n, m in module.named_modules() if n and not list(m.children())} \
+        if hasattr(module, "named_modules") else {}  # an AOTInductor package: operators only
     handles = []
     ranges: dict[int, Any] = {}
 
@@ -277,26 +316,33 @@ def _read_trace(path: str) -> list[dict[str, Any]]:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from .._cli_common import add_model_arguments, count
+    from .._cli_common import add_model_arguments, count, declare_outputs
+    from ..runtime.backends import ALIASES
 
     add_model_arguments(parser)
-    parser.add_argument("--backend", default="eager", help="eager, compile or onnxruntime")
+    parser.add_argument("--backend", default=None, choices=sorted(ALIASES),
+                        help="eager, compile or onnxruntime (default: onnxruntime for an ONNX file, else eager)")
     parser.add_argument("--batch-size", "-b", type=count(), default=1)
     parser.add_argument("--runs", type=count(), default=10)
+    parser.add_argument("--warmup", type=count(0), default=3)
     parser.add_argument("--top", type=count(), default=15, help="rows shown per table")
     parser.add_argument("--json", metavar="FILE", default=None, help="write the full profile as JSON")
     parser.add_argument("--png", metavar="FILE", default=None, help="write a chart of the top operators and layers")
+    declare_outputs(parser, "json", "png")
 
 
 def run_cli(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .._cli_common import parse_shapes
+    from ._flags import require_matplotlib
 
+    if args.png:
+        require_matplotlib("--png")
     shapes = parse_shapes(args.inputs)
     inputs = tuple(np.random.default_rng(0).standard_normal(s).astype(np.float32) for s in shapes) if shapes else None
     result = profile(args.model, inputs, backend=args.backend, batch_size=args.batch_size, runs=args.runs,
-                     arch=args.arch, trust_pickle=args.trust_pickle)
+                     warmup=args.warmup, arch=args.arch, trust_pickle=args.trust_pickle)
     from .._cli_common import console as make_console
 
     console = make_console()
@@ -304,10 +350,10 @@ def run_cli(args: argparse.Namespace) -> int:
     if result.layers:
         console.print(result.table("layers", args.top))
     console.print(result.summary())
-    if args.json:
-        result.save_json(args.json)
-        console.print(f"wrote {args.json}")
     if args.png:
         result.plot(args.png, top=args.top)
         console.print(f"wrote {args.png}")
+    if args.json:
+        result.save_json(args.json)
+        console.print(f"wrote {args.json}")
     return 0

@@ -25,10 +25,16 @@ class _CallableModule(types.ModuleType):
 
     def __call__(self, model: Any, example_inputs: Any = None, *, target_arch: str = "x86_64", output: str,
                  optimization_level: int = 2, **options: Any) -> dict[str, Any]:
+        from .._errors import InvalidArgumentError
         from .pipeline import compile_model
 
-        return compile_model(model, target_arch=target_arch, optimization_level=optimization_level, output=output,
-                             inputs=example_inputs, **options)
+        try:
+            return compile_model(model, target_arch=target_arch, optimization_level=optimization_level, output=output,
+                                 inputs=example_inputs, **options)
+        except InvalidArgumentError as exc:  # compile_model calls it ``inputs``; here it is ``example_inputs``
+            if str(exc).startswith("inputs:"):
+                raise type(exc)("example_inputs" + str(exc)[len("inputs"):]) from None
+            raise
 
 
 sys.modules[__name__].__class__ = _CallableModule

@@ -49,7 +49,20 @@ def build_aoti(model: torch.nn.Module, examples: tuple[Any, ...], output: str | 
     float32 in and out; checked against the same bfloat16 model run eagerly."""
     from torch._inductor import aoti_compile_and_package, aoti_load_package
 
+    from .._atomic import check_output
+    from .._errors import invalid
+    from .._tensors import as_input_tuple
     from ..runtime.predictor import INPUTS_ENTRY, program_input_specs
+
+    if not isinstance(model, torch.nn.Module):
+        raise invalid("model", type(model).__name__, "a torch.nn.Module")
+    examples = as_input_tuple(examples, "examples")
+    check_output(output, argument="output")
+    if tolerance is not None and (isinstance(tolerance, bool) or not isinstance(tolerance, (int, float))
+                                  or not 0 <= tolerance < float("inf")):
+        raise invalid("tolerance", tolerance, "None or a finite number >= 0")
+    if calibration is not None and bf16:
+        raise invalid("bf16", bf16, "False with calibration (INT8): one precision per package")
 
     source: Any = eval_mode(model)
     precision = "fp32"

@@ -327,12 +327,19 @@ def build_arm64(model: torch.nn.Module, examples: tuple[Any, ...], output: str |
 
 def check_bundle_request(output: str | Path, examples: tuple[Any, ...]) -> tuple[Path, str, Path]:
     """(output path, name, bundle folder) for an arm64 bundle, after checking the output name and the inputs."""
+    from .._atomic import check_output
+
+    if not isinstance(output, (str, os.PathLike)) or Path(output).suffix != ".so":
+        raise invalid("output", str(output), "a .so file for target arm64")
     output = Path(output)
-    if output.suffix != ".so":
-        raise invalid("--output", str(output), "a .so file for target arm64")
-    if len(examples) != 1 or not isinstance(examples[0], torch.Tensor) or examples[0].dtype != torch.float32:
-        raise invalid("--inputs", [getattr(e, "shape", e) for e in examples], "one float32 input for an arm64 bundle")
-    return output, output.stem, output.with_name(f"{output.stem}.bundle")
+    if not isinstance(examples, (tuple, list)) or len(examples) != 1 or not isinstance(examples[0], torch.Tensor) \
+            or examples[0].dtype != torch.float32:
+        raise invalid("examples", [getattr(e, "shape", e) for e in examples] if isinstance(examples, (tuple, list))
+                      else type(examples).__name__, "one float32 input for an arm64 bundle")
+    bundle = output.with_name(f"{output.stem}.bundle")
+    check_output(output, argument="output")
+    check_output(bundle, argument="output", folder=True)
+    return output, output.stem, bundle
 
 
 def publish(stage: Path, bundle: Path, output: Path) -> None:

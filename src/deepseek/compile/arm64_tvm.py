@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .._errors import DeepSeekError, require
+from .._errors import DeepSeekError, invalid, require
 from .._export import export_or_explain
 from .arm64 import (
     CXX,
@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
 def tvm_runtime_dir(cache: Path | None = None) -> Path:
     """TVM's aarch64 runtime (``lib/`` with the two runtime libraries, ``include/`` with the FFI headers), from
     the aarch64 wheels of the installed ``apache-tvm`` and ``apache-tvm-ffi`` (downloaded once into the cache)."""
-    missing = f"--backend tvm needs Apache TVM: pip install {TVM_PIN}"
+    missing = f"the TVM backend needs Apache TVM: pip install {TVM_PIN}"
     tvm_version = installed_version("apache-tvm", missing)
     ffi_version = installed_version("apache-tvm-ffi", missing)
     root = cache_dir(cache) / f"tvm-aarch64-{tvm_version}-ffi{ffi_version}"
@@ -95,7 +95,9 @@ def build_arm64_tvm(model: torch.nn.Module, examples: tuple[Any, ...], output: s
     """Compile ``model`` with TVM for AArch64 (``-mcpu=cpu``, NEON) into a bundle beside ``output``, verified under
     qemu against PyTorch on ``examples`` (one float32 input) before anything is written."""
     output, name, bundle = check_bundle_request(output, examples)
-    tvm = require("tvm", "--backend tvm", TVM_PIN)
+    if isinstance(opt_level, bool) or opt_level not in (0, 1, 2, 3):
+        raise invalid("opt_level", opt_level, "0, 1, 2 or 3")
+    tvm = require("tvm", "the TVM backend", TVM_PIN)
     from tvm.relax.frontend.torch import from_exported_program
     from tvm.support import cc
 

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .._atomic import atomic_path, refuse_overwrite_input
+from .._atomic import atomic_path, check_output
 from .._cli_common import resolve_model
 from .._config import BaseConfig
 from .._errors import invalid
@@ -55,33 +55,37 @@ class CompileRecipe(BaseConfig):
     keep_fp32: int = 0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "float_activations", tuple(self.float_activations))  # a JSON list replays as a tuple
+        names = (self.float_activations,) if isinstance(self.float_activations, str) else self.float_activations
+        object.__setattr__(self, "float_activations", tuple(names))  # a JSON list replays as a tuple
+        if not all(isinstance(n, str) and n for n in self.float_activations):
+            raise invalid("float_activations", list(self.float_activations), "names of activation tensors (strings)")
         if self.target_arch not in TARGETS:
-            raise invalid("--target-arch", self.target_arch, f"one of {TARGETS}")
+            raise invalid("target_arch", self.target_arch, f"one of {TARGETS}")
         if self.quantize not in QUANTIZE:
-            raise invalid("--quantize", self.quantize, " or ".join(q for q in QUANTIZE if q))
+            raise invalid("quantize", self.quantize, "None, " + " or ".join(repr(q) for q in QUANTIZE if q))
         if self.quantize == "int8-dynamic" and (self.target_arch != "x86_64" or self.backend not in (None, "onnxruntime")):
-            raise invalid("--quantize", self.quantize, "target x86_64 with ONNX Runtime (dynamic INT8 is ORT's "
-                                                       "MatMulInteger / DynamicQuantizeMatMul path)")
+            raise invalid("quantize", self.quantize, "target x86_64 with ONNX Runtime (dynamic INT8 is ORT's "
+                                                     "MatMulInteger / DynamicQuantizeMatMul path)")
         if self.backend is not None and self.backend not in BACKENDS[self.target_arch]:
-            raise invalid("--backend", self.backend, f"one of {BACKENDS[self.target_arch]} for target {self.target_arch}")
+            raise invalid("backend", self.backend, f"one of {BACKENDS[self.target_arch]} for target {self.target_arch}")
         if self.optimization_level not in (0, 1, 2, 3):
-            raise invalid("--optimization-level", self.optimization_level, "0, 1, 2 or 3")
+            raise invalid("optimization_level", self.optimization_level, "0, 1, 2 or 3")
         if self.precision not in PRECISIONS:
-            raise invalid("--precision", self.precision, f"one of {PRECISIONS}")
+            raise invalid("precision", self.precision, f"one of {PRECISIONS}")
         if self.backend == "tvm" and self.quantize:
-            raise invalid("--quantize", self.quantize, "no quantization with --backend tvm (INT8 for arm64 goes "
-                                                       "through the default executorch backend's XNNPACK quantizer)")
+            raise invalid("quantize", self.quantize, "None with backend 'tvm' (INT8 for arm64 goes through the "
+                                                     "default executorch backend's XNNPACK quantizer)")
         if self.quantize and self.target_arch == "cuda":
-            raise invalid("--quantize", self.quantize, "a target of x86_64 or arm64 (CUDA INT8 is not in this version)")
+            raise invalid("quantize", self.quantize, "a target of x86_64 or arm64 (CUDA INT8 is not in this version)")
         if self.precision == "bf16" and (self.backend != "inductor" or self.quantize):
-            raise invalid("--precision", self.precision, "bf16 with --backend inductor on x86_64, without --quantize "
-                                                         "(oneDNN's bfloat16 kernels)")
+            raise invalid("precision", self.precision, "bf16 with backend 'inductor' on x86_64, without quantize "
+                                                       "(oneDNN's bfloat16 kernels)")
         if self.precision == "fp16" and self.target_arch != "cuda":
-            raise invalid("--precision", self.precision, "fp16 for target cuda (CPUs here run it slower than fp32: "
-                                                         "use INT8)")
-        if self.prune is not None and not (isinstance(self.prune, (int, float)) and 0 < self.prune < 1):
-            raise invalid("--prune", self.prune, "a fraction of channels between 0 and 1")
+            raise invalid("precision", self.precision, "fp16 for target_arch 'cuda' (CPUs here run it slower than "
+                                                       "fp32: use INT8)")
+        if self.prune is not None and not (isinstance(self.prune, (int, float)) and not isinstance(self.prune, bool)
+                                           and 0 < self.prune < 1):
+            raise invalid("prune", self.prune, "a fraction of channels between 0 and 1 (exclusive)")
         if self.finetune is not None:
             from ..quantization.calibration_data import TRAIN_SPLITS
 
@@ -93,10 +97,17 @@ class CompileRecipe(BaseConfig):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise invalid(name, value, "an integer >= 1")
-        if not (isinstance(self.finetune_lr, (int, float)) and 0 < self.finetune_lr < 1):
+        if isinstance(self.finetune_lr, bool) or not (isinstance(self.finetune_lr, (int, float)) and 0 < self.finetune_lr < 1):
             raise invalid("finetune_lr", self.finetune_lr, "a learning rate in (0, 1)")
         if isinstance(self.samples, bool) or not isinstance(self.samples, int) or self.samples < 1:
-            raise invalid("--samples", self.samples, "an integer >= 1")
+            raise invalid("samples", self.samples, "an integer >= 1")
+        if not isinstance(self.calib, (str, os.PathLike)) or not str(self.calib).strip():
+            raise invalid("calib", self.calib, "'photos', a bundled labeled set, a folder of images or a .npy file")
+        object.__setattr__(self, "calib", str(self.calib))
+        if not isinstance(self.bias_correction, bool):
+            raise invalid("bias_correction", self.bias_correction, "True or False")
+        if isinstance(self.optimization_level, bool):
+            raise invalid("optimization_level", self.optimization_level, "0, 1, 2 or 3")
         if self.calibration_method not in ("minmax", "percentile", "entropy"):
             raise invalid("calibration_method", self.calibration_method, "minmax, percentile or entropy")
         if self.rounding not in ("nearest", "adaround", "adaround-block"):
@@ -157,19 +168,31 @@ class PruneStep:
 
 
 def _resolve(model: str, inputs: list[tuple[int, ...]] | None, arch: str | None, trust_pickle: bool,
-             prune: PruneStep | None) -> tuple[Any, Any, Any, dict[str, Any] | None]:
+             prune: PruneStep | None, calib: Any = None) -> tuple[Any, Any, Any, dict[str, Any] | None]:
     """The model, its example inputs and input names — with ``prune`` of its channels removed first (and the
-    pruned model fine-tuned, when the step says so)."""
+    pruned model fine-tuned, when the step says so). ``calib`` (a :class:`CalibrationSource`) is checked
+    against the example inputs before any work."""
     if isinstance(model, (str, os.PathLike)):
+        if Path(model).suffix.lower() == ".onnx" and Path(model).is_file():
+            from ..runtime.artifacts import load_onnx_model
+
+            load_onnx_model(Path(model))  # a corrupt file is refused now, not after the work
         module, examples, names, _ = resolve_model(str(model), inputs, arch=arch, trust_pickle=trust_pickle)
     else:  # the Python API: an nn.Module with example tensors (or shapes)
         module, examples, names = _module_and_examples(model, inputs)
+    if examples is not None and not isinstance(module, Path):
+        from .._export import run_examples
+        from .._tensors import eval_mode
+
+        run_examples(eval_mode(module), tuple(examples), argument="inputs")  # wrong shapes fail now, not mid-export
+    if calib is not None and examples is not None:
+        calib.check_examples(tuple(examples))
     if prune is None:
         return module, examples, names, None
     if isinstance(module, Path):
-        raise invalid("--prune", prune.ratio, "a PyTorch model (channels are removed before export, not from ONNX)")
+        raise invalid("prune", prune.ratio, "None for an ONNX model (channels are removed before export, not from ONNX)")
     if examples is None:
-        raise invalid("--inputs", None, "the input shape(s), e.g. --inputs 1x3x224x224 (pruning traces the model)")
+        raise invalid("inputs", None, "the input shape(s), e.g. [(1, 3, 224, 224)] (pruning traces the model)")
     from ..pruning import prune_channels
 
     result = prune_channels(module, prune.ratio, tuple(examples), round_to=8, finetune=prune.callback())
@@ -195,30 +218,36 @@ def _module_and_examples(model: Any, inputs: Any) -> tuple[Any, tuple[Any, ...] 
     raise invalid("example_inputs", inputs, "example tensors, or input shapes such as [(1, 3, 224, 224)]")
 
 
-def _torch_model(model: str, output: str, suffix: str, output_expected: str, inputs: list[tuple[int, ...]] | None,
-                 arch: str | None, trust_pickle: bool, prune: PruneStep | None, model_expected: str) -> tuple[Any, Any, Any, Any]:
-    """The PyTorch model behind ``model`` with its example inputs, after checking ``output`` can be written."""
-    if not str(output).endswith(suffix):
-        raise invalid("--output", output, output_expected)
-    refuse_overwrite_input(output, model)
-    module, examples, names, pruned = _resolve(model, inputs, arch, trust_pickle, prune)
+def _torch_model(model: str, output: str, inputs: list[tuple[int, ...]] | None, arch: str | None,
+                 trust_pickle: bool, prune: PruneStep | None, model_expected: str,
+                 calib: Any = None) -> tuple[Any, Any, Any, Any]:
+    """The PyTorch model behind ``model`` with its example inputs (``output`` was checked by :func:`build`)."""
+    module, examples, names, pruned = _resolve(model, inputs, arch, trust_pickle, prune, calib)
     if isinstance(module, Path):
         raise invalid("model", model, model_expected)
     if examples is None:
-        raise invalid("--inputs", None, "the input shape(s), e.g. --inputs 1x3x224x224")
+        raise invalid("inputs", None, "the input shape(s), e.g. [(1, 3, 224, 224)] (the model file does not record them)")
     return module, examples, names, pruned
 
 
-def _calibration(calib: str, samples: int, examples: tuple[Any, ...]) -> tuple[list[Any], Any]:
-    """(calibration batches, held-out samples that check the INT8 artifact) from ``--calib``."""
-    from ..quantization.calibration_data import load_calibration
+def _calibration(calib: Any, samples: int, examples: tuple[Any, ...]) -> tuple[list[Any], Any]:
+    """(calibration batches, held-out samples that check the INT8 artifact) from ``calib`` (a name, a path or a
+    :class:`CalibrationSource`)."""
+    from ..quantization.calibration_data import CalibrationSource
 
-    data = load_calibration(calib, samples, tuple(examples[0].shape))
+    source = calib if isinstance(calib, CalibrationSource) else CalibrationSource(str(calib))
+    source.check_examples(tuple(examples))
+    data = source.load(samples, tuple(examples[0].shape))
     if tuple(data.shape[1:]) != tuple(examples[0].shape[1:]):
-        raise invalid("--calib", calib, f"inputs of shape {list(examples[0].shape[1:])} per sample (got {list(data.shape[1:])})")
+        raise invalid("calib", source.spec, f"inputs of shape {list(examples[0].shape[1:])} per sample (got "
+                                            f"{list(data.shape[1:])})")
     held_out = min(8, len(data) // 4)  # agreement is checked on samples the quantizer did not see
     rows = examples[0].shape[0]  # a program exported at a fixed batch takes only that batch
-    return [b for b in data[held_out:].split(rows) if b.shape[0] == rows], data[:held_out]
+    batches = [b for b in data[held_out:].split(rows) if b.shape[0] == rows]
+    if not batches:
+        raise invalid("calib", source.spec, f"at least {rows + held_out} samples (it has {len(data)}; the model's "
+                                            f"batch is {rows})")
+    return batches, data[:held_out]
 
 
 def _compile_x86_int8(model: str, recipe: CompileRecipe, *, output: str, inputs: list[tuple[int, ...]] | None,
@@ -227,8 +256,8 @@ def _compile_x86_int8(model: str, recipe: CompileRecipe, *, output: str, inputs:
     from ..runtime import load
 
     module, examples, names, pruned = _torch_model(
-        model, output, ".onnx", "a .onnx file for target x86_64", inputs, arch, trust_pickle, prune,
-        "a PyTorch model for --quantize int8 (calibration runs the FP32 model)")
+        model, output, inputs, arch, trust_pickle, prune,
+        "a PyTorch model for quantize='int8' (calibration runs the FP32 model)", calib)
     calibration, check = _calibration(calib, samples, examples)
     result = quantize_static_onnx(module, calibration, output, method=recipe.calibration_method, input_names=names,
                                   bias_correction=recipe.bias_correction, float_activations=recipe.float_activations,
@@ -254,8 +283,9 @@ def _compile_arm64(model: str, *, output: str, inputs: list[tuple[int, ...]] | N
                    trust_pickle: bool, quantize: str | None, calib: str, samples: int, prune: PruneStep | None,
                    backend: str | None = None, optimization_level: int = 3) -> dict[str, Any]:
     module, examples, _, pruned = _torch_model(
-        model, output, ".so", "a .so file for target arm64 (e.g. model_arm.so)", inputs, arch, trust_pickle, prune,
-        "a PyTorch model (.pt2, TorchScript, state_dict + --arch) for arm64: it is lowered from torch.export, not ONNX")
+        model, output, inputs, arch, trust_pickle, prune,
+        "a PyTorch model (.pt2, TorchScript, state_dict + arch) for arm64: it is lowered from torch.export, not ONNX",
+        calib if quantize == "int8" else None)
     calibration, check = _calibration(calib, samples, examples) if quantize == "int8" else (None, None)
     if backend == "tvm":
         from .arm64_tvm import build_arm64_tvm
@@ -287,8 +317,8 @@ def _compile_x86_inductor(model: str, *, output: str, inputs: list[tuple[int, ..
     from .aoti import build_aoti
 
     module, examples, _, pruned = _torch_model(
-        model, output, ".pt2", "a .pt2 file for --backend inductor (an AOTInductor package)", inputs, arch,
-        trust_pickle, prune, "a PyTorch model (.pt2, TorchScript, state_dict + --arch) for --backend inductor")
+        model, output, inputs, arch, trust_pickle, prune,
+        "a PyTorch model (.pt2, TorchScript, state_dict + arch) for backend 'inductor'", calib if quantize else None)
     calibration, check = _calibration(calib, samples, examples) if quantize else (None, None)
     built = build_aoti(module, tuple(examples), output, calibration=calibration,
                        check_inputs=check if check is not None and len(check) else None, bf16=bf16)
@@ -309,33 +339,84 @@ def _compile_x86_inductor(model: str, *, output: str, inputs: list[tuple[int, ..
 
 def compile_model(model: Any, *, target_arch: str, optimization_level: int, output: str,
                   inputs: Any = None, arch: str | None = None, trust_pickle: bool = False, quantize: str | None = None,
-                  calib: str = "photos", samples: int = 64, prune: float | None = None, backend: str | None = None,
-                  precision: str = "auto") -> dict[str, Any]:
+                  calib: str | None = None, samples: int | None = None, prune: float | None = None,
+                  backend: str | None = None, precision: str = "auto") -> dict[str, Any]:
     """Compile ``model`` (a file, a built-in name or an ``nn.Module``) into a verified artifact for
     ``target_arch``: the keyword form of :func:`build` with a :class:`CompileRecipe`.
 
+    ``calib`` (default ``'photos'``) and ``samples`` (default 64) feed static INT8 (``quantize='int8'``; ``calib``
+    also the float16 range check of target ``cuda``): given where nothing uses them they are refused, never ignored.
     ``prune`` removes that fraction of channels first (:func:`deepseek.pruning.prune_channels`, no fine-tuning:
     expect accuracy to drop — fine-tune in Python with its ``finetune=`` callback for a usable model); the
     artifact is verified against the pruned model."""
     recipe = CompileRecipe(target_arch=target_arch, optimization_level=optimization_level, backend=backend,
-                           quantize=quantize, precision=precision, prune=prune, calib=calib, samples=samples)
+                           quantize=quantize, precision=precision, prune=prune,
+                           calib="photos" if calib is None else calib, samples=64 if samples is None else samples)
+    fp16 = recipe.target_arch == "cuda" and recipe.precision in ("auto", "fp16")
+    if calib is not None and recipe.quantize != "int8" and not fp16:
+        raise invalid("calib", calib, "None unless quantize='int8' (or a float16 build for target_arch 'cuda'): "
+                                      "nothing else calibrates" + (" — dynamic INT8 needs no calibration data"
+                                                                   if recipe.quantize == "int8-dynamic" else ""))
+    if samples is not None and recipe.quantize != "int8":
+        raise invalid("samples", samples, "None unless quantize='int8' (the calibration sample count)")
     return build(model, recipe, output, inputs=inputs, arch=arch, trust_pickle=trust_pickle)
+
+
+def output_kind(recipe: CompileRecipe) -> tuple[str, str]:
+    """(file suffix, description) of the artifact ``recipe`` builds."""
+    lowering = recipe.lowering
+    if lowering == "inductor":
+        return ".pt2", "a .pt2 file for backend 'inductor' (an AOTInductor package)"
+    if lowering in ("executorch", "tvm"):
+        return ".so", "a .so file for target_arch 'arm64' (e.g. model_arm.so)"
+    return ".onnx", f"a .onnx file for target_arch {recipe.target_arch!r}"
+
+
+def check_build_output(model: Any, recipe: CompileRecipe, output: Any) -> str:
+    """``output`` as a string, after checking — before any work — that it names the right kind of file, is not an
+    input, and can be written (with, for arm64, the bundle folder beside it)."""
+    suffix, expected = output_kind(recipe)
+    if not isinstance(output, (str, os.PathLike)) or not str(output).strip():
+        raise invalid("output", output, expected)
+    output = str(output)
+    if Path(output).suffix.lower() != suffix:
+        raise invalid("output", output, expected)
+    inputs = (model,) if isinstance(model, (str, os.PathLike)) else ()
+    if isinstance(model, (str, os.PathLike)) and Path(model).is_dir():
+        inputs = (model, *Path(model).iterdir())
+    check_output(output, argument="output", inputs=inputs)
+    if suffix == ".so":
+        bundle = Path(output).with_name(f"{Path(output).stem}.bundle")
+        check_output(bundle, argument="output", inputs=inputs, folder=True)
+        if isinstance(model, (str, os.PathLike)) and Path(model).exists() and \
+                Path(model).resolve().is_relative_to(bundle.resolve()):
+            raise invalid("output", output, f"a path whose bundle folder {str(bundle)!r} does not hold the input")
+    return output
 
 
 def build(model: Any, recipe: CompileRecipe, output: str | os.PathLike[str], *, inputs: Any = None,
           arch: str | None = None, trust_pickle: bool = False) -> dict[str, Any]:
     """Run ``recipe``'s steps on ``model`` — resolve, prune, calibrate, lower, verify — and write ``output``
-    atomically; returns what was written and how it was verified."""
+    atomically; returns what was written and how it was verified. Every argument is checked before any work."""
     import onnxruntime as ort  # noqa: F401  (fail early with a clear import error)
 
-    output = str(output)
+    from ..quantization.calibration_data import CalibrationSource
+
+    if not isinstance(recipe, CompileRecipe):
+        raise invalid("recipe", type(recipe).__name__, "a CompileRecipe")
+    output = check_build_output(model, recipe, output)
+    if arch is not None and not isinstance(arch, str):
+        raise invalid("arch", arch, "an architecture name such as 'torchvision:resnet18'")
     if isinstance(model, (str, os.PathLike)) and Path(model).suffix == ".pt2" and Path(model).is_file():
         from ..runtime.artifacts import is_aoti_package
 
         if is_aoti_package(Path(model)):
             raise invalid("model", model, "a model to compile (this .pt2 is already an AOTInductor package: "
                                           "run it with deepseek.load)")
-    options = {"output": output, "inputs": inputs, "arch": arch, "trust_pickle": trust_pickle, "calib": recipe.calib,
+    fp16 = recipe.target_arch == "cuda" and recipe.precision in ("auto", "fp16") and recipe.lowering == "ort-float"
+    # the calibration data is read and checked now (a .npy: numbers, not empty, finite), not after the work
+    calib = CalibrationSource(recipe.calib) if recipe.quantize == "int8" or fp16 else recipe.calib
+    options = {"output": output, "inputs": inputs, "arch": arch, "trust_pickle": trust_pickle, "calib": calib,
                "samples": recipe.samples, "prune": PruneStep.of(recipe)}
     lowering = recipe.lowering
     if lowering == "inductor":
@@ -357,19 +438,18 @@ def _compile_onnx_float(model: Any, recipe: CompileRecipe, *, output: str, input
     use_fp16 = target_arch == "cuda" and recipe.precision in ("auto", "fp16")
     dynamic = recipe.quantize == "int8-dynamic"
     precision = recipe.precision
-    if not str(output).endswith(".onnx"):
-        raise invalid("--output", output, f"a .onnx file for target {target_arch}")
-    refuse_overwrite_input(output, model)
     module, examples, names, pruned = _resolve(model, inputs, arch, trust_pickle, prune)
     if use_fp16 and isinstance(module, Path):
-        raise invalid("--precision", precision, "fp32 for an ONNX input (fp16 is checked against the PyTorch model)")
+        raise invalid("precision", precision, "'fp32' for an ONNX input (fp16 is checked against the PyTorch model)")
+    if dynamic and isinstance(module, Path):
+        raise invalid("quantize", recipe.quantize, "a PyTorch model (the INT8 model is checked against it)")
+    if not isinstance(module, Path) and examples is None:
+        raise invalid("inputs", None, "the input shape(s), e.g. [(1, 3, 224, 224)] (the model file does not record them)")
     workdir = Path(tempfile.mkdtemp(prefix="deepseek-compile-"))
     try:
         if isinstance(module, Path):
             source_onnx, reference = module, None
         else:
-            if examples is None:
-                raise invalid("--inputs", None, "the input shape(s), e.g. --inputs 1x3x224x224")
             source_onnx = export_onnx(module, examples, workdir / "exported.onnx", input_names=names).path
             reference = module
         fp16 = None
@@ -382,8 +462,6 @@ def _compile_onnx_float(model: Any, recipe: CompileRecipe, *, output: str, input
         if dynamic:  # quantize the exported graph, then let ORT fuse it (DynamicQuantizeMatMul and friends)
             from ..quantization.onnx_dynamic import quantize_dynamic_onnx
 
-            if reference is None:
-                raise invalid("--quantize", recipe.quantize, "a PyTorch model (the INT8 model is checked against it)")
             export_check = verify_onnx(source_onnx, reference, examples)  # the export itself, at fp32 tolerance
             source_onnx = quantize_dynamic_onnx(source_onnx, workdir / "dynamic.onnx")
         with atomic_path(output) as tmp:
@@ -411,7 +489,7 @@ def _compile_onnx_float(model: Any, recipe: CompileRecipe, *, output: str, input
 
 
 def _fp16_feeds(onnx_path: Path, examples: Any, calib: str) -> list[dict[str, Any]]:
-    """Inputs for the float16 range check: real images from ``--calib`` for an image model, else the examples."""
+    """Inputs for the float16 range check: real images from ``calib`` for an image model, else the examples."""
     import onnxruntime as ort
 
     from .._tensors import to_numpy

@@ -47,9 +47,17 @@ def export_tensorflow(source: str | os.PathLike[str], output: str | os.PathLike[
                       "(holding saved_model.pb)")
     if output.suffix.lower() != ".onnx":
         raise invalid("output", str(output), "a file name ending in .onnx")
+    from .._atomic import check_output
+
+    check_output(output, argument="output", inputs=(source, *(source.iterdir() if source.is_dir() else ())))
+    if isinstance(opset, bool) or not isinstance(opset, int) or opset < 7:
+        raise invalid("opset", opset, "an ONNX opset (an integer, 7 or more)")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     tf = require("tensorflow", "TensorFlow/Keras models", _EXTRA)
     tf2onnx = require("tf2onnx", "TensorFlow/Keras models", _EXTRA)
+    newest = max(getattr(tf2onnx.constants, "OPSET_TO_IR_VERSION", {opset: 0}))
+    if opset > newest:
+        raise invalid("opset", opset, f"an ONNX opset from 7 to {newest} (what the installed tf2onnx supports)")
     import numpy as np
 
     if source.is_file():
@@ -58,8 +66,9 @@ def export_tensorflow(source: str | os.PathLike[str], output: str | os.PathLike[
 
         try:
             model = keras.models.load_model(source, compile=False, safe_mode=True)
-        except (ValueError, OSError, TypeError) as e:
-            raise ArtifactError(f"model: {source} could not be loaded as a Keras model ({str(e)[:300]})") from None
+        except Exception as e:  # keras raises many types for a corrupt or foreign file
+            raise ArtifactError(f"model: {source} could not be loaded as a Keras model ({type(e).__name__}: "
+                                f"{' '.join(str(e).split())[:300]})") from None
         specs = [tf.TensorSpec([None if (i == 0 and dynamic_batch) else d for i, d in enumerate(t.shape)],
                                t.dtype, name=f"input_{n}") for n, t in enumerate(model.inputs)]
         function = tf.function(lambda *xs: model(list(xs) if len(xs) > 1 else xs[0]), input_signature=specs)
@@ -76,8 +85,9 @@ def export_tensorflow(source: str | os.PathLike[str], output: str | os.PathLike[
         try:
             loaded = tf.saved_model.load(str(source))
             signature = loaded.signatures["serving_default"]
-        except (KeyError, OSError, ValueError) as e:
-            raise ArtifactError(f"model: {source} has no usable serving_default signature ({str(e)[:300]})") from None
+        except Exception as e:  # a corrupt saved_model.pb, or no such signature
+            raise ArtifactError(f"model: {source} has no usable serving_default signature ({type(e).__name__}: "
+                                f"{' '.join(str(e).split())[:300]})") from None
         _, kwargs = signature.structured_input_signature
         names = sorted(kwargs)
         specs = [kwargs[n] for n in names]

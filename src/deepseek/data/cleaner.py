@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -68,8 +69,13 @@ class DataCleaner:
         if custom_rules is not None and (not isinstance(custom_rules, Mapping) or not all(
                 isinstance(k, str) and k and callable(v) for k, v in custom_rules.items())):
             raise invalid("custom_rules", custom_rules, "a mapping of name -> callable(text) -> keep (bool)")
+        if len(set(text_columns)) != len(text_columns):
+            raise invalid("text_columns", list(text_columns), "distinct column names")
         self.text_columns = list(text_columns)
         self.rules = CleaningRules.of(rules)
+        length = self.rules.length
+        if length is not None and length.unit == "tokens" and not Path(length.tokenizer).is_dir():
+            raise invalid("rules.length.tokenizer", length.tokenizer, "an existing local tokenizer folder")
         self.custom_rules = dict(custom_rules or {})
         self._tokenizer: Any = None
         self.toxicity_scorer = toxicity_scorer or default_scorer
@@ -155,19 +161,43 @@ class DataCleaner:
         return pd.concat(out) if out else pd.DataFrame()
 
     def process_file(self, source: str | Path, output: str | Path, *, excluded: str | Path | None = None,
-                     progress: bool = False) -> CleaningReport:
+                     report: str | Path | None = None, progress: bool = False) -> CleaningReport:
         """Stream ``source`` (CSV/JSONL/Parquet) chunk by chunk: kept rows to ``output``, dropped rows with their
-        ``drop_reason`` to ``excluded``; memory stays at one chunk. Both written atomically; never over the input."""
-        source, output = Path(source), Path(output)
-        targets = [("output", output)] + ([("excluded", Path(excluded))] if excluded is not None else [])
-        for name, path in targets:
-            if path.suffix.lower() not in FORMATS:
-                raise invalid(name, str(path), f"a file name ending in one of {list(FORMATS)}")
-            if source.exists() and path.resolve() == source.resolve():
-                raise invalid(name, str(path), "a file other than the input")
-        self._start()
-        from .._atomic import atomic_path
+        ``drop_reason`` to ``excluded``, the :class:`CleaningReport` as JSON to ``report``; memory stays at one
+        chunk. Every output is checked before any work and written atomically, ``output`` last: a failure leaves
+        none of them behind; never over the input."""
+        import json
 
+        if not isinstance(source, (str, Path)) or not str(source):
+            raise invalid("source", source, "the path of a .csv, .jsonl or .parquet file")
+        if not isinstance(progress, bool):
+            raise invalid("progress", progress, "True or False")
+        source = Path(source)
+        if source.suffix.lower() not in FORMATS:
+            raise invalid("source", str(source), f"a file ending in one of {list(FORMATS)}")
+        if not source.is_file():
+            raise invalid("source", str(source), "an existing file" if not source.exists() else "a file, not a folder")
+        from .._atomic import _same_path, atomic_path, check_output
+
+        targets = [("output", output), ("excluded", excluded), ("report", report)]
+        seen: list[tuple[str, Any]] = []
+        for name, path in targets:
+            if path is None and name != "output":
+                continue
+            check_output(path, argument=name, inputs=[source])
+            if name != "report" and Path(path).suffix.lower() not in FORMATS:
+                raise invalid(name, str(path), f"a file name ending in one of {list(FORMATS)}")
+            for other_name, other in seen:
+                if _same_path(path, other):
+                    raise invalid(name, str(path), f"a path different from {other_name} ({str(other)!r})")
+            seen.append((name, path))
+        output = Path(output)
+        self._start()
+        # the first chunk before any output or progress bar: an unreadable file or a missing column fails here
+        chunks = read_chunks(source, self.chunk_size, tuple(self.text_columns), argument="source")
+        first = next(chunks, None)
+        if first is not None:
+            self._check_columns(first)
         bar = task = None
         if progress:
             from .._progress import progress as make_bar
@@ -176,21 +206,27 @@ class DataCleaner:
             task = bar.add_task("cleaning (rows)", total=None)
             bar.start()
         try:
+            # the contexts close innermost first: the report, then the dropped rows, then the kept rows
             with atomic_path(output) as out_tmp, (
-                    atomic_path(excluded) if excluded is not None else contextlib.nullcontext()) as ex_tmp:
+                    atomic_path(excluded) if excluded is not None else contextlib.nullcontext()) as ex_tmp, (
+                    atomic_path(report) if report is not None else contextlib.nullcontext()) as report_tmp:
                 kept_writer = ChunkWriter(out_tmp, output.suffix.lower())
                 dropped_writer = ChunkWriter(ex_tmp, Path(excluded).suffix.lower()) if ex_tmp else None
-                for chunk in read_chunks(source, self.chunk_size, tuple(self.text_columns)):
-                    marks = self._evaluate(chunk, full=False)
-                    keep = marks["drop_reason"].isna().to_numpy()
-                    kept_writer.write(self._masked(chunk[keep]))
+                try:
+                    for chunk in itertools.chain([first] if first is not None else [], chunks):
+                        marks = self._evaluate(chunk, full=False)
+                        keep = marks["drop_reason"].isna().to_numpy()
+                        kept_writer.write(self._masked(chunk[keep]))
+                        if dropped_writer is not None:
+                            dropped_writer.write(chunk[~keep].assign(drop_reason=marks["drop_reason"][~keep]))
+                        if bar is not None:
+                            bar.update(task, advance=len(chunk))
+                finally:
+                    kept_writer.close()
                     if dropped_writer is not None:
-                        dropped_writer.write(chunk[~keep].assign(drop_reason=marks["drop_reason"][~keep]))
-                    if bar is not None:
-                        bar.update(task, advance=len(chunk))
-                kept_writer.close()
-                if dropped_writer is not None:
-                    dropped_writer.close()
+                        dropped_writer.close()
+                if report_tmp is not None:
+                    Path(report_tmp).write_text(json.dumps(self.report.to_dict(), indent=2, default=str) + "\n")
         finally:
             if bar is not None:
                 bar.stop()
@@ -209,9 +245,7 @@ class DataCleaner:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        missing_columns = [c for c in self.text_columns if c not in frame.columns]
-        if missing_columns:
-            raise invalid("text_columns", missing_columns, f"columns of the data (it has {list(frame.columns)})")
+        self._check_columns(frame)
         arrays = []
         for column in self.text_columns:
             try:
@@ -226,6 +260,11 @@ class DataCleaner:
             arrays.append(arr.cast(pa.large_string()))
         text = arrays[0] if len(arrays) == 1 else pc.binary_join_element_wise(*arrays, "\n")
         return text, pc.is_null(text).to_numpy(zero_copy_only=False)
+
+    def _check_columns(self, frame: Any) -> None:
+        missing_columns = [c for c in self.text_columns if c not in frame.columns]
+        if missing_columns:
+            raise invalid("text_columns", missing_columns, f"columns of the data (it has {list(frame.columns)})")
 
     def _evaluate(self, frame: Any, *, full: bool) -> Any:
         """A DataFrame aligned with ``frame``: drop_reason and, with ``full`` (or as far as needed), the scores."""

@@ -11,17 +11,25 @@ from .._errors import invalid
 FORMATS = (".csv", ".jsonl", ".parquet")
 
 
-def read_chunks(source: str | Path, chunk_size: int, text_columns: tuple[str, ...] = ()) -> Iterator[Any]:
+def read_chunks(source: str | Path, chunk_size: int, text_columns: tuple[str, ...] = (), *,
+                argument: str = "data") -> Iterator[Any]:
     """DataFrames of at most ``chunk_size`` rows, in file order (``text_columns`` of a CSV read as text, not
-    parsed as numbers); a missing, unknown or corrupt file is one clear error naming it."""
+    parsed as numbers); a missing, unknown, binary or corrupt file is one clear error naming ``argument`` and
+    the file."""
     import pandas as pd
 
     path = Path(source)
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
-        raise invalid("data", str(path), f"a file ending in one of {list(FORMATS)}")
+        raise invalid(argument, str(path), f"a file ending in one of {list(FORMATS)}")
     if not path.is_file():
-        raise invalid("data", str(path), "an existing file")
+        raise invalid(argument, str(path), "an existing file" if not path.exists() else "a file, not a folder")
+    if suffix != ".parquet":  # text formats: a NUL byte or undecodable bytes mean a binary file renamed
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+        if b"\x00" in head:
+            raise invalid(argument, str(path), f"a text {suffix[1:].upper()} file (this one holds NUL bytes: "
+                                               "a binary file?)")
     start = 0
     try:
         if suffix == ".parquet":
@@ -43,11 +51,11 @@ def read_chunks(source: str | Path, chunk_size: int, text_columns: tuple[str, ..
                 yield frame
     except (ValueError, OSError, UnicodeDecodeError) as e:
 
-        raise invalid("data", str(path), f"a readable {suffix[1:].upper()} file ({type(e).__name__}: "
+        raise invalid(argument, str(path), f"a readable {suffix[1:].upper()} file ({type(e).__name__}: "
                       f"{str(e).splitlines()[0][:200]})") from None
     except Exception as e:  # pyarrow's and pandas' parser errors have no common base besides Exception
         if type(e).__module__.split(".")[0] in ("pyarrow", "pandas"):
-            raise invalid("data", str(path), f"a readable {suffix[1:].upper()} file ({type(e).__name__}: "
+            raise invalid(argument, str(path), f"a readable {suffix[1:].upper()} file ({type(e).__name__}: "
                           f"{str(e).splitlines()[0][:200]})") from None
         raise
 

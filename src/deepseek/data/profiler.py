@@ -56,19 +56,20 @@ class DataProfiler:
                  seed: int = 0) -> None:
         if not isinstance(minimal, bool):
             raise invalid("minimal", minimal, "True or False")
-        if text_columns is not None and (isinstance(text_columns, str) or not all(
-                isinstance(c, str) for c in text_columns)):
+        if text_columns is not None and (isinstance(text_columns, str) or not isinstance(text_columns, Sequence)
+                                         or not all(isinstance(c, str) and c for c in text_columns)):
             raise invalid("text_columns", text_columns, "a list of column names, or None (every text column)")
-        if isinstance(z, bool) or not isinstance(z, (int, float)) or z <= 0:
-            raise invalid("z", z, "a robust z-score > 0")
+        if isinstance(z, bool) or not isinstance(z, (int, float)) or not math.isfinite(z) or z <= 0:
+            raise invalid("z", z, "a finite robust z-score > 0")
         if not isinstance(isolation_forest, bool):
             raise invalid("isolation_forest", isolation_forest, "True or False")
-        if label_column is not None and not isinstance(label_column, str):
+        if label_column is not None and (not isinstance(label_column, str) or not label_column):
             raise invalid("label_column", label_column, "a column name, or None")
         if model is not None and not (hasattr(model, "fit") and hasattr(model, "predict_proba")):
             raise invalid("model", model, "a scikit-learn classifier with fit and predict_proba, or None")
-        if feature_columns is not None and (isinstance(feature_columns, str) or not all(
-                isinstance(c, str) for c in feature_columns)):
+        if feature_columns is not None and (isinstance(feature_columns, str) or not isinstance(
+                feature_columns, Sequence) or not feature_columns or not all(isinstance(c, str) and c
+                                                                             for c in feature_columns)):
             raise invalid("feature_columns", feature_columns, "a list of column names, or None (every other column)")
         if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
             raise invalid("folds", folds, "an integer >= 2")
@@ -76,6 +77,10 @@ class DataProfiler:
                             ("chunk_size", chunk_size), ("isolation_sample", isolation_sample)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise invalid(name, value, "an integer >= 1")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise invalid("seed", seed, "an integer >= 0")
+        if label_column is not None and feature_columns is not None and label_column in feature_columns:
+            raise invalid("feature_columns", list(feature_columns), f"columns other than the label {label_column!r}")
         self.minimal, self.text_columns, self.z = minimal, text_columns, float(z)
         self.max_exact_distinct, self.language_sample, self.chunk_size = max_exact_distinct, language_sample, chunk_size
         self.isolation_forest, self.isolation_sample = isolation_forest, isolation_sample
@@ -99,7 +104,7 @@ class DataProfiler:
 
         def chunks():
             if kind == "path":
-                yield from read_chunks(data, self.chunk_size)
+                yield from read_chunks(data, self.chunk_size, tuple(self.text_columns or ()))
             else:
                 frame = _to_frame(data, kind)
                 for start in range(0, max(1, len(frame)), self.chunk_size):
@@ -117,7 +122,7 @@ class DataProfiler:
         for chunk in chunks():
             if not columns:
                 columns = {str(c): _Column(str(c)) for c in chunk.columns}
-                self._check_label_columns(columns)
+                self._check_columns(columns)
             if self.isolation_forest and not self.minimal and len(chunk):
                 rows_sample, sample_keys = self._sample_rows(rows_sample, sample_keys, chunk, rng)
             rows += len(chunk)
@@ -131,6 +136,9 @@ class DataProfiler:
                         duplicate_rows += 1
                     else:
                         row_hashes.add(h)
+        if rows == 0:
+            raise invalid("data", str(data) if kind == "path" else f"a {type(data).__name__} of 0 rows",
+                          "a table with at least one row to profile")
         stats = {name: self._finish(col, rows) for name, col in columns.items()}
         scorer = self._isolation_scorer(rows_sample, stats)
         outliers = self._outliers(chunks(), stats, scorer)
@@ -150,10 +158,13 @@ class DataProfiler:
             issues.pop("all_rows") if issues else []))
         return Profile(rows=rows, columns=stats, duplicate_rows=None if self.minimal else duplicate_rows,
                        minimal=self.minimal, z=self.z, anomalies=anomalies, label_issues=issues,
-                       flagged=flagged)
+                       flagged=flagged, source=str(data) if kind == "path" else None)
 
     # -- internals ---------------------------------------------------------------------------------------------
-    def _check_label_columns(self, columns: dict[str, _Column]) -> None:
+    def _check_columns(self, columns: dict[str, _Column]) -> None:
+        missing = [c for c in self.text_columns or [] if c not in columns]
+        if missing:
+            raise invalid("text_columns", missing, f"columns of the data ({list(columns)})")
         if self.label_column is not None and self.label_column not in columns:
             raise invalid("label_column", self.label_column, f"a column of the data ({list(columns)})")
         missing = [c for c in self.feature_columns or [] if c not in columns]
@@ -322,7 +333,6 @@ class DataProfiler:
         if not limits:
             return counts
         import numpy as np
-        import pandas as pd
 
         first_row = 0
         for chunk in chunks:
@@ -330,20 +340,9 @@ class DataProfiler:
                 scorer.update(chunk, first_row)
             first_row += len(chunk)
             for name, (median, scale, text) in limits.items():
-                series = chunk[name]
-                series = series[series.notna()]
-                if text:
-                    if series.dtype == object:
-                        series = series[series.map(lambda v: isinstance(v, str)).astype(bool)]
-                    elif not pd.api.types.is_string_dtype(series.dtype):
-                        continue
-                    x = series.str.len().to_numpy(dtype=np.float64)
-                else:
-                    if series.dtype == object:
-                        series = series[series.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))]
-                    elif series.dtype == bool:
-                        continue
-                    x = series.to_numpy(dtype=np.float64)
+                x = _measures(chunk[name], text)
+                if x is None:
+                    continue
                 if scale > 0:
                     counts[name] += int((np.abs(x - median) / scale > self.z).sum())
                 else:
@@ -363,6 +362,7 @@ class Profile:
     anomalies: dict[str, Any] | None = None
     label_issues: dict[str, Any] | None = None
     flagged: list[int] = dataclasses.field(default_factory=list)
+    source: str | None = None  # the file profiled, never overwritten by save_json / save_html
 
     def to_dict(self) -> dict[str, Any]:
         return {"rows": self.rows, "duplicate_rows": self.duplicate_rows, "minimal": self.minimal,
@@ -374,14 +374,13 @@ class Profile:
         return list(self.flagged)
 
     def save_json(self, path: str | Path) -> Path:
+        """:meth:`to_dict` as JSON in ``path``, written atomically."""
         import json
 
-        from .._atomic import atomic_path
+        from .._atomic import check_output, write_text
 
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            Path(tmp).write_text(json.dumps(self.to_dict(), indent=2, default=str))
-        return path
+        check_output(path, argument="path", inputs=[self.source] if self.source else [])
+        return write_text(path, json.dumps(self.to_dict(), indent=2, default=str))
 
     def suggested_rules(self, column: str | None = None) -> dict[str, Any]:
         """Cleaner rules from what the profile saw in text ``column`` (the first text column by default): the
@@ -405,12 +404,17 @@ class Profile:
         return rules
 
     def save_html(self, path: str | Path) -> Path:
+        """:meth:`html` in ``path``, written atomically."""
+        from .._atomic import check_output, write_text
+
+        check_output(path, argument="path", inputs=[self.source] if self.source else [])
+        return write_text(path, self.html())
+
+    def html(self) -> str:
         """A self-contained HTML report (charts embedded as PNG)."""
         import base64
         import html
         import io
-
-        from .._atomic import atomic_path
 
         parts = [f"<h1>Data profile</h1><p>{self.rows:,} rows, {len(self.columns)} columns"
                  + (f", {self.duplicate_rows:,} duplicate rows" if self.duplicate_rows is not None else "") + "</p>"]
@@ -456,10 +460,27 @@ class Profile:
         page = ("<!doctype html><html><head><meta charset='utf-8'><title>Data profile</title><style>body{font-family:"
                 "sans-serif;max-width:60em;margin:auto}th{text-align:left;padding-right:1em}</style></head><body>"
                 + "".join(parts) + "</body></html>")
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            Path(tmp).write_text(page, encoding="utf-8")
-        return path
+        return page
+
+
+def _measures(series: Any, text: bool) -> Any:
+    """What the column's summary describes, for one chunk: text lengths for a text column (or a column of
+    strings), else the numbers; None when there is nothing to measure (as :meth:`DataProfiler._update`)."""
+    import numpy as np
+    import pandas as pd
+
+    series = series[series.notna()]
+    if not len(series) or pd.api.types.is_bool_dtype(series.dtype):
+        return None
+    if pd.api.types.is_integer_dtype(series.dtype) or pd.api.types.is_float_dtype(series.dtype):
+        return None if text else series.to_numpy(dtype=np.float64)
+    strings = series[series.map(lambda v: isinstance(v, str)).astype(bool)]
+    if len(strings):
+        return strings.str.len().to_numpy(dtype=np.float64)
+    if text:
+        return None
+    numbers = series[series.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)).astype(bool)]
+    return numbers.to_numpy(dtype=np.float64) if len(numbers) else None
 
 
 def _concat(frames: list[Any]) -> Any:

@@ -17,6 +17,7 @@ SPEC's shorthand works as written — ``{'length': (10, 512), 'language': 'en', 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -71,8 +72,11 @@ class LanguageRule:
     def __post_init__(self) -> None:
         from .language import known_languages
 
-        if not self.languages:
-            raise invalid("rules.language", list(self.languages), "at least one language code")
+        if isinstance(self.languages, str) or not isinstance(self.languages, (tuple, list)) or not self.languages:
+            raise invalid("rules.language", self.languages, "at least one language code")
+        bad = [c for c in self.languages if not isinstance(c, str)]
+        if bad:
+            raise invalid("rules.language", bad, "language codes (strings) such as 'en'")
         known = known_languages()
         unknown = [c for c in self.languages if c not in known]
         if unknown:
@@ -120,12 +124,14 @@ class QualityRule:
         if self.mean_word_length is not None:
             pair = self.mean_word_length
             if (not isinstance(pair, (tuple, list)) or len(pair) != 2
-                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in pair)
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+                               for v in pair)
                     or pair[0] > pair[1]):
                 raise invalid("rules.quality.mean_word_length", pair, "[low, high] with 0 <= low <= high, or null")
             object.__setattr__(self, "mean_word_length", (float(pair[0]), float(pair[1])))
         if self.max_symbol_ratio is not None and (isinstance(self.max_symbol_ratio, bool) or not isinstance(
-                self.max_symbol_ratio, (int, float)) or self.max_symbol_ratio < 0):
+                self.max_symbol_ratio, (int, float)) or not math.isfinite(self.max_symbol_ratio)
+                or self.max_symbol_ratio < 0):
             raise invalid("rules.quality.max_symbol_ratio", self.max_symbol_ratio, "a number >= 0, or null")
         for name in ("min_alpha_words", "max_duplicate_lines", "max_top_bigram"):
             _fraction(f"rules.quality.{name}", getattr(self, name))
@@ -190,15 +196,22 @@ class CleaningRules:
             return spec
         if isinstance(spec, (str, Path)):
             from .._config import read_yaml
+            from .._errors import InvalidArgumentError
 
-            spec = read_yaml(spec, argument="rules", what="a YAML file of cleaning rules") or {}
+            data = read_yaml(spec, argument="rules", what="a YAML file of cleaning rules", mapping=True)
+            if not set(data) - {"version"}:  # an empty file is a mistake: it would keep every row in silence
+                raise invalid("rules", str(spec), f"a YAML file with at least one rule among {list(RULES)}")
+            try:
+                return cls.of(data)
+            except InvalidArgumentError as exc:  # say which file the bad field is in
+                raise InvalidArgumentError(f"rules ({spec}): {exc}") from None
         if not isinstance(spec, Mapping):
             raise invalid("rules", type(spec).__name__, "a mapping such as {'length': (10, 512), 'language': 'en'}")
         spec = dict(spec)
         version = spec.pop("version", VERSION)
         if version != VERSION:
             raise invalid("rules.version", version, f"{VERSION}")
-        unknown = sorted(set(spec) - set(RULES))
+        unknown = sorted(str(k) for k in set(spec) - set(RULES))
         if unknown:
             raise invalid("rules", unknown, f"rules among {list(RULES)}")
         return cls(length=_length(spec.get("length")), quality=_mapping(QualityRule, "quality", spec),
@@ -232,7 +245,7 @@ def _length(spec: Any) -> LengthRule | None:
             raise invalid("rules.length", spec, "(min, max) or {min, max, unit}")
         return LengthRule(_bound("min", spec[0]), _bound("max", spec[1]))
     if isinstance(spec, Mapping):
-        unknown = sorted(set(spec) - {"min", "max", "unit", "tokenizer"})
+        unknown = sorted(str(k) for k in set(spec) - {"min", "max", "unit", "tokenizer"})
         if unknown:
             raise invalid("rules.length", unknown, "keys among min, max, unit, tokenizer")
         return LengthRule(**dict(spec))
@@ -247,10 +260,12 @@ def _language(spec: Any) -> LanguageRule | None:
     if isinstance(spec, Sequence):
         return LanguageRule(tuple(spec))
     if isinstance(spec, Mapping):
-        unknown = sorted(set(spec) - {"languages", "min_score"})
+        unknown = sorted(str(k) for k in set(spec) - {"languages", "min_score"})
         if unknown:
             raise invalid("rules.language", unknown, "keys among languages, min_score")
         languages = spec.get("languages", ("en",))
+        if not isinstance(languages, (str, Sequence)):
+            raise invalid("rules.language.languages", languages, "a language code or a list of codes")
         languages = (languages,) if isinstance(languages, str) else tuple(languages)
         return LanguageRule(languages, spec.get("min_score", 0.5))
     raise invalid("rules.language", spec, "a code such as 'en', a list of codes, or {languages, min_score}")
@@ -262,7 +277,7 @@ def _toxicity(spec: Any) -> ToxicityRule | None:
     if isinstance(spec, (int, float)) and not isinstance(spec, bool):
         return ToxicityRule(spec)
     if isinstance(spec, Mapping):
-        unknown = sorted(set(spec) - {"threshold"})
+        unknown = sorted(str(k) for k in set(spec) - {"threshold"})
         if unknown:
             raise invalid("rules.toxicity", unknown, "the key threshold")
         return ToxicityRule(**dict(spec))
@@ -279,7 +294,7 @@ def _mapping(cls: type, name: str, spec: Mapping[str, Any]) -> Any:
     if not isinstance(value, Mapping):
         raise invalid(f"rules.{name}", value, "a mapping of settings, true (defaults) or null")
     known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(value) - known)
+    unknown = sorted(str(k) for k in set(value) - known)
     if unknown:
         raise invalid(f"rules.{name}", unknown, f"keys among {sorted(known)}")
     return cls(**dict(value))

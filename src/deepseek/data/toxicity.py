@@ -26,10 +26,14 @@ def default_scorer(texts: Sequence[str]) -> list[float]:
 
 def score(scorer: Scorer, texts: Sequence[str]) -> list[float]:
     """``scorer(texts)``, checked: one probability in [0, 1] per text."""
-    out = [float(p) for p in scorer(list(texts))]
+    try:
+        out = [float(p) for p in scorer(list(texts))]
+    except (TypeError, ValueError) as exc:  # not an iterable of numbers
+        raise invalid("toxicity_scorer", f"a result that is not a list of numbers ({exc})",
+                      "one probability per text") from None
     if len(out) != len(texts):
         raise invalid("toxicity_scorer", f"{len(out)} scores for {len(texts)} texts", "one score per text")
-    bad = [p for p in out if not 0.0 <= p <= 1.0]
+    bad = [p for p in out if not 0.0 <= p <= 1.0]  # NaN fails too
     if bad:
         raise invalid("toxicity_scorer", bad[:3], "probabilities in [0, 1]")
     return out

@@ -15,11 +15,57 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import invalid
-from .config import OBJECTIVES, TARGET_LOWERINGS, TARGETS
+from .config import OBJECTIVES, TARGET_LOWERINGS, TARGETS, OptimizeConfig
+
+# the Python argument a library error names -> the flag the user typed
+FLAGS = {"max_accuracy_drop": "--max-accuracy-drop", "target": "--target", "objective": "--objective",
+         "trials": "--trials", "lowerings": "--lowerings", "prune_ratios": "--prune", "finetune_epochs": "--finetune-epochs",
+         "calib_samples": "--calib-samples", "seed": "--seed", "data": "--data", "output": "--output",
+         "recipe": "--recipe", "model": "MODEL", "example_inputs": "--inputs"}
+ALL_LOWERINGS = tuple(dict.fromkeys(lw for lws in TARGET_LOWERINGS.values() for lw in lws))
+
+
+def _ratios_type(text: str) -> tuple[float, ...]:
+    """``--prune``: comma-separated fractions of channels strictly between 0 and 1."""
+    import math
+
+    try:
+        values = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated fractions between 0 and 1, e.g. 0.25,0.5, got "
+                                         f"{text!r}") from None
+    if not values or any(not math.isfinite(v) or not 0 < v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated fractions between 0 and 1 (exclusive), e.g. "
+                                         f"0.25,0.5, got {text!r}")
+    return values
+
+
+def _lowerings_type(text: str) -> tuple[str, ...]:
+    """``--lowerings``: comma-separated names among every target's lowerings (the target's own are checked later)."""
+    values = tuple(x.strip() for x in text.split(","))
+    if not values or any(v not in ALL_LOWERINGS for v in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated lowerings among {','.join(ALL_LOWERINGS)}, got "
+                                         f"{text!r}")
+    return values
+
+
+def _shapes_type(text: str) -> list[tuple[int, ...]]:
+    """``--inputs``: shapes like 1x3x224x224, comma-separated, every dimension >= 1."""
+    shapes = []
+    for part in text.split(","):
+        try:
+            dims = tuple(int(d) for d in part.strip().lower().split("x"))
+        except ValueError:
+            dims = ()
+        if not dims or any(d < 1 for d in dims):
+            raise argparse.ArgumentTypeError(f"expected shapes of positive dimensions like 1x3x224x224, "
+                                             f"comma-separated, got {text!r}")
+        shapes.append(dims)
+    return shapes
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from .._cli_common import count
+    from .._cli_common import count, declare_flag_names, declare_outputs, number
 
     parser.add_argument("model", metavar="MODEL", nargs="?", help="a model file or built-in name (with --recipe: "
                         "optional, the recipe names its model)")
@@ -27,29 +73,46 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default=None, help="held-out data judging accuracy: photos (agreement with FP32), "
                         "digits, mnist-5k, fashion-mnist (labeled accuracy), or a folder DIR with inputs.npy "
                         "[labels.npy] [calibration.npy]")
-    parser.add_argument("--max-accuracy-drop", type=float, default=0.5, metavar="PP",
+    parser.add_argument("--max-accuracy-drop", type=number(minimum=0), default=0.5, metavar="PP",
                         help="percentage points below FP32 allowed (default 0.5)")
     parser.add_argument("--objective", default="latency", choices=OBJECTIVES)
     parser.add_argument("--trials", type=count(), default=12, help="distinct candidates to build and measure")
-    parser.add_argument("--lowerings", default=None, help="comma-separated subset of the target's (default: all): "
+    parser.add_argument("--lowerings", type=_lowerings_type, default=None,
+                        help="comma-separated subset of the target's (default: all): "
                         + "; ".join(f"{t}: {','.join(lw)}" for t, lw in TARGET_LOWERINGS.items()))
-    parser.add_argument("--prune", default=None, metavar="RATIOS", help="channel-pruning ratios to try, e.g. 0.25,0.5; "
-                        "with a bundled labeled --data, each pruned candidate is fine-tuned on its training part")
-    parser.add_argument("--finetune-epochs", type=int, default=1, help="fine-tune epochs of a pruned candidate (0: none)")
-    parser.add_argument("--inputs", default=None, metavar="SHAPE", help="input shape when the file does not fix it")
+    parser.add_argument("--prune", type=_ratios_type, default=None, metavar="RATIOS",
+                        help="channel-pruning ratios to try, e.g. 0.25,0.5; with a bundled labeled --data, each pruned "
+                        "candidate is fine-tuned on its training part")
+    parser.add_argument("--finetune-epochs", type=count(0), default=1,
+                        help="fine-tune epochs of a pruned candidate (0: none)")
+    parser.add_argument("--inputs", type=_shapes_type, default=None, metavar="SHAPE",
+                        help="input shape when the file does not fix it")
     parser.add_argument("--arch", default=None, help="architecture for state_dict files, e.g. torchvision:resnet18")
     parser.add_argument("--calib-samples", type=count(), default=128)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=count(0), default=0)
     parser.add_argument("--recipe", default=None, help="rebuild the artifact of a recipe.yaml exactly, and measure it")
     parser.add_argument("--output", "-o", required=True, help="a new folder for the artifact, pareto.json/png, "
                         "report.md and recipe.yaml")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    declare_outputs(parser, folders=("output",))
+    declare_flag_names(parser, FLAGS)
+
+
+def _refuse_unused(args: argparse.Namespace, why: str, *dests: str) -> None:
+    flags = {"data": "--data", "prune": "--prune", "lowerings": "--lowerings", "inputs": "--inputs", "arch": "--arch"}
+    for dest in dests:
+        if getattr(args, dest) is not None:
+            raise invalid(flags[dest], getattr(args, dest), f"nothing {why}")
 
 
 def _optimize_lm(args: argparse.Namespace) -> int:
     from .._cli_common import console
     from .lm import describe_lm, optimize_lm
 
+    _refuse_unused(args, "for a language model (its candidates are weight-only int8/int4 and bfloat16)", "prune",
+                   "lowerings", "inputs", "arch")
+    if args.target != "x86_64":
+        raise invalid("--target", args.target, "x86_64 for a language model (it is run by PyTorch on this CPU)")
     result = optimize_lm(args.model, data=args.data, max_accuracy_drop=args.max_accuracy_drop,
                          objective=args.objective, trials=args.trials, output=args.output, progress=not args.quiet)
     best, base = result.best, result.baseline
@@ -75,16 +138,21 @@ def run_cli(args: argparse.Namespace) -> int:
 
     if is_causal_lm(args.model) or (Path(args.model) / "config.json").is_file():
         return _optimize_lm(args)
-    lowerings = tuple(x.strip() for x in (args.lowerings or "").split(",") if x.strip())
-    prune = _ratios(args.prune)
-    from .._cli_common import parse_shapes, resolve_model
-    from .search import describe, optimize
+    from .._cli_common import resolve_model
+    from .data import check_data
+    from .report import check_new_folder
+    from .search import check_timeable, describe, optimize
 
-    module, examples, _, _ = resolve_model(args.model, parse_shapes(args.inputs), arch=args.arch)
-    result = optimize(module, examples, data=args.data, target=args.target, max_accuracy_drop=args.max_accuracy_drop,
-                      objective=args.objective, trials=args.trials, output=args.output, seed=args.seed,
-                      progress=not args.quiet, lowerings=lowerings, prune_ratios=prune, calib_samples=args.calib_samples,
-                      finetune_epochs=args.finetune_epochs,
+    # every flag, the output folder and the data checked before the model is loaded
+    cfg = OptimizeConfig(target=args.target, data=args.data, max_accuracy_drop=args.max_accuracy_drop,
+                         objective=args.objective, trials=args.trials, seed=args.seed, lowerings=args.lowerings or (),
+                         prune_ratios=args.prune or (), calib_samples=args.calib_samples,
+                         finetune_epochs=args.finetune_epochs)
+    check_timeable(cfg)
+    check_new_folder(args.output, inputs=[p for p in (args.model, args.data) if Path(p).exists()])
+    check_data(cfg.data, cfg.calib_samples)
+    module, examples, _, _ = resolve_model(args.model, args.inputs, arch=args.arch)
+    result = optimize(module, examples, config=cfg, output=args.output, progress=not args.quiet,
                       model_source=args.model)
     out = console()
     best, base = result.best, result.baseline
@@ -104,23 +172,19 @@ def _replay(args: argparse.Namespace) -> int:
     from .._cli_common import console
     from .replay import replay
 
-    done = replay(args.recipe, output=args.output, model=args.model)
+    _refuse_unused(args, "with --recipe (the recipe names its data and its candidate)", "data", "prune", "lowerings",
+                   "inputs", "arch")
+    done = replay(args.recipe, output=args.output, model=args.model, progress=not args.quiet)
     rec = done["recorded"]
-    console().print(f"[green]rebuilt[/] {done['artifact']} from {args.recipe}: accuracy drop {done['drop_pp']:.2f} pp "
-                    f"(recorded {rec.get('drop_pp', float('nan')):.2f}), {done['latency_ms'] or float('nan'):.3f} ms "
-                    f"(recorded {rec.get('latency_ms') or float('nan'):.3f} ms on its machine), "
+    console().print(f"[green]rebuilt[/] {done['artifact']} from {args.recipe}: accuracy drop {_num(done['drop_pp'], '.2f')} "
+                    f"pp (recorded {_num(rec.get('drop_pp'), '.2f')}), {_num(done['latency_ms'], '.3f')} ms "
+                    f"(recorded {_num(rec.get('latency_ms', rec.get('ms_per_token')), '.3f')} ms on its machine), "
                     f"{done['size_bytes'] / 1e6:.2f} MB")
     return 0
 
 
-def _ratios(text: str | None) -> tuple[float, ...]:
-    if not text:
-        return ()
-    try:
-        values = tuple(float(x) for x in text.split(","))
-    except ValueError:
-        raise invalid("--prune", text, "comma-separated fractions, e.g. 0.25,0.5") from None
-    return values
+def _num(value: Any, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
 
 
 __all__: list[Any] = ["configure_parser", "run_cli"]

@@ -42,31 +42,38 @@ class OptimizeConfig(BaseConfig):
     finetune_samples: int = 10000
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "prune_ratios", tuple(self.prune_ratios))
-        if self.target not in TARGETS:
-            raise invalid("--target", self.target, f"one of {TARGETS}")
-        object.__setattr__(self, "lowerings", tuple(self.lowerings) or TARGET_LOWERINGS[self.target])
+        if not isinstance(self.target, str) or self.target not in TARGETS:
+            raise invalid("target", self.target, f"one of {TARGETS}")
+        if not isinstance(self.data, str) or not self.data:
+            raise invalid("data", self.data, "the name of a bundled set or the path of a data folder")
+        for name in ("lowerings", "prune_ratios"):
+            value = getattr(self, name)
+            if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
+                raise invalid(name, value, "a tuple (or list)")
+            object.__setattr__(self, name, tuple(value))
+        if any(not isinstance(lw, str) for lw in self.lowerings):
+            raise invalid("lowerings", list(self.lowerings), "lowering names (strings)")
+        object.__setattr__(self, "lowerings", self.lowerings or TARGET_LOWERINGS[self.target])
         if isinstance(self.max_accuracy_drop, bool) or not isinstance(self.max_accuracy_drop, (int, float)) \
                 or not math.isfinite(self.max_accuracy_drop) or self.max_accuracy_drop < 0:
-            raise invalid("--max-accuracy-drop", self.max_accuracy_drop, "percentage points >= 0, e.g. 0.5")
-        if self.objective not in OBJECTIVES:
-            raise invalid("--objective", self.objective, f"one of {OBJECTIVES}")
-        if isinstance(self.finetune_epochs, bool) or not isinstance(self.finetune_epochs, int) or self.finetune_epochs < 0:
-            raise invalid("--finetune-epochs", self.finetune_epochs, "an integer >= 0")
-        for name in ("trials", "calib_samples", "threads", "finetune_samples"):
+            raise invalid("max_accuracy_drop", self.max_accuracy_drop, "percentage points >= 0, e.g. 0.5")
+        if not isinstance(self.objective, str) or self.objective not in OBJECTIVES:
+            raise invalid("objective", self.objective, f"one of {OBJECTIVES}")
+        for name, minimum in (("trials", 1), ("calib_samples", 1), ("threads", 1), ("finetune_samples", 1),
+                              ("finetune_epochs", 0), ("seed", 0)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise invalid(f"--{name.replace('_', '-')}", value, "an integer >= 1")
-        if self.eval_limit is not None and (not isinstance(self.eval_limit, int) or self.eval_limit < 8):
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise invalid(name, value, f"an integer >= {minimum}")
+        if self.eval_limit is not None and (isinstance(self.eval_limit, bool) or not isinstance(self.eval_limit, int)
+                                            or self.eval_limit < 8):
             raise invalid("eval_limit", self.eval_limit, "an integer >= 8 or None (all held-out samples)")
         allowed = TARGET_LOWERINGS[self.target]
         if any(lw not in allowed for lw in self.lowerings):
-            raise invalid("--lowerings", ",".join(self.lowerings), f"a subset of {','.join(allowed)} for target "
-                                                                  f"{self.target}")
+            raise invalid("lowerings", ",".join(self.lowerings), f"a subset of {','.join(allowed)} for target "
+                                                                 f"{self.target}")
         for ratio in self.prune_ratios:
-            if not isinstance(ratio, (int, float)) or not 0 < ratio < 1:
+            if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio < 1:
                 raise invalid("prune_ratios", list(self.prune_ratios), "fractions of channels between 0 and 1")
-
 
     @property
     def baseline(self) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import InvalidArgumentError, invalid
-from ..evaluate import DATASETS, fidelity, load_eval_data, predict
+from ..evaluation import DATASETS, fidelity, load_eval_data, predict
 
 FOLDER_FILES = "a folder holding inputs.npy (N, ...), optionally labels.npy (N,) and calibration.npy"
 MIN_JUDGED = 8
@@ -64,6 +64,18 @@ class Judge:
         return out
 
 
+def check_data(data: Any, calib_samples: int = 128) -> None:
+    """Refuse ``data`` unless it is a bundled set or a readable data folder (its arrays loaded and checked): cheap,
+    so it runs before any model is loaded."""
+    if not isinstance(data, (str, Path)) or not str(data):
+        raise invalid("data", data, f"one of {list(DATASETS)}, or {FOLDER_FILES}")
+    if str(data) in DATASETS:
+        return
+    if not Path(data).is_dir():
+        raise invalid("data", str(data), f"one of {list(DATASETS)}, or {FOLDER_FILES}")
+    load_folder(Path(data), calib_samples)
+
+
 def make_judge(module: Any, examples: tuple[Any, ...], data: str, limit: int | None = None,
                calib_samples: int = 128) -> Judge:
     """Load ``data``'s held-out part, check it fits the model, and compute the FP32 reference on it."""
@@ -76,54 +88,62 @@ def make_judge(module: Any, examples: tuple[Any, ...], data: str, limit: int | N
         if limit is not None:
             xs, labels = xs[:limit], None if labels is None else labels[:limit]
     else:
-        raise invalid("--data", data, f"one of {list(DATASETS)}, or {FOLDER_FILES}")
+        raise invalid("data", data, f"one of {list(DATASETS)}, or {FOLDER_FILES}")
     expected = tuple(examples[0].shape[1:])
     if tuple(xs.shape[1:]) != expected:
-        raise invalid("--data", data, f"inputs the model takes: (N, {', '.join(map(str, expected))}); it gives "
-                                       f"(N, {', '.join(map(str, xs.shape[1:]))})")
+        raise invalid("data", data, f"inputs the model takes: (N, {', '.join(map(str, expected))}); it gives "
+                                     f"(N, {', '.join(map(str, xs.shape[1:]))})")
     integer_model = not examples[0].is_floating_point()
     if integer_model != (xs.dtype.kind in "iu"):
-        raise invalid("--data", data, f"{'integer' if integer_model else 'floating-point'} inputs, as the model's "
-                                       f"example inputs ({examples[0].dtype}); it gives {xs.dtype}")
+        raise invalid("data", data, f"{'integer' if integer_model else 'floating-point'} inputs, as the model's "
+                                     f"example inputs ({examples[0].dtype}); it gives {xs.dtype}")
     logits = _reference_logits(module, xs, int(examples[0].shape[0]))
     if logits.ndim != 2:
         raise invalid("model output", list(logits.shape), "(N, classes) logits")
+    if labels is not None and int(labels.max()) >= logits.shape[1]:
+        raise invalid("data", str(Path(data) / "labels.npy"), f"class indices below the model's {logits.shape[1]} "
+                                                              f"classes (got {int(labels.max())})")
     accuracy = None if labels is None else float((logits.argmax(1) == labels).mean())
     return Judge(data, xs, labels, logits.astype(np.float32), accuracy, calib, samples)
 
 
-def _load_array(path: Path, what: str) -> np.ndarray:
-    try:
-        array = np.load(path, allow_pickle=False)  # never unpickle a user's file
-    except (ValueError, OSError) as exc:
-        raise invalid("--data", str(path), f"{what} as a plain .npy array ({exc})") from None
-    if array.dtype.kind not in "iuf" or array.ndim < 1 or not len(array):
-        raise invalid("--data", str(path), f"{what}: a non-empty numeric array (got {array.dtype}, shape {array.shape})")
-    return array.astype(np.int64) if array.dtype.kind in "iu" else array.astype(np.float32)
+def _load_array(path: Path, kinds: str = "fiu") -> np.ndarray:
+    """``path`` loaded and checked (numbers, non-empty, finite); integers as int64, floats as float32."""
+    from .._arrays import check_array, load_array
+
+    array = load_array(path, argument="data", kinds=kinds)
+    if array.dtype.kind in "iu":
+        if array.dtype == np.uint64 and int(array.max()) > np.iinfo(np.int64).max:
+            raise invalid(f"data ({path})", f"integers up to {int(array.max())}", "integers that fit in int64")
+        return array.astype(np.int64)
+    with np.errstate(over="ignore"):
+        return check_array(array.astype(np.float32), argument="data", source=f"{path}, as float32")
 
 
 def load_folder(folder: Path, calib_samples: int) -> tuple[np.ndarray, np.ndarray | None, str, int | None]:
-    """(judged inputs, their labels or None, the calibration source, the rows of it to use) of a ``--data`` folder."""
+    """(judged inputs, their labels or None, the calibration source, the rows of it to use) of a ``data`` folder."""
     inputs = folder / "inputs.npy"
-    if not inputs.is_file():
-        raise invalid("--data", str(folder), FOLDER_FILES)
-    x = _load_array(inputs, "inputs.npy")
+    if not inputs.exists():
+        raise invalid("data", str(folder), FOLDER_FILES + " (it has no inputs.npy)")
+    x = _load_array(inputs)
     y = None
-    if (folder / "labels.npy").is_file():
-        y = _load_array(folder / "labels.npy", "labels.npy")
-        if y.dtype.kind != "i" or y.shape != (len(x),) or y.min() < 0:
-            raise invalid("--data", str(folder / "labels.npy"), f"class indices >= 0 of shape ({len(x)},), one per "
-                                                                f"row of inputs.npy (got {y.dtype} {y.shape})")
-    if (folder / "calibration.npy").is_file():
-        calibration = _load_array(folder / "calibration.npy", "calibration.npy")
+    if (folder / "labels.npy").exists():
+        y = _load_array(folder / "labels.npy", kinds="iu")
+        if y.shape != (len(x),) or y.min() < 0:
+            raise invalid("data", str(folder / "labels.npy"), f"class indices >= 0 of shape ({len(x)},), one per "
+                                                              f"row of inputs.npy (got {y.dtype} {y.shape}, "
+                                                              f"smallest {int(y.min())})")
+    if (folder / "calibration.npy").exists():
+        calibration = _load_array(folder / "calibration.npy")
         if calibration.shape[1:] != x.shape[1:] or calibration.dtype != x.dtype:
-            raise invalid("--data", str(folder / "calibration.npy"), f"rows like inputs.npy's ({x.dtype}, "
-                                                                     f"{list(x.shape[1:])})")
+            raise invalid("data", str(folder / "calibration.npy"), f"rows like inputs.npy's ({x.dtype}, "
+                                                                   f"{list(x.shape[1:])}; got {calibration.dtype}, "
+                                                                   f"{list(calibration.shape[1:])})")
         return x, y, str(folder / "calibration.npy"), None
     head = min(calib_samples, len(x) // 5)
     if head < 1 or len(x) - head < MIN_JUDGED:
-        raise invalid("--data", str(inputs), f"at least {MIN_JUDGED + 1} rows (the first fifth calibrates, the rest is "
-                                             f"judged), or a calibration.npy beside it (got {len(x)})")
+        raise invalid("data", str(inputs), f"at least {MIN_JUDGED + 1} rows (the first fifth calibrates, the rest is "
+                                           f"judged), or a calibration.npy beside it (got {len(x)})")
     return x[head:], None if y is None else y[head:], str(inputs), head
 
 

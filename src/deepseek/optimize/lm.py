@@ -88,16 +88,11 @@ class LMJudge:
 
         from .. import assets
 
-        if data == "hamlet":
-            text = assets.hamlet()
-        elif Path(data).suffix == ".txt" and Path(data).is_file():
-            text = Path(data).read_text(encoding="utf-8", errors="replace")
-        else:
-            raise invalid("--data", data, "hamlet (bundled) or a .txt file, for a language model")
+        text = assets.hamlet() if data == "hamlet" else read_lm_text(data)
         ids = tokenizer(text, return_tensors="pt").input_ids[0]
         count = min(windows, ids.numel() // window)
         if count < 1:
-            raise invalid("--data", data, f"a text of at least {window} tokens (got {ids.numel()})")
+            raise invalid("data", data, f"a text of at least {window} tokens (got {ids.numel()})")
         self.data, self.inputs = data, ids[: count * window].view(count, window)
         self.targets = self.inputs[:, 1:].numpy()
         with torch.inference_mode():
@@ -128,6 +123,31 @@ class LMJudge:
                 "drop_pp": 100.0 * (self.reference_accuracy - accuracy), "tokens": n}
 
 
+def read_lm_text(data: Any) -> str:
+    """The text of ``data`` for a language model: ``hamlet`` (bundled) or a UTF-8 .txt file; else an error naming
+    ``data``."""
+    from .._config import read_text_file
+
+    if not isinstance(data, (str, Path)) or (data != "hamlet" and Path(data).suffix != ".txt"):
+        raise invalid("data", data, "hamlet (bundled) or a .txt file, for a language model")
+    if data == "hamlet":
+        from .. import assets
+
+        return assets.hamlet()
+    text = read_text_file(data, argument="data", what="a UTF-8 text file to judge the language model on")
+    if not text.strip():
+        raise invalid("data", str(data), "a .txt file holding text (it is empty)")
+    return text
+
+
+def check_lm_options(*, windows: Any = 8, window: Any = 256, new_tokens: Any = 32, threads: Any = 2) -> None:
+    """Refuse counts of the wrong type or below their minimum, naming the argument."""
+    for name, value, minimum in (("windows", windows, 1), ("window", window, 2), ("new_tokens", new_tokens, 1),
+                                 ("threads", threads, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise invalid(name, value, f"an integer >= {minimum}")
+
+
 def _log_softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(-1, keepdims=True)
     return z - np.log(np.exp(z).sum(-1, keepdims=True))
@@ -139,14 +159,27 @@ def load_source(source: str) -> tuple[Any, Any]:
 
     if source == "smollm2":
         return assets.smollm2()
+    check_lm_source(source)
     folder = Path(source)
-    if not (folder / "config.json").is_file():
-        raise invalid("MODEL", source, "smollm2 or a local Hugging Face model folder (with config.json; nothing is "
-                                       "downloaded)")
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     return (AutoModelForCausalLM.from_pretrained(folder, local_files_only=True).eval(),
             AutoTokenizer.from_pretrained(folder, local_files_only=True))
+
+
+def check_lm_source(source: Any) -> None:
+    """Refuse a language-model source that is neither ``smollm2`` nor a local Hugging Face folder whose
+    config.json is a JSON object naming its ``model_type`` (cheap: nothing is loaded)."""
+    from .._config import field, read_json
+
+    if source == "smollm2":
+        return
+    if not isinstance(source, (str, Path)) or not (Path(source) / "config.json").is_file():
+        raise invalid("model", source, "smollm2 or a local Hugging Face model folder (with config.json; nothing is "
+                                       "downloaded)")
+    config = Path(source) / "config.json"
+    data = read_json(config, argument="model", what="a Hugging Face model config", mapping=True)
+    field(data, "model_type", str, source=f"model ({config})")
 
 
 def measure_decode(source: str, params: dict[str, Any], *, new_tokens: int = 32, runs: int = 5,
@@ -190,10 +223,20 @@ def load_lm(folder: str | Path) -> Any:
     from safetensors.torch import load_model
     from transformers import AutoConfig, AutoModelForCausalLM
 
+    from .._config import read_json
+
+    if not isinstance(folder, (str, Path)) or not str(folder):
+        raise invalid("folder", folder, f"a folder written by deepseek optimize ({QUANT_FILE}, model.safetensors)")
     folder = Path(folder)
     if not (folder / QUANT_FILE).is_file() or not (folder / "model.safetensors").is_file():
         raise invalid("folder", str(folder), f"a folder written by deepseek optimize ({QUANT_FILE}, model.safetensors)")
-    params = json.loads((folder / QUANT_FILE).read_text())
+    params = read_json(folder / QUANT_FILE, argument="folder", what="deepseek optimize's quantization parameters",
+                       mapping=True)
+    if params not in [dict(p) for p in SPACE]:
+        raise invalid(f"folder ({folder / QUANT_FILE})", params, f"the parameters of one of the language-model "
+                                                                 f"candidates {[describe_lm(p) for p in SPACE]}")
+    if not (folder / "config.json").is_file():
+        raise invalid("folder", str(folder), "a folder with the model's config.json")
     config = AutoConfig.from_pretrained(folder, local_files_only=True)
     # built on the CPU, not the meta device: buffers computed at construction (rotary frequencies) are not in
     # the weights file; the random initial weights are all overwritten below (strict)
@@ -220,18 +263,29 @@ def optimize_lm(model: Any, tokenizer: Any = None, *, data: str = "hamlet", max_
 
     from .._progress import progress as bar_context
     from .config import OptimizeConfig
+    from .report import check_new_folder
     from .search import Candidate, OptimizeResult
 
+    if not isinstance(data, str):
+        raise invalid("data", data, "hamlet (bundled) or the path of a .txt file, for a language model")
     cfg = OptimizeConfig(data=data, max_accuracy_drop=max_accuracy_drop, objective=objective, trials=trials,
                          threads=threads)
-    out = Path(output) if output is not None else None
-    if out is not None and out.exists() and any(out.iterdir()):
-        raise invalid("--output", str(out), "a new or empty folder (it is never overwritten)")
+    check_lm_options(windows=windows, window=window, new_tokens=new_tokens, threads=threads)
+    if not isinstance(progress, bool):
+        raise invalid("progress", progress, "True or False")
+    # every cheap check before the model is loaded: the source, the output folder, the text
+    if isinstance(model, (str, Path)):
+        check_lm_source(str(model))
+    elif tokenizer is None:
+        raise invalid("tokenizer", None, "the model's tokenizer (a language model is judged on text)")
+    out = None if output is None else check_new_folder(
+        output, inputs=[p for p in (model, data) if isinstance(p, (str, Path)) and Path(p).exists()])
+    read_lm_text(data)
     work = Path(tempfile.mkdtemp(prefix="deepseek-optimize-lm-"))
     try:
-        if isinstance(model, str):
-            source = model
-            module, tokenizer = load_source(model)
+        if isinstance(model, (str, Path)):
+            source = str(model)
+            module, tokenizer = load_source(source)
         else:
             if tokenizer is None:
                 raise invalid("tokenizer", None, "the model's tokenizer (a language model is judged on text)")
@@ -259,7 +313,7 @@ def optimize_lm(model: Any, tokenizer: Any = None, *, data: str = "hamlet", max_
         best = min(feasible, key=key) if feasible else measured[0]
         result = OptimizeResult(best, measured[0], measured, cfg, judge.reference_accuracy)
         if out is not None:
-            _write_outputs(result, module, tokenizer, judge, out, source if isinstance(model, str) else None,
+            _write_outputs(result, module, tokenizer, judge, out, source if isinstance(model, (str, Path)) else None,
                            windows, window)
         return result
     finally:
@@ -306,31 +360,36 @@ def replay_lm(recipe: dict[str, Any], *, output: str | Path, model: Any = None, 
               threads: int = 2, new_tokens: int = 32) -> dict[str, Any]:
     """Rebuild a language-model recipe's candidate into ``output/model`` and measure it as the search did."""
     from .._atomic import output_folder
+    from .report import check_new_folder
 
     params = recipe.get("params")
     if not isinstance(params, dict) or params not in [dict(p) for p in SPACE]:
-        raise invalid("--recipe", "params", f"one of the language-model candidates {[describe_lm(p) for p in SPACE]}")
-    windows, window = int(recipe.get("windows", 8)), int(recipe.get("window", 256))
+        raise invalid("recipe", params, f"params of one of the language-model candidates "
+                                        f"{[describe_lm(p) for p in SPACE]}")
+    windows, window = recipe.get("windows", 8), recipe.get("window", 256)
+    check_lm_options(windows=windows, window=window, new_tokens=new_tokens, threads=threads)
     source = model if model is not None else recipe.get("model")
     if source is None:
-        raise invalid("MODEL", None, "the model (this recipe was made from a Python object, not a name or folder)")
-    out = Path(output)
-    if out.exists() and any(out.iterdir()):
-        raise invalid("--output", str(out), "a new or empty folder (it is never overwritten)")
+        raise invalid("model", None, "the model (this recipe was made from a Python object, not a name or folder)")
+    if isinstance(source, (str, Path)):
+        check_lm_source(str(source))
+    elif tokenizer is None:
+        raise invalid("tokenizer", None, "the model's tokenizer (a language model is judged on text)")
+    out = check_new_folder(output, inputs=[p for p in (source, recipe.get("data")) if isinstance(p, (str, Path))
+                                           and Path(p).exists()])
+    read_lm_text(recipe.get("data"))
     work = Path(tempfile.mkdtemp(prefix="deepseek-replay-lm-"))
     try:
         if isinstance(source, (str, Path)):
             module, tokenizer = load_source(str(source))
             where = str(source)
         else:
-            if tokenizer is None:
-                raise invalid("tokenizer", None, "the model's tokenizer (a language model is judged on text)")
             module, where = source.eval(), str(work / "source")
             save_source(module, tokenizer, Path(where))
         judge = LMJudge(module, tokenizer, recipe["data"], windows, window)
         scores = judge.score(build_lm(module, params))
         latency = measure_decode(where, params, new_tokens=new_tokens, threads=threads)
-        folder = output_folder(out, what="--output")
+        folder = output_folder(out, what=str(out))
         save_verified(module, tokenizer, params, judge, folder / "model", scores["drop_pp"])
         write_lm_recipe(folder / "recipe.yaml", str(source) if isinstance(source, (str, Path)) else None, judge,
                         params, scores, latency, windows, window)
@@ -346,7 +405,7 @@ def _write_outputs(result: Any, module: Any, tokenizer: Any, judge: LMJudge, out
     from .._atomic import output_folder, write_json, write_text
     from .report import plot_pareto
 
-    folder = output_folder(out, what="--output")
+    folder = output_folder(out, what=str(out))
     best = result.best
     save_verified(module, tokenizer, best.params, judge, folder / "model", best.scores["drop_pp"])
     result.output, result.artifact = folder, folder / "model"

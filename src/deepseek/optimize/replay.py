@@ -13,27 +13,89 @@ from .report import RECIPE_VERSION
 
 
 def read_recipe(path: str | Path) -> dict[str, Any]:
-    import yaml
+    """The recipe.yaml ``path`` written by ``deepseek optimize``, checked field by field: a file that is missing,
+    not YAML or with a field missing or of the wrong type is an error naming the file and the field."""
+    from .._config import field, read_yaml
 
-    path = Path(path)
-    if not path.is_file():
-        raise invalid("--recipe", str(path), "a recipe.yaml written by deepseek optimize")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError:
-        raise invalid("--recipe", str(path), "valid YAML") from None
-    if isinstance(data, dict) and "deepseek_optimize_lm_recipe" in data:
-        from .lm import LM_RECIPE_VERSION
-
-        if data["deepseek_optimize_lm_recipe"] != LM_RECIPE_VERSION or "params" not in data or "data" not in data:
-            raise invalid("--recipe", str(path), f"a deepseek optimize language-model recipe (version {LM_RECIPE_VERSION})")
-        return data
-    if not isinstance(data, dict) or data.get("deepseek_optimize_recipe") != RECIPE_VERSION or "compile" not in data:
-        raise invalid("--recipe", str(path), f"a deepseek optimize recipe (version {RECIPE_VERSION})")
+    what = "a recipe.yaml written by deepseek optimize"
+    data = read_yaml(path, argument="recipe", what=what, mapping=True)
+    source = f"recipe ({path})"
+    if "deepseek_optimize_lm_recipe" in data:
+        return _lm_recipe(data, source)
+    if "deepseek_optimize_recipe" not in data:
+        raise invalid("recipe", str(path), f"{what} (it has no deepseek_optimize_recipe field)")
+    version = field(data, "deepseek_optimize_recipe", int, source=source)
+    if version != RECIPE_VERSION:
+        raise invalid(f"{source}: field 'deepseek_optimize_recipe'", version, f"{RECIPE_VERSION} (this deepseek's "
+                                                                              "recipe version)")
+    field(data, "model", (str, type(None)), source=source, required=False)
+    inputs = field(data, "inputs", list, source=source)
+    if not inputs or not all(isinstance(s, list) and s and all(isinstance(d, int) and not isinstance(d, bool) and d > 0
+                                                               for d in s) for s in inputs):
+        raise invalid(f"{source}: field 'inputs'", inputs, "a list of input shapes of positive integers, e.g. "
+                                                           "[[1, 3, 224, 224]]")
+    dtypes = field(data, "input_dtypes", (list, type(None)), source=source, required=False)
+    if dtypes is not None and (len(dtypes) != len(inputs) or not all(_is_dtype(d) for d in dtypes)):
+        raise invalid(f"{source}: field 'input_dtypes'", dtypes, f"a torch dtype name per input ({len(inputs)}), "
+                                                                 "e.g. [float32]")
+    field(data, "data", str, source=source)
+    data["measured"] = _measured(data, source)
+    compile_fields = field(data, "compile", dict, source=source)
+    from .._errors import DeepSeekError
     from ..compile.pipeline import CompileRecipe
 
-    data["compile"] = CompileRecipe.from_dict(data["compile"])
+    try:
+        data["compile"] = CompileRecipe.from_dict(compile_fields)
+    except DeepSeekError as exc:
+        raise invalid(f"{source}: field 'compile'", "a bad compile recipe", f"a valid one ({exc})") from None
+    except (TypeError, ValueError) as exc:
+        raise invalid(f"{source}: field 'compile'", compile_fields, f"compile recipe fields of the right types "
+                                                                    f"({exc})") from None
     return data
+
+
+def _lm_recipe(data: dict[str, Any], source: str) -> dict[str, Any]:
+    from .._config import field
+    from .lm import LM_RECIPE_VERSION, SPACE, describe_lm
+
+    version = field(data, "deepseek_optimize_lm_recipe", int, source=source)
+    if version != LM_RECIPE_VERSION:
+        raise invalid(f"{source}: field 'deepseek_optimize_lm_recipe'", version,
+                      f"{LM_RECIPE_VERSION} (this deepseek's language-model recipe version)")
+    field(data, "model", (str, type(None)), source=source, required=False)
+    field(data, "data", str, source=source)
+    params = field(data, "params", dict, source=source)
+    if params not in [dict(p) for p in SPACE]:
+        raise invalid(f"{source}: field 'params'", params, f"one of the language-model candidates "
+                                                           f"{[describe_lm(p) for p in SPACE]}")
+    for name, default, minimum in (("windows", 8, 1), ("window", 256, 2)):
+        value = field(data, name, int, source=source, required=False, default=default)
+        if value < minimum:
+            raise invalid(f"{source}: field {name!r}", value, f"an integer >= {minimum}")
+        data[name] = value
+    data["measured"] = _measured(data, source)
+    return data
+
+
+def _measured(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """The recipe's recorded figures: numbers (or null) where the replay compares them."""
+    from .._config import field
+
+    measured = field(data, "measured", dict, source=source, required=False, default={})
+    for key in ("drop_pp", "latency_ms", "ms_per_token", "size_bytes", "accuracy"):
+        value = measured.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise invalid(f"{source}: field 'measured.{key}'", value, "a number or null")
+    threads = measured.get("threads", 2)
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise invalid(f"{source}: field 'measured.threads'", threads, "an integer >= 1")
+    return measured
+
+
+def _is_dtype(name: Any) -> bool:
+    import torch
+
+    return isinstance(name, str) and isinstance(getattr(torch, name, None), torch.dtype)
 
 
 def replay(recipe: str | Path, *, output: str | Path, model: Any = None, progress: bool = True,
@@ -44,10 +106,12 @@ def replay(recipe: str | Path, *, output: str | Path, model: Any = None, progres
 
     from .._tensors import eval_mode
     from .config import OptimizeConfig, latency_device
-    from .data import make_judge
-    from .report import copy_verified, write_recipe
+    from .data import check_data, make_judge
+    from .report import check_new_folder, copy_verified, write_recipe
     from .search import SUFFIX, measure_candidate, params_of
 
+    if not isinstance(progress, bool):
+        raise invalid("progress", progress, "True or False")
     data = read_recipe(recipe)
     if "deepseek_optimize_lm_recipe" in data:
         from .lm import replay_lm
@@ -55,7 +119,11 @@ def replay(recipe: str | Path, *, output: str | Path, model: Any = None, progres
         return replay_lm(data, output=output, model=model, tokenizer=tokenizer)
     source = model if model is not None else data.get("model")
     if source is None:
-        raise invalid("MODEL", None, "the model (this recipe was made from a Python object, not a file or name)")
+        raise invalid("model", None, "the model (this recipe was made from a Python object, not a file or name)")
+    # every cheap check before the model is loaded: the output folder, then the data
+    out = check_new_folder(output, inputs=[p for p in (recipe, source, data["data"]) if isinstance(p, (str, Path))
+                                           and Path(p).exists()])
+    check_data(data["data"], data["compile"].samples)
     if isinstance(source, (str, Path)):
         from .._cli_common import resolve_model
 
@@ -63,17 +131,11 @@ def replay(recipe: str | Path, *, output: str | Path, model: Any = None, progres
     else:
         module = source
     if not isinstance(module, torch.nn.Module):
-        raise invalid("MODEL", str(source), "a PyTorch model")
+        raise invalid("model", str(source), "a PyTorch model")
     g = torch.Generator().manual_seed(0)
     dtypes = data.get("input_dtypes") or ["float32"] * len(data["inputs"])
-    if len(dtypes) != len(data["inputs"]) or not all(isinstance(d, str) and isinstance(getattr(torch, d, None), torch.dtype)
-                                                     for d in dtypes):
-        raise invalid("--recipe", str(recipe), "input_dtypes naming a torch dtype per input, e.g. [float32]")
     examples = tuple(torch.randn(*s, generator=g) if getattr(torch, d).is_floating_point else
                      torch.zeros(*s, dtype=getattr(torch, d)) for s, d in zip(data["inputs"], dtypes))
-    out = Path(output)
-    if out.exists() and any(out.iterdir()):
-        raise invalid("--output", str(out), "a new or empty folder (it is never overwritten)")
     # no budget on a replay: the candidate is measured whatever it scores, and its figures reported
     recipe_obj = data["compile"]
     cfg = OptimizeConfig(data=data["data"], threads=int(data["measured"].get("threads", 2)), max_accuracy_drop=100.0,
@@ -89,7 +151,7 @@ def replay(recipe: str | Path, *, output: str | Path, model: Any = None, progres
                                       judge.timing_sample(work, int(examples[0].shape[0])),
                                       device=latency_device(cfg.target))
         if candidate.error:
-            raise invalid("--recipe", str(recipe), f"a recipe that builds ({candidate.error})")
+            raise invalid("recipe", str(recipe), f"a recipe that builds ({candidate.error})")
         out.mkdir(parents=True, exist_ok=True)
         artifact = copy_verified(candidate, out, judge, cfg.threads)
         assert artifact.suffix == SUFFIX[backend]

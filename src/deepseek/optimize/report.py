@@ -18,11 +18,27 @@ if TYPE_CHECKING:
 RECIPE_VERSION = 1
 
 
+def check_new_folder(path: Any, *, argument: str = "output", inputs: Any = ()) -> Path:
+    """Refuse, before any work, an output folder that holds files (it is never overwritten), is a file, is one of
+    ``inputs`` or cannot be created and written."""
+    from .._atomic import check_output
+    from .._errors import invalid
+
+    out = check_output(path, argument=argument, inputs=inputs, folder=True)
+    try:
+        has_files = out.is_dir() and any(out.iterdir())
+    except OSError as exc:
+        raise invalid(argument, str(out), f"a folder that can be read ({exc.strerror or exc})") from None
+    if has_files:
+        raise invalid(argument, str(out), "a new or empty folder (it is never overwritten)")
+    return out
+
+
 def write_outputs(result: OptimizeResult, folder: Path, model_source: Any, input_shapes: list[list[int]],
                   judge: Judge, input_dtypes: list[str] | None = None) -> None:
     from .. import _machine
 
-    out = output_folder(folder, what="--output")
+    out = output_folder(folder, what=str(folder))
     best = result.best
     artifact = copy_verified(best, out, judge, result.config.threads)
     result.output, result.artifact = out, artifact

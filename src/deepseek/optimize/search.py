@@ -25,8 +25,9 @@ from .._progress import progress as bar_context
 from ..compile.pipeline import CompileRecipe, build
 from ..quantization.calibration_data import TRAIN_SPLITS
 from .config import FALLBACKS, NEEDS_BF16, OptimizeConfig, latency_device
-from .data import Judge, artifact_logits, make_judge
+from .data import Judge, artifact_logits, check_data, make_judge
 from .latency import measure_latency
+from .report import check_new_folder
 
 SUFFIX = {"ort": ".onnx", "inductor": ".pt2", "xnnpack": ".so"}
 ARTIFACT = {"ort": "model.onnx", "inductor": "model.pt2", "xnnpack": "model_arm.so"}  # what --output holds
@@ -179,18 +180,30 @@ def optimize(model: Any, example_inputs: Any = None, *, data: str = "photos", ta
                                                                           "(its candidates are weight-only/bf16)")
         return optimize_lm(model, lm_options.pop("tokenizer", None), data=data, max_accuracy_drop=max_accuracy_drop,
                            objective=objective, trials=trials, output=output, progress=progress, **lm_options)
+    if config is not None and not isinstance(config, OptimizeConfig):
+        raise invalid("config", type(config).__name__, "an OptimizeConfig or None")
+    unknown = set(options) - {f.name for f in dataclasses.fields(OptimizeConfig)}
+    if unknown:
+        raise invalid("options", sorted(unknown), f"keyword arguments among "
+                                                  f"{sorted(f.name for f in dataclasses.fields(OptimizeConfig))}")
     cfg = config or OptimizeConfig(target=target, data=data, max_accuracy_drop=max_accuracy_drop, objective=objective,
                                    trials=trials, seed=seed, **options)
+    if not isinstance(progress, bool):
+        raise invalid("progress", progress, "True or False")
     check_timeable(cfg)
+    # every cheap check before the model is loaded: the output folder, then the data
+    output_dir = None if output is None else check_new_folder(
+        output, inputs=[p for p in (model, model_source, cfg.data) if isinstance(p, (str, Path)) and Path(p).exists()])
+    check_data(cfg.data, cfg.calib_samples)
     import torch
 
     if isinstance(model, (str, Path)):
         from .._cli_common import resolve_model
 
         module, examples, _, _ = resolve_model(str(model), None if example_inputs is None else
-                                               [tuple(s) for s in example_inputs])
+                                               _shapes(example_inputs))
         if isinstance(module, Path):
-            raise invalid("MODEL", str(model), "a PyTorch model (candidates are exported, quantized and lowered from it)")
+            raise invalid("model", str(model), "a PyTorch model (candidates are exported, quantized and lowered from it)")
     else:
         module, examples = model, example_inputs
     if not isinstance(module, torch.nn.Module):
@@ -202,9 +215,6 @@ def optimize(model: Any, example_inputs: Any = None, *, data: str = "photos", ta
         g = torch.Generator().manual_seed(0)
         examples = tuple(torch.randn(*s, generator=g) for s in examples)
     module = eval_mode(module)
-    output_dir = Path(output) if output is not None else None
-    if output_dir is not None and output_dir.exists() and any(output_dir.iterdir()):
-        raise invalid("--output", str(output_dir), "a new or empty folder (it is never overwritten)")
     judge = make_judge(module, examples, cfg.data, cfg.eval_limit, cfg.calib_samples)
     work = Path(tempfile.mkdtemp(prefix="deepseek-optimize-"))
     try:
@@ -385,12 +395,23 @@ def check_timeable(cfg: OptimizeConfig) -> None:
     if cfg.objective != "latency" or latency_device(cfg.target) is not None:
         return
     why = {"arm64": f"arm64 code runs on this {platform.machine()} host only under qemu, whose timings are emulation, "
-                    "not ARM's: pass --objective size (accuracy is still judged on the real arm64 bundle, under qemu), "
+                    "not ARM's: pass objective 'size' (accuracy is still judged on the real arm64 bundle, under qemu), "
                     "or run deepseek optimize on an arm64 host",
            "cuda": "ONNX Runtime here has no CUDAExecutionProvider (onnxruntime-gpu on a CUDA machine): pass "
-                   "--objective size (accuracy is judged with ONNX Runtime's CPU provider), or run it on a CUDA host",
-           "x86_64": f"x86_64 artifacts cannot be timed on this {platform.machine()} host: pass --objective size"}
-    raise invalid("--objective", cfg.objective, f"size for target {cfg.target} here: {why[cfg.target]}")
+                   "objective 'size' (accuracy is judged with ONNX Runtime's CPU provider), or run it on a CUDA host",
+           "x86_64": f"x86_64 artifacts cannot be timed on this {platform.machine()} host: pass objective 'size'"}
+    raise invalid("objective", cfg.objective, f"size for target {cfg.target} here: {why[cfg.target]}")
+
+
+def _shapes(example_inputs: Any) -> list[tuple[int, ...]]:
+    """``example_inputs`` given as shapes (``[(1, 3, 224, 224)]``) for a model file, checked."""
+    if isinstance(example_inputs, (tuple, list)) and example_inputs and all(isinstance(d, int) for d in example_inputs):
+        example_inputs = [example_inputs]
+    shapes = list(example_inputs) if isinstance(example_inputs, (tuple, list)) else []
+    if not shapes or not all(isinstance(s, (tuple, list)) and s and all(
+            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in s) for s in shapes):
+        raise invalid("example_inputs", example_inputs, "input shapes such as [(1, 3, 224, 224)] for a model file")
+    return [tuple(s) for s in shapes]
 
 
 def pareto_front(candidates: list[Candidate]) -> list[Candidate]:

@@ -6,38 +6,81 @@ import argparse
 import copy
 from pathlib import Path
 
-from .._errors import invalid
+from .._errors import InvalidArgumentError, invalid
 from .structured import IMPORTANCES
 
 OUTPUT_SUFFIXES = (".onnx", ".pt2")
+# library argument -> the flag a user of the command line wrote
+FLAGS = {"ignore": "--ignore", "ratio": "--ratio", "round_to": "--round-to", "steps": "--steps",
+         "importance": "--importance", "example_inputs": "--inputs"}
+
+
+def _fraction(text: str) -> float:
+    """An argparse ``type``: a finite number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction of channels > 0 and < 1, e.g. 0.3, got {text!r}") from None
+    if not 0 < value < 1:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"expected a fraction of channels > 0 and < 1, e.g. 0.3, got {text!r}")
+    return value
+
+
+def _pattern(text: str) -> str:
+    """An argparse ``type``: a layer name, ``re:REGEX`` (a valid expression) or a class name."""
+    from .._select import check_patterns
+
+    try:
+        return check_patterns(text, argument="--ignore")[0]
+    except InvalidArgumentError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--ignore: ")) from None
+
+
+def _output(text: str) -> str:
+    """An argparse ``type``: a file path ending in .onnx or .pt2."""
+    if Path(text).suffix.lower() not in OUTPUT_SUFFIXES:
+        raise argparse.ArgumentTypeError(f"expected a file ending in {' or '.join(OUTPUT_SUFFIXES)}, got {text!r}")
+    return text
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from .._cli_common import add_model_arguments, count
+    from .._cli_common import add_model_arguments, count, declare_outputs
 
     add_model_arguments(parser)
-    parser.add_argument("--ratio", type=float, default=0.5, help="fraction of channels to remove (0 <= r < 1)")
+    parser.add_argument("--ratio", type=_fraction, default=0.5, help="fraction of channels to remove (0 < r < 1)")
     parser.add_argument("--importance", default="l1", choices=[i for i in IMPORTANCES if i != "taylor"],
                         help="how channels are ranked (taylor needs training data: use the Python API)")
-    parser.add_argument("--steps", type=count(), default=1, help="prune progressively in this many steps")
-    parser.add_argument("--round-to", type=count(), default=None, help="keep channel counts multiples of this (8, 16)")
-    parser.add_argument("--ignore", action="append", default=[], help="a layer never pruned (name, re:regex or class); repeatable")
-    parser.add_argument("--runs", type=count(), default=10, help="timed calls per model for the latency comparison")
-    parser.add_argument("--output", "-o", default=None, help="write the pruned model: .onnx (verified) or .pt2 (torch.export)")
+    parser.add_argument("--steps", type=count(), default=1, help="prune progressively in this many steps (>= 1)")
+    parser.add_argument("--round-to", type=count(), default=None,
+                        help="keep channel counts multiples of this (>= 1; 8, 16)")
+    parser.add_argument("--ignore", action="append", default=[], type=_pattern, metavar="LAYER",
+                        help="a layer never pruned (name, re:regex or class name; it must match a layer); repeatable")
+    parser.add_argument("--runs", type=count(), default=10, help="timed calls per model for the latency comparison (>= 1)")
+    parser.add_argument("--output", "-o", default=None, type=_output,
+                        help="write the pruned model: .onnx (verified) or .pt2 (torch.export)")
+    declare_outputs(parser, "output")
 
 
 def run_cli(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except InvalidArgumentError as e:  # the library names its Python argument: say the flag the user wrote
+        argument, sep, rest = str(e).partition(": ")
+        if sep and argument in FLAGS:
+            raise InvalidArgumentError(f"{FLAGS[argument]}: {rest}") from e
+        raise
+
+
+def _run(args: argparse.Namespace) -> int:
     import torch
 
-    from .._atomic import atomic_path, refuse_overwrite_input
+    from .._atomic import atomic_path, check_output
     from .._cli_common import console, parse_shapes, resolve_model
     from ..bench import measure
     from .structured import prune_channels
 
-    if args.output:
-        if Path(args.output).suffix.lower() not in OUTPUT_SUFFIXES:
-            raise invalid("--output", args.output, f"a file ending in {' or '.join(OUTPUT_SUFFIXES)}")
-        refuse_overwrite_input(args.output, args.model)
+    if args.output:  # also when run_cli is called without the command line's checks
+        check_output(args.output, argument="--output", inputs=[args.model])
     model, examples, names, label = resolve_model(args.model, parse_shapes(args.inputs), arch=args.arch,
                                                   trust_pickle=args.trust_pickle)
     if not isinstance(model, torch.nn.Module):
@@ -62,7 +105,11 @@ def run_cli(args: argparse.Namespace) -> int:
 
             written = export_onnx(model, examples, path, input_names=names).path  # verified against PyTorch
         else:
-            exported = torch.export.export(model, examples)
+            try:
+                exported = torch.export.export(model, examples)
+            except Exception as e:  # the pruned model runs in eager mode; torch.export could not capture it
+                raise invalid("--output", str(path), f"a .onnx file: torch.export cannot capture the pruned "
+                                                    f"{type(model).__name__} ({type(e).__name__}: {str(e)[:200]})") from e
             with atomic_path(path) as tmp:
                 torch.export.save(exported, tmp)
             written = path

@@ -25,7 +25,7 @@ import torch.fx
 import torch.nn.functional as F
 
 from .._errors import invalid
-from .._tensors import as_input_tuple, flatten_outputs
+from .._tensors import as_input_tuple, flatten_outputs, to_torch
 
 _PASS_THROUGH = (torch.nn.ReLU, torch.nn.ReLU6, torch.nn.MaxPool2d, torch.nn.AvgPool2d, torch.nn.Dropout,
                  torch.nn.Dropout2d, torch.nn.Identity)
@@ -162,8 +162,16 @@ def dynamic_channels(model: torch.nn.Module, keep: float = 0.7, example_inputs: 
         raise invalid("model", type(model).__name__, "a torch.nn.Module")
     if example_inputs is None:
         raise invalid("example_inputs", None, "sample inputs (a tensor or a tuple) to trace and check the model")
-    examples = as_input_tuple(example_inputs, "example_inputs")
-    original, model = model, copy.deepcopy(model)
+    if not isinstance(skip_first, bool):
+        raise invalid("skip_first", skip_first, "True or False")
+    examples = tuple(to_torch(x) for x in as_input_tuple(example_inputs, "example_inputs"))
+    try:  # on an eval copy: the caller's BatchNorm statistics stay as they are
+        with torch.no_grad():
+            shapes = [tuple(t.shape) for t in flatten_outputs(copy.deepcopy(model).eval()(*examples))]
+    except Exception as e:  # inputs the model cannot run are the caller's to fix
+        raise invalid("example_inputs", [tuple(getattr(x, "shape", ())) for x in examples],
+                      f"inputs {type(model).__name__} accepts (it fails: {type(e).__name__}: {str(e)[:200]})") from e
+    model = copy.deepcopy(model)
     try:
         graph = torch.fx.symbolic_trace(model).graph
     except Exception as e:  # any tracing failure is the model's, named below
@@ -205,7 +213,6 @@ def dynamic_channels(model: torch.nn.Module, keep: float = 0.7, example_inputs: 
     wrapped = DynamicChannelModel(model, list(gates.values()), float(keep))
     with torch.no_grad():
         was = model.training
-        shapes = [tuple(t.shape) for t in flatten_outputs(copy.deepcopy(original).eval()(*examples))]
         got = [tuple(t.shape) for t in flatten_outputs(wrapped.eval()(*examples))]
         wrapped.train(was)
     if shapes != got:

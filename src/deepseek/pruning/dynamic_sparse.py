@@ -11,6 +11,7 @@ import torch
 
 from .._config import BaseConfig
 from .._errors import invalid
+from .._select import check_patterns
 from .masks import current_mask, dense_weight, mask_module, prunable_layers, set_mask
 from .report import MaskedModelMixin
 
@@ -30,13 +31,14 @@ class DynamicSparseConfig(BaseConfig):
     def __post_init__(self) -> None:
         if isinstance(self.sparsity, bool) or not isinstance(self.sparsity, (int, float)) or not 0 < self.sparsity < 1:
             raise invalid("sparsity", self.sparsity, "a fraction in (0, 1)")
-        if not isinstance(self.regrow_fraction, (int, float)) or not 0 < self.regrow_fraction < 1:
+        if isinstance(self.regrow_fraction, bool) or not isinstance(self.regrow_fraction, (int, float)) \
+                or not 0 < self.regrow_fraction < 1:
             raise invalid("regrow_fraction", self.regrow_fraction, "a fraction in (0, 1), e.g. 0.05")
         for name in ("update_freq", "end_step"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise invalid(name, v, "a positive integer")
-        object.__setattr__(self, "skip", (self.skip,) if isinstance(self.skip, str) else tuple(self.skip))
+        object.__setattr__(self, "skip", check_patterns(self.skip, argument="skip"))
 
 
 class DynamicSparseTraining(MaskedModelMixin):
@@ -45,7 +47,7 @@ class DynamicSparseTraining(MaskedModelMixin):
     every ``update_freq`` steps until ``end_step``); ``finalize(model)`` makes the zeros permanent."""
 
     def __init__(self, sparsity: float = 0.9, regrow_fraction: float = 0.05, **options: Any) -> None:
-        self.config = DynamicSparseConfig(sparsity=sparsity, regrow_fraction=regrow_fraction, **options)
+        self.config = DynamicSparseConfig.from_dict(dict(options, sparsity=sparsity, regrow_fraction=regrow_fraction))
         self.updates: list[dict[str, float]] = []
 
     def start(self, model: torch.nn.Module) -> torch.nn.Module:
@@ -61,11 +63,17 @@ class DynamicSparseTraining(MaskedModelMixin):
 
     def drop_fraction(self, step: int) -> float:
         """RigL's cosine decay of the regrown share."""
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise invalid("step", step, "a training step, an integer >= 0")
         return self.config.regrow_fraction / 2 * (1 + math.cos(math.pi * min(step, self.config.end_step) / self.config.end_step))
 
     @torch.no_grad()
     def step(self, model: torch.nn.Module, step: int) -> int:
         """Drop and regrow if ``step`` is an update step; returns how many connections moved."""
+        if not isinstance(model, torch.nn.Module):
+            raise invalid("model", type(model).__name__, "a torch.nn.Module")
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise invalid("step", step, "the global training step, an integer >= 0")
         if step == 0 or step % self.config.update_freq or step >= self.config.end_step:
             return 0
         moved = 0

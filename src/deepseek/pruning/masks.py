@@ -9,7 +9,8 @@ from collections.abc import Iterable
 import torch
 from torch.nn.utils import parametrize
 
-from .._select import matches
+from .._errors import invalid
+from .._select import check_matched, check_patterns, matches
 
 PRUNABLE = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
 
@@ -38,10 +39,15 @@ class WeightMask(torch.nn.Module):
         self.dense_grad = grad.detach().clone()
 
 
-def prunable_layers(model: torch.nn.Module, skip: Iterable[str] = ()) -> dict[str, torch.nn.Module]:
-    """Linear/Conv layers of ``model`` by name, minus those matching ``skip`` (names, ``re:`` regexes, class names)."""
-    skip = tuple(skip)
-    return {name: m for name, m in model.named_modules() if isinstance(m, PRUNABLE) and not matches(name, m, skip)}
+def prunable_layers(model: torch.nn.Module, skip: Iterable[str] = (), *, argument: str = "skip") -> dict[str, torch.nn.Module]:
+    """Linear/Conv layers of ``model`` by name, minus those matching ``skip`` (names, ``re:`` regexes, class names).
+    A ``skip`` pattern matching none of them is refused (InvalidArgumentError naming ``argument``)."""
+    if not isinstance(model, torch.nn.Module):
+        raise invalid("model", type(model).__name__, "a torch.nn.Module")
+    skip = check_patterns(skip, argument=argument)
+    layers = {name: m for name, m in model.named_modules() if isinstance(m, PRUNABLE)}
+    check_matched(layers, skip, argument=argument, what="Linear/Conv layer")
+    return {name: m for name, m in layers.items() if not matches(name, m, skip, argument=argument)}
 
 
 def _mask_module(module: torch.nn.Module) -> WeightMask | None:

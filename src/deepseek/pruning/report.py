@@ -47,8 +47,9 @@ class SparsityReport:
                 "layers": [{**dataclasses.asdict(ly), "sparsity": ly.sparsity} for ly in self.layers]}
 
     def save_json(self, path: str | Path) -> Path:
-        from .._atomic import write_text
+        from .._atomic import check_output, write_text
 
+        check_output(path, argument="path")
         return write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     def table(self) -> Any:
@@ -65,6 +66,10 @@ class SparsityReport:
 
 def sparsity_report(model: torch.nn.Module) -> SparsityReport:
     """Zeros in the weights each Linear/Conv layer computes with (masked or already finalized)."""
+    if not isinstance(model, torch.nn.Module):
+        from .._errors import invalid
+
+        raise invalid("model", type(model).__name__, "a torch.nn.Module")
     layers = []
     for name, m in model.named_modules():
         if isinstance(m, PRUNABLE):

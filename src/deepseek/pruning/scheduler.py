@@ -9,6 +9,7 @@ import torch
 
 from .._config import BaseConfig
 from .._errors import invalid
+from .._select import check_patterns
 from .masks import current_mask, dense_weight, prunable_layers, set_mask
 from .report import MaskedModelMixin
 from .schedules import SCHEDULES, sparsity_at
@@ -34,7 +35,8 @@ class SparsityConfig(BaseConfig):
     def __post_init__(self) -> None:
         if isinstance(self.target_sparsity, bool) or not (isinstance(self.target_sparsity, (int, float)) and 0 <= self.target_sparsity < 1):
             raise invalid("target_sparsity", self.target_sparsity, "a fraction in [0, 1)")
-        if not (isinstance(self.initial_sparsity, (int, float)) and 0 <= self.initial_sparsity <= self.target_sparsity):
+        if isinstance(self.initial_sparsity, bool) or not (isinstance(self.initial_sparsity, (int, float))
+                                                           and 0 <= self.initial_sparsity <= self.target_sparsity):
             raise invalid("initial_sparsity", self.initial_sparsity, f"a fraction in [0, target_sparsity={self.target_sparsity}]")
         if isinstance(self.prune_freq, bool) or not isinstance(self.prune_freq, int) or self.prune_freq < 1:
             raise invalid("prune_freq", self.prune_freq, "a positive integer (training steps between pruning events)")
@@ -46,9 +48,12 @@ class SparsityConfig(BaseConfig):
             raise invalid("scope", self.scope, "'global' or 'local'")
         if isinstance(self.start_step, bool) or not isinstance(self.start_step, int) or self.start_step < 0:
             raise invalid("start_step", self.start_step, "an integer >= 0")
-        if self.end_step is not None and (not isinstance(self.end_step, int) or self.end_step <= self.start_step):
+        if self.end_step is not None and (isinstance(self.end_step, bool) or not isinstance(self.end_step, int)
+                                          or self.end_step <= self.start_step):
             raise invalid("end_step", self.end_step, f"an integer > start_step ({self.start_step})")
-        object.__setattr__(self, "skip", (self.skip,) if isinstance(self.skip, str) else tuple(self.skip))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise invalid("seed", self.seed, "an integer >= 0")
+        object.__setattr__(self, "skip", check_patterns(self.skip, argument="skip"))
 
     @property
     def last_step(self) -> int:
@@ -73,13 +78,16 @@ class SparsityScheduler(MaskedModelMixin):
 
     def __init__(self, target_sparsity: float = 0.7, prune_freq: int = 100, prune_method: str = "magnitude",
                  **options: Any) -> None:
-        self.config = SparsityConfig(target_sparsity=target_sparsity, prune_freq=prune_freq,
-                                     prune_method=prune_method, **options)
+        # from_dict: an unknown option is an InvalidArgumentError naming it, not a TypeError
+        self.config = SparsityConfig.from_dict(dict(options, target_sparsity=target_sparsity, prune_freq=prune_freq,
+                                                    prune_method=prune_method))
         self._calls = 0
         self._history: list[dict[str, float]] = []
 
     def sparsity_at(self, step: int) -> float:
         """The sparsity this scheduler holds at training ``step``."""
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise invalid("step", step, "a training step, an integer >= 0")
         c = self.config
         return sparsity_at(step, target=c.target_sparsity, start_step=c.start_step, end_step=c.last_step,
                            initial=c.initial_sparsity, schedule=c.schedule)

@@ -38,15 +38,23 @@ def load_model(model_path: Any, *, arch: str | None = None, trust_pickle: bool =
     if not isinstance(model_path, (str, Path)):
         raise invalid("model_path", type(model_path).__name__, "a path or a torch.nn.Module")
     path = Path(model_path)
+    if not path.exists():
+        raise invalid("model_path", str(path), "an existing model file or Hugging Face model folder")
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise invalid("model_path", str(path), "a Hugging Face model folder (config.json + weights) or a model file")
         from transformers import AutoModel
 
-        return AutoModel.from_pretrained(path, local_files_only=True).eval()
+        try:
+            return AutoModel.from_pretrained(path, local_files_only=True).eval()
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            from .._errors import ArtifactError
+
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise ArtifactError(f"model_path: {path} is not a loadable Hugging Face model folder ({first})") from None
     from ..runtime.artifacts import detect_kind, load_module
 
-    kind = detect_kind(path)
+    kind = "onnx" if path.suffix.lower() == ".onnx" else detect_kind(path)
     if kind == "onnx":
         raise invalid("model_path", str(path), "a PyTorch model (for ONNX files use quantize_static_onnx / quantize_dynamic_onnx)")
     module = load_module(path, kind, arch=arch, trust_pickle=trust_pickle)
@@ -140,6 +148,11 @@ class DynamicQuantizer:
             raise invalid("method", method, f"one of {METHODS}")
         if isinstance(activation_bits, bool) or activation_bits not in (8, 16):
             raise invalid("activation_bits", activation_bits, "8 (int8 activations) or 16 (bfloat16 activations, weight-only)")
+        if method != "static" and calibration is not None:
+            raise invalid("calibration", type(calibration).__name__, f"None for method={method!r} (activation ranges "
+                                                                     "are computed on each call; only 'static' calibrates)")
+        if not isinstance(compile, bool):
+            raise invalid("compile", compile, "True or False")
         widths = self._widths(weight_bits)
         if method in ("dynamic", "static") and (set(widths) != {8} or activation_bits != 8):
             raise invalid("weight_bits", list(widths), f"8-bit weights and activations for method={method!r} (use 'hybrid' for 4-bit weights)")
@@ -208,7 +221,13 @@ class DynamicQuantizer:
     def layer_sensitivity(self, names: list[str] | None = None) -> dict[str, float]:
         """Each Linear layer's output noise power when only it runs W8A8 (per-token int8 activations,
         per-channel int8 weights), divided by the largest: 1.0 is the most sensitive layer."""
-        names = names or self._linears()
+        if isinstance(names, str):
+            names = [names]
+        linears = self._linears()
+        names = list(names) if names else linears
+        unknown = [n for n in names if n not in linears]
+        if unknown:
+            raise invalid("names", unknown[:3], f"names of the model's nn.Linear layers (e.g. {linears[:4]})")
         examples = self._examples()
         modules = dict(self.model.named_modules())
         act_spec = QuantSpec(8, symmetric=False)
@@ -250,8 +269,10 @@ class DynamicQuantizer:
 
         if self.quantized is None:
             raise invalid("quantize", "not called", "quantize(...) before benchmark()")
-        if not isinstance(runs, int) or runs < 1:
+        if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
             raise invalid("runs", runs, "a positive integer")
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+            raise invalid("warmup", warmup, "an integer >= 0")
         examples = self._examples()
         with torch.no_grad():
             reference = flatten_outputs(self.model(*examples))[0]

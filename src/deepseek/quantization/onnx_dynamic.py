@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from .._atomic import atomic_path, refuse_overwrite_input
+from .._atomic import atomic_path, check_output
 from .._errors import invalid
 
 
@@ -30,10 +30,27 @@ def quantize_dynamic_onnx(source: str | Path, output: str | Path, *, per_channel
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    source = Path(source)
-    if not source.is_file():
+    from ..runtime.artifacts import load_onnx_model
+
+    if not isinstance(source, (str, Path)) or not Path(source).is_file():
         raise invalid("source", str(source), "an existing .onnx file")
-    refuse_overwrite_input(output, source)
+    source = Path(source)
+    if not isinstance(output, (str, Path)) or Path(output).suffix.lower() != ".onnx":
+        raise invalid("output", output, "a file name ending in .onnx")
+    check_output(output, argument="output", inputs=(source,))
+    for name, flag in (("per_channel", per_channel), ("reduce_range", reduce_range)):
+        if not isinstance(flag, bool):
+            raise invalid(name, flag, "True or False")
+    op_types = [op_types] if isinstance(op_types, str) else list(op_types)
+    if not op_types or not all(isinstance(t, str) and t for t in op_types):
+        raise invalid("op_types", op_types, "a non-empty list of ONNX operator types, e.g. ['MatMul', 'Gemm']")
+    exclude = [exclude] if isinstance(exclude, str) else list(exclude)
+    graph = load_onnx_model(source, argument="source").graph  # a corrupt file is refused before any work
+    if exclude:
+        nodes = [n.name for n in graph.node]
+        unknown = [n for n in exclude if n not in set(nodes)]
+        if unknown:
+            raise invalid("exclude", unknown[:3], f"names of nodes in {source.name} (e.g. {[n for n in nodes if n][:4]})")
     work = Path(tempfile.mkdtemp(prefix="deepseek-dq-"))
     try:
         tmp_out = work / "int8.onnx"

@@ -104,27 +104,41 @@ def quantize_static_onnx(
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
+    from .._atomic import check_output
     from ..compile import export_onnx, onnx_module_scopes
 
+    if not isinstance(model, torch.nn.Module):
+        raise invalid("model", type(model).__name__, "a torch.nn.Module")
+    if not isinstance(output, (str, Path)) or Path(output).suffix.lower() != ".onnx":
+        raise invalid("output", output, "a file name ending in .onnx")
+    check_output(output, argument="output")
     if method not in METHODS:
         raise invalid("method", method, f"one of {METHODS}")
     if not (keep_fp32 == "auto" or (isinstance(keep_fp32, int) and not isinstance(keep_fp32, bool) and keep_fp32 >= 0)):
         raise invalid("keep_fp32", keep_fp32, "a count >= 0 or 'auto'")
     if rounding not in ROUNDINGS:
         raise invalid("rounding", rounding, f"one of {ROUNDINGS}")
-    if not 50 < percentile <= 100:
+    if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or not 50 < percentile <= 100:
         raise invalid("percentile", percentile, "a number in (50, 100]")
-    if not 0 < target_agreement <= 1:
+    if isinstance(target_agreement, bool) or not isinstance(target_agreement, (int, float)) or \
+            not 0 < target_agreement <= 1:
         raise invalid("target_agreement", target_agreement, "a fraction in (0, 1]")
-    batches = as_batches(calibration)
-    if not batches:
-        raise invalid("calibration", "empty", "at least one batch of real inputs")
+    for name, flag in (("per_channel", per_channel), ("bias_correction", bias_correction)):
+        if not isinstance(flag, bool):
+            raise invalid(name, flag, "True or False")
+    exclude = _names("exclude", exclude)
+    float_activations = _names("float_activations", float_activations)
+    if input_names is not None:
+        input_names = _names("input_names", input_names)
+    batches = calibration_batches(calibration)
+    check_runs(model, batches[0][:1], argument="calibration")
     folded = eval_mode(copy.deepcopy(model))
     fold_batchnorm(folded)  # export without BN so ONNX Conv nodes carry their PyTorch layer's name
     names = dict(folded.named_modules())
-    for n in exclude:
-        if n not in names:
-            raise invalid("exclude", n, "names of layers in the model")
+    unknown = [n for n in exclude if n not in names or not n]
+    if unknown:
+        layers = [n for n, m in names.items() if n and isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+        raise invalid("exclude", unknown[:3], f"names of layers in the model (e.g. {layers[:4]})")
 
     work = Path(tempfile.mkdtemp(prefix="deepseek-quant-"))
     try:
@@ -190,6 +204,61 @@ def quantize_static_onnx(
                                  dataclasses.asdict(adaround) if adaround is not None else None, float_ops)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _names(argument: str, names: Any) -> list[str]:
+    """A list of names from a string (one name) or an iterable of non-empty strings."""
+    if isinstance(names, str):
+        names = [names]
+    try:
+        names = list(names)
+    except TypeError:
+        raise invalid(argument, names, "a list of names") from None
+    if not all(isinstance(n, str) and n for n in names):
+        raise invalid(argument, names, "a list of non-empty strings")
+    return names
+
+
+def check_runs(model: torch.nn.Module, sample: torch.Tensor, *, argument: str) -> None:
+    """Refuse, naming ``argument``, inputs the model cannot run on (wrong shape or dtype): one sample, no gradients."""
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            eval_mode(model)(sample)
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise invalid(argument, f"inputs of shape {list(sample.shape)} ({str(sample.dtype).removeprefix('torch.')})",
+                      f"inputs the model accepts (it raised {type(exc).__name__}: {first})") from None
+    finally:
+        if was_training:
+            with contextlib.suppress(NotImplementedError):
+                model.train()
+
+
+def calibration_batches(calibration: Any, *, argument: str = "calibration") -> list[torch.Tensor]:
+    """``calibration`` — a tensor or array (split in batches of 16), or an iterable of tensors or (inputs, labels)
+    pairs — as a list of non-empty, finite input batches; anything else is an error naming ``argument``."""
+    from .._arrays import check_array
+
+    if isinstance(calibration, np.ndarray):
+        calibration = torch.from_numpy(check_array(calibration, argument=argument))
+    if isinstance(calibration, (str, bytes)) or calibration is None:
+        raise invalid(argument, calibration, "a tensor of real inputs or a list of input batches")
+    try:
+        batches = as_batches(calibration)
+    except TypeError:
+        raise invalid(argument, type(calibration).__name__, "a tensor of real inputs or a list of input batches") from None
+    if not batches:
+        raise invalid(argument, "empty", "at least one batch of real inputs")
+    for i, batch in enumerate(batches):
+        if isinstance(batch, np.ndarray):
+            batch = batches[i] = torch.from_numpy(batch)
+        if not isinstance(batch, torch.Tensor) or batch.dim() < 1 or batch.numel() == 0:
+            raise invalid(f"{argument}[{i}]", type(batch).__name__ if not isinstance(batch, torch.Tensor)
+                          else f"a tensor of shape {list(batch.shape)}", "a non-empty tensor of inputs")
+        if batch.is_floating_point() and not bool(torch.isfinite(batch).all()):
+            raise invalid(f"{argument}[{i}]", "NaN or infinite values", "finite inputs")
+    return batches
 
 
 SENTINEL = 1e30  # a float tensor holding values this large is a mask, not an activation

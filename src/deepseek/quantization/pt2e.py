@@ -149,11 +149,15 @@ def quantize_pt2e(model: torch.nn.Module, example_inputs: Any, calibration: Iter
     examples = as_input_tuple(example_inputs, "example_inputs")
     if not dynamic and calibration is None:
         raise invalid("calibration", None, "real input batches for static ranges (or dynamic=True)")
-    exclude = tuple(exclude)
+    if max_batches is not None and (isinstance(max_batches, bool) or not isinstance(max_batches, int) or max_batches < 1):
+        raise invalid("max_batches", max_batches, "None or an integer >= 1")
+    if isinstance(calibration, (str, bytes)):
+        raise invalid("calibration", calibration, "batches of real inputs (tensors), not a string")
+    exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
     names = dict(model.named_modules())
     for name in exclude:
-        if name not in names:
-            raise invalid("exclude", name, "names of modules in the model")
+        if not isinstance(name, str) or not name or name not in names:
+            raise invalid("exclude", name, f"names of modules in the model (e.g. {[n for n in names if n][:5]})")
     model = eval_mode(model)
     with torch.no_grad():
         graph = _export(model, examples, dynamic_batch)

@@ -13,6 +13,7 @@ import torch
 from .._config import BaseConfig
 from .._errors import invalid
 from .._select import child_slots, matches
+from ._selectors import check_patterns, check_patterns_match
 from .fake_quant import FakeQuantize
 from .spec import OBSERVERS, QuantSpec
 
@@ -76,10 +77,16 @@ class QATConfig(BaseConfig):
                 raise invalid(name, getattr(self, name), f"one of {OBSERVERS}")
         if self.weight_observer == "histogram" and self.per_channel_weights:
             raise invalid("weight_observer", "histogram", "a per-channel observer (minmax, mse, percentile, moving_average)")
-        object.__setattr__(self, "skip", tuple(self.skip))
-        object.__setattr__(self, "layer_bits", tuple((k, v) for k, v in (dict(self.layer_bits).items() if not isinstance(self.layer_bits, dict) else self.layer_bits.items())))
+        object.__setattr__(self, "skip", check_patterns("skip", self.skip))
+        try:
+            pairs = tuple((k, v) for k, v in (dict(self.layer_bits).items() if not isinstance(self.layer_bits, dict)
+                                              else self.layer_bits.items()))
+        except (TypeError, ValueError):
+            raise invalid("layer_bits", self.layer_bits, "a dict of layer name (or 're:' regex) to bits") from None
+        check_patterns("layer_bits", [k for k, _ in pairs])
+        object.__setattr__(self, "layer_bits", pairs)
         for key, bits in self.layer_bits:
-            if not isinstance(bits, int) or not 2 <= bits <= 8:
+            if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 8:
                 raise invalid(f"layer_bits[{key!r}]", bits, "an integer from 2 to 8")
 
     def activation_spec(self) -> QuantSpec:
@@ -105,6 +112,9 @@ class QATConfig(BaseConfig):
         """Prepare ``model`` (in place) for quantization-aware training and return it."""
         if not isinstance(model, torch.nn.Module):
             raise invalid("model", type(model).__name__, "a torch.nn.Module")
+        layers = [(n, m) for n, m in model.named_modules() if type(m) in _QAT_CLASS]
+        check_patterns_match("skip", self.skip, layers, "Conv/Linear layers")
+        check_patterns_match("layer_bits", [k for k, _ in self.layer_bits], layers, "Conv/Linear layers", classes=False)
         if self.fold_bn:
             fold_batchnorm(model)
         swapped = 0

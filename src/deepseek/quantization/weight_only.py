@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from .._config import BaseConfig, config_or_fields
 from .._errors import invalid
 from .._select import child_slots, matches
+from ._selectors import check_patterns, check_patterns_match
 
 GROUP_SIZES = (32, 64, 128, 256)
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -49,11 +50,18 @@ class WeightOnlyConfig(BaseConfig):
             raise invalid("group_size", None, f"one of {GROUP_SIZES} for 4-bit weights (int4 is group-wise only)")
         if self.compute_dtype not in _DTYPES:
             raise invalid("compute_dtype", self.compute_dtype, f"one of {tuple(_DTYPES)}")
-        if not isinstance(self.min_features, int) or self.min_features < 1:
+        if isinstance(self.min_features, bool) or not isinstance(self.min_features, int) or self.min_features < 1:
             raise invalid("min_features", self.min_features, "a positive integer")
-        object.__setattr__(self, "skip", (self.skip,) if isinstance(self.skip, str) else tuple(self.skip))
+        if isinstance(self.group_size, bool):
+            raise invalid("group_size", self.group_size, f"one of {GROUP_SIZES}, or None for per-channel int8")
+        object.__setattr__(self, "skip", check_patterns("skip", self.skip))
         pairs = self.layer_bits.items() if isinstance(self.layer_bits, dict) else self.layer_bits
-        object.__setattr__(self, "layer_bits", tuple((str(k), v) for k, v in pairs))
+        try:
+            pairs = tuple((k, v) for k, v in pairs)
+        except (TypeError, ValueError):
+            raise invalid("layer_bits", self.layer_bits, "a dict of layer name (or 're:' regex) to 4 or 8") from None
+        check_patterns("layer_bits", [k for k, _ in pairs])
+        object.__setattr__(self, "layer_bits", pairs)
         for key, bits in self.layer_bits:
             _check_bits(f"layer_bits[{key!r}]", bits)
 
@@ -208,6 +216,9 @@ def quantize_weights(model: torch.nn.Module, config: WeightOnlyConfig | None = N
     if not isinstance(model, torch.nn.Module):
         raise invalid("model", type(model).__name__, "a torch.nn.Module")
     config = config_or_fields(WeightOnlyConfig, config, kwargs)
+    linears = [(name, m) for name, m in model.named_modules() if type(m) is torch.nn.Linear]
+    check_patterns_match("skip", config.skip, linears, "nn.Linear layers")
+    check_patterns_match("layer_bits", [k for k, _ in config.layer_bits], linears, "nn.Linear layers")
     dtype = _DTYPES[config.compute_dtype]
     swapped = 0
     for name, parent, attr, module in list(child_slots(model)):

@@ -30,18 +30,68 @@ def is_aoti_package(path: Path) -> bool:
         return False
 
 
+def sniff(path: Path) -> str:
+    """What the first bytes of ``path`` say it is: ``empty``, ``zip``, ``pickle``, ``elf``, ``hdf5``,
+    ``safetensors``, ``text`` or ``unknown`` (ONNX protobuf has no magic number)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+            size = path.stat().st_size
+    except OSError as exc:
+        raise ArtifactError(f"model: cannot read {path} ({exc.strerror or exc})") from None
+    if not head:
+        return "empty"
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        return "zip"
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "pickle"
+    if head[:4] == b"\x7fELF":
+        return "elf"
+    if head[:8] == b"\x89HDF\r\n\x1a\n":
+        return "hdf5"
+    if len(head) >= 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") <= size - 8:
+        return "safetensors"
+    if all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+        return "text"
+    return "unknown"
+
+
+_SNIFFED = {"empty": "an empty file", "zip": "a zip archive", "pickle": "a Python pickle", "elf": "a native library",
+            "hdf5": "an HDF5 (Keras .h5) file", "safetensors": "safetensors weights", "text": "a text file",
+            "unknown": "unrecognised bytes"}
+
+
+_NOT_A = {"onnx": "is not a loadable ONNX model", "pt2": "is not a valid torch.export archive",
+          "torch": "is not a readable PyTorch file", "safetensors": "is not a readable safetensors file"}
+
+
+def _wrong_format(path: Path, found: str, expected: str, kind: str, argument: str = "model") -> ArtifactError:
+    return ArtifactError(f"{argument}: {path} {_NOT_A[kind]}: it is {_SNIFFED[found]}, expected {expected} (empty, "
+                         "truncated, or another format renamed?)")
+
+
 def detect_kind(path: Path) -> str:
-    """Tell what kind of model file ``path`` is from its name and contents."""
+    """Tell what kind of model file ``path`` is from its name and contents; a file whose contents do not match
+    its name (empty, truncated, another format renamed) is an :class:`ArtifactError` naming it."""
+    path = Path(path)
     if not path.exists():
         raise InvalidArgumentError(f"model: file not found: {path}")
     if path.is_dir():
         raise invalid("model", str(path), "a model file (.onnx, .pt2, .pt, .pth, .safetensors), not a folder")
     suffix = path.suffix.lower()
+    found = sniff(path) if suffix in {".onnx", ".safetensors", ".pt2", ".pt", ".pth", ".bin", ".ckpt"} else None
     if suffix == ".onnx":
+        # an ONNX ModelProto starts with a protobuf field tag: ir_version (0x08) in files written by onnx
+        if found in {"empty", "zip", "pickle", "elf", "hdf5", "safetensors", "text"}:
+            raise _wrong_format(path, found, KINDS["onnx"], "onnx")
         return "onnx"
     if suffix == ".safetensors":
+        if found != "safetensors":
+            raise _wrong_format(path, found, KINDS["safetensors"], "safetensors")
         return "safetensors"
     if suffix == ".pt2":
+        if found != "zip":
+            raise _wrong_format(path, found, "a torch.export program or AOTInductor package (.pt2, a zip archive)", "pt2")
         return "aoti_package" if is_aoti_package(path) else "exported_program"
     if suffix == ".so":
         from .arm64_bundle import is_arm64_library
@@ -50,6 +100,8 @@ def detect_kind(path: Path) -> str:
             return "arm64_bundle"
         raise invalid("model", str(path), "an arm64 bundle's .so from deepseek-compile (this is not an AArch64 library)")
     if suffix in {".pt", ".pth", ".bin", ".ckpt"}:
+        if found not in {"zip", "pickle"}:
+            raise _wrong_format(path, found, "a PyTorch file (torch.save / TorchScript)", "torch")
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as zf:
                 names = zf.namelist()
@@ -59,15 +111,37 @@ def detect_kind(path: Path) -> str:
     raise invalid("model", str(path), f"one of: {', '.join(KINDS.values())}")
 
 
+def load_onnx_model(path: Path, *, argument: str = "model") -> Any:
+    """The ONNX ``ModelProto`` in ``path`` (external weights not loaded), or an :class:`ArtifactError` naming the
+    file when it is not one (empty, truncated, another format renamed)."""
+    import onnx
+
+    path = Path(path)
+    if not path.is_file():
+        raise invalid(argument, str(path), "an existing .onnx file")
+    found = sniff(path)
+    if found in {"empty", "zip", "pickle", "elf", "hdf5", "safetensors", "text"}:
+        raise _wrong_format(path, found, KINDS["onnx"], "onnx", argument)
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf's DecodeError and friends
+        raise ArtifactError(f"{argument}: {path} is not a loadable ONNX model, expected {KINDS['onnx']} (truncated "
+                            f"or another format renamed?) ({_brief(exc)})") from None
+    if not len(model.graph.node) and not len(model.graph.output):
+        raise ArtifactError(f"{argument}: {path} holds no ONNX graph, expected {KINDS['onnx']}")
+    return model
+
+
 def _pickled_kind(path: Path) -> str:
     import torch
 
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # weights_only refuses arbitrary classes: that is a pickled module
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+        if "Unsupported global" in str(exc) or "Unsupported class" in str(exc):
             return "pickled_module"
-        raise ArtifactError(f"model: {path} is not a readable PyTorch file ({type(exc).__name__})") from exc
+        raise ArtifactError(f"model: {path} is not a readable PyTorch file, expected a torch.save or TorchScript "
+                            f"file (empty, truncated, or another format renamed?) ({_brief(exc)})") from None
     if isinstance(obj, dict) and all(isinstance(v, torch.Tensor) for v in obj.values()):
         return "state_dict"
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
@@ -141,7 +215,10 @@ def load_module(path: Path, kind: str, *, arch: str | None = None, trust_pickle:
                 "Save a state_dict, torch.export (.pt2) or TorchScript instead, or pass trust_pickle=True "
                 "(--trust-pickle) if you trust the file"
             )
-        module = torch.load(path, map_location="cpu", weights_only=False)  # trusted by explicit flag
+        try:
+            module = torch.load(path, map_location="cpu", weights_only=False)  # trusted by explicit flag
+        except Exception as exc:  # unpickling runs the file's own code: any error can come out
+            raise ArtifactError(f"model: {path} could not be unpickled as a PyTorch model ({_brief(exc)})") from None
         if not isinstance(module, torch.nn.Module):
             raise ArtifactError(f"model: {path} holds a {type(module).__name__}, not an nn.Module")
         return module.eval()
@@ -171,9 +248,14 @@ def _read_state(path: Path, kind: str) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ArtifactError(f"model: cannot read weights from {path} ({_brief(exc)})") from exc
-    return state["state_dict"] if "state_dict" in state and isinstance(state["state_dict"], dict) else state
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ArtifactError(f"model: {path} holds a {type(state).__name__}, expected a state_dict (names to tensors)")
+    return state
 
 
 def _brief(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    first = text[0] if len(text[0]) <= 160 else text[0][:160].rsplit(" ", 1)[0] + " ..." if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

@@ -173,5 +173,14 @@ def _ort_dtype(onnx_type: str) -> str:
 
 
 def default_threads() -> int | None:
-    value = os.environ.get("DEEPSEEK_THREADS")
-    return int(value) if value else None
+    """``$DEEPSEEK_THREADS`` (a count >= 1), or None: the runtime's own default."""
+    value = os.environ.get("DEEPSEEK_THREADS", "").strip()
+    if not value:
+        return None
+    try:
+        threads = int(value)
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise invalid("DEEPSEEK_THREADS", value, "an integer >= 1 (or unset)")
+    return threads

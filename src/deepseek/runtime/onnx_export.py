@@ -59,6 +59,8 @@ def export_onnx(
     on ``example_inputs`` and fails with :class:`VerificationError` when the largest absolute difference
     exceeds ``atol + rtol * max|reference|``.
     """
+    from .._atomic import check_output
+
     program = None
     if isinstance(model, torch.export.ExportedProgram):
         # an exported program keeps the shapes it was exported with (dynamic ones stay dynamic)
@@ -66,17 +68,30 @@ def export_onnx(
     elif not isinstance(model, torch.nn.Module):
         raise invalid("model", type(model).__name__, "a torch.nn.Module or torch.export.ExportedProgram")
     args = as_input_tuple(example_inputs, "example_inputs")
+    if not isinstance(path, (str, Path)) or not str(path).strip():
+        raise invalid("path", path, "a file name ending in .onnx")
     path = Path(path)
     if path.suffix != ".onnx":
         raise invalid("path", str(path), "a file name ending in .onnx")
+    check_output(path, argument="path")
+    check_opset(opset)
+    for name, value in (("atol", atol), ("rtol", rtol)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+            raise invalid(name, value, "a finite number >= 0")
+    if isinstance(input_names, str) or isinstance(output_names, str):
+        raise invalid("input_names" if isinstance(input_names, str) else "output_names",
+                      input_names if isinstance(input_names, str) else output_names, "a list of names, not one string")
     names = tuple(input_names) if input_names else tuple(f"input_{i}" if len(args) > 1 else "input" for i in range(len(args)))
     if len(names) != len(args):
         raise invalid("input_names", list(names), f"{len(args)} names, one per example input")
+    if len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
+        raise invalid("input_names", list(names), "distinct non-empty strings")
 
     if program is None:
         model = eval_mode(model)
-    with torch.no_grad():
-        n_outputs = len(flatten_outputs(model(*args)))
+    from .._export import run_examples
+
+    n_outputs = len(flatten_outputs(run_examples(model, args, argument="example_inputs")))
     if not output_names:
         output_names = ["output"] if n_outputs == 1 else [f"output_{i}" for i in range(n_outputs)]
     # torch.export specializes a dimension of size 1 (a batch-1 example bakes batch 1 into reshapes such as
@@ -110,7 +125,39 @@ def export_onnx(
                 diff2, tol2 = verify_onnx(tmp, model, _grown(args), atol=atol, rtol=rtol)
                 diff, tol = max(diff, diff2), max(tol, tol2)
         size = tmp.stat().st_size
-    return ExportResult(path, names, onnx_outputs, dynamic_batch, opset, size, seconds, diff, tol)
+        written = _written_opset(tmp)
+    if written is not None and written != opset:
+        warnings.warn(f"the ONNX exporter wrote opset {written}, not the requested {opset} (it could not convert "
+                      f"the graph to opset {opset})", stacklevel=2)
+    return ExportResult(path, names, onnx_outputs, dynamic_batch, written or opset, size, seconds, diff, tol)
+
+
+def opset_range() -> tuple[int, int]:
+    """(lowest, highest) ONNX opset the installed exporter (torch.onnx) and onnx package support."""
+    import onnx
+    from torch.onnx import _constants
+
+    return int(_constants.ONNX_MIN_OPSET), int(min(_constants.ONNX_MAX_OPSET, onnx.defs.onnx_opset_version()))
+
+
+def check_opset(opset: Any, *, argument: str = "opset") -> int:
+    """``opset`` if the installed exporter supports it, else an error naming ``argument`` and the range."""
+    low, high = opset_range()
+    if isinstance(opset, bool) or not isinstance(opset, int) or not low <= opset <= high:
+        raise invalid(argument, opset, f"an ONNX opset from {low} to {high} (what the installed torch.onnx exporter "
+                                       f"supports; {high} is the newest)")
+    return opset
+
+
+def _written_opset(path: Path) -> int | None:
+    """The default-domain opset recorded in the ONNX file ``path``."""
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:
+        return None
+    return next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
 
 
 def _torch_onnx_export(model: Any, args: tuple[Any, ...], names: Sequence[str], output_names: Sequence[str],

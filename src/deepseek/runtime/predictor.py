@@ -115,6 +115,14 @@ def load(
     ``eager`` otherwise). PyTorch models run on ONNX Runtime after an export that needs ``example_inputs``
     (a ``.pt2`` carries its own). ``device`` is ``cpu``, ``cuda`` or ``tensorrt`` (ONNX Runtime only).
     """
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise invalid("threads", threads, "None or an integer >= 1")
+    if backend is not None and not isinstance(backend, str):
+        raise invalid("backend", backend, "None or a backend name such as 'onnxruntime'")
+    if not isinstance(device, str):
+        raise invalid("device", device, "'cpu', 'cuda' or 'tensorrt'")
+    if isinstance(input_names, str):
+        raise invalid("input_names", input_names, "a list of names, not one string")
     threads = threads or default_threads()
     if isinstance(model, (str, Path)):
         path = Path(model)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import numbers
 import threading
 import time
 from concurrent.futures import Future
@@ -60,6 +61,12 @@ class DynamicBatcher:
 
     def __init__(self, handler: Handler, *, max_batch_size: int, max_queue_delay_ms: float, max_queue_size: int,
                  instances: int = 1, on_batch: Any = None, name: str = "model") -> None:
+        from .config import MAX_SECONDS, check_number
+
+        check_number(max_batch_size, "max_batch_size", minimum=1, integer=True)
+        check_number(max_queue_size, "max_queue_size", minimum=1, integer=True)
+        check_number(instances, "instances", minimum=1, maximum=256, integer=True)
+        check_number(max_queue_delay_ms, "max_queue_delay_ms", minimum=0, maximum=MAX_SECONDS * 1000)
         self.handler = handler
         self.max_batch_size, self.max_queue_size = max_batch_size, max_queue_size
         self.delay = max_queue_delay_ms / 1000.0
@@ -88,9 +95,15 @@ class DynamicBatcher:
 
     def submit(self, request: Any, rows: int, timeout_s: float | None = None) -> Future:
         """Queue one decoded request of ``rows`` rows; the future gets its share of the batch's output."""
-        if rows > self.max_batch_size:
-            from .._errors import invalid
+        from .._errors import invalid
+        from .config import MAX_SECONDS, check_number
 
+        if timeout_s is not None:
+            check_number(timeout_s, "timeout_s", above=0, maximum=MAX_SECONDS)
+        if isinstance(rows, bool) or not isinstance(rows, numbers.Integral) or rows < 1:
+            raise invalid("inputs", f"a request of {rows!r} rows", "at least one row")
+        rows = int(rows)
+        if rows > self.max_batch_size:
             raise invalid("inputs", f"a batch of {rows} rows", f"at most max_batch_size={self.max_batch_size} rows "
                           "per request")
         now = time.monotonic()
@@ -175,12 +188,13 @@ class DynamicBatcher:
             return
         started = time.monotonic()
         try:
-            h = self.handler
-            outputs = h.unbatch(h.predict(h.batch([i.request for i in live])), [i.rows for i in live])
-            if len(outputs) != len(live):
-                raise RuntimeError(f"unbatch returned {len(outputs)} results for {len(live)} requests")
-            results = [h.encode_response(o) for o in outputs]
+            results = self._execute(live)
         except Exception as exc:  # the handler's failure fails this batch's requests, never the server
+            if len(live) > 1:  # one request may be the cause: run each alone, so only it fails
+                for item in live:
+                    self._run_alone(item)
+                self._report(live, started, ok=True)
+                return
             error = HandlerError(f"{type(exc).__name__}: {exc}")
             for item in live:
                 if not item.future.done():
@@ -191,6 +205,23 @@ class DynamicBatcher:
             if not item.future.done():
                 item.future.set_result(result)
         self._report(live, started, ok=True)
+
+    def _execute(self, live: list[_Item]) -> list[Any]:
+        h = self.handler
+        outputs = h.unbatch(h.predict(h.batch([i.request for i in live])), [i.rows for i in live])
+        if len(outputs) != len(live):
+            raise RuntimeError(f"unbatch returned {len(outputs)} results for {len(live)} requests")
+        return [h.encode_response(o) for o in outputs]
+
+    def _run_alone(self, item: _Item) -> None:
+        try:
+            result = self._execute([item])[0]
+        except Exception as exc:
+            if not item.future.done():
+                item.future.set_exception(HandlerError(f"{type(exc).__name__}: {exc}"))
+            return
+        if not item.future.done():
+            item.future.set_result(result)
 
     def _report(self, live: list[_Item], started: float, ok: bool) -> None:
         if self._on_batch is not None:

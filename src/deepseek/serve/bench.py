@@ -69,10 +69,23 @@ def wait_ready(url: str, proc: subprocess.Popen | None = None, log: Any = None, 
                 body = resp.read()
             if resp.status == 200 and (path != "/v2/health/ready" or json.loads(body).get("ready")):
                 return
+        except urllib.error.HTTPError as exc:
+            if proc is not None and exc.code == 503 and path == "/v2/health/ready":
+                _refuse_unloadable(url)  # a server started here answers once every model was tried
         except (urllib.error.URLError, OSError, ValueError):
             pass
         time.sleep(0.1)
     raise invalid("URL", url, f"a server that is ready within {timeout_s:.0f} s")
+
+
+def _refuse_unloadable(url: str) -> None:
+    """The server runs but loaded no model: an error with the index's reasons."""
+    try:
+        index = _get(url + "/v2/repository/index", "POST")
+        reasons = "; ".join(f"{r['name']}/{r['version']}: {r['reason']}" for r in index)[:1000]
+    except (urllib.error.URLError, OSError, ValueError, TypeError, KeyError):
+        return
+    raise invalid("MODEL_REPO", url, f"a repository with at least one loadable model ({reasons or 'none found'})")
 
 
 def batch_counters(url: str, model: str) -> tuple[float, float]:
@@ -93,17 +106,31 @@ def batch_counters(url: str, model: str) -> tuple[float, float]:
 
 def bench_server(url: str, model: str | None, levels: list[int], *, requests: int, rows: int = 1,
                  version: str | None = None) -> dict[str, Any]:
+    from .config import check_number
+
+    if not isinstance(levels, (list, tuple)) or not levels:
+        raise invalid("levels", levels, "a non-empty list of connection counts")
+    for level in levels:
+        check_number(level, "levels", minimum=1, maximum=4096, integer=True)
+    check_number(requests, "requests", minimum=1, integer=True)
+    check_number(rows, "rows", minimum=1, integer=True)
     try:
         index = _get(url + "/v2/repository/index", "POST")
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise invalid("URL", url, f"a running KServe v2 server ({exc})") from exc
-    ready = [row["name"] for row in index if row["state"] == "READY"]
+    except (urllib.error.URLError, OSError, ValueError, OverflowError) as exc:
+        raise invalid("URL", url, f"a running KServe v2 server ({' '.join(str(exc).split())})") from None
+    if not isinstance(index, list) or not all(isinstance(r, dict) and isinstance(r.get("name"), str) for r in index):
+        raise invalid("URL", url, "a KServe v2 server (its /v2/repository/index answer is not a list of models)")
+    ready = [row["name"] for row in index if row.get("state") == "READY"]
     if not ready:
         raise invalid("URL", url, "a server with at least one model loaded")
     model = model or ready[0]
     if model not in ready:
         raise invalid("--model", model, f"one of the loaded models {sorted(set(ready))}")
-    inputs = sample_inputs(_get(f"{url}/v2/models/{model}"), rows=rows)
+    try:
+        inputs = sample_inputs(_get(f"{url}/v2/models/{urllib.request.quote(model, safe='')}"), rows=rows)
+    except (urllib.error.URLError, OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise invalid("URL", url, f"a KServe v2 server whose metadata of {model!r} lists its inputs "
+                      f"({type(exc).__name__}: {' '.join(str(exc).split())})") from None
     run_load(url, model, inputs, concurrency=1, requests=5, version=version)  # warm the connection path
     rows_out = []
     for level in levels:

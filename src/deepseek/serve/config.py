@@ -3,17 +3,41 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
+import threading
 from pathlib import Path
 from typing import Any
 
-from .._config import BaseConfig
-from .._errors import invalid
+from .._config import BaseConfig, field, read_yaml
+from .._errors import InvalidArgumentError, invalid
 
 # KServe v2 / Triton datatypes and the numpy dtypes they carry
 DATATYPES = {"BOOL": "bool", "UINT8": "uint8", "UINT16": "uint16", "UINT32": "uint32", "UINT64": "uint64",
              "INT8": "int8", "INT16": "int16", "INT32": "int32", "INT64": "int64", "FP16": "float16",
              "FP32": "float32", "FP64": "float64", "BYTES": "object"}
 NUMPY_TO_DATATYPE = {v: k for k, v in DATATYPES.items()}
+MAX_SECONDS = threading.TIMEOUT_MAX  # the longest wait a thread can be given
+MAX_DIMS = 32  # tensor dimensions a request or a config may name
+
+
+def check_number(value: Any, argument: str, *, minimum: float | None = None, above: float | None = None,
+                 maximum: float | None = None, integer: bool = False) -> float:
+    """``value`` as a float if it is a real, finite number (not a bool) within the bounds (``minimum``/``maximum``
+    inclusive, ``above`` exclusive), else an :class:`InvalidArgumentError` naming ``argument``."""
+    bounds = [f">= {minimum:g}" if minimum is not None else "", f"> {above:g}" if above is not None else "",
+              f"<= {maximum:g}" if maximum is not None else ""]
+    expected = ("an integer" if integer else "a finite number") + "".join(f" {b}" for b in bounds if b)
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral if integer else numbers.Real)):
+        raise invalid(argument, value, expected)
+    try:
+        number = float(value)
+    except (OverflowError, ValueError):
+        raise invalid(argument, value, expected) from None
+    if not math.isfinite(number) or (minimum is not None and number < minimum) or \
+            (maximum is not None and number > maximum) or (above is not None and number <= above):
+        raise invalid(argument, value, expected)
+    return number
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,9 +53,13 @@ class TensorConfig:
             raise invalid("inputs[].name", self.name, "a non-empty string")
         if self.datatype not in DATATYPES:
             raise invalid(f"inputs[{self.name}].datatype", self.datatype, f"one of {sorted(DATATYPES)}")
+        if not isinstance(self.shape, (list, tuple)):
+            raise invalid(f"inputs[{self.name}].shape", self.shape, "a list of sizes > 0 or -1 (any), batch excluded")
         shape = tuple(self.shape)
-        if not all(isinstance(d, int) and (d == -1 or d > 0) for d in shape):
-            raise invalid(f"inputs[{self.name}].shape", list(self.shape), "sizes > 0 or -1 (any), batch excluded")
+        if len(shape) > MAX_DIMS or not all(isinstance(d, int) and not isinstance(d, bool) and (d == -1 or d > 0)
+                                            for d in shape):
+            raise invalid(f"inputs[{self.name}].shape", list(self.shape),
+                          f"at most {MAX_DIMS} sizes > 0 or -1 (any), batch excluded")
         object.__setattr__(self, "shape", shape)
 
     @classmethod
@@ -43,8 +71,13 @@ class TensorConfig:
         unknown = set(data) - {"name", "datatype", "shape", "dims", "data_type"}
         if unknown:
             raise invalid(where, sorted(unknown), "only name, datatype, shape")
-        datatype = str(data.get("datatype", data.get("data_type", "FP32"))).upper().removeprefix("TYPE_")
-        return cls(data["name"], datatype, tuple(data.get("shape", data.get("dims", ()))))
+        datatype = data.get("datatype", data.get("data_type", "FP32"))
+        if not isinstance(datatype, str):
+            raise invalid(f"{where}.datatype", datatype, f"one of {sorted(DATATYPES)}")
+        shape = data.get("shape", data.get("dims", ()))
+        if not isinstance(shape, (list, tuple)):
+            raise invalid(f"{where}.shape", shape, "a list of sizes > 0 or -1 (any), batch excluded")
+        return cls(data["name"], datatype.upper().removeprefix("TYPE_"), tuple(shape))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,14 +92,12 @@ class CanaryPolicy:
     min_requests: int = 20
 
     def __post_init__(self) -> None:
+        check_number(self.max_error_rate, "canary.max_error_rate", minimum=0)
         if not 0 <= self.max_error_rate < 1:
             raise invalid("canary.max_error_rate", self.max_error_rate, "a fraction in [0, 1)")
-        if not self.max_p99_ms > 0:
-            raise invalid("canary.max_p99_ms", self.max_p99_ms, "milliseconds > 0")
-        if not self.window_s > 0:
-            raise invalid("canary.window_s", self.window_s, "seconds > 0")
-        if not (isinstance(self.min_requests, int) and self.min_requests >= 1):
-            raise invalid("canary.min_requests", self.min_requests, "an integer >= 1")
+        check_number(self.max_p99_ms, "canary.max_p99_ms", above=0)
+        check_number(self.window_s, "canary.window_s", above=0, maximum=MAX_SECONDS)
+        check_number(self.min_requests, "canary.min_requests", minimum=1, integer=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,22 +127,27 @@ class ModelConfig(BaseConfig):
     parameters: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name, minimum in (("max_batch_size", 1), ("max_queue_size", 1), ("instances", 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not (isinstance(value, int) and value >= minimum):
-                raise invalid(name, value, f"an integer >= {minimum}")
-        if self.threads is not None and not (isinstance(self.threads, int) and self.threads >= 1):
-            raise invalid("threads", self.threads, "an integer >= 1, or omitted")
-        if not (isinstance(self.max_queue_delay_ms, (int, float)) and self.max_queue_delay_ms >= 0):
-            raise invalid("max_queue_delay_ms", self.max_queue_delay_ms, "milliseconds >= 0")
-        if self.timeout_ms is not None and not (isinstance(self.timeout_ms, (int, float)) and self.timeout_ms > 0):
-            raise invalid("timeout_ms", self.timeout_ms, "milliseconds > 0, or omitted")
+        for name, maximum in (("max_batch_size", 2**20), ("max_queue_size", 2**20), ("instances", 256)):
+            check_number(getattr(self, name), name, minimum=1, maximum=maximum, integer=True)
+        if self.threads is not None:
+            check_number(self.threads, "threads", minimum=1, maximum=4096, integer=True)
+        check_number(self.max_queue_delay_ms, "max_queue_delay_ms", minimum=0, maximum=MAX_SECONDS * 1000)
+        if self.timeout_ms is not None:
+            check_number(self.timeout_ms, "timeout_ms", above=0, maximum=MAX_SECONDS * 1000)
         if self.handler is not None and (not isinstance(self.handler, str) or ":" not in self.handler):
             raise invalid("handler", self.handler, "'file.py:ClassName' or 'package.module:ClassName'")
         if not isinstance(self.parameters, dict):
             raise invalid("parameters", self.parameters, "a mapping")
+        for name in ("inputs", "outputs"):
+            if not isinstance(getattr(self, name), (list, tuple)):
+                raise invalid(name, getattr(self, name), "a list of {name, datatype, shape}")
+        if self.default_version is not None and (isinstance(self.default_version, bool) or
+                                                 not isinstance(self.default_version, (str, int))):
+            raise invalid("default_version", self.default_version, "a version folder name such as '2'")
         object.__setattr__(self, "inputs", tuple(TensorConfig.parse(t, f"inputs[{i}]") for i, t in enumerate(self.inputs)))
         object.__setattr__(self, "outputs", tuple(TensorConfig.parse(t, f"outputs[{i}]") for i, t in enumerate(self.outputs)))
+        if not isinstance(self.canary, (dict, CanaryPolicy)):
+            raise invalid("canary", self.canary, "a mapping of canary policy fields")
         if isinstance(self.canary, dict):
             unknown = set(self.canary) - {f.name for f in dataclasses.fields(CanaryPolicy)}
             if unknown:
@@ -122,14 +158,36 @@ class ModelConfig(BaseConfig):
 
     @classmethod
     def load(cls, path: str | Path, override: str | Path | None = None) -> ModelConfig:
-        """Read a model's ``config.yaml`` (missing: the defaults), with a version's own ``config.yaml`` over it."""
+        """Read a model's ``config.yaml`` (missing: the defaults), with a version's own ``config.yaml`` over it.
+        Every error names the file and the field."""
         data = _read_yaml(Path(path))
+        cls._checked(data, Path(path))
         if override is not None:
             extra = _read_yaml(Path(override))
-            if "parameters" in extra and isinstance(data.get("parameters"), dict):
-                extra = {**extra, "parameters": {**data["parameters"], **(extra["parameters"] or {})}}
+            cls._checked(extra, Path(override))
+            if isinstance(extra.get("parameters"), dict) and isinstance(data.get("parameters"), dict):
+                extra = {**extra, "parameters": {**data["parameters"], **extra["parameters"]}}
             data = {**data, **extra}
         return cls.from_dict(data)
+
+    @classmethod
+    def _checked(cls, data: dict[str, Any], path: Path) -> None:
+        """Each field of one file: its type (with :func:`deepseek._config.field`), then its value."""
+        source = str(path)
+        types: dict[str, Any] = {
+            "max_batch_size": int, "max_queue_size": int, "instances": int, "threads": (int, type(None)),
+            "max_queue_delay_ms": (int, float), "timeout_ms": (int, float, type(None)), "inputs": list,
+            "outputs": list, "handler": (str, type(None)), "default_version": (str, int, type(None)),
+            "canary": dict, "parameters": dict, "_type": str, "_version": int}
+        for key in data:
+            if not isinstance(key, str):
+                raise invalid(f"{source}: field {key!r}", key, f"field names among {sorted(types)}")
+            if key in types:
+                field(data, key, types[key], source=source)
+        try:
+            cls.from_dict(data)
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(f"{source}: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         data = super().to_dict()
@@ -139,14 +197,6 @@ class ModelConfig(BaseConfig):
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    import yaml
-
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         return {}
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise invalid(str(path), "unparseable YAML", f"a YAML mapping ({str(exc).splitlines()[0]})") from exc
-    if not isinstance(data, dict):
-        raise invalid(str(path), type(data).__name__, "a YAML mapping of config fields")
-    return data
+    return read_yaml(path, argument="config", what="the model's serving config (config.yaml)", mapping=True)

@@ -32,7 +32,9 @@ class Handler:
         """Load the model from ``version_dir`` (called once, before the version is served)."""
 
     def decode_request(self, inputs: dict[str, np.ndarray], parameters: dict[str, Any]) -> Any:
-        """One request's decoded v2 inputs (name → numpy array; BYTES as object arrays of bytes)."""
+        """One request's decoded v2 inputs (name → numpy array; BYTES as object arrays of bytes). Raise
+        ``ValueError`` (or :class:`~deepseek.InvalidArgumentError`) for a request the model cannot take: the
+        client gets a 400 with your message (any other exception is a 500)."""
         return inputs
 
     def batch(self, items: list[Any]) -> Any:
@@ -87,6 +89,8 @@ class TensorHandler(Handler):
         rows = None
         for spec in self.inputs:
             value = inputs[spec.name]
+            if not isinstance(value, np.ndarray):
+                raise invalid(f"inputs[{spec.name}]", type(value).__name__, "a numpy array")
             if value.dtype.name != DATATYPES[spec.datatype]:
                 raise invalid(f"inputs[{spec.name}].datatype", _datatype(value.dtype.name), spec.datatype)
             if value.ndim != len(spec.shape) + 1 or any(e != -1 and e != g for e, g in zip(spec.shape, value.shape[1:])):
@@ -95,6 +99,8 @@ class TensorHandler(Handler):
             if rows is not None and value.shape[0] != rows:
                 raise invalid(f"inputs[{spec.name}].shape", list(value.shape), f"the same batch size ({rows}) as the others")
             rows = value.shape[0]
+            if value.dtype.kind == "f" and not np.isfinite(value).all():
+                raise invalid(f"inputs[{spec.name}]", "NaN or infinite values", "finite numbers")
         return inputs
 
     def batch_size_of(self, item: dict[str, np.ndarray]) -> int:

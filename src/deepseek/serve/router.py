@@ -9,6 +9,7 @@ import collections
 import dataclasses
 import gc
 import hashlib
+import math
 import random
 import sys
 import threading
@@ -21,7 +22,7 @@ import numpy as np
 
 from .._errors import ArtifactError, DeepSeekError, InvalidArgumentError, invalid
 from .batcher import BatchStats, DynamicBatcher, HandlerError, QueueFull, RequestTimeout, VersionClosed
-from .config import ModelConfig
+from .config import MAX_SECONDS, ModelConfig, check_number
 from .handler import Handler, load_handler
 from .metrics import ServingMetrics
 
@@ -150,6 +151,7 @@ class ModelRouter:
 
     def watch(self, interval_s: float = 5.0) -> None:
         """Poll the repository every ``interval_s`` seconds in a background thread (until :meth:`close`)."""
+        check_number(interval_s, "interval_s", above=0, maximum=MAX_SECONDS)
         if self._poller is not None:
             return
 
@@ -192,6 +194,8 @@ class ModelRouter:
         ``path`` is the version folder (default: ``repository/name/version``); ``version`` defaults to the
         newest folder. A reload of a loaded version replaces it only once the new copy passed its check."""
         _check_name(name)
+        if version is not None:
+            version = _version_name(version, "version")
         if path is None:
             if self.repository is None:
                 raise invalid("path", None, "the version folder, as this router has no repository")
@@ -242,6 +246,8 @@ class ModelRouter:
 
     def unload(self, name: str, version: str | None = None) -> None:
         """Stop serving a version (all versions when None); its queued requests finish, then it is released."""
+        if version is not None:
+            version = _version_name(version, "version")
         with self._lock:
             model = self._models.get(name)
             if model is None or (version is not None and str(version) not in model.versions):
@@ -282,6 +288,7 @@ class ModelRouter:
 
     # -- routing ---------------------------------------------------------------------------------------------
     def set_default(self, name: str, version: str) -> None:
+        version = _version_name(version, "version")
         with self._lock:
             model = self._loaded(name, version)
             model.default = str(version)
@@ -289,23 +296,35 @@ class ModelRouter:
         self._publish_traffic(name)
 
     def set_traffic(self, name: str, weights: dict[str, float]) -> None:
-        """Split traffic that names no version: ``{"1": 0.9, "2": 0.1}`` (weights are normalised). A request with
-        a ``routing_key`` (a user id) always reaches the same version while the weights stay the same."""
+        """Split traffic that names no version: ``{"1": 0.9, "2": 0.1}`` (weights are relative: they are divided
+        by their sum). A request with a ``routing_key`` (a user id) always reaches the same version while the
+        weights stay the same. Every weight must be a finite number >= 0 and their sum finite and > 0; nothing
+        changes unless all of them (and every version named) are valid."""
         if not isinstance(weights, dict) or not weights:
             raise invalid("weights", weights, "a mapping of version -> weight, e.g. {'1': 0.9, '2': 0.1}")
-        clean = {}
+        clean: dict[str, float] = {}
         for v, w in weights.items():
-            if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0 or w != w:
-                raise invalid(f"weights[{v!r}]", w, "a number >= 0")
-            clean[str(v)] = float(w)
-        total = sum(clean.values())
-        if total <= 0:
+            version = _version_name(v, f"weights key {v!r}")
+            if version in clean:
+                raise invalid("weights", weights, f"each version once (version {version!r} twice)")
+            clean[version] = check_number(w, f"weights[{v!r}]", minimum=0)
+        largest = max(clean.values())
+        if largest <= 0:
             raise invalid("weights", weights, "at least one weight > 0")
+        total = sum(clean.values())
+        if math.isfinite(total):
+            shares = {v: w / total for v, w in clean.items() if w > 0}
+        else:  # huge weights: scaled first, so their sum stays finite
+            total = sum(w / largest for w in clean.values())
+            shares = {v: (w / largest) / total for v, w in clean.items() if w > 0}
+        shares = {v: s for v, s in shares.items() if s > 0}  # a weight too small beside the others: no share
+        if not all(math.isfinite(s) and s <= 1 for s in shares.values()) or not shares:
+            raise invalid("weights", weights, "finite weights >= 0 with a finite sum > 0")
         with self._lock:
             for v in clean:
                 self._loaded(name, v)
             model = self._models[name]
-            model.traffic = {v: w / total for v, w in clean.items() if w > 0}
+            model.traffic = shares
             model.events.append({"time": time.time(), "event": "traffic", "weights": dict(model.traffic)})
         self._publish_traffic(name)
 
@@ -319,13 +338,17 @@ class ModelRouter:
         ``version``: ``route_by("m", "use_v2", "2")``."""
         if not isinstance(key, str) or not key:
             raise invalid("key", key, "a metadata key such as 'use_v2'")
+        version = _version_name(version, "version")
+        if (isinstance(value, float) and not math.isfinite(value)) or not isinstance(value, (str, int, float, bool)):
+            raise invalid("value", value, "a string, an integer, a finite number or true/false")
         with self._lock:
             self._loaded(name, version)
             model = self._models[name]
-            model.rules = [r for r in model.rules if r[0] != key] + [(key, value, str(version))]
+            model.rules = [r for r in model.rules if r[0] != key] + [(key, value, version)]
 
     def promote(self, name: str, version: str) -> None:
         """Make ``version`` the default and send it all unpinned traffic."""
+        version = _version_name(version, "version")
         with self._lock:
             model = self._loaded(name, version)
             model.default, model.traffic = str(version), {}
@@ -348,6 +371,10 @@ class ModelRouter:
     def resolve(self, name: str, version: str | None = None, *, metadata: dict[str, Any] | None = None,
                 routing_key: str | None = None) -> ModelVersion:
         """The version that serves this request: the one named, else a matching metadata rule, else the split."""
+        if not isinstance(name, str):
+            raise invalid("name", name, "a model name (a string)")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise invalid("metadata", metadata, "a mapping of request metadata")
         with self._lock:
             model = self._models.get(name)
             if model is None or not model.versions:
@@ -380,10 +407,29 @@ class ModelRouter:
     def submit(self, name: str, inputs: dict[str, np.ndarray], *, version: str | None = None,
                parameters: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None,
                routing_key: str | None = None, timeout_s: float | None = None) -> tuple[ModelVersion, Future]:
-        """Queue one request; the future gets the output dict. Raises :class:`QueueFull` when the queue is full."""
+        """Queue one request; the future gets the output dict. Raises :class:`QueueFull` when the queue is full.
+
+        A handler's ``decode_request`` refusing the inputs (``ValueError``, ``TypeError``, ``KeyError`` or
+        :class:`~deepseek.InvalidArgumentError`) is the request's fault: :class:`InvalidArgumentError` (HTTP 400)."""
+        if timeout_s is not None:
+            check_number(timeout_s, "timeout_s", above=0, maximum=MAX_SECONDS)
+        if not isinstance(inputs, dict) or not all(isinstance(k, str) and isinstance(v, np.ndarray)
+                                                   for k, v in inputs.items()):
+            raise invalid("inputs", inputs if not isinstance(inputs, dict) else {k: type(v).__name__ for k, v in
+                          inputs.items()}, "a mapping of input name -> numpy array")
+        if version is not None:
+            version = _version_name(version, "version")
         for _ in range(3):  # a version swapped out between resolve and submit: resolve again
             mv = self.resolve(name, version, metadata=metadata, routing_key=routing_key)
-            request = mv.handler.decode_request(inputs, parameters or {})
+            try:
+                request = mv.handler.decode_request(inputs, parameters or {})
+            except DeepSeekError:
+                raise
+            except (ValueError, TypeError, KeyError, IndexError) as exc:
+                raise InvalidArgumentError(f"inputs: model {name}/{mv.version} cannot take this request: "
+                                           f"{type(exc).__name__}: {exc}") from exc
+            except Exception as exc:
+                raise HandlerError(f"decode_request: {type(exc).__name__}: {exc}") from exc
             timeout = timeout_s if timeout_s is not None else (mv.config.timeout_ms / 1000 if mv.config.timeout_ms else None)
             try:
                 return mv, mv.batcher.submit(request, mv.handler.batch_size_of(request), timeout)
@@ -457,6 +503,8 @@ class ModelRouter:
             return self._models.setdefault(name, _Model())
 
     def _existing(self, name: str) -> _Model:
+        if not isinstance(name, str):
+            raise invalid("name", name, "a model name (a string)")
         model = self._models.get(name)
         if model is None:
             raise ModelNotFound(f"model: {name!r} is not loaded (loaded: {self.models()})")
@@ -544,3 +592,11 @@ def _version_key(version: str) -> tuple[int, Any]:
 def _check_name(name: str) -> None:
     if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
         raise InvalidArgumentError(f"model: got {name!r}, expected a model name (a folder name, no '/')")
+
+
+def _version_name(version: Any, argument: str) -> str:
+    """A version folder name given as a string or an integer (``"2"``, ``2``)."""
+    if isinstance(version, bool) or not isinstance(version, (str, int)) or not str(version) or \
+            any(c in str(version) for c in "/\\\0") or str(version).startswith("."):
+        raise invalid(argument, version, "a version folder name such as '2'")
+    return str(version)

@@ -24,6 +24,17 @@ class Thresholds:
     for_: str = "5m"
 
     def __post_init__(self) -> None:
+        import re
+
+        from .config import check_number
+
+        for f in dataclasses.fields(self):
+            if f.name in ("window", "for_"):
+                value = getattr(self, f.name)
+                if not isinstance(value, str) or not re.fullmatch(r"([0-9]+(ms|s|m|h|d|w|y))+", value):
+                    raise invalid(f.name, value, "a Prometheus duration such as 5m or 1h30m")
+            else:
+                check_number(getattr(self, f.name), f.name, minimum=0)
         if not 0 < self.latency_slo_s < self.latency_alert_s:
             raise invalid("latency_slo_s/latency_alert_s", (self.latency_slo_s, self.latency_alert_s), "0 < SLO < alert")
         if not 0 <= self.error_rate_slo < self.error_rate_alert < 1:

@@ -1,7 +1,7 @@
 """``deepseek stream``: replay transactions through a feature pipeline and a risk engine, and report.
 
     deepseek stream replay transactions.csv|.parquet --config stream.yaml --report out/ [--limit N] [--k 100]
-    deepseek stream simulate out.parquet [--customers 5000 --terminals 10000 --days 183 --seed 0]
+    deepseek stream simulate out.parquet [--customers 5000 --terminals 10000 --days 183 --seed 0] [--overwrite]
     deepseek stream scale transactions.parquet --config stream.yaml --workers 2 --output features.parquet
                           [--redis redis://host:6379/0] [--partitions 8]
     deepseek stream publish transactions.parquet --redis URL --config stream.yaml [--name deepseek]
@@ -15,9 +15,35 @@ from pathlib import Path
 
 from .._errors import invalid
 
+# the Python argument a library error names -> the flag the user wrote
+# (names equal to a flag's dest need no entry: ``partitions`` is ``--partitions``)
+_FLAGS = {"url": "--redis", "config.url": "--redis", "lease_s": "--lease", "folder": "--report",
+          "config_path": "--config", "source": "transactions"}
+
+
+def redis_url(text: str) -> str:
+    """An argparse ``type`` for a Redis URL: ``redis://host:port/db``, ``rediss://...`` or ``unix:///path``."""
+    from urllib.parse import urlsplit
+
+    expected = f"expected a Redis URL such as redis://127.0.0.1:6379/0, got {text!r}"
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise argparse.ArgumentTypeError(expected) from None
+    if any(c.isspace() for c in text) or parts.scheme not in ("redis", "rediss", "unix"):
+        raise argparse.ArgumentTypeError(expected)
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise argparse.ArgumentTypeError(expected)
+        return text
+    if not parts.hostname or port == 0 or (parts.path.strip("/") and not parts.path.strip("/").isdigit()):
+        raise argparse.ArgumentTypeError(expected)
+    return text
+
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from .._cli_common import count
+    from .._cli_common import count, declare_flag_names, declare_outputs, number
 
     sub = parser.add_subparsers(dest="stream_command", metavar="ACTION", required=True)
     rp = sub.add_parser("replay", help="score a file of transactions as a live stream; metrics, latency, charts")
@@ -28,17 +54,20 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     rp.add_argument("--limit", type=count(), default=None, help="replay only the first N rows")
     rp.add_argument("--k", type=count(), default=100, help="k of card-precision@k (default 100)")
     rp.add_argument("--quiet", action="store_true", help="no progress bar")
+    declare_outputs(rp, folders=("report",))
     sp = sub.add_parser("simulate", help="write the Fraud-Detection Handbook's simulated transactions")
-    sp.add_argument("output", help="a .csv or .parquet file to write (never an existing input)")
+    sp.add_argument("output", metavar="OUTPUT", help="a .csv or .parquet file to write (an existing file only with --overwrite)")
     sp.add_argument("--customers", type=count(), default=5000)
     sp.add_argument("--terminals", type=count(), default=10000)
     sp.add_argument("--days", type=count(), default=183)
-    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--seed", type=count(0), default=0)
+    sp.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    declare_outputs(sp, "output")
 
     def redis_options(p: argparse.ArgumentParser, url_required: bool) -> None:
         p.add_argument("--config", default=None, metavar="YAML", help="stream.yaml: the features (default: SPEC's "
                        "three); every worker of a pool must use the same")
-        p.add_argument("--redis", required=url_required, default=None, metavar="URL",
+        p.add_argument("--redis", required=url_required, default=None, metavar="URL", type=redis_url,
                        help="redis://host:port/db" + ("" if url_required else
                                                       " (default: start a throwaway redis-server on 127.0.0.1)"))
         p.add_argument("--name", default=None, help="key prefix of the streams and state (default: deepseek; "
@@ -46,7 +75,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--partitions", type=count(), default=8, help="streams the events are split into by key "
                        "(default 8; at least the number of workers)")
         p.add_argument("--batch", type=count(), default=256, help="events a worker reads and commits at once")
-        p.add_argument("--lease", type=float, default=3.0, metavar="SECONDS",
+        p.add_argument("--lease", type=number(above=0), default=3.0, metavar="SECONDS",
                        help="how long a silent worker keeps its partitions (default 3)")
 
     sc = sub.add_parser("scale", help="compute a file's features with N worker processes over Redis Streams")
@@ -56,15 +85,22 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     sc.add_argument("--limit", type=count(), default=None, help="only the first N rows")
     sc.add_argument("--quiet", action="store_true", help="no progress bar")
     redis_options(sc, url_required=False)
+    declare_outputs(sc, "output")
     pb = sub.add_parser("publish", help="append a file's transactions to the Redis streams, partitioned by key")
     pb.add_argument("transactions", help="a .csv or .parquet file")
     pb.add_argument("--limit", type=count(), default=None, help="only the first N rows")
     redis_options(pb, url_required=True)
     wk = sub.add_parser("worker", help="run one worker of a pool until SIGTERM (features into {name}:out)")
     redis_options(wk, url_required=True)
+    for action_parser in sub.choices.values():
+        declare_flag_names(action_parser, _FLAGS)
 
 
 def run_cli(args: argparse.Namespace) -> int:
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from .._cli_common import console
 
     if args.stream_command == "simulate":
@@ -77,7 +113,7 @@ def run_cli(args: argparse.Namespace) -> int:
     from .replay import replay
     from .report import write_report
 
-    config = StreamConfig.from_yaml(args.config) if args.config else StreamConfig()
+    config = StreamConfig.from_yaml(args.config, argument="--config") if args.config else StreamConfig()
     result = replay(args.transactions, config, limit=args.limit, progress=not args.quiet)
     summary = write_report(result, args.report, k=args.k)
     out = console()
@@ -94,13 +130,17 @@ def run_cli(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from .._atomic import atomic_path
+    from .._atomic import atomic_path, check_output
     from .._cli_common import console
     from .simulate import simulate_transactions
 
     path = Path(args.output)
+    check_output(path, argument="OUTPUT")
     if path.suffix.lower() not in (".csv", ".parquet"):
-        raise invalid("output", str(path), "a .csv or .parquet file name")
+        raise invalid("OUTPUT", str(path), "a .csv or .parquet file name")
+    if path.exists() and not args.overwrite:
+        raise invalid("OUTPUT", str(path), "a file that does not exist yet (it may be someone's data: pass "
+                                           "--overwrite to replace it)")
     frame = simulate_transactions(args.customers, args.terminals, args.days, seed=args.seed)
     with atomic_path(path) as tmp:
         if path.suffix.lower() == ".csv":

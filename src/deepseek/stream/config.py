@@ -54,7 +54,7 @@ class StreamConfig(BaseConfig):
             raise invalid("late_policy", self.late_policy, f"one of {list(LATE_POLICIES)}")
         if not isinstance(self.threshold, Mapping):
             raise invalid("threshold", self.threshold, "a mapping such as {dynamic: true, base: 0.85}")
-        unknown = sorted(set(self.threshold) - {f.name for f in dataclasses.fields(ThresholdPolicy)})
+        unknown = sorted(str(k) for k in set(self.threshold) - {f.name for f in dataclasses.fields(ThresholdPolicy)})
         if unknown:
             raise invalid("threshold", unknown, "keys among dynamic, base, alert_rate, window, warmup")
         ThresholdPolicy(**self.threshold)
@@ -68,14 +68,24 @@ class StreamConfig(BaseConfig):
         self.pipeline()  # validates window_size, features, fields, lateness
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> StreamConfig:
-        """Read ``path`` (YAML); errors name the file."""
+    def from_yaml(cls, path: str | Path, *, argument: str = "path") -> StreamConfig:
+        """Read ``path`` (YAML); errors name ``argument``, the file and the field."""
         from .._config import read_yaml
+        from .._errors import InvalidArgumentError
 
-        data = read_yaml(path, argument="--config", what="a YAML file (stream.yaml)") or {}
-        if not isinstance(data, Mapping):
-            raise invalid("--config", str(path), "a YAML mapping of settings")
-        return cls.from_dict(dict(data))
+        data = read_yaml(path, argument=argument, what="a YAML file of stream settings (stream.yaml)", mapping=True)
+        bad = [k for k in data if not isinstance(k, str)]
+        if bad:
+            raise invalid(f"{argument} ({path})", bad, f"setting names among {[f.name for f in dataclasses.fields(cls)]}")
+        for key, types, expected in (("_type", str, "a string"), ("_version", int, "an integer")):
+            if key in data and (isinstance(data[key], bool) or not isinstance(data[key], types)):
+                raise invalid(f"{argument} ({path}): field {key!r}", data[key], expected)
+        try:
+            return cls.from_dict(dict(data))
+        except InvalidArgumentError as exc:  # name the file the field is in
+            raise InvalidArgumentError(f"{argument} ({path}): {exc}") from None
+        except TypeError as exc:  # a value of a type no check expected, e.g. a list where a name goes
+            raise invalid(f"{argument} ({path})", str(exc), "settings of the documented types") from None
 
     def pipeline(self) -> FeaturePipeline:
         from .features import handbook_features

@@ -54,8 +54,11 @@ class FeaturePipeline:
             raise invalid("allowed_lateness", allowed_lateness, "seconds >= 0")
         if late_policy not in LATE_POLICIES:
             raise invalid("late_policy", late_policy, f"one of {list(LATE_POLICIES)}")
-        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl <= 0):
+        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not math.isfinite(ttl)
+                                or ttl <= 0):
             raise invalid("ttl", ttl, "seconds > 0, or None")
+        if isinstance(side_output_limit, bool) or not isinstance(side_output_limit, int) or side_output_limit < 0:
+            raise invalid("side_output_limit", side_output_limit, "an integer >= 0")
         if max_keys is not None and (isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1):
             raise invalid("max_keys", max_keys, "an integer >= 1, or None")
         if isinstance(max_labels, bool) or not isinstance(max_labels, int) or max_labels < 1:
@@ -203,9 +206,7 @@ class FeaturePipeline:
 
         if not isinstance(frame, pd.DataFrame):
             raise invalid("frame", type(frame).__name__, "a pandas DataFrame")
-        needed = {self.fields.timestamp} | {self.fields.column(g.by) for g in (*self._groups, *self._delayed)} | {
-            self.fields.column(f) for g in self._groups for f in g.fields}
-        missing = sorted(needed - set(frame.columns))
+        missing = sorted(self.required_columns() - set(frame.columns))
         if missing:
             raise invalid("frame", f"columns {list(frame.columns)}", f"the columns {missing} as well")
         rows = frame.to_dict("records")
@@ -234,6 +235,11 @@ class FeaturePipeline:
         result = pd.DataFrame(out, index=frame.index, columns=self.feature_names)
         result["late"] = late
         return result
+
+    def required_columns(self) -> set[str]:
+        """The columns every event must have: the time, each window's key and each field a feature reads."""
+        return {self.fields.timestamp} | {self.fields.column(g.by) for g in (*self._groups, *self._delayed)} | {
+            self.fields.column(f) for g in self._groups for f in g.fields}
 
     def state_size(self) -> dict[str, int]:
         """Keys, events held and approximate bytes of the window state."""
@@ -264,7 +270,8 @@ class FeaturePipeline:
             raise invalid("state", type(state).__name__, f"a {STATE_FORMAT!r} state from FeaturePipeline.state_dict")
         saved = _jsonable(state.get("spec"))
         if saved != _jsonable(self.spec()):
-            differ = sorted(k for k in self.spec() if (saved or {}).get(k) != _jsonable(self.spec()[k]))
+            held = saved if isinstance(saved, dict) else {}
+            differ = sorted(k for k in self.spec() if held.get(k) != _jsonable(self.spec()[k]))
             raise invalid("state", f"a state saved with different {differ}",
                           "a state saved by a pipeline with the same window, features, fields and lateness")
         try:
@@ -275,17 +282,20 @@ class FeaturePipeline:
             labels = OrderedDict((_key(tx), bool(label)) for tx, label in state["labels"])
             counters = {k: int(state["counters"][k]) for k in self.counters}
             max_time = -math.inf if state["max_time"] is None else float(state["max_time"])
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as e:
             raise invalid("state", f"a malformed state ({type(e).__name__}: {e})",
                           "the unmodified output of FeaturePipeline.state_dict") from None
+        if max_time != -math.inf and not math.isfinite(max_time):
+            raise invalid("state", f"max_time {max_time}", "a finite stream time, or null")
         self._state, self._delayed_state, self._labels, self.counters = windows, delayed, labels, counters
         self._max_time = max_time
         self.watermark = max_time - self.allowed_lateness
 
     def save_state(self, path: str | Path) -> Path:
         """Write :meth:`state_dict` to ``path`` as JSON, atomically (a crash leaves the previous file whole)."""
-        from .._atomic import atomic_path
+        from .._atomic import atomic_path, check_output
 
+        check_output(path, argument="path")
         path = Path(path)
         try:
             text = json.dumps(self.state_dict(), allow_nan=False, separators=(",", ":"))
@@ -298,14 +308,15 @@ class FeaturePipeline:
 
     def load_state(self, path: str | Path) -> FeaturePipeline:
         """Resume from a file :meth:`save_state` wrote (JSON; nothing is unpickled). Returns the pipeline."""
-        path = Path(path)
-        if not path.is_file():
-            raise invalid("path", str(path), "a state file written by FeaturePipeline.save_state")
+        from .._config import read_json
+        from .._errors import InvalidArgumentError
+
+        state = read_json(path, argument="path", what="a JSON state file written by FeaturePipeline.save_state",
+                          mapping=True)
         try:
-            state = json.loads(path.read_text())
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise invalid("path", str(path), f"a JSON state file ({e})") from None
-        self.load_state_dict(state)
+            self.load_state_dict(state)
+        except InvalidArgumentError as exc:  # name the file the state came from
+            raise invalid("path", str(path), f"a state this pipeline can load: {exc}") from None
         return self
 
     # -- internals ---------------------------------------------------------------------------------------------

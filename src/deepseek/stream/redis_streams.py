@@ -100,6 +100,22 @@ class RedisStreamConfig:
                                     socket_connect_timeout=5)
 
 
+def check_reachable(url: str, *, argument: str = "url", timeout_s: float = 2.0) -> None:
+    """Fail fast, naming ``argument``, when no Redis answers a PING at ``url`` within ``timeout_s`` seconds."""
+    redis = require("redis", "the Redis stream backend", "redis==8.1.0")
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    except (ValueError, TypeError) as e:
+        raise invalid(argument, url, f"a Redis URL such as redis://127.0.0.1:6379/0 ({e})") from None
+    try:
+        client.ping()
+    except Exception as e:  # refused, timed out, unknown host, not Redis, needs a password: all one answer
+        detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise invalid(argument, url, f"a Redis server that answers ({type(e).__name__}: {detail})") from None
+    finally:
+        client.close()
+
+
 def partition_of(key: Any, partitions: int) -> int:
     """The partition of a key: stable across processes and machines (not Python's salted ``hash``): CRC-32 of the
     key's JSON (strings, numbers, booleans; anything else by its ``str``)."""

@@ -27,23 +27,26 @@ class ReplayResult:
     config: StreamConfig
 
 
-def read_transactions(source: str | Path) -> Any:
-    """A DataFrame from a CSV or Parquet file; errors name the file and what was wrong."""
+def read_transactions(source: str | Path, *, argument: str = "transactions") -> Any:
+    """A DataFrame from a CSV or Parquet file; errors name ``argument``, the file and what was wrong."""
     import pandas as pd
 
+    if not isinstance(source, (str, Path)) or not str(source):
+        raise invalid(argument, source, "the path of a .csv or .parquet file")
     path = Path(source)
     if not path.is_file():
-        raise invalid("transactions", str(path), "an existing .csv or .parquet file")
+        raise invalid(argument, str(path), "an existing .csv or .parquet file" if not path.exists()
+                      else "a .csv or .parquet file, not a folder")
     reader = READERS.get(path.suffix.lower())
     if reader is None:
-        raise invalid("transactions", str(path), f"a file ending in one of {sorted(READERS)}")
+        raise invalid(argument, str(path), f"a file ending in one of {sorted(READERS)}")
     try:
         frame = getattr(pd, reader)(path)
     except Exception as exc:  # pandas/pyarrow raise many types for a corrupt file
-        raise invalid("transactions", str(path), f"a readable {path.suffix} file ({type(exc).__name__}: "
-                      f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+        raise invalid(argument, str(path), f"a readable {path.suffix} file ({type(exc).__name__}: "
+                      f"{str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
     if frame.empty:
-        raise invalid("transactions", str(path), "at least one row")
+        raise invalid(argument, str(path), "at least one row")
     return frame
 
 
@@ -55,11 +58,20 @@ def replay(source: str | Path | Any, config: StreamConfig | None = None, *, limi
     import numpy as np
     import pandas as pd
 
-    config = config or StreamConfig()
-    frame = source if isinstance(source, pd.DataFrame) else read_transactions(source)
+    config = StreamConfig() if config is None else config
+    if not isinstance(config, StreamConfig):
+        raise invalid("config", type(config).__name__, "a StreamConfig (StreamConfig.from_yaml reads stream.yaml)")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise invalid("limit", limit, "an integer >= 1")
+    if not isinstance(progress, bool):
+        raise invalid("progress", progress, "True or False")
+    if isinstance(source, pd.DataFrame):
+        if source.empty:
+            raise invalid("source", "an empty DataFrame", "at least one row")
+        frame, what = source, "the DataFrame"
+    else:
+        frame, what = read_transactions(source), str(source)
     if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise invalid("limit", limit, "an integer >= 1")
         frame = frame.head(limit)
     engine = config.engine()
     pipeline = engine.pipeline
@@ -67,6 +79,10 @@ def replay(source: str | Path | Any, config: StreamConfig | None = None, *, limi
     label_column = config.label_column
     if label_column is not None and label_column not in frame.columns:
         raise invalid("label_column", label_column, f"a column of the transactions ({list(frame.columns)[:12]})")
+    missing = sorted(pipeline.required_columns() - set(frame.columns))
+    if missing:
+        raise invalid("transactions", what, f"the columns {missing} the features read as well (it has "
+                                            f"{list(frame.columns)[:12]})")
     key_column = fields.user_id if fields.user_id in frame.columns else None
     rows = frame.to_dict("records")
     n = len(rows)

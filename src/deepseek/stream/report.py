@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .._atomic import output_folder, write_json, write_text
+from .._atomic import output_folder, write_bytes, write_json, write_text
 from .._errors import invalid
 from .replay import ReplayResult
 
@@ -73,12 +73,15 @@ def daily(result: ReplayResult, *, k: int = 100) -> Any:
 
 
 def write_report(result: ReplayResult, folder: str | Path, *, k: int = 100) -> dict[str, Any]:
-    """report.json, report.md, daily.csv, scores.png and (labelled) precision_recall.png in ``folder``."""
+    """report.json, report.md, daily.csv, scores.png and (labelled) precision_recall.png in ``folder``: all
+    computed first, then written (each atomically), report.json last."""
+    from .._atomic import check_output
+
+    if not isinstance(result, ReplayResult):
+        raise invalid("result", type(result).__name__, "a ReplayResult from deepseek.stream.replay.replay")
+    check_output(folder, argument="folder", folder=True)
     summary = summarize(result, k=k)
     table = daily(result, k=k)
-    out = output_folder(folder, what="--report")
-    write_json(out / "report.json", summary)
-    write_text(out / "daily.csv", table.to_csv(index=False))
     lines = ["# Stream replay", "", f"- events {summary['events']:,}, scored {summary['scored']:,}, alerts "
              f"{summary['alerts']:,} ({100 * summary['alert_rate']:.2f} %)",
              f"- latency per event (features + score): p50 {summary['latency_us']['p50']:.1f} µs, "
@@ -91,18 +94,32 @@ def write_report(result: ReplayResult, folder: str | Path, *, k: int = 100) -> d
     lines += ["", "| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
     for row in table.itertuples(index=False):
         lines.append("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row) + " |")
+    charts = _charts(result)
+    out = output_folder(folder)
+    for name, data in charts.items():
+        write_bytes(out / name, data)
+    write_text(out / "daily.csv", table.to_csv(index=False))
     write_text(out / "report.md", "\n".join(lines) + "\n")
-    _charts(result, out)
+    write_json(out / "report.json", summary)
     return summary
 
 
-def _charts(result: ReplayResult, out: Path) -> None:
+def _png(fig: Any) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
+
+
+def _charts(result: ReplayResult) -> dict[str, bytes]:
+    """The PNG charts by file name."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .._atomic import atomic_path
+    charts = {}
 
     d = result.decisions.dropna(subset=["score"])
     days = (d["time"] - d["time"].min()) / DAY
@@ -117,8 +134,7 @@ def _charts(result: ReplayResult, out: Path) -> None:
     ax.set_ylabel("score")
     ax.legend(loc="upper right")
     fig.tight_layout()
-    with atomic_path(out / "scores.png") as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
+    charts["scores.png"] = _png(fig)
     plt.close(fig)
     if "label" in d.columns and d["label"].any():
         from sklearn.metrics import precision_recall_curve
@@ -132,6 +148,6 @@ def _charts(result: ReplayResult, out: Path) -> None:
         ax.set_ylim(0, 1.02)
         ax.set_title("precision-recall of the scores")
         fig.tight_layout()
-        with atomic_path(out / "precision_recall.png") as tmp:
-            fig.savefig(tmp, format="png", dpi=100)
+        charts["precision_recall.png"] = _png(fig)
         plt.close(fig)
+    return charts

@@ -16,14 +16,14 @@ from typing import Any
 
 from .._errors import DeepSeekError, invalid
 from .pipeline import FeaturePipeline
-from .redis_streams import RedisStreamConfig, counts, publish, read_outputs
+from .redis_streams import RedisStreamConfig, check_reachable, counts, partition_key, publish, read_outputs
 
 
-def pipeline_factory(config_path: str | None) -> Callable[[], FeaturePipeline]:
+def pipeline_factory(config_path: str | Path | None, *, argument: str = "config_path") -> Callable[[], FeaturePipeline]:
     """A factory of the pipeline ``stream.yaml`` describes (SPEC's three features without one)."""
     from .config import StreamConfig
 
-    config = StreamConfig.from_yaml(config_path) if config_path else StreamConfig()
+    config = StreamConfig.from_yaml(config_path, argument=argument) if config_path else StreamConfig()
     return config.pipeline
 
 
@@ -33,19 +33,36 @@ def scale_file(source: str | Path, output: str | Path, *, config_path: str | Non
     """Publish ``source``'s rows to Redis, compute their features with ``workers`` processes, write ``output``
     (tx_id + features in input order; dead letters beside it as ``.dead.jsonl``). Starts a throwaway
     redis-server when ``url`` is None. Returns counts and the end-to-end rate."""
-    from .._atomic import atomic_path
+    from .._atomic import atomic_path, check_output
     from .redis_server import LocalRedis
     from .replay import read_transactions
 
+    inputs = [source] + ([config_path] if config_path else [])
+    check_output(output, argument="output", inputs=inputs)
     output = Path(output)
     if output.suffix.lower() not in (".csv", ".parquet"):
-        raise invalid("--output", str(output), "a .csv or .parquet file name")
-    if Path(source).resolve() == output.resolve():
-        raise invalid("--output", str(output), "a file other than the input")
-    frame = read_transactions(source)
+        raise invalid("output", str(output), "a .csv or .parquet file name")
+    check_output(output.with_name(output.stem + ".dead.jsonl"), argument="output (its dead letters beside it)",
+                 inputs=inputs)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise invalid("workers", workers, "an integer >= 1")
+    if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < workers:
+        raise invalid("partitions", partitions, f"an integer >= workers ({workers}): a worker without a partition "
+                                                "has nothing to do")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise invalid("limit", limit, "an integer >= 1, or None")
+    if not isinstance(progress, bool):
+        raise invalid("progress", progress, "True or False")
+    # every setting is checked before the data is read or a process started
+    RedisStreamConfig(url=url or "redis://127.0.0.1:6379/0", name=name or "scale", partitions=partitions,
+                      batch=batch, lease_s=lease_s)
+    factory = pipeline_factory(config_path)
+    partition_key(factory())
+    if url is not None:
+        check_reachable(url)
+    frame = read_transactions(source, argument="source")
     if limit is not None:
         frame = frame.iloc[:limit]
-    factory = pipeline_factory(config_path)
     server = LocalRedis().start() if url is None else None
     try:
         config = RedisStreamConfig(url=server.url if server else url, name=name or f"scale-{uuid.uuid4().hex[:8]}",
@@ -184,7 +201,12 @@ def run_redis_command(args: argparse.Namespace) -> int:
     from .worker import run_worker_process
 
     out = console()
+    if args.stream_command == "scale" and args.partitions < args.workers:
+        raise invalid("--partitions", args.partitions, f"at least --workers ({args.workers}): a worker without a "
+                                                       "partition has nothing to do")
     if args.stream_command == "scale":
+        if args.config:
+            pipeline_factory(args.config, argument="--config")  # a bad file named by its flag
         s = scale_file(args.transactions, args.output, config_path=args.config, workers=args.workers,
                        url=args.redis, partitions=args.partitions, batch=args.batch, lease_s=args.lease,
                        name=args.name, limit=args.limit, progress=not args.quiet)
@@ -195,7 +217,9 @@ def run_redis_command(args: argparse.Namespace) -> int:
         return 0
     config = RedisStreamConfig(url=args.redis, name=args.name or "deepseek", partitions=args.partitions,
                                batch=args.batch, lease_s=args.lease)
-    factory = pipeline_factory(args.config)
+    factory = pipeline_factory(args.config, argument="--config")
+    partition_key(factory())
+    check_reachable(config.url, argument="--redis")
     if args.stream_command == "publish":
         from .replay import read_transactions
 

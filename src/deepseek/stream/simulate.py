@@ -50,10 +50,16 @@ def simulate_transactions(n_customers: int = 5000, n_terminals: int = 10000, n_d
         raise invalid("radius", radius, "a distance > 0 on the 100 x 100 grid")
     if not isinstance(stolen_device_share, (int, float)) or not 0 <= stolen_device_share <= 1:
         raise invalid("stolen_device_share", stolen_device_share, "a probability in [0, 1]")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise invalid("seed", seed, "an integer >= 0")
+    if not isinstance(stolen_device_share, (int, float)) or isinstance(stolen_device_share, bool):
+        raise invalid("stolen_device_share", stolen_device_share, "a probability in [0, 1]")
     try:
-        start = pd.Timestamp(start_date)
-    except (ValueError, TypeError):
-        raise invalid("start_date", start_date, "a date such as '2018-04-01'") from None
+        start = pd.Timestamp(start_date) if isinstance(start_date, str) else None
+    except (ValueError, TypeError, OverflowError):
+        start = None
+    if start is None or start is pd.NaT:
+        raise invalid("start_date", start_date, "a date such as '2018-04-01'")
     rng = np.random.default_rng(seed)
 
     # profiles (Handbook 3.2.1-3.2.2)

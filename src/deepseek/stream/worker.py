@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .._errors import DeepSeekError, require
+from .._errors import DeepSeekError, invalid, require
 from .pipeline import FeaturePipeline, _key
 from .redis_streams import GROUP, RedisStreamConfig, ensure_spec, partition_key
 from .window import KeyWindow
@@ -123,12 +123,18 @@ class StreamWorker:
     def __init__(self, pipeline_factory: Callable[[], FeaturePipeline], config: RedisStreamConfig, *,
                  name: str | None = None) -> None:
         if not isinstance(config, RedisStreamConfig):
-            raise DeepSeekError(f"config: got {type(config).__name__}, expected a RedisStreamConfig")
+            raise invalid("config", type(config).__name__, "a RedisStreamConfig")
+        if not callable(pipeline_factory):
+            raise invalid("pipeline_factory", type(pipeline_factory).__name__, "a callable that returns a "
+                                                                               "FeaturePipeline")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise invalid("name", name, "a non-empty worker name")
         self.config = config
         self.factory = pipeline_factory
         probe = pipeline_factory()
         if not isinstance(probe, FeaturePipeline):
-            raise DeepSeekError(f"pipeline_factory: returned {type(probe).__name__}, expected a FeaturePipeline")
+            raise invalid("pipeline_factory", f"a callable returning {type(probe).__name__}", "one returning a "
+                                                                                             "FeaturePipeline")
         self.key_column = partition_key(probe)
         self.spec = probe.spec()
         self.name = name or f"{socket.gethostname()}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
@@ -163,6 +169,11 @@ class StreamWorker:
             except Exception as e:
                 if not _is_connection_error(e):
                     raise
+                if not self.stats.reconnects:  # never reached: a wrong URL or no server, not one that went away
+                    self._drop_all()
+                    detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+                    raise invalid("config.url", self.config.url, f"a Redis server that answers ({type(e).__name__}: "
+                                                                 f"{detail})") from None
                 self._drop_all()
                 now = time.monotonic()
                 down_since = down_since or now
@@ -181,6 +192,10 @@ class StreamWorker:
         return self.stats
 
     def _connect(self) -> None:
+        if not self.stats.reconnects:  # the first time: a short timeout, so a wrong URL fails fast
+            from .redis_streams import check_reachable
+
+            check_reachable(self.config.url, argument="config.url")
         client = self.config.connect()
         client.ping()
         ensure_spec(client, self.config, self.spec)

@@ -50,15 +50,27 @@ class OptimizerConfig(BaseConfig):
     gamma: float = 0.1
 
     def __post_init__(self) -> None:
-        if self.type not in OPTIMIZERS:
+        if not isinstance(self.type, str) or self.type not in OPTIMIZERS:
             raise invalid("optimizer_config.type", self.type, f"one of {OPTIMIZERS}")
+        for name in ("lr", "weight_decay", "momentum", "gamma"):
+            if not _finite(getattr(self, name)):
+                raise invalid(f"optimizer_config.{name}", getattr(self, name), "a finite number")
+        if self.clip_grad_norm is not None and not _finite(self.clip_grad_norm):
+            raise invalid("optimizer_config.clip_grad_norm", self.clip_grad_norm, "a finite positive norm, or None")
+        if not (isinstance(self.betas, (tuple, list)) and len(self.betas) == 2
+                and all(_finite(b) and 0 <= b < 1 for b in self.betas)):
+            raise invalid("optimizer_config.betas", self.betas, "two numbers in [0, 1), e.g. (0.9, 0.999)")
+        for name in ("warmup_steps", "step_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise invalid(f"optimizer_config.{name}", value, "an integer")
         if not self.lr > 0:
             raise invalid("optimizer_config.lr", self.lr, "a positive learning rate")
         if self.weight_decay < 0:
             raise invalid("optimizer_config.weight_decay", self.weight_decay, ">= 0")
         if self.clip_grad_norm is not None and not self.clip_grad_norm > 0:
             raise invalid("optimizer_config.clip_grad_norm", self.clip_grad_norm, "a positive norm, or None")
-        if self.scheduler not in SCHEDULERS:
+        if (self.scheduler is not None and not isinstance(self.scheduler, str)) or self.scheduler not in SCHEDULERS:
             raise invalid("optimizer_config.scheduler", self.scheduler, f"one of {SCHEDULERS}")
         if self.warmup_steps < 0 or self.step_size < 1 or not 0 < self.gamma <= 1:
             raise invalid("optimizer_config", (self.warmup_steps, self.step_size, self.gamma),
@@ -69,7 +81,7 @@ class OptimizerConfig(BaseConfig):
         fields = _fields(cls, data, "optimizer_config", "{'type': 'AdamW', 'lr': 1e-3}")
         if isinstance(fields, cls):
             return fields
-        if "betas" in fields:
+        if isinstance(fields.get("betas"), list):
             fields["betas"] = tuple(fields["betas"])
         return cls(**fields)
 
@@ -91,6 +103,12 @@ class DistributedConfig(BaseConfig):
         if isinstance(self.gradient_accumulation, bool) or not (
                 isinstance(self.gradient_accumulation, int) and self.gradient_accumulation >= 1):
             raise invalid("distributed_config.gradient_accumulation", self.gradient_accumulation, "an integer >= 1")
+        if not isinstance(self.strategy, str):
+            raise invalid("strategy", self.strategy, f"one of {STRATEGIES}")
+        if self.compression is not None and not isinstance(self.compression, str):
+            raise invalid("compression", self.compression, f"one of {COMPRESSIONS}")
+        if not isinstance(self.sync_bn, bool):
+            raise invalid("distributed_config.sync_bn", self.sync_bn, "True or False")
         strategy = STRATEGY_ALIASES.get(self.strategy, self.strategy)
         if strategy not in STRATEGIES:
             raise invalid("strategy", self.strategy, f"one of {STRATEGIES} (or an alias among {sorted(STRATEGY_ALIASES)})")
@@ -109,18 +127,24 @@ class DistributedConfig(BaseConfig):
                 self.processes_per_node, int) or self.processes_per_node < 1):
             raise invalid("distributed_config.processes_per_node", self.processes_per_node, "an integer >= 1, or None")
         object.__setattr__(self, "compression", compression)
-        if not (isinstance(self.powersgd_rank, int) and self.powersgd_rank >= 1):
+        if isinstance(self.powersgd_rank, bool) or not (isinstance(self.powersgd_rank, int) and self.powersgd_rank >= 1):
             raise invalid("distributed_config.powersgd_rank", self.powersgd_rank, "an integer >= 1")
         if not (isinstance(self.powersgd_start_step, int) and self.powersgd_start_step >= 2):
             raise invalid("distributed_config.powersgd_start_step", self.powersgd_start_step,
                           "an integer >= 2 (PowerSGD needs uncompressed warm-up steps)")
-        if self.backend not in BACKENDS:
+        if not isinstance(self.backend, str) or self.backend not in BACKENDS:
             raise invalid("distributed_config.backend", self.backend, f"one of {BACKENDS}")
 
     @classmethod
     def parse(cls, data: dict[str, Any] | DistributedConfig | None) -> DistributedConfig:
         fields = _fields(cls, data, "distributed_config", "{'gradient_accumulation': 4}")
         return fields if isinstance(fields, cls) else cls(**fields)
+
+
+def _finite(value: Any) -> bool:
+    import math
+
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _fields(cls: type, data: Any, where: str, example: str) -> Any:

@@ -61,12 +61,36 @@ class DeepSeekTrainer:
                    callbacks: Iterable[Callback], checkpoint_path: str | Path | None, checkpoint_every: int | None,
                    batch_size: int, seed: int, activation_checkpointing: Iterable[str], device: str,
                    progress: bool) -> None:
-        if precision not in PRECISIONS:
+        if not isinstance(precision, str) or precision not in PRECISIONS:
             raise invalid("precision", precision, f"one of {PRECISIONS}")
         if isinstance(batch_size, bool) or not (isinstance(batch_size, int) and batch_size >= 1):
             raise invalid("batch_size", batch_size, "an integer >= 1")
-        if checkpoint_every is not None and checkpoint_every < 1:
+        if checkpoint_every is not None and (isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int)
+                                             or checkpoint_every < 1):
             raise invalid("checkpoint_every", checkpoint_every, "optimizer steps >= 1, or None (every epoch)")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise invalid("seed", seed, "an integer >= 0")
+        if not isinstance(device, str) or device.split(":")[0] not in ("cpu", "cuda", "mps", "xpu"):
+            raise invalid("device", device, "'cpu' or 'cuda' (or 'cuda:N')")
+        if loss_fn is not None and not callable(loss_fn):
+            raise invalid("loss_fn", type(loss_fn).__name__, "a callable (outputs, targets) -> loss, or None")
+        if not isinstance(progress, bool):
+            raise invalid("progress", progress, "True or False")
+        if isinstance(activation_checkpointing, str) or not all(
+                isinstance(n, str) for n in activation_checkpointing):
+            raise invalid("activation_checkpointing", activation_checkpointing, "a list of module names")
+        callbacks = list(callbacks)
+        hooks = ("before_optimizer_step", "on_step_end", "on_epoch_end")
+        for cb in callbacks:
+            if not isinstance(cb, Callback) and not any(callable(getattr(cb, h, None)) for h in hooks):
+                raise invalid("callbacks", type(cb).__name__, "deepseek.train.Callback instances")
+        if checkpoint_path is not None:
+            from .._atomic import check_output
+
+            if not isinstance(checkpoint_path, (str, Path)):
+                raise invalid("checkpoint_path", checkpoint_path, "a folder path, or None")
+            # a file in the way or an unwritable place is refused now, not at the first checkpoint
+            check_output(checkpoint_path, argument="checkpoint_path", folder=True)
         self.optim = OptimizerConfig.parse(optimizer_config)
         self.dist = DistributedConfig.parse(distributed_config)
         self.device = device

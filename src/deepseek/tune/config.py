@@ -75,6 +75,8 @@ class TuneConfig(BaseConfig):
             raise invalid("pruner", self.pruner, f"one of {PRUNERS}")
         if not isinstance(self.study_name, str) or not self.study_name:
             raise invalid("study_name", self.study_name, "a non-empty name")
+        if self.storage is not None and (not isinstance(self.storage, str) or not self.storage.strip()):
+            raise invalid("storage", self.storage, "a journal file path or a database URL (or null: in memory)")
         if self.sampler == "grid":
             from .space import grid_space
 
@@ -93,7 +95,7 @@ class TuneConfig(BaseConfig):
             raise invalid("config", type(data).__name__, "a mapping with a search_space")
         unknown = set(data) - _FIELDS
         if unknown:
-            raise invalid("config", sorted(unknown), f"only keys {sorted(_FIELDS)}")
+            raise invalid("config", sorted(str(k) for k in unknown), f"only keys {sorted(_FIELDS)}")
         fields = dict(data)
         if "parameters" in fields:  # W&B sweeps call the space `parameters`
             if "search_space" in fields:
@@ -103,6 +105,9 @@ class TuneConfig(BaseConfig):
             raise invalid("search_space", None, "a mapping of parameter names to {type: ..., ...}")
         metric = fields.get("metric")
         if isinstance(metric, Mapping):  # W&B: {name: accuracy, goal: maximize}
+            extra = sorted(str(k) for k in set(metric) - {"name", "goal"})
+            if extra:
+                raise invalid("metric", extra, "only keys name and goal (W&B's form)")
             if "goal" in metric and "direction" in fields:
                 raise invalid("metric.goal", metric["goal"], "either metric.goal or direction, not both")
             fields["metric"] = metric.get("name", "metric")
@@ -110,7 +115,7 @@ class TuneConfig(BaseConfig):
                 fields["direction"] = metric["goal"]
         if "method" in fields:
             method = fields.pop("method")
-            if method not in _WANDB_METHODS:
+            if not isinstance(method, str) or method not in _WANDB_METHODS:
                 raise invalid("method", method, f"one of {sorted(_WANDB_METHODS)} (or sampler: {list(SAMPLERS)})")
             fields.setdefault("sampler", _WANDB_METHODS[method])
         if "run_cap" in fields:
@@ -121,12 +126,18 @@ class TuneConfig(BaseConfig):
         return cls(**fields)
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> TuneConfig:
-        """Read ``path`` (YAML); errors name the file."""
+    def from_yaml(cls, path: str | Path, *, argument: str = "path") -> TuneConfig:
+        """Read ``path`` (YAML); errors name ``argument``, the file and the field."""
         from .._config import read_yaml
+        from .._errors import InvalidArgumentError
 
-        data = read_yaml(path, argument="--config", what="a YAML file with a search_space")
-        return cls.parse(data)
+        data = read_yaml(path, argument=argument, what="a YAML file with a search_space", mapping=True)
+        try:
+            return cls.parse(data)
+        except InvalidArgumentError as exc:  # name the file the field is in
+            raise InvalidArgumentError(f"{argument} ({path}): {exc}") from None
+        except TypeError as exc:  # a value of a type no check expected
+            raise invalid(f"{argument} ({path})", str(exc), "settings of the documented types") from None
 
     def replace(self, **changes: Any) -> TuneConfig:
         """A copy with ``changes`` (command-line overrides), validated again."""

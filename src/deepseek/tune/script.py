@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .._errors import DeepSeekError
+from .._errors import DeepSeekError, invalid
 
 PARAMS_ENV = "DEEPSEEK_TRIAL_PARAMS"
 PARAMS_FILE_ENV = "DEEPSEEK_TRIAL_PARAMS_FILE"
@@ -40,7 +40,13 @@ def trial_params() -> dict[str, Any]:
         text = Path(os.environ[PARAMS_FILE_ENV]).read_text()
     if text is None:
         raise DeepSeekError(f"{PARAMS_ENV}: not set (run this script under `deepseek tune ... -- python script.py`)")
-    return json.loads(text)
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DeepSeekError(f"{PARAMS_ENV}: not JSON ({exc}); it is set by `deepseek tune`") from None
+    if not isinstance(params, dict):
+        raise DeepSeekError(f"{PARAMS_ENV}: got a JSON {type(params).__name__}, expected an object of parameters")
+    return params
 
 
 def report(value: float, step: int) -> None:
@@ -58,8 +64,23 @@ class ScriptObjective:
 
     def __init__(self, command: list[str], metric: str, *, cwd: str | None = None, timeout_s: float | None = None,
                  poll_s: float = 0.2) -> None:
-        if not command:
-            raise DeepSeekError("command: empty, expected e.g. `deepseek tune --config c.yaml -- python train.py`")
+        import shutil
+
+        if isinstance(command, str) or not isinstance(command, (list, tuple)) or not command or not all(
+                isinstance(c, str) for c in command):
+            raise invalid("command", command, "a non-empty list of strings, e.g. ['python', 'train.py']")
+        program = command[0]
+        if not (Path(cwd or ".", program).is_file() if os.sep in program else shutil.which(program)):
+            raise invalid("command", command[0], "a program on PATH or an existing file to run for each trial")
+        if not isinstance(metric, str) or not metric:
+            raise invalid("metric", metric, "the name of the metric the script reports")
+        if cwd is not None and not Path(cwd).is_dir():
+            raise invalid("cwd", cwd, "an existing folder, or None")
+        for name, value in (("timeout_s", timeout_s), ("poll_s", poll_s)):
+            if value is None and name == "timeout_s":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise invalid(name, value, "seconds > 0" + (", or None" if name == "timeout_s" else ""))
         self.command, self.metric, self.cwd, self.timeout_s, self.poll_s = list(command), metric, cwd, timeout_s, poll_s
 
     def __call__(self, params: dict[str, Any], trial: Any) -> float:
@@ -95,11 +116,17 @@ class ScriptObjective:
             lines = reports.read_text().splitlines()
             complete = lines if done else lines[:-1] if lines and not reports.read_text().endswith("\n") else lines
             for line in complete[seen:]:
-                entry = json.loads(line)
-                trial.report(entry["value"], entry["step"])
+                try:
+                    entry = json.loads(line)
+                    value, step = float(entry["value"]), int(entry["step"])
+                except (ValueError, TypeError, KeyError, OverflowError):
+                    _stop(proc)
+                    raise TrialScriptError(f"trial {trial.number}: a report line is not "
+                                           f'{{"step": N, "value": X}}: {line[:200]!r}') from None
+                trial.report(value, step)
                 if trial.should_prune():
                     _stop(proc)
-                    return int(entry["step"])
+                    return step
             seen = len(complete)
             if done:
                 return None

@@ -120,7 +120,7 @@ def _param(name: str, spec: Any, where: str, prefix: str) -> Param:
             raise invalid(where, spec, "a mapping such as {type: uniform, min: 0.0, max: 0.5}")
     unknown = set(spec) - _KEYS
     if unknown:
-        raise invalid(where, sorted(unknown), f"only keys {sorted(_KEYS)}")
+        raise invalid(where, sorted(str(k) for k in unknown), f"only keys {sorted(_KEYS)}")
     raw_type = spec.get("type", spec.get("distribution"))
     if raw_type is None and ("options" in spec or "values" in spec):
         raw_type = "choice"

@@ -58,7 +58,7 @@ class TuneResult:
 
     def write(self, output: str | Path) -> list[Path]:
         """``trials.csv``, ``trials.json``, ``best.json`` and the PNG plots in ``output``; the paths written."""
-        from .report import write_report
+        from .results import write_report
 
         return write_report(self, Path(output))
 
@@ -69,11 +69,29 @@ def run(objective: Callable[..., Any], config: str | Path | Mapping[str, Any] | 
     """Search ``config``'s space for the best ``objective``; ``storage``/``study_name`` override the config's;
     ``resume`` continues an existing study (else an existing study of that name is refused); ``workers`` > 1
     runs that many processes on one study (``objective`` must be picklable and the storage shared)."""
-    cfg = _config(config).replace(storage=storage, study_name=study_name)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise invalid("workers", workers, "an integer >= 1")
     if not callable(objective):
         raise invalid("objective", type(objective).__name__, "a function of the trial's parameters")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise invalid("workers", workers, "an integer >= 1")
+    for name, value in (("resume", resume), ("progress", progress)):
+        if not isinstance(value, bool):
+            raise invalid(name, value, "True or False")
+    for name, value in (("storage", storage), ("study_name", study_name)):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise invalid(name, value, "a non-empty string, or None")
+    cfg = _config(config).replace(storage=storage, study_name=study_name)
+    inputs = [config] if isinstance(config, (str, Path)) else []
+    if output is not None:
+        from .._atomic import check_output
+
+        check_output(output, argument="output", inputs=inputs, folder=True)
+    if cfg.storage is not None and "://" not in cfg.storage:
+        from .._atomic import check_output, refuse_overwrite_input
+
+        refuse_overwrite_input(cfg.storage, *inputs, argument="storage")
+        check_output(cfg.storage, argument="storage")
+        if output is not None and Path(output).exists() and Path(cfg.storage).resolve() == Path(output).resolve():
+            raise invalid("storage", cfg.storage, "a journal file path, not the output folder")
     if workers > 1 and cfg.storage is None:
         raise invalid("storage", None, "a journal file path or a database URL with workers > 1 (in-memory studies "
                                        "live in one process)")
@@ -99,17 +117,25 @@ def open_study(cfg: TuneConfig, *, resume: bool = False, heartbeat: bool = False
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures are in the trials table and our own errors
     storage = make_storage(cfg.storage, heartbeat=heartbeat)
-    if storage is not None and not resume:
+    if storage is not None:
         try:
             names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
-        except Exception as exc:
-            raise TuneError(f"storage: cannot open {cfg.storage!r}: {type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
-        if cfg.study_name in names:
+        except Exception as exc:  # a journal file of something else, a database that refuses
+            raise _storage_error(cfg.storage, exc) from None
+        if cfg.study_name in names and not resume:
             raise invalid("study_name", cfg.study_name, f"a new study name, or --resume to continue the one in "
                                                         f"{cfg.storage}")
-    return optuna.create_study(storage=storage, sampler=make_sampler(cfg), pruner=make_pruner(cfg),
-                               study_name=cfg.study_name, direction=cfg.direction, load_if_exists=resume)
+    try:
+        return optuna.create_study(storage=storage, sampler=make_sampler(cfg), pruner=make_pruner(cfg),
+                                   study_name=cfg.study_name, direction=cfg.direction, load_if_exists=resume)
+    except ValueError as exc:  # e.g. resuming a study whose direction differs
+        raise invalid("study_name", cfg.study_name, f"a study this config can continue ({exc})") from None
+
+
+def _storage_error(storage: str | None, exc: BaseException) -> TuneError:
+    detail = str(exc).splitlines()[0][:300] if str(exc) else ""
+    return TuneError(f"storage: cannot open {storage!r}, expected a journal file or a database Optuna can open "
+                     f"({type(exc).__name__}: {detail})")
 
 
 def make_storage(storage: str | None, *, heartbeat: bool = False) -> Any:
@@ -125,16 +151,30 @@ def make_storage(storage: str | None, *, heartbeat: bool = False) -> Any:
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return optuna.storages.RDBStorage(storage, **options)
         except Exception as exc:
-            raise TuneError(f"storage: cannot open {storage!r}: {type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+            raise _storage_error(storage, exc) from None
     from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
+    from .._atomic import check_output, output_folder
+
     path = Path(storage)
-    if path.is_dir():
-        raise invalid("storage", storage, "a journal file path (not a folder) or a database URL")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # the open(O_EXCL) lock works on every POSIX file system, NFS included (symlink locks do not everywhere)
-    return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+    check_output(path, argument="storage")
+    if path.is_file() and path.stat().st_size:  # never append a journal to a file of something else
+        import json
+
+        try:
+            with open(path, "rb") as f:
+                first = json.loads(f.readline().decode("utf-8"))
+            if not isinstance(first, dict) or "op_code" not in first:
+                raise ValueError("no op_code")
+        except (ValueError, UnicodeDecodeError, OSError):
+            raise invalid("storage", storage, "an Optuna journal file (this file holds something else), a new "
+                                              "path or a database URL") from None
+    output_folder(path.parent)
+    try:
+        # the open(O_EXCL) lock works on every POSIX file system, NFS included (symlink locks do not everywhere)
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+    except Exception as exc:  # a damaged journal
+        raise _storage_error(storage, exc) from None
 
 
 def make_sampler(cfg: TuneConfig) -> Any:
@@ -172,7 +212,7 @@ def _config(config: Any) -> TuneConfig:
     if isinstance(config, TuneConfig):
         return config
     if isinstance(config, (str, Path)):
-        return TuneConfig.from_yaml(config)
+        return TuneConfig.from_yaml(config, argument="config")
     return TuneConfig.parse(config)
 
 

@@ -17,7 +17,10 @@ if TYPE_CHECKING:
 
 def write_report(result: TuneResult, output: Path) -> list[Path]:
     """Every file in ``output`` (created if needed); each written atomically."""
-    folder = output_folder(output, what="--output")
+    from .._atomic import check_output
+
+    check_output(output, argument="output", folder=True)
+    folder = output_folder(output)
     rows = result.trials()
     columns = sorted({k for r in rows for k in r}, key=lambda k: (k != "number", k != "state", k != "value",
                                                                    k != "seconds", k.startswith("error"), k))

@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import numbers
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._errors import InvalidArgumentError, invalid
+from ._errors import DeepSeekError, InvalidArgumentError, invalid
 
 LABELED = ("digits", "mnist-5k", "fashion-mnist")
 DATASETS = (*LABELED, "photos")
@@ -48,6 +49,13 @@ class EvaluationResult:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
+    def save_json(self, path: str | Path) -> Path:
+        """Write :meth:`to_json` to ``path`` atomically (never over the evaluated model file)."""
+        from ._atomic import check_output, write_text
+
+        check_output(path, argument="path", inputs=(self.model,))
+        return write_text(path, self.to_json() + "\n")
+
 
 def load_eval_data(name: str, limit: int | None = None) -> tuple[Any, Any, list[str]]:
     """(inputs, labels or None, names) for a data set name; labeled sets return their held-out part."""
@@ -55,6 +63,8 @@ def load_eval_data(name: str, limit: int | None = None) -> tuple[Any, Any, list[
 
     if name not in DATASETS:
         raise invalid("data", name, f"one of {list(DATASETS)}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise invalid("limit", limit, "a positive integer")
     if name == "photos":
         x, names = assets.photo_batch(views=8)
         y = None
@@ -64,8 +74,6 @@ def load_eval_data(name: str, limit: int | None = None) -> tuple[Any, Any, list[
               "fashion-mnist": lambda: assets.fashion_mnist("test")}[name]()
         x, y, names = ds.x, ds.y, ds.classes
     if limit is not None:
-        if limit < 1:
-            raise invalid("limit", limit, "a positive integer")
         x = x[:limit]
         y = None if y is None else y[:limit]
     return x, y, names
@@ -80,13 +88,30 @@ def evaluate(model: Any, *, data: str | None = None, reference: Any = None, back
              min_accuracy: float | None = None, batch_size: int = 64, limit: int | None = None,
              arch: str | None = None, trust_pickle: bool = False) -> EvaluationResult:
     """Accuracy (or agreement with ``reference`` on real photos) and latency of ``model``."""
+    from .bench.benchmark import _check_int, check_model_file
     from .bench.timing import measure
-    from .runtime import load
+    from .runtime import canonical_backend, load
 
-    if min_accuracy is not None and not 0 < min_accuracy <= 1:
+    # every argument is checked before the model and the data are loaded
+    if min_accuracy is not None and (isinstance(min_accuracy, bool) or not isinstance(min_accuracy, numbers.Real)
+                                     or not 0 < min_accuracy <= 1):  # NaN fails the comparison too
         raise invalid("min_accuracy", min_accuracy, "a fraction in (0, 1], e.g. 0.9")
-    if batch_size < 1:
-        raise invalid("batch_size", batch_size, "a positive integer")
+    _check_int("batch_size", batch_size, 1)
+    if limit is not None:
+        _check_int("limit", limit, 1)
+    if data is not None and data not in DATASETS:
+        raise invalid("data", data, f"one of {list(DATASETS)}")
+    if reference is not None and data is not None and data != "photos":
+        raise invalid("reference", str(reference), f"no reference with data={data!r} (a reference is for 'photos')")
+    if backend is not None:
+        if not isinstance(backend, str):
+            raise invalid("backend", backend, "a backend name: 'eager', 'compile' or 'onnxruntime'")
+        canonical_backend(backend)
+    _check_source("model", model)
+    if reference is not None:
+        _check_source("reference", reference)
+    if isinstance(model, (str, Path)):
+        check_model_file(Path(model))
     predictor = load(model, backend, arch=arch, trust_pickle=trust_pickle)
     label = str(model) if isinstance(model, (str, Path)) else type(model).__name__
     specs = predictor.input_specs
@@ -94,6 +119,9 @@ def evaluate(model: Any, *, data: str | None = None, reference: Any = None, back
         data = _infer_data(specs[0].shape if specs else None)
         if not data:
             raise invalid("data", None, f"a data set name from {list(DATASETS)} (cannot infer it from the model's input)")
+        if reference is not None and data != "photos":
+            raise invalid("reference", str(reference), f"no reference: the model's input says data={data!r}, and a "
+                                                       "reference is for 'photos'")
     x, y, classes = load_eval_data(data, limit)
     if specs and specs[0].shape[1:] != tuple(x.shape[1:]) and all(d is not None for d in specs[0].shape[1:]):
         raise InvalidArgumentError(f"data: {data!r} gives inputs of shape (N, {', '.join(map(str, x.shape[1:]))}) "
@@ -101,6 +129,16 @@ def evaluate(model: Any, *, data: str | None = None, reference: Any = None, back
     xs = x.numpy() if hasattr(x, "numpy") else np.asarray(x)
     fixed_batch = specs[0].shape[0] if specs and specs[0].shape and specs[0].shape[0] is not None else None
     step = fixed_batch or batch_size
+
+    # one batch first: data the model cannot take, or outputs that are not logits over the classes, fail now
+    try:
+        first = _predict(predictor, xs[:step], step)
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError(f"data: {data!r} gives inputs the model cannot take ({exc})") from exc
+    if first.ndim != 2:
+        raise invalid("model output", first.shape, "(N, classes) logits")
+    if y is not None and first.shape[1] != len(classes):
+        raise InvalidArgumentError(f"model: outputs {first.shape[1]} classes but {data!r} has {len(classes)}")
 
     import time
 
@@ -129,6 +167,26 @@ def evaluate(model: Any, *, data: str | None = None, reference: Any = None, back
         extra["reference"] = "bundled FP32 MobileNetV2" if reference is None else str(reference)
     return EvaluationResult(label, data, metric, value, int(xs.shape[0]), predictor.backend, lat.median_ms,
                             xs.shape[0] / seconds, extra, min_accuracy)
+
+
+def _check_source(argument: str, value: Any) -> None:
+    """A model given as a path must be an existing file; otherwise an nn.Module (or a loaded predictor)."""
+    if isinstance(value, (str, Path)):
+        path = Path(value)
+        if not path.exists():
+            raise invalid(argument, str(value), "an existing model file (.onnx, .pt2, .pt, state_dict with arch=)")
+        if path.is_dir():
+            raise invalid(argument, str(value), "a model file, not a folder")
+        if argument == "reference":
+            from .bench.benchmark import check_model_file
+
+            try:
+                check_model_file(path)
+            except DeepSeekError as exc:
+                text = str(exc)
+                raise type(exc)("reference" + text[len("model"):] if text.startswith("model") else text) from exc
+    elif not (hasattr(value, "parameters") or hasattr(value, "run")):
+        raise invalid(argument, type(value).__name__, "a model file path or a torch.nn.Module")
 
 
 def fidelity(ref_logits: np.ndarray, logits: np.ndarray) -> dict[str, Any]:
@@ -182,18 +240,22 @@ def _default_reference() -> Any:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from ._cli_common import count
+    from ._cli_common import count, declare_outputs, number
+    from .runtime.backends import ALIASES
 
     parser.add_argument("--model", "-m", required=True, help="model file (.onnx, .pt2, .pt, state_dict with --arch)")
     parser.add_argument("--data", default=None, choices=DATASETS, help="data set (default: inferred from the input shape)")
     parser.add_argument("--reference", default=None, help="reference model for --data photos (default: FP32 MobileNetV2)")
-    parser.add_argument("--backend", default=None, help="eager, compile or onnxruntime (default: by file kind)")
-    parser.add_argument("--min-accuracy", type=float, default=None, help="fail (exit 1) below this fraction, e.g. 0.9")
+    parser.add_argument("--backend", default=None, choices=sorted(ALIASES),
+                        help="eager, compile or onnxruntime (default: by file kind)")
+    parser.add_argument("--min-accuracy", type=number(above=0, maximum=1), default=None,
+                        help="fail (exit 1) below this fraction, e.g. 0.9")
     parser.add_argument("--arch", default=None, help="architecture for state_dict/safetensors files")
     parser.add_argument("--trust-pickle", action="store_true")
     parser.add_argument("--batch-size", type=count(), default=64)
     parser.add_argument("--limit", type=count(), default=None, help="evaluate only the first N samples")
     parser.add_argument("--json", metavar="FILE", default=None, help="write the result as JSON")
+    declare_outputs(parser, "json")
 
 
 def run_cli(args: argparse.Namespace) -> int:
@@ -210,9 +272,7 @@ def run_cli(args: argparse.Namespace) -> int:
         if k != "per_class_accuracy":
             console.print(f"  {k}: {v:.4g}" if isinstance(v, float) else f"  {k}: {v}")
     if args.json:
-        from ._atomic import write_text
-
-        write_text(args.json, result.to_json() + "\n")
+        result.save_json(args.json)
     if result.passed is False:
         console.print(f"[red]FAIL[/]: {result.metric} {result.value:.4f} < {result.min_accuracy:.4f}")
         return 1
