@@ -87,7 +87,8 @@ def main() -> None:
             # from the state_dict: PT2E's x86 quantizer matches layers by module, which a reloaded .pt2 has lost
             builds[label] = compile_model(str(work / f"{name}.pth"), target_arch="x86_64", optimization_level=args.level,
                                           output=str(out), inputs=[tuple(x.shape)], backend="inductor",
-                                          arch=f"torchvision:{name}", quantize=quantize, calib="photos", samples=samples)
+                                          arch=f"torchvision:{name}", quantize=quantize, calib="photos" if quantize else None,
+                                          samples=samples if quantize else None)
             print(f"built {label} in {builds[label]['compile_s']:.0f} s", flush=True)
             artifacts[f"deepseek-compile {label}"] = out
     rows = {}

@@ -260,7 +260,7 @@ def test_lightning_and_deepspeed_strategy_names_map_to_ours():
 
 @pytest.mark.parametrize(("options", "match"), [
     (["--strategy", "ring"], "strategy"), (["--optimizer", "Lion"], "optimizer_config.type"),
-    (["--gradient-accumulation", "0"], "gradient_accumulation"), (["--nproc", "0"], "--nproc"),
+    (["--gradient-accumulation", "0"], "--gradient-accumulation"), (["--nproc", "0"], "--nproc"),
 ])
 def test_deepseek_train_refuses_bad_config_before_any_process_starts(tmp_path, options, match):
     marker = tmp_path / "started"
