@@ -144,7 +144,7 @@ def test_bfloat16_is_a_candidate_where_the_cpu_has_it_and_builds_an_aoti_package
                           (1, 1, 8, 8))
     assert c.error is None and c.path.suffix == ".pt2"
     assert c.scores["drop_pp"] <= 1.0 and c.scores["agreement"] >= 0.99  # 8 significant bits: near-ties may flip
-    with pytest.raises(InvalidArgumentError, match="^precision: "):
+    with pytest.raises(InvalidArgumentError, match=r"^precision: "):
         CompileRecipe(precision="bf16")  # bfloat16 is an Inductor build, not ONNX Runtime's
 
 
