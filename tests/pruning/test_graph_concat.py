@@ -11,10 +11,12 @@ def test_two_branches_concatenated(tmp_path):
     assert model.bn.num_features == model.a.out_channels + model.b.out_channels
 
 
-def test_densenet121_dense_concatenation(tmp_path):
+def test_densenet_dense_concatenation(tmp_path):
     torch.manual_seed(0)
-    model = check_pruned(torchvision.models.densenet121(num_classes=10).eval(), torch.randn(1, 3, 64, 64), tmp_path,
-                         min_param_drop=0.5).model
+    # torchvision's DenseNet with densenet121's structure at a fraction of its size (two blocks of four layers):
+    # the same dense concatenations and transitions, pruned and exported in seconds instead of a minute
+    net = torchvision.models.DenseNet(growth_rate=16, block_config=(4, 4), num_init_features=32, num_classes=10)
+    model = check_pruned(net.eval(), torch.randn(1, 3, 64, 64), tmp_path, min_param_drop=0.5).model
     block = model.features.denseblock1
     # each layer's input BatchNorm covers the stem plus every earlier layer's (pruned) growth
     grown = model.features.conv0.out_channels + sum(block[f"denselayer{i}"].conv2.out_channels for i in range(1, 4))
