@@ -353,3 +353,11 @@ def test_a_config_that_is_not_one_is_one_line_naming_the_file(command, content, 
             else a.replace("OUT", str(out)) for a in command]
     refused(argv, capfd, config.name)
     assert config.read_bytes() == content and not out.exists()
+
+
+@pytest.mark.parametrize("command", [["prune", "resnet18", "--ratio", "0.3"], ["export", "resnet18"],
+                                     ["quantize", "resnet18", "--calib", "photos"]])
+def test_shapes_that_do_not_fit_a_built_in_model_are_refused_not_ignored(command, tmp_path, capfd):
+    """A built-in model brings its example inputs; --inputs may change their batch, never be dropped in silence."""
+    line = refused([*command, "--inputs", "1x3", "-o", tmp_path / "out.onnx"], capfd, all_of=("--inputs", "(N, 3, 224, 224)"))
+    assert "resnet18" in line and not (tmp_path / "out.onnx").exists()

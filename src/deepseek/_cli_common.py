@@ -194,7 +194,15 @@ def resolve_model(name_or_path: str, shapes: list[tuple[int, ...]] | None, *, ar
     path = Path(name_or_path)
     if not path.exists() and name_or_path.replace("_", "-").lower() in {k.replace("_", "-") for k in models.BUILTIN} | {"bert", "mobilenetv2"}:
         spec = models.get(name_or_path)
-        return spec.model, spec.example_inputs(batch_size or 1), list(spec.input_names), spec.name
+        examples = spec.example_inputs(batch_size or 1)
+        if shapes:  # a built-in model brings its inputs: shapes may only change the batch, never be ignored
+            own = [tuple(x.shape[1:]) for x in examples]
+            if len(shapes) != len(own) or any(tuple(s[1:]) != o for s, o in zip(shapes, own)):
+                raise invalid("inputs", shapes, f"the shapes of the built-in {spec.name}'s own inputs, (N, "
+                              f"{', '.join(map(str, own[0]))}) for its first (it brings its example inputs: "
+                              "shapes apply to model files)")
+            examples = spec.example_inputs(shapes[0][0])
+        return spec.model, examples, list(spec.input_names), spec.name
     if not path.exists():
         raise invalid("model", name_or_path, f"an existing model file or a built-in name {sorted(models.BUILTIN)}")
     examples = None
