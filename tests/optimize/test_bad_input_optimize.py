@@ -189,6 +189,9 @@ def test_a_language_model_refuses_what_it_cannot_use(tmp_path, capsys):
     empty.write_text("  \n")
     for args, word in ((["--data", "hamlet", "--prune", "0.5"], "--prune"),
                        (["--data", "hamlet", "--target", "cuda"], "--target"),
+                       (["--data", "hamlet", "--seed", "3"], "--seed"),  # set, but a language model search has none
+                       (["--data", "hamlet", "--finetune-epochs", "2"], "--finetune-epochs"),
+                       (["--data", "hamlet", "--calib-samples", "16"], "--calib-samples"),
                        (["--data", "photos"], "--data"), (["--data", binary], "--data"), (["--data", empty], "--data")):
         refused(["optimize", "smollm2", *args, "--output", out], capsys, word, unchanged=tmp_path)
     hf = tmp_path / "hf"

@@ -83,13 +83,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prune", type=_ratios_type, default=None, metavar="RATIOS",
                         help="channel-pruning ratios to try, e.g. 0.25,0.5; with a bundled labeled --data, each pruned "
                         "candidate is fine-tuned on its training part")
-    parser.add_argument("--finetune-epochs", type=count(0), default=1,
-                        help="fine-tune epochs of a pruned candidate (0: none)")
+    parser.add_argument("--finetune-epochs", type=count(0), default=None,
+                        help="fine-tune epochs of a pruned candidate (0: none; default 1)")
     parser.add_argument("--inputs", type=_shapes_type, default=None, metavar="SHAPE",
                         help="input shape when the file does not fix it")
     parser.add_argument("--arch", default=None, help="architecture for state_dict files, e.g. torchvision:resnet18")
-    parser.add_argument("--calib-samples", type=count(), default=128)
-    parser.add_argument("--seed", type=count(0), default=0)
+    parser.add_argument("--calib-samples", type=count(), default=None, help="calibration samples (default 128)")
+    parser.add_argument("--seed", type=count(0), default=None, help="seed of the search (default 0)")
     parser.add_argument("--recipe", default=None, help="rebuild the artifact of a recipe.yaml exactly, and measure it")
     parser.add_argument("--output", "-o", required=True, help="a new folder for the artifact, pareto.json/png, "
                         "report.md and recipe.yaml")
@@ -99,7 +99,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def _refuse_unused(args: argparse.Namespace, why: str, *dests: str) -> None:
-    flags = {"data": "--data", "prune": "--prune", "lowerings": "--lowerings", "inputs": "--inputs", "arch": "--arch"}
+    flags = {"data": "--data", "prune": "--prune", "lowerings": "--lowerings", "inputs": "--inputs", "arch": "--arch",
+             "finetune_epochs": "--finetune-epochs", "calib_samples": "--calib-samples", "seed": "--seed"}
     for dest in dests:
         if getattr(args, dest) is not None:
             raise invalid(flags[dest], getattr(args, dest), f"nothing {why}")
@@ -110,7 +111,7 @@ def _optimize_lm(args: argparse.Namespace) -> int:
     from .lm import describe_lm, optimize_lm
 
     _refuse_unused(args, "for a language model (its candidates are weight-only int8/int4 and bfloat16)", "prune",
-                   "lowerings", "inputs", "arch")
+                   "lowerings", "inputs", "arch", "finetune_epochs", "calib_samples", "seed")
     if args.target != "x86_64":
         raise invalid("--target", args.target, "x86_64 for a language model (it is run by PyTorch on this CPU)")
     result = optimize_lm(args.model, data=args.data, max_accuracy_drop=args.max_accuracy_drop,
@@ -143,11 +144,12 @@ def run_cli(args: argparse.Namespace) -> int:
     from .report import check_new_folder
     from .search import check_timeable, describe, optimize
 
-    # every flag, the output folder and the data checked before the model is loaded
+    # every flag, the output folder and the data checked before the model is loaded; unset flags take the config's
+    # defaults (None in argparse, so that a language model or a recipe can refuse them when given)
+    given = {k: getattr(args, k) for k in ("seed", "calib_samples", "finetune_epochs") if getattr(args, k) is not None}
     cfg = OptimizeConfig(target=args.target, data=args.data, max_accuracy_drop=args.max_accuracy_drop,
-                         objective=args.objective, trials=args.trials, seed=args.seed, lowerings=args.lowerings or (),
-                         prune_ratios=args.prune or (), calib_samples=args.calib_samples,
-                         finetune_epochs=args.finetune_epochs)
+                         objective=args.objective, trials=args.trials, lowerings=args.lowerings or (),
+                         prune_ratios=args.prune or (), **given)
     check_timeable(cfg)
     check_new_folder(args.output, inputs=[p for p in (args.model, args.data) if Path(p).exists()])
     check_data(cfg.data, cfg.calib_samples)
@@ -173,7 +175,7 @@ def _replay(args: argparse.Namespace) -> int:
     from .replay import replay
 
     _refuse_unused(args, "with --recipe (the recipe names its data and its candidate)", "data", "prune", "lowerings",
-                   "inputs", "arch")
+                   "inputs", "arch", "finetune_epochs", "calib_samples", "seed")
     done = replay(args.recipe, output=args.output, model=args.model, progress=not args.quiet)
     rec = done["recorded"]
     console().print(f"[green]rebuilt[/] {done['artifact']} from {args.recipe}: accuracy drop {_num(done['drop_pp'], '.2f')} "
