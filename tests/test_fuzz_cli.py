@@ -91,7 +91,7 @@ def _bad_values(action: argparse.Action) -> st.SearchStrategy[str]:
     if action.type is not None and getattr(action.type, "__name__", "") == "port":
         return st.one_of(st.integers(max_value=-1), st.integers(min_value=65536)).map(str) | st.just("http")
     if bounds is not None:
-        low, high, above = bounds
+        low, high, above, below = (*bounds, None)[:4]
         floats_ok = "finite number" in action.type.__name__
         cases = [st.sampled_from(["nan", "inf", "-inf", "", "1e400", "one"]), junk.filter(lambda s: not _numeric(s))]
         if low is not None:
@@ -99,6 +99,8 @@ def _bad_values(action: argparse.Action) -> st.SearchStrategy[str]:
                          if floats_ok else st.integers(max_value=int(low) - 1).map(str))
         if above is not None:
             cases.append(st.floats(max_value=above, allow_nan=False, allow_infinity=False).map(repr))
+        if below is not None:
+            cases.append(st.floats(min_value=below, allow_nan=False, allow_infinity=False).map(repr))
         if high is not None:
             cases.append(st.floats(min_value=high, exclude_min=True, allow_nan=False, allow_infinity=False).map(repr))
         if not floats_ok:

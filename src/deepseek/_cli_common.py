@@ -22,17 +22,18 @@ def count(minimum: int = 1) -> Any:
         return value
 
     parse.__name__ = f"integer >= {minimum}"
-    parse.bounds = (minimum, None, None)  # type: ignore[attr-defined]  (read by the CLI fuzz tests)
+    parse.bounds = (minimum, None, None, None)  # type: ignore[attr-defined]  (read by the CLI fuzz tests)
     return parse
 
 
-def number(*, minimum: float | None = None, maximum: float | None = None, above: float | None = None) -> Any:
-    """An argparse ``type`` for finite numbers within bounds (``minimum``/``maximum`` inclusive, ``above``
+def number(*, minimum: float | None = None, maximum: float | None = None, above: float | None = None,
+           below: float | None = None) -> Any:
+    """An argparse ``type`` for finite numbers within bounds (``minimum``/``maximum`` inclusive, ``above``/``below``
     exclusive): a bad value is an argparse error naming the flag."""
     import math
 
     bounds = [f">= {minimum:g}" if minimum is not None else "", f"> {above:g}" if above is not None else "",
-              f"<= {maximum:g}" if maximum is not None else ""]
+              f"<= {maximum:g}" if maximum is not None else "", f"< {below:g}" if below is not None else ""]
     expected = "a finite number" + (" " + " and ".join(b for b in bounds if b) if any(bounds) else "")
 
     def parse(text: str) -> float:
@@ -41,12 +42,13 @@ def number(*, minimum: float | None = None, maximum: float | None = None, above:
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
         if not math.isfinite(value) or (minimum is not None and value < minimum) or \
-                (maximum is not None and value > maximum) or (above is not None and value <= above):
+                (maximum is not None and value > maximum) or (above is not None and value <= above) or \
+                (below is not None and value >= below):
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
         return value
 
     parse.__name__ = expected
-    parse.bounds = (minimum, maximum, above)  # type: ignore[attr-defined]  (read by the CLI fuzz tests)
+    parse.bounds = (minimum, maximum, above, below)  # type: ignore[attr-defined]  (read by the CLI fuzz tests)
     return parse
 
 
@@ -181,46 +183,19 @@ def parse_shapes(text: str | None) -> list[tuple[int, ...]] | None:
     return shapes
 
 
-def resolve_model(name_or_path: str, shapes: list[tuple[int, ...]] | None, *, arch: str | None = None,
-                  trust_pickle: bool = False, batch_size: int | None = None) -> tuple[Any, tuple[Any, ...] | None, list[str] | None, str]:
-    """A built-in name or a file → (torch module or file path, example inputs or None, input names, label).
+def refuse_arch_unless_weights(args: argparse.Namespace) -> None:
+    """``--arch`` builds the model a state_dict/.safetensors file fills; anywhere else it would be ignored."""
+    if not args.arch:
+        return
+    path = Path(args.model)
+    kind = None
+    if path.is_file():
+        from .runtime.artifacts import detect_kind
 
-    Example inputs come from ``shapes`` (random float32, seed 0) when given; built-in models bring their own.
-    """
-    import torch
-
-    from . import models
-
-    path = Path(name_or_path)
-    if not path.exists() and name_or_path.replace("_", "-").lower() in {k.replace("_", "-") for k in models.BUILTIN} | {"bert", "mobilenetv2"}:
-        spec = models.get(name_or_path)
-        examples = spec.example_inputs(batch_size or 1)
-        if shapes:  # a built-in model brings its inputs: shapes may only change the batch, never be ignored
-            own = [tuple(x.shape[1:]) for x in examples]
-            if len(shapes) != len(own) or any(tuple(s[1:]) != o for s, o in zip(shapes, own)):
-                raise invalid("inputs", shapes, f"the shapes of the built-in {spec.name}'s own inputs, (N, "
-                              f"{', '.join(map(str, own[0]))}) for its first (it brings its example inputs: "
-                              "shapes apply to model files)")
-            examples = spec.example_inputs(shapes[0][0])
-        return spec.model, examples, list(spec.input_names), spec.name
-    if not path.exists():
-        raise invalid("model", name_or_path, f"an existing model file or a built-in name {sorted(models.BUILTIN)}")
-    examples = None
-    if shapes:
-        g = torch.Generator().manual_seed(0)
-        examples = tuple(torch.randn(*s, generator=g) for s in shapes)
-    from .runtime.artifacts import detect_kind, load_exported_program, load_module
-
-    kind = detect_kind(path)
-    if kind == "onnx":
-        return path, examples, None, path.name
-    module = load_module(path, kind, arch=arch, trust_pickle=trust_pickle)
-    if kind == "exported_program" and examples is None:
-        program = load_exported_program(path)
-        args = getattr(program, "example_inputs", None)
-        if args and args[0]:
-            examples = tuple(args[0])
-    return module, examples, None, path.name
+        kind = detect_kind(path)
+    if kind not in ("state_dict", "safetensors"):
+        raise invalid("--arch", args.arch, "only with a state_dict (.pt/.pth) or .safetensors MODEL file (this MODEL "
+                                           "carries its own architecture)")
 
 
 def console() -> Any:

@@ -88,8 +88,8 @@ def evaluate(model: Any, *, data: str | None = None, reference: Any = None, back
              min_accuracy: float | None = None, batch_size: int = 64, limit: int | None = None,
              arch: str | None = None, trust_pickle: bool = False) -> EvaluationResult:
     """Accuracy (or agreement with ``reference`` on real photos) and latency of ``model``."""
+    from ._timing import measure
     from .bench.benchmark import _check_int, check_model_file
-    from .bench.timing import measure
     from .runtime import canonical_backend, load
 
     # every argument is checked before the model and the data are loaded

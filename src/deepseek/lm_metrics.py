@@ -56,7 +56,7 @@ def generation_speed(model: Any, tokenizer: Any, prompt: str = "To be, or not to
     """Greedy decoding with the KV cache: median milliseconds per call and tokens per second."""
     import torch
 
-    from .bench.timing import measure
+    from ._timing import measure
 
     ids = tokenizer(prompt, return_tensors="pt").input_ids.to(next(model.parameters()).device)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -145,3 +146,43 @@ def resolve_name(name: str) -> str:
 def get(name: str) -> ModelSpec:
     """Build a built-in model by name (see :data:`BUILTIN`)."""
     return BUILTIN[resolve_name(name)]()
+
+
+def resolve_model(name_or_path: str, shapes: list[tuple[int, ...]] | None, *, arch: str | None = None,
+                  trust_pickle: bool = False, batch_size: int | None = None) -> tuple[Any, tuple[Any, ...] | None, list[str] | None, str]:
+    """A built-in name or a file → (torch module or file path, example inputs or None, input names, label).
+
+    Example inputs come from ``shapes`` (random float32, seed 0) when given; built-in models bring their own.
+    """
+    import torch
+
+    path = Path(name_or_path)
+    if not path.exists() and name_or_path.replace("_", "-").lower() in {k.replace("_", "-") for k in BUILTIN} | {"bert", "mobilenetv2"}:
+        spec = get(name_or_path)
+        examples = spec.example_inputs(batch_size or 1)
+        if shapes:  # a built-in model brings its inputs: shapes may only change the batch, never be ignored
+            own = [tuple(x.shape[1:]) for x in examples]
+            if len(shapes) != len(own) or any(tuple(s[1:]) != o for s, o in zip(shapes, own)):
+                raise invalid("inputs", shapes, f"the shapes of the built-in {spec.name}'s own inputs, (N, "
+                              f"{', '.join(map(str, own[0]))}) for its first (it brings its example inputs: "
+                              "shapes apply to model files)")
+            examples = spec.example_inputs(shapes[0][0])
+        return spec.model, examples, list(spec.input_names), spec.name
+    if not path.exists():
+        raise invalid("model", name_or_path, f"an existing model file or a built-in name {sorted(BUILTIN)}")
+    examples = None
+    if shapes:
+        g = torch.Generator().manual_seed(0)
+        examples = tuple(torch.randn(*s, generator=g) for s in shapes)
+    from .runtime.artifacts import detect_kind, load_exported_program, load_module
+
+    kind = detect_kind(path)
+    if kind == "onnx":
+        return path, examples, None, path.name
+    module = load_module(path, kind, arch=arch, trust_pickle=trust_pickle)
+    if kind == "exported_program" and examples is None:
+        program = load_exported_program(path)
+        args = getattr(program, "example_inputs", None)
+        if args and args[0]:
+            examples = tuple(args[0])
+    return module, examples, None, path.name

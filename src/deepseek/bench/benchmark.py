@@ -21,8 +21,8 @@ import numpy as np
 from .. import _machine
 from .._errors import ArtifactError, InvalidArgumentError, MissingDependencyError, invalid
 from .._tensors import as_input_tuple, to_numpy
+from .._timing import LatencyStats
 from ..runtime.backends import ALIASES, canonical_backend
-from .timing import LatencyStats
 from .worker import run_job
 
 # peers we accept by name but do not run yet: the row says why
@@ -490,7 +490,7 @@ def _plan(names: list[str], sizes: list[int], source: dict[str, Any], examples: 
 
 
 def _export_for_ort(module_or_source: Any, examples: tuple[Any, ...], input_names: list[str] | None, workdir: Path) -> dict[str, Any]:
-    from ..compile import export_onnx
+    from ..runtime.onnx_export import export_onnx
 
     if isinstance(module_or_source, dict):  # a torch file: load it as the runtime does, then export
         from ..runtime.artifacts import detect_kind, load_exported_program, load_module

@@ -184,8 +184,8 @@ def _check_onnx_inputs(path: Path, batch: tuple[Any, ...]) -> None:
 
 def _resolve(model: Any, inputs: Any, arch: str | None, trust_pickle: bool) -> tuple[Any, tuple[Any, ...] | None, list[str] | None, str]:
     from .. import models
-    from .._cli_common import resolve_model
     from .._tensors import as_input_tuple
+    from ..models import resolve_model
 
     if isinstance(model, str) and not Path(model).exists():
         spec = models.get(model)

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from .._timing import measure
 from .memory import RssSampler, current_rss_mb, peak_rss_mb, reset_peak_rss
-from .timing import measure
 
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:

@@ -12,10 +12,12 @@ from .._cli_common import (
     count,
     declare_flag_names,
     declare_outputs,
+    number,
     parse_shapes,
-    resolve_model,
+    refuse_arch_unless_weights,
 )
 from .._errors import invalid
+from ..models import resolve_model
 from .pipeline import BACKENDS, PRECISIONS, TARGETS, CompileRecipe, compile_model
 
 __all__ = ["compile_model", "configure_compile_parser", "configure_export_parser", "run_compile_cli",
@@ -26,36 +28,6 @@ FLAGS = {"target_arch": "--target-arch", "optimization_level": "--optimization-l
          "path": "--output", "inputs": "--inputs", "examples": "--inputs", "example_inputs": "--inputs",
          "backend": "--backend", "precision": "--precision", "quantize": "--quantize", "calib": "--calib",
          "samples": "--samples", "prune": "--prune", "opset": "--opset", "arch": "--arch"}
-
-
-def _refuse_arch_unless_weights(args: argparse.Namespace) -> None:
-    """``--arch`` builds the model a state_dict/.safetensors file fills; anywhere else it would be ignored."""
-    if not args.arch:
-        return
-    path = Path(args.model)
-    kind = None
-    if path.is_file():
-        from ..runtime.artifacts import detect_kind
-
-        kind = detect_kind(path)
-    if kind not in ("state_dict", "safetensors"):
-        raise invalid("--arch", args.arch, "only with a state_dict (.pt/.pth) or .safetensors MODEL file (this MODEL "
-                                           "carries its own architecture)")
-
-
-def _fraction(text: str) -> float:
-    """An argparse ``type``: a finite number strictly between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0 and < 1, got {text!r}")
-    return value
-
-
-_fraction.__name__ = "a finite number > 0 and < 1"
-_fraction.bounds = (None, 1.0, 0.0)  # type: ignore[attr-defined]  (read by the CLI fuzz tests)
 
 
 def configure_export_parser(parser: argparse.ArgumentParser) -> None:
@@ -87,7 +59,7 @@ def run_export_cli(args: argparse.Namespace) -> int:
     from ..runtime.onnx_export import check_opset
 
     check_opset(args.opset, argument="--opset")
-    _refuse_arch_unless_weights(args)
+    refuse_arch_unless_weights(args)
     model, examples, names, label = resolve_model(args.model, parse_shapes(args.inputs), arch=args.arch,
                                                   trust_pickle=args.trust_pickle)
     if isinstance(model, Path):
@@ -126,7 +98,7 @@ def configure_compile_parser(parser: argparse.ArgumentParser) -> None:
                         help="calibration data for --quantize int8 (and cuda's float16 range check): 'photos' "
                              "(bundled real photos, the default), a folder of images, or a .npy")
     parser.add_argument("--samples", type=count(), default=None, help="calibration samples for --quantize int8 (default 64)")
-    parser.add_argument("--prune", type=_fraction, default=None, metavar="RATIO",
+    parser.add_argument("--prune", type=number(above=0, below=1), default=None, metavar="RATIO",
                         help="remove this fraction of channels first (no fine-tuning: accuracy drops; see deepseek prune)")
     declare_outputs(parser, "output")
     declare_flag_names(parser, FLAGS)
@@ -150,7 +122,7 @@ def _check_compile_flags(args: argparse.Namespace) -> None:
                       f"({recipe.lowering}) has no such setting)")
     if args.inputs and Path(args.model).suffix.lower() == ".onnx":
         raise invalid("--inputs", args.inputs, "no shapes for an ONNX model (its inputs are in the file)")
-    _refuse_arch_unless_weights(args)
+    refuse_arch_unless_weights(args)
 
 
 def run_compile_cli(args: argparse.Namespace) -> int:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import atomic_path, check_output
-from .._cli_common import resolve_model
 from .._config import BaseConfig
 from .._errors import invalid
 
@@ -177,6 +176,8 @@ def _resolve(model: str, inputs: list[tuple[int, ...]] | None, arch: str | None,
             from ..runtime.artifacts import load_onnx_model
 
             load_onnx_model(Path(model))  # a corrupt file is refused now, not after the work
+        from ..models import resolve_model  # imports torch: only when a model is resolved
+
         module, examples, names, _ = resolve_model(str(model), inputs, arch=arch, trust_pickle=trust_pickle)
     else:  # the Python API: an nn.Module with example tensors (or shapes)
         module, examples, names = _module_and_examples(model, inputs)

@@ -139,7 +139,7 @@ def run_cli(args: argparse.Namespace) -> int:
 
     if is_causal_lm(args.model) or (Path(args.model) / "config.json").is_file():
         return _optimize_lm(args)
-    from .._cli_common import resolve_model
+    from ..models import resolve_model
     from .data import check_data
     from .report import check_new_folder
     from .search import check_timeable, describe, optimize

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import numpy as np
 
-    from ..bench.timing import measure
+    from .._timing import measure
     from ..runtime import load
 
     shape = tuple(int(d) for d in args.shape.split("x"))

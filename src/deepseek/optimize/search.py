@@ -198,7 +198,7 @@ def optimize(model: Any, example_inputs: Any = None, *, data: str = "photos", ta
     import torch
 
     if isinstance(model, (str, Path)):
-        from .._cli_common import resolve_model
+        from ..models import resolve_model
 
         module, examples, _, _ = resolve_model(str(model), None if example_inputs is None else
                                                _shapes(example_inputs))

@@ -15,17 +15,6 @@ FLAGS = {"ignore": "--ignore", "ratio": "--ratio", "round_to": "--round-to", "st
          "importance": "--importance", "example_inputs": "--inputs"}
 
 
-def _fraction(text: str) -> float:
-    """An argparse ``type``: a finite number strictly between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a fraction of channels > 0 and < 1, e.g. 0.3, got {text!r}") from None
-    if not 0 < value < 1:  # also refuses nan and inf
-        raise argparse.ArgumentTypeError(f"expected a fraction of channels > 0 and < 1, e.g. 0.3, got {text!r}")
-    return value
-
-
 def _pattern(text: str) -> str:
     """An argparse ``type``: a layer name, ``re:REGEX`` (a valid expression) or a class name."""
     from .._select import check_patterns
@@ -44,10 +33,10 @@ def _output(text: str) -> str:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from .._cli_common import add_model_arguments, count, declare_outputs
+    from .._cli_common import add_model_arguments, count, declare_outputs, number
 
     add_model_arguments(parser)
-    parser.add_argument("--ratio", type=_fraction, default=0.5, help="fraction of channels to remove (0 < r < 1)")
+    parser.add_argument("--ratio", type=number(above=0, below=1), default=0.5, help="fraction of channels to remove (0 < r < 1)")
     parser.add_argument("--importance", default="l1", choices=[i for i in IMPORTANCES if i != "taylor"],
                         help="how channels are ranked (taylor needs training data: use the Python API)")
     parser.add_argument("--steps", type=count(), default=1, help="prune progressively in this many steps (>= 1)")
@@ -75,8 +64,9 @@ def _run(args: argparse.Namespace) -> int:
     import torch
 
     from .._atomic import atomic_path, check_output
-    from .._cli_common import console, parse_shapes, resolve_model
+    from .._cli_common import console, parse_shapes
     from ..bench import measure
+    from ..models import resolve_model
     from .structured import prune_channels
 
     if args.output:  # also when run_cli is called without the command line's checks
@@ -101,7 +91,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.output:
         path = Path(args.output)
         if path.suffix.lower() == ".onnx":
-            from ..compile import export_onnx
+            from ..runtime.onnx_export import export_onnx
 
             written = export_onnx(model, examples, path, input_names=names).path  # verified against PyTorch
         else:

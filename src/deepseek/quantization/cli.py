@@ -46,8 +46,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    from .._cli_common import console, parse_shapes, resolve_model
-    from ..compile.cli import _refuse_arch_unless_weights
+    from .._cli_common import console, parse_shapes, refuse_arch_unless_weights
+    from ..models import resolve_model
     from .calibration_data import CalibrationSource
 
     if not args.output and not args.report:
@@ -73,7 +73,7 @@ def run_cli(args: argparse.Namespace) -> int:
         raise invalid("model", args.model, "a model with its layers intact — a built-in name, a state_dict/.safetensors "
                                           "with --arch, or a pickled nn.Module with --trust-pickle (.pt2, TorchScript "
                                           "and ONNX files hold flattened graphs that layer-wise quantization cannot edit)")
-    _refuse_arch_unless_weights(args)
+    refuse_arch_unless_weights(args)
     model, examples, names, label = resolve_model(args.model, shapes, arch=args.arch, trust_pickle=args.trust_pickle)
     if examples is not None:
         source.check_examples(tuple(examples))

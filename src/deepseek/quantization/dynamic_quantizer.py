@@ -265,7 +265,7 @@ class DynamicQuantizer:
     def benchmark(self, eval_data: Any = None, *, runs: int = 20, warmup: int = 3) -> QuantizerBenchmark:
         """Measure FP32 and the quantized model on the example inputs (latency median, throughput, size,
         output SQNR) and, given ``eval_data`` ((inputs, labels) batches), top-1 accuracy of both."""
-        from ..bench.timing import measure
+        from .._timing import measure
 
         if self.quantized is None:
             raise invalid("quantize", "not called", "quantize(...) before benchmark()")

@@ -105,7 +105,7 @@ def quantize_static_onnx(
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     from .._atomic import check_output
-    from ..compile import export_onnx, onnx_module_scopes
+    from ..runtime.onnx_export import export_onnx, onnx_module_scopes
 
     if not isinstance(model, torch.nn.Module):
         raise invalid("model", type(model).__name__, "a torch.nn.Module")
