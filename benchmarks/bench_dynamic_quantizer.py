@@ -2,7 +2,7 @@
 
     python benchmarks/bench_dynamic_quantizer.py [--runs 20] [--seq 128] [--accuracy] [--smoke]
 
-The SPEC.md recipe — ``DynamicQuantizer(model_path, quant_bits=8, activation_threshold=0.6)`` then
+The recipe from the articles — ``DynamicQuantizer(model_path, quant_bits=8, activation_threshold=0.6)`` then
 ``quantize(method=..., weight_bits=..., activation_bits=...)`` and ``benchmark()`` — for each method, every
 measurement FP32 vs quantized in the same call (median latency at batch 1, size, SQNR of the last hidden
 state against FP32). Writes benchmarks/results/dynamic_quantizer.json.

@@ -6,7 +6,8 @@ baselines and River's QuantileFilter(HalfSpaceTrees), one run.
 Data: ``deepseek.stream.simulate_transactions(seed=0)`` (the Handbook's generation process; synthetic — no real
 labeled fraud data ships offline). Features, the same for every model: the Handbook's customer features (count and
 mean amount over 1/7/30 days), its terminal count and risk over 1/7/30 days ending 7 days ago (labels known after
-7 days), the amount, and SPEC §9's three (the Handbook's weekend/night flags are left out).
+7 days), the amount, and the three fraud features (transaction_amount_std,
+login_location_entropy, device_fingerprint_match; the Handbook's weekend/night flags are left out).
 
 Protocol (the Handbook's chapter 3.4 baseline): train on the week from 2018-07-25, skip the 7-day label delay,
 test on the week from 2018-08-08; average precision and card-precision@100 (per day, mean) on the test week.

@@ -2,10 +2,10 @@
 
     python benchmarks/bench_static_graph.py [--runs 20] [--no-inductor] [--smoke]
 
-1. SPEC.md's example (``x.matmul(weight) + bias``, 64x1024 @ 1024x1024) and torchvision ResNet-50 (random
-   init: speed only; batch 1 and 8, 224x224): eager vs ``@static_graph`` (our passes, planned executor) vs
-   ``static_graph(backend="inductor")`` (our passes, then TorchInductor's generated kernels). Median of
-   ``--runs`` calls, calls interleaved round-robin so machine noise hits every row alike, 2 threads;
+1. The matmul-plus-bias example (``x.matmul(weight) + bias``, 64x1024 @ 1024x1024) and torchvision ResNet-50
+   (random init: speed only; batch 1 and 8, 224x224): eager vs ``@static_graph`` (our passes, planned
+   executor) vs ``static_graph(backend="inductor")`` (our passes, then TorchInductor's generated kernels).
+   Median of ``--runs`` calls, calls interleaved round-robin so machine noise hits every row alike, 2 threads;
    outputs checked against eager. Capture (and compile) time reported.
 2. Memory plan of ResNet-50 (batch 1, 224x224) and BERT-base (random init, batch 1, 128 tokens): peak
    activation memory with every intermediate in its own buffer (naive) vs planned (greedy by size) vs the
@@ -15,9 +15,10 @@
    checkpointed.
 Writes benchmarks/results/static_graph.json.
 
-``--smoke``: every part on tiny sizes — the SPEC example at 8x64 @ 64x64, torchvision ResNet-18 (10 classes,
-64x64, batch 1) in place of ResNet-50 (batch 2 for checkpointing), a 2-layer BERT (hidden 64, 16 tokens) in place
-of BERT-base, 2 runs and 2 training steps; the JSON goes to ``$DEEPSEEK_BENCH_RESULTS`` or a temporary folder.
+``--smoke``: every part on tiny sizes — the matmul-plus-bias example at 8x64 @ 64x64, torchvision ResNet-18
+(10 classes, 64x64, batch 1) in place of ResNet-50 (batch 2 for checkpointing), a 2-layer BERT (hidden 64, 16
+tokens) in place of BERT-base, 2 runs and 2 training steps; the JSON goes to ``$DEEPSEEK_BENCH_RESULTS`` or a
+temporary folder.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@
 The stream: the first ``--events`` transactions of ``deepseek.stream.simulate_transactions(seed=0)`` (the
 Fraud-Detection Handbook's generation process, 5,000 customers; synthetic, no real fraud data ships offline). Each
 implementation processes every event in arrival order in this process: the feature for the event, then the event
-joins the window (River: ``learn_one`` then ``transform_one``); and the SPEC's three features scored by
+joins the window (River: ``learn_one`` then ``transform_one``); and the three fraud features
+(transaction_amount_std, login_location_entropy, device_fingerprint_match) scored by
 ``RiskEngine`` (features + score + threshold per event). Per-event latency is timed around that step
 (p50/p99), throughput over the whole stream; medians over ``--rounds`` interleaved rounds. River's TimeRolling
 needs statistics that can be reverted, which its Entropy and Count are not, so the one feature both compute is the
@@ -27,7 +28,7 @@ from _common import add_smoke_flag, write_results
 from deepseek._machine import describe, summary
 from deepseek.stream import FeaturePipeline, handbook_features, simulate_transactions
 
-SPEC = ["transaction_amount_std", "login_location_entropy", "device_fingerprint_match"]
+FRAUD_FEATURES = ["transaction_amount_std", "login_location_entropy", "device_fingerprint_match"]
 
 
 def simulate(n: int, smoke: bool) -> list[dict[str, Any]]:
@@ -56,18 +57,19 @@ def timed(step: Any, events: list[dict[str, Any]]) -> tuple[list[int], float, li
 
 
 def run_scored(events: list[dict[str, Any]]) -> tuple[list[int], float, list[Any]]:
-    """SPEC's three features + RiskEngine's default model (scaler + logistic regression, trained online on the
-    first 5,000 events' synthetic labels beforehand) and the dynamic threshold: what one event costs end to end."""
+    """The three fraud features + RiskEngine's default model (scaler + logistic regression, trained online on
+    the first 5,000 events' synthetic labels beforehand) and the dynamic threshold: what one event costs
+    end to end."""
     from deepseek.stream import RiskEngine
 
-    engine = RiskEngine(top_k=0).attach_pipeline(FeaturePipeline(window_size=3600, features=SPEC,
+    engine = RiskEngine(top_k=0).attach_pipeline(FeaturePipeline(window_size=3600, features=FRAUD_FEATURES,
                                                                  online_learning=True))
     engine.set_threshold(dynamic=True, base=0.85, alert_rate=0.01)
     rng = random.Random(1)
     for e in events[:5000]:  # warm the model so the scores are not all 0.5
         engine.score(e)
         engine.feedback(e["tx_id"], rng.random() < 0.02)
-    engine.attach_pipeline(FeaturePipeline(window_size=3600, features=SPEC, online_learning=True))
+    engine.attach_pipeline(FeaturePipeline(window_size=3600, features=FRAUD_FEATURES, online_learning=True))
     return timed(engine.score, events)
 
 
@@ -108,8 +110,8 @@ def main() -> None:
     print(f"{n:,} simulated events, {users:,} users, {rounds} rounds", flush=True)
     cases = {"ours: amount std (1 h)": lambda: run_ours(events, ["transaction_amount_std"]),
              "River Agg + TimeRolling(Var): amount std (1 h)": lambda: run_river(events),
-             "ours: SPEC's 3 features (1 h)": lambda: run_ours(events, SPEC),
-             "ours: SPEC's 3 features + RiskEngine score (logistic regression, dynamic threshold)":
+             "ours: the 3 fraud features (1 h)": lambda: run_ours(events, FRAUD_FEATURES),
+             "ours: the 3 fraud features + RiskEngine score (logistic regression, dynamic threshold)":
                  lambda: run_scored(events),
              "ours: Handbook customer features (6: 1/7/30 days)": lambda: run_ours(events, handbook_features())}
     samples: dict[str, list[dict[str, float]]] = {name: [] for name in cases}

@@ -4,9 +4,10 @@ pipeline on the same events, one run.
     python benchmarks/bench_stream_redis.py [--events 200000] [--partitions 8] [--smoke]
 
 The stream: the first ``--events`` transactions of ``deepseek.stream.simulate_transactions(seed=0)`` (the
-Handbook's generation process; synthetic). Features: SPEC's three (1-hour windows by user). Redis: Debian's
-redis-server started on 127.0.0.1 by this script (no persistence), everything on this one machine — the workers,
-Redis and the publisher share its cores.
+Handbook's generation process; synthetic). Features: the three fraud features (transaction_amount_std,
+login_location_entropy, device_fingerprint_match; 1-hour windows by user). Redis: Debian's redis-server
+started on 127.0.0.1 by this script (no persistence), everything on this one machine — the workers, Redis and
+the publisher share its cores.
 
 Rows, each on fresh streams:
 - in-process: one ``FeaturePipeline.process`` loop over the events (the baseline; no Redis, no JSON).

@@ -62,7 +62,7 @@ def pruned_int8(out: Path, bar: Any, task: Any, *, epochs: int, train_images: in
     bar.update(task, description=STEPS[0])
     dense = fit_classifier(_cnn(), train, epochs=epochs, lr=3e-3, batch_size=128)
     bar.update(task, advance=1, description=STEPS[1])
-    # progressive: 2 steps of 25%, each followed by a third of an epoch at a lower learning rate (SPEC.md §3)
+    # progressive: 2 steps of 25%, each followed by a third of an epoch at a lower learning rate
     finetune_images = max(len(train) // 3, 1)
     pruned = prune_channels(
         dense, 0.5, train.x[:2], steps=2, round_to=8,

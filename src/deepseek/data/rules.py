@@ -1,6 +1,6 @@
 """Cleaning rules as data: a versioned mapping (or YAML file) that round-trips, checked when it is read.
 
-SPEC's shorthand works as written — ``{'length': (10, 512), 'language': 'en', 'toxicity': {'threshold': 0.3}}``
+The shorthand works as written — ``{'length': (10, 512), 'language': 'en', 'toxicity': {'threshold': 0.3}}``
 — and so does the explicit form ``to_dict()`` writes::
 
     version: 1
@@ -189,7 +189,9 @@ class CleaningRules:
 
     @classmethod
     def of(cls, spec: CleaningRules | Mapping[str, Any] | str | Path | None) -> CleaningRules:
-        """From SPEC's shorthand, the explicit mapping, a YAML file path, or None (no rules)."""
+        """From the shorthand (e.g.
+        ``{'length': (10, 512), 'language': 'en', 'toxicity': {'threshold': 0.3}}``),
+        the explicit mapping, a YAML file path, or None (no rules)."""
         if spec is None:
             return cls()
         if isinstance(spec, CleaningRules):

@@ -1,4 +1,5 @@
-"""``SparsityScheduler``: gradual unstructured pruning driven from the training loop (SPEC.md §3)."""
+"""``SparsityScheduler``: gradual unstructured pruning driven from the training loop (a pruning
+step between ``loss.backward()`` and ``optimizer.step()``)."""
 
 from __future__ import annotations
 
@@ -65,8 +66,8 @@ class SparsityScheduler(MaskedModelMixin):
     """Prune a model gradually to ``target_sparsity`` of its Linear/Conv weights.
 
     Call ``step(model)`` every ``prune_freq`` training steps, after ``loss.backward()`` and before
-    ``optimizer.step()`` (the order SPEC.md shows; ``taylor`` needs the gradients). Each call is one
-    pruning event ``prune_freq`` steps after the previous, unless ``step=`` gives the global step.
+    ``optimizer.step()`` (the usual place in a training loop; ``taylor`` needs the gradients). Each call is
+    one pruning event ``prune_freq`` steps after the previous, unless ``step=`` gives the global step.
     Sparsity follows ``schedule`` (cubic, linear, exponential, one_shot) from ``initial_sparsity`` at
     ``start_step`` to the target at ``end_step`` (default: 10 pruning events after ``start_step``).
     ``prune_method``: ``magnitude``/``l1`` (|w|; ``l2`` ranks w², the same order for single weights),

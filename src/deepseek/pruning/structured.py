@@ -174,11 +174,11 @@ def prune_channels(model: torch.nn.Module, ratio: float | None = None, example_i
     model. The input model is left untouched unless ``inplace=True`` (saves memory for big models; a failed
     prune then leaves it half-pruned — the error says so).
 
-    ``example_inputs`` trace the dependency graph once. ``finetune(model, step)`` runs after every
-    progressive step (e.g. an epoch at lr/10, SPEC.md §3). ``gradients(model)`` must run a backward pass
-    for ``importance="taylor"``. Pass a :class:`ChannelPruningConfig` or its fields as keywords. Every layer
-    whose output channels reach one of the model's outputs (through pooling, flattening, concatenation,
-    residual adds, ...) is kept whole, so the outputs keep their shapes.
+    ``example_inputs`` trace the dependency graph once. ``finetune(model, step)`` runs after every progressive
+    step (e.g. an epoch of fine-tuning at a tenth of the learning rate). ``gradients(model)`` must run a
+    backward pass for ``importance="taylor"``. Pass a :class:`ChannelPruningConfig` or its fields as keywords.
+    Every layer whose output channels reach one of the model's outputs (through pooling, flattening,
+    concatenation, residual adds, ...) is kept whole, so the outputs keep their shapes.
     """
     if not isinstance(model, torch.nn.Module):
         raise invalid("model", type(model).__name__, "a torch.nn.Module")

@@ -84,7 +84,8 @@ class TensorConfig:
 class CanaryPolicy:
     """When a canary version is rolled back automatically: over the last ``window_s`` seconds (at least
     ``min_requests`` requests), its error rate is above ``max_error_rate`` or its p99 latency above
-    ``max_p99_ms`` while the stable version's is not. The defaults are SPEC.md §8's alert thresholds."""
+    ``max_p99_ms`` while the stable version's is not. The defaults are the service alert
+    thresholds: error rate > 2 %, p99 latency > 800 ms."""
 
     max_error_rate: float = 0.02
     max_p99_ms: float = 800.0

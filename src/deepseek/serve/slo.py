@@ -1,4 +1,4 @@
-"""SPEC.md §8's service levels: latency < 500 ms (alert > 800 ms p99), error rate < 0.5 % (alert > 2 %), CPU
+"""The service levels: latency < 500 ms (alert > 800 ms p99), error rate < 0.5 % (alert > 2 %), CPU
 utilisation 60-80 % (alert > 90 %). One frozen source for the Prometheus alert rules ``deepseek serve
 alert-rules`` writes, the Grafana dashboard beside them, and the same checks evaluated in-process (which drive the
 canary rollback defaults)."""

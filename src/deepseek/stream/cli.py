@@ -48,7 +48,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="stream_command", metavar="ACTION", required=True)
     rp = sub.add_parser("replay", help="score a file of transactions as a live stream; metrics, latency, charts")
     rp.add_argument("transactions", help="a .csv or .parquet file, one transaction per row, in arrival order")
-    rp.add_argument("--config", default=None, metavar="YAML", help="stream.yaml (default: SPEC's three features, "
+    rp.add_argument("--config", default=None, metavar="YAML", help="stream.yaml (default: the three fraud "
+                    "features (transaction_amount_std, login_location_entropy, device_fingerprint_match), "
                     "logistic regression, dynamic threshold from 0.85)")
     rp.add_argument("--report", required=True, metavar="DIR", help="report.json/.md, daily.csv and PNGs go here")
     rp.add_argument("--limit", type=count(), default=None, help="replay only the first N rows")
@@ -65,8 +66,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     declare_outputs(sp, "output")
 
     def redis_options(p: argparse.ArgumentParser, url_required: bool) -> None:
-        p.add_argument("--config", default=None, metavar="YAML", help="stream.yaml: the features (default: SPEC's "
-                       "three); every worker of a pool must use the same")
+        p.add_argument("--config", default=None, metavar="YAML", help="stream.yaml: the features (default: "
+                       "the three fraud features transaction_amount_std, login_location_entropy, "
+                       "device_fingerprint_match); every worker of a pool must use the same")
         p.add_argument("--redis", required=url_required, default=None, metavar="URL", type=redis_url,
                        help="redis://host:port/db" + ("" if url_required else
                                                       " (default: start a throwaway redis-server on 127.0.0.1)"))

@@ -83,7 +83,7 @@ class Feature:
 
 
 NAMED: dict[str, Feature] = {
-    # SPEC.md §9's three
+    # the three core fraud features
     "transaction_amount_std": Feature("transaction_amount_std", "std", "amount"),
     "login_location_entropy": Feature("login_location_entropy", "entropy", "location"),
     "device_fingerprint_match": Feature("device_fingerprint_match", "seen_before", "device_fingerprint"),

@@ -20,7 +20,8 @@ from .redis_streams import RedisStreamConfig, check_reachable, counts, partition
 
 
 def pipeline_factory(config_path: str | Path | None, *, argument: str = "config_path") -> Callable[[], FeaturePipeline]:
-    """A factory of the pipeline ``stream.yaml`` describes (SPEC's three features without one)."""
+    """A factory of the pipeline ``stream.yaml`` describes (without one: the three fraud features
+    transaction_amount_std, login_location_entropy, device_fingerprint_match)."""
     from .config import StreamConfig
 
     config = StreamConfig.from_yaml(config_path, argument=argument) if config_path else StreamConfig()

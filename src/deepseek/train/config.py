@@ -1,4 +1,5 @@
-"""Trainer configuration: frozen, validated, built from the plain dicts SPEC.md shows."""
+"""Trainer configuration: frozen, validated, built from plain dicts
+(e.g. ``optimizer_config={"type": "AdamW", "lr": 1e-3}``)."""
 
 from __future__ import annotations
 

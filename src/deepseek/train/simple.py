@@ -15,7 +15,7 @@ def fit_classifier(model: torch.nn.Module, data: Any, *, epochs: int, lr: float 
     """Train ``model`` with Adam and cross-entropy on ``data`` (a :class:`deepseek.assets.Dataset`); eval mode after.
 
     ``on_step(global_step, model)`` runs after ``backward`` and before the optimizer step (where a pruning
-    scheduler goes, SPEC.md §3).
+    scheduler goes).
     """
     if epochs < 1:
         raise invalid("epochs", epochs, "a positive integer")
