@@ -41,12 +41,17 @@ def check_patterns(patterns: str | Iterable[str] | None, *, argument: str) -> tu
 
 
 def check_matched(named: Mapping[str, torch.nn.Module] | Iterable[tuple[str, torch.nn.Module]],
-                  patterns: Iterable[str], *, argument: str, what: str = "layer") -> None:
+                  patterns: Iterable[str], *, argument: str, what: str = "layer", classes: bool = True) -> None:
     """Refuse a pattern that selects none of ``named`` (name → module): InvalidArgumentError naming ``argument``,
-    the pattern, and a few real names to choose from."""
+    the pattern, and a few real names to choose from. ``classes=False`` for selectors that take names and
+    ``re:`` patterns only (a class name there would select nothing)."""
     items = [(n, m) for n, m in (named.items() if isinstance(named, Mapping) else named) if n]
     for key in patterns:
-        if not any(matches(n, m, (key,), argument=argument) for n, m in items):
+        if not classes and not key.startswith("re:"):
+            found = any(key == n for n, _ in items)
+        else:
+            found = any(matches(n, m, (key,), argument=argument) for n, m in items)
+        if not found:
             names = [n for n, _ in items]
             shown = ", ".join(names[:8]) + (f", ... ({len(names)} in all)" if len(names) > 8 else "")
             raise invalid(argument, key, f"a pattern matching a {what} of the model ({PATTERN_HELP}); "

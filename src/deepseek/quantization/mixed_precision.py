@@ -23,8 +23,7 @@ from torch.func import functional_call
 
 from .._config import BaseConfig, config_or_fields
 from .._errors import invalid
-from .._select import child_slots, matches
-from ._selectors import check_patterns, check_patterns_match
+from .._select import check_matched, check_patterns, child_slots, matches
 from .fake_quant import FakeQuantize, fake_quantize
 from .observers import make_observer
 from .precision import choose_precision
@@ -81,7 +80,7 @@ class MixedPrecisionConfig(BaseConfig):
         if not any(f in _FLOAT for f in formats):
             raise invalid("formats", tuple(formats), "at least one float format (layers the budget needs to keep)")
         object.__setattr__(self, "formats", tuple(sorted(set(formats), key=lambda f: (BITS[f], f))))
-        object.__setattr__(self, "skip", check_patterns("skip", self.skip))
+        object.__setattr__(self, "skip", check_patterns(self.skip, argument="skip"))
         if self.min_sqnr_db is None and self.max_kl is None and self.min_agreement is None:
             object.__setattr__(self, "min_sqnr_db", 20.0)
         if self.max_kl is not None and not self.max_kl > 0:
@@ -220,8 +219,8 @@ def plan_mixed_precision(model: torch.nn.Module, calibration: Any, config: Mixed
     if config.scheme == "static":
         fold_batchnorm(sim)  # as every INT8 lowering does, so layers see the weights they will run with
     kinds = (torch.nn.Linear,) if config.scheme == "weight_only" else (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d)
-    check_patterns_match("skip", config.skip, [(n, m) for n, m in sim.named_modules() if type(m) in kinds],
-                         "/".join(k.__name__ for k in kinds) + " layers")
+    check_matched([(n, m) for n, m in sim.named_modules() if type(m) in kinds], config.skip, argument="skip",
+                  what="/".join(k.__name__ for k in kinds) + " layer")
     layers: dict[str, _Simulated] = {}
     for name, parent, attr, module in list(child_slots(sim)):
         if type(module) in kinds and not matches(name, module, config.skip):

@@ -12,8 +12,7 @@ import torch
 
 from .._config import BaseConfig
 from .._errors import invalid
-from .._select import child_slots, matches
-from ._selectors import check_patterns, check_patterns_match
+from .._select import check_matched, check_patterns, child_slots, matches
 from .fake_quant import FakeQuantize
 from .spec import OBSERVERS, QuantSpec
 
@@ -77,13 +76,13 @@ class QATConfig(BaseConfig):
                 raise invalid(name, getattr(self, name), f"one of {OBSERVERS}")
         if self.weight_observer == "histogram" and self.per_channel_weights:
             raise invalid("weight_observer", "histogram", "a per-channel observer (minmax, mse, percentile, moving_average)")
-        object.__setattr__(self, "skip", check_patterns("skip", self.skip))
+        object.__setattr__(self, "skip", check_patterns(self.skip, argument="skip"))
         try:
             pairs = tuple((k, v) for k, v in (dict(self.layer_bits).items() if not isinstance(self.layer_bits, dict)
                                               else self.layer_bits.items()))
         except (TypeError, ValueError):
             raise invalid("layer_bits", self.layer_bits, "a dict of layer name (or 're:' regex) to bits") from None
-        check_patterns("layer_bits", [k for k, _ in pairs])
+        check_patterns([k for k, _ in pairs], argument="layer_bits")
         object.__setattr__(self, "layer_bits", pairs)
         for key, bits in self.layer_bits:
             if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 8:
@@ -113,8 +112,9 @@ class QATConfig(BaseConfig):
         if not isinstance(model, torch.nn.Module):
             raise invalid("model", type(model).__name__, "a torch.nn.Module")
         layers = [(n, m) for n, m in model.named_modules() if type(m) in _QAT_CLASS]
-        check_patterns_match("skip", self.skip, layers, "Conv/Linear layers")
-        check_patterns_match("layer_bits", [k for k, _ in self.layer_bits], layers, "Conv/Linear layers", classes=False)
+        check_matched(layers, self.skip, argument="skip", what="Conv/Linear layer")
+        check_matched(layers, [k for k, _ in self.layer_bits], argument="layer_bits", what="Conv/Linear layer",
+                      classes=False)
         if self.fold_bn:
             fold_batchnorm(model)
         swapped = 0

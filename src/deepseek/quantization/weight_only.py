@@ -18,8 +18,7 @@ import torch.nn.functional as F
 
 from .._config import BaseConfig, config_or_fields
 from .._errors import invalid
-from .._select import child_slots, matches
-from ._selectors import check_patterns, check_patterns_match
+from .._select import check_matched, check_patterns, child_slots, matches
 
 GROUP_SIZES = (32, 64, 128, 256)
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -54,13 +53,13 @@ class WeightOnlyConfig(BaseConfig):
             raise invalid("min_features", self.min_features, "a positive integer")
         if isinstance(self.group_size, bool):
             raise invalid("group_size", self.group_size, f"one of {GROUP_SIZES}, or None for per-channel int8")
-        object.__setattr__(self, "skip", check_patterns("skip", self.skip))
+        object.__setattr__(self, "skip", check_patterns(self.skip, argument="skip"))
         pairs = self.layer_bits.items() if isinstance(self.layer_bits, dict) else self.layer_bits
         try:
             pairs = tuple((k, v) for k, v in pairs)
         except (TypeError, ValueError):
             raise invalid("layer_bits", self.layer_bits, "a dict of layer name (or 're:' regex) to 4 or 8") from None
-        check_patterns("layer_bits", [k for k, _ in pairs])
+        check_patterns([k for k, _ in pairs], argument="layer_bits")
         object.__setattr__(self, "layer_bits", pairs)
         for key, bits in self.layer_bits:
             _check_bits(f"layer_bits[{key!r}]", bits)
@@ -217,8 +216,8 @@ def quantize_weights(model: torch.nn.Module, config: WeightOnlyConfig | None = N
         raise invalid("model", type(model).__name__, "a torch.nn.Module")
     config = config_or_fields(WeightOnlyConfig, config, kwargs)
     linears = [(name, m) for name, m in model.named_modules() if type(m) is torch.nn.Linear]
-    check_patterns_match("skip", config.skip, linears, "nn.Linear layers")
-    check_patterns_match("layer_bits", [k for k, _ in config.layer_bits], linears, "nn.Linear layers")
+    check_matched(linears, config.skip, argument="skip", what="nn.Linear layer")
+    check_matched(linears, [k for k, _ in config.layer_bits], argument="layer_bits", what="nn.Linear layer")
     dtype = _DTYPES[config.compute_dtype]
     swapped = 0
     for name, parent, attr, module in list(child_slots(model)):
