@@ -19,6 +19,16 @@ def test_export_has_dynamic_batch_and_matches_pytorch(tiny_cnn, image_input, tmp
     x = torch.randn(5, 3, 64, 64)
     got = sess.run(None, {"input": x.numpy()})[0]
     np.testing.assert_allclose(got, tiny_cnn(x).detach().numpy(), atol=1e-4)
+    # resnet18's ReLUs are in-place: exported out of place (faster to trace), then given back as they were
+    relus = [m for m in tiny_cnn.modules() if isinstance(m, torch.nn.ReLU)]
+    assert relus and all(m.inplace for m in relus)
+
+
+def test_in_place_activations_are_restored_when_the_export_fails(tmp_path):
+    model = torch.nn.Sequential(torch.nn.ReLU(inplace=True), Unexportable())
+    with pytest.raises(deepseek.DeepSeekError):
+        export_onnx(model, torch.randn(3, 3), tmp_path / "m.onnx")
+    assert model[0].inplace is True
 
 
 def test_batch_one_example_still_exports_a_dynamic_batch(tmp_path):
