@@ -7,6 +7,12 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # Inductor compiles in this process instead of warming up a pool of compile workers (each a fresh interpreter
 # importing torch) in every test process and smoke script: on 2 cores shared by two runners the pool buys nothing
 os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
+# One compute thread per process, sleeping when idle, here and in every process a test starts: the benchmark smoke
+# runs (below) keep the other core busy, and a second OpenMP / ONNX Runtime thread that has to wait for a core
+# at every parallel region made small-tensor work (AdaRound's 400 steps, training on digits) several times slower
+# on 2 cores (the optimize search: 124 s of CPU with 2 threads, 39 s with one, AMD EPYC Zen 3)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def pytest_collection_modifyitems(session, config, items):

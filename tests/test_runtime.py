@@ -122,3 +122,12 @@ def test_temporary_export_is_removed_with_the_predictor(tiny_cnn, image_input):
     del p
     gc.collect()
     assert not folder.exists()
+
+
+@pytest.mark.parametrize("env, given, expected", [("3", None, 3), ("3", 2, 2), ("", None, 0), ("4,2", None, 0),
+                                                  ("0", None, 0)])
+def test_onnx_runtime_threads_follow_omp_num_threads_unless_given(monkeypatch, env, given, expected):
+    from deepseek.runtime.backends import session_options
+
+    monkeypatch.setenv("OMP_NUM_THREADS", env)
+    assert session_options(threads=given).intra_op_num_threads == expected  # 0: ONNX Runtime's own default

@@ -46,10 +46,21 @@ def _prune(model, size=64):
     pytest.param("inception_v3", {"aux_logits": False, "init_weights": False}, 80, marks=slow),
     pytest.param("convnext_tiny", {}, 64, marks=slow),
     pytest.param("vit_b_16", {"image_size": 32}, 32, marks=slow),
-    pytest.param("swin_t", {}, 64, marks=slow),
 ])
 def test_zoo_model_prunes(name, kwargs, size):
     _prune(_build(name, **kwargs), size)
+
+
+@slow
+def test_swin_shifted_window_attention_prunes():
+    """torchvision's SwinTransformer at swin_t's structure (patch 4, window 7, heads 3-6-12-24, a patch merge per
+    stage) but half as wide and 5 blocks instead of 12: the same shifted-window attention, a third of the time."""
+    from torchvision.models.swin_transformer import SwinTransformer
+
+    torch.manual_seed(0)
+    model = SwinTransformer(patch_size=[4, 4], embed_dim=48, depths=[1, 1, 2, 1], num_heads=[3, 6, 12, 24],
+                            window_size=[7, 7], stochastic_depth_prob=0.2, num_classes=10).eval()
+    _prune(model)
 
 
 def test_squeezenet_fire_concatenation_maps_each_branch_to_its_consumer_columns():

@@ -129,7 +129,10 @@ ORT_LEVELS = ("disable", "basic", "extended", "all")
 
 
 def session_options(optimization: str = "all", threads: int | None = None) -> Any:
-    """ONNX Runtime session options: quiet logs, graph optimization level by name, intra-op threads."""
+    """ONNX Runtime session options: quiet logs, graph optimization level by name, intra-op threads.
+
+    Without ``threads``, a positive ``OMP_NUM_THREADS`` in the environment caps ONNX Runtime's threads as it caps
+    PyTorch's (ONNX Runtime's own pool ignores it otherwise and takes every core)."""
     import onnxruntime as ort
 
     if optimization not in ORT_LEVELS:
@@ -142,9 +145,17 @@ def session_options(optimization: str = "all", threads: int | None = None) -> An
         "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
         "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
     }[optimization]
+    if not threads:
+        threads = _omp_threads()
     if threads:
         opts.intra_op_num_threads = threads
     return opts
+
+
+def _omp_threads() -> int | None:
+    """``OMP_NUM_THREADS`` when it is one positive integer (OpenMP also allows a list per nesting level)."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 def module_bytes(module: Any) -> int:
