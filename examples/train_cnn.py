@@ -5,7 +5,9 @@
 
 Strategy, compression, optimizer and checkpoint folder come from `deepseek train`'s options unless given
 here. ``--die-at-step N`` kills one worker (SIGKILL, rank 1, first attempt only) after step N, to watch
-torchrun restart the job and the trainer resume from its newest checkpoint.
+torchrun restart the job and the trainer resume from its newest checkpoint. ``--then ARGS`` (repeatable) trains
+again in the same processes and process group with ARGS on top of this command line, e.g.
+``-- --out ring --then "--strategy zero1 --out zero1"``: several runs for one interpreter start-up per process.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
 import time
 from pathlib import Path
@@ -78,14 +81,29 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="per process")
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--dropout", type=float, default=0.1)
-    parser.add_argument("--float64", action="store_true",
+    parser.add_argument("--float64", action=argparse.BooleanOptionalAction, default=False,
                         help="train in float64: N processes then match one to float64 rounding (exactness checks)")
     parser.add_argument("--checkpoint-every", type=int)
     parser.add_argument("--die-at-step", type=int)
     parser.add_argument("--step-log", type=Path)
     parser.add_argument("--out", type=Path, help="write metrics (JSON) and final weights (.safetensors) here")
+    # None: `deepseek train`'s option (or the trainer's default)
+    parser.add_argument("--strategy")
+    parser.add_argument("--compression")
+    parser.add_argument("--sync-bn", action=argparse.BooleanOptionalAction)
+    parser.add_argument("--gradient-accumulation", type=int)
+    parser.add_argument("--checkpoint-path", type=Path)
+    parser.add_argument("--then", action="append", default=[], metavar="ARGS",
+                        help="then train again in the same processes with these options added (repeatable)")
     args = parser.parse_args()
+    runs = [args] + [parser.parse_args(shlex.split(more), argparse.Namespace(**vars(args))) for more in args.then]
+    # a later trainer joins the group the first one made; closing that one last leaves the group
+    trainers = [train_once(run) for run in runs]
+    for trainer in reversed(trainers):
+        trainer.close()
 
+
+def train_once(args: argparse.Namespace) -> deepseek.DistributedTrainer:
     train, test = data(args.dataset, args.limit)
     model = cnn(train.x.shape[1], train.x.shape[-1], args.dropout)
     if args.float64:
@@ -96,10 +114,14 @@ def main() -> None:
         callbacks.append(_DieAt(args.die_at_step))
     if args.step_log:
         callbacks.append(_StepLog(args.step_log))
+    distributed = {key: value for key, value in (("sync_bn", args.sync_bn),
+                                                 ("gradient_accumulation", args.gradient_accumulation))
+                   if value is not None}
     trainer = deepseek.DistributedTrainer(
         optimizer_config={"type": "AdamW", "lr": args.lr, "weight_decay": 0.01, "clip_grad_norm": 1.0},
-        batch_size=args.batch_size, checkpoint_every=args.checkpoint_every, callbacks=callbacks, precision="fp32",
-        progress=False)
+        distributed_config=distributed or None, strategy=args.strategy, compression=args.compression,
+        checkpoint_path=args.checkpoint_path, batch_size=args.batch_size, checkpoint_every=args.checkpoint_every,
+        callbacks=callbacks, precision="fp32", progress=False)
     start = time.perf_counter()
     history = trainer.fit(train, epochs=args.epochs, eval_data=test, model=model)
     seconds = time.perf_counter() - start
@@ -119,7 +141,7 @@ def main() -> None:
             args.out.mkdir(parents=True, exist_ok=True)
             (args.out / "metrics.json").write_text(json.dumps(summary, indent=1))
             save_file({k: v.contiguous() for k, v in weights.items()}, str(args.out / "weights.safetensors"))
-    trainer.close()
+    return trainer
 
 
 if __name__ == "__main__":

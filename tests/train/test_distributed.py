@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -21,15 +22,33 @@ DEEPSEEK = [sys.executable, "-m", "deepseek"]
 COMMON = ["--dataset", "digits", "--epochs", "1", "--dropout", "0"]
 
 
-def _run(tmp: Path, name: str, nproc: int, options: list[str], script_args: list[str]) -> dict:
-    out = tmp / name
-    command = [*DEEPSEEK, "train", str(SCRIPT), "--nproc", str(nproc), *options, "--", *script_args, "--out", str(out)]
+def _launch(tmp: Path, nproc: int, options: list[str], runs: dict[str, list[str]]) -> dict[str, dict]:
+    """One `deepseek train` job whose processes train each of ``runs`` in turn (train_cnn.py's ``--then``: one
+    interpreter start-up per process for all of them); the metrics and weights of each, by name."""
+    command = [*DEEPSEEK, "train", str(SCRIPT), "--nproc", str(nproc), *options, "--", *_script_args(tmp, runs)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=tmp)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env, cwd=tmp)
     assert done.returncode == 0, done.stderr[-3000:]
+    return {name: _read(tmp / name) for name in runs}
+
+
+def _script_args(tmp: Path, runs: dict[str, list[str]]) -> list[str]:
+    (first, args), *more = runs.items()
+    script = [*args, "--out", str(tmp / first)]
+    for name, args in more:
+        script += ["--then", shlex.join([*args, "--out", str(tmp / name)])]
+    return script
+
+
+def _read(out: Path) -> dict:
     result = json.loads((out / "metrics.json").read_text())
     result["weights"] = load_file(str(out / "weights.safetensors"))
     return result
+
+
+# the uninterrupted run the killed-worker test ends like: dropout on (the restart must restore the random state),
+# a checkpoint every step
+RESTARTABLE = ["--dataset", "digits", "--epochs", "2", "--batch-size", "32", "--checkpoint-every", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -41,31 +60,37 @@ def runs(tmp_path_factory) -> dict[str, dict]:
     every element by its own gradient's RMS, turns that noise into lr-sized steps for elements whose gradient is
     near the rounding floor: after 23 steps the weights differed by 3e-3 on AMD EPYC and 2.5e-5 on Intel Xeon,
     which no fixed float32 tolerance separates from a real bug. In float64 they agree to ~1e-14.
+
+    Two jobs (one of 1 process, one of 2) train all of them in turn: most of a job is interpreter start-up and
+    imports. Each job's first run takes its options from `deepseek train`, the others from the script's own
+    options, which win over the launcher's.
     """
     tmp = tmp_path_factory.mktemp("dist")
     exact = [*COMMON, "--float64"]
-    one = [*exact, "--batch-size", "64"]
-    two = [*exact, "--batch-size", "32"]
-    jobs = {
-        "one": (1, [], one),
-        "ring": (2, ["--sync-bn"], two),
-        "zero1": (2, ["--sync-bn", "--strategy", "zero1"], two),
-        "fsdp": (2, ["--sync-bn", "--strategy", "fsdp"], two),
-        # 2 micro-batches per step: 1 x 32 vs 2 x 16 (BatchNorm sees 32 samples either way)
-        "one_accumulation": (1, ["--gradient-accumulation", "2"], [*exact, "--batch-size", "32"]),
-        "accumulation": (2, ["--sync-bn", "--gradient-accumulation", "2"], [*exact, "--batch-size", "16"]),
-        "no_sync_bn": (2, [], two),
-        "fp16": (2, ["--compression", "fp16"], [*COMMON, "--batch-size", "32"]),
-        "powersgd": (2, ["--compression", "powersgd"], [*COMMON, "--batch-size", "32"]),
-        "2bit": (2, ["--compression", "2bit"], [*COMMON, "--batch-size", "32"]),
+    float32 = [*COMMON, "--no-float64", "--no-sync-bn", "--batch-size", "32"]
+    one = {  # 2 micro-batches per step: 1 x 32 vs 2 x 16 (BatchNorm sees 32 samples either way)
+        "one_accumulation": [*exact, "--batch-size", "32"],
+        "one": [*exact, "--batch-size", "64", "--gradient-accumulation", "1"],
     }
-    # two runs at a time: most of a run is interpreter start-up and imports, one core each (--standalone gives
-    # every run its own rendezvous port); the results do not depend on timing
+    two = {
+        "ring": [*exact, "--batch-size", "32"],
+        "zero1": ["--strategy", "zero1"],
+        "fsdp": ["--strategy", "fsdp"],
+        "accumulation": ["--gradient-accumulation", "2", "--batch-size", "16"],
+        "no_sync_bn": ["--no-sync-bn"],
+        "fp16": [*float32, "--compression", "fp16"],
+        "powersgd": [*float32, "--compression", "powersgd"],
+        "2bit": [*float32, "--compression", "2bit"],
+        "straight": [*RESTARTABLE, "--dropout", "0.1", "--no-float64", "--no-sync-bn",
+                     "--checkpoint-path", str(tmp / "ck_straight")],
+    }
+    # the two jobs at once, one core each; the results do not depend on timing
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(2) as pool:
-        futures = {name: pool.submit(_run, tmp, name, *job) for name, job in jobs.items()}
-        return {name: f.result() for name, f in futures.items()}
+        jobs = [pool.submit(_launch, tmp, 1, ["--gradient-accumulation", "2"], one),
+                pool.submit(_launch, tmp, 2, ["--sync-bn"], two)]
+        return {name: result for job in jobs for name, result in job.result().items()}
 
 
 def _free_port() -> int:
@@ -76,31 +101,30 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _run_two_nodes(tmp: Path, name: str, options: list[str], script_args: list[str]) -> dict:
+def _run_two_nodes(tmp: Path, options: list[str], runs: dict[str, list[str]]) -> dict[str, dict]:
     """Two "machines" of two processes each: two `deepseek train --nnodes 2` launches meeting at one rendezvous
-    endpoint, as on a real cluster (torchrun gives each its own LOCAL_WORLD_SIZE and consecutive ranks)."""
-    out = tmp / name
+    endpoint, as on a real cluster (torchrun gives each its own LOCAL_WORLD_SIZE and consecutive ranks). The
+    processes train each of ``runs`` in turn, as in `_launch`."""
     endpoint = f"127.0.0.1:{_free_port()}"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    script = _script_args(tmp, runs)
     launches = [subprocess.Popen([*DEEPSEEK, "train", str(SCRIPT), "--nproc", "2", "--nnodes", "2",
-                                  "--rdzv-endpoint", endpoint, "--job-id", name, *options, "--", *script_args,
-                                  "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                 env=env, cwd=tmp) for _ in range(2)]
-    outputs = [p.communicate(timeout=600) for p in launches]
+                                  "--rdzv-endpoint", endpoint, "--job-id", "nodes", *options, "--", *script],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp)
+                for _ in range(2)]
+    outputs = [p.communicate(timeout=900) for p in launches]
     for launch, (_, err) in zip(launches, outputs, strict=True):
         assert launch.returncode == 0, err[-3000:]
-    result = json.loads((out / "metrics.json").read_text())
-    result["weights"] = load_file(str(out / "weights.safetensors"))
-    return result
+    return {name: _read(tmp / name) for name in runs}
 
 
 @pytest.fixture(scope="module")
 def node_runs(tmp_path_factory) -> dict[str, dict]:
     """Hierarchical all-reduce and HSDP, each on 2 "nodes" x 2 processes x 16 samples (the flat all-reduce's
     equality with one process is the `ring` run's test; benchmarks/bench_distributed.py also runs it on 2 nodes)."""
-    tmp = tmp_path_factory.mktemp("nodes")
     args = [*COMMON, "--float64", "--batch-size", "16"]
-    return {name: _run_two_nodes(tmp, name, ["--sync-bn", "--strategy", name], args) for name in ("hierarchical", "hsdp")}
+    return _run_two_nodes(tmp_path_factory.mktemp("nodes"), ["--sync-bn", "--strategy", "hierarchical"],
+                          {"hierarchical": args, "hsdp": ["--strategy", "hsdp"]})
 
 
 def _max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
@@ -218,12 +242,11 @@ def test_2bit_compression_sends_a_quarter_byte_per_element_and_still_learns(runs
     assert two["history"][-1]["eval_accuracy"] > 0.7
 
 
-def test_a_killed_worker_restarts_and_the_run_ends_where_an_uninterrupted_one_does(tmp_path):
-    args = ["--dataset", "digits", "--epochs", "2", "--batch-size", "32", "--checkpoint-every", "1"]  # dropout on
-    straight = _run(tmp_path, "straight", 2, ["--checkpoint-path", str(tmp_path / "ck_straight")], args)
+def test_a_killed_worker_restarts_and_the_run_ends_where_an_uninterrupted_one_does(runs, tmp_path):
+    straight = runs["straight"]
     log = tmp_path / "steps.txt"
-    killed = _run(tmp_path, "killed", 2, ["--checkpoint-path", str(tmp_path / "ck_killed")],
-                  [*args, "--die-at-step", "12", "--step-log", str(log)])
+    killed = _launch(tmp_path, 2, ["--checkpoint-path", str(tmp_path / "ck_killed")],
+                     {"killed": [*RESTARTABLE, "--die-at-step", "12", "--step-log", str(log)]})["killed"]
     assert _max_diff(straight["weights"], killed["weights"]) == 0.0
     resumed = killed["resumed_from"]
     assert resumed is not None and 1 <= resumed <= 12
