@@ -2,6 +2,8 @@
 2, and no process started (the script's marker file never appears); nothing trains."""
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -109,3 +111,12 @@ def test_configs_refuse_wrong_types_naming_the_field():
         OptimizerConfig.parse({"gamma": "x"})
     with pytest.raises(InvalidArgumentError, match=r"^distributed_config\.powersgd_rank: "):
         DistributedConfig.parse({"powersgd_rank": True})
+
+
+def test_the_launcher_checks_its_options_without_importing_torch():
+    """`deepseek train` validates and starts torchrun; torch is imported by the processes it starts, not by it."""
+    code = ("import sys, argparse; from deepseek.train import launch; p = argparse.ArgumentParser(); "
+            "launch.configure_parser(p); a = p.parse_args(['x.py', '--nproc', '2', '--strategy', 'zero1']); "
+            "launch.launch_config(a); assert 'torch' not in sys.modules, 'torch imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -3,14 +3,32 @@
 asynchronous checkpoints, elastic restarts), ``IncrementalCheckpointer`` (saves only what changed) and
 ``fit_classifier``, the minimal loop used by examples."""
 
-from .comm_hooks import CommStats
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from .config import DistributedConfig, OptimizerConfig
-from .distributed import DistributedTrainer
-from .incremental_checkpoint import IncrementalCheckpointer, SaveStats
-from .simple import accuracy, fit_classifier
-from .sync_bn import SyncBatchNorm, convert_sync_batchnorm
-from .trainer import Callback, DeepSeekTrainer
+
+# the rest import torch: loaded when first asked for, so `deepseek train` checks its options (config.py) and
+# starts torchrun without paying for a torch import of its own
+_LAZY = {"CommStats": "comm_hooks", "DistributedTrainer": "distributed", "IncrementalCheckpointer": "incremental_checkpoint",
+         "SaveStats": "incremental_checkpoint", "accuracy": "simple", "fit_classifier": "simple",
+         "SyncBatchNorm": "sync_bn", "convert_sync_batchnorm": "sync_bn", "Callback": "trainer",
+         "DeepSeekTrainer": "trainer"}
 
 __all__ = ["Callback", "CommStats", "DeepSeekTrainer", "DistributedConfig", "DistributedTrainer",
            "IncrementalCheckpointer", "OptimizerConfig", "SaveStats", "SyncBatchNorm", "accuracy",
            "convert_sync_batchnorm", "fit_classifier"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -9,6 +9,8 @@ from typing import Any
 from .._config import BaseConfig
 from .._errors import invalid
 
+LAUNCH_ENV = "DEEPSEEK_TRAIN_CONFIG"  # JSON defaults set by `deepseek train` for the trainer in the script
+
 OPTIMIZERS = ("AdamW", "Adam", "SGD", "RMSprop")
 SCHEDULERS = (None, "cosine", "linear", "step", "constant")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")

@@ -25,14 +25,13 @@ import torch.distributed as dist
 
 from .._errors import ArtifactError, invalid
 from .comm_hooks import CommStats, register_compression
-from .config import DistributedConfig, OptimizerConfig
+from .config import LAUNCH_ENV, DistributedConfig, OptimizerConfig
 from .state_tree import join_tensors, split_tensors
 from .trainer import DeepSeekTrainer, capture_rng, optimizer_spec, restore_rng
 
 if TYPE_CHECKING:
     from .dist_checkpoint import ShardedCheckpointer
 
-LAUNCH_ENV = "DEEPSEEK_TRAIN_CONFIG"  # JSON defaults set by `deepseek train` for the trainer in the script
 _log = logging.getLogger("deepseek.train")
 
 

@@ -16,8 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import invalid
-from .config import COMPRESSIONS, OPTIMIZERS, PRECISIONS, STRATEGIES, DistributedConfig, OptimizerConfig
-from .distributed import LAUNCH_ENV
+from .config import (
+    COMPRESSIONS,
+    LAUNCH_ENV,
+    OPTIMIZERS,
+    PRECISIONS,
+    STRATEGIES,
+    DistributedConfig,
+    OptimizerConfig,
+)
 
 # the configuration field a validation error names -> the flag the user typed (both are shown)
 FLAGS = {"optimizer_config.type": "--optimizer", "optimizer_config.lr": "--lr", "strategy": "--strategy",
