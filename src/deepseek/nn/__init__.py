@@ -14,9 +14,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import lazy_getattr
 from .attention import GATES, DynamicAttention, KVCache, build_attention_mask
 from .moe import ROUTERS, MoELayer, MoELosses, SwiGLU
 from .rope import RotaryEmbedding, apply_rotary
@@ -36,9 +36,4 @@ __all__ = ["GATES", "ROUTERS", "DeepSeekConfig", "DeepSeekForCausalLM", "DeepSee
            "llama_to_deepseek", "sparse_attention"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

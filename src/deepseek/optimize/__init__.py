@@ -7,11 +7,11 @@ and writes the fastest (or smallest) artifact within the budget, the Pareto fron
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
 from typing import TYPE_CHECKING, Any
 
+from .._lazy import lazy_getattr
 from .config import OptimizeConfig
 from .lm import load_lm, optimize_lm
 from .replay import read_recipe, replay  # the function: it shadows its module's name in this package
@@ -34,12 +34,7 @@ def optimize(model: Any, example_inputs: Any = None, **options: Any) -> Optimize
     return run(model, example_inputs, **options)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 class _CallableModule(types.ModuleType):

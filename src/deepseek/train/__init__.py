@@ -5,9 +5,7 @@ asynchronous checkpoints, elastic restarts), ``IncrementalCheckpointer`` (saves 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from .._lazy import lazy_getattr
 from .config import DistributedConfig, OptimizerConfig
 
 # the rest import torch: loaded when first asked for, so `deepseek train` checks its options (config.py) and
@@ -22,12 +20,7 @@ __all__ = ["Callback", "CommStats", "DeepSeekTrainer", "DistributedConfig", "Dis
            "convert_sync_batchnorm", "fit_classifier"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:
