@@ -9,9 +9,9 @@ and configured U8S8 per-channel; ``quantize_dynamic`` defaults for BERT); torcha
 SQNR (dB) of the INT8 output against FP32 on real inputs (photo views; Rotten Tomatoes snippets). The
 models have random weights (no offline ResNet-50/BERT-base checkpoints): speed and numerical fidelity
 only; accuracy on real weights is in bench_quant_ort.py (MobileNetV2) and bench_minilm_int8.py (MiniLM).
-Writes benchmarks/results/int8_lowerings.json. ``--smoke``: every row on tiny stand-ins (ResNet-18 with 10
-classes at 64x64, batch 1 only; a 2-layer BERT, hidden 64, at 32 tokens), 8 calibration inputs, 4 checked
-inputs, 2 timed runs (figures meaningless; see benchmarks/_common.py).
+Writes benchmarks/results/int8_lowerings.json. ``--smoke``: every row on tiny stand-ins (a ResNet of one basic
+block per stage with 10 classes at 32x32, batch 1 only; a 1-layer BERT, hidden 64, at 16 tokens), 8 calibration
+inputs, 4 checked inputs, 2 timed runs (figures meaningless; see benchmarks/_common.py).
 """
 
 from __future__ import annotations
@@ -56,26 +56,28 @@ class Sizes:
     seq_len: int = 128  # BERT tokens
 
 
-SMOKE = Sizes(smoke=True, image_size=64, calibration=8, calibration_batch=4, check=4, batch_sizes=(1,), seq_len=32)
+SMOKE = Sizes(smoke=True, image_size=32, calibration=8, calibration_batch=4, check=4, batch_sizes=(1,), seq_len=16)
 
 
 def image_model(sizes: Sizes) -> tuple[torch.nn.Module, tuple]:
-    """ResNet-50 (random weights) and its example input; in smoke mode a 10-class ResNet-18 at 64x64."""
+    """ResNet-50 (random weights) and its example input; in smoke mode a 10-class ResNet of one basic block per
+    stage (each Inductor compile's time grows with the layers)."""
     if sizes.smoke:
-        import torchvision
+        from torchvision.models.resnet import BasicBlock, ResNet
 
-        return torchvision.models.resnet18(num_classes=10).eval(), (torch.randn(1, 3, sizes.image_size, sizes.image_size),)
+        model = ResNet(BasicBlock, [1, 1, 1, 1], num_classes=10).eval()
+        return model, (torch.randn(1, 3, sizes.image_size, sizes.image_size),)
     spec = models.get("resnet50")
     return spec.model, spec.example_inputs(1)
 
 
 def text_model(sizes: Sizes) -> torch.nn.Module:
-    """BERT-base (random weights) returning its hidden states; in smoke mode 2 layers, hidden 64."""
+    """BERT-base (random weights) returning its hidden states; in smoke mode 1 layer, hidden 64."""
     if not sizes.smoke:
         return models.get("bert-base").model
     from transformers import BertConfig, BertModel
 
-    config = BertConfig(num_hidden_layers=2, hidden_size=64, num_attention_heads=2, intermediate_size=128,
+    config = BertConfig(num_hidden_layers=1, hidden_size=64, num_attention_heads=2, intermediate_size=128,
                         attn_implementation="eager")  # bert-base-uncased vocabulary
     return models.HiddenStates(BertModel(config, add_pooling_layer=False).eval()).eval()
 
@@ -181,9 +183,11 @@ def resnet50(work: Path, runs: int, sizes: Sizes = Sizes()) -> dict[str, Any]:
 
 def bert_base(work: Path, runs: int, sizes: Sizes = Sizes()) -> dict[str, Any]:
     from onnxruntime.quantization import quantize_dynamic
+    from transformers import AutoTokenizer
 
     model = text_model(sizes)
-    _, tokenizer = assets.minilm()  # the bert-base-uncased WordPiece vocabulary (30,522 tokens)
+    # the bert-base-uncased WordPiece vocabulary (30,522 tokens)
+    tokenizer = AutoTokenizer.from_pretrained(assets.minilm_path(), local_files_only=True)
     texts = assets.rotten_tomatoes().texts
     count = sizes.check + sizes.calibration
     enc = tokenizer(texts[:count], padding="max_length", truncation=True, max_length=sizes.seq_len, return_tensors="pt")
@@ -197,7 +201,7 @@ def bert_base(work: Path, runs: int, sizes: Sizes = Sizes()) -> dict[str, Any]:
     step = sizes.calibration_batch
     calibration = [(ids[i:i + step], mask[i:i + step]) for i in range(sizes.check, count, step)]
     x = (ids[:1], mask[:1])
-    print(f"bert-base{' (smoke: 2 layers, hidden 64)' if sizes.smoke else ''} seq {sizes.seq_len} batch 1", flush=True)
+    print(f"bert-base{' (smoke: 1 layer, hidden 64)' if sizes.smoke else ''} seq {sizes.seq_len} batch 1", flush=True)
     rows = {
         "eager fp32": model,
         "onnxruntime fp32": ort_runner(fp32, names),

@@ -6,11 +6,12 @@ Writes benchmarks/results/runtimes.json (+ one PNG per model) and, with --update
 table between the RUNTIMES markers in README.md. Every figure is a median over --runs timed calls after
 warm-up, each backend in its own process; speedups are against eager PyTorch measured in the same run.
 
-``--smoke``: the same backends and outputs on small sizes (the built-in resnet18 on 64x64 inputs in place of
-resnet50; a 2-layer BERT of hidden size 64 on 16 tokens in place of bert-base; mobilenet_v2, a third built-in name
-on the same path as resnet18, left out: its torch.compile alone takes a minute on 2 cores),
-batch 1, 2 runs after 5 warm-up calls; the JSON and PNGs go to ``$DEEPSEEK_BENCH_RESULTS`` or a temporary
-folder, and README.md is never touched (``--update-readme`` is refused).
+``--smoke``: the same backends and outputs on small sizes (a ResNet of one basic block per stage, 10 classes, on
+32x32 inputs in place of resnet50; a 1-layer BERT of hidden size 64 on 16 tokens in place of bert-base; mobilenet_v2,
+a third image model on the same path, left out: its torch.compile alone takes a minute on 2 cores), batch 1, 2 runs
+after 2 warm-up calls, every backend in this process (a process per backend imports torch again, and transformers
+for the BERT: there is no peak memory worth isolating in a smoke). The JSON and PNGs go to ``$DEEPSEEK_BENCH_RESULTS``
+or a temporary folder, and README.md is never touched (``--update-readme`` is refused).
 """
 
 from __future__ import annotations
@@ -35,23 +36,24 @@ BACKENDS = ["eager", "compile", "onnxruntime"]
 
 
 def smoke_case(name: str) -> tuple[str, Any, tuple[Any, ...]]:
-    """--smoke: a small stand-in for built-in model ``name`` → (label, model, example inputs): the image models stay
-    built-in names (ResNet-18 for ResNet-50) on 64x64 inputs, BERT-base becomes a 2-layer BERT of hidden size 64 on
-    16 tokens (an importable module: each backend runs in its own process, which unpickles it)."""
+    """--smoke: a small stand-in for built-in model ``name`` → (label, model, example inputs): the smallest torchvision
+    ResNet for the image models, a 1-layer BERT of hidden size 64 on 16 tokens for BERT-base (few layers:
+    torch.compile's time grows with them)."""
     import torch
 
     torch.manual_seed(0)
     if name != "bert-base":
-        builtin = "resnet18" if name == "resnet50" else name
-        return builtin, builtin, (torch.randn(1, 3, 64, 64),)
+        from torchvision.models.resnet import BasicBlock, ResNet
+
+        return "resnet10", ResNet(BasicBlock, [1, 1, 1, 1], num_classes=10).eval(), (torch.randn(1, 3, 32, 32),)
     from transformers import BertConfig, BertModel
 
     from deepseek.models import HiddenStates
 
-    config = BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
+    config = BertConfig(hidden_size=64, num_hidden_layers=1, num_attention_heads=2, intermediate_size=128,
                         vocab_size=1000, max_position_embeddings=64, attn_implementation="eager")
     ids = torch.randint(0, config.vocab_size, (1, 16))
-    return "bert-2x64", HiddenStates(BertModel(config, add_pooling_layer=False)).eval(), (ids, torch.ones_like(ids))
+    return "bert-1x64", HiddenStates(BertModel(config, add_pooling_layer=False)).eval(), (ids, torch.ones_like(ids))
 
 
 def markdown(results: list[dict]) -> str:
@@ -92,7 +94,8 @@ def main() -> None:
             continue
         if args.smoke:
             label, model, inputs = smoke_case(name)
-            result = deepseek.benchmark(model, inputs, backends=BACKENDS, batch_sizes=[1], runs=2, warmup=5)
+            result = deepseek.benchmark(model, inputs, backends=BACKENDS, batch_sizes=[1], runs=2, warmup=2,
+                                        isolate=False)
         else:
             label = name
             result = deepseek.benchmark(name, backends=BACKENDS, batch_sizes=sizes, runs=args.runs, warmup=5)
