@@ -297,3 +297,39 @@ def test_a_non_finite_output_travels_in_binary_form(client):
     head = int(response.headers["inference-header-content-length"])
     _strict_json(response.content[:head])
     assert np.isinf(np.frombuffer(response.content[head:], np.float32)[0])
+
+
+def test_an_input_the_graph_cannot_broadcast_is_a_422_not_a_500(tmp_path):
+    """x: [batch, n] plus a [1, 3] constant runs for n = 1 (the warm-up) and n = 3, and fails inside ONNX Runtime for
+    n = 2: the request matched the declared shapes, so the model, not the server, refuses it — 422 with ONNX
+    Runtime's reason, the canary window untouched; a handler's own exception stays a 500."""
+    import onnx
+    from onnx import TensorProto, helper
+    from schemathesis.python.asgi import get_client
+
+    from deepseek.serve import ModelRouter
+    from deepseek.serve.app import create_app
+
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "c"], ["y"])], "broadcast",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "n"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])],
+        [helper.make_tensor("c", TensorProto.FLOAT, [1, 3], [1.0, 2.0, 3.0])])
+    (tmp_path / "repo" / "add" / "1").mkdir(parents=True)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]),
+              str(tmp_path / "repo" / "add" / "1" / "model.onnx"))
+    router = ModelRouter(tmp_path / "repo")
+    try:
+        with get_client(create_app(router)) as client:
+            def infer(n):
+                body = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, n], "data": [1.0] * n}]}
+                return client.post("/v2/models/add/infer", data=json.dumps(body).encode())
+
+            assert infer(3).status_code == 200
+            bad = infer(2)
+            assert bad.status_code == 422, bad.content[:300]
+            assert "cannot run on this input" in _strict_json(bad.content)["error"]
+            summary = router.resolve("add").window.summary()
+            assert summary["requests"] == 2 and summary["error_rate"] == 0.0
+    finally:
+        router.close()

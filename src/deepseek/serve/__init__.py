@@ -4,13 +4,13 @@ rollback, hot swaps), dynamic batching, the KServe v2 protocol on FastAPI/uvicor
 Importing this package does not import torch: a process serving ONNX models stays lean.
 """
 
-from .batcher import DynamicBatcher, HandlerError, QueueFull, RequestTimeout
+from .batcher import DynamicBatcher, HandlerError, InputRejected, QueueFull, RequestTimeout
 from .config import CanaryPolicy, ModelConfig, TensorConfig
 from .handler import Handler, TensorHandler
 from .metrics import ServingMetrics
 from .router import ModelNotFound, ModelRouter, ModelVersion
 
-__all__ = ["CanaryPolicy", "DynamicBatcher", "Handler", "HandlerError", "ModelConfig", "ModelNotFound",
+__all__ = ["CanaryPolicy", "DynamicBatcher", "Handler", "HandlerError", "InputRejected", "ModelConfig", "ModelNotFound",
            "ModelRouter", "ModelVersion", "QueueFull", "RequestTimeout", "ServingMetrics", "TensorConfig",
            "TensorHandler", "create_app"]
 

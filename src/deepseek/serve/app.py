@@ -13,9 +13,10 @@ beyond its datatype's range — refused, naming the input; a traffic weight that
 weights whose sum is not finite and > 0 — refused before anything changes), 404 for a model or version that is not
 loaded, 413 for a body over the limit (64 MiB for inference, 1 MiB for control requests), 422 when the model's
 output for this input holds NaN or an infinity and it was asked for as a JSON tensor (ask for it in binary form,
-``parameters.binary_data: true``, to receive the raw values), 503 with ``Retry-After`` when the model's queue is
-full, 504 when a request's own ``timeout_ms`` passed in the queue. A 500 means the model or a custom handler raised
-while running a valid request (or a bug in deepseek).
+``parameters.binary_data: true``, to receive the raw values) or when ONNX Runtime refuses an input whose names,
+dtypes and shapes match the model's but one of whose free dimensions the graph cannot broadcast or reshape, 503
+with ``Retry-After`` when the model's queue is full, 504 when a request's own ``timeout_ms`` passed in the queue.
+A 500 means a custom handler raised while running a valid request (or a bug in deepseek).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from .._errors import DeepSeekError, InvalidArgumentError
 from .admission import AdmissionGate
-from .batcher import HandlerError, QueueFull, RequestTimeout
+from .batcher import HandlerError, InputRejected, QueueFull, RequestTimeout
 from .config import DATATYPES, MAX_SECONDS, check_number
 from .protocol import HEADER_LENGTH, PayloadTooLarge, UnencodableOutput, encode_response, loads, parse_request
 from .router import ModelNotFound, ModelRouter
@@ -160,6 +161,9 @@ def create_app(router: ModelRouter, *, max_body_bytes: int = 64 * 2**20) -> Fast
                                        timeout_s=None if timeout is None else timeout / 1000)
             try:
                 outputs = await asyncio.wrap_future(future)
+            except InputRejected:  # the client's input, not the version, failed: no mark against a canary
+                router.record(mv, True, time.monotonic() - started, "bad_request")
+                raise
             except (HandlerError, RequestTimeout):
                 router.record(mv, False, time.monotonic() - started, "error")
                 raise
@@ -299,6 +303,9 @@ def _error(exc: BaseException) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=504)
     if isinstance(exc, UnencodableOutput):
         return JSONResponse({"error": str(exc)}, status_code=422)
+    if isinstance(exc, InputRejected):
+        return JSONResponse({"error": f"the model cannot run on this input (its names, dtypes and shapes match "
+                                      f"the model's, but a dimension does not fit the graph): {exc}"}, status_code=422)
     if isinstance(exc, HandlerError):
         return JSONResponse({"error": f"the model failed on this request: {exc}"}, status_code=500)
     if isinstance(exc, DeepSeekError):

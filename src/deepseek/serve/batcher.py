@@ -37,6 +37,23 @@ class HandlerError(Exception):
     """The model or a custom handler raised while running a batch (HTTP 500 for those requests only)."""
 
 
+class InputRejected(HandlerError):
+    """ONNX Runtime refused one request's input that matched the declared names, dtypes and shapes — a dimension
+    the graph cannot broadcast or reshape (HTTP 422 for that request: the model ran on its warm-up input)."""
+
+
+# ONNX Runtime's errors from running a graph on a given input (its pybind module's classes, matched by name so
+# that this module imports no runtime)
+_ORT_INPUT_ERRORS = ("InvalidArgument", "RuntimeException", "Fail")
+
+
+def _failure(exc: Exception) -> HandlerError:
+    """What a request that failed alone is told: its input was refused by the runtime, or the handler failed."""
+    kind = type(exc)
+    rejected = kind.__module__.startswith("onnxruntime") and kind.__name__ in _ORT_INPUT_ERRORS
+    return (InputRejected if rejected else HandlerError)(f"{kind.__name__}: {exc}")
+
+
 @dataclasses.dataclass
 class _Item:
     request: Any
@@ -195,7 +212,7 @@ class DynamicBatcher:
                     self._run_alone(item)
                 self._report(live, started, ok=True)
                 return
-            error = HandlerError(f"{type(exc).__name__}: {exc}")
+            error = _failure(exc)
             for item in live:
                 if not item.future.done():
                     item.future.set_exception(error)
@@ -218,7 +235,7 @@ class DynamicBatcher:
             result = self._execute([item])[0]
         except Exception as exc:
             if not item.future.done():
-                item.future.set_exception(HandlerError(f"{type(exc).__name__}: {exc}"))
+                item.future.set_exception(_failure(exc))
             return
         if not item.future.done():
             item.future.set_result(result)

@@ -21,7 +21,15 @@ from typing import Any
 import numpy as np
 
 from .._errors import ArtifactError, DeepSeekError, InvalidArgumentError, invalid
-from .batcher import BatchStats, DynamicBatcher, HandlerError, QueueFull, RequestTimeout, VersionClosed
+from .batcher import (
+    BatchStats,
+    DynamicBatcher,
+    HandlerError,
+    InputRejected,
+    QueueFull,
+    RequestTimeout,
+    VersionClosed,
+)
 from .config import MAX_SECONDS, ModelConfig, check_number
 from .handler import Handler, load_handler
 from .metrics import ServingMetrics
@@ -444,6 +452,9 @@ class ModelRouter:
         mv, future = self.submit(name, inputs, **options)
         try:
             result = future.result(timeout=None if timeout is None else timeout + 1)
+        except InputRejected:  # the client's input, not the version, failed: no mark against a canary
+            self.record(mv, True, time.monotonic() - started, "bad_request")
+            raise
         except (HandlerError, RequestTimeout):
             self.record(mv, False, time.monotonic() - started, "error")
             raise
