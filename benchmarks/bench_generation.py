@@ -10,7 +10,8 @@ caches: each a backend of ``deepseek.benchmark`` (``deepseek bench --model smoll
 measurement in a fresh process. ``--rounds`` rounds alternate the two models; figures are medians over rounds of
 each process's median, with the share of generated tokens equal to our eager model's. Targets (issue 17): ours eager
 >= transformers' Llama eager; static cache + compile >= 2x our eager at batch 1. Writes
-benchmarks/results/generation.json. ``--smoke``: a 2-layer random Llama, 4 tokens, one round, no compiled variant.
+benchmarks/results/generation.json. ``--smoke``: a 2-layer random Llama, 4 tokens, one round, no compiled variant,
+every measurement in this process.
 """
 
 from __future__ import annotations
@@ -31,11 +32,10 @@ OURS = ("eager", "compile", "int4", "kv-int8", "kv-int4")
 
 def models(smoke: bool) -> tuple[Any, Any, torch.Tensor]:
     """(transformers' Llama, ours on the same weights, prompt ids)."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM
 
     if smoke:
-        path = assets.smollm2_path()
-        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
+        tokenizer = assets.smollm2_tokenizer()
         torch.manual_seed(0)
         llama = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
                                              num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
@@ -64,7 +64,7 @@ def main() -> None:
         print(f"round {r + 1}/{rounds}", flush=True)
         for label, model, backends in (("transformers Llama eager", llama, ("eager",)), ("deepseek", ours, variants)):
             result = benchmark(model, ids, backends=backends, batch_sizes=sizes, runs=runs, warmup=2,
-                               new_tokens=new_tokens, threads=2, progress=True)
+                               new_tokens=new_tokens, threads=2, isolate=not args.smoke, progress=True)
             for row in result.rows:
                 name = label if label != "deepseek" else f"deepseek {row.backend}"
                 entry = {"status": row.status, "reason": row.reason}

@@ -9,8 +9,9 @@ Q4_1, groups of 32; the tied embedding/output layer Q8_0), so the int4 rows keep
 llama.cpp does, and "int4 g32 (all)" shows what quantizing it to 4 bits costs. Writes
 benchmarks/results/llm_weight_only.json.
 
-``--smoke`` runs every scheme on tiny sizes (2 windows of 32 tokens, a 32-token prefill, 4 new tokens, 2 timed
-runs) and writes to ``$DEEPSEEK_BENCH_RESULTS`` or a temporary folder; options given explicitly still win.
+``--smoke`` runs every scheme on a 2-layer random Llama (hidden 128, SmolLM2's tokenizer, tied embeddings) on
+tiny sizes (2 windows of 32 tokens, a 32-token prefill, 4 new tokens, 2 timed runs) and writes to
+``$DEEPSEEK_BENCH_RESULTS`` or a temporary folder; options given explicitly still win.
 """
 
 from __future__ import annotations
@@ -54,6 +55,17 @@ def linear_bytes(model: torch.nn.Module) -> int:
     return total
 
 
+def tiny_llama() -> tuple[torch.nn.Module, object]:
+    """A 2-layer random Llama with SmolLM2's tokenizer: the smoke run's model (every group size divides 128)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tok = assets.smollm2_tokenizer()
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=128, intermediate_size=256, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
+                         bos_token_id=1, eos_token_id=2)
+    return LlamaForCausalLM(config).eval(), tok
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--windows", type=int, default=16)
@@ -68,7 +80,7 @@ def main() -> None:
     prefill_key = f"prefill_{args.window}_ms"
     logging.disable(logging.WARNING)
     torch.manual_seed(0)
-    base, tok = assets.smollm2()
+    base, tok = tiny_llama() if args.smoke else assets.smollm2()
     text = assets.hamlet()
     prefill = tok(text, return_tensors="pt").input_ids[:, :args.window]
     rows = []
@@ -92,7 +104,8 @@ def main() -> None:
         row["decode_speedup_vs_fp32"] = row["decode_tokens_per_s"] / base_row["decode_tokens_per_s"]
         row["prefill_speedup_vs_fp32"] = base_row[prefill_key] / row[prefill_key]
         row["perplexity_change_vs_fp32"] = row["perplexity"] - base_row["perplexity"]
-    out = {"model": "SmolLM2-135M-Instruct (GGUF Q4_1, dequantized)", "text": "Hamlet",
+    model_name = "2-layer random Llama (smoke)" if args.smoke else "SmolLM2-135M-Instruct (GGUF Q4_1, dequantized)"
+    out = {"model": model_name, "text": "Hamlet",
            "window": args.window, "windows": args.windows, "new_tokens": args.new_tokens, "machine": summary(), "rows": rows}
     write_results(args, "llm_weight_only.json", out)
     print(json.dumps([{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()} for r in rows], indent=1))

@@ -8,7 +8,7 @@ runs in a process of its own: the figure is the median of ``--runs`` calls after
 time is reported apart), and the memory is the peak resident memory during those calls above what the process held
 before them (sampled every 0.5 ms: the attention's transient buffers — scores, masks — are mmapped and returned). The outputs of the sparse kinds are checked against each other first. Target (issue 17):
 sliding-window attention at 16k tokens >= 3x faster than dense SDPA. Writes benchmarks/results/sparse_attention.json.
-``--smoke``: 256 and 512 tokens, window 64, 2 runs.
+``--smoke``: 256 tokens, window 64, 2 runs, the three kinds in one process.
 """
 
 from __future__ import annotations
@@ -84,24 +84,29 @@ def main() -> None:
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     add_smoke_flag(parser)
     args = parser.parse_args()
-    if args.one:
-        kind, tokens = args.one.rsplit("@", 1)
-        print(json.dumps(one(kind, int(tokens), args.window, args.runs)))
+    if args.one:  # "kind@tokens", several joined by ";": one JSON line each
+        for job in args.one.split(";"):
+            kind, tokens = job.rsplit("@", 1)
+            print(json.dumps(one(kind, int(tokens), args.window, args.runs)), flush=True)
         return
     if args.smoke:
-        args.tokens, args.window, args.runs = "256,512", 64, 2
+        args.tokens, args.window, args.runs = "256", 64, 2
     lengths = [int(t) for t in args.tokens.split(",")]
+    # a smoke run's figures mean nothing: its kinds share one process (one torch import, not three)
+    groups = [KINDS] if args.smoke else [(kind,) for kind in KINDS]
     rows: dict[str, dict[str, Any]] = {}
     for tokens in lengths:
-        for kind in KINDS:
-            done = subprocess.run([sys.executable, __file__, "--one", f"{kind}@{tokens}", "--window", str(args.window),
+        for group in groups:
+            jobs = ";".join(f"{kind}@{tokens}" for kind in group)
+            done = subprocess.run([sys.executable, __file__, "--one", jobs, "--window", str(args.window),
                                    "--runs", str(args.runs)], capture_output=True, text=True, timeout=1800,
                                   env={**os.environ, "OMP_NUM_THREADS": "2"})
             if done.returncode != 0:
-                raise SystemExit(f"{kind} at {tokens}: {done.stderr.strip()[-800:]}")
-            rows.setdefault(str(tokens), {})[kind] = json.loads(done.stdout.strip().splitlines()[-1])
-            r = rows[str(tokens)][kind]
-            print(f"{tokens:6d} {kind:28s} {r['median_ms']:10.2f} ms  +{r['peak_extra_mb']:8.1f} MB peak", flush=True)
+                raise SystemExit(f"{jobs}: {done.stderr.strip()[-800:]}")
+            for kind, line in zip(group, done.stdout.strip().splitlines()[-len(group):]):
+                r = rows.setdefault(str(tokens), {})[kind] = json.loads(line)
+                print(f"{tokens:6d} {kind:28s} {r['median_ms']:10.2f} ms  +{r['peak_extra_mb']:8.1f} MB peak",
+                      flush=True)
         flex, masked = rows[str(tokens)][KINDS[2]], rows[str(tokens)][KINDS[1]]
         if abs(flex["checksum"] - masked["checksum"]) > 1e-3 * max(1.0, abs(masked["checksum"])):
             raise SystemExit(f"FlexAttention and the masked SDPA disagree at {tokens} tokens")

@@ -15,10 +15,10 @@
    checkpointed.
 Writes benchmarks/results/static_graph.json.
 
-``--smoke``: every part on tiny sizes — the matmul-plus-bias example at 8x64 @ 64x64, torchvision ResNet-18
-(10 classes, 64x64, batch 1) in place of ResNet-50 (batch 2 for checkpointing), a 2-layer BERT (hidden 64, 16
-tokens) in place of BERT-base, 2 runs and 2 training steps; the JSON goes to ``$DEEPSEEK_BENCH_RESULTS`` or a
-temporary folder.
+``--smoke``: every part on tiny sizes — the matmul-plus-bias example at 8x64 @ 64x64, a torchvision ResNet with
+one basic block per stage (ResNet-10: 10 classes, 64x64, batch 1; eager and planned only) in place of ResNet-50
+(batch 2 for checkpointing), a 2-layer BERT (hidden 64, 16 tokens) in place of BERT-base, 2 runs and 2 training
+steps; the JSON goes to ``$DEEPSEEK_BENCH_RESULTS`` or a temporary folder.
 """
 
 from __future__ import annotations
@@ -85,11 +85,9 @@ def memory(name: str, model: torch.nn.Module, args: tuple[Any, ...]) -> dict[str
     return row
 
 
-def checkpointing(runs: int, arch: str = "resnet50", label: str = "ResNet-50", batch: int = 8, size: int = 224,
-                  **model_kwargs: Any) -> dict[str, Any]:
+def checkpointing(runs: int, make: Any, label: str = "ResNet-50", batch: int = 8, size: int = 224) -> dict[str, Any]:
     torch.manual_seed(0)
-    plain = torchvision.models.get_model(arch, **model_kwargs).train()
-    ckpt = torchvision.models.get_model(arch, **model_kwargs).train()
+    plain, ckpt = make().train(), make().train()
     ckpt.load_state_dict(plain.state_dict())
     deepseek.checkpoint_activations(ckpt, ["layer1", "layer2", "layer3", "layer4"])
     x = torch.randn(batch, 3, size, size)
@@ -125,13 +123,21 @@ def main() -> None:
     torch.manual_seed(0)
     if args.smoke:  # the same parts on tiny sizes
         runs, train_runs, dim, rows_in = 2, 2, 64, 8
-        arch, label, size, batches, vision = "resnet18", "ResNet-18", 64, (1,), {"num_classes": 10}
+        arch, label, size, batches = "resnet10", "ResNet-10", 64, (1,)
+
+        def make() -> torch.nn.Module:  # ResNet-18 with one block per stage: half the graph to compile
+            return torchvision.models.resnet.ResNet(torchvision.models.resnet.BasicBlock, [1, 1, 1, 1], num_classes=10)
+
         bert_key, bert_label, tokens, train_batch = "bert_tiny", "BERT 2x64", 16, 2
         bert_sizes = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128,
                       "vocab_size": 1000, "max_position_embeddings": 64}
     else:
         runs, train_runs, dim, rows_in = args.runs, args.train_runs, 1024, 64
-        arch, label, size, batches, vision = "resnet50", "ResNet-50", 224, (1, 8), {}
+        arch, label, size, batches = "resnet50", "ResNet-50", 224, (1, 8)
+
+        def make() -> torch.nn.Module:
+            return torchvision.models.get_model(arch)
+
         bert_key, bert_label, tokens, train_batch, bert_sizes = "bert_base", "BERT-base", 128, 8, {}
     out: dict[str, Any] = {"machine": summary(2), "speed": {}, "memory": {}}
     weight, bias = torch.randn(dim, dim), torch.randn(dim)
@@ -140,9 +146,11 @@ def main() -> None:
         return x.matmul(weight) + bias
 
     out["speed"]["spec_example"] = speed("spec example", spec_example, torch.randn(rows_in, dim), runs, not args.no_inductor)
-    resnet = torchvision.models.get_model(arch, **vision).eval()
+    resnet = make().eval()
+    # a smoke run compiles with Inductor once, the example above: ResNet's compile alone takes ~25 s
+    resnet_inductor = not (args.no_inductor or args.smoke)
     for b in batches:
-        out["speed"][f"{arch}_bs{b}"] = speed(label, resnet, torch.randn(b, 3, size, size), runs, not args.no_inductor)
+        out["speed"][f"{arch}_bs{b}"] = speed(label, resnet, torch.randn(b, 3, size, size), runs, resnet_inductor)
     out["memory"][arch] = memory(f"{label} bs1 {size}", resnet, (torch.randn(1, 3, size, size),))
     from transformers import BertConfig, BertModel
 
@@ -150,7 +158,7 @@ def main() -> None:
     bert = BertModel(config).eval()
     out["memory"][bert_key] = memory(f"{bert_label} bs1 {tokens} tokens", bert,
                                      (torch.randint(0, config.vocab_size, (1, tokens)),))
-    out["checkpointing"] = checkpointing(train_runs, arch, label, train_batch, size, **vision)
+    out["checkpointing"] = checkpointing(train_runs, make, label, train_batch, size)
     write_results(args, "static_graph.json", out)
 
 
