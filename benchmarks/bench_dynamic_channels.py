@@ -13,7 +13,7 @@ Latency: median of ``--runs`` eager forwards (after warm-up), 1 thread, batch 1 
 model is timed both ways (each sample with its own filters, and the dense convolution masked). MACs: every
 Conv2d/Linear's multiply-accumulates for the dense and pruned models (Torch-Pruning's counter), the gated
 model's own count of what it ran (kept filters x read channels, plus its predictors). Writes
-benchmarks/results/dynamic_channels.json. ``--smoke``: 512 training / 256 test images, 1 epoch, 3 runs.
+benchmarks/results/dynamic_channels.json. ``--smoke``: 128 training (one batch) / 64 test images, 1 epoch, 2 runs.
 """
 
 from __future__ import annotations
@@ -108,8 +108,8 @@ def dense_macs(model: torch.nn.Module, x: torch.Tensor) -> int:
 
 def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     torch.manual_seed(0)
-    train_n = 512 if args.smoke else (args.cnn_train if kind == "cnn" else args.resnet_train)
-    train, test = data(kind, train_n, 256 if args.smoke else 10_000)
+    train_n = 128 if args.smoke else (args.cnn_train if kind == "cnn" else args.resnet_train)
+    train, test = data(kind, train_n, 64 if args.smoke else 10_000)
     epochs = 1 if args.smoke else args.epochs
     dense = cnn() if kind == "cnn" else resnet18()
     t0 = time.perf_counter()
@@ -168,7 +168,7 @@ def main() -> None:
     add_smoke_flag(parser)
     args = parser.parse_args()
     if args.smoke:
-        args.runs = 3
+        args.runs = 2
     results: dict[str, Any] = {"machine": describe(summary(threads=1)), "smoke": args.smoke}
     for kind in args.models.split(","):
         results[kind] = run(kind, args)

@@ -6,8 +6,8 @@ MobileNetV2 with real ImageNet weights, calibrated (percentile) on 128 random cr
 checked on the 8 fixed views of each photo (top-1 agreement with FP32, overall and on confident views).
 ResNet-50 (random weights: speed only) also against ONNX Runtime's default S8S8 quantization.
 Writes benchmarks/results/quant_ort.json. ``--smoke``: the same steps at 64x64 (MobileNetV2 on 1 view of each
-photo, calibrated on 8 crops; a 10-class ResNet-18 in ResNet-50's place), batch 1 only, 2 timed runs (figures
-meaningless; see benchmarks/_common.py).
+photo, calibrated on 8 crops; a 10-class ResNet-18 in ResNet-50's place), batch 1 only, measured in this process (no
+worker process per row), 2 timed runs (figures meaningless; see benchmarks/_common.py).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def main() -> None:
     for label, model in (("fp32", mbv2), ("int8", q.path)):
         backends = ["eager", "onnxruntime"] if label == "fp32" else ["onnxruntime"]
         r = deepseek.benchmark(model, x[:1], backends=backends, baseline=backends[0], batch_sizes=list(sizes.batch_sizes),
-                               runs=args.runs)
+                               runs=args.runs, isolate=not sizes.smoke)
         console.print(r.table())
         out["mobilenet_v2"][label] = r.to_dict()
 
@@ -110,7 +110,7 @@ def main() -> None:
     for label, model, backends in (("fp32", r50_model, ["eager", "onnxruntime"]), ("deepseek_int8_u8s8", r50.path, ["onnxruntime"]),
                                    ("ort_default_int8_s8s8", work / "r50_ort_default.onnx", ["onnxruntime"])):
         r = deepseek.benchmark(model, ex, backends=backends, baseline=backends[0], batch_sizes=list(sizes.batch_sizes),
-                               runs=args.runs)
+                               runs=args.runs, isolate=not sizes.smoke)
         console.print(f"[bold]resnet50 {label}[/]")
         console.print(r.table())
         out["resnet50"][label] = r.to_dict()

@@ -8,7 +8,8 @@ parameters and MACs; then the pruned model quantized to static INT8 for ONNX Run
 random inputs — speed only), against the dense FP32 baseline. Random-init torchvision weights (no offline ResNet-50 checkpoint): speed only —
 accuracy after pruning + fine-tuning is measured on real labeled data in bench_pruning.py.
 Writes benchmarks/results/structured_pruning_<model>.json. ``--smoke``: the same rows for resnet18 with 10 classes
-at 64x64 (8 calibration inputs), 2 timed runs after 1 warm-up; figures meaningless, written outside benchmarks/results.
+at 64x64 (8 calibration inputs), batch 1 only, measured in this process, 2 timed runs after 1 warm-up; figures
+meaningless, written outside benchmarks/results.
 """
 
 from __future__ import annotations
@@ -33,10 +34,10 @@ def main() -> None:
     add_smoke_flag(parser)
     args = parser.parse_args()
     # smoke: a small model and input, fewer warm-up calls; otherwise torchvision's defaults and deepseek.benchmark's
-    side, calib_n, build, timing = 224, 32, {}, {}
-    if args.smoke:
+    side, calib_n, build, timing, batches = 224, 32, {}, {}, [1, 8]
+    if args.smoke:  # in-process: a worker process per row costs more than the row
         args.model, args.runs = "resnet18", 2
-        side, calib_n, build, timing = 64, 8, {"num_classes": 10}, {"warmup": 1}
+        side, calib_n, build, timing, batches = 64, 8, {"num_classes": 10}, {"warmup": 1, "isolate": False}, [1]
     console = Console(width=140)
     torch.manual_seed(0)
     dense = getattr(torchvision.models, args.model)(weights=None, **build).eval()
@@ -47,7 +48,7 @@ def main() -> None:
     out = {"model": args.model, "ratio": args.ratio, "machine": summary(), "pruning": result.to_dict(), "rows": {}}
     out["pruning"]["groups"] = len(result.groups)
     for label, model in (("dense", dense), ("pruned", pruned)):
-        r = deepseek.benchmark(model, x, backends=["eager", "onnxruntime"], baseline="eager", batch_sizes=[1, 8], runs=args.runs,
+        r = deepseek.benchmark(model, x, backends=["eager", "onnxruntime"], baseline="eager", batch_sizes=batches, runs=args.runs,
                                **timing)
         console.print(f"[bold]{args.model} {label}[/]")
         console.print(r.table())
@@ -57,7 +58,7 @@ def main() -> None:
 
     calib = torch.randn(calib_n, 3, side, side, generator=torch.Generator().manual_seed(1))
     int8 = quantize_static_onnx(pruned, calib, scratch_dir() / "pruned_int8.onnx")
-    r = deepseek.benchmark(int8.path, x, backends=["onnxruntime"], batch_sizes=[1, 8], runs=args.runs, **timing)
+    r = deepseek.benchmark(int8.path, x, backends=["onnxruntime"], batch_sizes=batches, runs=args.runs, **timing)
     console.print(f"[bold]{args.model} pruned + INT8[/]")
     console.print(r.table())
     out["rows"]["pruned+int8"] = {f"{row['backend']} bs{row['batch_size']}": row["median_ms"] for row in r.to_dict()["rows"]}
