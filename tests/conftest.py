@@ -34,6 +34,25 @@ def pytest_collection_finish(session):
         session.config._deepseek_smoke_runner = runner
 
 
+def pytest_runtest_setup(item):
+    """Once the smoke runs are done, the tests left take every core (a torch thread each, here and in the processes
+    they start): on 2 cores the smoke runs end well before the foreground does. Switched between test files only,
+    so that a module's fixtures and tests see one thread count (results replayed exactly stay exact)."""
+    runner = getattr(item.config, "_deepseek_smoke_runner", None)
+    first_of_module = getattr(item.config, "_deepseek_module", None) is not item.module
+    item.config._deepseek_module = item.module
+    if runner is None or getattr(item.config, "_deepseek_all_cores", False) or not first_of_module \
+            or not runner.finished():
+        return
+    item.config._deepseek_all_cores = True
+    cores = str(os.cpu_count() or 1)
+    os.environ["OMP_NUM_THREADS"] = cores
+    import sys
+
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(int(cores))
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """Each smoke script's wall time, the slowest first: where the suite's time goes."""
     runner = getattr(config, "_deepseek_smoke_runner", None)

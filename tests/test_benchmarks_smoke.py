@@ -89,6 +89,11 @@ class SmokeRunner:
 
     start = add_runner
 
+    def finished(self) -> bool:
+        """Every script has run (the queue is empty and no runner is busy)."""
+        with self.lock:
+            return not self.queue and not any(t.is_alive() for t in self.threads)
+
     def wait(self) -> tuple[dict, dict[Path, Path], bool]:
         self.add_runner()  # the foreground is done: both cores for what is left
         for thread in self.threads:
