@@ -56,12 +56,16 @@ def slow_server(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "deepseek", "serve", str(repo), "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
+    # the port is bound before the models load: "not ready" answers come first, then 200
+    deadline = time.monotonic() + 60
+    while True:
         try:
             if _call(url + "/v2/health/ready")[0] == 200:
                 break
         except OSError:
-            time.sleep(0.1)
+            pass
+        assert time.monotonic() < deadline and proc.poll() is None, "the server never became ready"
+        time.sleep(0.1)
     yield port, url
     proc.terminate()
     proc.wait(timeout=30)
