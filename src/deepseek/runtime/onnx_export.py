@@ -99,7 +99,7 @@ def export_onnx(
     trace_args = _grown(args) if dynamic_batch and all(_is_batched(a) for a in args) and \
         all(a.shape[0] == 1 for a in args) else args
     started = time.perf_counter()
-    with out_of_place_activations(model if program is None else None):
+    with _out_of_place_activations(model if program is None else None):
         try:
             onnx_program = _torch_onnx_export(program or model, trace_args, names, output_names, opset, dynamic_batch)
         except Exception as exc:  # the exporter raises many types; the user needs the op that failed
@@ -134,7 +134,7 @@ def export_onnx(
 
 
 @contextlib.contextmanager
-def out_of_place_activations(model: torch.nn.Module | None) -> Any:
+def _out_of_place_activations(model: torch.nn.Module | None) -> Any:
     """Within the block, ``model``'s in-place activations (``ReLU(inplace=True)`` and the like) compute out of
     place; their flags are restored afterwards.
 

@@ -161,11 +161,8 @@ def create_app(router: ModelRouter, *, max_body_bytes: int = 64 * 2**20) -> Fast
                                        timeout_s=None if timeout is None else timeout / 1000)
             try:
                 outputs = await asyncio.wrap_future(future)
-            except InputRejected:  # the client's input, not the version, failed: no mark against a canary
-                router.record(mv, True, time.monotonic() - started, "bad_request")
-                raise
-            except (HandlerError, RequestTimeout):
-                router.record(mv, False, time.monotonic() - started, "error")
+            except (HandlerError, RequestTimeout) as exc:
+                router.record_failure(mv, exc, time.monotonic() - started)
                 raise
             try:
                 body_out, head_len = encode_response(name, mv.version, parsed.get("id"), outputs, parsed)

@@ -452,11 +452,8 @@ class ModelRouter:
         mv, future = self.submit(name, inputs, **options)
         try:
             result = future.result(timeout=None if timeout is None else timeout + 1)
-        except InputRejected:  # the client's input, not the version, failed: no mark against a canary
-            self.record(mv, True, time.monotonic() - started, "bad_request")
-            raise
-        except (HandlerError, RequestTimeout):
-            self.record(mv, False, time.monotonic() - started, "error")
+        except (HandlerError, RequestTimeout) as exc:
+            self.record_failure(mv, exc, time.monotonic() - started)
             raise
         self.record(mv, True, time.monotonic() - started, "ok")
         return result
@@ -467,6 +464,14 @@ class ModelRouter:
         self.metrics.duration.labels(mv.name, mv.version).observe(seconds)
         mv.window.add(ok, seconds)
         self._check_canary(mv)
+
+    def record_failure(self, mv: ModelVersion, exc: BaseException, seconds: float) -> None:
+        """One request that failed: an input the model refused is the client's error (no mark against the version
+        or its canary check); anything else is the version's."""
+        if isinstance(exc, InputRejected):
+            self.record(mv, True, seconds, "bad_request")
+        else:
+            self.record(mv, False, seconds, "error")
 
     def admission_limit(self, name: str) -> int | None:
         """Requests for ``name`` the server may hold at once (queued, running, or still being read): the queues'
