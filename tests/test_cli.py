@@ -1,5 +1,6 @@
 """The command line: every subcommand answers bad input with one clear line and exit status 2."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -126,6 +127,16 @@ def test_demo_end_to_end(tmp_path):
     int8_agreement = report["agreement"]["int8_onnx"]["extra"]
     assert int8_agreement["confident_agreement"] > 0.8  # measured, reported as is
     assert int8_agreement["clear_views"] <= int8_agreement["confident_views"]
+    # the layout this CPU's class calls for, held to its floor on held-out crops, and the verdict printed
+    from deepseek.quantization import choose_precision
+
+    assert report["int8_plan"]["int8_format"] == choose_precision().int8_format == report["int8"]["attempts"][0]["int8_format"]
+    assert report["int8"]["min_agreement"] == 0.95 and not report["int8"]["below_floor"]
+    assert "meets its floor" in report["int8_summary"]
+    if importlib.util.find_spec("openvino") and importlib.util.find_spec("nncf"):  # the peer, measured in the same run
+        peer = {(r["backend"], r["batch_size"]): r for r in report["benchmark"]["peer_openvino_int8"]["rows"]}
+        assert peer[("openvino", 1)]["status"] == "ok" and (tmp_path / "demo" / "mobilenet_v2_openvino_int8.bin").exists()
+        assert report["agreement"]["peer_openvino_int8"]["extra"]["confident_agreement"] > 0.8
     summary = (tmp_path / "demo" / "summary.md").read_text()
     assert "clear views" in summary and ("near-ties" in summary or "on all" in summary)
     fp32 = {(r["backend"], r["batch_size"]): r for r in report["benchmark"]["fp32"]["rows"]}

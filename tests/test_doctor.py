@@ -41,6 +41,10 @@ def test_json_report_states_this_cpus_amx_and_vnni():
         expected = ("AMX-INT8" if "amx_int8" in flags else "AVX-512 VNNI" if "avx512_vnni" in flags
                     else "AVX-VNNI" if "avx_vnni" in flags else "none")
         assert data["int8_fast_path"].startswith(expected)
+        # the INT8 layout follows the class: without VNNI/AMX, U8S8 pair sums saturate int16 and are fixed per layer
+        saturating = not ({"amx_int8", "avx512_vnni", "avx_vnni"} & flags)
+        assert (data["int8_plan"]["int8_format"] == "u8s8-overflow-fix") is saturating
+        assert data["int8_plan"]["cpu_class"] in data["int8_plan"]["reason"]
     else:  # arm64 (or unreadable flags): no AMX/VNNI, stated as false
         assert not feats["amx_int8"] and not feats["avx512_vnni"]
         if flags:

@@ -10,6 +10,7 @@ accuracy budget; write a report folder (JSON, PNG, Markdown, the optimizer's fol
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,9 @@ from rich.table import Table
 from ._errors import invalid
 
 STEPS = ("load MobileNetV2 (real ImageNet weights)", "export to ONNX and verify", "quantize to INT8 (static, real photos)",
-         "top-1 agreement on real photos", "benchmark eager vs ONNX Runtime FP32 vs INT8")
+         "the peer: OpenVINO + NNCF INT8 on the same photos", "top-1 agreement on real photos",
+         "benchmark eager vs ONNX Runtime FP32 vs INT8 vs the peer")
+INT8_FLOOR = 0.95  # top-1 agreement with FP32 on held-out confident photo crops the INT8 model must keep
 
 
 OPTIMIZE_BUDGET_PP = 0.5
@@ -36,7 +39,10 @@ def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes
 
     ``cnn_epochs`` / ``cnn_train_images`` size the pruning part's training (all images by default);
     ``optimize_trials`` the candidates ``deepseek optimize`` measures for the dense CNN; ``calibration_images``
-    the photo crops MobileNetV2's static INT8 is calibrated on."""
+    the photo crops MobileNetV2's static INT8 is calibrated on. The INT8 layout is the one this CPU's class
+    calls for (:func:`deepseek.quantization.choose_precision`), held to :data:`INT8_FLOOR` on other crops; when
+    OpenVINO and NNCF are installed, their INT8 of the same model on the same crops is measured beside it."""
+    import importlib.util
     import logging
 
     import torch
@@ -47,7 +53,7 @@ def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes
     from .bench import benchmark
     from .compile import export_onnx
     from .evaluation import evaluate
-    from .quantization import quantize_static_onnx
+    from .quantization import choose_precision, quantize_static_onnx
 
     _check_int("runs", runs, 1)
     _check_int("cnn_epochs", cnn_epochs, 1)
@@ -72,16 +78,28 @@ def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes
         bar.update(task, advance=1, description=STEPS[2])
         # calibration: random crops of the photos; agreement is measured on the fixed views, not these
         # percentile calibration agreed best with FP32 on the held-out views (benchmarks/bench_quant_ort.py)
-        int8 = quantize_static_onnx(model, assets.photo_calibration_batch(calibration_images), out / "mobilenet_v2_int8.onnx",
-                                    method="percentile", input_names=["input"])
+        calibration = assets.photo_calibration_batch(calibration_images)
+        plan = choose_precision()
+        int8 = quantize_static_onnx(model, calibration, out / "mobilenet_v2_int8.onnx", method="percentile",
+                                    input_names=["input"], held_out=assets.photo_calibration_batch(64, seed=1),
+                                    min_agreement=INT8_FLOOR)
         bar.update(task, advance=1, description=STEPS[3])
+        peer = None
+        if importlib.util.find_spec("openvino") and importlib.util.find_spec("nncf"):
+            from .quantization.openvino_ptq import quantize_openvino
+
+            peer = quantize_openvino(model, calibration, out / "mobilenet_v2_openvino_int8.xml")
+        bar.update(task, advance=1, description=STEPS[4])
         agree_fp32 = evaluate(exported.path, data="photos")
         agree_int8 = evaluate(int8.path, data="photos")
-        bar.update(task, advance=1, description=STEPS[4])
+        agree_peer = evaluate(peer.path, data="photos") if peer else None
+        bar.update(task, advance=1, description=STEPS[5])
         fp32_bench = benchmark("mobilenet_v2", backends=["eager", "onnxruntime"], batch_sizes=list(batch_sizes),
                                runs=runs, progress=False)
         int8_bench = benchmark(int8.path, example, backends=["onnxruntime"], batch_sizes=list(batch_sizes), runs=runs,
                                progress=False)
+        peer_bench = benchmark(peer.path, example, backends=["openvino"], batch_sizes=list(batch_sizes), runs=runs,
+                               progress=False) if peer else None
         bar.update(task, advance=1)
         pruned, dense, cnn_data = demo_pruned.pruned_int8(out, bar, task, epochs=cnn_epochs,
                                                           train_images=cnn_train_images, runs=runs,
@@ -91,47 +109,60 @@ def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes
         optimized = optimize_step(dense, cnn_data, out / "optimize", optimize_trials)
         bar.update(task, advance=1, description="done")
     combined = fp32_bench.with_rows_of(int8_bench, "onnxruntime INT8")
+    if peer_bench is not None:
+        combined = combined.with_rows_of(peer_bench, "openvino INT8 (NNCF)")
     combined.plot(out / "benchmark.png")
 
     rows = {(r.backend, r.batch_size): r for r in fp32_bench.rows}
     rows.update({("int8", r.batch_size): r for r in int8_bench.rows})
+    rows.update({("peer", r.batch_size): r for r in (peer_bench.rows if peer_bench else [])})
+    columns = ["eager", "onnxruntime", "int8"] + (["peer"] if peer_bench else [])
+    agreements = [agree_fp32, agree_int8] + ([agree_peer] if agree_peer else [])
     table = Table(title="MobileNetV2 (real ImageNet weights): before → after", title_justify="left")
     table.add_column("metric")
-    for col in ("before: PyTorch eager FP32", "ONNX Runtime FP32", "ONNX Runtime INT8"):
+    for col in ("before: PyTorch eager FP32", "ONNX Runtime FP32", f"ONNX Runtime INT8 ({int8.int8_format})",
+                "peer: OpenVINO + NNCF INT8")[: len(columns)]:
         table.add_column(col, justify="right")
     for b in batch_sizes:
-        e, o, q = rows[("eager", b)], rows[("onnxruntime", b)], rows[("int8", b)]
-        if e.status == o.status == q.status == "ok":
-            table.add_row(f"latency, batch {b} (median ms)", f"{e.latency.median_ms:.2f}",
-                          f"{o.latency.median_ms:.2f} ({e.latency.median_ms / o.latency.median_ms:.1f}x)",
-                          f"{q.latency.median_ms:.2f} ({e.latency.median_ms / q.latency.median_ms:.1f}x)")
-            table.add_row(f"throughput, batch {b} (img/s)", f"{e.throughput:.0f}", f"{o.throughput:.0f}", f"{q.throughput:.0f}")
-    e1, o1, q1 = rows[("eager", batch_sizes[0])], rows[("onnxruntime", batch_sizes[0])], rows[("int8", batch_sizes[0])]
-    if e1.status == o1.status == q1.status == "ok":
-        table.add_row("peak memory (MB, own process)", f"{e1.peak_rss_mb:.0f}", f"{o1.peak_rss_mb:.0f}", f"{q1.peak_rss_mb:.0f}")
-        table.add_row("model size (MB)", f"{e1.artifact_mb:.1f}", f"{o1.artifact_mb:.1f}", f"{q1.artifact_mb:.1f}")
+        got = [rows.get((c, b)) for c in columns]
+        if all(r is not None and r.status == "ok" for r in got):
+            e = got[0].latency.median_ms
+            table.add_row(f"latency, batch {b} (median ms)", f"{e:.2f}",
+                          *(f"{r.latency.median_ms:.2f} ({e / r.latency.median_ms:.1f}x)" for r in got[1:]))
+            table.add_row(f"throughput, batch {b} (img/s)", *(f"{r.throughput:.0f}" for r in got))
+    first = [rows.get((c, batch_sizes[0])) for c in columns]
+    if all(r is not None and r.status == "ok" for r in first):
+        table.add_row("peak memory (MB, own process)", *(f"{r.peak_rss_mb:.0f}" for r in first))
+        table.add_row("model size (MB)", *(f"{r.artifact_mb:.1f}" for r in first))
     table.add_row(f"top-1 agreement with FP32, all {agree_int8.samples} photo views", "reference",
-                  *(f"{r.value:.1%}" for r in (agree_fp32, agree_int8)))
+                  *(f"{r.value:.1%}" for r in agreements))
     table.add_row(f"… on the {agree_int8.extra['confident_views']} confident views (FP32 top-1 p >= 0.5)", "reference",
-                  *(_pct(r.extra["confident_agreement"]) for r in (agree_fp32, agree_int8)))
+                  *(_pct(r.extra["confident_agreement"]) for r in agreements))
     table.add_row(f"… on the {agree_int8.extra['clear_views']} clear views (confident, top-1 margin >= 0.2)", "reference",
-                  *(_pct(r.extra["clear_agreement"]) for r in (agree_fp32, agree_int8)))
-    table.add_row("mean KL vs FP32", "", f"{agree_fp32.extra['mean_kl']:.1e}", f"{agree_int8.extra['mean_kl']:.1e}")
+                  *(_pct(r.extra["clear_agreement"]) for r in agreements))
+    table.add_row("mean KL vs FP32", "", *(f"{r.extra['mean_kl']:.1e}" for r in agreements))
     table.caption = agreement_note(agree_int8)
     table.caption_justify = "left"
     console.print(combined.table())
+    console.print(f"INT8 layout for this CPU: {plan.reason}")
+    console.print(int8.summary())
+    if peer is None:
+        console.print("peer not measured: OpenVINO + NNCF are not installed (pip install 'deepseek-core[openvino]')")
     console.print(table)
     console.print(demo_pruned.table(pruned))
     console.print(optimize_table(optimized))
 
     report = {"model": "mobilenet_v2 (torchvision, ImageNet-1k weights, sha256 verified)",
-              "export": exported.to_dict(), "int8": int8.to_dict(),
-              "agreement": {"fp32_onnx": agree_fp32.to_dict(), "int8_onnx": agree_int8.to_dict()},
-              "benchmark": {"fp32": fp32_bench.to_dict(), "int8": int8_bench.to_dict()}, "pruned_int8": pruned,
+              "export": exported.to_dict(), "int8": int8.to_dict(), "int8_summary": int8.summary(),
+              "int8_plan": dataclasses.asdict(plan), "peer_openvino_nncf": peer.to_dict() if peer else None,
+              "agreement": {"fp32_onnx": agree_fp32.to_dict(), "int8_onnx": agree_int8.to_dict(),
+                            "peer_openvino_int8": agree_peer.to_dict() if agree_peer else None},
+              "benchmark": {"fp32": fp32_bench.to_dict(), "int8": int8_bench.to_dict(),
+                            "peer_openvino_int8": peer_bench.to_dict() if peer_bench else None}, "pruned_int8": pruned,
               "optimize": optimized, "seconds": time.perf_counter() - started}
     write_json(out / "report.json", report)
-    write_text(out / "summary.md", _markdown([fp32_bench, int8_bench], [agree_fp32, agree_int8], exported, pruned)
-               + _optimize_markdown(optimized))
+    write_text(out / "summary.md", _markdown([b for b in (fp32_bench, int8_bench, peer_bench) if b], agreements, exported,
+                                             pruned, int8.summary()) + _optimize_markdown(optimized))
     console.print(f"report: {out}/report.json, {out}/benchmark.png, {out}/summary.md ({report['seconds']:.0f} s)")
     return report
 
@@ -210,7 +241,7 @@ def agreement_note(result: Any) -> str:
             f"{e['mean_kl']:.1e} says how far the probabilities move.")
 
 
-def _markdown(benches: list[Any], agreements: list[Any], exported: Any, pruned: dict[str, Any]) -> str:
+def _markdown(benches: list[Any], agreements: list[Any], exported: Any, pruned: dict[str, Any], int8_line: str) -> str:
     lines = ["# DeepSeek demo: MobileNetV2", "", "| model | backend | batch | median ms | items/s | peak MB | size MB |",
              "|---|---|---|---|---|---|---|"]
     for bench in benches:
@@ -224,7 +255,7 @@ def _markdown(benches: list[Any], agreements: list[Any], exported: Any, pruned: 
                      f"on {a.extra['confident_views']} confident views {_pct(a.extra['confident_agreement'])}, on "
                      f"{a.extra['clear_views']} clear views {_pct(a.extra['clear_agreement'])}; mean KL "
                      f"{a.extra['mean_kl']:.1e}")
-    lines += ["", agreement_note(agreements[-1])]
+    lines += ["", agreement_note(agreements[1]), "", int8_line]
     m = benches[0].machine
     lines += ["", f"Export max |diff| {exported.max_abs_diff:.1e}. Machine: {m['cpu']}, {m['threads']} threads, {m['date']}.", ""]
     batch_sizes = list(pruned["rows"][0]["median_ms"])

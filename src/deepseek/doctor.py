@@ -174,6 +174,12 @@ def _cpu(facts: dict[str, Any]) -> list[Finding]:
     facts["int8_fast_path"] = _machine.int8_fast_path(present)
     facts["bf16_fast"] = bf16
     out.append(Finding("cpu features", "int8 fast path", facts["int8_fast_path"]))
+    from .quantization.precision import choose_precision
+
+    plan = choose_precision("cpu", present)
+    facts["int8_plan"] = {"cpu_class": plan.isa_class, "int8_format": plan.int8_format,
+                          "int8_lowering": plan.int8_lowering, "reason": plan.reason}
+    out.append(Finding("cpu features", "int8 layout", f"{plan.int8_format} via {plan.int8_lowering} — {plan.reason}"))
     out.append(Finding("cpu features", "bf16 fast", "yes (" + ("AMX-BF16" if present.get("amx_bf16") else
                        "AVX-512 BF16" if present.get("avx512_bf16") else "ARM BF16") + ")" if bf16 else "no"))
     return out

@@ -18,12 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from ._agreement import fidelity
 from ._errors import DeepSeekError, InvalidArgumentError, invalid
 
 LABELED = ("digits", "mnist-5k", "fashion-mnist")
 DATASETS = (*LABELED, "photos")
-CONFIDENT = 0.5  # reference top-1 probability above which a photo view counts as confident
-CLEAR_MARGIN = 0.2  # a confident view is clear when the reference top-1 leads the runner-up by this much
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,24 +188,6 @@ def _check_source(argument: str, value: Any) -> None:
         raise invalid(argument, type(value).__name__, "a model file path or a torch.nn.Module")
 
 
-def fidelity(ref_logits: np.ndarray, logits: np.ndarray) -> dict[str, Any]:
-    """How closely ``logits`` follow a reference's on the same inputs: top-1 agreement on all inputs, on confident
-    ones (reference top-1 probability >= 0.5) and on clear ones (confident, top-1 leads the runner-up by >= 0.2),
-    disagreements (and those on near-ties), and the mean KL(reference || model)."""
-    p_ref, p = _softmax(ref_logits), _softmax(logits)
-    agree = logits.argmax(1) == ref_logits.argmax(1)
-    confident = p_ref.max(1) >= CONFIDENT
-    top2 = np.sort(p_ref, axis=1)[:, -2:]
-    near_tie = top2[:, 1] - top2[:, 0] < CLEAR_MARGIN  # the reference itself barely prefers its top-1
-    clear = confident & ~near_tie
-    kl = float(np.mean(np.sum(p_ref * (np.log(p_ref + 1e-12) - np.log(p + 1e-12)), axis=1)))
-    return {"agreement": float(agree.mean()), "views": int(agree.size), "confident_views": int(confident.sum()),
-            "confident_agreement": float(agree[confident].mean()) if confident.any() else None,
-            "clear_views": int(clear.sum()), "clear_agreement": float(agree[clear].mean()) if clear.any() else None,
-            "disagreements": int((~agree).sum()), "disagreements_near_tie": int((~agree & near_tie).sum()),
-            "mean_kl": kl}
-
-
 def predict(predictor: Any, xs: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """The first output of ``predictor`` over ``xs`` in batches (a fixed-batch model gets padded batches)."""
     specs = predictor.input_specs
@@ -224,12 +205,6 @@ def _predict(predictor: Any, xs: np.ndarray, step: int) -> np.ndarray:
         else:
             out.append(predictor.run(chunk)[0])
     return np.concatenate(out)
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z.astype(np.float64) - z.max(1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(1, keepdims=True)
 
 
 def _default_reference() -> Any:

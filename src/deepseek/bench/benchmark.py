@@ -26,7 +26,9 @@ from ..runtime.backends import ALIASES, canonical_backend
 from .worker import run_job
 
 # peers we accept by name but do not run yet: the row says why
-PEERS = {"openvino": ("openvino", "pip install openvino"), "tvm": ("tvm", "pip install apache-tvm")}
+PEERS = {"tvm": ("tvm", "pip install apache-tvm")}
+# backends that run an ONNX export of the model (ONNX files run on them as they are)
+_ONNX_BACKENDS = ("onnxruntime", "openvino")
 # ways to decode a causal language model, beside "eager" and "compile" (a static KV cache + torch.compile)
 GENERATION_VARIANTS = {
     "int8": "weight-only int8 Linear layers (groups of 32)",
@@ -230,6 +232,8 @@ def _check_device(device: str, names: list[str]) -> None:
     runnable = [n for n in names if n not in PEERS]
     if device == "cpu" or not runnable:
         return
+    if "openvino" in runnable:
+        raise invalid("device", device, "'cpu' for the openvino backend (its GPU plugin targets Intel GPUs)")
     torch_backends = [n for n in runnable if n in _TORCH_BACKENDS]
     if device == "tensorrt" and torch_backends:
         raise invalid("device", device, f"'cpu' or 'cuda' for PyTorch backends {torch_backends} "
@@ -305,7 +309,7 @@ def benchmark(
 
     source, examples, info, input_names = _resolve(model, inputs, arch, trust_pickle)
     generate = info.get("task") == "causal-lm"
-    names = requested if requested is not None else \
+    names = requested if requested is not None else ["openvino"] if source["kind"] == "openvino_ir" else \
         list(DEFAULT_GENERATION_BACKENDS if generate else DEFAULT_BACKENDS)
     baseline = baseline if baseline is not None else names[0]
     if baseline not in names:
@@ -346,7 +350,7 @@ def _resolve(model: Any, inputs: Any, arch: str | None, trust_pickle: bool) -> t
         kind = detect_kind(path)
         if inputs is None:
             inputs = _inputs_from_file(path, kind)
-        if kind not in ("onnx", "exported_program"):  # arch, trust_pickle and the file are checked here, not in a worker
+        if kind not in ("onnx", "exported_program", "openvino_ir"):  # arch, trust_pickle and the file are checked here
             from ..runtime.artifacts import load_module
 
             module = load_module(path, kind, arch=arch, trust_pickle=trust_pickle)
@@ -357,7 +361,8 @@ def _resolve(model: Any, inputs: Any, arch: str | None, trust_pickle: bool) -> t
             raise invalid("inputs", None, f"example inputs for {path.name} (its input shapes are not fixed in the file)")
         _check_inputs(path, kind, as_input_tuple(inputs, "inputs"))
         info = {"name": path.name, "task": "forward", "file": str(path), "kind": kind}
-        source = {"kind": "onnx" if kind == "onnx" else "file", "path": str(path), "arch": arch, "trust_pickle": trust_pickle}
+        source = {"kind": kind if kind in ("onnx", "openvino_ir") else "file", "path": str(path), "arch": arch,
+                  "trust_pickle": trust_pickle}
         return source, as_input_tuple(inputs, "inputs"), info, None
     import torch
 
@@ -400,7 +405,7 @@ def _inputs_from_file(path: Path, kind: str) -> tuple[np.ndarray, ...] | None:
     """Random inputs (seed 0) of the shapes a file fixes; None when a dimension is symbolic."""
     from ..runtime import load
 
-    specs = load(path, arch=None).input_specs if kind in ("onnx", "exported_program") else None
+    specs = load(path, arch=None).input_specs if kind in ("onnx", "exported_program", "openvino_ir") else None
     if not specs or any(d is None for s in specs for d in s.shape[1:]):
         return None
     rng = np.random.default_rng(0)
@@ -414,7 +419,7 @@ def _inputs_from_file(path: Path, kind: str) -> tuple[np.ndarray, ...] | None:
 
 def _check_inputs(path: Path, kind: str, inputs: tuple[Any, ...]) -> None:
     """Wrong input shapes for a file that fixes them fail here, before any process starts."""
-    if kind not in ("onnx", "exported_program"):
+    if kind not in ("onnx", "exported_program", "openvino_ir"):
         return
     from ..runtime import load
 
@@ -458,21 +463,30 @@ def _plan(names: list[str], sizes: list[int], source: dict[str, Any], examples: 
                     f"{name} is installed but not yet supported by deepseek.benchmark"
             elif name in GENERATION_VARIANTS and not generate:
                 job["skip"] = f"{name} ({GENERATION_VARIANTS[name]}) is a way to decode a causal language model"
-            elif generate and name == "onnxruntime":
-                job["skip"] = "generation on ONNX Runtime needs a KV-cache export, which deepseek does not build yet"
-            elif name == "onnxruntime":
+            elif generate and name in _ONNX_BACKENDS:
+                job["skip"] = f"generation on {name} needs a KV-cache export, which deepseek does not build yet"
+            elif name == "openvino" and importlib.util.find_spec("openvino") is None:
+                from ..runtime.openvino_backend import INSTALL_HINT
+
+                job["skip"] = f"openvino is not installed ({INSTALL_HINT})"
+            elif source["kind"] == "openvino_ir":
+                if name == "openvino":
+                    job["source"] = source
+                else:
+                    job["skip"] = f"an OpenVINO IR runs on openvino, not {name}"
+            elif name in _ONNX_BACKENDS:
                 if onnx_source is None:
                     onnx_source = _export_for_ort(module if module is not None else source, examples, input_names, workdir)
                 job["source"] = onnx_source
             elif source["kind"] == "onnx":
-                job["skip"] = f"an ONNX file runs on onnxruntime, not {name}"
+                job["skip"] = f"an ONNX file runs on onnxruntime or openvino, not {name}"
             else:
                 job["source"] = torch_source
             job["task"] = "generate" if generate else "forward"
             if generate:
                 job["prompt_tokens"] = int(np.shape(arrays[0])[-1])
             inputs = [rebatch(a, b) for a in arrays]
-            if (isolated and torch_source.get("kind") != "object") or name == "onnxruntime":
+            if (isolated and torch_source.get("kind") != "object") or name in _ONNX_BACKENDS:
                 job["isolated"] = isolate
                 paths = []
                 for i, a in enumerate(inputs):

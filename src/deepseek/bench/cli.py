@@ -21,8 +21,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     known, shown = [*ALIASES, *PEERS, *GENERATION_VARIANTS], [*ALIASES.values(), *PEERS, *GENERATION_VARIANTS]
     parser.add_argument("--model", "-m", required=True, help="model file or built-in name (resnet50, mobilenet_v2, bert-base, gpt2, smollm2)")
     parser.add_argument("--backends", type=backend_names(known, shown), default=None,
-                        help="comma-separated: eager, compile, onnxruntime, openvino, tvm "
-                        "(default eager,onnxruntime); for a causal LM: eager, compile (static cache + torch.compile), "
+                        help="comma-separated: eager, compile, onnxruntime, openvino (the openvino extra), tvm "
+                        "(default eager,onnxruntime; openvino for an OpenVINO IR .xml); for a causal LM: eager, compile (static cache + torch.compile), "
                         "int8, int4 (weight-only), kv-int8, kv-int4 (compressed KV cache) (default eager,compile,int4,kv-int8)")
     parser.add_argument("--batch-size", "-b", type=batch_sizes, action="append", default=None,
                         help="batch size(s): repeat or comma-separate (default 1)")

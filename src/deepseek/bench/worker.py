@@ -57,6 +57,12 @@ def _measure(job: dict[str, Any]) -> dict[str, Any]:
         runner: Any = OrtBackend(job["source"]["path"], device=job.get("device", "cpu"), threads=job.get("threads"))
         call_inputs: tuple[Any, ...] = tuple(_inputs(job))
         run = runner.run
+    elif backend == "openvino":
+        from ..runtime.openvino_backend import OpenVinoBackend
+
+        runner = OpenVinoBackend(job["source"]["path"], device=job.get("device", "cpu"), threads=job.get("threads"))
+        call_inputs = tuple(_inputs(job))
+        run = runner.run
     else:
         import torch
 

@@ -150,6 +150,7 @@ def run_compile_cli(args: argparse.Namespace) -> int:
         out.print(f"[green]wrote[/] {result['output']} (INT8, {result['size_bytes'] / 1e6:.1f} MB, FP32 "
                   f"{result['fp32_size_bytes'] / 1e6:.1f} MB); top-1 agreement with FP32 PyTorch "
                   f"{result['int8_agreement']:.0%} on {result['checked_samples']} held-out samples")
+        out.print(result["int8_summary"], style="bold red" if result["below_floor"] else None, markup=False)
         return 0
     if result["target_arch"] == "arm64":
         check = (f"verified under {result['verified_under']} against PyTorch: max abs diff {result['max_abs_diff']:.2e} "

@@ -242,7 +242,7 @@ def _calibration(calib: Any, samples: int, examples: tuple[Any, ...]) -> tuple[l
     if tuple(data.shape[1:]) != tuple(examples[0].shape[1:]):
         raise invalid("calib", source.spec, f"inputs of shape {list(examples[0].shape[1:])} per sample (got "
                                             f"{list(data.shape[1:])})")
-    held_out = min(8, len(data) // 4)  # agreement is checked on samples the quantizer did not see
+    held_out = min(64, max(8, len(data) // 4))  # agreement is checked on samples the quantizer did not see
     rows = examples[0].shape[0]  # a program exported at a fixed batch takes only that batch
     batches = [b for b in data[held_out:].split(rows) if b.shape[0] == rows]
     if not batches:
@@ -259,11 +259,19 @@ def _compile_x86_int8(model: str, recipe: CompileRecipe, *, output: str, inputs:
     module, examples, names, pruned = _torch_model(
         model, output, inputs, arch, trust_pickle, prune,
         "a PyTorch model for quantize='int8' (calibration runs the FP32 model)", calib)
+    import torch
+
+    from ..quantization import choose_precision
+
     calibration, check = _calibration(calib, samples, examples)
+    with torch.no_grad():
+        out = module(*examples)
+    # a classifier is held to the INT8 floor (top-1 agreement on held-out samples); other outputs are measured only
+    floor = {"held_out": check} if isinstance(out, torch.Tensor) and out.dim() == 2 and len(check) else {}
     result = quantize_static_onnx(module, calibration, output, method=recipe.calibration_method, input_names=names,
                                   bias_correction=recipe.bias_correction, float_activations=recipe.float_activations,
-                                  keep_fp32=recipe.keep_fp32, rounding=recipe.rounding)
-    import torch
+                                  keep_fp32=recipe.keep_fp32, rounding=recipe.rounding, **floor)
+    plan = choose_precision()
 
     checked = check if len(check) else calibration[0]
     predictor, rows = load(result.path), examples[0].shape[0]
@@ -272,8 +280,8 @@ def _compile_x86_int8(model: str, recipe: CompileRecipe, *, output: str, inputs:
         agree = [torch.from_numpy(predictor(c.numpy())).argmax(-1) == module(c).argmax(-1) for c in chunks]
     agreement = float(torch.cat(agree).float().mean())
     return {"output": str(output), "backend": "onnxruntime", "target_arch": "x86_64", "precision": "int8",
-            "why": "ONNX Runtime static INT8, uint8 activations x int8 per-channel weights (U8S8): the layout its "
-                   "VNNI/AMX kernels run fast on x86 (S8S8 measured no faster than FP32)",
+            "why": f"ONNX Runtime static INT8, layout {result.int8_format} for this CPU ({plan.isa_class}): {plan.reason}",
+            "int8_summary": result.summary(), "below_floor": result.below_floor, "attempts": result.attempts,
             "size_bytes": result.size_bytes, "fp32_size_bytes": result.fp32_size_bytes, "int8_agreement": agreement,
             "checked_samples": sum(len(c) for c in chunks), "calibration_agreement": result.calibration_agreement,
             "float_activations": result.float_activations, "sensitivity": [r.tensor for r in result.sensitivity],

@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from .._agreement import fidelity
 from .._errors import InvalidArgumentError, invalid
-from ..evaluation import DATASETS, fidelity, load_eval_data, predict
+from ..evaluation import DATASETS, load_eval_data, predict
 
 FOLDER_FILES = "a folder holding inputs.npy (N, ...), optionally labels.npy (N,) and calibration.npy"
 MIN_JUDGED = 8

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from .._errors import MissingDependencyError, invalid
+from .precision import INT8_FORMATS
 
 # the library's argument names -> the flags that set them
 FLAGS = {"calib": "--calib", "calibration": "--calib", "samples": "--samples", "output": "--output", "keep_fp32": "--keep-fp32",
@@ -26,7 +27,7 @@ def _keep_fp32(text: str) -> int | str:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from .._cli_common import add_model_arguments, count, declare_flag_names, declare_outputs
+    from .._cli_common import add_model_arguments, count, declare_flag_names, declare_outputs, number
 
     add_model_arguments(parser)
     parser.add_argument("--calib", default="photos",
@@ -38,6 +39,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-fp32", default=None, type=_keep_fp32,
                         help="how many of the activations most harmful to quantize stay in float in --output, or "
                              "'auto' (default 0)")
+    parser.add_argument("--int8-format", default="auto", choices=("auto", *INT8_FORMATS),
+                        help="activation x weight layout (default: the one this CPU class calls for; see deepseek doctor)")
+    parser.add_argument("--min-agreement", type=number(above=0, maximum=1), default=0.95,
+                        help="floor on top-1 agreement with FP32 over held-out calibration samples (classifiers)")
     parser.add_argument("--samples", type=count(), default=128, help="calibration samples to use")
     parser.add_argument("--output", "-o", default=None, help="the INT8 .onnx file to write")
     parser.add_argument("--report", default=None, metavar="DIR", help="write report.json and report.png here")
@@ -92,11 +97,20 @@ def run_cli(args: argparse.Namespace) -> int:
         out.print(report.table())
         out.print(f"keep in higher precision: {', '.join(report.keep) or 'none'}; wrote {folder}/report.json, report.png")
     if args.output:
+        import torch
+
         from .onnx_static import quantize_static_onnx
 
+        with torch.no_grad():
+            first = model(calib[:1])
+        out_shape = first.shape if isinstance(first, torch.Tensor) else None
+        # a classifier is held to the INT8 floor on samples the calibration does not see (as deepseek-compile does)
+        held = min(64, max(8, len(calib) // 4)) if out_shape is not None and len(out_shape) == 2 and len(calib) >= 16 else 0
+        floor = {"held_out": calib[:held]} if held else {}
         try:
-            result = quantize_static_onnx(model, calib, args.output, method=args.calibration_method or "percentile",
-                                          keep_fp32=keep, input_names=names)
+            result = quantize_static_onnx(model, calib[held:], args.output, method=args.calibration_method or "percentile",
+                                          keep_fp32=keep, input_names=names, int8_format=args.int8_format,
+                                          **({"min_agreement": args.min_agreement} if floor else {}), **floor)
         except ImportError as exc:
             raise MissingDependencyError("onnxruntime's quantization tools are missing: pip install onnxruntime") from exc
         out.print(f"[green]wrote[/] {result.path} from {label}: {result.size_bytes / 1e6:.1f} MB (FP32 {result.fp32_size_bytes / 1e6:.1f} MB), "
@@ -104,6 +118,7 @@ def run_cli(args: argparse.Namespace) -> int:
                   f"{result.calibration_agreement:.1%} (output SQNR {result.calibration_sqnr_db:.1f} dB), "
                   f"{result.bias_corrected_layers} biases corrected, activations left in float: "
                   f"{', '.join(result.float_activations) or 'none'}")
+        out.print(result.summary(), style="bold red" if result.below_floor else None, markup=False)
     return 0
 
 

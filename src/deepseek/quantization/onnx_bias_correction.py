@@ -16,9 +16,13 @@ from typing import Any
 import numpy as np
 
 
-def correct_biases(qdq_path: str | Path, fp32_path: str | Path, feeds: list[dict[str, np.ndarray]]) -> int:
+def correct_biases(qdq_path: str | Path, fp32_path: str | Path, feeds: list[dict[str, np.ndarray]], *,
+                   activations: bool = False) -> int:
     """Rewrite the int32 biases of every Conv/Gemm in ``qdq_path`` (in place) so each layer's mean output
-    over ``feeds`` matches the FP32 model at ``fp32_path``; returns how many layers were corrected."""
+    over ``feeds`` matches the FP32 model at ``fp32_path``; returns how many layers were corrected.
+
+    ``activations``: the shift also counts the layer's own input rounding and clipping,
+    ``W_q · E[dq(q(x))] - W · E[x]``, not only its weights' ``(W_q - W) · E[x]``."""
     import onnx
     from onnx import numpy_helper
 
@@ -29,6 +33,7 @@ def correct_biases(qdq_path: str | Path, fp32_path: str | Path, feeds: list[dict
     fp32_inits = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(fp32_path)).graph.initializer}
 
     layers = []  # (node, float input tensor name, weight DQ, bias DQ)
+    grids: dict[str, tuple[float, int, int]] = {}  # input tensor -> (scale, zero point, ONNX integer type)
     for node in graph.node:
         if node.op_type not in ("Conv", "Gemm") or len(node.input) < 3:
             continue
@@ -39,17 +44,23 @@ def correct_biases(qdq_path: str | Path, fp32_path: str | Path, feeds: list[dict
         if q_x is None or q_x.op_type != "QuantizeLinear" or dq_w.input[0] not in inits or dq_b.input[0] not in inits:
             continue
         layers.append((node, q_x.input[0], dq_w, dq_b))
+        grids[q_x.input[0]] = (float(numpy_helper.to_array(inits[q_x.input[1]])),
+                               int(numpy_helper.to_array(inits[q_x.input[2]])) if len(q_x.input) > 2 else 0,
+                               inits[q_x.input[2]].data_type if len(q_x.input) > 2 else onnx.TensorProto.UINT8)
     if not layers:
         return 0
 
-    means = _input_means(fp32_path, sorted({x for _, x, _, _ in layers}), feeds)
+    names = sorted({x for _, x, _, _ in layers})
+    means = _input_means(fp32_path, names, feeds)
+    rounded = _input_means(fp32_path, names, feeds, grids) if activations else {}
     for node, x_name, dq_w, dq_b in layers:
         w_q = _dequantize(dq_w, inits)
-        float_name = _float_source(node.input[1], dq_w)
+        float_name = float_source(node.input[1], dq_w)
         w = fp32_inits.get(float_name)
         if w is None or w.shape != w_q.shape:
             continue
-        shift = _output_shift(node, w_q - w, means[x_name])
+        shift = _output_shift(node, w_q, rounded[x_name]) - _output_shift(node, w, means[x_name]) if activations \
+            else _output_shift(node, w_q - w, means[x_name])
         b_int = numpy_helper.to_array(inits[dq_b.input[0]])
         b_scale = numpy_helper.to_array(inits[dq_b.input[1]]).astype(np.float64)
         b = b_int.astype(np.float64) * b_scale - shift
@@ -59,7 +70,7 @@ def correct_biases(qdq_path: str | Path, fp32_path: str | Path, feeds: list[dict
     return len(layers)
 
 
-def _float_source(dq_output: str, dq_w: Any) -> str:
+def float_source(dq_output: str, dq_w: Any) -> str:
     """The FP32 weight's initializer name: ORT's quantizer names the int8 copy ``<name>_quantized``."""
     name = dq_w.input[0]
     return name[: -len("_quantized")] if name.endswith("_quantized") else dq_output
@@ -91,8 +102,9 @@ def _output_shift(node: Any, delta: np.ndarray, mean: np.ndarray) -> np.ndarray:
     return (spatial * mean.reshape(groups, per_group)[group_of]).sum(1)
 
 
-def _input_means(fp32_path: str | Path, names: list[str], feeds: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Per-channel (axis 1) mean of each named tensor of the FP32 model over ``feeds``."""
+def capture_tensors(fp32_path: str | Path, names: list[str], feeds: list[dict[str, np.ndarray]],
+                    reduce: Any = None) -> dict[str, list[np.ndarray]]:
+    """The named intermediate tensors of the model on each feed (``reduce(name, tensor)`` applied, if given)."""
     import onnx
     import onnxruntime as ort
 
@@ -102,14 +114,28 @@ def _input_means(fp32_path: str | Path, names: list[str], feeds: list[dict[str, 
     present = {o.name for o in model.graph.output}
     model.graph.output.extend(onnx.ValueInfoProto(name=n) for n in names if n not in present)
     session = ort.InferenceSession(model.SerializeToString(), session_options(), providers=["CPUExecutionProvider"])
-    sums: dict[str, np.ndarray] = {}
-    count = 0
+    captured: dict[str, list[np.ndarray]] = {n: [] for n in names}
     for feed in feeds:
         outs = dict(zip([o.name for o in session.get_outputs()], session.run(None, feed)))
-        rows = next(iter(feed.values())).shape[0]
         for n in names:
-            t = outs[n].astype(np.float64)
-            axes = tuple(i for i in range(t.ndim) if i != 1)
-            sums[n] = sums.get(n, 0) + t.mean(axis=axes) * rows
-        count += rows
-    return {n: s / count for n, s in sums.items()}
+            captured[n].append(outs[n] if reduce is None else reduce(n, outs[n]))
+    return captured
+
+
+def _input_means(fp32_path: str | Path, names: list[str], feeds: list[dict[str, np.ndarray]],
+                 grids: dict[str, tuple[float, int, int]] | None = None) -> dict[str, np.ndarray]:
+    """Per-channel (axis 1) mean of each named tensor of the FP32 model over ``feeds``; with ``grids``, of the
+    tensor rounded to its integer grid and back (``scale, zero point, ONNX type`` per name)."""
+    from onnx import TensorProto
+
+    def channel_sum(name: str, t: np.ndarray) -> np.ndarray:
+        t = t.astype(np.float64)
+        if grids is not None:
+            scale, zero, kind = grids[name]
+            low, high = (0, 255) if kind == TensorProto.UINT8 else (-128, 127)
+            t = (np.clip(np.round(t / scale) + zero, low, high) - zero) * scale
+        return t.sum(axis=tuple(i for i in range(t.ndim) if i != 1)) / (t.size / t.shape[1]) * t.shape[0]
+
+    captured = capture_tensors(fp32_path, names, feeds, reduce=channel_sum)
+    count = sum(next(iter(f.values())).shape[0] for f in feeds)
+    return {n: np.sum(parts, axis=0) / count for n, parts in captured.items()}

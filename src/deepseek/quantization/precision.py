@@ -13,8 +13,47 @@ import platform
 
 from .._errors import invalid
 
-INT8_LOWERINGS = ("pt2e-inductor", "onnxruntime-u8s8", "onnxruntime-s8s8", "tensorrt")
+INT8_LOWERINGS = ("pt2e-inductor", "onnxruntime-u8s8", "onnxruntime-u8u8", "onnxruntime-s8s8", "tensorrt")
 FLOAT_DTYPES = ("float32", "bfloat16", "float16")
+
+
+@dataclasses.dataclass(frozen=True)
+class Int8Format:
+    """An activation × weight integer layout for ONNX Runtime's static INT8 (QDQ) kernels."""
+
+    name: str
+    activation_type: str  # onnxruntime.quantization.QuantType member name
+    weight_type: str
+    reduce_range: bool  # 7-bit weights: room for the int16 pair sums of VPMADDUBSW
+    summary: str
+    # 7-bit weights only in the layers where saturating int16 pair sums, measured on the calibration data, cost
+    # more than the lost bit does (:mod:`.onnx_overflow`)
+    overflow_fix: bool = False
+
+
+INT8_FORMATS = {f.name: f for f in (
+    Int8Format("u8s8", "QUInt8", "QInt8", False,
+               "uint8 activations x int8 weights: VNNI / AMX add products in int32, ORT's fastest x86 layout"),
+    Int8Format("u8s8-7bit", "QUInt8", "QInt8", True,
+               "uint8 activations x 7-bit int8 weights: no int16 saturation on AVX2, one bit of weight precision less"),
+    Int8Format("u8s8-overflow-fix", "QUInt8", "QInt8", False,
+               "uint8 activations x int8 weights, 7-bit weights where int16 pair sums saturate enough on "
+               "the calibration data: AVX2's U8S8 speed without its overflow", True),
+    Int8Format("u8u8", "QUInt8", "QUInt8", False,
+               "uint8 activations x uint8 weights: ORT widens to int16 before multiplying, so nothing saturates"),
+    Int8Format("s8s8", "QInt8", "QInt8", False,
+               "int8 activations x int8 weights: arm64 dot-product kernels (SDOT/SMMLA) take signed inputs"),
+)}
+
+
+def resolve_int8_format(name: str = "auto", features: dict[str, bool] | None = None,
+                        machine: str | None = None) -> Int8Format:
+    """The :class:`Int8Format` called ``name``, or for ``"auto"`` the one :func:`choose_precision` names here."""
+    if name == "auto":
+        return INT8_FORMATS[choose_precision("cpu", features, machine).int8_format]
+    if not isinstance(name, str) or name not in INT8_FORMATS:
+        raise invalid("int8_format", name, f"'auto' or one of {tuple(INT8_FORMATS)}")
+    return INT8_FORMATS[name]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,12 +65,16 @@ class PrecisionPlan:
     int8_lowering: str
     weight_only_compute: str  # activation dtype for int4/int8 weight-only matmuls
     reason: str
+    int8_format: str = "u8s8"  # the ONNX Runtime static INT8 layout (:data:`INT8_FORMATS`) for this CPU
+    isa_class: str = ""  # the CPU class the choice was made for, in words
 
     def __post_init__(self) -> None:
         if self.float_dtype not in FLOAT_DTYPES:
             raise invalid("float_dtype", self.float_dtype, f"one of {FLOAT_DTYPES}")
         if self.int8_lowering not in INT8_LOWERINGS:
             raise invalid("int8_lowering", self.int8_lowering, f"one of {INT8_LOWERINGS}")
+        if self.int8_format not in INT8_FORMATS:
+            raise invalid("int8_format", self.int8_format, f"one of {tuple(INT8_FORMATS)}")
 
 
 def choose_precision(device: str = "cpu", features: dict[str, bool] | None = None,
@@ -47,14 +90,24 @@ def choose_precision(device: str = "cpu", features: dict[str, bool] | None = Non
     f = cpu_features() if features is None else features
     arch = (machine or platform.machine()).lower()
     if arch in ("aarch64", "arm64"):
+        dot = "dot-product (SDOT)" + (" and i8mm (SMMLA)" if f.get("i8mm") else "") if f.get("dotprod") else ""
+        isa = f"arm64 NEON{' with ' + dot if dot else ''}"
         return PrecisionPlan("cpu", "float32", "onnxruntime-s8s8", "float32",
-                             "arm64: int8 dot-product kernels take signed activations; no fast bfloat16 matmul assumed")
+                             f"{isa}: int8 kernels take signed activations; no fast bfloat16 matmul assumed",
+                             "s8s8", isa)
     if f.get("amx_int8") or f.get("amx_bf16"):
         return PrecisionPlan("cpu", "bfloat16", "pt2e-inductor", "bfloat16",
-                             "x86 with AMX: oneDNN AMX int8/bf16 tiles through PT2E + Inductor are fastest")
+                             "x86 AMX: oneDNN AMX int8/bf16 tiles through PT2E + Inductor are fastest; "
+                             "ONNX Runtime files use U8S8 (AMX adds int8 products in int32)", "u8s8", "x86 AMX")
     bf16 = "bfloat16" if f.get("avx512_bf16") else "float32"
     if f.get("avx512_vnni") or f.get("avx_vnni"):
+        isa = "x86 AVX-512 VNNI" if f.get("avx512_vnni") else "x86 AVX-VNNI"
         return PrecisionPlan("cpu", bf16, "onnxruntime-u8s8", "bfloat16",
-                             "x86 with VNNI but no AMX: ONNX Runtime's U8S8 kernels measured fastest (PT2E second)")
+                             f"{isa} without AMX: ONNX Runtime's U8S8 kernels measured fastest (PT2E second); "
+                             "VNNI adds int8 products in int32, nothing saturates", "u8s8", isa)
+    isa = "x86 AVX-512 without VNNI" if f.get("avx512f") else "x86 AVX2 without VNNI" if f.get("avx2") else "x86 SSE"
     return PrecisionPlan("cpu", "float32", "onnxruntime-u8s8", "bfloat16",
-                         "x86 without VNNI: ONNX Runtime U8S8 (uint8 activations avoid int16 overflow tricks)")
+                         f"{isa}: ONNX Runtime's U8S8 kernels (VPMADDUBSW) add int8 products in saturating int16 "
+                         "pairs; the layers where that costs more than one bit of weight precision get 7-bit "
+                         "weights, measured on the calibration data (U8U8 never saturates but is no faster than "
+                         "FP32 on MobileNetV2 here)", "u8s8-overflow-fix", isa)

@@ -11,6 +11,7 @@ from .._errors import ArtifactError, InvalidArgumentError, invalid
 # kind -> what it is, for messages
 KINDS = {
     "onnx": "ONNX model (.onnx)",
+    "openvino_ir": "OpenVINO IR (.xml beside its .bin)",
     "exported_program": "torch.export program (.pt2)",
     "torchscript": "TorchScript archive (.pt)",
     "state_dict": "PyTorch state_dict (.pt/.pth, needs arch=)",
@@ -85,6 +86,15 @@ def detect_kind(path: Path) -> str:
         if found in {"empty", "zip", "pickle", "elf", "hdf5", "safetensors", "text"}:
             raise _wrong_format(path, found, KINDS["onnx"], "onnx")
         return "onnx"
+    if suffix == ".xml":
+        with open(path, "rb") as f:
+            head = f.read(4096)
+        if b"<net" not in head:
+            raise invalid("model", str(path), "an OpenVINO IR .xml (its <net> element was not found)")
+        if not path.with_suffix(".bin").exists():
+            raise invalid("model", str(path), f"an OpenVINO IR .xml beside its weights ({path.with_suffix('.bin').name} "
+                                              "is missing)")
+        return "openvino_ir"
     if suffix == ".safetensors":
         if found != "safetensors":
             raise _wrong_format(path, found, KINDS["safetensors"], "safetensors")

@@ -17,6 +17,7 @@ ALIASES = {
     "eager": "eager", "torch": "eager", "pytorch": "eager",
     "compile": "compile", "torch.compile": "compile", "torch-compile": "compile", "inductor": "compile",
     "onnxruntime": "onnxruntime", "ort": "onnxruntime",
+    "openvino": "openvino", "ov": "openvino",
 }
 DEVICES = ("cpu", "cuda", "tensorrt")
 _ORT_PROVIDERS = {

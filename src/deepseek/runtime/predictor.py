@@ -146,17 +146,27 @@ def load(
         runner = TorchBackend(load_module(path, kind), compiled=False, device=device, specs=_specs_from_package(path))
         runner.name, runner.artifact_bytes = "inductor", path.stat().st_size
         return Predictor(runner, source=source, kind=kind)
-    name = canonical_backend(backend or ("onnxruntime" if kind == "onnx" else "eager"))
+    name = canonical_backend(backend or {"onnx": "onnxruntime", "openvino_ir": "openvino"}.get(kind, "eager"))
 
+    if kind == "openvino_ir":
+        if name != "openvino":
+            raise invalid("backend", backend, "'openvino' (or none) for an OpenVINO IR file")
+        from .openvino_backend import OpenVinoBackend
+
+        return Predictor(OpenVinoBackend(path, device=device, threads=threads), source=source, kind=kind)
     if kind == "onnx":
+        if name == "openvino":
+            from .openvino_backend import OpenVinoBackend
+
+            return Predictor(OpenVinoBackend(path, device=device, threads=threads), source=source, kind=kind)
         if name != "onnxruntime":
-            raise invalid("backend", backend, "'onnxruntime' for an ONNX file")
+            raise invalid("backend", backend, "'onnxruntime' or 'openvino' for an ONNX file")
         return Predictor(OrtBackend(path, device=device, threads=threads), source=source, kind=kind)
 
     module = model if path is None else load_module(path, kind, arch=arch, trust_pickle=trust_pickle)
     eval_mode(module)
     examples = _examples(module, kind, path, example_inputs)
-    if name == "onnxruntime":
+    if name in ("onnxruntime", "openvino"):
         if examples is None:
             raise invalid("example_inputs", None, f"example inputs to export this {KINDS.get(kind, 'model')} to ONNX")
         import torch
@@ -167,7 +177,12 @@ def load(
         try:
             source_model = load_exported_program(path) if kind == "exported_program" else module
             result = export_onnx(source_model, examples, workdir / "model.onnx", input_names=input_names)
-            backend_obj = OrtBackend(result.path, device=device, threads=threads)
+            if name == "openvino":
+                from .openvino_backend import OpenVinoBackend
+
+                backend_obj: Any = OpenVinoBackend(result.path, device=device, threads=threads)
+            else:
+                backend_obj = OrtBackend(result.path, device=device, threads=threads)
         except BaseException:
             shutil.rmtree(workdir, ignore_errors=True)
             raise

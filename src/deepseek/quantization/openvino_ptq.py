@@ -1,0 +1,121 @@
+"""Static INT8 for OpenVINO with NNCF's post-training quantization, optionally under its accuracy control.
+
+NNCF quantizes the OpenVINO model converted from the same ONNX export the ONNX Runtime path uses, calibrated on the
+same real inputs, and writes OpenVINO IR (``.xml`` + ``.bin``) that :func:`deepseek.load` runs with
+``backend="openvino"``. It is the OpenVINO lowering and the peer the ONNX Runtime INT8 path is measured against in
+the same runs. With ``held_out`` inputs NNCF's accuracy control (``quantize_with_accuracy_control``) returns layers
+to float until top-1 agreement with FP32 on them drops by at most ``max_drop``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._errors import invalid
+from ..runtime.openvino_backend import openvino_core
+
+
+@dataclasses.dataclass(frozen=True)
+class OpenVinoQuantResult:
+    """What :func:`quantize_openvino` wrote: the IR's ``.xml`` (weights in the ``.bin`` beside it) and its size."""
+
+    path: Path
+    size_bytes: int
+    calibration_samples: int
+    accuracy_control: bool
+    max_drop: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["path"] = str(self.path)
+        return d
+
+
+def quantize_openvino(model: Any, calibration: Any, output: str | Path, *, held_out: Any = None,
+                      max_drop: float = 0.01, subset_size: int | None = None) -> OpenVinoQuantResult:
+    """Quantize ``model`` (an ``nn.Module`` or an ``.onnx`` file) to INT8 for OpenVINO with NNCF, calibrated on
+    ``calibration`` (real inputs: a tensor/array, or a list of batches), and save OpenVINO IR at ``output`` (.xml).
+
+    ``held_out``: inputs NNCF's accuracy control judges on (top-1 agreement with the FP32 model), keeping
+    ``max_drop`` as the largest allowed drop; without it, NNCF's default PTQ (what its users run first).
+    ``subset_size``: calibration samples NNCF uses (default: all given).
+    """
+    import nncf
+    import openvino as ov
+
+    from .._atomic import atomic_path, check_output
+    from .onnx_static import calibration_batches
+
+    if not isinstance(output, (str, Path)) or Path(output).suffix.lower() != ".xml":
+        raise invalid("output", output, "a file name ending in .xml (OpenVINO IR; the weights go to the .bin beside it)")
+    check_output(output, argument="output")
+    check_output(Path(output).with_suffix(".bin"), argument="output")
+    if isinstance(max_drop, bool) or not isinstance(max_drop, (int, float)) or not 0 <= max_drop < 1:
+        raise invalid("max_drop", max_drop, "a fraction in [0, 1), e.g. 0.01")
+    if subset_size is not None and (isinstance(subset_size, bool) or not isinstance(subset_size, int) or subset_size < 1):
+        raise invalid("subset_size", subset_size, "None or a count >= 1")
+    samples = np.concatenate([_numpy(b) for b in calibration_batches(calibration)])
+    check = np.concatenate([_numpy(b) for b in calibration_batches(held_out, argument="held_out")]) \
+        if held_out is not None else None
+    core = openvino_core()
+    work = Path(tempfile.mkdtemp(prefix="deepseek-ov-"))
+    try:
+        fp32 = ov.convert_model(str(_as_onnx(model, samples, work)))
+        dataset = nncf.Dataset([samples[i: i + 1] for i in range(len(samples))])
+        size = subset_size or len(samples)
+        if check is None:
+            quantized = nncf.quantize(fp32, dataset, subset_size=size)
+        else:
+            reference = _run(core.compile_model(fp32, "CPU"), check)
+
+            def agreement(compiled: Any, items: Any) -> float:
+                got = _run(compiled, np.concatenate(list(items)))
+                return float(np.mean(got.argmax(-1) == reference.argmax(-1)))
+
+            quantized = nncf.quantize_with_accuracy_control(
+                fp32, dataset, nncf.Dataset([check[i: i + 1] for i in range(len(check))]), validation_fn=agreement,
+                max_drop=max_drop, drop_type=nncf.DropType.ABSOLUTE, subset_size=size)
+        saved = work / "int8.xml"
+        ov.save_model(quantized, str(saved), compress_to_fp16=False)
+        # weights first, then the graph: a reader never finds an .xml whose .bin is not complete
+        for source, target in ((saved.with_suffix(".bin"), Path(output).with_suffix(".bin")), (saved, Path(output))):
+            with atomic_path(target) as tmp:
+                shutil.copyfile(source, tmp)
+        total = Path(output).stat().st_size + Path(output).with_suffix(".bin").stat().st_size
+        return OpenVinoQuantResult(Path(output), total, len(samples), check is not None,
+                                   max_drop if check is not None else None)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _numpy(batch: Any) -> np.ndarray:
+    return batch.detach().cpu().numpy() if hasattr(batch, "detach") else np.asarray(batch)
+
+
+def _as_onnx(model: Any, samples: np.ndarray, work: Path) -> Path:
+    """An ONNX file of ``model``: the file itself, or the export of an ``nn.Module`` (dynamic batch)."""
+    if isinstance(model, (str, Path)):
+        from ..runtime.artifacts import detect_kind
+
+        if detect_kind(Path(model)) != "onnx":
+            raise invalid("model", str(model), "an nn.Module or an .onnx file")
+        return Path(model)
+    if not hasattr(model, "parameters"):
+        raise invalid("model", type(model).__name__, "an nn.Module or an .onnx file")
+    import torch
+
+    from ..runtime.onnx_export import export_onnx
+
+    return export_onnx(model, torch.from_numpy(samples[:1]), work / "fp32.onnx", input_names=["input"]).path
+
+
+def _run(compiled: Any, x: np.ndarray, batch: int = 16) -> np.ndarray:
+    request = compiled.create_infer_request()
+    return np.concatenate([np.array(request.infer({0: x[i: i + batch]})[compiled.outputs[0]])
+                           for i in range(0, len(x), batch)])
