@@ -223,3 +223,13 @@ def test_depthwise_convolutions_add_exactly_on_every_cpu(tmp_path):
     # 2 x 255 x 127 per tap pair would saturate an int16 sum; ORT's float output is exact up to float rounding
     assert "output_scale" not in inits
     assert np.abs(_ort(path, x.numpy()) - expected).max() <= 1e-4 * np.abs(expected).max()
+
+
+def test_one_dimensional_convolutions_quantize_and_are_left_at_8_bits(tmp_path):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv1d(4, 8, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(8 * 14, 3)).eval()
+    result = quantize_static_onnx(model, torch.rand(32, 4, 16), tmp_path / "c1.onnx", int8_format="u8s8-overflow-fix")
+    assert all(r["node"] != "node_conv1d" for r in result.overflow)  # only the Linear is replayed
+    got = _ort(tmp_path / "c1.onnx", torch.rand(4, 4, 16).numpy())
+    assert got.shape == (4, 3) and np.isfinite(got).all()

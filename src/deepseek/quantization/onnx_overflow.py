@@ -88,6 +88,8 @@ def _columns(node: Any, a: torch.Tensor, w: torch.Tensor, zero: int) -> tuple[to
     if node.op_type == "Conv":
         if _attr(node, "group", 1) != 1:
             return None  # depthwise / grouped: separate kernels that widen first
+        if w.dim() != 4:
+            return None  # 1-D and 3-D convolutions are not replayed (not measured: left at 8 bits)
         kh, kw = w.shape[2:]
         pads = _attr(node, "pads", [0, 0, 0, 0])
         # ONNX Runtime pads uint8 inputs with their zero point

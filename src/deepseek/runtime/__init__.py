@@ -1,4 +1,4 @@
-"""One Predictor API over PyTorch eager, torch.compile and ONNX Runtime (CPU, CUDA, TensorRT)."""
+"""One Predictor API over PyTorch eager, torch.compile, ONNX Runtime (CPU, CUDA, TensorRT) and OpenVINO (CPU)."""
 
 from .artifacts import detect_kind
 from .backends import ALIASES as BACKEND_ALIASES

@@ -111,8 +111,9 @@ def load(
     ``.safetensors`` with ``arch="torchvision:NAME"``; a pickled whole model only with ``trust_pickle``;
     an arm64 bundle's ``.so`` (natively on arm64, under qemu elsewhere — for checking, not speed); an
     AOTInductor ``.pt2`` package from ``deepseek-compile --backend inductor``.
-    ``backend`` is ``eager``, ``compile`` or ``onnxruntime`` (default: ``onnxruntime`` for ONNX files,
-    ``eager`` otherwise). PyTorch models run on ONNX Runtime after an export that needs ``example_inputs``
+    ``backend`` is ``eager``, ``compile``, ``onnxruntime`` or ``openvino`` (default: ``onnxruntime`` for ONNX
+    files, ``openvino`` for OpenVINO IR ``.xml`` files, ``eager`` otherwise; ``openvino`` needs the ``openvino``
+    extra and runs ONNX files, IR files and PyTorch models through an ONNX export). PyTorch models run on ONNX Runtime after an export that needs ``example_inputs``
     (a ``.pt2`` carries its own). ``device`` is ``cpu``, ``cuda`` or ``tensorrt`` (ONNX Runtime only).
     """
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
