@@ -242,7 +242,7 @@ def _calibration(calib: Any, samples: int, examples: tuple[Any, ...]) -> tuple[l
     if tuple(data.shape[1:]) != tuple(examples[0].shape[1:]):
         raise invalid("calib", source.spec, f"inputs of shape {list(examples[0].shape[1:])} per sample (got "
                                             f"{list(data.shape[1:])})")
-    held_out = min(64, max(8, len(data) // 4))  # agreement is checked on samples the quantizer did not see
+    held_out = min(64, len(data) // 4)  # agreement is checked on samples the quantizer did not see
     rows = examples[0].shape[0]  # a program exported at a fixed batch takes only that batch
     batches = [b for b in data[held_out:].split(rows) if b.shape[0] == rows]
     if not batches:

@@ -105,7 +105,7 @@ def run_cli(args: argparse.Namespace) -> int:
             first = model(calib[:1])
         out_shape = first.shape if isinstance(first, torch.Tensor) else None
         # a classifier is held to the INT8 floor on samples the calibration does not see (as deepseek-compile does)
-        held = min(64, max(8, len(calib) // 4)) if out_shape is not None and len(out_shape) == 2 and len(calib) >= 16 else 0
+        held = min(64, len(calib) // 4) if out_shape is not None and len(out_shape) == 2 and len(calib) >= 16 else 0
         floor = {"held_out": calib[:held]} if held else {}
         try:
             result = quantize_static_onnx(model, calib[held:], args.output, method=args.calibration_method or "percentile",
