@@ -3,16 +3,18 @@
     python benchmarks/bench_optimize.py [--trials 10] [--smoke]
 
 Cases: the bundled MobileNetV2 (real ImageNet weights; judged by agreement with FP32 on confident photo views), a
-CNN trained here on real Fashion-MNIST (labeled accuracy on its 10,000 test images), and all-MiniLM-L6-v2 (real
+CNN trained here on real Fashion-MNIST (labeled accuracy on its 10,000 test images), a ResNet-18 trained here on
+Fashion-MNIST (``fashion-resnet``: torchvision's ResNet-18 with a one-channel stem; the search includes channel
+pruning at 25 and 50 %, each pruned candidate fine-tuned for one epoch on 10,000 training images), all-MiniLM-L6-v2 (real
 weights) with a logistic-regression head trained here on FP32 sentence embeddings of real Rotten Tomatoes snippets
 (labeled accuracy on 1,000 held-out snippets, token ids from a ``--data`` folder), and SmolLM2-135M (real
 weights) on Hamlet against torchao's int8/int4 weight-only configs (``lm_case``). For the first three: ``deepseek
 optimize`` under a 0.5-point budget (objective latency), and the peers a user would try alone — ONNX Runtime static
-INT8 U8S8 (quantize_static, percentile), ONNX Runtime dynamic INT8 (the usual one for transformer encoders) and
-torchao PT2E with the x86 Inductor quantizer (AOTInductor) — built,
-scored on the same held-out data, beside the FP32 ONNX Runtime baseline; then the chosen artifact and every peer
-are timed again at batch 1 in 5 interleaved rounds, each artifact in a process of its own, and the ratios use
-those medians. The target: the optimizer's artifact >= 1.25x faster than the fastest peer that keeps
+INT8 U8S8 (quantize_static, percentile), ONNX Runtime dynamic INT8 (the usual one for transformer encoders),
+torchao PT2E with the x86 Inductor quantizer (AOTInductor) and, with the ``openvino`` extra, OpenVINO + NNCF's default
+INT8 — built, scored on the same held-out data, beside the FP32 ONNX Runtime baseline; then the chosen artifact and
+every peer are timed again at batch 1 together, interleaved in one process (9 rounds, the order rotating), and the
+ratios are those medians', each with a 95 % paired-bootstrap interval. The target: the optimizer's artifact >= 1.25x faster than the fastest peer that keeps
 the budget, at equal or better accuracy. ``--cases`` runs a subset. Writes benchmarks/results/optimize.json.
 ``--smoke``: every case but MobileNetV2 on tiny sizes (1,000 training and 2,000 test images, MiniLM cut to its first
 layer, a random 2-layer Llama with the MiniLM tokenizer), ONNX Runtime lowerings only, 2 candidates, 1 thread.
@@ -21,14 +23,16 @@ layer, a random 2-layer Llama with the MiniLM tokenizer), ONNX Runtime lowerings
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 from _common import add_smoke_flag, scratch_dir, write_results
+from deepseek._errors import DeepSeekError
 from deepseek.optimize.config import LOWERINGS
 
 BUDGET = 0.5
-CASES = ("fashion", "mobilenet", "minilm", "smollm2")
+CASES = ("fashion", "fashion-resnet", "mobilenet", "minilm", "smollm2")
 
 
 def fashion_cnn(smoke: bool) -> Any:
@@ -46,6 +50,23 @@ def fashion_cnn(smoke: bool) -> Any:
         torch.nn.Conv2d(1, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
         torch.nn.Conv2d(32, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
         torch.nn.Flatten(), torch.nn.Linear(64 * 49, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
+    return fit_classifier(model, data, epochs=1 if smoke else 3, lr=2e-3, seed=0)
+
+
+def fashion_resnet(smoke: bool) -> Any:
+    """torchvision's ResNet-18 (one input channel, 10 classes) trained on real Fashion-MNIST (seeded)."""
+    import torch
+    import torchvision
+
+    from deepseek import assets
+    from deepseek.train import fit_classifier
+
+    torch.manual_seed(0)
+    train = assets.fashion_mnist("train")
+    n = 1000 if smoke else 20000
+    data = assets.Dataset(train.name, train.x[:n], train.y[:n], train.classes)
+    model = torchvision.models.resnet18(num_classes=10)
+    model.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)
     return fit_classifier(model, data, epochs=1 if smoke else 3, lr=2e-3, seed=0)
 
 
@@ -112,23 +133,28 @@ def peers(model: Any, examples: tuple[Any, ...], data: str, judge: Any, work: Pa
           lowerings: tuple[str, ...]) -> dict[str, Any]:
     """Each peer lowering alone, built by the same pipeline with its defaults, scored and timed the same way."""
     from deepseek.optimize.config import OptimizeConfig
-    from deepseek.optimize.search import measure_candidate, recipe_for
+    from deepseek.optimize.search import measure_candidate, recipe_for, searched_lowerings
 
     cfg = OptimizeConfig(data=data, threads=threads, max_accuracy_drop=BUDGET)
     rows = {}
     work.mkdir(parents=True, exist_ok=True)
     sample = judge.timing_sample(work, int(examples[0].shape[0]))  # a real held-out input (token ids stay ints)
     for label, params in (("FP32 ONNX Runtime (baseline)", {"lowering": "ort-fp32"}),
-                          ("ORT static INT8 U8S8", {"lowering": "ort-int8", "fallbacks": 0,
+                          ("ORT quantize_static U8S8 (its defaults)", {"lowering": "ort-int8", "fallbacks": 0,
                                                     "calibration_method": "percentile", "bias_correction": False,
                                                     "rounding": "nearest"}),
                           ("ORT dynamic INT8", {"lowering": "ort-int8-dynamic"}),
-                          ("torchao PT2E + Inductor INT8", {"lowering": "inductor-int8"})):
-        if params["lowering"] not in lowerings:
+                          ("torchao PT2E + Inductor INT8", {"lowering": "inductor-int8"}),
+                          ("OpenVINO + NNCF INT8", {"lowering": "openvino-int8"})):
+        if params["lowering"] not in searched_lowerings(OptimizeConfig(lowerings=lowerings)):
             continue
         recipe = recipe_for(params, cfg, judge.calib, [], judge.calib_samples)
+        # ONNX Runtime's own quantize_static as its guide shows it, on the same calibration data: not our pipeline
+        builder = (lambda path: ort_default_int8(model, examples, judge, path)) \
+            if params["lowering"] == "ort-int8" else None
         c = measure_candidate(model, examples, params, recipe, cfg, judge,
-                              work / label.split()[0].lower() / str(len(rows)), tuple(examples[0].shape), sample)
+                              work / label.split()[0].lower() / str(len(rows)), tuple(examples[0].shape), sample,
+                              builder=builder)
         if c.latency_ms is None and c.error is None:  # outside the budget: timed anyway, a peer's speed is the point
             from deepseek.optimize.latency import measure_latency
 
@@ -141,38 +167,59 @@ def peers(model: Any, examples: tuple[Any, ...], data: str, judge: Any, work: Pa
     return rows
 
 
-def final_timing(peer_rows: dict[str, Any], chosen: Any, artifact: Path, shape: tuple[int, ...], threads: int,
-                 sample: Path, rounds: int = 5) -> None:
-    """The chosen artifact and every peer timed again in interleaved rounds (one process each per round): the
-    ratios come from these medians, all taken under the same conditions."""
-    import statistics
+def ort_default_int8(model: Any, examples: tuple[Any, ...], judge: Any, output: Path) -> None:
+    """ONNX Runtime's ``quantize_static`` with its defaults (QDQ, U8S8, per channel, MinMax) on the model's FP32
+    export, calibrated on the rows the search calibrates on (token-id models: left to the dynamic peer)."""
+    import torch
 
-    from deepseek.optimize.latency import measure_latency
+    from bench_int8_cpu_class import ort_default_static
+    from deepseek.quantization.calibration_data import load_calibration
+    from deepseek.runtime.onnx_export import export_onnx
+
+    if not examples[0].is_floating_point():
+        raise DeepSeekError("static INT8 of token ids: not a peer for this model")
+    calibration = load_calibration(judge.calib, judge.calib_samples or 128, tuple(examples[0].shape))
+    calibration = calibration if isinstance(calibration, torch.Tensor) else torch.from_numpy(calibration)
+    fp32 = export_onnx(model, examples, output.with_name("fp32.onnx"), input_names=["input"]).path
+    ort_default_static(fp32, calibration.float(), output, "QInt8")
+
+
+def final_timing(peer_rows: dict[str, Any], chosen: Any, artifact: Path, shape: tuple[int, ...], threads: int,
+                 sample: Path, rounds: int = 9) -> None:
+    """The chosen artifact and every peer timed again together, interleaved in one process (the order rotating each
+    round): the ratios come from these medians, with a 95 % paired-bootstrap interval over rounds."""
+    from deepseek.optimize.latency import measure_interleaved
+    from deepseek.optimize.ranking import rank_latencies
 
     paths = {label: r["path"] for label, r in peer_rows.items() if r.get("path")}
     paths["chosen"] = str(artifact)  # the copy in the output folder (the search's own files are gone)
-    samples: dict[str, list[float]] = {k: [] for k in paths}
-    for _ in range(rounds):
-        for label, path in paths.items():
-            samples[label].append(measure_latency(path, shape, threads=threads, sample=sample)["median_ms"])
-    for label, values in samples.items():
+    slowest = max(r["latency_ms"] or 0.0 for r in peer_rows.values()) or 1.0
+    calls = int(min(1000, max(10, 150 / slowest)))
+    times = measure_interleaved(list(paths.values()), shape, threads=threads, rounds=max(rounds, 3), calls=calls,
+                                sample=sample)
+    estimates = {e.name: e for e in rank_latencies({label: times[path] for label, path in paths.items()},
+                                                   "FP32 ONNX Runtime (baseline)")}
+    for label, e in estimates.items():
+        row = {"latency_ms": e.median_ms, "speedup_vs_fp32": e.ratio, "speedup_ci": [e.ratio_low, e.ratio_high],
+               "within_noise_of": list(e.within_noise_of), "rounds": times[paths[label]]}
         if label == "chosen":
-            chosen.latency_ms = statistics.median(values)
+            chosen.latency_ms = e.median_ms
+            chosen.scores["final_timing"] = row
         else:
-            peer_rows[label]["latency_ms"] = statistics.median(values)
-        print(f"    final timing {label}: {statistics.median(values):.4f} ms (rounds {[round(v, 4) for v in values]})",
-              flush=True)
+            peer_rows[label].update(row)
+        print(f"    final timing {e.line()}", flush=True)
 
 
 def run_case(name: str, model: Any, examples: tuple[Any, ...], data: str, trials: int, threads: int,
-             lowerings: tuple[str, ...], work: Path, rounds: int = 5, eval_limit: int | None = None) -> dict[str, Any]:
+             lowerings: tuple[str, ...], work: Path, rounds: int = 9, eval_limit: int | None = None,
+             prune_ratios: tuple[float, ...] = ()) -> dict[str, Any]:
     import deepseek
     from deepseek.optimize.data import make_judge
 
     print(f"{name}: deepseek optimize ({trials} candidates, budget {BUDGET} pp)", flush=True)
     result = deepseek.optimize(model, examples, data=data, max_accuracy_drop=BUDGET, trials=trials,
                                lowerings=lowerings, threads=threads, output=work / f"{name}_out", progress=False,
-                               eval_limit=eval_limit)
+                               eval_limit=eval_limit, prune_ratios=prune_ratios)
     chosen = result.best
     judge = make_judge(model, examples, data, eval_limit)
     peer_rows = peers(model, examples, data, judge, work / f"{name}_peers", threads, lowerings)
@@ -186,7 +233,8 @@ def run_case(name: str, model: Any, examples: tuple[Any, ...], data: str, trials
                       "confident_agreement": chosen.scores.get("confident_agreement"),
                       "clear_agreement": chosen.scores.get("clear_agreement"), "agreement": chosen.scores.get("agreement"),
                       "mean_kl": chosen.scores.get("mean_kl"), "latency_ms": chosen.latency_ms,
-                      "size_bytes": chosen.size_bytes},
+                      "size_bytes": chosen.size_bytes, "final_timing": chosen.scores.get("final_timing")},
+           "latency_ranking": [dataclasses.asdict(e) for e in result.ranking],
            "candidates": [c.row() for c in result.candidates], "peers": peer_rows,
            "speedup_vs_fp32": (peer_rows["FP32 ONNX Runtime (baseline)"]["latency_ms"] / chosen.latency_ms
                                if chosen.latency_ms else None),
@@ -320,6 +368,11 @@ def main() -> None:
         results["cases"]["Fashion-MNIST CNN"] = run_case("fashion_cnn", cnn, (torch.randn(1, 1, 28, 28),),
                                                          "fashion-mnist", trials, threads, lowerings, work,
                                                          rounds=rounds, eval_limit=2000 if args.smoke else None)
+        save()
+    if "fashion-resnet" in cases and not args.smoke:  # ResNet-18 with pruned, fine-tuned candidates: minutes each
+        results["cases"]["Fashion-MNIST ResNet-18"] = run_case(
+            "fashion_resnet18", fashion_resnet(False), (torch.randn(1, 1, 28, 28),), "fashion-mnist", trials, threads,
+            lowerings, work, rounds=rounds, prune_ratios=(0.25, 0.5))
         save()
     if "mobilenet" in cases and not args.smoke:  # MobileNetV2 at 224: minutes per INT8 build
         results["cases"]["MobileNetV2"] = run_case("mobilenet_v2", assets.mobilenet_v2(), (torch.randn(1, 3, 224, 224),),

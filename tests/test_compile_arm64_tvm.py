@@ -46,3 +46,25 @@ def test_tvm_backend_refuses_int8_and_other_targets(tmp_path):
         compile_model(str(tmp_path / "n.pt2"), target_arch="x86_64", optimization_level=3, output=str(tmp_path / "q.onnx"),
                       backend="tvm")
     assert not list(tmp_path.glob("q*"))
+
+
+def test_an_onnx_file_compiles_for_arm64_with_tvm_and_matches_onnx_runtime_under_qemu(tmp_path):
+    torch.manual_seed(0)
+    model = SmallNet().eval()
+    torch.onnx.export(model, (torch.randn(1, 3, 16, 16),), str(tmp_path / "net.onnx"), input_names=["image"],
+                      dynamic_axes={"image": {2: "h", 3: "w"}}, dynamo=False)
+    with pytest.raises(deepseek.InvalidArgumentError, match=r"inputs.*e\.g\. --inputs 1x3x1x1"):
+        compile_model(str(tmp_path / "net.onnx"), target_arch="arm64", optimization_level=3,
+                      output=str(tmp_path / "free.so"), backend="tvm")
+    with pytest.raises(deepseek.InvalidArgumentError, match=r"model.*an ONNX file compiles with backend 'tvm'"):
+        compile_model(str(tmp_path / "net.onnx"), target_arch="arm64", optimization_level=3,
+                      output=str(tmp_path / "xnn.so"))
+    result = compile_model(str(tmp_path / "net.onnx"), target_arch="arm64", optimization_level=3,
+                           output=str(tmp_path / "net_arm.so"), backend="tvm", inputs=[(1, 3, 24, 24)])
+    assert result["backend"] == "tvm" and result["verified_under"] == "qemu-aarch64 -cpu cortex-a72"
+    assert result["max_abs_diff"] <= result["tolerance"]
+    x = np.random.default_rng(1).standard_normal((1, 3, 24, 24)).astype(np.float32)
+    import onnxruntime as ort
+
+    want = ort.InferenceSession(str(tmp_path / "net.onnx"), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+    np.testing.assert_allclose(deepseek.load(tmp_path / "net_arm.so")(x), want, atol=1e-4, rtol=1e-4)

@@ -67,3 +67,25 @@ def test_bad_arguments_are_named_and_write_nothing(tmp_path):
     (tmp_path / "lonely.bin").write_bytes(b"")
     with pytest.raises(DeepSeekError, match=r"backend.*openvino"):
         load(tmp_path / "lonely.xml", backend="onnxruntime")
+
+
+def test_compile_with_backend_openvino_writes_verified_ir_in_fp32_and_int8(tmp_path):
+    import deepseek
+
+    model = _net()
+    fp32 = deepseek.compile(model, (torch.rand(1, 3, 16, 16),), target_arch="x86_64", optimization_level=2,
+                            output=str(tmp_path / "m.xml"), backend="openvino")
+    assert fp32["backend"] == "openvino" and fp32["precision"] == "fp32"
+    assert fp32["max_abs_diff"] <= fp32["tolerance"] and (tmp_path / "m.bin").is_file()
+    calib = tmp_path / "calib.npy"
+    np.save(calib, np.random.default_rng(0).uniform(0, 1, (48, 3, 16, 16)).astype(np.float32))
+    int8 = deepseek.compile(model, (torch.rand(1, 3, 16, 16),), target_arch="x86_64", optimization_level=2,
+                            output=str(tmp_path / "q.xml"), backend="openvino", quantize="int8", calib=str(calib),
+                            samples=48)
+    assert int8["precision"] == "int8" and int8["checked_samples"] == 12  # a quarter held out, never calibrated on
+    assert 0 <= int8["int8_agreement"] <= 1
+    assert load(tmp_path / "q.xml").backend == "openvino"
+    with pytest.raises(deepseek.InvalidArgumentError, match=r"output.*\.xml file for backend 'openvino'"):
+        deepseek.compile(model, (torch.rand(1, 3, 16, 16),), target_arch="x86_64", optimization_level=2,
+                         output=str(tmp_path / "m.onnx"), backend="openvino")
+

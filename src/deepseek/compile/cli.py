@@ -116,12 +116,13 @@ def _check_compile_flags(args: argparse.Namespace) -> None:
                          if recipe.quantize == "int8-dynamic" else ": nothing else calibrates"))
     if args.samples is not None and recipe.quantize != "int8":
         raise invalid("--samples", args.samples, "--samples only with --quantize int8 (the calibration sample count)")
-    if args.optimization_level is not None and recipe.lowering in ("executorch", "inductor", "ort-int8"):
+    if args.optimization_level is not None and recipe.lowering in ("executorch", "inductor", "ort-int8", "openvino"):
         raise invalid("--optimization-level", args.optimization_level,
                       "--optimization-level only with the onnxruntime float builds and --backend tvm (this build "
                       f"({recipe.lowering}) has no such setting)")
-    if args.inputs and Path(args.model).suffix.lower() == ".onnx":
-        raise invalid("--inputs", args.inputs, "no shapes for an ONNX model (its inputs are in the file)")
+    if args.inputs and Path(args.model).suffix.lower() == ".onnx" and recipe.lowering != "tvm":
+        raise invalid("--inputs", args.inputs, "no shapes for an ONNX model (its inputs are in the file; only "
+                                               "--target-arch arm64 --backend tvm fixes free dimensions with them)")
     refuse_arch_unless_weights(args)
 
 
@@ -146,14 +147,29 @@ def run_compile_cli(args: argparse.Namespace) -> int:
                   f"{'PT2E reference graph' if result['precision'] == 'int8' else 'source model'}: max abs diff "
                   f"{result['max_abs_diff']:.2e} (tolerance {result['tolerance']:.2e})")
         return 0
+    if result["backend"] == "openvino":
+        if result["precision"] == "int8":
+            check = (f"top-1 agreement with FP32 PyTorch {result['int8_agreement']:.0%}"
+                     if result["int8_agreement"] is not None else
+                     f"first output's SQNR against FP32 PyTorch {result['int8_sqnr_db']:.1f} dB")
+        else:
+            check = (f"verified against the source model: max abs diff {result['max_abs_diff']:.2e} (tolerance "
+                     f"{result['tolerance']:.2e})")
+        out.print(f"[green]wrote[/] {result['output']} and its .bin ({result['precision'].upper()}, "
+                  f"{result['size_bytes'] / 1e6:.1f} MB); {check}"
+                  + (f" on {result['checked_samples']} held-out samples" if result["precision"] == "int8" else ""))
+        return 0
     if result["target_arch"] == "x86_64" and result.get("precision") == "int8":
+        check = (f"top-1 agreement with FP32 PyTorch {result['int8_agreement']:.0%}"
+                 if result["int8_agreement"] is not None else
+                 f"first output's SQNR against FP32 PyTorch {result['int8_sqnr_db']:.1f} dB")
         out.print(f"[green]wrote[/] {result['output']} (INT8, {result['size_bytes'] / 1e6:.1f} MB, FP32 "
-                  f"{result['fp32_size_bytes'] / 1e6:.1f} MB); top-1 agreement with FP32 PyTorch "
-                  f"{result['int8_agreement']:.0%} on {result['checked_samples']} held-out samples")
+                  f"{result['fp32_size_bytes'] / 1e6:.1f} MB); {check} on {result['checked_samples']} held-out samples")
         out.print(result["int8_summary"], style="bold red" if result["below_floor"] else None, markup=False)
         return 0
     if result["target_arch"] == "arm64":
-        check = (f"verified under {result['verified_under']} against PyTorch: max abs diff {result['max_abs_diff']:.2e} "
+        check = (f"verified under {result['verified_under']} against {result.get('reference', 'PyTorch')}: max abs diff "
+                 f"{result['max_abs_diff']:.2e} "
                  f"(tolerance {result['tolerance']:.2e})" if result["verified_under"] else
                  "[yellow]NOT verified[/]: install qemu-user to run it under emulation")
         if result["precision"] == "int8" and result["verified_under"]:

@@ -21,7 +21,7 @@ PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 # static INT8 (calibrated activations), or dynamic INT8 for ONNX Runtime: int8 weights of MatMul/Gemm/Gather,
 # activations quantized per call — the usual INT8 for transformer encoders, no calibration data needed
 QUANTIZE = (None, "int8", "int8-dynamic")
-BACKENDS = {"x86_64": ("onnxruntime", "inductor"), "arm64": ("executorch", "tvm"), "cuda": ("onnxruntime",)}
+BACKENDS = {"x86_64": ("onnxruntime", "inductor", "openvino"), "arm64": ("executorch", "tvm"), "cuda": ("onnxruntime",)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,9 +124,9 @@ class CompileRecipe(BaseConfig):
 
     @property
     def lowering(self) -> str:
-        """Which builder runs: ``inductor``, ``executorch``, ``tvm``, ``ort-int8`` or ``ort-float``."""
-        if self.backend == "inductor":
-            return "inductor"
+        """Which builder runs: ``inductor``, ``openvino``, ``executorch``, ``tvm``, ``ort-int8`` or ``ort-float``."""
+        if self.backend in ("inductor", "openvino"):
+            return self.backend
         if self.target_arch == "arm64":
             return self.backend or "executorch"
         if self.quantize == "int8-dynamic":
@@ -273,8 +273,20 @@ def _compile_x86_int8(model: str, recipe: CompileRecipe, *, output: str, inputs:
                                   keep_fp32=recipe.keep_fp32, rounding=recipe.rounding, **floor)
     plan = choose_precision()
 
+    sqnr = None
     if result.held_out is not None:  # the floor already measured the written model on the held-out samples
         agreement, checked_samples = result.held_out["agreement"], result.held_out["views"]
+    elif not (isinstance(out, torch.Tensor) and out.dim() == 2):  # not class scores: the first output's SQNR
+        from ..quantization.sensitivity import sqnr_db
+
+        checked = check if len(check) else calibration[0]
+        predictor, rows = load(result.path), examples[0].shape[0]
+        chunks = [c for c in checked.split(rows) if c.shape[0] == rows] or [checked[:rows]]
+        with torch.no_grad():
+            reference = [module(c) for c in chunks]
+        reference = torch.cat([r[0] if isinstance(r, (tuple, list)) else r for r in reference])
+        got = torch.cat([torch.from_numpy(predictor.run(c.numpy())[0]) for c in chunks])
+        agreement, checked_samples, sqnr = None, sum(len(c) for c in chunks), sqnr_db(reference, got)
     else:
         checked = check if len(check) else calibration[0]
         predictor, rows = load(result.path), examples[0].shape[0]
@@ -286,17 +298,60 @@ def _compile_x86_int8(model: str, recipe: CompileRecipe, *, output: str, inputs:
             "why": f"ONNX Runtime static INT8, layout {result.int8_format} for this CPU ({plan.isa_class}): {plan.reason}",
             "int8_summary": result.summary(), "below_floor": result.below_floor, "attempts": result.attempts,
             "size_bytes": result.size_bytes, "fp32_size_bytes": result.fp32_size_bytes, "int8_agreement": agreement,
-            "checked_samples": checked_samples, "calibration_agreement": result.calibration_agreement,
+            "int8_sqnr_db": sqnr, "checked_samples": checked_samples, "calibration_agreement": result.calibration_agreement,
             "float_activations": result.float_activations, "sensitivity": [r.tensor for r in result.sensitivity],
             "pruned": pruned}
+
+
+def _compile_arm64_onnx(source: Path, *, output: str, inputs: list[tuple[int, ...]] | None, prune: PruneStep | None,
+                        optimization_level: int) -> dict[str, Any]:
+    """An ONNX file compiled for arm64 by TVM (no PyTorch source), verified under qemu against ONNX Runtime."""
+    import numpy as np
+    import torch
+
+    from ..quantization.onnx_graph import _graph_inputs
+    from ..runtime.artifacts import detect_kind
+    from .arm64_tvm import build_arm64_tvm
+
+    if prune is not None:
+        raise invalid("prune", prune.ratio, "None for an ONNX model (channels are removed before export, not from ONNX)")
+    if detect_kind(source) != "onnx":
+        raise invalid("model", str(source), "an ONNX file")
+    graph_inputs = _graph_inputs(source)
+    if len(graph_inputs) != 1:
+        raise invalid("model", str(source), f"an ONNX model with one input for arm64 (it has {len(graph_inputs)})")
+    dims = graph_inputs[0][1]
+    if inputs:
+        shape = tuple(inputs[0])
+        if len(shape) != len(dims) or any(isinstance(d, int) and d > 0 and d != s for d, s in zip(dims, shape)):
+            raise invalid("inputs", list(shape), f"a shape the model takes: {dims}")
+    elif all(isinstance(d, int) and d > 0 for d in dims):
+        shape = tuple(dims)
+    else:
+        raise invalid("inputs", None, f"the input shape for this ONNX file, whose input is {dims} (e.g. --inputs "
+                                      f"{'x'.join(str(d) if isinstance(d, int) and d > 0 else '1' for d in dims)})")
+    example = torch.from_numpy(np.random.default_rng(0).standard_normal(shape).astype(np.float32))
+    built = build_arm64_tvm(source, (example,), output, opt_level=optimization_level)
+    verified = built.max_abs_diff is not None
+    return {"output": str(built.library), "bundle": str(built.bundle), "backend": "tvm",
+            "why": "Apache TVM (Relax ONNX frontend, LLVM for AArch64 -mcpu=cortex-a72 with NEON), untuned: the ONNX "
+                   "graph compiled as it is, no PyTorch source needed",
+            "ort_level": None, "size_bytes": built.library.stat().st_size, "program_bytes": built.program_bytes,
+            "max_abs_diff": built.max_abs_diff if verified else float("nan"), "tolerance": built.tolerance,
+            "verified_under": f"qemu-aarch64 -cpu {built.cpu}" if verified else None, "target_arch": "arm64",
+            "precision": "fp32", "pruned": None, "reference": "ONNX Runtime"}
 
 
 def _compile_arm64(model: str, *, output: str, inputs: list[tuple[int, ...]] | None, arch: str | None,
                    trust_pickle: bool, quantize: str | None, calib: str, samples: int, prune: PruneStep | None,
                    backend: str | None = None, optimization_level: int = 3) -> dict[str, Any]:
+    if backend == "tvm" and isinstance(model, (str, os.PathLike)) and Path(model).suffix.lower() == ".onnx":
+        return _compile_arm64_onnx(Path(model), output=output, inputs=inputs, prune=prune,
+                                   optimization_level=optimization_level)
     module, examples, _, pruned = _torch_model(
         model, output, inputs, arch, trust_pickle, prune,
-        "a PyTorch model (.pt2, TorchScript, state_dict + arch) for arm64: it is lowered from torch.export, not ONNX",
+        "a PyTorch model (.pt2, TorchScript, state_dict + arch) for the default arm64 backend (ExecuTorch is lowered "
+        "from torch.export); an ONNX file compiles with backend 'tvm'",
         calib if quantize == "int8" else None)
     calibration, check = _calibration(calib, samples, examples) if quantize == "int8" else (None, None)
     if backend == "tvm":
@@ -381,6 +436,8 @@ def output_kind(recipe: CompileRecipe) -> tuple[str, str]:
         return ".pt2", "a .pt2 file for backend 'inductor' (an AOTInductor package)"
     if lowering in ("executorch", "tvm"):
         return ".so", "a .so file for target_arch 'arm64' (e.g. model_arm.so)"
+    if lowering == "openvino":
+        return ".xml", "an .xml file for backend 'openvino' (OpenVINO IR; its weights go to the .bin beside it)"
     return ".onnx", f"a .onnx file for target_arch {recipe.target_arch!r}"
 
 
@@ -397,6 +454,8 @@ def check_build_output(model: Any, recipe: CompileRecipe, output: Any) -> str:
     if isinstance(model, (str, os.PathLike)) and Path(model).is_dir():
         inputs = (model, *Path(model).iterdir())
     check_output(output, argument="output", inputs=inputs)
+    if suffix == ".xml":
+        check_output(Path(output).with_suffix(".bin"), argument="output", inputs=inputs)
     if suffix == ".so":
         bundle = Path(output).with_name(f"{Path(output).stem}.bundle")
         check_output(bundle, argument="output", inputs=inputs, folder=True)
@@ -438,7 +497,70 @@ def build(model: Any, recipe: CompileRecipe, output: str | os.PathLike[str], *, 
                               optimization_level=recipe.optimization_level, **options)
     if lowering == "ort-int8":
         return _compile_x86_int8(model, recipe, **options)
+    if lowering == "openvino":
+        return _compile_openvino(model, recipe, **options)
     return _compile_onnx_float(model, recipe, **options)
+
+
+def _compile_openvino(model: Any, recipe: CompileRecipe, *, output: str, inputs: Any, arch: str | None,
+                      trust_pickle: bool, calib: Any, samples: int, prune: PruneStep | None) -> dict[str, Any]:
+    """OpenVINO IR of the PyTorch model: float32 (checked against PyTorch), or NNCF's INT8 calibrated on ``calib``
+    (checked on held-out samples: top-1 agreement for a classifier, the first output's SQNR otherwise)."""
+    import numpy as np
+    import torch
+
+    from ..quantization.openvino_ptq import convert_openvino, quantize_openvino
+    from ..quantization.sensitivity import sqnr_db
+    from ..runtime import load
+    from ..runtime.onnx_export import export_onnx
+
+    module, examples, names, pruned = _torch_model(
+        model, output, inputs, arch, trust_pickle, prune,
+        "a PyTorch model for backend 'openvino' (it is exported to ONNX, then converted)",
+        calib if recipe.quantize == "int8" else None)
+    int8 = recipe.quantize == "int8"
+    if int8:
+        calibration, check = _calibration(calib, samples, examples)
+    workdir = Path(tempfile.mkdtemp(prefix="deepseek-compile-"))
+    try:
+        if int8:
+            built = quantize_openvino(module, torch.cat(calibration), output)
+            size = built.size_bytes
+            checked = check if len(check) else calibration[0]
+        else:
+            exported = export_onnx(module, examples, workdir / "exported.onnx", input_names=names).path
+            convert_openvino(exported, output)
+            size = Path(output).stat().st_size + Path(output).with_suffix(".bin").stat().st_size
+            checked = examples[0]
+        predictor, rows = load(output), examples[0].shape[0]
+        fixed = predictor.input_specs[0].shape[0] if isinstance(predictor.input_specs[0].shape[0], int) else None
+        chunks = [c for c in checked.split(fixed or 64) if not fixed or c.shape[0] == fixed] or [checked[:rows]]
+        with torch.no_grad():
+            reference = [module(c) for c in chunks]
+        reference = torch.cat([r[0] if isinstance(r, (tuple, list)) else r for r in reference])
+        got = torch.from_numpy(np.concatenate([predictor.run(c.numpy())[0] for c in chunks]))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    result: dict[str, Any] = {"output": str(output), "backend": "openvino", "target_arch": "x86_64",
+                              "precision": "int8" if int8 else "fp32", "size_bytes": size, "pruned": pruned,
+                              "checked_samples": int(got.shape[0])}
+    if int8:
+        classifier = reference.dim() == 2
+        result.update(why="OpenVINO IR, INT8 by NNCF's post-training quantization (its default preset)",
+                      int8_agreement=float((got.argmax(-1) == reference.argmax(-1)).float().mean()) if classifier
+                      else None, int8_sqnr_db=None if classifier else sqnr_db(reference, got))
+    else:
+        diff = float((got - reference).abs().max())
+        tolerance = 1e-4 * max(1.0, float(reference.abs().max()))
+        if diff > tolerance:
+            Path(output).unlink(missing_ok=True)
+            Path(output).with_suffix(".bin").unlink(missing_ok=True)
+            from .._errors import VerificationError
+
+            raise VerificationError(f"{output}: OpenVINO FP32 differs from PyTorch by {diff:.3g} (tolerance "
+                                    f"{tolerance:.3g}); not written")
+        result.update(why="OpenVINO IR in float32 (its CPU plugin's kernels)", max_abs_diff=diff, tolerance=tolerance)
+    return result
 
 
 def _compile_onnx_float(model: Any, recipe: CompileRecipe, *, output: str, inputs: Any, arch: str | None,

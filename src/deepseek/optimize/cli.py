@@ -3,6 +3,7 @@
     deepseek optimize MODEL --target x86_64|arm64|cuda --data photos|digits|mnist-5k|fashion-mnist|DIR
                       --max-accuracy-drop 0.5 [--objective latency|size] [--trials 12] [--lowerings ort-fp32,ort-int8]
                       [--prune 0.25,0.5] [--inputs 1x3x224x224] --output out/
+    deepseek optimize model.onnx --data DIR [--metric module:function | --judge fidelity [--min-sqnr 30]] --output out/
     deepseek optimize --recipe out/recipe.yaml --output again/ [MODEL]
     deepseek optimize smollm2|HF_FOLDER --data hamlet|text.txt --max-accuracy-drop 0.5 --output out/   (a causal LM:
                       weight-only int8/int4 and bfloat16, judged by next-token accuracy)
@@ -15,14 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import invalid
-from .config import OBJECTIVES, TARGET_LOWERINGS, TARGETS, OptimizeConfig
+from .config import JUDGES, OBJECTIVES, ONNX_LOWERINGS, TARGET_LOWERINGS, TARGETS, OptimizeConfig
 
 # the Python argument a library error names -> the flag the user typed
 FLAGS = {"max_accuracy_drop": "--max-accuracy-drop", "target": "--target", "objective": "--objective",
          "trials": "--trials", "lowerings": "--lowerings", "prune_ratios": "--prune", "finetune_epochs": "--finetune-epochs",
          "calib_samples": "--calib-samples", "seed": "--seed", "data": "--data", "output": "--output",
-         "recipe": "--recipe", "model": "MODEL", "example_inputs": "--inputs"}
-ALL_LOWERINGS = tuple(dict.fromkeys(lw for lws in TARGET_LOWERINGS.values() for lw in lws))
+         "recipe": "--recipe", "model": "MODEL", "example_inputs": "--inputs", "metric": "--metric",
+         "judge": "--judge", "min_sqnr_db": "--min-sqnr"}
+ALL_LOWERINGS = tuple(dict.fromkeys([*(lw for lws in TARGET_LOWERINGS.values() for lw in lws), *ONNX_LOWERINGS]))
 
 
 def _ratios_type(text: str) -> tuple[float, ...]:
@@ -67,14 +69,23 @@ def _shapes_type(text: str) -> list[tuple[int, ...]]:
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     from .._cli_common import count, declare_flag_names, declare_outputs, number
 
-    parser.add_argument("model", metavar="MODEL", nargs="?", help="a model file or built-in name (with --recipe: "
-                        "optional, the recipe names its model)")
+    parser.add_argument("model", metavar="MODEL", nargs="?", help="a model file, an .onnx file or a built-in name "
+                        "(with --recipe: optional, the recipe names its model)")
     parser.add_argument("--target", default="x86_64", choices=TARGETS, help="where the artifact will run")
     parser.add_argument("--data", default=None, help="held-out data judging accuracy: photos (agreement with FP32), "
                         "digits, mnist-5k, fashion-mnist (labeled accuracy), or a folder DIR with inputs.npy "
                         "[labels.npy] [calibration.npy]")
     parser.add_argument("--max-accuracy-drop", type=number(minimum=0), default=0.5, metavar="PP",
-                        help="percentage points below FP32 allowed (default 0.5)")
+                        help="percentage points below FP32 allowed (default 0.5), of accuracy or of --metric")
+    parser.add_argument("--metric", default=None, metavar="MODULE:FUNCTION",
+                        help="judge by your function(outputs, labels) -> score in [0, 1], higher is better, over the "
+                        "model's outputs on the folder's inputs.npy and its labels.npy (module:function or "
+                        "file.py:function): for detectors, segmenters, any output that is not class scores")
+    parser.add_argument("--judge", default=None, choices=[j for j in JUDGES if j != "metric"],
+                        help="fidelity: judge by every output's SQNR against FP32 (no labels needed); default: "
+                        "--metric if given, else class scores")
+    parser.add_argument("--min-sqnr", type=number(), default=None, metavar="DB",
+                        help="with --judge fidelity: the lowest SQNR any output may have (default 30 dB)")
     parser.add_argument("--objective", default="latency", choices=OBJECTIVES)
     parser.add_argument("--trials", type=count(), default=12, help="distinct candidates to build and measure")
     parser.add_argument("--lowerings", type=_lowerings_type, default=None,
@@ -100,7 +111,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def _refuse_unused(args: argparse.Namespace, why: str, *dests: str) -> None:
     flags = {"data": "--data", "prune": "--prune", "lowerings": "--lowerings", "inputs": "--inputs", "arch": "--arch",
-             "finetune_epochs": "--finetune-epochs", "calib_samples": "--calib-samples", "seed": "--seed"}
+             "finetune_epochs": "--finetune-epochs", "calib_samples": "--calib-samples", "seed": "--seed",
+             "metric": "--metric", "judge": "--judge", "min_sqnr": "--min-sqnr"}
     for dest in dests:
         if getattr(args, dest) is not None:
             raise invalid(flags[dest], getattr(args, dest), f"nothing {why}")
@@ -111,7 +123,8 @@ def _optimize_lm(args: argparse.Namespace) -> int:
     from .lm import describe_lm, optimize_lm
 
     _refuse_unused(args, "for a language model (its candidates are weight-only int8/int4 and bfloat16)", "prune",
-                   "lowerings", "inputs", "arch", "finetune_epochs", "calib_samples", "seed")
+                   "lowerings", "inputs", "arch", "finetune_epochs", "calib_samples", "seed", "metric", "judge",
+                   "min_sqnr")
     if args.target != "x86_64":
         raise invalid("--target", args.target, "x86_64 for a language model (it is run by PyTorch on this CPU)")
     result = optimize_lm(args.model, data=args.data, max_accuracy_drop=args.max_accuracy_drop,
@@ -146,24 +159,36 @@ def run_cli(args: argparse.Namespace) -> int:
 
     # every flag, the output folder and the data checked before the model is loaded; unset flags take the config's
     # defaults (None in argparse, so that a language model or a recipe can refuse them when given)
-    given = {k: getattr(args, k) for k in ("seed", "calib_samples", "finetune_epochs") if getattr(args, k) is not None}
+    given = {k: getattr(args, k) for k in ("seed", "calib_samples", "finetune_epochs", "metric", "judge")
+             if getattr(args, k) is not None}
+    if args.min_sqnr is not None:
+        if args.judge != "fidelity":
+            raise invalid("--min-sqnr", args.min_sqnr, "nothing without --judge fidelity")
+        given["min_sqnr_db"] = args.min_sqnr
     cfg = OptimizeConfig(target=args.target, data=args.data, max_accuracy_drop=args.max_accuracy_drop,
                          objective=args.objective, trials=args.trials, lowerings=args.lowerings or (),
                          prune_ratios=args.prune or (), **given)
     check_timeable(cfg)
     check_new_folder(args.output, inputs=[p for p in (args.model, args.data) if Path(p).exists()])
-    check_data(cfg.data, cfg.calib_samples)
-    module, examples, _, _ = resolve_model(args.model, args.inputs, arch=args.arch)
-    result = optimize(module, examples, config=cfg, output=args.output, progress=not args.quiet,
-                      model_source=args.model)
+    check_data(cfg.data, cfg.calib_samples, class_labels=cfg.metric is None and cfg.judge != "fidelity")
+    if args.model.lower().endswith(".onnx"):
+        _refuse_unused(args, "for an ONNX file (its graph names its inputs and architecture)", "inputs", "arch")
+        result = optimize(args.model, config=cfg, output=args.output, progress=not args.quiet)
+    else:
+        module, examples, _, _ = resolve_model(args.model, args.inputs, arch=args.arch)
+        result = optimize(module, examples, config=cfg, output=args.output, progress=not args.quiet,
+                          model_source=args.model)
     out = console()
     best, base = result.best, result.baseline
     timing = (f"; FP32 baseline {base.latency_ms:.3f} ms: {result.speedup:.2f}x" if result.speedup else
               f"; FP32 baseline {base.size_bytes / 1e6:.2f} MB (latency not measurable on this host)")
     out.print(f"[bold]chosen[/]: {describe(best.params, best.recipe)} — "
               + (f"{best.latency_ms:.3f} ms, " if best.latency_ms is not None else "")
-              + f"{best.size_bytes / 1e6:.2f} MB, accuracy drop {best.scores['drop_pp']:.2f} pp "
-              f"(budget {args.max_accuracy_drop:g}){timing}")
+              + f"{best.size_bytes / 1e6:.2f} MB, {result.judge.describe(best.scores)}{timing}")
+    if result.ranking:
+        from .ranking import summary_line
+
+        out.print(f"finalists re-timed together: {summary_line(result.ranking)}")
     feasible = sum(c.feasible for c in result.candidates)
     out.print(f"[green]wrote[/] {result.artifact}, pareto.json, pareto.png, report.md, recipe.yaml in {args.output} "
               f"({len(result.candidates)} candidates measured, {feasible} within the budget)")
@@ -175,11 +200,14 @@ def _replay(args: argparse.Namespace) -> int:
     from .replay import replay
 
     _refuse_unused(args, "with --recipe (the recipe names its data and its candidate)", "data", "prune", "lowerings",
-                   "inputs", "arch", "finetune_epochs", "calib_samples", "seed")
+                   "inputs", "arch", "finetune_epochs", "calib_samples", "seed", "metric", "judge", "min_sqnr")
     done = replay(args.recipe, output=args.output, model=args.model, progress=not args.quiet)
     rec = done["recorded"]
-    console().print(f"[green]rebuilt[/] {done['artifact']} from {args.recipe}: accuracy drop {_num(done['drop_pp'], '.2f')} "
-                    f"pp (recorded {_num(rec.get('drop_pp'), '.2f')}), {_num(done['latency_ms'], '.3f')} ms "
+    figure = (f"worst-output SQNR {_num(done['sqnr_db'], '.1f')} dB (recorded {_num(-(rec.get('drop') or 0), '.1f')})"
+              if done.get("sqnr_db") is not None else
+              f"accuracy drop {_num(done['drop_pp'], '.2f')} pp (recorded {_num(rec.get('drop_pp'), '.2f')})")
+    console().print(f"[green]rebuilt[/] {done['artifact']} from {args.recipe}: {figure}, "
+                    f"{_num(done['latency_ms'], '.3f')} ms "
                     f"(recorded {_num(rec.get('latency_ms', rec.get('ms_per_token')), '.3f')} ms on its machine), "
                     f"{done['size_bytes'] / 1e6:.2f} MB")
     return 0

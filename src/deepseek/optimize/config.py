@@ -10,12 +10,16 @@ from .._errors import invalid
 
 TARGETS = ("x86_64", "arm64", "cuda")
 OBJECTIVES = ("latency", "size")
-LOWERINGS = ("ort-fp32", "ort-int8", "ort-int8-dynamic", "inductor-fp32", "inductor-bf16", "inductor-int8")
+LOWERINGS = ("ort-fp32", "ort-int8", "ort-int8-dynamic", "inductor-fp32", "inductor-bf16", "inductor-int8",
+             "openvino-fp32", "openvino-int8")  # OpenVINO's only where its extra is installed
 # what each target searches, and its FP32 baseline (first): arm64 bundles are ExecuTorch + XNNPACK programs; a CUDA
 # artifact is an ONNX Runtime graph in float32 or float16 (INT8 for CUDA is not in this version)
 TARGET_LOWERINGS = {"x86_64": LOWERINGS, "arm64": ("xnnpack-fp32", "xnnpack-int8"), "cuda": ("ort-fp32", "ort-fp16")}
 # searched only where the CPU has bfloat16 arithmetic (AVX512-BF16 or AMX): elsewhere it is emulated, slower than fp32
 NEEDS_BF16 = ("inductor-bf16",)
+# what an ONNX file (no PyTorch source) is searched over, FP32 baseline first; OpenVINO's only with its extra
+ONNX_LOWERINGS = ("ort-fp32", "ort-int8", "ort-int8-dynamic", "openvino-fp32", "openvino-int8")
+JUDGES = ("auto", "classes", "metric", "fidelity")
 FALLBACKS = (0, 1, 2, 4, 8, 16, 32)
 
 
@@ -40,6 +44,10 @@ class OptimizeConfig(BaseConfig):
     prune_ratios: tuple[float, ...] = ()
     finetune_epochs: int = 1  # a pruned candidate's fine-tune on a labeled set's training part (0: none)
     finetune_samples: int = 10000
+    # how candidates are judged (:mod:`.data`): "auto" is the metric when one is named, else class scores
+    judge: str = "auto"
+    metric: str | None = None  # "module:function" or "path/to/file.py:function"; a callable is passed to optimize()
+    min_sqnr_db: float = 30.0  # the fidelity judge's floor on every output's SQNR
 
     def __post_init__(self) -> None:
         if not isinstance(self.target, str) or self.target not in TARGETS:
@@ -67,7 +75,17 @@ class OptimizeConfig(BaseConfig):
         if self.eval_limit is not None and (isinstance(self.eval_limit, bool) or not isinstance(self.eval_limit, int)
                                             or self.eval_limit < 8):
             raise invalid("eval_limit", self.eval_limit, "an integer >= 8 or None (all held-out samples)")
-        allowed = TARGET_LOWERINGS[self.target]
+        if not isinstance(self.judge, str) or self.judge not in JUDGES:
+            raise invalid("judge", self.judge, f"one of {JUDGES}")
+        if self.metric is not None and (not isinstance(self.metric, str) or self.metric.count(":") != 1
+                                        or not all(self.metric.split(":"))):
+            raise invalid("metric", self.metric, "module:function or path/to/file.py:function")
+        if self.metric is not None and self.judge not in ("auto", "metric"):
+            raise invalid("metric", self.metric, f"nothing with judge {self.judge!r} (a metric is its own judge)")
+        if isinstance(self.min_sqnr_db, bool) or not isinstance(self.min_sqnr_db, (int, float)) \
+                or not math.isfinite(self.min_sqnr_db):
+            raise invalid("min_sqnr_db", self.min_sqnr_db, "a number of dB, e.g. 30")
+        allowed = TARGET_LOWERINGS[self.target] + (ONNX_LOWERINGS if self.target == "x86_64" else ())
         if any(lw not in allowed for lw in self.lowerings):
             raise invalid("lowerings", ",".join(self.lowerings), f"a subset of {','.join(allowed)} for target "
                                                                  f"{self.target}")

@@ -28,6 +28,8 @@ def read_recipe(path: str | Path) -> dict[str, Any]:
     if version != RECIPE_VERSION:
         raise invalid(f"{source}: field 'deepseek_optimize_recipe'", version, f"{RECIPE_VERSION} (this deepseek's "
                                                                               "recipe version)")
+    from .._errors import DeepSeekError
+
     field(data, "model", (str, type(None)), source=source, required=False)
     inputs = field(data, "inputs", list, source=source)
     if not inputs or not all(isinstance(s, list) and s and all(isinstance(d, int) and not isinstance(d, bool) and d > 0
@@ -40,8 +42,19 @@ def read_recipe(path: str | Path) -> dict[str, Any]:
                                                                  "e.g. [float32]")
     field(data, "data", str, source=source)
     data["measured"] = _measured(data, source)
+    judge = field(data, "judge", dict, source=source, required=False, default={})
+    if judge and judge.get("kind") not in ("metric", "fidelity"):
+        raise invalid(f"{source}: field 'judge.kind'", judge.get("kind"), "metric or fidelity")
+    if "onnx" in data:
+        from .onnx_source import OnnxRecipe
+
+        onnx_fields = field(data, "onnx", dict, source=source)
+        try:
+            data["onnx"] = OnnxRecipe.from_dict(onnx_fields)
+        except (DeepSeekError, TypeError, ValueError) as exc:
+            raise invalid(f"{source}: field 'onnx'", onnx_fields, f"an ONNX candidate's recipe ({exc})") from None
+        return data
     compile_fields = field(data, "compile", dict, source=source)
-    from .._errors import DeepSeekError
     from ..compile.pipeline import CompileRecipe
 
     try:
@@ -82,7 +95,7 @@ def _measured(data: dict[str, Any], source: str) -> dict[str, Any]:
     from .._config import field
 
     measured = field(data, "measured", dict, source=source, required=False, default={})
-    for key in ("drop_pp", "latency_ms", "ms_per_token", "size_bytes", "accuracy"):
+    for key in ("drop", "drop_pp", "latency_ms", "ms_per_token", "size_bytes", "accuracy"):
         value = measured.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise invalid(f"{source}: field 'measured.{key}'", value, "a number or null")
@@ -120,6 +133,8 @@ def replay(recipe: str | Path, *, output: str | Path, model: Any = None, progres
     source = model if model is not None else data.get("model")
     if source is None:
         raise invalid("model", None, "the model (this recipe was made from a Python object, not a file or name)")
+    if "onnx" in data:
+        return _replay_onnx(data, Path(recipe), Path(source), output, progress)
     # every cheap check before the model is loaded: the output folder, then the data
     out = check_new_folder(output, inputs=[p for p in (recipe, source, data["data"]) if isinstance(p, (str, Path))
                                            and Path(p).exists()])
@@ -160,4 +175,51 @@ def replay(recipe: str | Path, *, output: str | Path, model: Any = None, progres
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return {"artifact": str(artifact), "drop_pp": candidate.scores["drop_pp"], "latency_ms": candidate.latency_ms,
+            "size_bytes": candidate.size_bytes, "recorded": data["measured"]}
+
+
+def _replay_onnx(data: dict[str, Any], recipe_path: Path, source: Path, output: str | Path,
+                 progress: bool) -> dict[str, Any]:
+    """Rebuild an ONNX file's candidate from its recipe and score it with the judge it was chosen by."""
+    import numpy as np
+
+    from ..runtime import load
+    from .config import OptimizeConfig, latency_device
+    from .data import check_data, make_judge
+    from .onnx_source import build_onnx, calibration_array, onnx_params_of
+    from .report import check_new_folder, copy_verified, write_recipe
+    from .search import measure_candidate
+
+    recipe = data["onnx"]
+    judge_spec = data.get("judge") or {}
+    out = check_new_folder(output, inputs=[p for p in (recipe_path, source, data["data"]) if Path(p).exists()])
+    check_data(data["data"], recipe.samples or 128, class_labels=judge_spec.get("kind") != "metric")
+    if not source.is_file():
+        raise invalid("model", str(source), "the ONNX file the recipe was made from")
+    cfg = OptimizeConfig(data=data["data"], threads=int(data["measured"].get("threads", 2)), max_accuracy_drop=100.0,
+                         judge=judge_spec.get("kind", "auto") if judge_spec.get("kind") == "fidelity" else "auto",
+                         min_sqnr_db=-1e9)
+    dtype = np.dtype((data.get("input_dtypes") or ["float32"])[0])
+    examples = (np.zeros(data["inputs"][0], dtype),)
+    judge = make_judge(load(source, threads=cfg.threads), examples, cfg.data, calib_samples=recipe.samples or 128,
+                       judge=cfg.judge, metric=judge_spec.get("metric"), budget=cfg.max_accuracy_drop,
+                       min_sqnr_db=cfg.min_sqnr_db)
+    calibration = calibration_array(recipe.calib, recipe.samples, examples[0]) \
+        if recipe.lowering in ("ort-int8", "openvino-int8") else None
+    work = Path(tempfile.mkdtemp(prefix="deepseek-replay-"))
+    try:
+        candidate = measure_candidate(None, examples, onnx_params_of(recipe), recipe, cfg, judge, work / "c",
+                                      tuple(examples[0].shape), judge.timing_sample(work, examples[0].shape[0]),
+                                      device=latency_device(cfg.target),
+                                      builder=lambda path: build_onnx(source, recipe, path, calibration))
+        if candidate.error:
+            raise invalid("recipe", str(recipe_path), f"a recipe that builds ({candidate.error})")
+        out.mkdir(parents=True, exist_ok=True)
+        artifact = copy_verified(candidate, out, judge, cfg.threads)
+        write_recipe(out / "recipe.yaml", candidate, source, data["inputs"], cfg.data, cfg.threads,
+                     data.get("input_dtypes"), judge)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {"artifact": str(artifact), "drop": candidate.scores["drop"], "drop_pp": candidate.scores.get("drop_pp"),
+            "sqnr_db": candidate.scores.get("sqnr_db"), "latency_ms": candidate.latency_ms,
             "size_bytes": candidate.size_bytes, "recorded": data["measured"]}

@@ -14,9 +14,11 @@ import contextlib
 import dataclasses
 import json
 import shutil
+import statistics
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +26,14 @@ from .._errors import DeepSeekError, invalid
 from .._progress import progress as bar_context
 from ..compile.pipeline import CompileRecipe, build
 from ..quantization.calibration_data import TRAIN_SPLITS
-from .config import FALLBACKS, NEEDS_BF16, OptimizeConfig, latency_device
-from .data import Judge, artifact_logits, check_data, make_judge
+from .config import FALLBACKS, NEEDS_BF16, ONNX_LOWERINGS, TARGET_LOWERINGS, OptimizeConfig, latency_device
+from .data import Judge, artifact_outputs, check_data, make_judge
 from .latency import measure_latency
 from .report import check_new_folder
 
-SUFFIX = {"ort": ".onnx", "inductor": ".pt2", "xnnpack": ".so"}
-ARTIFACT = {"ort": "model.onnx", "inductor": "model.pt2", "xnnpack": "model_arm.so"}  # what --output holds
+SUFFIX = {"ort": ".onnx", "inductor": ".pt2", "xnnpack": ".so", "openvino": ".xml"}
+ARTIFACT = {"ort": "model.onnx", "inductor": "model.pt2", "xnnpack": "model_arm.so",
+            "openvino": "model.xml"}  # what --output holds
 
 
 @dataclasses.dataclass
@@ -39,7 +42,7 @@ class Candidate:
 
     number: int
     params: dict[str, Any]
-    recipe: CompileRecipe
+    recipe: Any  # a CompileRecipe, or an OnnxRecipe for an ONNX file
     path: Path | None
     scores: dict[str, Any]
     latency_ms: float | None
@@ -50,7 +53,9 @@ class Candidate:
 
     def row(self) -> dict[str, Any]:
         return {"trial": self.number, "candidate": describe(self.params, self.recipe), **{f"param:{k}": v for k, v in self.params.items()},
-                "drop_pp": self.scores.get("drop_pp"), "accuracy": self.scores.get("accuracy"),
+                "drop": self.scores.get("drop"), "drop_pp": self.scores.get("drop_pp"),
+                "metric": self.scores.get("metric"), "sqnr_db": self.scores.get("sqnr_db"),
+                "cosine": self.scores.get("cosine"), "accuracy": self.scores.get("accuracy"),
                 "agreement": self.scores.get("agreement"), "confident_agreement": self.scores.get("confident_agreement"),
                 "clear_agreement": self.scores.get("clear_agreement"), "mean_kl": self.scores.get("mean_kl"),
                 "latency_ms": self.latency_ms, "size_bytes": self.size_bytes, "feasible": self.feasible,
@@ -68,6 +73,8 @@ class OptimizeResult:
     reference_accuracy: float | None
     output: Path | None = None
     artifact: Path | None = None
+    judge: Judge | None = None
+    ranking: list[Any] = dataclasses.field(default_factory=list)  # the finalists' LatencyEstimates, fastest first
 
     @property
     def speedup(self) -> float | None:
@@ -87,6 +94,10 @@ def describe(params: dict[str, Any], recipe: CompileRecipe | None = None) -> str
         from .lm import describe_lm
 
         return describe_lm(params)
+    if lowering.startswith("openvino") or "int8_format" in params:  # a candidate of an ONNX file
+        from .onnx_source import describe_onnx
+
+        return describe_onnx(params)
     parts = [lowering]
     if lowering == "ort-int8":
         parts.append(f"{params['fallbacks']} float fallbacks, {params['calibration_method']}"
@@ -100,12 +111,16 @@ def describe(params: dict[str, Any], recipe: CompileRecipe | None = None) -> str
 
 
 def searched_lowerings(cfg: OptimizeConfig, features: dict[str, bool] | None = None) -> tuple[str, ...]:
-    """``cfg.lowerings`` less the bfloat16 ones when this CPU has no bfloat16 arithmetic (they would be emulated)."""
+    """``cfg.lowerings`` less the bfloat16 ones when this CPU has no bfloat16 arithmetic (they would be emulated),
+    and OpenVINO's when its extra is not installed."""
     from .._machine import cpu_features
+    from .onnx_source import openvino_installed
 
     features = cpu_features() if features is None else features
     bf16 = features.get("avx512_bf16") or features.get("amx_bf16")
-    return tuple(lw for lw in cfg.lowerings if bf16 or lw not in NEEDS_BF16)
+    openvino = openvino_installed()
+    return tuple(lw for lw in cfg.lowerings if (bf16 or lw not in NEEDS_BF16)
+                 and (openvino or not lw.startswith("openvino")))
 
 
 def search_space(cfg: OptimizeConfig) -> dict[str, Any]:
@@ -135,7 +150,7 @@ def recipe_for(params: dict[str, Any], cfg: OptimizeConfig, calib: str, ranking:
                               "quantize": precision if precision.startswith("int8") else None,
                               # CUDA's float32 candidate is float32 throughout ("auto" there means float16 where safe)
                               "precision": precision if precision in ("bf16", "fp16") or cfg.target == "cuda" else "auto",
-                              "backend": "inductor" if backend == "inductor" else None,
+                              "backend": backend if backend in ("inductor", "openvino") else None,
                               "prune": params.get("prune") or None}
     if fields["prune"] and cfg.finetune_epochs and cfg.data in TRAIN_SPLITS:
         fields.update(finetune=cfg.data, finetune_epochs=cfg.finetune_epochs, finetune_samples=cfg.finetune_samples)
@@ -147,7 +162,8 @@ def recipe_for(params: dict[str, Any], cfg: OptimizeConfig, calib: str, ranking:
 
 def params_of(recipe: CompileRecipe) -> dict[str, Any]:
     """The candidate parameters a recipe was built from (the inverse of :func:`recipe_for`), for a replay."""
-    backend = "inductor" if recipe.backend == "inductor" else "xnnpack" if recipe.target_arch == "arm64" else "ort"
+    backend = recipe.backend if recipe.backend in ("inductor", "openvino") else \
+        "xnnpack" if recipe.target_arch == "arm64" else "ort"
     precision = recipe.quantize or ("fp16" if recipe.target_arch == "cuda" and recipe.precision in ("auto", "fp16") else
                                     recipe.precision if recipe.precision in ("bf16", "fp16") else "fp32")
     params: dict[str, Any] = {"lowering": f"{backend}-{precision}"}
@@ -162,22 +178,28 @@ def params_of(recipe: CompileRecipe) -> dict[str, Any]:
 def optimize(model: Any, example_inputs: Any = None, *, data: str = "photos", target: str = "x86_64",
              max_accuracy_drop: float = 0.5, objective: str = "latency", trials: int = 12,
              output: str | Path | None = None, seed: int = 0, progress: bool = True,
-             config: OptimizeConfig | None = None, model_source: str | None = None, **options: Any) -> OptimizeResult:
+             config: OptimizeConfig | None = None, model_source: str | None = None, metric: Any = None,
+             **options: Any) -> OptimizeResult:
     """Search for the fastest (``objective="latency"``) or smallest artifact of ``model`` for ``target`` whose
     accuracy on ``data``'s held-out part stays within ``max_accuracy_drop`` percentage points of FP32; write it,
-    with the Pareto front, a report and a replayable recipe, to ``output``. ``model_source`` names the model file
-    or built-in name the recipe rebuilds from, when ``model`` is given as a module. A causal language model (a
-    Hugging Face one with ``tokenizer=``, or ``"smollm2"``) is searched over weight-only int8/int4 and bfloat16
-    instead, judged by next-token accuracy on ``data`` (``"hamlet"`` or a .txt file)."""
+    with the Pareto front, a report and a replayable recipe, to ``output``. ``model``: a PyTorch module, a model
+    file or built-in name, or an ONNX file (searched over the lowerings and INT8 schemes of its graph alone).
+    ``metric``: ``metric(outputs, labels) -> float`` in [0, 1], higher is better, over every output of the model and
+    ``data``'s labels.npy — a callable or ``"module:function"`` / ``"file.py:function"``; it judges models whose
+    output is not class scores (detectors, segmenters). ``judge="fidelity"`` judges by every output's SQNR against
+    FP32 instead, ``min_sqnr_db`` its floor. ``model_source`` names the model file or built-in name the recipe
+    rebuilds from, when ``model`` is given as a module. A causal language model (a Hugging Face one with
+    ``tokenizer=``, or ``"smollm2"``) is searched over weight-only int8/int4 and bfloat16 instead, judged by
+    next-token accuracy on ``data`` (``"hamlet"`` or a .txt file)."""
     from .._tensors import as_input_tuple, eval_mode
     from .lm import is_causal_lm, optimize_lm
 
     if is_causal_lm(model):  # weight-only int8/int4 and bfloat16, judged on text (:mod:`.lm`)
         lm_options = {k: options.pop(k) for k in ("tokenizer", "windows", "window", "new_tokens", "threads")
                       if k in options}
-        if options or example_inputs is not None:
-            raise invalid("options", sorted(options) or "example_inputs", "none of these for a language model "
-                                                                          "(its candidates are weight-only/bf16)")
+        if options or example_inputs is not None or metric is not None:
+            raise invalid("options", sorted(options) or ("metric" if metric is not None else "example_inputs"),
+                          "none of these for a language model (its candidates are weight-only/bf16)")
         return optimize_lm(model, lm_options.pop("tokenizer", None), data=data, max_accuracy_drop=max_accuracy_drop,
                            objective=objective, trials=trials, output=output, progress=progress, **lm_options)
     if config is not None and not isinstance(config, OptimizeConfig):
@@ -186,15 +208,26 @@ def optimize(model: Any, example_inputs: Any = None, *, data: str = "photos", ta
     if unknown:
         raise invalid("options", sorted(unknown), f"keyword arguments among "
                                                   f"{sorted(f.name for f in dataclasses.fields(OptimizeConfig))}")
+    if callable(metric):
+        options["judge"] = options.get("judge", "auto")
+    elif metric is not None:
+        options["metric"] = metric
     cfg = config or OptimizeConfig(target=target, data=data, max_accuracy_drop=max_accuracy_drop, objective=objective,
                                    trials=trials, seed=seed, **options)
+    metric = metric if callable(metric) else cfg.metric
     if not isinstance(progress, bool):
         raise invalid("progress", progress, "True or False")
     check_timeable(cfg)
     # every cheap check before the model is loaded: the output folder, then the data
     output_dir = None if output is None else check_new_folder(
         output, inputs=[p for p in (model, model_source, cfg.data) if isinstance(p, (str, Path)) and Path(p).exists()])
-    check_data(cfg.data, cfg.calib_samples)
+    check_data(cfg.data, cfg.calib_samples, class_labels=metric is None and cfg.judge != "fidelity")
+    if metric is not None:
+        from .data import load_metric
+
+        load_metric(metric)  # a metric that does not import fails before any model is loaded
+    if isinstance(model, (str, Path)) and str(model).lower().endswith(".onnx"):
+        return _optimize_onnx(Path(model), example_inputs, cfg, metric, output_dir, progress)
     import torch
 
     if isinstance(model, (str, Path)):
@@ -203,11 +236,12 @@ def optimize(model: Any, example_inputs: Any = None, *, data: str = "photos", ta
         module, examples, _, _ = resolve_model(str(model), None if example_inputs is None else
                                                _shapes(example_inputs))
         if isinstance(module, Path):
-            raise invalid("model", str(model), "a PyTorch model (candidates are exported, quantized and lowered from it)")
+            raise invalid("model", str(model), "a PyTorch model or an .onnx file")
     else:
         module, examples = model, example_inputs
     if not isinstance(module, torch.nn.Module):
-        raise invalid("model", type(module).__name__, "an nn.Module, a model file or a built-in model name")
+        raise invalid("model", type(module).__name__, "an nn.Module, a model file, an .onnx file or a built-in "
+                                                      "model name")
     if examples is None:
         raise invalid("example_inputs", None, "example inputs (or shapes such as [(1, 3, 224, 224)])")
     examples = as_input_tuple(examples, "example_inputs") if isinstance(examples, torch.Tensor) else tuple(examples)
@@ -215,10 +249,25 @@ def optimize(model: Any, example_inputs: Any = None, *, data: str = "photos", ta
         g = torch.Generator().manual_seed(0)
         examples = tuple(torch.randn(*s, generator=g) for s in examples)
     module = eval_mode(module)
-    judge = make_judge(module, examples, cfg.data, cfg.eval_limit, cfg.calib_samples)
+    judge = _judge(module, examples, cfg, metric)
     work = Path(tempfile.mkdtemp(prefix="deepseek-optimize-"))
     try:
-        result = _search(module, examples, cfg, judge, work, progress)
+        calib, samples = judge.calib, judge.calib_samples
+
+        def rank() -> list[str]:
+            return _sensitivity(module, examples, cfg, calib, samples, work)
+
+        def make(params: dict[str, Any], number: int, ranking: list[str], sample: Path, device: str | None
+                 ) -> Candidate:
+            return measure_candidate(module, examples, params, recipe_for(params, cfg, calib, ranking, samples), cfg,
+                                     judge, work / f"c{number}", tuple(examples[0].shape), sample, device=device)
+
+        first = {"lowering": "ort-int8", "lowering=ort-int8/fallbacks": 0,
+                 "lowering=ort-int8/calibration_method": "percentile", "lowering=ort-int8/bias_correction": False,
+                 "lowering=ort-int8/rounding": "nearest", **({"prune": 0.0} if cfg.prune_ratios else {})} \
+            if "ort-int8" in cfg.lowerings else None
+        result = _search(cfg, judge, work, progress, search_space(cfg), {"lowering": cfg.baseline}, first, make, rank,
+                         tuple(examples[0].shape))
         if output_dir is not None:
             from .report import write_outputs
 
@@ -229,16 +278,99 @@ def optimize(model: Any, example_inputs: Any = None, *, data: str = "photos", ta
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _search(module: Any, examples: tuple[Any, ...], cfg: OptimizeConfig, judge: Judge, work: Path,
-            progress: bool) -> OptimizeResult:
+def _judge(model: Any, examples: tuple[Any, ...], cfg: OptimizeConfig, metric: Any) -> Judge:
+    return make_judge(model, examples, cfg.data, cfg.eval_limit, cfg.calib_samples, judge=cfg.judge, metric=metric,
+                      budget=cfg.max_accuracy_drop, min_sqnr_db=cfg.min_sqnr_db)
+
+
+def onnx_lowerings(cfg: OptimizeConfig) -> tuple[str, ...]:
+    """The lowerings searched for an ONNX file: the ones named (those of ONNX files only), or all of them."""
+    if cfg.target != "x86_64":
+        raise invalid("target", cfg.target, "x86_64 for an ONNX file (arm64 and CUDA builds start from a PyTorch "
+                                            "model in this version)")
+    if cfg.lowerings == TARGET_LOWERINGS[cfg.target]:  # none named: the config's default
+        return ONNX_LOWERINGS
+    wrong = [lw for lw in cfg.lowerings if lw not in ONNX_LOWERINGS]
+    if wrong:
+        raise invalid("lowerings", ",".join(wrong), f"lowerings of an ONNX file: a subset of {','.join(ONNX_LOWERINGS)} "
+                                                    f"(the others need the PyTorch model)")
+    return cfg.lowerings if cfg.lowerings[0] == "ort-fp32" else ("ort-fp32", *cfg.lowerings)
+
+
+def _optimize_onnx(source: Path, example_inputs: Any, cfg: OptimizeConfig, metric: Any, output_dir: Path | None,
+                   progress: bool) -> OptimizeResult:
+    """:func:`optimize` of an ONNX file: its graph's lowerings and INT8 schemes, judged in ONNX Runtime."""
+    from ..runtime import load
+    from ..runtime.artifacts import detect_kind
+    from .onnx_source import (
+        FIRST_TRIAL,
+        available_lowerings,
+        build_onnx,
+        calibration_array,
+        onnx_examples,
+        onnx_recipe_for,
+        onnx_space,
+    )
+
+    if example_inputs is not None:
+        raise invalid("example_inputs", example_inputs, "None for an ONNX file (its graph names its inputs)")
+    if cfg.prune_ratios:
+        raise invalid("prune_ratios", list(cfg.prune_ratios), "none for an ONNX file (pruning needs the PyTorch model)")
+    wanted = onnx_lowerings(cfg)
+    if detect_kind(source) != "onnx":
+        raise invalid("model", str(source), "an ONNX file")
+    lowerings = available_lowerings(source, wanted)
+    reference = load(source, threads=cfg.threads)
+    from .data import load_folder
+
+    data_x = load_folder(Path(cfg.data), cfg.calib_samples, class_labels=metric is None and cfg.judge != "fidelity")[0] \
+        if Path(cfg.data).is_dir() else None
+    if data_x is None:
+        from ..evaluation import load_eval_data
+
+        data_x = load_eval_data(cfg.data, 8)[0].numpy()
+    examples = onnx_examples(source, tuple(data_x.shape[1:]), data_x.dtype)
+    judge = _judge(reference, examples, cfg, metric)
+    work = Path(tempfile.mkdtemp(prefix="deepseek-optimize-"))
+    try:
+        calibration = calibration_array(judge.calib, judge.calib_samples or cfg.calib_samples, examples[0])
+
+        def rank() -> list[str]:
+            from ..quantization.onnx_graph import rank_graph_activations
+
+            return rank_graph_activations(source, calibration)
+
+        def make(params: dict[str, Any], number: int, ranking: list[str], sample: Path, device: str | None
+                 ) -> Candidate:
+            recipe = onnx_recipe_for(params, judge.calib, judge.calib_samples or cfg.calib_samples, ranking)
+            return measure_candidate(None, examples, params, recipe, cfg, judge, work / f"c{number}",
+                                     tuple(examples[0].shape), sample, device=device,
+                                     builder=lambda path: build_onnx(source, recipe, path, calibration))
+
+        first = FIRST_TRIAL if "ort-int8" in lowerings else None
+        result = _search(cfg, judge, work, progress, onnx_space(lowerings), {"lowering": "ort-fp32"}, first, make,
+                         rank, tuple(examples[0].shape))
+        if output_dir is not None:
+            from .report import write_outputs
+
+            write_outputs(result, output_dir, source, [list(examples[0].shape)], judge, [str(examples[0].dtype)])
+        return result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _search(cfg: OptimizeConfig, judge: Judge, work: Path, progress: bool, space: dict[str, Any],
+            baseline_params: dict[str, Any], first: dict[str, Any] | None,
+            make: Callable[[dict[str, Any], int, list[str], Path, str | None], Candidate],
+            rank: Callable[[], list[str]], shape: tuple[int, ...]) -> OptimizeResult:
+    """Optuna's search over ``space``: ``make`` builds and measures one candidate (given the activation ranking
+    ``rank`` measures once, when a candidate first needs float fallbacks); ``first`` is enqueued first."""
     import optuna
 
     from ..tune.space import parse_space, suggest
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    shape = tuple(examples[0].shape)
     device = latency_device(cfg.target)
-    calib, samples = judge.calib, judge.calib_samples
     sample = judge.timing_sample(work, shape[0])
     cache: dict[str, Candidate] = {}
     ranking: list[str] = []
@@ -249,34 +381,30 @@ def _search(module: Any, examples: tuple[Any, ...], cfg: OptimizeConfig, judge: 
         if "prune" in params and not params["prune"]:  # unpruned: the same candidate as without the parameter
             params = {k: v for k, v in params.items() if k != "prune"}
         if params["lowering"] == "ort-int8" and params["fallbacks"]:
-            ranking = ranking or _sensitivity(module, examples, cfg, calib, samples, work)
+            ranking = ranking or rank()
             # more fallbacks than the model has quantized activations: the same candidate as "all of them"
             params = {**params, "fallbacks": min(params["fallbacks"], len(ranking))}
         key = json.dumps(params, sort_keys=True)
         if key in cache:
             return cache[key]
-        candidate = measure_candidate(module, examples, params, recipe_for(params, cfg, calib, ranking, samples), cfg,
-                                      judge, work / f"c{number}", shape, sample, device=device)
+        candidate = make(params, number, ranking, sample, device)
         candidate.number = number
         cache[key] = candidate
         measured.append(candidate)
         return candidate
 
-    baseline = run({"lowering": cfg.baseline}, 0)
+    baseline = run(baseline_params, 0)
     if baseline.error:
         raise DeepSeekError(f"the FP32 baseline failed to build: {baseline.error}")
-    params = parse_space(search_space(cfg))
+    params = parse_space(space)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         sampler = optuna.samplers.TPESampler(seed=cfg.seed, multivariate=True, group=True,
                                              n_startup_trials=min(5, cfg.trials))
     study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
-    if "ort-int8" in cfg.lowerings:  # the plain INT8 candidate first: the peer every user would try
-        study.enqueue_trial({"lowering": "ort-int8", "lowering=ort-int8/fallbacks": 0,
-                             "lowering=ort-int8/calibration_method": "percentile",
-                             "lowering=ort-int8/bias_correction": False, "lowering=ort-int8/rounding": "nearest",
-                             **({"prune": 0.0} if cfg.prune_ratios else {})})
+    if first is not None:  # the plain INT8 candidate first: the peer every user would try
+        study.enqueue_trial(first)
     with (bar_context(transient=True) if progress else contextlib.nullcontext()) as bar:
         task = bar.add_task("optimize: candidates", total=cfg.trials) if progress else None
         asks = 0
@@ -290,45 +418,57 @@ def _search(module: Any, examples: tuple[Any, ...], cfg: OptimizeConfig, judge: 
             candidate = run(chosen, before)
             new = len(measured) > before
             cost = _cost(candidate, cfg, baseline)
-            drop = candidate.scores.get("drop_pp", 100.0)
-            trial.set_constraint("accuracy_budget", (drop - cfg.max_accuracy_drop) if not candidate.error else 100.0)
+            drop = candidate.scores.get("drop", 1e9) if not candidate.error else 1e9
+            trial.set_constraint("accuracy_budget", (drop - judge.budget) if not candidate.error else 100.0)
             study.tell(trial, [cost, drop])
             if progress and new:
                 best = _best(measured, cfg)
                 bar.update(task, advance=1, description=f"optimize: best {describe(best.params)} "
                                                        f"({_figure(best, cfg)})" if best else "optimize: candidates")
+    ranked: list[Any] = []
     if device is not None:
-        _confirm(measured, baseline, cfg, shape, sample, device=device)
+        ranked = _confirm(measured, baseline, cfg, shape, sample, device=device)
     best = _best(measured, cfg) or baseline
-    return OptimizeResult(best, baseline, measured, cfg, judge.reference_accuracy)
+    return OptimizeResult(best, baseline, measured, cfg, judge.reference_accuracy, judge=judge, ranking=ranked)
+
+
+FINALISTS = 6  # at most this many contenders (the baseline included) re-timed together
+ROUND_SECONDS = 0.15  # the time each contender's calls take in one round, roughly
 
 
 def _confirm(measured: list[Candidate], baseline: Candidate, cfg: OptimizeConfig, shape: tuple[int, ...],
-             sample: Path | None = None, rounds: int = 3, margin: float = 1.25, device: str = "cpu") -> None:
-    """Time the contenders again before choosing: the feasible candidates within ``margin`` of the fastest, and
-    the baseline, in ``rounds`` interleaved rounds (A B C, A B C, ...), each a process of its own; a candidate's
-    latency becomes the median of its first measurement and these. One process's figure swings tens of percent
-    on a shared machine (the same INT8 model: 0.035 and 0.051 ms), enough to pick the wrong candidate."""
+             sample: Path | None = None, rounds: int = 7, margin: float = 1.5, device: str = "cpu") -> list[Any]:
+    """Time the finalists again, together, before choosing: the feasible candidates within ``margin`` of the fastest
+    first figure and the baseline, interleaved in one process (``rounds`` rounds, their order rotating; every round
+    long enough to time a sub-millisecond model), so each compares with the others under the same machine state. A
+    candidate's latency becomes the median of its round medians; returns :func:`.ranking.rank_latencies`' estimates
+    (speed-up over the baseline with a 95 % paired-bootstrap interval, and who is within noise of whom). One
+    process's figure swings tens of percent on a shared machine (the same INT8 model: 0.035 and 0.051 ms)."""
     if cfg.objective != "latency":
-        return
-    import statistics
+        return []
+    from .latency import measure_interleaved
+    from .ranking import rank_latencies
 
-    timed = [c for c in measured if c.feasible and c.latency_ms is not None]
+    timed = sorted((c for c in measured if c.feasible and c.latency_ms is not None), key=lambda c: c.latency_ms)
     if not timed:
-        return
-    fastest = min(c.latency_ms for c in timed)
-    contenders = [c for c in timed if c.latency_ms <= margin * fastest]
+        return []
+    contenders = [c for c in timed if c.latency_ms <= margin * timed[0].latency_ms][: FINALISTS - 1]
     if baseline not in contenders and baseline.latency_ms is not None:
         contenders.append(baseline)
     if len(contenders) < 2:
-        return
-    samples = {id(c): [c.latency_ms] for c in contenders}
-    for _ in range(rounds):
-        for c in contenders:
-            samples[id(c)].append(measure_latency(c.path, shape, threads=cfg.threads, sample=sample,
-                                                  device=device)["median_ms"])
+        return []
+    slowest = max(c.latency_ms for c in contenders)
+    calls = int(min(1000, max(10, ROUND_SECONDS / max(slowest, 1e-3) * 1000)))
+    times = measure_interleaved([c.path for c in contenders], shape, threads=cfg.threads, rounds=rounds, calls=calls,
+                                sample=sample, device=device)
+    names = {id(c): f"trial {c.number}: {describe(c.params, c.recipe)}" for c in contenders}
+    estimates = rank_latencies({names[id(c)]: times[str(c.path)] for c in contenders}, names[id(baseline)]) \
+        if baseline in contenders else []
+    by_name = {e.name: e for e in estimates}
     for c in contenders:
-        c.latency_ms = statistics.median(samples[id(c)])
+        c.latency_ms = by_name[names[id(c)]].median_ms if by_name else statistics.median(times[str(c.path)])
+        c.scores["latency_estimate"] = dataclasses.asdict(by_name[names[id(c)]]) if by_name else None
+    return estimates
 
 
 def _figure(c: Candidate, cfg: OptimizeConfig) -> str:
@@ -345,36 +485,59 @@ def _cost(c: Candidate, cfg: OptimizeConfig, baseline: Candidate) -> float:
 
 
 def _best(candidates: list[Candidate], cfg: OptimizeConfig) -> Candidate | None:
+    """The fastest (or smallest) feasible candidate; when the finalists were re-timed together, the most accurate
+    of those whose latency cannot be told from the fastest's (a 95 % interval of their ratio holding 1)."""
     feasible = [c for c in candidates if c.feasible]
     if not feasible:
         return None
-    key = (lambda c: (c.latency_ms, c.scores["drop_pp"])) if cfg.objective == "latency" else \
-        (lambda c: (c.size_bytes, c.scores["drop_pp"]))
-    return min(feasible, key=key)
+    if cfg.objective != "latency":
+        return min(feasible, key=lambda c: (c.size_bytes, c.scores["drop"]))
+    fastest = min(feasible, key=lambda c: (c.latency_ms if c.latency_ms is not None else 1e18, c.scores["drop"]))
+    estimate = fastest.scores.get("latency_estimate")
+    if not estimate:
+        return fastest
+    tied = set(estimate["within_noise_of"])
+    peers = [c for c in feasible if (c.scores.get("latency_estimate") or {}).get("name") in tied]
+    return min([fastest, *peers], key=lambda c: (c.scores["drop"], c.latency_ms))
 
 
-def measure_candidate(module: Any, examples: tuple[Any, ...], params: dict[str, Any], recipe: CompileRecipe,
+def measure_candidate(module: Any, examples: tuple[Any, ...], params: dict[str, Any], recipe: Any,
                       cfg: OptimizeConfig, judge: Judge, folder: Path, shape: tuple[int, ...],
-                      sample: Path | None = None, *, device: str | None = "cpu") -> Candidate:
-    """Build one candidate, score it on the judge's data, and time it on ``device`` (``sample``: the input timed)
-    if it keeps the budget; ``device`` None: this host cannot time the target's artifacts (scored on the CPU)."""
+                      sample: Path | None = None, *, device: str | None = "cpu",
+                      builder: Callable[[Path], Any] | None = None) -> Candidate:
+    """Build one candidate (``builder(path)``, or the compile pipeline from ``module``), score it on the judge's
+    data, and time it on ``device`` (``sample``: the input timed) if it keeps the budget; ``device`` None: this host
+    cannot time the target's artifacts (scored on the CPU)."""
     folder.mkdir(parents=True)
     path = folder / ARTIFACT[params["lowering"].partition("-")[0]]
     started = time.perf_counter()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            build(module, recipe, path, inputs=examples)
+            if builder is not None:
+                builder(path)
+            else:
+                build(module, recipe, path, inputs=examples)
     except DeepSeekError as exc:
         return Candidate(0, params, recipe, None, {}, None, None, False, time.perf_counter() - started, str(exc))
     seconds = time.perf_counter() - started
-    scores = judge.score(artifact_logits(path, judge, cfg.threads, device or "cpu"))
-    feasible = scores["drop_pp"] <= cfg.max_accuracy_drop + 1e-9
+    scores = judge.score(artifact_outputs(path, judge, cfg.threads, device or "cpu"))
+    feasible = judge.feasible(scores)
     latency = None
     # the baseline is always timed: every speed-up is against it
-    if device is not None and (feasible or params["lowering"] == cfg.baseline):
+    if device is not None and (feasible or params["lowering"] == _baseline_of(cfg, params)):
         latency = measure_latency(path, shape, threads=cfg.threads, sample=sample, device=device)["median_ms"]
-    return Candidate(0, params, recipe, path, scores, latency, path.stat().st_size, feasible, seconds)
+    return Candidate(0, params, recipe, path, scores, latency, artifact_size(path), feasible, seconds)
+
+
+def _baseline_of(cfg: OptimizeConfig, params: dict[str, Any]) -> str:
+    return "ort-fp32" if "int8_format" in params or params["lowering"].startswith("openvino") else cfg.baseline
+
+
+def artifact_size(path: Path) -> int:
+    """Bytes of the artifact: an OpenVINO IR's .xml with its .bin."""
+    weights = path.with_suffix(".bin")
+    return path.stat().st_size + (weights.stat().st_size if path.suffix == ".xml" and weights.is_file() else 0)
 
 
 def _sensitivity(module: Any, examples: tuple[Any, ...], cfg: OptimizeConfig, calib: str, samples: int | None,
@@ -414,6 +577,11 @@ def _shapes(example_inputs: Any) -> list[tuple[int, ...]]:
     return [tuple(s) for s in shapes]
 
 
+def _drop(c: Candidate) -> float:
+    """The candidate's figure against its budget (a language model's candidates carry only ``drop_pp``)."""
+    return c.scores["drop"] if "drop" in c.scores else c.scores["drop_pp"]
+
+
 def pareto_front(candidates: list[Candidate]) -> list[Candidate]:
     """Candidates no other beats on accuracy drop, latency and size at once (drop and size where none was timed)."""
     measured = [c for c in candidates if not c.error and c.size_bytes is not None]
@@ -422,8 +590,8 @@ def pareto_front(candidates: list[Candidate]) -> list[Candidate]:
         measured = timed
 
     def dominates(a: Candidate, b: Candidate) -> bool:
-        ka = (a.scores["drop_pp"], a.latency_ms or 0.0, a.size_bytes)
-        kb = (b.scores["drop_pp"], b.latency_ms or 0.0, b.size_bytes)
+        ka = (_drop(a), a.latency_ms or 0.0, a.size_bytes)
+        kb = (_drop(b), b.latency_ms or 0.0, b.size_bytes)
         return all(x <= y for x, y in zip(ka, kb)) and ka != kb
 
     return [c for c in measured if not any(dominates(o, c) for o in measured if o is not c)]

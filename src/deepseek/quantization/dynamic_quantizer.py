@@ -139,15 +139,30 @@ class DynamicQuantizer:
         self.method: str | None = None
         self.layer_plan: dict[str, str] = {}
         self.sensitivity: dict[str, float] = {}
+        # the static INT8 floor's record (quantize(..., held_out=...)): attempts, agreement, whether it was met
+        self.floor: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ quantize
     def quantize(self, method: str = "dynamic", weight_bits: int | Sequence[int] | None = None,
-                 activation_bits: int = 8, calibration: Any = None, compile: bool = True) -> torch.nn.Module:
-        """Return a quantized copy of the model (the original is kept for :meth:`benchmark`)."""
+                 activation_bits: int = 8, calibration: Any = None, compile: bool = True, *,
+                 held_out: Any = None, min_agreement: float = 0.95) -> torch.nn.Module:
+        """Return a quantized copy of the model (the original is kept for :meth:`benchmark`).
+
+        ``held_out`` (``method="static"``, a classifier): real inputs the calibration never saw; the INT8 model's
+        top-1 agreement with FP32 on the confident ones (FP32 top-1 probability >= 0.5; all of them if none is) is
+        held to ``min_agreement``. Below it, safer builds are tried in turn — the histogram observer, then the
+        first and last layers in float — and the first that meets it is returned, or the best with a warning;
+        :attr:`floor` records every attempt and whether the floor was met."""
         if method not in METHODS:
             raise invalid("method", method, f"one of {METHODS}")
         if isinstance(activation_bits, bool) or activation_bits not in (8, 16):
             raise invalid("activation_bits", activation_bits, "8 (int8 activations) or 16 (bfloat16 activations, weight-only)")
+        if method != "static" and held_out is not None:
+            raise invalid("held_out", type(held_out).__name__, "None unless method='static' (the INT8 floor is "
+                                                               "for calibrated activations)")
+        if held_out is not None and (isinstance(min_agreement, bool) or not isinstance(min_agreement, (int, float))
+                                     or not 0 < min_agreement <= 1):
+            raise invalid("min_agreement", min_agreement, "a fraction in (0, 1], e.g. 0.95")
         if method != "static" and calibration is not None:
             raise invalid("calibration", type(calibration).__name__, f"None for method={method!r} (activation ranges "
                                                                      "are computed on each call; only 'static' calibrates)")
@@ -156,7 +171,10 @@ class DynamicQuantizer:
         widths = self._widths(weight_bits)
         if method in ("dynamic", "static") and (set(widths) != {8} or activation_bits != 8):
             raise invalid("weight_bits", list(widths), f"8-bit weights and activations for method={method!r} (use 'hybrid' for 4-bit weights)")
-        if method == "static":
+        self.floor = None
+        if method == "static" and held_out is not None:
+            quantized = self._static_with_floor(calibration, compile, held_out, float(min_agreement))
+        elif method == "static":
             quantized = self._static(calibration, compile)
         else:
             quantized = self._mixed(widths, activation_bits, method == "dynamic", compile)
@@ -171,15 +189,56 @@ class DynamicQuantizer:
             raise invalid("weight_bits", weight_bits, "4, 8, or a non-empty list of them (e.g. [4, 8])")
         return widths
 
-    def _static(self, calibration: Any, compile: bool) -> torch.nn.Module:
+    def _static(self, calibration: Any, compile: bool, observer: str = "mse",
+                exclude: Sequence[str] = ()) -> torch.nn.Module:
         from .pt2e import quantize_pt2e
 
         if calibration is None:
             raise invalid("calibration", None, "batches of real inputs for method='static' (or use 'dynamic'/'hybrid')")
         examples = self._examples()
-        self.layer_plan = {name: "int8 static (PT2E)" for name, m in self.model.named_modules()
-                           if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)}
-        return quantize_pt2e(self.model, examples, calibration, observer="mse", compile=compile)
+        self.layer_plan = {name: "float (kept)" if name in exclude else "int8 static (PT2E)"
+                           for name, m in self.model.named_modules() if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)}
+        return quantize_pt2e(self.model, examples, calibration, observer=observer, compile=compile, exclude=exclude)
+
+    def _static_with_floor(self, calibration: Any, compile: bool, held_out: Any, floor: float) -> torch.nn.Module:
+        """:meth:`_static`, then safer builds while confident agreement with FP32 on ``held_out`` is below ``floor``."""
+        import warnings
+
+        from .._agreement import fidelity
+        from .onnx_static import calibration_batches
+
+        batches = calibration_batches(held_out, argument="held_out")
+        with torch.no_grad():
+            reference = torch.cat([flatten_outputs(self.model(b))[0] for b in batches])
+        if reference.dim() != 2:
+            raise invalid("held_out", f"a model whose output is {list(reference.shape)}",
+                          "a classifier with (N, classes) outputs (top-1 agreement is the floor's measure)")
+        layers = [n for n, m in self.model.named_modules() if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]
+        plan = [("mse", ()), ("histogram", ())]
+        if len(layers) > 2:
+            plan.append(("mse", (layers[0], layers[-1])))
+        attempts, best = [], None
+        for observer, exclude in plan:
+            quantized = self._static(calibration, compile, observer, exclude)
+            with torch.no_grad():
+                got = torch.cat([flatten_outputs(quantized(b))[0] for b in batches])
+            scores = fidelity(reference.double().numpy(), got.double().numpy())
+            score = scores["confident_agreement"] if scores["confident_views"] else scores["agreement"]
+            attempts.append({"observer": observer, "float_layers": list(exclude), "agreement": scores["agreement"],
+                             "confident_agreement": score})
+            if best is None or score > best[0]:
+                best = (score, quantized, dict(self.layer_plan))
+            if score >= floor:
+                break
+        assert best is not None
+        score, quantized, self.layer_plan = best
+        self.floor = {"min_agreement": floor, "held_out": int(reference.shape[0]), "attempts": attempts,
+                      "met": score >= floor, "agreement": score}
+        if score < floor:
+            warnings.warn(f"static INT8 below its floor: {score:.1%} confident top-1 agreement with FP32 on "
+                          f"{reference.shape[0]} held-out inputs (floor {floor:.0%}) after {len(attempts)} builds; "
+                          "kept the best — check DynamicQuantizer.floor", stacklevel=3)
+        return quantized
 
     def _linears(self) -> list[str]:
         names = [name for name, m in self.model.named_modules() if type(m) is torch.nn.Linear]  # definition order

@@ -49,6 +49,19 @@ def leave_float(model: Any, tensors: set[str] | list[str], fp32: Any) -> Any:
     return out
 
 
+def leave_named_float(model: Any, tensors: list[str], fp32: Any, *, source: str) -> Any:
+    """:func:`leave_float` of ``tensors``, each checked to be a quantized activation of ``model`` (an unknown name is
+    an error naming ``float_activations`` and ``source``, what the names must come from)."""
+    from .._errors import invalid
+
+    known = set(quantized_activations(model))
+    unknown = [t for t in tensors if t not in known]
+    if unknown:
+        raise invalid("float_activations", unknown[:3], f"quantized activation tensors of {source} (e.g. "
+                                                        f"{sorted(known)[:3]})")
+    return leave_float(model, list(tensors), fp32)
+
+
 def _restore_activations(model: Any, tensors: set[str], fp32: Any) -> None:
     fp32_producer = {o: n for n in fp32.graph.node for o in n.output}
     fp32_inits = {t.name: t for t in fp32.graph.initializer}

@@ -27,7 +27,7 @@ from .._errors import invalid
 from .._tensors import eval_mode
 from .onnx_bias_correction import correct_biases
 from .onnx_overflow import fix_overflow
-from .onnx_qdq import float_outputs, inputs_of, leave_float, quantized_activations
+from .onnx_qdq import float_outputs, inputs_of, leave_float, leave_named_float, quantized_activations
 from .precision import resolve_int8_format
 from .qat import fold_batchnorm
 from .sensitivity import as_batches, sqnr_db
@@ -223,12 +223,7 @@ def quantize_static_onnx(
             qdq = leave_float(qdq, inputs_of(qdq, excluded_nodes), fp32_model)
 
         if float_activations:
-            known = set(quantized_activations(qdq))
-            unknown = [t for t in float_activations if t not in known]
-            if unknown:
-                raise invalid("float_activations", unknown[:3], f"quantized activation tensors of this model's export "
-                                                                f"(e.g. {sorted(known)[:3]})")
-            qdq = leave_float(qdq, list(float_activations), fp32_model)
+            qdq = leave_named_float(qdq, float_activations, fp32_model, source="this model's export")
         ranking: list[ActivationSensitivity] = []
         if keep_fp32 != 0:
             ranking = _activation_ranking(qdq, fp32_model, feeds[: max(1, len(feeds) // 2)], ref, scopes)

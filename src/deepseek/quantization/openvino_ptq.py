@@ -20,6 +20,8 @@ import numpy as np
 from .._errors import invalid
 from ..runtime.openvino_backend import openvino_core
 
+PRESETS = ("performance", "mixed")
+
 
 @dataclasses.dataclass(frozen=True)
 class OpenVinoQuantResult:
@@ -38,13 +40,15 @@ class OpenVinoQuantResult:
 
 
 def quantize_openvino(model: Any, calibration: Any, output: str | Path, *, held_out: Any = None,
-                      max_drop: float = 0.01, subset_size: int | None = None) -> OpenVinoQuantResult:
+                      max_drop: float = 0.01, subset_size: int | None = None,
+                      preset: str = "performance") -> OpenVinoQuantResult:
     """Quantize ``model`` (an ``nn.Module`` or an ``.onnx`` file) to INT8 for OpenVINO with NNCF, calibrated on
     ``calibration`` (real inputs: a tensor/array, or a list of batches), and save OpenVINO IR at ``output`` (.xml).
 
     ``held_out``: inputs NNCF's accuracy control judges on (top-1 agreement with the FP32 model), keeping
     ``max_drop`` as the largest allowed drop; without it, NNCF's default PTQ (what its users run first).
-    ``subset_size``: calibration samples NNCF uses (default: all given).
+    ``subset_size``: calibration samples NNCF uses (default: all given). ``preset``: NNCF's ``performance``
+    (symmetric activations) or ``mixed`` (asymmetric activations, for inputs that are not centred on zero).
     """
     import nncf
     import openvino as ov
@@ -60,6 +64,8 @@ def quantize_openvino(model: Any, calibration: Any, output: str | Path, *, held_
         raise invalid("max_drop", max_drop, "a fraction in [0, 1), e.g. 0.01")
     if subset_size is not None and (isinstance(subset_size, bool) or not isinstance(subset_size, int) or subset_size < 1):
         raise invalid("subset_size", subset_size, "None or a count >= 1")
+    if preset not in PRESETS:
+        raise invalid("preset", preset, f"one of {PRESETS}")
     samples = np.concatenate([_numpy(b) for b in calibration_batches(calibration)])
     check = np.concatenate([_numpy(b) for b in calibration_batches(held_out, argument="held_out")]) \
         if held_out is not None else None
@@ -70,7 +76,7 @@ def quantize_openvino(model: Any, calibration: Any, output: str | Path, *, held_
         dataset = nncf.Dataset([samples[i: i + 1] for i in range(len(samples))])
         size = subset_size or len(samples)
         if check is None:
-            quantized = nncf.quantize(fp32, dataset, subset_size=size)
+            quantized = nncf.quantize(fp32, dataset, subset_size=size, preset=nncf.QuantizationPreset(preset))
         else:
             reference = _run(core.compile_model(fp32, "CPU"), check)
 
@@ -80,7 +86,8 @@ def quantize_openvino(model: Any, calibration: Any, output: str | Path, *, held_
 
             quantized = nncf.quantize_with_accuracy_control(
                 fp32, dataset, nncf.Dataset([check[i: i + 1] for i in range(len(check))]), validation_fn=agreement,
-                max_drop=max_drop, drop_type=nncf.DropType.ABSOLUTE, subset_size=size)
+                max_drop=max_drop, drop_type=nncf.DropType.ABSOLUTE, subset_size=size,
+                preset=nncf.QuantizationPreset(preset))
         saved = work / "int8.xml"
         ov.save_model(quantized, str(saved), compress_to_fp16=False)
         # weights first, then the graph: a reader never finds an .xml whose .bin is not complete
@@ -90,6 +97,29 @@ def quantize_openvino(model: Any, calibration: Any, output: str | Path, *, held_
         total = Path(output).stat().st_size + Path(output).with_suffix(".bin").stat().st_size
         return OpenVinoQuantResult(Path(output), total, len(samples), check is not None,
                                    max_drop if check is not None else None)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def convert_openvino(model: str | Path, output: str | Path) -> Path:
+    """The ONNX file ``model`` as OpenVINO IR in float32 at ``output`` (.xml, weights in the .bin beside it)."""
+    import openvino as ov
+
+    from .._atomic import atomic_path, check_output
+
+    if not isinstance(output, (str, Path)) or Path(output).suffix.lower() != ".xml":
+        raise invalid("output", output, "a file name ending in .xml (OpenVINO IR; the weights go to the .bin beside it)")
+    check_output(output, argument="output", inputs=(model,))
+    check_output(Path(output).with_suffix(".bin"), argument="output")
+    openvino_core()
+    work = Path(tempfile.mkdtemp(prefix="deepseek-ov-"))
+    try:
+        saved = work / "fp32.xml"
+        ov.save_model(ov.convert_model(str(_as_onnx(model, np.empty(0), work))), str(saved), compress_to_fp16=False)
+        for source, target in ((saved.with_suffix(".bin"), Path(output).with_suffix(".bin")), (saved, Path(output))):
+            with atomic_path(target) as tmp:
+                shutil.copyfile(source, tmp)
+        return Path(output)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
