@@ -1,7 +1,9 @@
 """CompileRecipe: the compile pipeline's one description of what to build — validated, and replayable from JSON."""
 
 import pytest
+import torch
 
+import deepseek
 from deepseek._errors import InvalidArgumentError
 from deepseek.compile import CompileRecipe
 
@@ -24,3 +26,26 @@ def test_a_recipe_round_trips_and_names_its_lowering():
 def test_bad_recipes_are_refused_naming_the_flag(fields, word):
     with pytest.raises(InvalidArgumentError, match=word):
         CompileRecipe(**fields)
+
+
+def test_the_int8_floor_is_a_recipe_setting_that_optimize_turns_off(tmp_path):
+    from deepseek.compile.pipeline import CompileRecipe, build
+    from deepseek.optimize.config import OptimizeConfig
+    from deepseek.optimize.search import recipe_for
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(8 * 64, 10)).eval()
+    common = dict(target_arch="x86_64", quantize="int8", calib="digits", samples=64)
+    held = build(model, CompileRecipe(**common, min_agreement=1.0), tmp_path / "floor.onnx",
+                 inputs=(torch.zeros(1, 1, 8, 8),))
+    assert held["attempts"] and held["attempts"][0]["int8_format"]  # judged on its held-out samples
+    free = build(model, CompileRecipe(**common, min_agreement=None), tmp_path / "free.onnx",
+                 inputs=(torch.zeros(1, 1, 8, 8),))
+    assert free["attempts"] == [] and free["below_floor"] is False and free["float_activations"] == []
+    params = {"lowering": "ort-int8", "fallbacks": 0, "calibration_method": "percentile", "bias_correction": False,
+              "rounding": "nearest"}
+    # optimize's candidates are exactly what their parameters say; its own judge and budget decide
+    assert recipe_for(params, OptimizeConfig(data="digits"), "digits", []).min_agreement is None
+    with pytest.raises(deepseek.InvalidArgumentError, match="min_agreement"):
+        CompileRecipe(**common, min_agreement=1.5)

@@ -25,3 +25,11 @@ def test_optimize_searches_openvino_candidates_of_a_pytorch_model_and_replays_th
     again = deepseek.optimize.replay(tmp_path / "out" / "recipe.yaml", output=tmp_path / "again", model=digits_cnn,
                                      progress=False)
     assert again["drop_pp"] == pytest.approx(result.best.scores["drop_pp"], abs=1e-9)
+
+
+def test_a_pruned_openvino_candidate_is_named_with_its_pruning():
+    from deepseek.optimize.search import describe
+
+    assert describe({"lowering": "openvino-int8", "prune": 0.5}) == \
+        "openvino-int8 (NNCF, performance preset), pruned 50%, not fine-tuned"
+    assert describe({"lowering": "openvino-fp32"}) == "openvino-fp32"

@@ -52,6 +52,9 @@ class CompileRecipe(BaseConfig):
     # block's) output on the calibration data
     float_activations: tuple[str, ...] = ()
     keep_fp32: int = 0
+    # static INT8 of a classifier: the top-1 agreement with FP32 its held-out samples must reach, or safer layouts are
+    # built (None: no floor — ``deepseek optimize`` judges every candidate on its own held-out data and budget)
+    min_agreement: float | None = 0.95
 
     def __post_init__(self) -> None:
         names = (self.float_activations,) if isinstance(self.float_activations, str) else self.float_activations
@@ -113,6 +116,9 @@ class CompileRecipe(BaseConfig):
             raise invalid("rounding", self.rounding, "nearest, adaround or adaround-block")
         if isinstance(self.keep_fp32, bool) or not isinstance(self.keep_fp32, int) or self.keep_fp32 < 0:
             raise invalid("keep_fp32", self.keep_fp32, "a count >= 0")
+        if self.min_agreement is not None and (isinstance(self.min_agreement, bool) or not isinstance(
+                self.min_agreement, (int, float)) or not 0 < self.min_agreement <= 1):
+            raise invalid("min_agreement", self.min_agreement, "a fraction in (0, 1] or None (no floor)")
         ort_int8_only = {"calibration_method": self.calibration_method != "percentile",
                          "bias_correction": self.bias_correction, "float_activations": bool(self.float_activations),
                          "rounding": self.rounding != "nearest",
@@ -267,7 +273,8 @@ def _compile_x86_int8(model: str, recipe: CompileRecipe, *, output: str, inputs:
     with torch.no_grad():
         out = module(*examples)
     # a classifier is held to the INT8 floor (top-1 agreement on held-out samples); other outputs are measured only
-    floor = {"held_out": check} if isinstance(out, torch.Tensor) and out.dim() == 2 and len(check) else {}
+    floor = {"held_out": check, "min_agreement": recipe.min_agreement} \
+        if recipe.min_agreement is not None and isinstance(out, torch.Tensor) and out.dim() == 2 and len(check) else {}
     result = quantize_static_onnx(module, calibration, output, method=recipe.calibration_method, input_names=names,
                                   bias_correction=recipe.bias_correction, float_activations=recipe.float_activations,
                                   keep_fp32=recipe.keep_fp32, rounding=recipe.rounding, **floor)
