@@ -304,7 +304,7 @@ def _optimize_onnx(source: Path, example_inputs: Any, cfg: OptimizeConfig, metri
                    progress: bool) -> OptimizeResult:
     """:func:`optimize` of an ONNX file: its graph's lowerings and INT8 schemes, judged in ONNX Runtime."""
     from ..runtime import load
-    from ..runtime.artifacts import detect_kind
+    from ..runtime.artifacts import detect_kind, load_onnx_model
     from .onnx_source import (
         FIRST_TRIAL,
         available_lowerings,
@@ -322,6 +322,7 @@ def _optimize_onnx(source: Path, example_inputs: Any, cfg: OptimizeConfig, metri
     wanted = onnx_lowerings(cfg)
     if detect_kind(source) != "onnx":
         raise invalid("model", str(source), "an ONNX file")
+    load_onnx_model(source)  # a file that does not parse is an error naming it, before any work
     lowerings = available_lowerings(source, wanted)
     reference = load(source, threads=cfg.threads)
     from .data import load_folder
