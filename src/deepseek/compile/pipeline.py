@@ -286,14 +286,9 @@ def _compile_x86_int8(model: str, recipe: CompileRecipe, *, output: str, inputs:
     elif not (isinstance(out, torch.Tensor) and out.dim() == 2):  # not class scores: the first output's SQNR
         from ..quantization.sensitivity import sqnr_db
 
-        checked = check if len(check) else calibration[0]
-        predictor, rows = load(result.path), examples[0].shape[0]
-        chunks = [c for c in checked.split(rows) if c.shape[0] == rows] or [checked[:rows]]
-        with torch.no_grad():
-            reference = [module(c) for c in chunks]
-        reference = torch.cat([r[0] if isinstance(r, (tuple, list)) else r for r in reference])
-        got = torch.cat([torch.from_numpy(predictor.run(c.numpy())[0]) for c in chunks])
-        agreement, checked_samples, sqnr = None, sum(len(c) for c in chunks), sqnr_db(reference, got)
+        reference, got = first_outputs(module, result.path, check if len(check) else calibration[0],
+                                       examples[0].shape[0])
+        agreement, checked_samples, sqnr = None, int(got.shape[0]), sqnr_db(reference, got)
     else:
         checked = check if len(check) else calibration[0]
         predictor, rows = load(result.path), examples[0].shape[0]
@@ -509,16 +504,29 @@ def build(model: Any, recipe: CompileRecipe, output: str | os.PathLike[str], *, 
     return _compile_onnx_float(model, recipe, **options)
 
 
+def first_outputs(module: Any, artifact: Any, checked: Any, rows: int) -> tuple[Any, Any]:
+    """(PyTorch's first output, the artifact's first output) on ``checked``, in calls of ``rows`` rows (a model
+    exported for one fixed batch takes no other; a short remainder is dropped)."""
+    import torch
+
+    from ..runtime import load
+
+    predictor = load(artifact)
+    chunks = [c for c in checked.split(rows) if c.shape[0] == rows] or [checked[:rows]]
+    with torch.no_grad():
+        reference = [module(c) for c in chunks]
+    reference = torch.cat([r[0] if isinstance(r, (tuple, list)) else r for r in reference])
+    return reference, torch.cat([torch.from_numpy(predictor.run(c.numpy())[0]) for c in chunks])
+
+
 def _compile_openvino(model: Any, recipe: CompileRecipe, *, output: str, inputs: Any, arch: str | None,
                       trust_pickle: bool, calib: Any, samples: int, prune: PruneStep | None) -> dict[str, Any]:
     """OpenVINO IR of the PyTorch model: float32 (checked against PyTorch), or NNCF's INT8 calibrated on ``calib``
     (checked on held-out samples: top-1 agreement for a classifier, the first output's SQNR otherwise)."""
-    import numpy as np
     import torch
 
     from ..quantization.openvino_ptq import convert_openvino, quantize_openvino
     from ..quantization.sensitivity import sqnr_db
-    from ..runtime import load
     from ..runtime.onnx_export import export_onnx
 
     module, examples, names, pruned = _torch_model(
@@ -539,13 +547,7 @@ def _compile_openvino(model: Any, recipe: CompileRecipe, *, output: str, inputs:
             convert_openvino(exported, output)
             size = Path(output).stat().st_size + Path(output).with_suffix(".bin").stat().st_size
             checked = examples[0]
-        predictor, rows = load(output), examples[0].shape[0]
-        fixed = predictor.input_specs[0].shape[0] if isinstance(predictor.input_specs[0].shape[0], int) else None
-        chunks = [c for c in checked.split(fixed or 64) if not fixed or c.shape[0] == fixed] or [checked[:rows]]
-        with torch.no_grad():
-            reference = [module(c) for c in chunks]
-        reference = torch.cat([r[0] if isinstance(r, (tuple, list)) else r for r in reference])
-        got = torch.from_numpy(np.concatenate([predictor.run(c.numpy())[0] for c in chunks]))
+        reference, got = first_outputs(module, output, checked, examples[0].shape[0])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     result: dict[str, Any] = {"output": str(output), "backend": "openvino", "target_arch": "x86_64",

@@ -211,9 +211,7 @@ def optimize(model: Any, example_inputs: Any = None, *, data: str = "photos", ta
     if unknown:
         raise invalid("options", sorted(unknown), f"keyword arguments among "
                                                   f"{sorted(f.name for f in dataclasses.fields(OptimizeConfig))}")
-    if callable(metric):
-        options["judge"] = options.get("judge", "auto")
-    elif metric is not None:
+    if metric is not None and not callable(metric):
         options["metric"] = metric
     cfg = config or OptimizeConfig(target=target, data=data, max_accuracy_drop=max_accuracy_drop, objective=objective,
                                    trials=trials, seed=seed, **options)
@@ -529,13 +527,9 @@ def measure_candidate(module: Any, examples: tuple[Any, ...], params: dict[str, 
     feasible = judge.feasible(scores)
     latency = None
     # the baseline is always timed: every speed-up is against it
-    if device is not None and (feasible or params["lowering"] == _baseline_of(cfg, params)):
+    if device is not None and (feasible or params["lowering"] == cfg.baseline):
         latency = measure_latency(path, shape, threads=cfg.threads, sample=sample, device=device)["median_ms"]
     return Candidate(0, params, recipe, path, scores, latency, artifact_size(path), feasible, seconds)
-
-
-def _baseline_of(cfg: OptimizeConfig, params: dict[str, Any]) -> str:
-    return "ort-fp32" if "int8_format" in params or params["lowering"].startswith("openvino") else cfg.baseline
 
 
 def artifact_size(path: Path) -> int:
