@@ -7,6 +7,7 @@ import torch
 
 import deepseek
 from deepseek import assets
+from deepseek._errors import InvalidArgumentError
 from deepseek.evaluation import evaluate
 from deepseek.train import fit_classifier
 
@@ -85,3 +86,26 @@ def test_photo_agreement_of_exported_mobilenet(tmp_path):
     assert other.value < 0.5 and np.isfinite(other.extra["mean_kl"])
     assert other.extra["disagreements"] == round(40 * (1 - other.value))
     assert 0 <= other.extra["disagreements_near_tie"] <= other.extra["disagreements"]
+
+
+def test_reference_outputs_computed_once_give_the_same_figures_as_the_reference_model(tmp_path):
+    import torchvision
+
+    from deepseek.evaluation import load_eval_data, reference_outputs
+
+    x = load_eval_data("photos", 24)[0].numpy()
+    model = torchvision.models.resnet18(num_classes=10).eval()
+    candidate = torchvision.models.resnet18(num_classes=10).eval()  # other random weights: some views disagree
+    outputs = reference_outputs(model, x)
+    assert outputs.shape == (24, 10)
+    by_model = evaluate(candidate, data="photos", limit=24, reference=model)
+    by_outputs = evaluate(candidate, data="photos", limit=24, reference=torch.from_numpy(outputs))
+    assert by_outputs.value == by_model.value and by_outputs.extra["mean_kl"] == pytest.approx(by_model.extra["mean_kl"])
+    assert by_outputs.extra["reference"] == "given outputs"
+    # outputs of other data: refused, not zipped
+    with pytest.raises(InvalidArgumentError, match=r"reference: outputs \(24, 10\) but the model outputs \(20, 10\)"):
+        evaluate(candidate, data="photos", limit=20, reference=outputs)
+    with pytest.raises(InvalidArgumentError, match=r"reference: got .an array of shape \[24\]"):
+        evaluate(candidate, data="photos", limit=24, reference=outputs[:, 0])
+    with pytest.raises(InvalidArgumentError, match=r"reference: got .an array of shape \[24, 10\].*data='digits'"):
+        evaluate(candidate, data="digits", reference=outputs)

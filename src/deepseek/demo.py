@@ -52,7 +52,7 @@ def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes
     from ._progress import progress
     from .bench import benchmark
     from .compile import export_onnx
-    from .evaluation import evaluate
+    from .evaluation import evaluate, reference_outputs
     from .quantization import choose_precision, quantize_static_onnx
 
     _check_int("runs", runs, 1)
@@ -90,9 +90,10 @@ def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes
 
             peer = quantize_openvino(model, calibration, out / "mobilenet_v2_openvino_int8.xml")
         bar.update(task, advance=1, description=STEPS[4])
-        agree_fp32 = evaluate(exported.path, data="photos")
-        agree_int8 = evaluate(int8.path, data="photos")
-        agree_peer = evaluate(peer.path, data="photos") if peer else None
+        reference = reference_outputs(model)  # FP32 PyTorch on the photo views, run once for the three
+        agree_fp32 = evaluate(exported.path, data="photos", reference=reference)
+        agree_int8 = evaluate(int8.path, data="photos", reference=reference)
+        agree_peer = evaluate(peer.path, data="photos", reference=reference) if peer else None
         bar.update(task, advance=1, description=STEPS[5])
         fp32_bench = benchmark("mobilenet_v2", backends=["eager", "onnxruntime"], batch_sizes=list(batch_sizes),
                                runs=runs, progress=False)

@@ -86,7 +86,11 @@ def _infer_data(shape: tuple[int | None, ...] | None) -> str:
 def evaluate(model: Any, *, data: str | None = None, reference: Any = None, backend: str | None = None,
              min_accuracy: float | None = None, batch_size: int = 64, limit: int | None = None,
              arch: str | None = None, trust_pickle: bool = False) -> EvaluationResult:
-    """Accuracy (or agreement with ``reference`` on real photos) and latency of ``model``."""
+    """Accuracy (or agreement with ``reference`` on real photos) and latency of ``model``.
+
+    ``reference``: a model (file, module or loaded predictor; default the bundled FP32 MobileNetV2), or its outputs
+    on the photos already computed — an (N, classes) array or tensor, e.g. ``reference_outputs()`` — so several
+    candidates are compared with one reference run."""
     from ._timing import measure
     from .bench.benchmark import _check_int, check_model_file
     from .runtime import canonical_backend, load
@@ -101,13 +105,14 @@ def evaluate(model: Any, *, data: str | None = None, reference: Any = None, back
     if data is not None and data not in DATASETS:
         raise invalid("data", data, f"one of {list(DATASETS)}")
     if reference is not None and data is not None and data != "photos":
-        raise invalid("reference", str(reference), f"no reference with data={data!r} (a reference is for 'photos')")
+        raise invalid("reference", _label(reference), f"no reference with data={data!r} (a reference is for 'photos')")
     if backend is not None:
         if not isinstance(backend, str):
             raise invalid("backend", backend, "a backend name: 'eager', 'compile' or 'onnxruntime'")
         canonical_backend(backend)
     _check_source("model", model)
-    if reference is not None:
+    outputs = _as_outputs(reference)
+    if reference is not None and outputs is None:
         _check_source("reference", reference)
     if isinstance(model, (str, Path)):
         check_model_file(Path(model))
@@ -119,7 +124,7 @@ def evaluate(model: Any, *, data: str | None = None, reference: Any = None, back
         if not data:
             raise invalid("data", None, f"a data set name from {list(DATASETS)} (cannot infer it from the model's input)")
         if reference is not None and data != "photos":
-            raise invalid("reference", str(reference), f"no reference: the model's input says data={data!r}, and a "
+            raise invalid("reference", _label(reference), f"no reference: the model's input says data={data!r}, and a "
                                                        "reference is for 'photos'")
     x, y, classes = load_eval_data(data, limit)
     if specs and specs[0].shape[1:] != tuple(x.shape[1:]) and all(d is not None for d in specs[0].shape[1:]):
@@ -156,16 +161,50 @@ def evaluate(model: Any, *, data: str | None = None, reference: Any = None, back
         per_class = {c: float((pred[labels == i] == i).mean()) for i, c in enumerate(classes) if (labels == i).any()}
         metric, value, extra = "accuracy", float((pred == labels).mean()), {"per_class_accuracy": per_class}
     else:
-        ref = reference if reference is not None else _default_reference()
-        ref_pred = load(ref, arch=arch, trust_pickle=trust_pickle) if not hasattr(ref, "run") else ref
-        ref_logits = _predict(ref_pred, xs, ref_pred.input_specs[0].shape[0] if ref_pred.input_specs and ref_pred.input_specs[0].shape[0] else batch_size)
+        ref_logits = outputs if outputs is not None else reference_outputs(reference, xs, arch=arch,
+                                                                         trust_pickle=trust_pickle,
+                                                                         batch_size=batch_size)
         if ref_logits.shape != logits.shape:
             raise InvalidArgumentError(f"reference: outputs {ref_logits.shape} but the model outputs {logits.shape}")
         extra = fidelity(ref_logits, logits)
         metric, value = "top1_agreement", extra.pop("agreement")
-        extra["reference"] = "bundled FP32 MobileNetV2" if reference is None else str(reference)
+        extra["reference"] = "bundled FP32 MobileNetV2" if reference is None else \
+            "given outputs" if outputs is not None else str(reference)
     return EvaluationResult(label, data, metric, value, int(xs.shape[0]), predictor.backend, lat.median_ms,
                             xs.shape[0] / seconds, extra, min_accuracy)
+
+
+def reference_outputs(reference: Any = None, xs: Any = None, *, arch: str | None = None, trust_pickle: bool = False,
+                      batch_size: int = 64) -> np.ndarray:
+    """The outputs of ``reference`` (default: the bundled FP32 MobileNetV2) on ``xs`` (default: the photo views
+    :func:`evaluate` measures agreement on), to pass to several :func:`evaluate` calls as ``reference``."""
+    from .runtime import load
+
+    if reference is not None:
+        _check_source("reference", reference)
+    if xs is None:
+        xs = load_eval_data("photos")[0].numpy()
+    ref = reference if reference is not None else _default_reference()
+    predictor = load(ref, arch=arch, trust_pickle=trust_pickle) if not hasattr(ref, "run") else ref
+    specs = predictor.input_specs
+    return _predict(predictor, xs, specs[0].shape[0] if specs and specs[0].shape[0] else batch_size)
+
+
+def _label(value: Any) -> str:
+    shape = getattr(value, "shape", None)
+    return f"an array of shape {list(shape)}" if shape is not None and not hasattr(value, "run") else str(value)
+
+
+def _as_outputs(value: Any) -> np.ndarray | None:
+    """``value`` as reference outputs when it is an array or tensor (else None: a model); checked to be 2-D."""
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    if not isinstance(value, np.ndarray):
+        return None
+    if value.ndim != 2 or value.dtype.kind != "f":
+        raise invalid("reference", f"an array of shape {list(value.shape)} ({value.dtype})",
+                      "a model, or its outputs on the data: a floating-point (N, classes) array")
+    return value
 
 
 def _check_source(argument: str, value: Any) -> None:

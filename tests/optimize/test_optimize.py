@@ -41,7 +41,13 @@ def test_every_candidate_is_measured_and_the_choice_keeps_the_budget(searched, d
         assert c.scores["drop_pp"] == pytest.approx(100 * (fp32_accuracy - c.scores["accuracy"]), abs=1e-4)
         assert c.feasible == (c.scores["drop_pp"] <= 1.0)
         assert (c.latency_ms is not None) == (c.feasible or c is result.baseline)  # infeasible: never timed
-    assert result.best.feasible and result.best.latency_ms == min(c.latency_ms for c in result.candidates if c.feasible)
+    # the fastest feasible candidate, or a more accurate one whose latency cannot be told from it (re-timed together)
+    feasible = [c for c in result.candidates if c.feasible]
+    fastest = min(feasible, key=lambda c: c.latency_ms)
+    assert result.best.feasible and result.best.scores["drop"] <= fastest.scores["drop"]
+    if result.best is not fastest:
+        tied = fastest.scores["latency_estimate"]["within_noise_of"]
+        assert result.best.scores["latency_estimate"]["name"] in tied
     int8 = [c for c in result.candidates if c.params["lowering"] == "ort-int8"]
     assert all(c.size_bytes < result.baseline.size_bytes / 2 for c in int8)  # int8 weights
     with_fallbacks = [c for c in int8 if c.params["fallbacks"]]
