@@ -157,6 +157,8 @@ def test_compile_x86_int8_calibrated_on_real_photos(tmp_path):
     result = compile_model(str(tmp_path / "m.pt2"), target_arch="x86_64", optimization_level=2, output=str(tmp_path / "q.onnx"),
                            inputs=[(1, 3, 32, 32)], quantize="int8", calib="photos", samples=32)
     assert result["precision"] == "int8" and result["checked_samples"] == 8 and 0 <= result["int8_agreement"] <= 1
+    low, high = result["int8_agreement_interval"]  # 8 samples: the figure is loose, and the report says how loose
+    assert low <= result["int8_agreement"] <= high and high - low > 0.25
     assert result["size_bytes"] < result["fp32_size_bytes"]
     ops = {n.op_type for n in onnx.load(str(tmp_path / "q.onnx")).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops

@@ -13,6 +13,17 @@ CONFIDENT = 0.5  # reference top-1 probability above which an input counts as co
 CLEAR_MARGIN = 0.2  # a confident input is clear when the reference top-1 leads the runner-up by this much
 
 
+def agreement_interval(agreeing: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval (95 % by default) of an agreement rate ``agreeing / total``: how far a figure from a
+    few held-out samples may be from the rate on many (8 of 8 agreeing is [0.68, 1.0], not a proven 100 %)."""
+    if total <= 0:
+        return 0.0, 1.0
+    p = agreeing / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
 def fidelity(ref_logits: np.ndarray, logits: np.ndarray) -> dict[str, Any]:
     """How closely ``logits`` follow a reference's on the same inputs: top-1 agreement on all inputs, on confident
     ones (reference top-1 probability >= 0.5) and on clear ones (confident, top-1 leads the runner-up by >= 0.2),

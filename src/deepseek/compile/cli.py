@@ -160,7 +160,8 @@ def run_compile_cli(args: argparse.Namespace) -> int:
                   + (f" on {result['checked_samples']} held-out samples" if result["precision"] == "int8" else ""))
         return 0
     if result["target_arch"] == "x86_64" and result.get("precision") == "int8":
-        check = (f"top-1 agreement with FP32 PyTorch {result['int8_agreement']:.0%}"
+        low, high = result.get("int8_agreement_interval") or (None, None)
+        check = (f"top-1 agreement with FP32 PyTorch {result['int8_agreement']:.0%} (95 % interval {low:.0%}-{high:.0%})"
                  if result["int8_agreement"] is not None else
                  f"first output's SQNR against FP32 PyTorch {result['int8_sqnr_db']:.1f} dB")
         out.print(f"[green]wrote[/] {result['output']} (INT8, {result['size_bytes'] / 1e6:.1f} MB, FP32 "

@@ -296,8 +296,13 @@ def _compile_x86_int8(model: str, recipe: CompileRecipe, *, output: str, inputs:
         with torch.no_grad():
             agree = [torch.from_numpy(predictor(c.numpy())).argmax(-1) == module(c).argmax(-1) for c in chunks]
         agreement, checked_samples = float(torch.cat(agree).float().mean()), sum(len(c) for c in chunks)
+    from .._agreement import agreement_interval
+
+    interval = None if agreement is None else \
+        list(agreement_interval(round(agreement * checked_samples), checked_samples))
     return {"output": str(output), "backend": "onnxruntime", "target_arch": "x86_64", "precision": "int8",
             "why": f"ONNX Runtime static INT8, layout {result.int8_format} for this CPU ({plan.isa_class}): {plan.reason}",
+            "int8_agreement_interval": interval,
             "int8_summary": result.summary(), "below_floor": result.below_floor, "attempts": result.attempts,
             "size_bytes": result.size_bytes, "fp32_size_bytes": result.fp32_size_bytes, "int8_agreement": agreement,
             "int8_sqnr_db": sqnr, "checked_samples": checked_samples, "calibration_agreement": result.calibration_agreement,
