@@ -137,8 +137,13 @@ def test_demo_end_to_end(tmp_path):
         peer = {(r["backend"], r["batch_size"]): r for r in report["benchmark"]["peer_openvino_int8"]["rows"]}
         assert peer[("openvino", 1)]["status"] == "ok" and (tmp_path / "demo" / "mobilenet_v2_openvino_int8.bin").exists()
         assert report["agreement"]["peer_openvino_int8"]["extra"]["confident_agreement"] > 0.8
+    duel = {e["name"]: e for e in report["head_to_head"]}  # FP32, ours and the peer timed together, interleaved
+    assert next(iter(duel)) in duel and all(e["baseline"] == "ONNX Runtime FP32" for e in duel.values())
+    assert any(name.startswith("ONNX Runtime INT8") for name in duel)
+    assert all(e["ratio_low"] <= e["ratio"] <= e["ratio_high"] and e["rounds"] >= 2 for e in duel.values())
     summary = (tmp_path / "demo" / "summary.md").read_text()
     assert "clear views" in summary and ("near-ties" in summary or "on all" in summary)
+    assert "Batch 1, timed together" in summary
     fp32 = {(r["backend"], r["batch_size"]): r for r in report["benchmark"]["fp32"]["rows"]}
     int8 = {(r["backend"], r["batch_size"]): r for r in report["benchmark"]["int8"]["rows"]}
     assert fp32[("onnxruntime", 1)]["status"] == "ok" and fp32[("onnxruntime", 1)]["speedup"] > 0

@@ -101,6 +101,8 @@ def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes
                                progress=False)
         peer_bench = benchmark(peer.path, example, backends=["openvino"], batch_sizes=list(batch_sizes), runs=runs,
                                progress=False) if peer else None
+        duel = head_to_head({"ONNX Runtime FP32": exported.path, f"ONNX Runtime INT8 ({int8.int8_format})": int8.path,
+                             **({"OpenVINO + NNCF INT8": peer.path} if peer else {})}, rounds=max(3, min(runs, 7)))
         bar.update(task, advance=1)
         pruned, dense, cnn_data = demo_pruned.pruned_int8(out, bar, task, epochs=cnn_epochs,
                                                           train_images=cnn_train_images, runs=runs,
@@ -150,6 +152,7 @@ def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes
     if peer is None:
         console.print("peer not measured: OpenVINO + NNCF are not installed (pip install 'deepseek-core[openvino]')")
     console.print(table)
+    console.print(duel_line(duel))
     console.print(demo_pruned.table(pruned))
     console.print(optimize_table(optimized))
 
@@ -159,13 +162,36 @@ def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes
               "agreement": {"fp32_onnx": agree_fp32.to_dict(), "int8_onnx": agree_int8.to_dict(),
                             "peer_openvino_int8": agree_peer.to_dict() if agree_peer else None},
               "benchmark": {"fp32": fp32_bench.to_dict(), "int8": int8_bench.to_dict(),
-                            "peer_openvino_int8": peer_bench.to_dict() if peer_bench else None}, "pruned_int8": pruned,
+                            "peer_openvino_int8": peer_bench.to_dict() if peer_bench else None},
+              "head_to_head": duel, "pruned_int8": pruned,
               "optimize": optimized, "seconds": time.perf_counter() - started}
     write_json(out / "report.json", report)
     write_text(out / "summary.md", _markdown([b for b in (fp32_bench, int8_bench, peer_bench) if b], agreements, exported,
-                                             pruned, int8.summary()) + _optimize_markdown(optimized))
+                                             pruned, int8.summary()) + f"\n{duel_line(duel)}\n"
+               + _optimize_markdown(optimized))
     console.print(f"report: {out}/report.json, {out}/benchmark.png, {out}/summary.md ({report['seconds']:.0f} s)")
     return report
+
+
+def head_to_head(paths: dict[str, Path], *, rounds: int) -> list[dict[str, Any]]:
+    """Batch-1 latency of each artifact in ``paths`` (the first is the baseline), timed together in one process,
+    interleaved with the order rotating each round, each speed-up with a 95 % paired-bootstrap interval: on a shared
+    machine, rows timed one after another can drift apart; rows timed together cannot."""
+    from . import _machine
+    from .optimize.latency import measure_interleaved
+    from .optimize.ranking import rank_latencies
+
+    times = measure_interleaved(list(paths.values()), (1, 3, 224, 224), threads=_machine.physical_cores(),
+                                rounds=rounds, calls=20)
+    estimates = rank_latencies({label: times[str(path)] for label, path in paths.items()}, next(iter(paths)))
+    return [dataclasses.asdict(e) for e in estimates]
+
+
+def duel_line(estimates: list[dict[str, Any]]) -> str:
+    """One line of :func:`head_to_head`'s figures, fastest first."""
+    return ("Batch 1, timed together (interleaved, the order rotating; x = vs the first, 95 % interval over rounds): "
+            + "; ".join(f"{e['name']} {e['median_ms']:.2f} ms" + ("" if e["name"] == e["baseline"] else
+                        f" ({e['ratio']:.2f}x [{e['ratio_low']:.2f}, {e['ratio_high']:.2f}])") for e in estimates))
 
 
 def _check_int(argument: str, value: Any, minimum: int) -> None:
