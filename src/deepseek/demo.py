@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,11 @@ def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes
             any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in batch_sizes):
         raise invalid("batch_sizes", batch_sizes, "a non-empty tuple of positive integers, e.g. (1, 8)")
     check_output(output, argument="output", folder=True)
+    previous = Path(output) / "optimize"  # replaced at the end only when it is a previous demo's search
+    if previous.exists() and not (previous.is_dir() and (not any(previous.iterdir())
+                                                          or (previous / "recipe.yaml").is_file())):
+        raise invalid("output", str(output), f"a new folder or a previous demo's ({previous} is not a previous "
+                                             "deepseek optimize output, and the demo would replace it)")
     console = console or Console()
     out = output_folder(output)
     started = time.perf_counter()
@@ -205,15 +212,24 @@ def optimize_step(model: Any, data: str, output: Path, trials: int) -> dict[str,
 
     from .optimize import optimize
 
-    result = optimize(model, (torch.zeros(1, 1, 28, 28),), data=data, max_accuracy_drop=OPTIMIZE_BUDGET_PP,
-                      trials=trials, lowerings=OPTIMIZE_LOWERINGS, prune_ratios=OPTIMIZE_PRUNE, output=output,
-                      progress=False)
+    # optimize writes only into a new folder: it searches into a staging one beside ``output``, which then replaces
+    # a previous demo's (a second ``make demo`` in the same place works, and a failed search leaves the old one)
+    staging = Path(tempfile.mkdtemp(prefix=".optimize-", dir=output.parent))
+    try:
+        result = optimize(model, (torch.zeros(1, 1, 28, 28),), data=data, max_accuracy_drop=OPTIMIZE_BUDGET_PP,
+                          trials=trials, lowerings=OPTIMIZE_LOWERINGS, prune_ratios=OPTIMIZE_PRUNE,
+                          output=staging / "new", progress=False)
+        if output.exists():
+            output.rename(staging / "old")
+        (staging / "new").rename(output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     rows = [{"candidate": c.row()["candidate"], "accuracy": c.scores.get("accuracy"), "drop_pp": c.scores.get("drop_pp"),
              "latency_ms": c.latency_ms, "size_mb": None if c.size_bytes is None else c.size_bytes / 1e6,
              "within_budget": c.feasible, "chosen": c is result.best, "error": c.error} for c in result.candidates]
     return {"data": data, "budget_pp": OPTIMIZE_BUDGET_PP, "reference_accuracy": result.reference_accuracy,
             "chosen": result.best.row()["candidate"], "speedup_vs_fp32_ort": result.speedup, "rows": rows,
-            "output": str(result.output), "artifact": str(result.artifact)}
+            "output": str(output), "artifact": str(output / Path(result.artifact).name)}
 
 
 def optimize_table(result: dict[str, Any]) -> Any:
