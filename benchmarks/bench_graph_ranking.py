@@ -101,7 +101,7 @@ def main() -> None:
     print(f"{len(exact)} activations: exact ranking {exact_s:.1f} s, one-pass screen {screen_s:.1f} s; the exact "
           f"top 8 at screen positions {positions[:8]}; top-k overlap {overlap}", flush=True)
     write_results(args, "graph_ranking.json", {
-        "machine": _machine.describe(_machine.summary(threads=None)), "smoke": args.smoke,
+        "machine": _machine.describe(_machine.summary(threads=_machine.physical_cores())), "smoke": args.smoke,
         "graph": "small CNN (smoke)" if args.smoke else "PP-OCRv4 text detector (assets.text_detector())",
         "images": int(x.shape[0]), "activations": len(exact), "exact_seconds": exact_s, "screen_seconds": screen_s,
         "exact_top16_positions_in_screen": positions, "top_k_overlap": overlap})
