@@ -161,9 +161,8 @@ def evaluate(model: Any, *, data: str | None = None, reference: Any = None, back
         per_class = {c: float((pred[labels == i] == i).mean()) for i, c in enumerate(classes) if (labels == i).any()}
         metric, value, extra = "accuracy", float((pred == labels).mean()), {"per_class_accuracy": per_class}
     else:
-        ref_logits = outputs if outputs is not None else reference_outputs(reference, xs, arch=arch,
-                                                                         trust_pickle=trust_pickle,
-                                                                         batch_size=batch_size)
+        ref_logits = outputs if outputs is not None else _reference_logits(reference, xs, arch, trust_pickle,
+                                                                           batch_size)
         if ref_logits.shape != logits.shape:
             raise InvalidArgumentError(f"reference: outputs {ref_logits.shape} but the model outputs {logits.shape}")
         extra = fidelity(ref_logits, logits)
@@ -178,16 +177,19 @@ def reference_outputs(reference: Any = None, xs: Any = None, *, arch: str | None
                       batch_size: int = 64) -> np.ndarray:
     """The outputs of ``reference`` (default: the bundled FP32 MobileNetV2) on ``xs`` (default: the photo views
     :func:`evaluate` measures agreement on), to pass to several :func:`evaluate` calls as ``reference``."""
-    from .runtime import load
-
     if reference is not None:
         _check_source("reference", reference)
     if xs is None:
         xs = load_eval_data("photos")[0].numpy()
+    return _reference_logits(reference, xs, arch, trust_pickle, batch_size)
+
+
+def _reference_logits(reference: Any, xs: np.ndarray, arch: str | None, trust_pickle: bool,
+                      batch_size: int) -> np.ndarray:
+    from .runtime import load
+
     ref = reference if reference is not None else _default_reference()
-    predictor = load(ref, arch=arch, trust_pickle=trust_pickle) if not hasattr(ref, "run") else ref
-    specs = predictor.input_specs
-    return _predict(predictor, xs, specs[0].shape[0] if specs and specs[0].shape[0] else batch_size)
+    return predict(load(ref, arch=arch, trust_pickle=trust_pickle) if not hasattr(ref, "run") else ref, xs, batch_size)
 
 
 def _label(value: Any) -> str:
