@@ -221,8 +221,8 @@ def run_case(name: str, model: Any, examples: tuple[Any, ...], data: str, trials
     from deepseek.optimize.data import make_judge
 
     judge = make_judge(model, examples, data, eval_limit, judge=judge_kind, budget=BUDGET)
-    print(f"{name}: deepseek optimize ({trials} candidates, {judge.kind} judge, limit {judge.budget} {judge.unit})",
-          flush=True)
+    limit = f"worst-output SQNR >= {-judge.budget:g} dB" if judge.kind == "fidelity" else f"drop <= {judge.budget:g} pp"
+    print(f"{name}: deepseek optimize ({trials} candidates, {judge.kind} judge, {limit})", flush=True)
     result = deepseek.optimize(model, examples, data=data, max_accuracy_drop=BUDGET, trials=trials,
                                lowerings=lowerings, threads=threads, output=work / f"{name}_out", progress=False,
                                eval_limit=eval_limit, prune_ratios=prune_ratios, judge=judge_kind)
