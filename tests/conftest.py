@@ -16,22 +16,45 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """The benchmark smoke tests go last: their scripts run in the background meanwhile (below)."""
+    """The benchmark smoke tests go last: their scripts run in the background meanwhile (below). With them, the
+    longest self-contained tests (``BACKGROUND_TESTS``) run in that lane too, and go just before them here."""
     smoke = [i for i in items if i.module.__name__.endswith("test_benchmarks_smoke") and getattr(i, "callspec", None)]
     if smoke:
-        rest = [i for i in items if i not in smoke]
-        items[:] = rest + smoke
+        from test_benchmarks_smoke import BACKGROUND_TESTS
+
+        background = [i for i in items if i.nodeid in BACKGROUND_TESTS]
+        for item in background:
+            item._deepseek_background = True
+            item.add_marker(pytest.mark.timeout(3600))  # it waits for its run in the lane, which may be queued
+        rest = [i for i in items if i not in smoke and i not in background]
+        items[:] = rest + background + smoke
 
 
 def pytest_collection_finish(session):
-    """Start the selected benchmark scripts' smoke runs now, beside the rest of the suite."""
+    """Start the selected benchmark scripts' smoke runs and background tests now, beside the rest of the suite."""
     from test_benchmarks_smoke import SmokeRunner, selected_scripts
 
     scripts = selected_scripts(session.items)
     if scripts and not session.config.option.collectonly:
-        runner = SmokeRunner(scripts)
+        tests = tuple(i.nodeid for i in session.items if getattr(i, "_deepseek_background", False))
+        runner = SmokeRunner(scripts, tests)
         runner.start()
         session.config._deepseek_smoke_runner = runner
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """A test that ran in the background lane reports that run's outcome instead of running again here."""
+    runner = getattr(pyfuncitem.config, "_deepseek_smoke_runner", None)
+    if runner is None or not getattr(pyfuncitem, "_deepseek_background", False):
+        return None
+    outcome = runner.outcome(pyfuncitem.nodeid)
+    if outcome.status == "skipped":
+        pytest.skip(outcome.reason)
+    if outcome.status != "passed":
+        pytest.fail(f"in its own pytest process (the background lane): {outcome.reason}\n{outcome.output[-8000:]}",
+                    pytrace=False)
+    return True
 
 
 def pytest_runtest_setup(item):
@@ -54,12 +77,12 @@ def pytest_runtest_setup(item):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    """Each smoke script's wall time, the slowest first: where the suite's time goes."""
+    """Each background job's wall time (long tests, smoke scripts), the slowest first: where the suite's time goes."""
     runner = getattr(config, "_deepseek_smoke_runner", None)
     if runner is not None and runner.seconds:
-        terminalreporter.section("benchmark smoke runs (wall seconds)")
-        for script, seconds in sorted(runner.seconds.items(), key=lambda kv: -kv[1]):
-            terminalreporter.write_line(f"{seconds:8.1f}  {script.name}")
+        terminalreporter.section("background lane: long tests and benchmark smoke runs (wall seconds)")
+        for job, seconds in sorted(runner.seconds.items(), key=lambda kv: -kv[1]):
+            terminalreporter.write_line(f"{seconds:8.1f}  {job}")
 
 
 @pytest.fixture(scope="session")

@@ -5,10 +5,15 @@ The scripts start in the background as soon as the suite is collected (tests/con
 the rest of the suite — most of a smoke run is single-threaded (interpreter start-up, imports, exports, Inductor
 compiles, worker processes starting), so it fills the core the foreground tests leave idle — and these tests run
 last: when they are reached a second runner joins, and each test reads its own script's run. Their figures mean
-nothing either way."""
+nothing either way.
+
+The same lane first takes the suite's few longest self-contained tests (``BACKGROUND_TESTS``), each in a pytest
+process of its own, when the whole suite runs: without them the lane ran dry a third of the way before the end and
+the foreground finished alone (tests/conftest.py reports their outcomes in place of the tests themselves)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -19,6 +24,7 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -47,25 +53,79 @@ def _run(script: Path, folder: Path) -> subprocess.CompletedProcess | str:
         return f"timed out after {TIMEOUT_S} s"
 
 
+# The longest tests whose fixtures cost nothing (seconds in the foreground of a clean-clone suite on AMD EPYC
+# Zen 3, 2 cores, 2026-12-07): together about as much as the lane lacked to end with the foreground (~360 s)
+BACKGROUND_TESTS = (
+    "tests/test_cli.py::test_demo_end_to_end",  # 194
+    "tests/nn/test_sparse.py::test_flex_and_dense_sdpa_agree_on_window_sinks_and_block_layouts",  # 61
+    "tests/optimize/test_optimize_targets.py::test_arm64_size_search_judges_the_real_bundles_and_replays",  # 46
+    "tests/optimize/test_optimize.py::test_the_command_searches_a_model_file_and_replays_its_recipe",  # 43
+    "tests/test_bench.py::test_causal_lm_decoding_variants_in_one_run",  # 40
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class LaneOutcome:
+    """One test's outcome in a pytest process of its own: ``passed``, ``failed``, ``skipped`` (with its reason),
+    or ``error`` (not run: the process failed, timed out or found no such test); ``output``: a failure's traceback,
+    else what the process printed."""
+
+    status: str
+    reason: str
+    output: str
+
+
+def run_test(nodeid: str, folder: Path, *, root: Path = ROOT, timeout: float = TIMEOUT_S) -> LaneOutcome:
+    """Run the one test ``nodeid`` (relative to ``root``) in a pytest process of its own, its temporary folders and
+    JUnit report under ``folder`` — a pytest with its own numbered base folder would prune the foreground's."""
+    folder.mkdir(parents=True, exist_ok=True)
+    report = folder / "junit.xml"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", f"--basetemp={folder / 'tmp'}",
+               f"--junitxml={report}", nodeid]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=root)
+    except subprocess.TimeoutExpired:
+        return LaneOutcome("error", f"timed out after {timeout:.0f} s", "")
+    output = done.stdout + done.stderr
+    cases = list(ElementTree.parse(report).iter("testcase")) if report.exists() else []
+    if len(cases) != 1:
+        return LaneOutcome("error", f"pytest exited with {done.returncode} and ran {len(cases)} tests", output)
+    for tag in ("failure", "error"):
+        found = cases[0].find(tag)
+        if found is not None:
+            return LaneOutcome("failed", found.get("message") or tag, found.text or output)  # its traceback
+    skipped = cases[0].find("skipped")
+    if skipped is not None:
+        return LaneOutcome("skipped", skipped.get("message") or "skipped", output)
+    return LaneOutcome("passed", "", output) if done.returncode == 0 else \
+        LaneOutcome("error", f"pytest exited with {done.returncode}", output)
+
+
 def _snapshot() -> dict[Path, int]:
     return {p: p.stat().st_mtime_ns for p in RESULTS.rglob("*") if p.is_file()}
 
 
 class SmokeRunner:
-    """Runs ``scripts`` (the slowest first) on background threads: one from :meth:`start`, another per
-    :meth:`add_runner`; :meth:`wait` adds one and returns every run and whether benchmarks/results stayed as it
-    was."""
+    """Runs ``tests`` (node ids, each in a pytest process of its own, see :func:`run_test`), then ``scripts`` (the
+    slowest first) on background threads: one from :meth:`start`, another per :meth:`add_runner`. :meth:`outcome`
+    waits for one test, :meth:`wait` for everything, and says whether benchmarks/results stayed as it was."""
 
-    def __init__(self, scripts: list[Path]) -> None:
+    def __init__(self, scripts: list[Path], tests: tuple[str, ...] = (), *, root: Path = ROOT) -> None:
+        self.root = root
         self.work = Path(tempfile.mkdtemp(prefix="bench-smoke-suite-"))
         self.folders = {s: self.work / s.stem for s in scripts}
         for folder in self.folders.values():
             folder.mkdir()
-        self.queue = deque(sorted(scripts, key=lambda s: -s.stat().st_size))  # the last to start is a short one
+        # the tests first: the scripts, shorter and many, even out the end (the last to start is a short one)
+        self.queue: deque[Path | str] = deque([*tests, *sorted(scripts, key=lambda s: -s.stat().st_size)])
+        self.test_folders = {t: self.work / f"test{i}" for i, t in enumerate(tests)}
         self.runs: dict[Path, subprocess.CompletedProcess | str] = {}
-        self.seconds: dict[Path, float] = {}  # each script's wall time, shown in the suite's summary
-        self.lock = threading.Lock()
+        self.outcomes: dict[str, LaneOutcome] = {}
+        self.seconds: dict[str, float] = {}  # each job's wall time, shown in the suite's summary
+        self.lock = threading.Condition()
         self.threads: list[threading.Thread] = []
+        self.joined = False
         self.before = _snapshot()
 
     def _work(self) -> None:
@@ -73,14 +133,26 @@ class SmokeRunner:
             with self.lock:
                 if not self.queue:
                     return
-                script = self.queue.popleft()
+                job = self.queue.popleft()
             started = time.perf_counter()
-            try:
-                self.folders[script].mkdir(parents=True, exist_ok=True)
-                self.runs[script] = _run(script, self.folders[script])
-            except Exception as e:  # reported by this script's test; the other scripts still run
-                self.runs[script] = f"could not run: {e!r}"
-            self.seconds[script] = time.perf_counter() - started
+            if isinstance(job, str):
+                try:
+                    outcome = run_test(job, self.test_folders[job], root=self.root)
+                except Exception as e:  # reported by the test itself; the other jobs still run
+                    outcome = LaneOutcome("error", f"could not run: {e!r}", "")
+            else:
+                try:
+                    self.folders[job].mkdir(parents=True, exist_ok=True)
+                    run = _run(job, self.folders[job])
+                except Exception as e:  # reported by this script's test; the other scripts still run
+                    run = f"could not run: {e!r}"
+            with self.lock:
+                if isinstance(job, str):
+                    self.outcomes[job] = outcome
+                else:
+                    self.runs[job] = run
+                self.seconds[job if isinstance(job, str) else job.name] = time.perf_counter() - started
+                self.lock.notify_all()
 
     def add_runner(self) -> None:
         thread = threading.Thread(target=self._work, daemon=True)
@@ -90,12 +162,30 @@ class SmokeRunner:
     start = add_runner
 
     def finished(self) -> bool:
-        """Every script has run (the queue is empty and no runner is busy)."""
+        """Every job has run (the queue is empty and no runner is busy)."""
         with self.lock:
             return not self.queue and not any(t.is_alive() for t in self.threads)
 
+    def _join_in(self) -> None:
+        """The foreground has nothing left but to wait: a second runner takes the other core."""
+        with self.lock:
+            if self.joined:
+                return
+            self.joined = True
+        self.add_runner()
+
+    def outcome(self, nodeid: str) -> LaneOutcome:
+        """The outcome of the background test ``nodeid``, once it has run."""
+        self._join_in()
+        with self.lock:
+            while nodeid not in self.outcomes:
+                if not any(t.is_alive() for t in self.threads):
+                    return LaneOutcome("error", "the background lane stopped before it ran", "")
+                self.lock.wait(timeout=1.0)
+            return self.outcomes[nodeid]
+
     def wait(self) -> tuple[dict, dict[Path, Path], bool]:
-        self.add_runner()  # the foreground is done: both cores for what is left
+        self._join_in()
         for thread in self.threads:
             thread.join()
         return self.runs, self.folders, _snapshot() == self.before
