@@ -109,7 +109,7 @@ def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes
         peer_bench = benchmark(peer.path, example, backends=["openvino"], batch_sizes=list(batch_sizes), runs=runs,
                                progress=False) if peer else None
         duel = head_to_head({"ONNX Runtime FP32": exported.path, f"ONNX Runtime INT8 ({int8.int8_format})": int8.path,
-                             **({"OpenVINO + NNCF INT8": peer.path} if peer else {})}, rounds=max(3, min(runs, 7)))
+                             **({"OpenVINO + NNCF INT8": peer.path} if peer else {})}, rounds=max(3, min(runs, 15)))
         bar.update(task, advance=1)
         pruned, dense, cnn_data = demo_pruned.pruned_int8(out, bar, task, epochs=cnn_epochs,
                                                           train_images=cnn_train_images, runs=runs,
