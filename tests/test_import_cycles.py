@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import ast
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "src" / "deepseek"
 
 
-def _edges() -> dict[str, set[str]]:
-    """Top-level unit (package or root module, e.g. ``compile``, ``_cli_common``) -> the units it imports."""
-    edges: dict[str, set[str]] = defaultdict(set)
-    for file in ROOT.rglob("*.py"):
+def _file_imports() -> Iterator[tuple[tuple[str, ...], list[str]]]:
+    """Every deepseek import in the source, module-level or inside a function: (the importing file's parts under
+    ``src/deepseek``, e.g. ``("pruning", "cli")``; the imported module's dotted parts, e.g. ``["deepseek", "bench"]``)."""
+    for file in sorted(ROOT.rglob("*.py")):
         parts = file.relative_to(ROOT).with_suffix("").parts
         module = ["deepseek", *parts[:-1]] if parts[-1] == "__init__" else ["deepseek", *parts]
         package = module if parts[-1] == "__init__" else module[:-1]
@@ -26,8 +27,15 @@ def _edges() -> dict[str, set[str]]:
             else:
                 continue
             for target in targets:
-                if len(target) >= 2 and target[1] != parts[0]:
-                    edges[parts[0]].add(target[1])
+                yield parts, target
+
+
+def _edges() -> dict[str, set[str]]:
+    """Top-level unit (package or root module, e.g. ``compile``, ``_cli_common``) -> the units it imports."""
+    edges: dict[str, set[str]] = defaultdict(set)
+    for parts, target in _file_imports():
+        if len(target) >= 2 and target[1] != parts[0]:
+            edges[parts[0]].add(target[1])
     return edges
 
 

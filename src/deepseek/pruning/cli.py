@@ -65,7 +65,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from .._atomic import atomic_path, check_output
     from .._cli_common import console, parse_shapes
-    from ..bench import measure
+    from .._timing import measure
     from ..models import resolve_model
     from .structured import prune_channels
 
