@@ -38,7 +38,6 @@ CLI_CODE_IN_LIBRARY_MODULES = {
     ("demo",): "deepseek demo's parser and printing",
     ("doctor",): "deepseek doctor's parser and printing",
     ("train", "launch"): "deepseek launch's parser (torchrun flags)",
-    ("stream", "scale"): "deepseek stream scale's console",
     ("bench", "profile"): "deepseek profile's parser and printing",
 }
 

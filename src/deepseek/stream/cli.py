@@ -108,9 +108,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.stream_command == "simulate":
         return _simulate(args)
     if args.stream_command in ("scale", "publish", "worker"):
-        from .scale import run_redis_command
-
-        return run_redis_command(args)
+        return _redis_command(args)
     from .config import StreamConfig
     from .replay import replay
     from .report import write_report
@@ -150,4 +148,46 @@ def _simulate(args: argparse.Namespace) -> int:
         else:
             frame.to_parquet(tmp, index=False)
     console().print(f"{len(frame):,} transactions ({100 * frame['is_fraud'].mean():.2f} % fraud) -> {path}")
+    return 0
+
+
+def _redis_command(args: argparse.Namespace) -> int:
+    """``deepseek stream scale | publish | worker``."""
+    from .._cli_common import console
+    from .redis_streams import RedisStreamConfig, check_reachable, partition_key, publish
+    from .scale import pipeline_factory, scale_file
+    from .worker import run_worker_process
+
+    out = console()
+    if args.stream_command == "scale" and args.partitions < args.workers:
+        raise invalid("--partitions", args.partitions, f"at least --workers ({args.workers}): a worker without a "
+                                                       "partition has nothing to do")
+    if args.stream_command == "scale":
+        if args.config:
+            pipeline_factory(args.config, argument="--config")  # a bad file named by its flag
+        s = scale_file(args.transactions, args.output, config_path=args.config, workers=args.workers,
+                       url=args.redis, partitions=args.partitions, batch=args.batch, lease_s=args.lease,
+                       name=args.name, limit=args.limit, progress=not args.quiet)
+        out.print(f"{s['events']:,} events -> {s['features']:,} feature rows, {s['dead']:,} dead letters, "
+                  f"{s['workers']} workers over {s['partitions']} partitions: "
+                  f"{s['events_per_s']:,.0f} events/s end to end")
+        out.print(f"features: {s['output']}" + (f"; refused events: {s['dead_letters']}" if s["dead"] else ""))
+        return 0
+    config = RedisStreamConfig(url=args.redis, name=args.name or "deepseek", partitions=args.partitions,
+                               batch=args.batch, lease_s=args.lease)
+    factory = pipeline_factory(args.config, argument="--config")
+    partition_key(factory())
+    check_reachable(config.url, argument="--redis")
+    if args.stream_command == "publish":
+        from .replay import read_transactions
+
+        frame = read_transactions(args.transactions)
+        if args.limit is not None:
+            frame = frame.iloc[:args.limit]
+        n = publish(frame.to_dict("records"), config, factory())
+        out.print(f"{n:,} events -> {config.name}:in:0..{config.partitions - 1} at {config.url}")
+        return 0
+    stats = run_worker_process(factory, config)
+    out.print(f"worker stopped: {stats.applied:,} events applied, {stats.dead:,} dead letters, "
+              f"{stats.claimed:,} claimed from other workers, {stats.duplicates:,} duplicates skipped")
     return 0

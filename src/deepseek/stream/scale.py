@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -195,42 +194,3 @@ def _span_seconds(config: RedisStreamConfig) -> float | None:
         return max(1e-3, (int(last[0][0].split("-")[0]) - first) / 1000)
     finally:
         client.close()
-
-
-def run_redis_command(args: argparse.Namespace) -> int:
-    from .._cli_common import console
-    from .worker import run_worker_process
-
-    out = console()
-    if args.stream_command == "scale" and args.partitions < args.workers:
-        raise invalid("--partitions", args.partitions, f"at least --workers ({args.workers}): a worker without a "
-                                                       "partition has nothing to do")
-    if args.stream_command == "scale":
-        if args.config:
-            pipeline_factory(args.config, argument="--config")  # a bad file named by its flag
-        s = scale_file(args.transactions, args.output, config_path=args.config, workers=args.workers,
-                       url=args.redis, partitions=args.partitions, batch=args.batch, lease_s=args.lease,
-                       name=args.name, limit=args.limit, progress=not args.quiet)
-        out.print(f"{s['events']:,} events -> {s['features']:,} feature rows, {s['dead']:,} dead letters, "
-                  f"{s['workers']} workers over {s['partitions']} partitions: "
-                  f"{s['events_per_s']:,.0f} events/s end to end")
-        out.print(f"features: {s['output']}" + (f"; refused events: {s['dead_letters']}" if s["dead"] else ""))
-        return 0
-    config = RedisStreamConfig(url=args.redis, name=args.name or "deepseek", partitions=args.partitions,
-                               batch=args.batch, lease_s=args.lease)
-    factory = pipeline_factory(args.config, argument="--config")
-    partition_key(factory())
-    check_reachable(config.url, argument="--redis")
-    if args.stream_command == "publish":
-        from .replay import read_transactions
-
-        frame = read_transactions(args.transactions)
-        if args.limit is not None:
-            frame = frame.iloc[:args.limit]
-        n = publish(frame.to_dict("records"), config, factory())
-        out.print(f"{n:,} events -> {config.name}:in:0..{config.partitions - 1} at {config.url}")
-        return 0
-    stats = run_worker_process(factory, config)
-    out.print(f"worker stopped: {stats.applied:,} events applied, {stats.dead:,} dead letters, "
-              f"{stats.claimed:,} claimed from other workers, {stats.duplicates:,} duplicates skipped")
-    return 0
