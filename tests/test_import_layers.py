@@ -4,8 +4,8 @@ import only from its own layer or the ones below it. Lowest first:
 core (private helpers: errors, config, atomic IO, tensors, machine facts, progress, tables, timing)
   <- assets (named weights and data)  <- runtime, graph, nn, amp  <- models (the built-in model registry)
   <- quantization, pruning, train  <- compile  <- bench, evaluation, lm_metrics  <- optimize, tune
-  <- serve, doctor, demo  <- the command line (``cli``, ``__main__``, ``_cli_common``, every ``cli.py``) and the
-  package's public verbs (``__init__``).
+  <- serve, doctor, demo  <- the command line (``cli``, ``__main__``, ``_cli_common``, every ``cli.py`` or
+  ``*_cli.py``) and the package's public verbs (``__init__``).
 
 ``stream`` and ``data`` are leaves: they import core only. An ONNX model served by ``deepseek.runtime`` never
 needs torch (tested in tests/serve); this file checks the import graph itself."""
@@ -38,14 +38,13 @@ CLI_CODE_IN_LIBRARY_MODULES = {
     ("demo",): "deepseek demo's parser and printing",
     ("doctor",): "deepseek doctor's parser and printing",
     ("train", "launch"): "deepseek launch's parser (torchrun flags)",
-    ("bench", "profile"): "deepseek profile's parser and printing",
 }
 
 
 def layer_of(parts: tuple[str, ...] | list[str]) -> int:
     """The layer of a module given by its parts under ``deepseek`` (``("pruning", "cli")``); a package's ``cli``
-    module and ``_cli_common`` are the command line's, whatever package holds them."""
-    if parts[-1] in ("cli", "_cli_common", "__main__"):
+    or ``*_cli`` module (one per command) and ``_cli_common`` are the command line's, whatever package holds them."""
+    if parts[-1] in ("cli", "_cli_common", "__main__") or parts[-1].endswith("_cli"):
         return CLI
     if parts[0] in LEAVES:
         return 1

@@ -1,6 +1,7 @@
 """The ``deepseek`` command and its ``deepseek-compile`` / ``deepseek-doctor`` aliases.
 
-Each subcommand lives in the module that implements the feature, which provides
+Each subcommand has a module of its own in the command-line layer (its package's ``cli.py`` or ``*_cli.py``:
+parse, call one library function, print; a few still live in their feature's module), which provides
 ``configure_parser(parser)`` and ``run_cli(args) -> int``. Errors a user can fix
 (:class:`deepseek.DeepSeekError`) print as one line on stderr and exit with status 2.
 """
@@ -18,7 +19,7 @@ from typing import NoReturn
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("deepseek.doctor", "report the environment: versions, CPU/GPU features, what works"),
     "bench": ("deepseek.bench.cli", "benchmark a model across backends (latency, throughput, memory)"),
-    "profile": ("deepseek.bench.profile", "say where a model's time goes, per operator and per layer"),
+    "profile": ("deepseek.bench.profile_cli", "say where a model's time goes, per operator and per layer"),
     "evaluate": ("deepseek.evaluation", "accuracy on a bundled labeled set plus latency; gate CI on it"),
     "quantize": ("deepseek.quantization.cli", "quantize a model to INT8 with real calibration data; per-layer error report"),
     "prune": ("deepseek.pruning.cli", "remove channels (structured pruning), verify, and measure dense vs pruned latency"),
