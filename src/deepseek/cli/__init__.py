@@ -17,10 +17,10 @@ from typing import NoReturn
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "doctor": ("deepseek.doctor", "report the environment: versions, CPU/GPU features, what works"),
+    "doctor": ("deepseek.cli.doctor", "report the environment: versions, CPU/GPU features, what works"),
     "bench": ("deepseek.bench.cli", "benchmark a model across backends (latency, throughput, memory)"),
     "profile": ("deepseek.bench.profile_cli", "say where a model's time goes, per operator and per layer"),
-    "evaluate": ("deepseek.evaluation", "accuracy on a bundled labeled set plus latency; gate CI on it"),
+    "evaluate": ("deepseek.cli.evaluate", "accuracy on a bundled labeled set plus latency; gate CI on it"),
     "quantize": ("deepseek.quantization.cli", "quantize a model to INT8 with real calibration data; per-layer error report"),
     "prune": ("deepseek.pruning.cli", "remove channels (structured pruning), verify, and measure dense vs pruned latency"),
     "export": ("deepseek.compile.cli", "export a PyTorch or TensorFlow/Keras model to ONNX, verified against its "
@@ -36,7 +36,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "data": ("deepseek.data.cli", "clean text data by rules (length, language, toxicity) with a reason for every "
              "dropped row"),
     "convert": ("deepseek.nn.cli", "convert a Llama-architecture checkpoint into a DeepSeekForCausalLM folder"),
-    "demo": ("deepseek.demo", "the end-to-end demo on the bundled MobileNetV2"),
+    "demo": ("deepseek.cli.demo", "the end-to-end demo on the bundled MobileNetV2"),
 }
 
 
@@ -49,7 +49,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     """The argument parser; only the ``selected`` subcommand's module is imported (the others stay lazy)."""
-    from . import __version__
+    from .. import __version__
 
     parser = _Parser(prog="deepseek", description="Make models fast and small, and ship them.")
     parser.add_argument("--version", action="version", version=f"deepseek {__version__}")
@@ -67,7 +67,7 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
 
 
 def _run(argv: Sequence[str] | None) -> int:
-    from ._errors import DeepSeekError
+    from .._errors import DeepSeekError
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -90,13 +90,13 @@ def _run(argv: Sequence[str] | None) -> int:
     args.passthrough = passthrough
     actions = _selected_actions(parser.subcommands[args.command], args)
     try:
-        from ._cli_common import check_declared_outputs
+        from .._cli_common import check_declared_outputs
 
         check_declared_outputs(args, actions)
         run = getattr(importlib.import_module(args._module), args._run)
         return int(run(args) or 0)
     except DeepSeekError as exc:  # the library names its Python arguments: say the flag the user typed
-        from ._cli_common import flag_message
+        from .._cli_common import flag_message
 
         message = flag_message(exc, actions, getattr(args, "_flag_names", None))
         print(f"deepseek {args.command}: error: {_one_line(message)}", file=sys.stderr)
