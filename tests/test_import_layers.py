@@ -31,13 +31,6 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 LEAVES = ("stream", "data")  # on core alone
 CLI = len(LAYERS) - 1
 
-# Library modules that still hold their command's argument parsing (they import the command-line helpers): each is
-# owed a move to the command-line layer. The test fails when one is moved and left here, so the list only shrinks.
-CLI_CODE_IN_LIBRARY_MODULES = {
-    ("train", "launch"): "deepseek launch's parser (torchrun flags)",
-}
-
-
 def layer_of(parts: tuple[str, ...] | list[str]) -> int:
     """The layer of a module given by its parts under ``deepseek`` (``("pruning", "cli")``); a package's ``cli``
     or ``*_cli`` module (one per command) and ``_cli_common`` are the command line's, whatever package holds them."""
@@ -66,12 +59,7 @@ def violations(imports) -> set[tuple[tuple[str, ...], str]]:
 
 
 def test_every_import_follows_the_layer_order():
-    found = violations(_file_imports())
-    known = {(parts, target) for parts, target in found
-             if parts in CLI_CODE_IN_LIBRARY_MODULES and target == "_cli_common"}
-    assert found - known == set(), "imports against the layer order (lower layers never import higher ones)"
-    stale = set(CLI_CODE_IN_LIBRARY_MODULES) - {parts for parts, _ in known}
-    assert not stale, f"no longer import the command-line helpers: remove them from CLI_CODE_IN_LIBRARY_MODULES: {stale}"
+    assert violations(_file_imports()) == set(), "imports against the layer order (lower layers never import higher)"
 
 
 def test_a_forbidden_import_is_caught():

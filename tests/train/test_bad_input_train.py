@@ -28,7 +28,7 @@ def script(tmp_path: Path) -> Path:
     (["--rdzv-endpoint", ":29500"], ["--rdzv-endpoint"]),
     (["--nnodes", "2", "--rdzv-endpoint", "nosuch.invalid:29500"], ["--rdzv-endpoint", "resolves"]),
     (["--nnodes", "2"], ["--rdzv-endpoint"]),
-    (["--rdzv-endpoint", "127.0.0.1:29500"], ["--rdzv-endpoint", "--nnodes"]),  # one machine meets nobody
+    (["--rdzv-endpoint", "127.0.0.1:29500"], ["--rdzv-endpoint", "nnodes"]),  # one machine meets nobody
     (["--nproc", "0"], ["--nproc"]), (["--nproc", "two"], ["--nproc"]), (["--nnodes", "0"], ["--nnodes"]),
     (["--max-restarts", "-1"], ["--max-restarts"]), (["--job-id", ""], ["--job-id"]),
     (["--lr", "0"], ["--lr"]), (["--lr", "nan"], ["--lr"]), (["--lr", "-1e-3"], ["--lr"]),
@@ -115,8 +115,9 @@ def test_configs_refuse_wrong_types_naming_the_field():
 
 def test_the_launcher_checks_its_options_without_importing_torch():
     """`deepseek train` validates and starts torchrun; torch is imported by the processes it starts, not by it."""
-    code = ("import sys, argparse; from deepseek.train import launch; p = argparse.ArgumentParser(); "
-            "launch.configure_parser(p); a = p.parse_args(['x.py', '--nproc', '2', '--strategy', 'zero1']); "
-            "launch.launch_config(a); assert 'torch' not in sys.modules, 'torch imported'")
+    code = ("import sys, argparse; from deepseek.train import launch, launch_cli; p = argparse.ArgumentParser(); "
+            "launch_cli.configure_parser(p); a = p.parse_args(['x.py', '--nproc', '2', '--strategy', 'zero1']); "
+            "launch.trainer_defaults(strategy=a.strategy); launch.torchrun_command(sys.executable, nproc=a.nproc); "
+            "assert 'torch' not in sys.modules, 'torch imported'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -300,17 +300,19 @@ def test_deepseek_train_refuses_a_missing_script(tmp_path):
 
 
 def test_multi_machine_command_names_the_rendezvous():
-    from argparse import Namespace
+    from deepseek.train.launch import launch, torchrun_command
 
-    from deepseek.train.launch import torchrun_command
-
-    args = Namespace(script=str(SCRIPT), nproc=4, nnodes=2, rdzv_endpoint="10.0.0.1:29500",
-                     job_id="j", max_restarts=2, passthrough=["--epochs", "3"])
-    command = torchrun_command(args)
+    options = {"nproc": 4, "nnodes": 2, "rdzv_endpoint": "10.0.0.1:29500", "job_id": "j", "max_restarts": 2,
+               "script_args": ["--epochs", "3"]}
+    command = torchrun_command(SCRIPT, **options)
     assert "--nnodes=2" in command and "--rdzv-endpoint=10.0.0.1:29500" in command
     assert command[-3:] == [str(SCRIPT), "--epochs", "3"] and "--standalone" not in command
-    with pytest.raises(deepseek.InvalidArgumentError, match="rdzv-endpoint"):
-        torchrun_command(Namespace(**{**vars(args), "rdzv_endpoint": None}))
+    with pytest.raises(deepseek.InvalidArgumentError, match=r"^rdzv_endpoint: "):
+        torchrun_command(SCRIPT, **{**options, "rdzv_endpoint": None})
+    with pytest.raises(deepseek.InvalidArgumentError, match=r"^trainer_options: "):
+        launch(SCRIPT, nproc=1, stratgy="zero1")  # a misspelt trainer option: refused before torchrun starts
+    with pytest.raises(deepseek.InvalidArgumentError, match=r"^optimizer_config\.type: "):
+        launch(SCRIPT, nproc=1, optimizer="Lion")
 
 
 def test_two_launchers_meet_at_a_rendezvous_like_two_machines(tmp_path):

@@ -26,7 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "export": ("deepseek.compile.cli", "export a PyTorch or TensorFlow/Keras model to ONNX, verified against its "
                "framework"),
     "compile": ("deepseek.compile.cli", "compile a model into a deployable artifact for a target"),
-    "train": ("deepseek.train.launch", "run a training script on N processes (torchrun), restarting dead workers"),
+    "train": ("deepseek.train.launch_cli", "run a training script on N processes (torchrun), restarting dead workers"),
     "serve": ("deepseek.serve.cli", "serve a model repository over HTTP (KServe v2): versions, canary, batching, metrics"),
     "optimize": ("deepseek.optimize.cli", "the fastest (or smallest) artifact within an accuracy budget: precision, "
                  "lowering, float fallbacks and pruning searched and measured"),
