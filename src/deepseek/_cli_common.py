@@ -63,14 +63,6 @@ def port(text: str) -> int:
     return value
 
 
-def endpoint(text: str) -> str:
-    """An argparse ``type`` for ``HOST:PORT`` (port 1-65535); IPv6 hosts in brackets, ``[::1]:29500``."""
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535 or any(c.isspace() for c in text):
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT with a port 1-65535, e.g. 127.0.0.1:29500, got {text!r}")
-    return text
-
-
 def declare_outputs(parser: argparse.ArgumentParser, *dests: str, folders: tuple[str, ...] = ()) -> None:
     """Mark the arguments ``dests`` (files) and ``folders`` as outputs: before the command runs, each given
     one is checked (:func:`deepseek._atomic.check_output`) against every input path on the command line, so no

@@ -48,7 +48,8 @@ def trainer_defaults(*, strategy: str | None = None, compression: str | None = N
     return config
 
 
-def _valid_endpoint(text: Any) -> bool:
+def valid_endpoint(text: Any) -> bool:
+    """Whether ``text`` is ``HOST:PORT`` with a port 1-65535 (IPv6 hosts in brackets, ``[::1]:29500``)."""
     if not isinstance(text, str) or any(c.isspace() for c in text):
         return False
     host, sep, port = text.rpartition(":")
@@ -106,7 +107,7 @@ def torchrun_command(script: str | Path, *, nproc: int = 1, nnodes: int = 1, rdz
     else:
         if not rdzv_endpoint:
             raise invalid("rdzv_endpoint", None, "HOST:PORT of the first machine when nnodes > 1")
-        if not _valid_endpoint(rdzv_endpoint):
+        if not valid_endpoint(rdzv_endpoint):
             raise invalid("rdzv_endpoint", rdzv_endpoint, "HOST:PORT with a port 1-65535, e.g. 10.0.0.1:29500")
         command += [f"--nnodes={nnodes}", "--rdzv-backend=c10d", f"--rdzv-endpoint={rdzv_endpoint}",
                     f"--rdzv-id={job_id}"]
@@ -120,9 +121,11 @@ def launch(script: str | Path, *, nproc: int = 1, nnodes: int = 1, rdzv_endpoint
     :func:`trainer_defaults`: ``strategy``, ``compression``, ``optimizer``, ``lr``, ``gradient_accumulation``,
     ``sync_bn``, ``precision``, ``checkpoint_path``) as its trainers' defaults; everything is checked before any
     process starts. Returns torchrun's exit status."""
-    unknown = set(trainer_options) - set(trainer_defaults.__kwdefaults__) - {"script"}
-    if unknown or "script" in trainer_options:
-        raise invalid("trainer_options", sorted(trainer_options), f"options of trainer_defaults(), not {sorted(unknown)}")
+    allowed = set(trainer_defaults.__kwdefaults__) - {"script"}  # the script is launch()'s own first argument
+    unknown = sorted(set(trainer_options) - allowed)
+    if unknown:
+        raise invalid("trainer_options", unknown, "options of trainer_defaults() (strategy, compression, optimizer, "
+                                                  "lr, gradient_accumulation, sync_bn, precision, checkpoint_path)")
     command = torchrun_command(script, nproc=nproc, nnodes=nnodes, rdzv_endpoint=rdzv_endpoint, job_id=job_id,
                                max_restarts=max_restarts, script_args=script_args)
     config = trainer_defaults(**trainer_options, script=script)

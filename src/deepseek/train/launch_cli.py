@@ -12,6 +12,14 @@ FLAGS = {"optimizer_config.type": "--optimizer", "optimizer_config.lr": "--lr", 
          "precision": "--precision", "checkpoint_path": "--checkpoint-path"}
 
 
+def _endpoint(text: str) -> str:
+    from .launch import valid_endpoint
+
+    if not valid_endpoint(text):
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT with a port 1-65535, e.g. 127.0.0.1:29500, got {text!r}")
+    return text
+
+
 def _job_id(text: str) -> str:
     if not text or any(c.isspace() for c in text):
         raise argparse.ArgumentTypeError(f"expected a non-empty id without spaces, got {text!r}")
@@ -19,14 +27,14 @@ def _job_id(text: str) -> str:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from .._cli_common import count, declare_flag_names, declare_outputs, endpoint, number
+    from .._cli_common import count, declare_flag_names, declare_outputs, number
 
     parser.add_argument("script", metavar="SCRIPT", help="the training script (it builds a deepseek.DistributedTrainer); "
                         "its own arguments go after --")
     parser.set_defaults(_passthrough=True)
     parser.add_argument("--nproc", type=count(1), default=1, help="processes on this machine (default 1)")
     parser.add_argument("--nnodes", type=count(1), default=1, help="machines in the job (default 1)")
-    parser.add_argument("--rdzv-endpoint", type=endpoint, default=None,
+    parser.add_argument("--rdzv-endpoint", type=_endpoint, default=None,
                         help="HOST:PORT all machines meet at (multi-machine; ranks are assigned as they arrive)")
     parser.add_argument("--job-id", type=_job_id, default="deepseek", help="rendezvous id shared by the job's machines")
     parser.add_argument("--max-restarts", type=count(0), default=3, help="restarts after a worker dies (default 3)")
