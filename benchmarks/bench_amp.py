@@ -23,11 +23,10 @@ import torch
 import torchvision
 
 from _common import add_smoke_flag, write_results
-from deepseek import amp
-from deepseek._machine import summary
-from deepseek.demo_pruned import _cnn, _labeled, _subset
+from deepseek._core.machine import summary
+from deepseek.demo.pruned import _cnn, _labeled, _subset
 from deepseek.graph import saved_activation_bytes
-from deepseek.train import accuracy
+from deepseek.train import accuracy, amp
 
 LABELS = {"resnet50": "ResNet-50", "resnet18": "ResNet-18"}
 

@@ -30,8 +30,8 @@ import torch
 
 from _common import add_smoke_flag, results_dir, scratch_dir, write_results
 from deepseek import assets
-from deepseek._errors import MissingDependencyError
-from deepseek._machine import summary
+from deepseek._core.errors import MissingDependencyError
+from deepseek._core.machine import summary
 from deepseek.bench import measure
 from deepseek.compile.arm64 import CC, CXX, QEMU, SYSROOT, build_arm64, toolchain
 from deepseek.compile.arm64_tvm import build_arm64_tvm

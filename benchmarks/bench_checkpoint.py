@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from _common import add_smoke_flag, scratch_dir, write_results
-from deepseek._machine import describe, summary
+from deepseek._core.machine import describe, summary
 from deepseek.train import IncrementalCheckpointer
 
 

@@ -39,7 +39,7 @@ import pandas as pd
 
 from _common import add_smoke_flag, write_results
 from deepseek import assets
-from deepseek._machine import describe, summary
+from deepseek._core.machine import describe, summary
 from deepseek.data import DataCleaner, DataProfiler
 
 CLEANING_RULES = {"length": (10, 512), "language": "en", "toxicity": {"threshold": 0.3}}

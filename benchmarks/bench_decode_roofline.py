@@ -20,7 +20,7 @@ import time
 import torch
 
 from _common import add_smoke_flag, write_results
-from deepseek._machine import describe, summary
+from deepseek._core.machine import describe, summary
 
 
 def stream_rate(rows: int, cols: int, dtype: torch.dtype, repeats: int) -> dict[str, float]:

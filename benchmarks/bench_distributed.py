@@ -93,7 +93,7 @@ def main() -> None:
         rows_to_run = [row for row in ROWS if row[0] in SMOKE_ROWS]
     from rich.progress import track
 
-    from deepseek._machine import summary
+    from deepseek._core.machine import summary
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

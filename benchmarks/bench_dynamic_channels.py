@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from _common import add_smoke_flag, write_results
 from deepseek import assets
-from deepseek._machine import describe, summary
+from deepseek._core.machine import describe, summary
 from deepseek.pruning import dynamic_channels, prune_channels
 
 

@@ -30,7 +30,7 @@ import torch
 
 from _common import add_smoke_flag, write_results
 from deepseek import assets
-from deepseek._machine import summary
+from deepseek._core.machine import summary
 from deepseek.quantization import DynamicQuantizer
 
 SMOKE = {"runs": 2, "seq": 16, "train": 64, "test": 32}

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from _common import add_smoke_flag, write_results
-from deepseek._machine import describe, summary
+from deepseek._core.machine import describe, summary
 from deepseek.stream import (
     FeaturePipeline,
     PeriodicRefit,

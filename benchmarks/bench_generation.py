@@ -24,7 +24,7 @@ import torch
 
 from _common import add_smoke_flag, write_results
 from deepseek import assets, benchmark
-from deepseek._machine import describe, summary
+from deepseek._core.machine import describe, summary
 from deepseek.nn import DeepSeekForCausalLM
 
 OURS = ("eager", "compile", "int4", "kv-int8", "kv-int4")

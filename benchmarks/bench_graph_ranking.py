@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=32, help="calibration images (the detector run)")
     add_smoke_flag(parser)
     args = parser.parse_args()
-    from deepseek import _machine
+    from deepseek._core import machine as _machine
     from deepseek.quantization.onnx_graph import (
         feeds_of,
         prepare_graph,

@@ -34,9 +34,10 @@ import numpy as np
 import torch
 
 from _common import add_smoke_flag, scratch_dir, write_results
-from deepseek import assets, models
-from deepseek._agreement import fidelity
-from deepseek._machine import summary
+from deepseek import assets
+from deepseek._core.agreement import fidelity
+from deepseek._core.machine import summary
+from deepseek.assets import models
 from deepseek.quantization import choose_precision, quantize_static_onnx
 from deepseek.quantization.sensitivity import sqnr_db
 from deepseek.runtime.onnx_export import export_onnx

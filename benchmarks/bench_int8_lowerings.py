@@ -31,8 +31,9 @@ import torch
 
 import deepseek
 from _common import add_smoke_flag, scratch_dir, write_results
-from deepseek import assets, models
-from deepseek._machine import int8_fast_path, summary
+from deepseek import assets
+from deepseek._core.machine import int8_fast_path, summary
+from deepseek.assets import models
 from deepseek.bench import measure
 from deepseek.quantization import (
     CalibrationReader,

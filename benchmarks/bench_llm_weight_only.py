@@ -26,9 +26,9 @@ import torch
 
 from _common import add_smoke_flag, write_results
 from deepseek import assets
-from deepseek._machine import summary
+from deepseek._core.machine import summary
 from deepseek.bench import measure
-from deepseek.lm_metrics import generation_speed, perplexity
+from deepseek.evaluation.lm import generation_speed, perplexity
 from deepseek.quantization import WeightOnlyConfig, quantize_weights, weight_only_layers
 
 SMOKE = {"windows": 2, "window": 32, "new_tokens": 4, "runs": 2}

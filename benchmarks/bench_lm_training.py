@@ -33,7 +33,7 @@ import torch
 
 from _common import add_smoke_flag, write_results
 from deepseek import assets
-from deepseek._machine import describe, summary
+from deepseek._core.machine import describe, summary
 from deepseek.nn import DeepSeekConfig, DeepSeekForCausalLM, MoELayer
 from deepseek.train import DeepSeekTrainer
 

@@ -38,7 +38,7 @@ import torch
 
 import deepseek
 from deepseek import assets
-from deepseek._machine import summary
+from deepseek._core.machine import summary
 from deepseek.bench import measure
 from deepseek.quantization import (
     MixedPrecisionConfig,
@@ -170,7 +170,7 @@ def mobilenet_v2(runs: int, min_sqnr: float, keep: int, sizes: Sizes = Sizes()) 
 
 
 def smollm2(runs: int, windows: int, max_kl: float, group_size: int, sizes: Sizes = Sizes()) -> dict[str, Any]:
-    from deepseek.lm_metrics import generation_speed, perplexity
+    from deepseek.evaluation.lm import generation_speed, perplexity
 
     base, tok = tiny_llm() if sizes.smoke else assets.smollm2()
     text = assets.hamlet()

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from _common import add_smoke_flag, write_results
-from deepseek._machine import describe, summary
+from deepseek._core.machine import describe, summary
 from deepseek.nn import MoELayer
 
 MIXTRAL_IMPLEMENTATIONS = ("eager", "grouped_mm", "batched_mm")  # transformers' experts interface

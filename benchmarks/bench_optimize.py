@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import add_smoke_flag, scratch_dir, write_results
-from deepseek._errors import DeepSeekError
+from deepseek._core.errors import DeepSeekError
 from deepseek.optimize.config import LOWERINGS
 
 BUDGET = 0.5
@@ -289,7 +289,7 @@ def lm_case(work: Path, smoke: bool, threads: int, rounds: int = 5) -> dict[str,
 
     import deepseek
     from deepseek import assets
-    from deepseek.lm_metrics import generation_speed
+    from deepseek.evaluation.lm import generation_speed
     from deepseek.optimize.lm import LMJudge, build_lm, describe_lm
 
     windows, window, new_tokens = (2, 32, 4) if smoke else (8, 256, 32)
@@ -351,7 +351,9 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from deepseek import _machine, assets, models
+    from deepseek import assets
+    from deepseek._core import machine as _machine
+    from deepseek.assets import models
 
     threads = 1 if args.smoke else 2  # smoke: ONNX Runtime's spinning second thread only burns a shared core
     torch.set_num_threads(threads)

@@ -36,7 +36,7 @@ import deepseek
 from _common import add_smoke_flag, scratch_dir, write_results
 from bench_int8_cpu_class import cpu_class_slug
 from deepseek import assets
-from deepseek._machine import summary
+from deepseek._core.machine import summary
 from deepseek.optimize.latency import measure_interleaved
 from deepseek.optimize.ranking import rank_latencies
 from deepseek.quantization import choose_precision

@@ -23,7 +23,8 @@ from rich.console import Console
 
 import deepseek
 from _common import add_smoke_flag, scratch_dir, write_results
-from deepseek import assets, models
+from deepseek import assets
+from deepseek.assets import models
 from deepseek.quantization import CalibrationReader, quantize_static_onnx
 
 

@@ -394,7 +394,7 @@ def main() -> None:
 
     import importlib.util
 
-    from deepseek import _machine
+    from deepseek._core import machine as _machine
     from deepseek.serve.bench import free_port
 
     work = scratch_dir("bench-serving-")

@@ -113,7 +113,7 @@ def main() -> None:
         dense = rows[str(tokens)][KINDS[0]]["median_ms"]
         for kind in KINDS[1:]:
             rows[str(tokens)][kind]["speedup_vs_dense"] = dense / rows[str(tokens)][kind]["median_ms"]
-    from deepseek._machine import describe, summary
+    from deepseek._core.machine import describe, summary
 
     write_results(args, "sparse_attention.json", {"machine": describe(summary(threads=2)), "window": args.window,
                                                   "sinks": 4, "heads": "8 query / 2 key-value, head_dim 64",

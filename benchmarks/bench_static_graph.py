@@ -33,7 +33,7 @@ import torchvision
 
 import deepseek
 from _common import add_smoke_flag, write_results
-from deepseek._machine import summary
+from deepseek._core.machine import summary
 from deepseek.graph import capture, optimize, plan_memory, saved_activation_bytes
 
 

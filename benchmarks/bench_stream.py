@@ -25,7 +25,7 @@ import time
 from typing import Any
 
 from _common import add_smoke_flag, write_results
-from deepseek._machine import describe, summary
+from deepseek._core.machine import describe, summary
 from deepseek.stream import FeaturePipeline, handbook_features, simulate_transactions
 
 FRAUD_FEATURES = ["transaction_amount_std", "login_location_entropy", "device_fingerprint_match"]

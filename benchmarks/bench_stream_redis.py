@@ -32,7 +32,7 @@ import time
 from typing import Any
 
 from _common import add_smoke_flag, write_results
-from deepseek._machine import describe, summary
+from deepseek._core.machine import describe, summary
 from deepseek.stream import (
     FeaturePipeline,
     LocalRedis,

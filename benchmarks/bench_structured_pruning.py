@@ -22,7 +22,7 @@ from rich.console import Console
 
 import deepseek
 from _common import add_smoke_flag, scratch_dir, write_results
-from deepseek._machine import summary
+from deepseek._core.machine import summary
 from deepseek.pruning import prune_channels
 
 

@@ -217,7 +217,7 @@ def main() -> None:
 
     import torch
 
-    from deepseek import _machine
+    from deepseek._core import machine as _machine
 
     torch.set_num_threads(2)
     seeds, real_seeds, budget, overhead_trials, worker_trials = (

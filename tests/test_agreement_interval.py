@@ -1,7 +1,7 @@
 import pytest
 from scipy.stats import binomtest
 
-from deepseek._agreement import agreement_interval
+from deepseek._core.agreement import agreement_interval
 
 
 @pytest.mark.parametrize("agreeing,total", [(6, 8), (8, 8), (0, 10), (16, 18), (183, 184), (1, 1)])

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from _refusals import refused
-from deepseek._errors import ArtifactError, DeepSeekError, InvalidArgumentError
+from deepseek._core.errors import ArtifactError, DeepSeekError, InvalidArgumentError
 from deepseek.cli import _run
 
 

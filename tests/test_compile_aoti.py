@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import deepseek
-from deepseek.compile.cli import compile_model
+from deepseek.cli.compile import compile_model
 
 
 class TinyNet(torch.nn.Module):

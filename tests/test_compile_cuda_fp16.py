@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import deepseek
-from deepseek.compile.cli import compile_model
+from deepseek.cli.compile import compile_model
 from deepseek.compile.onnx_fp16 import FP16_MAX, convert_fp16
 
 

@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 
 import deepseek
-from deepseek._config import BaseConfig
+from deepseek._core.config import BaseConfig
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from deepseek._errors import InvalidArgumentError
+from deepseek._core.errors import InvalidArgumentError
 from deepseek.demo import optimize_step, run_demo
 
 

@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from deepseek.doctor import Finding, Report, _probe, _sm_supported, doctor
+from deepseek.bench.doctor import Finding, Report, _probe, _sm_supported, doctor
 
 X86 = platform.machine().lower() in ("x86_64", "amd64")
 

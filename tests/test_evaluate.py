@@ -7,7 +7,7 @@ import torch
 
 import deepseek
 from deepseek import assets
-from deepseek._errors import InvalidArgumentError
+from deepseek._core.errors import InvalidArgumentError
 from deepseek.evaluation import evaluate
 from deepseek.train import fit_classifier
 

@@ -118,7 +118,7 @@ def test_dimension_zero_that_is_not_a_batch_falls_back_to_static(tmp_path):
 def test_export_hugging_face_bert_and_gpt2(tmp_path):
     from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel
 
-    from deepseek.models import HiddenStates, Logits
+    from deepseek.assets.models import HiddenStates, Logits
 
     bert = HiddenStates(BertModel(BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
                                              intermediate_size=128), add_pooling_layer=False)).eval()
@@ -132,7 +132,7 @@ def test_export_hugging_face_bert_and_gpt2(tmp_path):
 
 def test_compile_x86_from_a_pt2(tmp_path):
     # a loaded .pt2's module refuses .eval(): compiling one used to fail before exporting
-    from deepseek.compile.cli import compile_model
+    from deepseek.cli.compile import compile_model
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.LazyLinear(4))
@@ -148,7 +148,7 @@ def test_compile_x86_from_a_pt2(tmp_path):
 
 
 def test_compile_x86_int8_calibrated_on_real_photos(tmp_path):
-    from deepseek.compile.cli import compile_model
+    from deepseek.cli.compile import compile_model
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 32, 3), torch.nn.ReLU(), torch.nn.Conv2d(32, 64, 3), torch.nn.ReLU(),
@@ -170,7 +170,7 @@ def test_compile_x86_int8_calibrated_on_real_photos(tmp_path):
 def test_compile_with_prune_recipe(tmp_path):
     import torchvision
 
-    from deepseek.compile.cli import compile_model
+    from deepseek.cli.compile import compile_model
 
     torch.manual_seed(0)
     model = torchvision.models.resnet18().eval()

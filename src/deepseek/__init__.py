@@ -7,11 +7,9 @@ Heavy dependencies (torch, onnxruntime) load on first use, so ``import deepseek`
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
-from ._errors import (
+from ._core.errors import (
     ArtifactError,
     DeepSeekError,
     InvalidArgumentError,
@@ -26,7 +24,7 @@ _LAZY = {
     "BenchmarkResult": ("deepseek.bench", "BenchmarkResult"),
     "profile": ("deepseek.bench.profile", "profile"),
     "evaluate": ("deepseek.evaluation", "evaluate"),
-    "doctor": ("deepseek.doctor", "doctor"),
+    "doctor": ("deepseek.bench.doctor", "doctor"),
     "export_onnx": ("deepseek.compile", "export_onnx"),
     "load": ("deepseek.runtime", "load"),
     "Predictor": ("deepseek.runtime", "Predictor"),
@@ -40,8 +38,10 @@ _LAZY = {
     "DeepSeekModel": ("deepseek.nn", "DeepSeekModel"),
     "DeepSeekForCausalLM": ("deepseek.nn", "DeepSeekForCausalLM"),
 }
-_SUBMODULES = {"amp", "assets", "runtime", "compile", "bench", "graph", "models", "nn", "optimize", "quantization",
-               "train", "tune"}
+# public subpackages, imported on first use; ``amp`` and ``models`` keep their short spellings
+_SUBMODULES = {name: f"deepseek.{name}" for name in ("assets", "runtime", "compile", "bench", "graph", "nn", "optimize",
+                                                     "quantization", "train", "tune")}
+_SUBMODULES.update(amp="deepseek.train.amp", models="deepseek.assets.models")
 
 __all__ = [
     "ArtifactError",
@@ -89,33 +89,21 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     if name in _SUBMODULES:
-        module = importlib.import_module(f"deepseek.{name}")
+        module = importlib.import_module(_SUBMODULES[name])
         globals()[name] = module
         return module
     raise AttributeError(f"module 'deepseek' has no attribute {name!r}")
 
 
-class _Package(types.ModuleType):
-    """Keeps each public function a function: importing a submodule of the same name (``deepseek.doctor``, the
-    module behind ``deepseek doctor``) would otherwise bind that module over the function on this package."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _LAZY and isinstance(value, types.ModuleType):
-            return  # the import system binding a submodule: ``deepseek.<name>`` stays the exported object
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
-
-
 if TYPE_CHECKING:  # pragma: no cover
-    from . import amp, assets, bench, compile, graph, models, nn, optimize, quantization, runtime, train, tune
+    from . import assets, bench, compile, graph, nn, optimize, quantization, runtime, train, tune
+    from .assets import models
     from .bench import BenchmarkResult, benchmark
+    from .bench.doctor import doctor
     from .bench.profile import profile
     from .compile import export_onnx
-    from .doctor import doctor
     from .evaluation import evaluate
     from .graph import Tensor, checkpoint_activations, dynamic_graph, static_graph
     from .nn import DeepSeekConfig, DeepSeekForCausalLM, DeepSeekModel
     from .runtime import Predictor, load
-    from .train import DeepSeekTrainer, DistributedTrainer
+    from .train import DeepSeekTrainer, DistributedTrainer, amp

@@ -11,7 +11,7 @@ import pytest
 from _refusals import refused
 from deepseek import ArtifactError, InvalidArgumentError
 from deepseek.cli import _run
-from deepseek.nn.cli import convert, shard_size_bytes
+from deepseek.cli.convert import convert, shard_size_bytes
 from deepseek.nn.convert import check_llama_source, load_llama
 
 LLAMA = {"model_type": "llama", "vocab_size": 64, "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,

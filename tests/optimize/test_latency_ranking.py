@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from deepseek._errors import DeepSeekError, InvalidArgumentError
+from deepseek._core.errors import DeepSeekError, InvalidArgumentError
 from deepseek.optimize.latency import ArtifactRunError, main, measure_interleaved, time_interleaved
 from deepseek.optimize.ranking import LatencyEstimate, rank_latencies, summary_line
 

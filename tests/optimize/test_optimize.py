@@ -13,7 +13,7 @@ import yaml
 
 import deepseek
 from deepseek import assets
-from deepseek._errors import InvalidArgumentError
+from deepseek._core.errors import InvalidArgumentError
 from deepseek.compile.pipeline import CompileRecipe
 from deepseek.optimize import OptimizeConfig, replay
 from deepseek.optimize.data import make_judge

@@ -11,7 +11,7 @@ import torch
 
 import deepseek
 from deepseek import assets
-from deepseek._errors import InvalidArgumentError
+from deepseek._core.errors import InvalidArgumentError
 from deepseek.optimize import load_lm, replay
 from deepseek.optimize.lm import LMJudge, describe_lm
 

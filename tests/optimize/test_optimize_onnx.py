@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import deepseek
-from deepseek._errors import InvalidArgumentError
+from deepseek._core.errors import InvalidArgumentError
 
 SIZE = 32
 

@@ -16,7 +16,7 @@ import yaml
 
 import deepseek
 from deepseek import assets
-from deepseek._errors import InvalidArgumentError
+from deepseek._core.errors import InvalidArgumentError
 from deepseek.optimize import OptimizeConfig, replay
 from deepseek.optimize.config import latency_device
 from deepseek.optimize.search import params_of

@@ -11,7 +11,7 @@ import yaml
 
 import deepseek
 from deepseek import assets
-from deepseek._errors import InvalidArgumentError
+from deepseek._core.errors import InvalidArgumentError
 from deepseek.optimize import replay
 from deepseek.optimize.data import make_judge
 from deepseek.quantization import quantize_static_onnx

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from _refusals import leaves_unchanged, refused
-from deepseek._errors import ArtifactError, InvalidArgumentError
+from deepseek._core.errors import ArtifactError, InvalidArgumentError
 
 
 def _cnn() -> torch.nn.Module:

@@ -13,7 +13,7 @@ import torch
 from onnx import numpy_helper
 
 from deepseek import DeepSeekError
-from deepseek._machine import cpu_features
+from deepseek._core.machine import cpu_features
 from deepseek.quantization import choose_precision, quantize_static_onnx
 from deepseek.quantization.onnx_overflow import measure_overflow
 from deepseek.quantization.precision import resolve_int8_format

@@ -117,7 +117,7 @@ def test_config_json_round_trip():
 @pytest.mark.slow
 @pytest.mark.skipif(not assets.available().get("smollm2"), reason=assets.ASSETS["smollm2"])
 def test_smollm2_int4_keeps_perplexity_on_hamlet():
-    from deepseek.lm_metrics import perplexity
+    from deepseek.evaluation.lm import perplexity
 
     model, tokenizer = assets.smollm2()
     text = assets.hamlet()

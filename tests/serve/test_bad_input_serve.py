@@ -13,7 +13,7 @@ import pytest
 
 from _refusals import refused
 from conftest import handler_repo
-from deepseek._errors import InvalidArgumentError
+from deepseek._core.errors import InvalidArgumentError
 
 
 def _strict_json(body: bytes) -> object:

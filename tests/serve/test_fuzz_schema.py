@@ -17,7 +17,7 @@ schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from deepseek._errors import InvalidArgumentError  # noqa: E402
+from deepseek._core.errors import InvalidArgumentError  # noqa: E402
 from deepseek.serve import ModelNotFound, ModelRouter  # noqa: E402
 
 EXAMPLES = 30  # per operation: the whole module stays well under a minute on one core

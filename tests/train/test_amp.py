@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import deepseek
-from deepseek.amp import GradScaler, autocast, choose_dtype
+from deepseek.train.amp import GradScaler, autocast, choose_dtype
 
 
 def test_dtype_follows_the_hardware():

@@ -115,7 +115,7 @@ def test_configs_refuse_wrong_types_naming_the_field():
 
 def test_the_launcher_checks_its_options_without_importing_torch():
     """`deepseek train` validates and starts torchrun; torch is imported by the processes it starts, not by it."""
-    code = ("import sys, argparse; from deepseek.train import launch, launch_cli; p = argparse.ArgumentParser(); "
+    code = ("import sys, argparse; from deepseek.train import launch; from deepseek.cli import train as launch_cli; p = argparse.ArgumentParser(); "
             "launch_cli.configure_parser(p); a = p.parse_args(['x.py', '--nproc', '2', '--strategy', 'zero1']); "
             "launch.trainer_defaults(strategy=a.strategy); launch.torchrun_command(sys.executable, nproc=a.nproc); "
             "assert 'torch' not in sys.modules, 'torch imported'")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from deepseek._errors import InvalidArgumentError
+from deepseek._core.errors import InvalidArgumentError
 from deepseek.tune import TuneConfig, parse_space
 
 SPEC_YAML = """

@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 from deepseek import tune
-from deepseek._errors import InvalidArgumentError
+from deepseek._core.errors import InvalidArgumentError
 
 SPACE = {"x": {"type": "uniform", "min": -5, "max": 10}, "y": {"type": "uniform", "min": 0, "max": 15}}
 MIXED = {"opt": {"type": "choice", "options": {"sgd": {"momentum": {"type": "uniform", "min": 0, "max": 0.99}},

@@ -42,7 +42,7 @@ def backend_names(known: Iterable[str], shown: Iterable[str]) -> object:
 
 def require_matplotlib(flag: str) -> None:
     """Fail before any work when a chart is asked for and matplotlib is missing."""
-    from .._errors import MissingDependencyError
+    from .._core.errors import MissingDependencyError
 
     if importlib.util.find_spec("matplotlib") is None:
         raise MissingDependencyError(f"{flag}: writing a chart needs matplotlib: pip install matplotlib")

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import _machine
-from .._errors import ArtifactError, InvalidArgumentError, MissingDependencyError, invalid
-from .._tensors import as_input_tuple, to_numpy
-from .._timing import LatencyStats
+from .._core import machine as _machine
+from .._core.errors import ArtifactError, InvalidArgumentError, MissingDependencyError, invalid
+from .._core.tensors import as_input_tuple, to_numpy
+from .._core.timing import LatencyStats
 from ..runtime.backends import ALIASES, canonical_backend
 from .worker import run_job
 
@@ -105,7 +105,7 @@ class BenchmarkResult:
 
     def save_json(self, path: str | Path) -> Path:
         """Write :meth:`to_json` to ``path`` atomically (never over the benchmarked model file)."""
-        from .._atomic import check_output, write_text
+        from .._core.atomic import check_output, write_text
 
         check_output(path, argument="path", inputs=self._inputs())
         return write_text(path, self.to_json() + "\n")
@@ -130,7 +130,7 @@ class BenchmarkResult:
 
     def plot(self, path: str | Path) -> Path:
         """Write a PNG chart of latency and peak memory to ``path`` atomically (never over the model file)."""
-        from .._atomic import check_output
+        from .._core.atomic import check_output
         from .report import benchmark_plot
 
         check_output(path, argument="path", inputs=self._inputs())
@@ -188,7 +188,7 @@ def _check_model_argument(model: Any) -> None:
     if isinstance(model, Path) or (isinstance(model, str) and Path(model).exists()):
         check_model_file(Path(model))
     elif isinstance(model, str):
-        from .. import models
+        from ..assets import models
 
         models.resolve_name(model)
     elif not hasattr(model, "parameters"):
@@ -333,7 +333,7 @@ def benchmark(
 
 def _resolve(model: Any, inputs: Any, arch: str | None, trust_pickle: bool) -> tuple[dict[str, Any], tuple[Any, ...], dict[str, Any], list[str] | None]:
     """→ (source description, example inputs, model info, input names)."""
-    from .. import models
+    from ..assets import models
 
     if isinstance(model, str) and not Path(model).exists():
         spec = models.get(model)
@@ -383,7 +383,7 @@ def trial_forward(module: Any, examples: tuple[Any, ...]) -> None:
     naming ``inputs``, before anything is measured."""
     import torch
 
-    from .._tensors import to_torch
+    from .._core.tensors import to_torch
 
     try:
         with torch.inference_mode():
@@ -525,7 +525,7 @@ def _export_for_ort(module_or_source: Any, examples: tuple[Any, ...], input_name
 
 
 def _execute(jobs: list[dict[str, Any]], *, progress: bool) -> list[dict[str, Any]]:
-    from .._progress import progress as make_progress
+    from .._core.progress import progress as make_progress
 
     results: list[dict[str, Any]] = []
     with make_progress(transient=True) as bar:

@@ -14,7 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from .._errors import invalid
+from .._core.errors import invalid
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +59,7 @@ class ProfileResult:
 
     def save_json(self, path: str | Path) -> Path:
         """Write :meth:`to_json` to ``path`` atomically (never over the profiled model file)."""
-        from .._atomic import check_output, write_text
+        from .._core.atomic import check_output, write_text
 
         check_output(path, argument="path", inputs=(self.file,) if self.file else ())
         return write_text(path, self.to_json() + "\n")
@@ -71,7 +71,7 @@ class ProfileResult:
                 f"of operator time. Top operators: {ops}. Top layers: {layers}.")
 
     def table(self, kind: str = "operators", top: int = 15) -> Any:
-        from .._table import Table
+        from .._core.table import Table
 
         if kind not in ("operators", "layers"):
             raise invalid("kind", kind, "'operators' or 'layers'")
@@ -92,7 +92,7 @@ class ProfileResult:
 
     def plot(self, path: str | Path, top: int = 12) -> Path:
         """Write a PNG chart of the ``top`` operators and layers to ``path`` atomically."""
-        from .._atomic import check_output
+        from .._core.atomic import check_output
 
         if isinstance(top, bool) or not isinstance(top, int) or top < 1:
             raise invalid("top", top, "a positive integer")
@@ -102,7 +102,7 @@ class ProfileResult:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from .._atomic import atomic_path
+        from .._core.atomic import atomic_path
 
         fig, axes = plt.subplots(1, 2, figsize=(12, max(3.5, 0.32 * top + 1.2)))
         for ax, items, title in ((axes[0], self.operators[:top], "operators"), (axes[1], self.layers[:top], "layers")):
@@ -144,7 +144,7 @@ def profile(model: Any, inputs: Any = None, *, backend: str | None = None, batch
     module, examples, input_names, label = _resolve(model, inputs, arch, trust_pickle)
     import numpy as np
 
-    from .._tensors import to_numpy
+    from .._core.tensors import to_numpy
 
     if examples is None:
         raise invalid("inputs", None, f"example inputs for {label}: its input shapes are not fixed in the file")
@@ -182,9 +182,9 @@ def _check_onnx_inputs(path: Path, batch: tuple[Any, ...]) -> None:
 
 
 def _resolve(model: Any, inputs: Any, arch: str | None, trust_pickle: bool) -> tuple[Any, tuple[Any, ...] | None, list[str] | None, str]:
-    from .. import models
-    from .._tensors import as_input_tuple
-    from ..models import resolve_model
+    from .._core.tensors import as_input_tuple
+    from ..assets import models
+    from ..assets.models import resolve_model
 
     if isinstance(model, str) and not Path(model).exists():
         spec = models.get(model)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import _machine
+from .._core import machine as _machine
 
 if TYPE_CHECKING:
     from .benchmark import BenchmarkResult
@@ -16,7 +16,7 @@ def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
 
 
 def benchmark_table(result: BenchmarkResult) -> Any:
-    from .._table import Table
+    from .._core.table import Table
 
     gen = any(r.tokens_per_s is not None for r in result.rows)
     table = Table(title=f"{result.model.get('name')} — {_machine.describe(result.machine)}", title_justify="left")
@@ -48,7 +48,7 @@ def benchmark_plot(result: BenchmarkResult, path: str | Path) -> Path:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from .._atomic import atomic_path
+    from .._core.atomic import atomic_path
 
     ok = [r for r in result.rows if r.status == "ok"]
     backends = list(dict.fromkeys(r.backend for r in ok))

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .._timing import measure
+from .._core.timing import measure
 from .memory import RssSampler, current_rss_mb, peak_rss_mb, reset_peak_rss
 
 

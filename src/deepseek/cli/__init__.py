@@ -1,8 +1,7 @@
 """The ``deepseek`` command and its ``deepseek-compile`` / ``deepseek-doctor`` aliases.
 
-Each subcommand has a module of its own in the command-line layer (its package's ``cli.py`` or ``*_cli.py``:
-parse, call one library function, print; a few still live in their feature's module), which provides
-``configure_parser(parser)`` and ``run_cli(args) -> int``. Errors a user can fix
+Each subcommand has a module of its own in this package (``deepseek.cli.<command>``: parse, call one library
+function, print), which provides ``configure_parser(parser)`` and ``run_cli(args) -> int``. Errors a user can fix
 (:class:`deepseek.DeepSeekError`) print as one line on stderr and exit with status 2.
 """
 
@@ -18,24 +17,24 @@ from typing import NoReturn
 # subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("deepseek.cli.doctor", "report the environment: versions, CPU/GPU features, what works"),
-    "bench": ("deepseek.bench.cli", "benchmark a model across backends (latency, throughput, memory)"),
-    "profile": ("deepseek.bench.profile_cli", "say where a model's time goes, per operator and per layer"),
+    "bench": ("deepseek.cli.bench", "benchmark a model across backends (latency, throughput, memory)"),
+    "profile": ("deepseek.cli.profile", "say where a model's time goes, per operator and per layer"),
     "evaluate": ("deepseek.cli.evaluate", "accuracy on a bundled labeled set plus latency; gate CI on it"),
-    "quantize": ("deepseek.quantization.cli", "quantize a model to INT8 with real calibration data; per-layer error report"),
-    "prune": ("deepseek.pruning.cli", "remove channels (structured pruning), verify, and measure dense vs pruned latency"),
-    "export": ("deepseek.compile.cli", "export a PyTorch or TensorFlow/Keras model to ONNX, verified against its "
+    "quantize": ("deepseek.cli.quantize", "quantize a model to INT8 with real calibration data; per-layer error report"),
+    "prune": ("deepseek.cli.prune", "remove channels (structured pruning), verify, and measure dense vs pruned latency"),
+    "export": ("deepseek.cli.compile", "export a PyTorch or TensorFlow/Keras model to ONNX, verified against its "
                "framework"),
-    "compile": ("deepseek.compile.cli", "compile a model into a deployable artifact for a target"),
-    "train": ("deepseek.train.launch_cli", "run a training script on N processes (torchrun), restarting dead workers"),
-    "serve": ("deepseek.serve.cli", "serve a model repository over HTTP (KServe v2): versions, canary, batching, metrics"),
-    "optimize": ("deepseek.optimize.cli", "the fastest (or smallest) artifact within an accuracy budget: precision, "
+    "compile": ("deepseek.cli.compile", "compile a model into a deployable artifact for a target"),
+    "train": ("deepseek.cli.train", "run a training script on N processes (torchrun), restarting dead workers"),
+    "serve": ("deepseek.cli.serve", "serve a model repository over HTTP (KServe v2): versions, canary, batching, metrics"),
+    "optimize": ("deepseek.cli.optimize", "the fastest (or smallest) artifact within an accuracy budget: precision, "
                  "lowering, float fallbacks and pruning searched and measured"),
-    "tune": ("deepseek.tune.cli", "hyper-parameter search over a YAML search space (Optuna): one script run per trial"),
-    "stream": ("deepseek.stream.cli", "replay transactions through real-time window features and a risk engine; "
+    "tune": ("deepseek.cli.tune", "hyper-parameter search over a YAML search space (Optuna): one script run per trial"),
+    "stream": ("deepseek.cli.stream", "replay transactions through real-time window features and a risk engine; "
                "simulate the Fraud-Detection Handbook's data"),
-    "data": ("deepseek.data.cli", "clean text data by rules (length, language, toxicity) with a reason for every "
+    "data": ("deepseek.cli.data", "clean text data by rules (length, language, toxicity) with a reason for every "
              "dropped row"),
-    "convert": ("deepseek.nn.cli", "convert a Llama-architecture checkpoint into a DeepSeekForCausalLM folder"),
+    "convert": ("deepseek.cli.convert", "convert a Llama-architecture checkpoint into a DeepSeekForCausalLM folder"),
     "demo": ("deepseek.cli.demo", "the end-to-end demo on the bundled MobileNetV2"),
 }
 
@@ -67,7 +66,7 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
 
 
 def _run(argv: Sequence[str] | None) -> int:
-    from .._errors import DeepSeekError
+    from .._core.errors import DeepSeekError
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -90,13 +89,13 @@ def _run(argv: Sequence[str] | None) -> int:
     args.passthrough = passthrough
     actions = _selected_actions(parser.subcommands[args.command], args)
     try:
-        from .._cli_common import check_declared_outputs
+        from ._common import check_declared_outputs
 
         check_declared_outputs(args, actions)
         run = getattr(importlib.import_module(args._module), args._run)
         return int(run(args) or 0)
     except DeepSeekError as exc:  # the library names its Python arguments: say the flag the user typed
-        from .._cli_common import flag_message
+        from ._common import flag_message
 
         message = flag_message(exc, actions, getattr(args, "_flag_names", None))
         print(f"deepseek {args.command}: error: {_one_line(message)}", file=sys.stderr)

@@ -8,7 +8,7 @@ from ..demo import run_demo
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from .._cli_common import count, declare_outputs
+    from ._common import count, declare_outputs
 
     parser.add_argument("--output", "-o", default="reports/demo", help="report folder")
     parser.add_argument("--runs", type=count(), default=20, help="timed runs per benchmark measurement")
@@ -20,7 +20,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    from .._cli_common import console
+    from ._common import console
 
     run_demo(args.output, runs=args.runs, cnn_epochs=args.cnn_epochs, optimize_trials=args.optimize_trials,
              calibration_images=args.calibration_images, console=console())

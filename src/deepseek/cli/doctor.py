@@ -1,10 +1,10 @@
-"""``deepseek doctor``: parses the flags, calls :func:`deepseek.doctor`, prints the result."""
+"""``deepseek doctor``: parses the flags, calls :func:`deepseek.bench.doctor`, prints the result."""
 
 from __future__ import annotations
 
 import argparse
 
-from ..doctor import doctor, render
+from ..bench.doctor import doctor, render
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -12,7 +12,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the report as JSON (nothing else on stdout)")
     parser.add_argument("--output", "-o", default=None, metavar="FILE", help="also write the JSON report to FILE")
     parser.add_argument("--fast", action="store_true", help="skip the torch.compile probe (it takes 10-30 s)")
-    from .._cli_common import declare_outputs
+    from ._common import declare_outputs
 
     declare_outputs(parser, "output")
 
@@ -25,7 +25,7 @@ def run_cli(args: argparse.Namespace) -> int:
     if args.json:
         print(report.to_json())
     else:
-        from .._cli_common import console
+        from ._common import console
 
         render(report, console())
     return report.exit_code

@@ -8,8 +8,8 @@ from ..evaluation import DATASETS, evaluate
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from .._cli_common import count, declare_outputs, number
     from ..runtime.backends import ALIASES
+    from ._common import count, declare_outputs, number
 
     parser.add_argument("--model", "-m", required=True, help="model file (.onnx, .pt2, .pt, state_dict with --arch)")
     parser.add_argument("--data", default=None, choices=DATASETS, help="data set (default: inferred from the input shape)")
@@ -27,7 +27,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    from .._cli_common import console as make_console
+    from ._common import console as make_console
 
     result = evaluate(args.model, data=args.data, reference=args.reference, backend=args.backend,
                       min_accuracy=args.min_accuracy, batch_size=args.batch_size, limit=args.limit, arch=args.arch,

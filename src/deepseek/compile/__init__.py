@@ -25,7 +25,7 @@ class _CallableModule(types.ModuleType):
 
     def __call__(self, model: Any, example_inputs: Any = None, *, target_arch: str = "x86_64", output: str,
                  optimization_level: int = 2, **options: Any) -> dict[str, Any]:
-        from .._errors import InvalidArgumentError
+        from .._core.errors import InvalidArgumentError
         from .pipeline import compile_model
 
         try:

@@ -19,11 +19,11 @@ from typing import Any
 
 import torch
 
-from .._atomic import atomic_path
-from .._errors import VerificationError
-from .._export import dynamic_batch as dynamic_batch_examples
-from .._export import export_failure, export_or_explain
-from .._tensors import eval_mode
+from .._core.atomic import atomic_path
+from .._core.errors import VerificationError
+from .._core.export import dynamic_batch as dynamic_batch_examples
+from .._core.export import export_failure, export_or_explain
+from .._core.tensors import eval_mode
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,9 +49,9 @@ def build_aoti(model: torch.nn.Module, examples: tuple[Any, ...], output: str | 
     float32 in and out; checked against the same bfloat16 model run eagerly."""
     from torch._inductor import aoti_compile_and_package, aoti_load_package
 
-    from .._atomic import check_output
-    from .._errors import invalid
-    from .._tensors import as_input_tuple
+    from .._core.atomic import check_output
+    from .._core.errors import invalid
+    from .._core.tensors import as_input_tuple
     from ..runtime.predictor import INPUTS_ENTRY, program_input_specs
 
     if not isinstance(model, torch.nn.Module):

@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._atomic import cache_dir
-from .._errors import DeepSeekError, MissingDependencyError, VerificationError, invalid
-from .._export import export_or_explain
+from .._core.atomic import cache_dir
+from .._core.errors import DeepSeekError, MissingDependencyError, VerificationError, invalid
+from .._core.export import export_or_explain
 
 CXX = "aarch64-linux-gnu-g++"
 CC = "aarch64-linux-gnu-gcc"
@@ -327,7 +327,7 @@ def build_arm64(model: torch.nn.Module, examples: tuple[Any, ...], output: str |
 
 def check_bundle_request(output: str | Path, examples: tuple[Any, ...]) -> tuple[Path, str, Path]:
     """(output path, name, bundle folder) for an arm64 bundle, after checking the output name and the inputs."""
-    from .._atomic import check_output
+    from .._core.atomic import check_output
 
     if not isinstance(output, (str, os.PathLike)) or Path(output).suffix != ".so":
         raise invalid("output", str(output), "a .so file for target arm64")

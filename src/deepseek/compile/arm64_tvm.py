@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from .._errors import DeepSeekError, invalid, require
-from .._export import export_or_explain
+from .._core.errors import DeepSeekError, invalid, require
+from .._core.export import export_or_explain
 from .arm64 import (
     CXX,
     Arm64Bundle,

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import require
+from .._core.errors import require
 
 FP16_MAX = 65504.0
 FP16_MIN_NORMAL = 2.0 ** -14

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .._errors import ArtifactError, invalid
+from .._core.errors import ArtifactError, invalid
 from ..runtime.backends import session_options
 
 # optimization level -> ORT graph optimization level name

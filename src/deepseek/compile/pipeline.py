@@ -12,9 +12,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .._atomic import atomic_path, check_output
-from .._config import BaseConfig
-from .._errors import invalid
+from .._core.atomic import atomic_path, check_output
+from .._core.config import BaseConfig
+from .._core.errors import invalid
 
 TARGETS = ("x86_64", "arm64", "cuda")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -182,14 +182,14 @@ def _resolve(model: str, inputs: list[tuple[int, ...]] | None, arch: str | None,
             from ..runtime.artifacts import load_onnx_model
 
             load_onnx_model(Path(model))  # a corrupt file is refused now, not after the work
-        from ..models import resolve_model  # imports torch: only when a model is resolved
+        from ..assets.models import resolve_model  # imports torch: only when a model is resolved
 
         module, examples, names, _ = resolve_model(str(model), inputs, arch=arch, trust_pickle=trust_pickle)
     else:  # the Python API: an nn.Module with example tensors (or shapes)
         module, examples, names = _module_and_examples(model, inputs)
     if examples is not None and not isinstance(module, Path):
-        from .._export import run_examples
-        from .._tensors import eval_mode
+        from .._core.export import run_examples
+        from .._core.tensors import eval_mode
 
         run_examples(eval_mode(module), tuple(examples), argument="inputs")  # wrong shapes fail now, not mid-export
     if calib is not None and examples is not None:
@@ -210,7 +210,7 @@ def _resolve(model: str, inputs: list[tuple[int, ...]] | None, arch: str | None,
 def _module_and_examples(model: Any, inputs: Any) -> tuple[Any, tuple[Any, ...] | None, None]:
     import torch
 
-    from .._tensors import as_input_tuple
+    from .._core.tensors import as_input_tuple
 
     if not isinstance(model, torch.nn.Module):
         raise invalid("model", type(model).__name__, "an nn.Module, a model file or a built-in model name")
@@ -296,7 +296,7 @@ def _compile_x86_int8(model: str, recipe: CompileRecipe, *, output: str, inputs:
         with torch.no_grad():
             agree = [torch.from_numpy(predictor(c.numpy())).argmax(-1) == module(c).argmax(-1) for c in chunks]
         agreement, checked_samples = float(torch.cat(agree).float().mean()), sum(len(c) for c in chunks)
-    from .._agreement import agreement_interval
+    from .._core.agreement import agreement_interval
 
     interval = None if agreement is None else \
         list(agreement_interval(round(agreement * checked_samples), checked_samples))
@@ -569,7 +569,7 @@ def _compile_openvino(model: Any, recipe: CompileRecipe, *, output: str, inputs:
         if diff > tolerance:
             Path(output).unlink(missing_ok=True)
             Path(output).with_suffix(".bin").unlink(missing_ok=True)
-            from .._errors import VerificationError
+            from .._core.errors import VerificationError
 
             raise VerificationError(f"{output}: OpenVINO FP32 differs from PyTorch by {diff:.3g} (tolerance "
                                     f"{tolerance:.3g}); not written")
@@ -640,7 +640,7 @@ def _fp16_feeds(onnx_path: Path, examples: Any, calib: str) -> list[dict[str, An
     """Inputs for the float16 range check: real images from ``calib`` for an image model, else the examples."""
     import onnxruntime as ort
 
-    from .._tensors import to_numpy
+    from .._core.tensors import to_numpy
 
     names = [i.name for i in ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"]).get_inputs()]
     feeds = [{n: to_numpy(a) for n, a in zip(names, examples)}]

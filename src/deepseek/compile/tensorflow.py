@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .._errors import ArtifactError, VerificationError, invalid, require
+from .._core.errors import ArtifactError, VerificationError, invalid, require
 
 KERAS_SUFFIXES = (".keras", ".h5")
 _EXTRA = "pip install 'deepseek-core[tf]' (tensorflow-cpu==2.21.0, tf2onnx==1.17.0)"
@@ -47,7 +47,7 @@ def export_tensorflow(source: str | os.PathLike[str], output: str | os.PathLike[
                       "(holding saved_model.pb)")
     if output.suffix.lower() != ".onnx":
         raise invalid("output", str(output), "a file name ending in .onnx")
-    from .._atomic import check_output
+    from .._core.atomic import check_output
 
     check_output(output, argument="output", inputs=(source, *(source.iterdir() if source.is_dir() else ())))
     if isinstance(opset, bool) or not isinstance(opset, int) or opset < 7:
@@ -120,7 +120,7 @@ def export_tensorflow(source: str | os.PathLike[str], output: str | os.PathLike[
     if not diff <= tolerance:
         raise VerificationError(f"export: ONNX Runtime differs from TensorFlow by {diff:.3g} (tolerance "
                                 f"{tolerance:.3g}) on {source}")
-    from .._atomic import atomic_path
+    from .._core.atomic import atomic_path
 
     with atomic_path(output) as tmp:
         Path(tmp).write_bytes(proto.SerializeToString())

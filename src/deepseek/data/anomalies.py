@@ -7,7 +7,7 @@ import heapq
 from collections.abc import Sequence
 from typing import Any
 
-from .._errors import invalid
+from .._core.errors import invalid
 
 TOP_ROWS = 100  # rows listed in a report, the most suspicious first
 

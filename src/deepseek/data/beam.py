@@ -12,7 +12,7 @@ import hashlib
 import json
 from typing import Any
 
-from .._errors import invalid, require
+from .._core.errors import invalid, require
 
 BATCH_MIN = 64
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._errors import invalid
+from .._core.errors import invalid
 from .io import FORMATS, ChunkWriter, read_chunks
 from .rules import CleaningRules
 from .toxicity import Scorer, default_scorer, score
@@ -93,7 +93,7 @@ class DataCleaner:
 
     def _tokenizer_for(self, folder: str) -> Any:
         if self._tokenizer is None:
-            from .._errors import require
+            from .._core.errors import require
 
             transformers = require("transformers", "the length rule in tokens", "transformers")
             if not Path(folder).is_dir():
@@ -177,7 +177,7 @@ class DataCleaner:
             raise invalid("source", str(source), f"a file ending in one of {list(FORMATS)}")
         if not source.is_file():
             raise invalid("source", str(source), "an existing file" if not source.exists() else "a file, not a folder")
-        from .._atomic import _same_path, atomic_path, check_output
+        from .._core.atomic import _same_path, atomic_path, check_output
 
         targets = [("output", output), ("excluded", excluded), ("report", report)]
         seen: list[tuple[str, Any]] = []
@@ -200,7 +200,7 @@ class DataCleaner:
             self._check_columns(first)
         bar = task = None
         if progress:
-            from .._progress import progress as make_bar
+            from .._core.progress import progress as make_bar
 
             bar = make_bar()
             task = bar.add_task("cleaning (rows)", total=None)

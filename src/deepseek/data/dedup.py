@@ -6,7 +6,7 @@ import hashlib
 import re
 from typing import Any
 
-from .._errors import require
+from .._core.errors import require
 from .rules import DedupRule
 
 _SPACES = re.compile(r"\s+")

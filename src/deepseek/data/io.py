@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .._errors import invalid
+from .._core.errors import invalid
 
 FORMATS = (".csv", ".jsonl", ".parquet")
 

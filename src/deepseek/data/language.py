@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .._errors import invalid, require
+from .._core.errors import invalid, require
 
 CASCADE_BELOW = 0.5  # fastText not even giving its top language a majority: ask py3langid
 

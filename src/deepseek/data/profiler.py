@@ -21,7 +21,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from .._errors import invalid
+from .._core.errors import invalid
 
 RESERVOIR = 10_000
 
@@ -377,7 +377,7 @@ class Profile:
         """:meth:`to_dict` as JSON in ``path``, written atomically."""
         import json
 
-        from .._atomic import check_output, write_text
+        from .._core.atomic import check_output, write_text
 
         check_output(path, argument="path", inputs=[self.source] if self.source else [])
         return write_text(path, json.dumps(self.to_dict(), indent=2, default=str))
@@ -405,7 +405,7 @@ class Profile:
 
     def save_html(self, path: str | Path) -> Path:
         """:meth:`html` in ``path``, written atomically."""
-        from .._atomic import check_output, write_text
+        from .._core.atomic import check_output, write_text
 
         check_output(path, argument="path", inputs=[self.source] if self.source else [])
         return write_text(path, self.html())

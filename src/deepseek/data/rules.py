@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._errors import invalid
+from .._core.errors import invalid
 
 VERSION = 1
 UNITS = ("chars", "words", "tokens")
@@ -197,8 +197,8 @@ class CleaningRules:
         if isinstance(spec, CleaningRules):
             return spec
         if isinstance(spec, (str, Path)):
-            from .._config import read_yaml
-            from .._errors import InvalidArgumentError
+            from .._core.config import read_yaml
+            from .._core.errors import InvalidArgumentError
 
             data = read_yaml(spec, argument="rules", what="a YAML file of cleaning rules", mapping=True)
             if not set(data) - {"version"}:  # an empty file is a mistake: it would keep every row in silence

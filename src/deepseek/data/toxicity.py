@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 
-from .._errors import invalid, require
+from .._core.errors import invalid, require
 
 Scorer = Callable[[Sequence[str]], Sequence[float]]
 

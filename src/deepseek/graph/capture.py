@@ -7,8 +7,8 @@ from typing import Any
 
 import torch
 
-from .._errors import DeepSeekError
-from .._export import export_failure
+from .._core.errors import DeepSeekError
+from .._core.export import export_failure
 
 
 class CaptureError(DeepSeekError, RuntimeError):

@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from .._errors import invalid
-from .._select import matches
+from .._core.errors import invalid
+from .._core.select import matches
 
 
 def checkpoint_activations(model: torch.nn.Module, layers: Iterable[str]) -> list[str]:

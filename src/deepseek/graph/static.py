@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch.utils import _pytree as pytree
 
-from .._errors import invalid
+from .._core.errors import invalid
 from .capture import CaptureError, capture
 from .executor import PlannedExecutor
 from .memory_plan import MemoryPlan, plan_memory

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._lazy import lazy_getattr
+from .._core.lazy import lazy_getattr
 from .attention import GATES, DynamicAttention, KVCache, build_attention_mask
 from .moe import ROUTERS, MoELayer, MoELosses, SwiGLU
 from .rope import RotaryEmbedding, apply_rotary

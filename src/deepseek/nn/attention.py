@@ -20,7 +20,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .._errors import invalid
+from .._core.errors import invalid
 from .rope import RotaryEmbedding, apply_rotary
 
 GATES = (None, "headwise", "elementwise")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .._errors import ArtifactError, invalid
+from .._core.errors import ArtifactError, invalid
 
 SOURCE_KINDS = ("a LlamaForCausalLM, a local Hugging Face folder (config.json + weights) or a .gguf file (nothing "
                 "is downloaded)")
@@ -41,7 +41,7 @@ def check_llama_source(source: Any) -> None:
 
 
 def _check_config(config: Path) -> None:
-    from .._config import field, read_json
+    from .._core.config import field, read_json
 
     data = read_json(config, argument="source", what="a Hugging Face model config", mapping=True)
     where = f"source ({config})"
@@ -60,7 +60,7 @@ def _check_config(config: Path) -> None:
 
 def _check_gguf(path: Path) -> None:
     """A GGUF file: its magic, its header and every tensor's bytes present (a truncated download is refused)."""
-    from .._errors import require
+    from .._core.errors import require
 
     try:
         size = path.stat().st_size
@@ -93,7 +93,7 @@ def _check_gguf(path: Path) -> None:
 
 def load_llama(source: Any) -> Any:
     """A ``LlamaForCausalLM`` from a loaded model, a local Hugging Face folder or a GGUF file (never downloaded)."""
-    from .._errors import DeepSeekError
+    from .._core.errors import DeepSeekError
 
     check_llama_source(source)  # before transformers is imported: a bad file is refused at once
     from transformers import AutoModelForCausalLM, PreTrainedModel

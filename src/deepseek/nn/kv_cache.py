@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from transformers.cache_utils import Cache, DynamicLayer
 
-from .._errors import invalid
+from .._core.errors import invalid
 
 BITS = (8, 4)
 

@@ -21,7 +21,7 @@ from transformers.cache_utils import Cache, DynamicCache
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import MoeCausalLMOutputWithPast, MoeModelOutputWithPast
 
-from .._errors import invalid
+from .._core.errors import invalid
 from .attention import GATES, DynamicAttention, build_attention_mask
 from .moe import ROUTERS, MoELayer, SwiGLU
 from .rope import RotaryEmbedding

@@ -26,7 +26,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .._errors import invalid
+from .._core.errors import invalid
 
 ROUTERS = ("softmax", "sigmoid")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from .._errors import invalid
+from .._core.errors import invalid
 
 
 class RotaryEmbedding(torch.nn.Module):

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .._errors import invalid
+from .._core.errors import invalid
 
 BACKENDS = ("auto", "flex", "sdpa")
 FLEX_MIN_TOKENS = 1024  # below this the compiled kernel's fixed cost is not worth it (auto picks SDPA)

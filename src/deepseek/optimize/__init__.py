@@ -11,7 +11,7 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
-from .._lazy import lazy_getattr
+from .._core.lazy import lazy_getattr
 from .config import OptimizeConfig
 from .lm import load_lm, optimize_lm
 from .replay import read_recipe, replay  # the function: it shadows its module's name in this package

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from .._config import BaseConfig
-from .._errors import invalid
+from .._core.config import BaseConfig
+from .._core.errors import invalid
 
 TARGETS = ("x86_64", "arm64", "cuda")
 OBJECTIVES = ("latency", "size")

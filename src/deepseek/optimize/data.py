@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from .._agreement import fidelity
-from .._errors import InvalidArgumentError, invalid
+from .._core.agreement import fidelity
+from .._core.errors import InvalidArgumentError, invalid
 from ..evaluation import DATASETS, load_eval_data, predict
 
 FOLDER_FILES = "a folder holding inputs.npy (N, ...), optionally labels.npy (N,) and calibration.npy"
@@ -258,7 +258,7 @@ def _is_floating(example: Any) -> bool:
 
 def _load_array(path: Path, kinds: str = "fiu") -> np.ndarray:
     """``path`` loaded and checked (numbers, non-empty, finite); integers as int64, floats as float32."""
-    from .._arrays import check_array, load_array
+    from .._core.arrays import check_array, load_array
 
     array = load_array(path, argument="data", kinds=kinds)
     if array.dtype.kind in "iu":

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._errors import DeepSeekError, invalid
+from .._core.errors import DeepSeekError, invalid
 
 
 def measure_latency(artifact: str | Path, shape: tuple[int, ...], *, threads: int = 2, runs: int = 100,
@@ -52,8 +52,8 @@ def measure_interleaved(artifacts: Sequence[str | Path], shape: tuple[int, ...],
     artifacts' order rotating every round. Returns ``{str(artifact): [median per-call ms of each round]}``, in
     ``artifacts``' order. ``sample`` is a ``.npy`` input for all of them (default: standard normal of ``shape``).
 
-    Raises :class:`~deepseek._errors.InvalidArgumentError` for bad arguments and
-    :class:`~deepseek._errors.DeepSeekError` naming the artifact when the measuring process fails or times out.
+    Raises :class:`~deepseek._core.errors.InvalidArgumentError` for bad arguments and
+    :class:`~deepseek._core.errors.DeepSeekError` naming the artifact when the measuring process fails or times out.
     """
     names = [str(a) for a in artifacts] if isinstance(artifacts, Sequence) and not isinstance(artifacts, str) else []
     if not names:
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give one ARTIFACT, or --interleaved ARTIFACT [ARTIFACT ...]")
     import numpy as np
 
-    from .._timing import measure
+    from .._core.timing import measure
     from ..runtime import load
 
     shape = tuple(int(d) for d in args.shape.split("x"))

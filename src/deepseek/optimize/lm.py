@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import DeepSeekError, invalid
+from .._core.errors import DeepSeekError, invalid
 
 LM_DATA = ("hamlet",)
 # the candidates, cheapest-to-judge first among equals; "head_bits": 8 keeps lm_head at int8 as llama.cpp does
@@ -126,7 +126,7 @@ class LMJudge:
 def read_lm_text(data: Any) -> str:
     """The text of ``data`` for a language model: ``hamlet`` (bundled) or a UTF-8 .txt file; else an error naming
     ``data``."""
-    from .._config import read_text_file
+    from .._core.config import read_text_file
 
     if not isinstance(data, (str, Path)) or (data != "hamlet" and Path(data).suffix != ".txt"):
         raise invalid("data", data, "hamlet (bundled) or a .txt file, for a language model")
@@ -170,7 +170,7 @@ def load_source(source: str) -> tuple[Any, Any]:
 def check_lm_source(source: Any) -> None:
     """Refuse a language-model source that is neither ``smollm2`` nor a local Hugging Face folder whose
     config.json is a JSON object naming its ``model_type`` (cheap: nothing is loaded)."""
-    from .._config import field, read_json
+    from .._core.config import field, read_json
 
     if source == "smollm2":
         return
@@ -199,7 +199,7 @@ def measure_decode(source: str, params: dict[str, Any], *, new_tokens: int = 32,
 
 def save_source(model: Any, tokenizer: Any, folder: Path) -> None:
     """The float model as a local folder a fresh process can load."""
-    from .._hf import save_pretrained_folder
+    from .._core.hf import save_pretrained_folder
 
     save_pretrained_folder(model, tokenizer, folder)
 
@@ -223,7 +223,7 @@ def load_lm(folder: str | Path) -> Any:
     from safetensors.torch import load_model
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from .._config import read_json
+    from .._core.config import read_json
 
     if not isinstance(folder, (str, Path)) or not str(folder):
         raise invalid("folder", folder, f"a folder written by deepseek optimize ({QUANT_FILE}, model.safetensors)")
@@ -261,7 +261,7 @@ def optimize_lm(model: Any, tokenizer: Any = None, *, data: str = "hamlet", max_
     causal LM whose next-token accuracy on ``data`` stays within ``max_accuracy_drop`` points of the float model."""
     import contextlib
 
-    from .._progress import progress as bar_context
+    from .._core.progress import progress as bar_context
     from .config import OptimizeConfig
     from .report import check_new_folder
     from .search import Candidate, OptimizeResult
@@ -334,7 +334,7 @@ def _weight_bytes(model: Any) -> int:
 def save_verified(module: Any, tokenizer: Any, params: dict[str, Any], judge: LMJudge, folder: Path,
                   expected_drop: float) -> None:
     """Write the candidate to ``folder`` and score it again loaded fresh from there: the same figure or an error."""
-    from .._errors import VerificationError
+    from .._core.errors import VerificationError
 
     save_lm(build_lm(module, params), tokenizer, params, folder)
     again = judge.score(load_lm(folder))
@@ -348,7 +348,7 @@ def write_lm_recipe(path: Path, source: str | None, judge: LMJudge, params: dict
                     latency: float | None, windows: int, window: int) -> None:
     import yaml
 
-    from .._atomic import write_text
+    from .._core.atomic import write_text
 
     write_text(path, yaml.safe_dump({"deepseek_optimize_lm_recipe": LM_RECIPE_VERSION, "model": source,
                                      "data": judge.data, "windows": windows, "window": window, "params": params,
@@ -359,7 +359,7 @@ def write_lm_recipe(path: Path, source: str | None, judge: LMJudge, params: dict
 def replay_lm(recipe: dict[str, Any], *, output: str | Path, model: Any = None, tokenizer: Any = None,
               threads: int = 2, new_tokens: int = 32) -> dict[str, Any]:
     """Rebuild a language-model recipe's candidate into ``output/model`` and measure it as the search did."""
-    from .._atomic import output_folder
+    from .._core.atomic import output_folder
     from .report import check_new_folder
 
     params = recipe.get("params")
@@ -401,8 +401,8 @@ def replay_lm(recipe: dict[str, Any], *, output: str | Path, model: Any = None, 
 
 def _write_outputs(result: Any, module: Any, tokenizer: Any, judge: LMJudge, out: Path, source: str | None,
                    windows: int = 8, window: int = 256) -> None:
-    from .. import _machine
-    from .._atomic import output_folder, write_json, write_text
+    from .._core import machine as _machine
+    from .._core.atomic import output_folder, write_json, write_text
     from .report import plot_pareto
 
     folder = output_folder(out, what=str(out))
@@ -447,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    from ..lm_metrics import generation_speed
+    from ..evaluation.lm import generation_speed
 
     torch.set_num_threads(args.threads)
     model, tokenizer = load_source(args.source)

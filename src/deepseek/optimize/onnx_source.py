@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .._config import BaseConfig
-from .._errors import DeepSeekError, invalid
+from .._core.config import BaseConfig
+from .._core.errors import DeepSeekError, invalid
 from .config import FALLBACKS, ONNX_LOWERINGS
 
 ARTIFACT = {"ort": "model.onnx", "openvino": "model.xml"}
@@ -131,7 +131,7 @@ def calibration_array(calib: str, samples: int | None, example: np.ndarray) -> n
 
     path = Path(calib)
     if path.suffix == ".npy" and path.is_file():
-        from .._arrays import load_array
+        from .._core.arrays import load_array
 
         x = load_array(path, argument="calib", kinds="fiu")
         x = x[:samples] if samples else x

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .._errors import invalid
+from .._core.errors import invalid
 
 MIN_ROUNDS = 3
 
@@ -66,7 +66,7 @@ def rank_latencies(samples: Mapping[str, Sequence[float]], baseline: str, *, con
     Two candidates are within noise of each other when the interval of their ratio of medians contains 1 (each pair
     tested at ``confidence``, no correction for the number of pairs). Deterministic for a given ``seed``.
 
-    Raises :class:`~deepseek._errors.InvalidArgumentError` naming the argument at fault.
+    Raises :class:`~deepseek._core.errors.InvalidArgumentError` naming the argument at fault.
     """
     names, times = _validated(samples, baseline, confidence, resamples, seed)
     rounds = times.shape[1]

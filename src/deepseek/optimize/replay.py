@@ -8,14 +8,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .._errors import invalid
+from .._core.errors import invalid
 from .report import RECIPE_VERSION
 
 
 def read_recipe(path: str | Path) -> dict[str, Any]:
     """The recipe.yaml ``path`` written by ``deepseek optimize``, checked field by field: a file that is missing,
     not YAML or with a field missing or of the wrong type is an error naming the file and the field."""
-    from .._config import field, read_yaml
+    from .._core.config import field, read_yaml
 
     what = "a recipe.yaml written by deepseek optimize"
     data = read_yaml(path, argument="recipe", what=what, mapping=True)
@@ -28,7 +28,7 @@ def read_recipe(path: str | Path) -> dict[str, Any]:
     if version != RECIPE_VERSION:
         raise invalid(f"{source}: field 'deepseek_optimize_recipe'", version, f"{RECIPE_VERSION} (this deepseek's "
                                                                               "recipe version)")
-    from .._errors import DeepSeekError
+    from .._core.errors import DeepSeekError
 
     field(data, "model", (str, type(None)), source=source, required=False)
     inputs = field(data, "inputs", list, source=source)
@@ -68,7 +68,7 @@ def read_recipe(path: str | Path) -> dict[str, Any]:
 
 
 def _lm_recipe(data: dict[str, Any], source: str) -> dict[str, Any]:
-    from .._config import field
+    from .._core.config import field
     from .lm import LM_RECIPE_VERSION, SPACE, describe_lm
 
     version = field(data, "deepseek_optimize_lm_recipe", int, source=source)
@@ -92,7 +92,7 @@ def _lm_recipe(data: dict[str, Any], source: str) -> dict[str, Any]:
 
 def _measured(data: dict[str, Any], source: str) -> dict[str, Any]:
     """The recipe's recorded figures: numbers (or null) where the replay compares them."""
-    from .._config import field
+    from .._core.config import field
 
     measured = field(data, "measured", dict, source=source, required=False, default={})
     for key in ("drop", "drop_pp", "latency_ms", "ms_per_token", "size_bytes", "accuracy"):
@@ -117,7 +117,7 @@ def replay(recipe: str | Path, *, output: str | Path, model: Any = None, progres
     as recorded. A language-model recipe rebuilds ``output/model`` (``tokenizer``: with a model given as an object)."""
     import torch
 
-    from .._tensors import eval_mode
+    from .._core.tensors import eval_mode
     from .config import OptimizeConfig, latency_device
     from .data import check_data, make_judge
     from .report import check_new_folder, copy_verified, write_recipe
@@ -140,7 +140,7 @@ def replay(recipe: str | Path, *, output: str | Path, model: Any = None, progres
                                            and Path(p).exists()])
     check_data(data["data"], data["compile"].samples)
     if isinstance(source, (str, Path)):
-        from ..models import resolve_model
+        from ..assets.models import resolve_model
 
         module, _, _, _ = resolve_model(str(source), [tuple(s) for s in data["inputs"]])
     else:

@@ -9,8 +9,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._atomic import atomic_path, output_folder, write_json, write_text
-from .._errors import VerificationError
+from .._core.atomic import atomic_path, output_folder, write_json, write_text
+from .._core.errors import VerificationError
 
 if TYPE_CHECKING:
     from .data import Judge
@@ -22,8 +22,8 @@ RECIPE_VERSION = 1
 def check_new_folder(path: Any, *, argument: str = "output", inputs: Any = ()) -> Path:
     """Refuse, before any work, an output folder that holds files (it is never overwritten), is a file, is one of
     ``inputs`` or cannot be created and written."""
-    from .._atomic import check_output
-    from .._errors import invalid
+    from .._core.atomic import check_output
+    from .._core.errors import invalid
 
     out = check_output(path, argument=argument, inputs=inputs, folder=True)
     try:
@@ -37,7 +37,7 @@ def check_new_folder(path: Any, *, argument: str = "output", inputs: Any = ()) -
 
 def write_outputs(result: OptimizeResult, folder: Path, model_source: Any, input_shapes: list[list[int]],
                   judge: Judge, input_dtypes: list[str] | None = None) -> None:
-    from .. import _machine
+    from .._core import machine as _machine
 
     out = output_folder(folder, what=str(folder))
     best = result.best

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .._errors import DeepSeekError, invalid
-from .._progress import progress as bar_context
+from .._core.errors import DeepSeekError, invalid
+from .._core.progress import progress as bar_context
 from ..compile.pipeline import CompileRecipe, build
 from ..quantization.calibration_data import TRAIN_SPLITS
 from .config import FALLBACKS, NEEDS_BF16, ONNX_LOWERINGS, TARGET_LOWERINGS, OptimizeConfig, latency_device
@@ -114,7 +114,7 @@ def describe(params: dict[str, Any], recipe: CompileRecipe | None = None) -> str
 def searched_lowerings(cfg: OptimizeConfig, features: dict[str, bool] | None = None) -> tuple[str, ...]:
     """``cfg.lowerings`` less the bfloat16 ones when this CPU has no bfloat16 arithmetic (they would be emulated),
     and OpenVINO's when its extra is not installed."""
-    from .._machine import cpu_features
+    from .._core.machine import cpu_features
     from .onnx_source import openvino_installed
 
     features = cpu_features() if features is None else features
@@ -194,7 +194,7 @@ def optimize(model: Any, example_inputs: Any = None, *, data: str = "photos", ta
     rebuilds from, when ``model`` is given as a module. A causal language model (a Hugging Face one with
     ``tokenizer=``, or ``"smollm2"``) is searched over weight-only int8/int4 and bfloat16 instead, judged by
     next-token accuracy on ``data`` (``"hamlet"`` or a .txt file)."""
-    from .._tensors import as_input_tuple, eval_mode
+    from .._core.tensors import as_input_tuple, eval_mode
     from .lm import is_causal_lm, optimize_lm
 
     if is_causal_lm(model):  # weight-only int8/int4 and bfloat16, judged on text (:mod:`.lm`)
@@ -232,7 +232,7 @@ def optimize(model: Any, example_inputs: Any = None, *, data: str = "photos", ta
     import torch
 
     if isinstance(model, (str, Path)):
-        from ..models import resolve_model
+        from ..assets.models import resolve_model
 
         module, examples, _, _ = resolve_model(str(model), None if example_inputs is None else
                                                _shapes(example_inputs))

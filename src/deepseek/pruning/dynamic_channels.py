@@ -24,8 +24,8 @@ import torch
 import torch.fx
 import torch.nn.functional as F
 
-from .._errors import invalid
-from .._tensors import as_input_tuple, flatten_outputs, to_torch
+from .._core.errors import invalid
+from .._core.tensors import as_input_tuple, flatten_outputs, to_torch
 
 _PASS_THROUGH = (torch.nn.ReLU, torch.nn.ReLU6, torch.nn.MaxPool2d, torch.nn.AvgPool2d, torch.nn.Dropout,
                  torch.nn.Dropout2d, torch.nn.Identity)

@@ -9,8 +9,8 @@ from collections.abc import Iterable
 import torch
 from torch.nn.utils import parametrize
 
-from .._errors import invalid
-from .._select import check_matched, check_patterns, matches
+from .._core.errors import invalid
+from .._core.select import check_matched, check_patterns, matches
 
 PRUNABLE = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
 

@@ -47,13 +47,13 @@ class SparsityReport:
                 "layers": [{**dataclasses.asdict(ly), "sparsity": ly.sparsity} for ly in self.layers]}
 
     def save_json(self, path: str | Path) -> Path:
-        from .._atomic import check_output, write_text
+        from .._core.atomic import check_output, write_text
 
         check_output(path, argument="path")
         return write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     def table(self) -> Any:
-        from .._table import Table
+        from .._core.table import Table
 
         t = Table(title=f"sparsity {self.sparsity:.1%} ({self.zeros:,} of {self.params:,} weights are zero)",
                   title_justify="left")
@@ -67,7 +67,7 @@ class SparsityReport:
 def sparsity_report(model: torch.nn.Module) -> SparsityReport:
     """Zeros in the weights each Linear/Conv layer computes with (masked or already finalized)."""
     if not isinstance(model, torch.nn.Module):
-        from .._errors import invalid
+        from .._core.errors import invalid
 
         raise invalid("model", type(model).__name__, "a torch.nn.Module")
     layers = []

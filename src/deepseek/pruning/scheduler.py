@@ -8,9 +8,9 @@ from typing import Any
 
 import torch
 
-from .._config import BaseConfig
-from .._errors import invalid
-from .._select import check_patterns
+from .._core.config import BaseConfig
+from .._core.errors import invalid
+from .._core.select import check_patterns
 from .masks import current_mask, dense_weight, prunable_layers, set_mask
 from .report import MaskedModelMixin
 from .schedules import SCHEDULES, sparsity_at

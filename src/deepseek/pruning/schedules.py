@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._errors import invalid
+from .._core.errors import invalid
 
 SCHEDULES = ("cubic", "linear", "exponential", "one_shot")
 

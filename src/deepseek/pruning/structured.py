@@ -23,10 +23,10 @@ from typing import Any
 
 import torch
 
-from .._config import BaseConfig
-from .._errors import invalid, require
-from .._select import check_matched, check_patterns, matches
-from .._tensors import as_input_tuple, flatten_outputs, to_torch
+from .._core.config import BaseConfig
+from .._core.errors import invalid, require
+from .._core.select import check_matched, check_patterns, matches
+from .._core.tensors import as_input_tuple, flatten_outputs, to_torch
 
 IMPORTANCES = ("l1", "l2", "taylor", "bn_scale", "random")
 

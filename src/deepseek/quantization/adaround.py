@@ -47,7 +47,7 @@ def adaround_qdq(qdq: Any, model: torch.nn.Module, scopes: dict[str, str], batch
     exported from (BatchNorm folded, as exported) and ``scopes`` maps its ONNX nodes to the module's layers."""
     from onnx import numpy_helper
 
-    from .._progress import progress as bar_context
+    from .._core.progress import progress as bar_context
 
     qdq = _copy(qdq)
     inits = {t.name: t for t in qdq.graph.initializer}
@@ -185,7 +185,7 @@ def _adaround_blocks(qdq: Any, inits: dict[str, Any], model: torch.nn.Module, ta
 
     from onnx import numpy_helper
 
-    from .._progress import progress as bar_context
+    from .._core.progress import progress as bar_context
 
     found = _targets_of(inits, model, targets)
     data = torch.cat(batches)[:samples]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .._errors import invalid
+from .._core.errors import invalid
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
@@ -55,7 +55,7 @@ class CalibrationSource:
         if self.spec == "photos" or self.spec in TRAIN_SPLITS:
             self.kind = self.spec
         elif path.suffix.lower() == ".npy" or (path.is_file() and path.suffix.lower() not in IMAGE_SUFFIXES):
-            from .._arrays import load_array
+            from .._core.arrays import load_array
 
             if path.suffix.lower() != ".npy":
                 raise invalid(argument, self.spec, _EXPECTED)

@@ -20,8 +20,8 @@ from typing import Any
 
 import torch
 
-from .._errors import invalid
-from .._tensors import as_input_tuple, flatten_outputs
+from .._core.errors import invalid
+from .._core.tensors import as_input_tuple, flatten_outputs
 from .observers import fake_quant_values, qparams_from_range
 from .pt2e import FrozenCompiled
 from .sensitivity import sqnr_db
@@ -48,7 +48,7 @@ def load_model(model_path: Any, *, arch: str | None = None, trust_pickle: bool =
         try:
             return AutoModel.from_pretrained(path, local_files_only=True).eval()
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            from .._errors import ArtifactError
+            from .._core.errors import ArtifactError
 
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             raise ArtifactError(f"model_path: {path} is not a loadable Hugging Face model folder ({first})") from None
@@ -204,7 +204,7 @@ class DynamicQuantizer:
         """:meth:`_static`, then safer builds while confident agreement with FP32 on ``held_out`` is below ``floor``."""
         import warnings
 
-        from .._agreement import fidelity
+        from .._core.agreement import fidelity
         from .onnx_static import calibration_batches
 
         batches = calibration_batches(held_out, argument="held_out")
@@ -324,7 +324,7 @@ class DynamicQuantizer:
     def benchmark(self, eval_data: Any = None, *, runs: int = 20, warmup: int = 3) -> QuantizerBenchmark:
         """Measure FP32 and the quantized model on the example inputs (latency median, throughput, size,
         output SQNR) and, given ``eval_data`` ((inputs, labels) batches), top-1 accuracy of both."""
-        from .._timing import measure
+        from .._core.timing import measure
 
         if self.quantized is None:
             raise invalid("quantize", "not called", "quantize(...) before benchmark()")

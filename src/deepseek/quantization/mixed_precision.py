@@ -21,9 +21,9 @@ from typing import Any
 import torch
 from torch.func import functional_call
 
-from .._config import BaseConfig, config_or_fields
-from .._errors import invalid
-from .._select import check_matched, check_patterns, child_slots, matches
+from .._core.config import BaseConfig, config_or_fields
+from .._core.errors import invalid
+from .._core.select import check_matched, check_patterns, child_slots, matches
 from .fake_quant import FakeQuantize, fake_quantize
 from .observers import make_observer
 from .precision import choose_precision
@@ -135,12 +135,12 @@ class MixedPrecisionPlan:
         return d
 
     def save_json(self, path: str | Path) -> Path:
-        from .._atomic import write_text
+        from .._core.atomic import write_text
 
         return write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     def table(self) -> Any:
-        from .._table import Table
+        from .._core.table import Table
 
         counts = ", ".join(f"{f}: {len(self.layers_in(f))}" for f in self.config.formats)
         t = Table(title=f"mixed precision ({self.scheme}; {counts}) — SQNR {self.scores['sqnr_db']:.1f} dB, "
@@ -203,7 +203,7 @@ def plan_mixed_precision(model: torch.nn.Module, calibration: Any, config: Mixed
     batches calibrate activation ranges and are what the outputs are compared on. Pass a
     :class:`MixedPrecisionConfig` or its fields as keywords. The model is not modified.
     """
-    from .._progress import progress
+    from .._core.progress import progress
 
     if not isinstance(model, torch.nn.Module):
         raise invalid("model", type(model).__name__, "a torch.nn.Module")

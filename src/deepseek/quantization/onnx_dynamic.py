@@ -12,8 +12,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from .._atomic import atomic_path, check_output
-from .._errors import invalid
+from .._core.atomic import atomic_path, check_output
+from .._core.errors import invalid
 
 
 def quantize_dynamic_onnx(source: str | Path, output: str | Path, *, per_channel: bool = True,

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import atomic_path, check_output
-from .._errors import DeepSeekError, invalid
+from .._core.atomic import atomic_path, check_output
+from .._core.errors import DeepSeekError, invalid
 
 MIN_OPSET = 13  # DequantizeLinear's per-channel ``axis``
 
@@ -43,7 +43,7 @@ def feeds_of(model: str | Path, calibration: Any, *, argument: str = "calibratio
              batch: int | None = None) -> list[dict[str, np.ndarray]]:
     """``calibration`` (an array of inputs, or a list of arrays) as ONNX Runtime feeds of ``model``'s single input, in
     batches of ``batch`` rows (the model's fixed batch if it has one, else 8)."""
-    from .._arrays import check_array
+    from .._core.arrays import check_array
 
     inputs = _graph_inputs(model)
     if len(inputs) != 1:

@@ -52,7 +52,7 @@ def leave_float(model: Any, tensors: set[str] | list[str], fp32: Any) -> Any:
 def leave_named_float(model: Any, tensors: list[str], fp32: Any, *, source: str) -> Any:
     """:func:`leave_float` of ``tensors``, each checked to be a quantized activation of ``model`` (an unknown name is
     an error naming ``float_activations`` and ``source``, what the names must come from)."""
-    from .._errors import invalid
+    from .._core.errors import invalid
 
     known = set(quantized_activations(model))
     unknown = [t for t in tensors if t not in known]

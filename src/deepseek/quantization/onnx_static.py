@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._atomic import atomic_path
-from .._errors import invalid
-from .._tensors import eval_mode
+from .._core.atomic import atomic_path
+from .._core.errors import invalid
+from .._core.tensors import eval_mode
 from .onnx_bias_correction import correct_biases
 from .onnx_overflow import fix_overflow
 from .onnx_qdq import float_outputs, inputs_of, leave_float, leave_named_float, quantized_activations
@@ -138,7 +138,7 @@ def quantize_static_onnx(
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    from .._atomic import check_output
+    from .._core.atomic import check_output
     from ..runtime.onnx_export import export_onnx, onnx_module_scopes
 
     if not isinstance(model, torch.nn.Module):
@@ -256,8 +256,8 @@ def _with_floor(model: torch.nn.Module, calibration: Any, output: str | Path, fm
                 held_out: Any, floor: float, options: dict[str, Any]) -> StaticQuantResult:
     """Build ``fmt``, then safer layouts while agreement with FP32 on ``held_out`` is below ``floor``; write the first
     that meets it (or the best)."""
-    from .._agreement import fidelity
-    from .._atomic import check_output
+    from .._core.agreement import fidelity
+    from .._core.atomic import check_output
 
     check_output(output, argument="output")
     # in calls of the calibration batch size: a model exported for one fixed batch takes no other
@@ -355,7 +355,7 @@ def check_runs(model: torch.nn.Module, sample: torch.Tensor, *, argument: str) -
 def calibration_batches(calibration: Any, *, argument: str = "calibration") -> list[torch.Tensor]:
     """``calibration`` — a tensor or array (split in batches of 16), or an iterable of tensors or (inputs, labels)
     pairs — as a list of non-empty, finite input batches; anything else is an error naming ``argument``."""
-    from .._arrays import check_array
+    from .._core.arrays import check_array
 
     if isinstance(calibration, np.ndarray):
         calibration = torch.from_numpy(check_array(calibration, argument=argument))
@@ -412,7 +412,7 @@ def _quantizable_op_types(fp32: Path, feed: dict[str, np.ndarray]) -> tuple[list
 def _activation_ranking(qdq: Any, fp32: Any, feeds: list[dict[str, np.ndarray]], ref: np.ndarray,
                         scopes: dict[str, str]) -> list[ActivationSensitivity]:
     """Every quantized activation left in float alone, most helpful (i.e. most harmful to quantize) first."""
-    from .._progress import progress
+    from .._core.progress import progress
 
     reference = torch.from_numpy(ref[: sum(next(iter(f.values())).shape[0] for f in feeds)])
     tensors = quantized_activations(qdq)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import invalid
+from .._core.errors import invalid
 from ..runtime.openvino_backend import openvino_core
 
 PRESETS = ("performance", "mixed")
@@ -53,7 +53,7 @@ def quantize_openvino(model: Any, calibration: Any, output: str | Path, *, held_
     import nncf
     import openvino as ov
 
-    from .._atomic import atomic_path, check_output
+    from .._core.atomic import atomic_path, check_output
     from .onnx_static import calibration_batches
 
     if not isinstance(output, (str, Path)) or Path(output).suffix.lower() != ".xml":
@@ -105,7 +105,7 @@ def convert_openvino(model: str | Path, output: str | Path) -> Path:
     """The ONNX file ``model`` as OpenVINO IR in float32 at ``output`` (.xml, weights in the .bin beside it)."""
     import openvino as ov
 
-    from .._atomic import atomic_path, check_output
+    from .._core.atomic import atomic_path, check_output
 
     if not isinstance(output, (str, Path)) or Path(output).suffix.lower() != ".xml":
         raise invalid("output", output, "a file name ending in .xml (OpenVINO IR; the weights go to the .bin beside it)")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import platform
 
-from .._errors import invalid
+from .._core.errors import invalid
 
 INT8_LOWERINGS = ("pt2e-inductor", "onnxruntime-u8s8", "onnxruntime-u8u8", "onnxruntime-s8s8", "tensorrt")
 FLOAT_DTYPES = ("float32", "bfloat16", "float16")
@@ -85,7 +85,7 @@ def choose_precision(device: str = "cpu", features: dict[str, bool] | None = Non
     if device == "cuda":
         return PrecisionPlan("cuda", "float16", "tensorrt", "float16",
                              "CUDA GPU: float16 tensor cores; int8 through TensorRT's execution provider")
-    from .._machine import cpu_features
+    from .._core.machine import cpu_features
 
     f = cpu_features() if features is None else features
     arch = (machine or platform.machine()).lower()

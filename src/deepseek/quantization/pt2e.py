@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 
-from .._errors import invalid, require
-from .._export import dynamic_batch as dynamic_batch_examples
-from .._tensors import as_input_tuple, eval_mode
+from .._core.errors import invalid, require
+from .._core.export import dynamic_batch as dynamic_batch_examples
+from .._core.tensors import as_input_tuple, eval_mode
 from .observers import make_observer
 from .spec import OBSERVERS, QuantSpec
 

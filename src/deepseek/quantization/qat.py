@@ -10,9 +10,9 @@ from typing import Any
 
 import torch
 
-from .._config import BaseConfig
-from .._errors import invalid
-from .._select import check_matched, check_patterns, child_slots, matches
+from .._core.config import BaseConfig
+from .._core.errors import invalid
+from .._core.select import check_matched, check_patterns, child_slots, matches
 from .fake_quant import FakeQuantize
 from .spec import OBSERVERS, QuantSpec
 

@@ -43,12 +43,12 @@ class QuantReport:
         return {**dataclasses.asdict(self), "keep": self.keep}
 
     def save_json(self, path: str | Path) -> Path:
-        from .._atomic import write_text
+        from .._core.atomic import write_text
 
         return write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     def table(self, top: int = 20) -> Any:
-        from .._table import Table
+        from .._core.table import Table
 
         t = Table(title=f"per-layer quantization error (all layers quantized: KL {self.model_kl:.3g}, "
                         f"SQNR {self.model_sqnr_db:.1f} dB, top-1 agreement {self.model_top1_agreement:.1%})",
@@ -69,7 +69,7 @@ class QuantReport:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from .._atomic import atomic_path
+        from .._core.atomic import atomic_path
 
         layers = self.layers[:top][::-1]
         fig, ax = plt.subplots(figsize=(9, max(3.0, 0.28 * len(layers) + 1.2)))

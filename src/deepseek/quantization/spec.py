@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from .._config import BaseConfig
-from .._errors import invalid
+from .._core.config import BaseConfig
+from .._core.errors import invalid
 
 OBSERVERS = ("minmax", "moving_average", "percentile", "mse", "histogram")
 

@@ -16,9 +16,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .._config import BaseConfig, config_or_fields
-from .._errors import invalid
-from .._select import check_matched, check_patterns, child_slots, matches
+from .._core.config import BaseConfig, config_or_fields
+from .._core.errors import invalid
+from .._core.select import check_matched, check_patterns, child_slots, matches
 
 GROUP_SIZES = (32, 64, 128, 256)
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import ArtifactError, DeepSeekError, MissingDependencyError, invalid
-from .._tensors import to_numpy
+from .._core.errors import ArtifactError, DeepSeekError, MissingDependencyError, invalid
+from .._core.tensors import to_numpy
 from .backends import InputSpec
 
 EM_AARCH64 = 183

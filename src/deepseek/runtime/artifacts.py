@@ -6,7 +6,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from .._errors import ArtifactError, InvalidArgumentError, invalid
+from .._core.errors import ArtifactError, InvalidArgumentError, invalid
 
 # kind -> what it is, for messages
 KINDS = {

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import ArtifactError, InvalidArgumentError, MissingDependencyError, invalid
-from .._tensors import flatten_outputs, to_numpy, to_torch
+from .._core.errors import ArtifactError, InvalidArgumentError, MissingDependencyError, invalid
+from .._core.tensors import flatten_outputs, to_numpy, to_torch
 
 # user-facing name -> canonical backend
 ALIASES = {

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._atomic import atomic_path
-from .._errors import DeepSeekError, VerificationError, invalid
-from .._tensors import as_input_tuple, eval_mode, flatten_outputs, to_numpy, to_torch
+from .._core.atomic import atomic_path
+from .._core.errors import DeepSeekError, VerificationError, invalid
+from .._core.tensors import as_input_tuple, eval_mode, flatten_outputs, to_numpy, to_torch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +59,7 @@ def export_onnx(
     on ``example_inputs`` and fails with :class:`VerificationError` when the largest absolute difference
     exceeds ``atol + rtol * max|reference|``.
     """
-    from .._atomic import check_output
+    from .._core.atomic import check_output
 
     program = None
     if isinstance(model, torch.export.ExportedProgram):
@@ -89,7 +89,7 @@ def export_onnx(
 
     if program is None:
         model = eval_mode(model)
-    from .._export import run_examples
+    from .._core.export import run_examples
 
     n_outputs = len(flatten_outputs(run_examples(model, args, argument="example_inputs")))
     if not output_names:

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import ArtifactError, MissingDependencyError, invalid
-from .._tensors import to_numpy
+from .._core.errors import ArtifactError, MissingDependencyError, invalid
+from .._core.tensors import to_numpy
 
 INSTALL_HINT = "pip install 'deepseek-core[openvino]' (openvino and nncf)"
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import InvalidArgumentError, invalid
-from .._tensors import as_input_tuple, eval_mode
+from .._core.errors import InvalidArgumentError, invalid
+from .._core.tensors import as_input_tuple, eval_mode
 from .artifacts import KINDS, detect_kind, load_exported_program, load_module
 from .backends import InputSpec, OrtBackend, TorchBackend, canonical_backend, default_threads
 
@@ -211,7 +211,7 @@ def _examples(module: Any, kind: str, path: Path | None, example_inputs: Any) ->
 def _specs_from_examples(examples: tuple[Any, ...] | None, names: Sequence[str] | None) -> list[InputSpec] | None:
     if examples is None:
         return None
-    from .._tensors import to_numpy
+    from .._core.tensors import to_numpy
 
     names = list(names) if names else [f"input_{i}" if len(examples) > 1 else "input" for i in range(len(examples))]
     if len(names) != len(examples):

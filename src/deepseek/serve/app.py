@@ -31,7 +31,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from .._errors import DeepSeekError, InvalidArgumentError
+from .._core.errors import DeepSeekError, InvalidArgumentError
 from .admission import AdmissionGate
 from .batcher import HandlerError, InputRejected, QueueFull, RequestTimeout
 from .config import DATATYPES, MAX_SECONDS, check_number

@@ -17,7 +17,7 @@ import time
 from concurrent.futures import Future
 from typing import Any
 
-from .._errors import DeepSeekError
+from .._core.errors import DeepSeekError
 from .handler import Handler
 
 
@@ -112,7 +112,7 @@ class DynamicBatcher:
 
     def submit(self, request: Any, rows: int, timeout_s: float | None = None) -> Future:
         """Queue one decoded request of ``rows`` rows; the future gets its share of the batch's output."""
-        from .._errors import invalid
+        from .._core.errors import invalid
         from .config import MAX_SECONDS, check_number
 
         if timeout_s is not None:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .._errors import invalid
+from .._core.errors import invalid
 from .loadgen import run_load, sample_inputs
 
 
@@ -145,7 +145,7 @@ def bench_server(url: str, model: str | None, levels: list[int], *, requests: in
 
 
 def results_table(result: dict[str, Any]) -> Any:
-    from .._table import Table
+    from .._core.table import Table
 
     table = Table(title=f"{result['model']} at {result['url']} ({result['rows_per_request']} row(s) per request)",
                   title_justify="left")

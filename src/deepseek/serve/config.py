@@ -9,8 +9,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .._config import BaseConfig, field, read_yaml
-from .._errors import InvalidArgumentError, invalid
+from .._core.config import BaseConfig, field, read_yaml
+from .._core.errors import InvalidArgumentError, invalid
 
 # KServe v2 / Triton datatypes and the numpy dtypes they carry
 DATATYPES = {"BOOL": "bool", "UINT8": "uint8", "UINT16": "uint16", "UINT32": "uint32", "UINT64": "uint64",
@@ -173,7 +173,7 @@ class ModelConfig(BaseConfig):
 
     @classmethod
     def _checked(cls, data: dict[str, Any], path: Path) -> None:
-        """Each field of one file: its type (with :func:`deepseek._config.field`), then its value."""
+        """Each field of one file: its type (with :func:`deepseek._core.config.field`), then its value."""
         source = str(path)
         types: dict[str, Any] = {
             "max_batch_size": int, "max_queue_size": int, "instances": int, "threads": (int, type(None)),

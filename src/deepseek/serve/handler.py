@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import ArtifactError, InvalidArgumentError, invalid
+from .._core.errors import ArtifactError, InvalidArgumentError, invalid
 from .config import DATATYPES, ModelConfig, TensorConfig
 
 ARTIFACT_SUFFIXES = (".onnx", ".pt2", ".so")

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import DeepSeekError, InvalidArgumentError, invalid
+from .._core.errors import DeepSeekError, InvalidArgumentError, invalid
 from .config import DATATYPES, MAX_DIMS, NUMPY_TO_DATATYPE
 
 HEADER_LENGTH = "inference-header-content-length"

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import ArtifactError, DeepSeekError, InvalidArgumentError, invalid
+from .._core.errors import ArtifactError, DeepSeekError, InvalidArgumentError, invalid
 from .batcher import (
     BatchStats,
     DynamicBatcher,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .._errors import invalid
+from .._core.errors import invalid
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,8 +23,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._config import BaseConfig
-from .._errors import invalid, require
+from .._core.config import BaseConfig
+from .._core.errors import invalid, require
 from .pipeline import LATE_POLICIES, FeaturePipeline
 from .risk import RiskEngine, ThresholdPolicy
 
@@ -70,8 +70,8 @@ class StreamConfig(BaseConfig):
     @classmethod
     def from_yaml(cls, path: str | Path, *, argument: str = "path") -> StreamConfig:
         """Read ``path`` (YAML); errors name ``argument``, the file and the field."""
-        from .._config import read_yaml
-        from .._errors import InvalidArgumentError
+        from .._core.config import read_yaml
+        from .._core.errors import InvalidArgumentError
 
         data = read_yaml(path, argument=argument, what="a YAML file of stream settings (stream.yaml)", mapping=True)
         bad = [k for k in data if not isinstance(k, str)]

@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._errors import invalid
+from .._core.errors import invalid
 from .aggregates import entropy_bits
 
 NUMERIC = ("value", "sum", "mean", "std", "min", "max", "ratio_to_mean")

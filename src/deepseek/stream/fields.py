@@ -8,7 +8,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from .._errors import invalid
+from .._core.errors import invalid
 
 DEFAULT_FIELDS = {"tx_id": "tx_id", "user_id": "user_id", "timestamp": "timestamp", "amount": "amount",
                   "location": "location", "device_fingerprint": "device_fingerprint", "terminal_id": "terminal_id"}

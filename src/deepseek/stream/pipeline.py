@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._errors import invalid
+from .._core.errors import invalid
 from .delayed import DelayedGroup, DelayedWindow
 from .features import DELAYED, Feature
 from .fields import EventFields, number, read, to_epoch_seconds
@@ -215,7 +215,7 @@ class FeaturePipeline:
         nan_row = dict.fromkeys(self.feature_names, math.nan)
         bar = task = None
         if progress:
-            from .._progress import progress as make_bar
+            from .._core.progress import progress as make_bar
 
             bar = make_bar()
             task = bar.add_task("backfill (rows)", total=len(rows))
@@ -293,7 +293,7 @@ class FeaturePipeline:
 
     def save_state(self, path: str | Path) -> Path:
         """Write :meth:`state_dict` to ``path`` as JSON, atomically (a crash leaves the previous file whole)."""
-        from .._atomic import atomic_path, check_output
+        from .._core.atomic import atomic_path, check_output
 
         check_output(path, argument="path")
         path = Path(path)
@@ -308,8 +308,8 @@ class FeaturePipeline:
 
     def load_state(self, path: str | Path) -> FeaturePipeline:
         """Resume from a file :meth:`save_state` wrote (JSON; nothing is unpickled). Returns the pipeline."""
-        from .._config import read_json
-        from .._errors import InvalidArgumentError
+        from .._core.config import read_json
+        from .._core.errors import InvalidArgumentError
 
         state = read_json(path, argument="path", what="a JSON state file written by FeaturePipeline.save_state",
                           mapping=True)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from .._errors import DeepSeekError, MissingDependencyError
+from .._core.errors import DeepSeekError, MissingDependencyError
 
 
 class LocalRedis:

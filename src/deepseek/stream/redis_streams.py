@@ -23,7 +23,7 @@ import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .._errors import DeepSeekError, invalid, require
+from .._core.errors import DeepSeekError, invalid, require
 
 GROUP = "workers"
 

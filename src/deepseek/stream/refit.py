@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from .._errors import invalid
+from .._core.errors import invalid
 
 
 class PeriodicRefit:

@@ -8,7 +8,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from .._errors import invalid
+from .._core.errors import invalid
 from .config import StreamConfig
 from .fields import to_epoch_seconds
 
@@ -94,7 +94,7 @@ def replay(source: str | Path | Any, config: StreamConfig | None = None, *, limi
     delay = float(config.label_delay)
     bar = task = None
     if progress:
-        from .._progress import progress as make_bar
+        from .._core.progress import progress as make_bar
 
         bar = make_bar()
         task = bar.add_task("replay (events)", total=n)

@@ -7,8 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .._atomic import output_folder, write_bytes, write_json, write_text
-from .._errors import invalid
+from .._core.atomic import output_folder, write_bytes, write_json, write_text
+from .._core.errors import invalid
 from .replay import ReplayResult
 
 DAY = 86400.0
@@ -75,7 +75,7 @@ def daily(result: ReplayResult, *, k: int = 100) -> Any:
 def write_report(result: ReplayResult, folder: str | Path, *, k: int = 100) -> dict[str, Any]:
     """report.json, report.md, daily.csv, scores.png and (labelled) precision_recall.png in ``folder``: all
     computed first, then written (each atomically), report.json last."""
-    from .._atomic import check_output
+    from .._core.atomic import check_output
 
     if not isinstance(result, ReplayResult):
         raise invalid("result", type(result).__name__, "a ReplayResult from deepseek.stream.replay.replay")

@@ -15,7 +15,7 @@ from collections import OrderedDict, deque
 from collections.abc import Mapping
 from typing import Any
 
-from .._errors import invalid, require
+from .._core.errors import invalid, require
 from .pipeline import FeaturePipeline
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .._errors import DeepSeekError, invalid
+from .._core.errors import DeepSeekError, invalid
 from .pipeline import FeaturePipeline
 from .redis_streams import RedisStreamConfig, check_reachable, counts, partition_key, publish, read_outputs
 
@@ -33,7 +33,7 @@ def scale_file(source: str | Path, output: str | Path, *, config_path: str | Non
     """Publish ``source``'s rows to Redis, compute their features with ``workers`` processes, write ``output``
     (tx_id + features in input order; dead letters beside it as ``.dead.jsonl``). Starts a throwaway
     redis-server when ``url`` is None. Returns counts and the end-to-end rate."""
-    from .._atomic import atomic_path, check_output
+    from .._core.atomic import atomic_path, check_output
     from .redis_server import LocalRedis
     from .replay import read_transactions
 
@@ -145,7 +145,7 @@ def _wait_for_workers(config: RedisStreamConfig, procs: list, logs: list[Path], 
 
 def _wait_until_done(config: RedisStreamConfig, total: int, procs: list, logs: list[Path], progress: bool,
                      stall_s: float = 120.0) -> int:
-    from .._progress import progress as make_bar
+    from .._core.progress import progress as make_bar
 
     bar = make_bar() if progress else None
     task = bar.add_task("features (events)", total=total) if bar else None

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import invalid
+from .._core.errors import invalid
 
 HANDBOOK_COLUMNS = {"tx_id": "TRANSACTION_ID", "datetime": "TX_DATETIME", "user_id": "CUSTOMER_ID",
                     "terminal_id": "TERMINAL_ID", "amount": "TX_AMOUNT", "tx_time_seconds": "TX_TIME_SECONDS",

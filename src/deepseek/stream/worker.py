@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .._errors import DeepSeekError, invalid, require
+from .._core.errors import DeepSeekError, invalid, require
 from .pipeline import FeaturePipeline, _key
 from .redis_streams import GROUP, RedisStreamConfig, ensure_spec, partition_key
 from .window import KeyWindow

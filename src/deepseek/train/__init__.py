@@ -5,7 +5,7 @@ asynchronous checkpoints, elastic restarts), ``IncrementalCheckpointer`` (saves 
 
 from __future__ import annotations
 
-from .._lazy import lazy_getattr
+from .._core.lazy import lazy_getattr
 from .config import DistributedConfig, OptimizerConfig
 
 # the rest import torch: loaded when first asked for, so `deepseek train` checks its options (config.py) and

@@ -6,8 +6,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .._config import BaseConfig
-from .._errors import invalid
+from .._core.config import BaseConfig
+from .._core.errors import invalid
 
 LAUNCH_ENV = "DEEPSEEK_TRAIN_CONFIG"  # JSON defaults set by `deepseek train` for the trainer in the script
 

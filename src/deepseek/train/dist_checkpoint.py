@@ -21,7 +21,7 @@ import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint.filesystem import FileSystemReader
 from torch.distributed.checkpoint.metadata import TensorStorageMetadata
 
-from .._errors import ArtifactError
+from .._core.errors import ArtifactError
 
 META = "__meta__"
 _PREFIX = "step_"

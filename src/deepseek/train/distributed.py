@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .._errors import ArtifactError, invalid
+from .._core.errors import ArtifactError, invalid
 from .comm_hooks import CommStats, register_compression
 from .config import LAUNCH_ENV, DistributedConfig, OptimizerConfig
 from .state_tree import join_tensors, split_tensors

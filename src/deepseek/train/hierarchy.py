@@ -14,7 +14,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from .._errors import invalid
+from .._core.errors import invalid
 
 
 @dataclasses.dataclass(frozen=True)

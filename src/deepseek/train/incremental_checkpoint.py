@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from .._errors import ArtifactError, invalid
+from .._core.errors import ArtifactError, invalid
 from .state_tree import join_tensors, split_tensors
 
 FORMAT = "deepseek.incremental/1"

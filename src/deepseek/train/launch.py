@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .._errors import invalid
+from .._core.errors import invalid
 from .config import LAUNCH_ENV, PRECISIONS, DistributedConfig, OptimizerConfig
 
 RESOLVE_TIMEOUT_S = 5.0
@@ -28,7 +28,7 @@ def trainer_defaults(*, strategy: str | None = None, compression: str | None = N
     """The validated defaults handed to the script's trainers (raises on a bad value, naming the configuration
     field, e.g. ``optimizer_config.type``); ``None`` leaves the trainer's own default. ``script`` is never
     overwritten by a ``checkpoint_path`` that names it."""
-    from .._atomic import check_output
+    from .._core.atomic import check_output
 
     optimizer_options = {k: v for k, v in (("type", optimizer), ("lr", lr)) if v is not None}
     distributed = {k: v for k, v in (("strategy", strategy), ("compression", compression),

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from .._errors import invalid
+from .._core.errors import invalid
 
 
 def fit_classifier(model: torch.nn.Module, data: Any, *, epochs: int, lr: float = 3e-3, batch_size: int = 64,

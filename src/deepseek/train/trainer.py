@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import amp
-from .._atomic import atomic_path
-from .._errors import ArtifactError, invalid
+from .._core.atomic import atomic_path
+from .._core.errors import ArtifactError, invalid
+from . import amp
 from .config import PRECISIONS, DistributedConfig, OptimizerConfig
 
 CHECKPOINT = "trainer_state.pt"
@@ -85,7 +85,7 @@ class DeepSeekTrainer:
             if not isinstance(cb, Callback) and not any(callable(getattr(cb, h, None)) for h in hooks):
                 raise invalid("callbacks", type(cb).__name__, "deepseek.train.Callback instances")
         if checkpoint_path is not None:
-            from .._atomic import check_output
+            from .._core.atomic import check_output
 
             if not isinstance(checkpoint_path, (str, Path)):
                 raise invalid("checkpoint_path", checkpoint_path, "a folder path, or None")
@@ -140,7 +140,7 @@ class DeepSeekTrainer:
         self.scheduler = _scheduler(self.optimizer, self.optim, total_steps)
         if resume and self.checkpoint_path is not None:
             self._resume()
-        from .._progress import progress
+        from .._core.progress import progress
 
         show = self.progress and self.rank == 0
         bar = progress(transient=True) if show else contextlib.nullcontext()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._errors import invalid
+from .._core.errors import invalid
 from ..train import Callback
 
 

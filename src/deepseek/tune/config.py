@@ -24,8 +24,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .._config import BaseConfig
-from .._errors import invalid
+from .._core.config import BaseConfig
+from .._core.errors import invalid
 from .space import Param, parse_space
 
 SAMPLERS = ("tpe", "gp", "cmaes", "random", "grid")
@@ -128,8 +128,8 @@ class TuneConfig(BaseConfig):
     @classmethod
     def from_yaml(cls, path: str | Path, *, argument: str = "path") -> TuneConfig:
         """Read ``path`` (YAML); errors name ``argument``, the file and the field."""
-        from .._config import read_yaml
-        from .._errors import InvalidArgumentError
+        from .._core.config import read_yaml
+        from .._core.errors import InvalidArgumentError
 
         data = read_yaml(path, argument=argument, what="a YAML file with a search_space", mapping=True)
         try:

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from .._errors import MissingDependencyError
+from .._core.errors import MissingDependencyError
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .._errors import DeepSeekError, invalid
+from .._core.errors import DeepSeekError, invalid
 
 PARAMS_ENV = "DEEPSEEK_TRIAL_PARAMS"
 PARAMS_FILE_ENV = "DEEPSEEK_TRIAL_PARAMS_FILE"

@@ -27,7 +27,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from .._errors import invalid
+from .._core.errors import invalid
 
 TYPES = ("log_uniform", "uniform", "int_uniform", "quniform", "choice")
 _TYPE_ALIASES = {"log_uniform_values": "log_uniform", "loguniform": "log_uniform", "q_uniform": "quniform",

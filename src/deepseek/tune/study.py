@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .._errors import DeepSeekError, invalid
+from .._core.errors import DeepSeekError, invalid
 from .config import TuneConfig
 from .space import grid_space, suggest
 
@@ -82,11 +82,11 @@ def run(objective: Callable[..., Any], config: str | Path | Mapping[str, Any] | 
     cfg = _config(config).replace(storage=storage, study_name=study_name)
     inputs = [config] if isinstance(config, (str, Path)) else []
     if output is not None:
-        from .._atomic import check_output
+        from .._core.atomic import check_output
 
         check_output(output, argument="output", inputs=inputs, folder=True)
     if cfg.storage is not None and "://" not in cfg.storage:
-        from .._atomic import check_output, refuse_overwrite_input
+        from .._core.atomic import check_output, refuse_overwrite_input
 
         refuse_overwrite_input(cfg.storage, *inputs, argument="storage")
         check_output(cfg.storage, argument="storage")
@@ -154,7 +154,7 @@ def make_storage(storage: str | None, *, heartbeat: bool = False) -> Any:
             raise _storage_error(storage, exc) from None
     from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
-    from .._atomic import check_output, output_folder
+    from .._core.atomic import check_output, output_folder
 
     path = Path(storage)
     check_output(path, argument="storage")
@@ -190,7 +190,7 @@ def make_sampler(cfg: TuneConfig) -> Any:
     if cfg.sampler == "gp":
         return optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False)
     if cfg.sampler == "cmaes":
-        from .._errors import require
+        from .._core.errors import require
 
         require("cmaes", "sampler cmaes", "cmaes")
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
@@ -415,7 +415,7 @@ def _progress_bar(show: bool, cfg: TuneConfig, study: Any) -> Iterator[Callable[
     if not show:
         yield lambda study: None
         return
-    from .._progress import progress
+    from .._core.progress import progress
 
     with progress(transient=False) as bar:
         tick = _Ticker(bar, bar.add_task("tuning", total=cfg.n_trials), cfg)

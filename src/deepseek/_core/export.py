@@ -31,8 +31,8 @@ def export_or_explain(model: Any, examples: tuple[Any, ...], **kwargs: Any) -> A
     """``torch.export.export`` in eval mode, failing with a :class:`DeepSeekError` that says why and where."""
     import torch
 
-    from ._errors import DeepSeekError
-    from ._tensors import eval_mode
+    from .errors import DeepSeekError
+    from .tensors import eval_mode
 
     eval_mode(model)
     try:
@@ -46,7 +46,7 @@ def run_examples(model: Any, examples: tuple[Any, ...], *, argument: str = "exam
     refuses them (wrong shape or dtype: a ``.pt2`` guards its input shapes) — before any export work."""
     import torch
 
-    from ._errors import invalid
+    from .errors import invalid
 
     try:
         with torch.no_grad():

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ._errors import invalid
+from .._core.errors import invalid
 
 
 def count(minimum: int = 1) -> Any:
@@ -65,7 +65,7 @@ def port(text: str) -> int:
 
 def declare_outputs(parser: argparse.ArgumentParser, *dests: str, folders: tuple[str, ...] = ()) -> None:
     """Mark the arguments ``dests`` (files) and ``folders`` as outputs: before the command runs, each given
-    one is checked (:func:`deepseek._atomic.check_output`) against every input path on the command line, so no
+    one is checked (:func:`deepseek._core.atomic.check_output`) against every input path on the command line, so no
     flag that writes can replace an input, aim at a folder, or fail for an unwritable place after the work."""
     declared = dict(parser.get_default("_outputs") or {})
     declared.update({d: False for d in dests})
@@ -128,7 +128,7 @@ def check_declared_outputs(args: argparse.Namespace, actions: list[argparse.Acti
     given on the same command line (any other argument naming an existing file or folder), a folder where a
     file is written, a file where a folder is, or in a place that cannot be written; two outputs may not be
     the same path."""
-    from ._atomic import _same_path, check_output
+    from .._core.atomic import _same_path, check_output
 
     declared: dict[str, bool] = getattr(args, "_outputs", None) or {}
     if not declared:
@@ -182,7 +182,7 @@ def refuse_arch_unless_weights(args: argparse.Namespace) -> None:
     path = Path(args.model)
     kind = None
     if path.is_file():
-        from .runtime.artifacts import detect_kind
+        from ..runtime.artifacts import detect_kind
 
         kind = detect_kind(path)
     if kind not in ("state_dict", "safetensors"):

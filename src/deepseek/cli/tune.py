@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .._errors import invalid
-from .config import PRUNERS, SAMPLERS
+from .._core.errors import invalid
+from ..tune.config import PRUNERS, SAMPLERS
 
 # the Python argument a library error names -> the flag the user wrote
 _FLAGS = {"storage": "--storage", "study_name": "--study-name", "output": "--output", "workers": "--workers",
@@ -23,7 +23,7 @@ _FLAGS = {"storage": "--storage", "study_name": "--study-name", "output": "--out
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from .._cli_common import count, declare_flag_names, declare_outputs, number
+    from ._common import count, declare_flag_names, declare_outputs, number
 
     parser.add_argument("--config", required=True, metavar="YAML", help="the search space, metric and budget")
     parser.add_argument("--workers", type=count(), default=1, help="worker processes on one study (needs --storage; "
@@ -53,11 +53,11 @@ def _name(text: str) -> str:
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    from .._cli_common import console
-    from .._table import Table
-    from .config import TuneConfig
-    from .script import ScriptObjective
-    from .study import run
+    from .._core.table import Table
+    from ..tune.config import TuneConfig
+    from ..tune.script import ScriptObjective
+    from ..tune.study import run
+    from ._common import console
 
     if not args.passthrough:
         raise invalid("command", None, "the trial script after --, e.g. deepseek tune --config c.yaml -- python train.py")
@@ -67,7 +67,7 @@ def run_cli(args: argparse.Namespace) -> int:
     if args.workers > 1 and storage is None:
         storage = str(Path(args.output) / "study.journal")  # several processes need a shared storage
     if storage is not None and "://" not in storage:
-        from .._atomic import refuse_overwrite_input
+        from .._core.atomic import refuse_overwrite_input
 
         refuse_overwrite_input(storage, args.config, *[a for a in args.passthrough if Path(a).is_file()],
                                argument="--storage")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .._errors import invalid
+from .._core.errors import invalid
 
 # the Python argument a library error names -> the flag the user wrote
 # (names equal to a flag's dest need no entry: ``partitions`` is ``--partitions``)
@@ -43,7 +43,7 @@ def redis_url(text: str) -> str:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from .._cli_common import count, declare_flag_names, declare_outputs, number
+    from ._common import count, declare_flag_names, declare_outputs, number
 
     sub = parser.add_subparsers(dest="stream_command", metavar="ACTION", required=True)
     rp = sub.add_parser("replay", help="score a file of transactions as a live stream; metrics, latency, charts")
@@ -103,15 +103,15 @@ def run_cli(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .._cli_common import console
+    from ._common import console
 
     if args.stream_command == "simulate":
         return _simulate(args)
     if args.stream_command in ("scale", "publish", "worker"):
         return _redis_command(args)
-    from .config import StreamConfig
-    from .replay import replay
-    from .report import write_report
+    from ..stream.config import StreamConfig
+    from ..stream.replay import replay
+    from ..stream.report import write_report
 
     config = StreamConfig.from_yaml(args.config, argument="--config") if args.config else StreamConfig()
     result = replay(args.transactions, config, limit=args.limit, progress=not args.quiet)
@@ -130,9 +130,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from .._atomic import atomic_path, check_output
-    from .._cli_common import console
-    from .simulate import simulate_transactions
+    from .._core.atomic import atomic_path, check_output
+    from ..stream.simulate import simulate_transactions
+    from ._common import console
 
     path = Path(args.output)
     check_output(path, argument="OUTPUT")
@@ -153,10 +153,10 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _redis_command(args: argparse.Namespace) -> int:
     """``deepseek stream scale | publish | worker``."""
-    from .._cli_common import console
-    from .redis_streams import RedisStreamConfig, check_reachable, partition_key, publish
-    from .scale import pipeline_factory, scale_file
-    from .worker import run_worker_process
+    from ..stream.redis_streams import RedisStreamConfig, check_reachable, partition_key, publish
+    from ..stream.scale import pipeline_factory, scale_file
+    from ..stream.worker import run_worker_process
+    from ._common import console
 
     out = console()
     if args.stream_command == "scale" and args.partitions < args.workers:
@@ -179,7 +179,7 @@ def _redis_command(args: argparse.Namespace) -> int:
     partition_key(factory())
     check_reachable(config.url, argument="--redis")
     if args.stream_command == "publish":
-        from .replay import read_transactions
+        from ..stream.replay import read_transactions
 
         frame = read_transactions(args.transactions)
         if args.limit is not None:

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping
 
 import torch
 
-from ._errors import invalid
+from .errors import invalid
 
 PATTERN_HELP = "a layer name, 're:REGEX' over the names, or a layer class name"
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ._agreement import fidelity
-from ._errors import DeepSeekError, InvalidArgumentError, invalid
+from .._core.agreement import fidelity
+from .._core.errors import DeepSeekError, InvalidArgumentError, invalid
 
 LABELED = ("digits", "mnist-5k", "fashion-mnist")
 DATASETS = (*LABELED, "photos")
@@ -49,7 +49,7 @@ class EvaluationResult:
 
     def save_json(self, path: str | Path) -> Path:
         """Write :meth:`to_json` to ``path`` atomically (never over the evaluated model file)."""
-        from ._atomic import check_output, write_text
+        from .._core.atomic import check_output, write_text
 
         check_output(path, argument="path", inputs=(self.model,))
         return write_text(path, self.to_json() + "\n")
@@ -57,7 +57,7 @@ class EvaluationResult:
 
 def load_eval_data(name: str, limit: int | None = None) -> tuple[Any, Any, list[str]]:
     """(inputs, labels or None, names) for a data set name; labeled sets return their held-out part."""
-    from . import assets
+    from .. import assets
 
     if name not in DATASETS:
         raise invalid("data", name, f"one of {list(DATASETS)}")
@@ -90,9 +90,9 @@ def evaluate(model: Any, *, data: str | None = None, reference: Any = None, back
     ``reference``: a model (file, module or loaded predictor; default the bundled FP32 MobileNetV2), or its outputs
     on the photos already computed — an (N, classes) array or tensor, e.g. ``reference_outputs()`` — so several
     candidates are compared with one reference run."""
-    from ._timing import measure
-    from .bench.benchmark import _check_int, check_model_file
-    from .runtime import canonical_backend, load
+    from .._core.timing import measure
+    from ..bench.benchmark import _check_int, check_model_file
+    from ..runtime import canonical_backend, load
 
     # every argument is checked before the model and the data are loaded
     if min_accuracy is not None and (isinstance(min_accuracy, bool) or not isinstance(min_accuracy, numbers.Real)
@@ -185,7 +185,7 @@ def reference_outputs(reference: Any = None, xs: Any = None, *, arch: str | None
 
 def _reference_logits(reference: Any, xs: np.ndarray, arch: str | None, trust_pickle: bool,
                       batch_size: int) -> np.ndarray:
-    from .runtime import load
+    from ..runtime import load
 
     ref = reference if reference is not None else _default_reference()
     return predict(load(ref, arch=arch, trust_pickle=trust_pickle) if not hasattr(ref, "run") else ref, xs, batch_size)
@@ -217,7 +217,7 @@ def _check_source(argument: str, value: Any) -> None:
         if path.is_dir():
             raise invalid(argument, str(value), "a model file, not a folder")
         if argument == "reference":
-            from .bench.benchmark import check_model_file
+            from ..bench.benchmark import check_model_file
 
             try:
                 check_model_file(path)
@@ -248,7 +248,7 @@ def _predict(predictor: Any, xs: np.ndarray, step: int) -> np.ndarray:
 
 
 def _default_reference() -> Any:
-    from . import assets
-    from .runtime import load
+    from .. import assets
+    from ..runtime import load
 
     return load(assets.mobilenet_v2())

@@ -6,8 +6,8 @@ import argparse
 import copy
 from pathlib import Path
 
-from .._errors import InvalidArgumentError, invalid
-from .structured import IMPORTANCES
+from .._core.errors import InvalidArgumentError, invalid
+from ..pruning.structured import IMPORTANCES
 
 OUTPUT_SUFFIXES = (".onnx", ".pt2")
 # library argument -> the flag a user of the command line wrote
@@ -17,7 +17,7 @@ FLAGS = {"ignore": "--ignore", "ratio": "--ratio", "round_to": "--round-to", "st
 
 def _pattern(text: str) -> str:
     """An argparse ``type``: a layer name, ``re:REGEX`` (a valid expression) or a class name."""
-    from .._select import check_patterns
+    from .._core.select import check_patterns
 
     try:
         return check_patterns(text, argument="--ignore")[0]
@@ -33,7 +33,7 @@ def _output(text: str) -> str:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from .._cli_common import add_model_arguments, count, declare_outputs, number
+    from ._common import add_model_arguments, count, declare_outputs, number
 
     add_model_arguments(parser)
     parser.add_argument("--ratio", type=number(above=0, below=1), default=0.5, help="fraction of channels to remove (0 < r < 1)")
@@ -63,11 +63,11 @@ def run_cli(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import torch
 
-    from .._atomic import atomic_path, check_output
-    from .._cli_common import console, parse_shapes
-    from .._timing import measure
-    from ..models import resolve_model
-    from .structured import prune_channels
+    from .._core.atomic import atomic_path, check_output
+    from .._core.timing import measure
+    from ..assets.models import resolve_model
+    from ..pruning.structured import prune_channels
+    from ._common import console, parse_shapes
 
     if args.output:  # also when run_cli is called without the command line's checks
         check_output(args.output, argument="--output", inputs=[args.model])

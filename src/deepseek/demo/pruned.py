@@ -22,7 +22,7 @@ def _cnn() -> torch.nn.Module:
 
 def _labeled() -> tuple[Any, Any]:
     """Fashion-MNIST (60k/10k) when installed, else MNIST-5k split 80/20."""
-    from . import assets
+    from .. import assets
 
     if assets.available()["fashion_mnist"]:
         return assets.fashion_mnist("train"), assets.fashion_mnist("test")
@@ -30,7 +30,7 @@ def _labeled() -> tuple[Any, Any]:
 
 
 def _subset(data: Any, n: int | None, offset: int = 0) -> Any:
-    from .assets import Dataset
+    from ..assets import Dataset
 
     if n is None or n >= len(data):
         return data
@@ -39,7 +39,7 @@ def _subset(data: Any, n: int | None, offset: int = 0) -> Any:
 
 
 def _onnx_accuracy(path: Path, data: Any) -> float:
-    from .runtime import load
+    from ..runtime import load
 
     predictor = load(path, backend="onnxruntime")
     hits = [torch.from_numpy(predictor(x.numpy())).argmax(1) == y for x, y in data.loader(500)]
@@ -50,11 +50,11 @@ def pruned_int8(out: Path, bar: Any, task: Any, *, epochs: int, train_images: in
                 batch_sizes: tuple[int, ...]) -> tuple[dict[str, Any], torch.nn.Module, str]:
     """Train, prune, fine-tune, quantize and measure; advances ``bar``'s ``task`` one step per stage. Returns the
     figures, the dense model and the name of its data set (for ``deepseek optimize``)."""
-    from .bench import benchmark
-    from .compile import export_onnx
-    from .pruning import prune_channels
-    from .quantization import quantize_static_onnx
-    from .train import accuracy, fit_classifier
+    from ..bench import benchmark
+    from ..compile import export_onnx
+    from ..pruning import prune_channels
+    from ..quantization import quantize_static_onnx
+    from ..train import accuracy, fit_classifier
 
     train, test = _labeled()
     train = _subset(train, train_images)
@@ -93,7 +93,7 @@ def pruned_int8(out: Path, bar: Any, task: Any, *, epochs: int, train_images: in
 
 def table(result: dict[str, Any]) -> Any:
     """A rich table of :func:`pruned_int8`'s result, ratios against the dense eager model."""
-    from ._table import Table
+    from .._core.table import Table
 
     rows = result["rows"]
     base = rows[0]

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import invalid
+from .errors import invalid
 
 
 def as_input_tuple(inputs: Any, argument: str = "inputs") -> tuple[Any, ...]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import invalid
+from .errors import invalid
 
 _KIND_NAMES = {"f": "floats", "i": "integers", "u": "unsigned integers", "b": "booleans"}
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .._errors import invalid
+from .._core.errors import invalid
 
 ACTIONS = ("alert-rules", "status", "bench")
 REPOSITORY_ENV = "DEEPSEEK_SERVE_REPOSITORY"
@@ -58,7 +58,7 @@ def _concurrency(text: str) -> list[int]:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from .._cli_common import count, declare_outputs, number, port
+    from ._common import count, declare_outputs, number, port
 
     def bounded(minimum: int, maximum: int) -> Any:
         check = count(minimum)
@@ -123,8 +123,8 @@ def run_cli(args: argparse.Namespace) -> int:
 def _alert_rules(args: argparse.Namespace) -> int:
     import yaml
 
-    from .._atomic import write_json, write_text
-    from .slo import alert_rules, grafana_dashboard
+    from .._core.atomic import write_json, write_text
+    from ..serve.slo import alert_rules, grafana_dashboard
 
     text = yaml.safe_dump(alert_rules(), sort_keys=False, width=200)
     if args.output:
@@ -177,8 +177,8 @@ def _status(args: argparse.Namespace) -> int:
             isinstance(r, dict) and all(isinstance(r.get(k), str) for k in ("name", "version", "state", "reason"))
             for r in index):
         raise invalid("URL", args.url, f"{expected} (its /v2/health/live or /v2/repository/index answer is not v2)")
-    from .._cli_common import console
-    from .._table import Table
+    from .._core.table import Table
+    from ._common import console
 
     table = Table(title=f"{base}: live={live.get('live')}", title_justify="left")
     for col in ("model", "version", "state", "traffic", "reason"):
@@ -200,14 +200,14 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .._cli_common import console
-    from .bench import bench_server, results_table, served
+    from ..serve.bench import bench_server, results_table, served
+    from ._common import console
 
     if not args.url:
         raise invalid("URL|MODEL_REPO", None, "a server URL or a model repository folder")
     levels = args.concurrency
     if Path(args.url).is_dir():
-        from .router import ModelRouter
+        from ..serve.router import ModelRouter
 
         if not ModelRouter(args.url, load=False)._scan():
             raise invalid("URL|MODEL_REPO", args.url, "a model repository: a folder of <model>/<version>/ folders")
@@ -217,7 +217,7 @@ def _bench(args: argparse.Namespace) -> int:
         result = bench_server(url, args.model, levels, requests=args.requests, rows=args.rows)
     console().print(results_table(result))
     if args.json:
-        from .._atomic import write_json
+        from .._core.atomic import write_json
 
         write_json(args.json, result)
         print(f"wrote {args.json}")
@@ -230,7 +230,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise invalid("MODEL_REPO", args.target, f"a folder of <model>/<version>/ folders, or one of {list(ACTIONS)}")
     if args.metrics_port is not None and args.metrics_port == args.port and args.port != 0:
         raise invalid("--metrics-port", args.metrics_port, f"a port other than --port ({args.port})")
-    from .router import ModelRouter
+    from ..serve.router import ModelRouter
 
     if not ModelRouter(repository, load=False)._scan() and not args.poll:
         raise invalid("MODEL_REPO", args.target, "a folder holding <model>/<version>/ folders (it holds none; "
@@ -253,7 +253,7 @@ def _serve(args: argparse.Namespace) -> int:
         router.watch(args.poll)
     if metrics_sock is not None:
         _metrics_server(metrics_sock, lambda: router.metrics.render())
-    from .app import create_app
+    from ..serve.app import create_app
 
     _print_served(router, args)
     config = uvicorn.Config(create_app(router), log_level="warning", loop="auto", http="auto")
@@ -297,7 +297,7 @@ def _serve_workers(repository: Path, args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from .metrics import MULTIPROCESS_ENV
+    from ..serve.metrics import MULTIPROCESS_ENV
 
     metrics_dir = tempfile.mkdtemp(prefix="deepseek-serve-metrics-")
     os.environ[MULTIPROCESS_ENV] = metrics_dir
@@ -310,10 +310,10 @@ def _serve_workers(repository: Path, args: argparse.Namespace) -> int:
           flush=True)
     try:
         if args.metrics_port is not None:
-            from .metrics import render_multiprocess
+            from ..serve.metrics import render_multiprocess
 
             _metrics_server(_listen(args.host, args.metrics_port, "--metrics-port"), render_multiprocess)
-        uvicorn.run("deepseek.serve.cli:app_from_environment", factory=True, host=args.host, port=args.port,
+        uvicorn.run("deepseek.cli.serve:app_from_environment", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_level="warning", loop="auto", http="auto")
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -349,7 +349,7 @@ def _metrics_server(sock: Any, render: Any) -> None:
 
 def app_from_environment() -> Any:
     """The app of one ``--workers`` process (uvicorn's factory)."""
-    from .app import create_app
+    from ..serve.app import create_app
 
     router = _load(Path(os.environ[REPOSITORY_ENV]), progress=False)
     poll = os.environ.get(REPOSITORY_ENV + "_POLL")
@@ -359,14 +359,14 @@ def app_from_environment() -> Any:
 
 
 def _load(repository: Path, progress: bool) -> Any:
-    from .router import ModelRouter
+    from ..serve.router import ModelRouter
 
     router = ModelRouter(repository, load=False)
     versions = sum(1 for rows in router._scan().values() for _ in rows)
     if not progress:
         router.load_repository()
         return router
-    from .._progress import progress as bar_context
+    from .._core.progress import progress as bar_context
 
     with bar_context(transient=True) as bar:
         task = bar.add_task("loading models", total=versions)
@@ -376,8 +376,8 @@ def _load(repository: Path, progress: bool) -> Any:
 
 
 def _print_served(router: Any, args: argparse.Namespace) -> None:
-    from .._cli_common import console
-    from .._table import Table
+    from .._core.table import Table
+    from ._common import console
 
     host = f"[{args.host}]" if ":" in args.host else args.host
     metrics = f"; /metrics, also on port {args.metrics_port}" if args.metrics_port is not None else "; /metrics"

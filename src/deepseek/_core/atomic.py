@@ -16,7 +16,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename."""
     target = Path(path)
     if target.is_dir():
-        from ._errors import invalid
+        from .errors import invalid
 
         raise invalid("output", str(target), "a file path, not an existing folder")
     output_folder(target.parent, what=str(target))
@@ -51,7 +51,7 @@ def output_folder(path: str | os.PathLike[str], *, what: str | None = None) -> P
 
 
 def _unwritable(what: str, exc: OSError, *, argument: str = "output") -> Exception:
-    from ._errors import invalid
+    from .errors import invalid
 
     reason = exc.strerror or str(exc)
     return invalid(argument, what, f"a path in a folder that can be created and written ({reason})")
@@ -73,7 +73,7 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
 
 def refuse_overwrite_input(output: str | os.PathLike[str], *inputs: Any, argument: str = "output") -> None:
     """Raise if ``output`` is one of the user's inputs (we never overwrite a user's input, whatever writes)."""
-    from ._errors import invalid
+    from .errors import invalid
 
     for item in inputs:
         if _same_path(output, item):
@@ -97,7 +97,7 @@ def check_output(path: str | os.PathLike[str], *, argument: str = "output", inpu
     """Check, before any work, that ``path`` can be written as an output: not one of ``inputs``, not a folder
     where a file is expected (nor a file where a folder is), and in a place that can be created and written.
     Creates nothing. Errors name ``argument``."""
-    from ._errors import invalid
+    from .errors import invalid
 
     if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
         raise invalid(argument, path, "a file path" if not folder else "a folder path")

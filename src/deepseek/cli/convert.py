@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from .._errors import DeepSeekError, InvalidArgumentError, VerificationError, invalid
+from .._core.errors import DeepSeekError, InvalidArgumentError, VerificationError, invalid
 
 ARCHITECTURES = ("llama",)
 # the Python argument a library error names -> the flag the user typed
@@ -47,7 +47,7 @@ def _shard_size_type(text: str) -> int:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from .._cli_common import declare_flag_names, declare_outputs
+    from ._common import declare_flag_names, declare_outputs
 
     parser.add_argument("architecture", choices=ARCHITECTURES, help="the source checkpoint's architecture")
     parser.add_argument("source", metavar="SRC", help="a local Hugging Face folder, a .gguf file, or smollm2")
@@ -60,8 +60,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def convert(source: str, output: str | Path, *, max_shard_size: str | int = "2GB") -> dict[str, Any]:
     """Convert ``source`` into ``output`` (a new folder) and verify it; returns what was checked."""
-    from .._atomic import check_output
-    from .convert import check_llama_source
+    from .._core.atomic import check_output
+    from ..nn.convert import check_llama_source
 
     shard_bytes = shard_size_bytes(max_shard_size)
     if not isinstance(source, (str, Path)) or not str(source):
@@ -77,8 +77,8 @@ def convert(source: str, output: str | Path, *, max_shard_size: str | int = "2GB
     from transformers import AutoTokenizer
 
     from .. import assets
-    from .convert import llama_to_deepseek, load_llama
-    from .modeling import DeepSeekForCausalLM
+    from ..nn.convert import llama_to_deepseek, load_llama
+    from ..nn.modeling import DeepSeekForCausalLM
 
     tokenizer = None
     if source == "smollm2":
@@ -114,7 +114,7 @@ def convert(source: str, output: str | Path, *, max_shard_size: str | int = "2GB
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    from .._cli_common import console
+    from ._common import console
 
     done = convert(args.source, args.output, max_shard_size=args.max_shard_size)
     console().print(f"[green]wrote[/] {done['output']}: DeepSeekForCausalLM, {done['parameters'] / 1e6:.1f}M parameters"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .._cli_common import parse_shapes
+from ._common import parse_shapes
 
 # library argument -> the flag that sets it, for errors raised by deepseek.benchmark
 FLAGS = {"backends": "--backends", "baseline": "--baseline", "batch_sizes": "--batch-size", "runs": "--runs",
@@ -13,10 +13,10 @@ FLAGS = {"backends": "--backends", "baseline": "--baseline", "batch_sizes": "--b
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from .._cli_common import count, declare_flag_names, declare_outputs
+    from ..bench._flags import backend_names, batch_sizes
+    from ..bench.benchmark import GENERATION_VARIANTS, PEERS
     from ..runtime.backends import ALIASES, DEVICES
-    from ._flags import backend_names, batch_sizes
-    from .benchmark import GENERATION_VARIANTS, PEERS
+    from ._common import count, declare_flag_names, declare_outputs
 
     known, shown = [*ALIASES, *PEERS, *GENERATION_VARIANTS], [*ALIASES.values(), *PEERS, *GENERATION_VARIANTS]
     parser.add_argument("--model", "-m", required=True, help="model file or built-in name (resnet50, mobilenet_v2, bert-base, gpt2, smollm2)")
@@ -46,9 +46,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def run_cli(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .._errors import invalid
-    from ._flags import require_matplotlib
-    from .benchmark import benchmark
+    from .._core.errors import invalid
+    from ..bench._flags import require_matplotlib
+    from ..bench.benchmark import benchmark
 
     if args.baseline is not None and len(args.baseline) != 1:
         raise invalid("--baseline", ",".join(args.baseline), "one backend")
@@ -65,7 +65,7 @@ def run_cli(args: argparse.Namespace) -> int:
                        baseline=args.baseline[0] if args.baseline else None, warmup=args.warmup,
                        runs=args.runs, threads=args.threads, device=args.device, isolate=not args.no_isolate,
                        arch=args.arch, trust_pickle=args.trust_pickle, new_tokens=args.new_tokens)
-    from .._cli_common import console as make_console
+    from ._common import console as make_console
 
     console = make_console()
     console.print(result.table())

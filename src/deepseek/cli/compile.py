@@ -6,7 +6,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .._cli_common import (
+from .._core.errors import invalid
+from ..assets.models import resolve_model
+from ..compile.pipeline import BACKENDS, PRECISIONS, TARGETS, CompileRecipe, compile_model
+from ._common import (
     add_model_arguments,
     console,
     count,
@@ -16,9 +19,6 @@ from .._cli_common import (
     parse_shapes,
     refuse_arch_unless_weights,
 )
-from .._errors import invalid
-from ..models import resolve_model
-from .pipeline import BACKENDS, PRECISIONS, TARGETS, CompileRecipe, compile_model
 
 __all__ = ["compile_model", "configure_compile_parser", "configure_export_parser", "run_compile_cli",
            "run_export_cli"]
@@ -41,8 +41,8 @@ def configure_export_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run_export_cli(args: argparse.Namespace) -> int:
-    from . import export_onnx
-    from .tensorflow import export_tensorflow, is_tensorflow_model
+    from ..compile import export_onnx
+    from ..compile.tensorflow import export_tensorflow, is_tensorflow_model
 
     if Path(args.output).suffix.lower() != ".onnx":
         raise invalid("--output", args.output, "a file name ending in .onnx")

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._atomic import atomic_folder, cache_dir
-from ._errors import ArtifactError, DeepSeekError, MissingDependencyError, invalid
+from .._core.atomic import atomic_folder, cache_dir
+from .._core.errors import ArtifactError, DeepSeekError, MissingDependencyError, invalid
 
 if TYPE_CHECKING:
     import torch
@@ -538,7 +538,7 @@ def _smollm2_from_gguf(path: Path) -> tuple[Any, Any]:
 def _save_float_folder(model: Any, tokenizer: Any, target: Path) -> None:
     """Save ``model``'s float image and ``tokenizer`` as the Hugging Face folder ``target``, atomically; a cache
     that cannot be written (read-only home, full disk) is skipped: the next load reads the GGUF file again."""
-    from ._hf import save_pretrained_folder
+    from .._core.hf import save_pretrained_folder
 
     try:
         with atomic_folder(target) as tmp:

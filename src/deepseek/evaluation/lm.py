@@ -6,7 +6,7 @@ import dataclasses
 import math
 from typing import Any
 
-from ._errors import invalid
+from .._core.errors import invalid
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,7 +25,7 @@ def perplexity(model: Any, tokenizer: Any, text: str, *, window: int = 512, max_
 
     import torch
 
-    from ._progress import progress as progress_bar
+    from .._core.progress import progress as progress_bar
 
     if not isinstance(text, str) or not text.strip():
         raise invalid("text", type(text).__name__, "a non-empty string")
@@ -56,7 +56,7 @@ def generation_speed(model: Any, tokenizer: Any, prompt: str = "To be, or not to
     """Greedy decoding with the KV cache: median milliseconds per call and tokens per second."""
     import torch
 
-    from ._timing import measure
+    from .._core.timing import measure
 
     ids = tokenizer(prompt, return_tensors="pt").input_ids.to(next(model.parameters()).device)
 

@@ -34,7 +34,7 @@ def _column(text: str) -> str:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from .._cli_common import count, declare_flag_names, declare_outputs
+    from ._common import count, declare_flag_names, declare_outputs
 
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     cp = sub.add_parser("clean", help="keep the rows every rule accepts; dropped rows and their reasons apart")
@@ -72,8 +72,8 @@ def run_cli(args: argparse.Namespace) -> int:
 
 
 def _clean(args: argparse.Namespace) -> int:
-    from .._cli_common import console
-    from .cleaner import DataCleaner
+    from ..data.cleaner import DataCleaner
+    from ._common import console
 
     cleaner = DataCleaner(args.text_columns, args.rules, chunk_size=args.chunk_size)
     report = cleaner.process_file(args.input, args.output, excluded=args.excluded, report=args.report,
@@ -88,10 +88,10 @@ def _clean(args: argparse.Namespace) -> int:
 def _profile(args: argparse.Namespace) -> int:
     import yaml
 
-    from .._atomic import write_text
-    from .._cli_common import console
-    from .._errors import invalid
-    from .profiler import DataProfiler
+    from .._core.atomic import write_text
+    from .._core.errors import invalid
+    from ..data.profiler import DataProfiler
+    from ._common import console
 
     if not (args.json or args.html or args.rules):
         raise invalid("--json/--html/--rules", None, "at least one output")
@@ -100,7 +100,7 @@ def _profile(args: argparse.Namespace) -> int:
     columns, features = args.text_columns, args.feature_columns
     model = None
     if args.label_column:
-        from .anomalies import default_label_model
+        from ..data.anomalies import default_label_model
 
         model = default_label_model(text=features is not None and len(features) == 1 and (
             columns is None or features[0] in columns))

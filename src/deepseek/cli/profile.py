@@ -6,8 +6,8 @@ import argparse
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from .._cli_common import add_model_arguments, count, declare_outputs
     from ..runtime.backends import ALIASES
+    from ._common import add_model_arguments, count, declare_outputs
 
     add_model_arguments(parser)
     parser.add_argument("--backend", default=None, choices=sorted(ALIASES),
@@ -24,18 +24,18 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def run_cli(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .._cli_common import parse_shapes
-    from ._flags import require_matplotlib
+    from ..bench._flags import require_matplotlib
+    from ._common import parse_shapes
 
     if args.png:
         require_matplotlib("--png")
     shapes = parse_shapes(args.inputs)
     inputs = tuple(np.random.default_rng(0).standard_normal(s).astype(np.float32) for s in shapes) if shapes else None
-    from .profile import profile
+    from ..bench.profile import profile
 
     result = profile(args.model, inputs, backend=args.backend, batch_size=args.batch_size, runs=args.runs,
                      warmup=args.warmup, arch=args.arch, trust_pickle=args.trust_pickle)
-    from .._cli_common import console as make_console
+    from ._common import console as make_console
 
     console = make_console()
     console.print(result.table("operators", args.top))

@@ -3,7 +3,7 @@
 Export to ONNX (verified), quantize to static INT8 calibrated on real photos, check both against FP32
 PyTorch on real photo views, benchmark eager PyTorch vs ONNX Runtime FP32 vs INT8 in the same run; then
 train a CNN on real labeled images, prune half its channels, fine-tune and quantize it, and measure it against
-the dense model (:mod:`deepseek.demo_pruned`); hand the dense CNN to ``deepseek optimize`` with a 0.5-point
+the dense model (:mod:`deepseek.demo.pruned`); hand the dense CNN to ``deepseek optimize`` with a 0.5-point
 accuracy budget; write a report folder (JSON, PNG, Markdown, the optimizer's folder).
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ._errors import invalid
+from .._core.errors import invalid
 
 STEPS = ("load MobileNetV2 (real ImageNet weights)", "export to ONNX and verify", "quantize to INT8 (static, real photos)",
          "the peer: OpenVINO + NNCF INT8 on the same photos", "top-1 agreement on real photos",
@@ -48,13 +48,14 @@ def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes
 
     import torch
 
-    from . import assets, demo_pruned
-    from ._atomic import check_output, output_folder, write_json, write_text
-    from ._progress import progress
-    from .bench import benchmark
-    from .compile import export_onnx
-    from .evaluation import evaluate, reference_outputs
-    from .quantization import choose_precision, quantize_static_onnx
+    from .. import assets
+    from .._core.atomic import check_output, output_folder, write_json, write_text
+    from .._core.progress import progress
+    from ..bench import benchmark
+    from ..compile import export_onnx
+    from ..evaluation import evaluate, reference_outputs
+    from ..quantization import choose_precision, quantize_static_onnx
+    from . import pruned as demo_pruned
 
     _check_int("runs", runs, 1)
     _check_int("cnn_epochs", cnn_epochs, 1)
@@ -92,7 +93,7 @@ def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes
         bar.update(task, advance=1, description=STEPS[3])
         peer = None
         if importlib.util.find_spec("openvino") and importlib.util.find_spec("nncf"):
-            from .quantization.openvino_ptq import quantize_openvino
+            from ..quantization.openvino_ptq import quantize_openvino
 
             # the FP32 graph our rows use (dynamic batch): exporting the model again cost the demo ~12 s
             peer = quantize_openvino(exported.path, calibration, out / "mobilenet_v2_openvino_int8.xml")
@@ -184,9 +185,9 @@ def head_to_head(paths: dict[str, Path], *, rounds: int) -> list[dict[str, Any]]
     """Batch-1 latency of each artifact in ``paths`` (the first is the baseline), timed together in one process,
     interleaved with the order rotating each round, each speed-up with a 95 % paired-bootstrap interval: on a shared
     machine, rows timed one after another can drift apart; rows timed together cannot."""
-    from . import _machine
-    from .optimize.latency import measure_interleaved
-    from .optimize.ranking import rank_latencies
+    from .._core import machine as _machine
+    from ..optimize.latency import measure_interleaved
+    from ..optimize.ranking import rank_latencies
 
     times = measure_interleaved(list(paths.values()), (1, 3, 224, 224), threads=_machine.physical_cores(),
                                 rounds=rounds, calls=20)
@@ -210,7 +211,7 @@ def optimize_step(model: Any, data: str, output: Path, trials: int) -> dict[str,
     """``deepseek optimize`` on ``model`` (judged on ``data``'s held-out part); the figures the demo shows."""
     import torch
 
-    from .optimize import optimize
+    from ..optimize import optimize
 
     # optimize writes only into a new folder: it searches into a staging one beside ``output``, which then replaces
     # a previous demo's (a second ``make demo`` in the same place works, and a failed search leaves the old one)
@@ -233,7 +234,7 @@ def optimize_step(model: Any, data: str, output: Path, trials: int) -> dict[str,
 
 
 def optimize_table(result: dict[str, Any]) -> Any:
-    from ._table import Table
+    from .._core.table import Table
 
     t = Table(title=f"deepseek optimize, the dense CNN on {result['data']}: budget {result['budget_pp']} pp below FP32 "
                     f"({result['reference_accuracy']:.2%}), objective batch-1 latency", title_justify="left")

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ._errors import invalid
+from .._core.errors import invalid
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +56,7 @@ def _torchvision(name: str) -> ModelSpec:
 
 
 def _mobilenet_v2() -> ModelSpec:
-    from . import assets
+    from .. import assets
 
     return ModelSpec("mobilenet_v2", assets.mobilenet_v2(), _image_inputs, ("input",), "image-classification", True)
 
@@ -83,8 +83,8 @@ def _gpt2(seq_len: int = 32) -> ModelSpec:
 
 
 def _smollm2(prompt_tokens: int = 32) -> ModelSpec:
-    from . import assets
-    from .nn import DeepSeekForCausalLM
+    from .. import assets
+    from ..nn import DeepSeekForCausalLM
 
     llama, tokenizer = assets.smollm2()
     model = DeepSeekForCausalLM.from_llama(llama).eval()
@@ -174,7 +174,7 @@ def resolve_model(name_or_path: str, shapes: list[tuple[int, ...]] | None, *, ar
     if shapes:
         g = torch.Generator().manual_seed(0)
         examples = tuple(torch.randn(*s, generator=g) for s in shapes)
-    from .runtime.artifacts import detect_kind, load_exported_program, load_module
+    from ..runtime.artifacts import detect_kind, load_exported_program, load_module
 
     kind = detect_kind(path)
     if kind == "onnx":

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ._errors import invalid
+from .._core.errors import invalid
 
 DTYPES = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16,
           "float32": torch.float32, "fp32": torch.float32}
@@ -34,7 +34,7 @@ def choose_dtype(device: str | None = None, *, features: dict[str, bool] | None 
     if device == "cuda":
         major = (cuda_capability or torch.cuda.get_device_capability())[0]
         return torch.bfloat16 if major >= 8 else torch.float16
-    from ._machine import cpu_features
+    from .._core.machine import cpu_features
 
     f = cpu_features() if features is None else features
     return torch.bfloat16 if (f.get("amx_bf16") or f.get("avx512_bf16")) else torch.float32

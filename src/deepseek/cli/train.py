@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .config import COMPRESSIONS, OPTIMIZERS, PRECISIONS, STRATEGIES
+from ..train.config import COMPRESSIONS, OPTIMIZERS, PRECISIONS, STRATEGIES
 
 # the configuration field a validation error names -> the flag the user typed (both are shown)
 FLAGS = {"optimizer_config.type": "--optimizer", "optimizer_config.lr": "--lr", "strategy": "--strategy",
@@ -13,7 +13,7 @@ FLAGS = {"optimizer_config.type": "--optimizer", "optimizer_config.lr": "--lr", 
 
 
 def _endpoint(text: str) -> str:
-    from .launch import valid_endpoint
+    from ..train.launch import valid_endpoint
 
     if not valid_endpoint(text):
         raise argparse.ArgumentTypeError(f"expected HOST:PORT with a port 1-65535, e.g. 127.0.0.1:29500, got {text!r}")
@@ -27,7 +27,7 @@ def _job_id(text: str) -> str:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from .._cli_common import count, declare_flag_names, declare_outputs, number
+    from ._common import count, declare_flag_names, declare_outputs, number
 
     parser.add_argument("script", metavar="SCRIPT", help="the training script (it builds a deepseek.DistributedTrainer); "
                         "its own arguments go after --")
@@ -51,7 +51,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    from .launch import launch
+    from ..train.launch import launch
 
     return launch(args.script, nproc=args.nproc, nnodes=args.nnodes, rdzv_endpoint=args.rdzv_endpoint,
                   job_id=args.job_id, max_restarts=args.max_restarts, script_args=getattr(args, "passthrough", []),

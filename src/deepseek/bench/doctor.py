@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from . import _machine
+from .._core import machine as _machine
 
 STATUSES = ("ok", "warn", "error")
 # core distributions: missing is an error; value is the fix. Alternatives: any one installed counts.
@@ -72,7 +72,7 @@ class Finding:
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
-            from ._errors import invalid
+            from .._core.errors import invalid
 
             raise invalid("status", self.status, f"one of {STATUSES}")
 
@@ -101,7 +101,7 @@ class Report:
 
     def save_json(self, path: str | os.PathLike[str]) -> None:
         """Write :meth:`to_json` to the file ``path`` atomically."""
-        from ._atomic import check_output, write_text
+        from .._core.atomic import check_output, write_text
 
         check_output(path, argument="path")
         write_text(path, self.to_json() + "\n")
@@ -173,7 +173,7 @@ def _cpu(facts: dict[str, Any]) -> list[Finding]:
     facts["int8_fast_path"] = _machine.int8_fast_path(present)
     facts["bf16_fast"] = bf16
     out.append(Finding("cpu features", "int8 fast path", facts["int8_fast_path"]))
-    from .quantization.precision import choose_precision
+    from ..quantization.precision import choose_precision
 
     plan = choose_precision("cpu", present)
     facts["int8_plan"] = {"cpu_class": plan.isa_class, "int8_format": plan.int8_format,
@@ -382,7 +382,7 @@ def _deploy_tools(facts: dict[str, Any]) -> list[Finding]:
 
 
 def _offline(facts: dict[str, Any]) -> list[Finding]:
-    from . import assets
+    from .. import assets
 
     hf = os.environ.get("HF_HUB_OFFLINE")
     offline = (hf or "").strip().lower() in ("1", "true", "yes", "on")
@@ -406,8 +406,8 @@ def doctor(check_compile: bool = True, compile_timeout: float = COMPILE_TIMEOUT_
     """
     import math
 
-    from . import __version__
-    from ._errors import invalid
+    from .. import __version__
+    from .._core.errors import invalid
 
     if not isinstance(check_compile, bool):
         raise invalid("check_compile", check_compile, "True or False")

@@ -26,7 +26,7 @@ class BaseConfig:
 
     @classmethod
     def from_dict(cls: type[T], data: dict[str, Any]) -> T:
-        from ._errors import invalid
+        from .errors import invalid
 
         if not isinstance(data, dict):
             raise invalid("config", type(data).__name__, f"a mapping of {cls.__name__}'s fields")
@@ -47,7 +47,7 @@ class BaseConfig:
 
     @classmethod
     def from_json(cls: type[T], text: str) -> T:
-        from ._errors import invalid
+        from .errors import invalid
 
         try:
             data = json.loads(text)
@@ -58,7 +58,7 @@ class BaseConfig:
 
 def config_or_fields(cls: type[T], config: T | None, fields: dict[str, Any]) -> T:
     """``config`` itself, or ``cls(**fields)`` when no config is given (an entry point accepting either)."""
-    from ._errors import invalid
+    from .errors import invalid
 
     if config is None:
         return cls(**fields)
@@ -72,7 +72,7 @@ def read_text_file(path: Any, *, argument: str, what: str) -> str:
     and the file (``what`` says what the file should be)."""
     from pathlib import Path
 
-    from ._errors import invalid
+    from .errors import invalid
 
     if not isinstance(path, (str, Path)) or not str(path):
         raise invalid(argument, path, f"the path of {what}")
@@ -98,7 +98,7 @@ def read_yaml(path: Any, *, argument: str, what: str, mapping: bool = False) -> 
     at the top (an empty file gives ``{}``)."""
     import yaml
 
-    from ._errors import invalid
+    from .errors import invalid
 
     text = read_text_file(path, argument=argument, what=what)
     try:
@@ -121,7 +121,7 @@ def read_yaml(path: Any, *, argument: str, what: str, mapping: bool = False) -> 
 
 def read_json(path: Any, *, argument: str, what: str, mapping: bool = False) -> Any:
     """The parsed content of the JSON file ``path``, with the same errors as :func:`read_yaml`."""
-    from ._errors import invalid
+    from .errors import invalid
 
     text = read_text_file(path, argument=argument, what=what)
     try:
@@ -139,7 +139,7 @@ def field(data: dict[str, Any], key: str, types: type | tuple[type, ...], *, sou
           required: bool = True, default: Any = None) -> Any:
     """``data[key]`` checked against ``types``; a missing or mistyped field is one error naming the file
     (``source``) and the field."""
-    from ._errors import invalid
+    from .errors import invalid
 
     if key not in data:
         if required:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .._errors import MissingDependencyError, invalid
-from .precision import INT8_FORMATS
+from .._core.errors import MissingDependencyError, invalid
+from ..quantization.precision import INT8_FORMATS
 
 # the library's argument names -> the flags that set them
 FLAGS = {"calib": "--calib", "calibration": "--calib", "samples": "--samples", "output": "--output", "keep_fp32": "--keep-fp32",
@@ -27,7 +27,7 @@ def _keep_fp32(text: str) -> int | str:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from .._cli_common import add_model_arguments, count, declare_flag_names, declare_outputs, number
+    from ._common import add_model_arguments, count, declare_flag_names, declare_outputs, number
 
     add_model_arguments(parser)
     parser.add_argument("--calib", default="photos",
@@ -51,9 +51,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    from .._cli_common import console, parse_shapes, refuse_arch_unless_weights
-    from ..models import resolve_model
-    from .calibration_data import CalibrationSource
+    from ..assets.models import resolve_model
+    from ..quantization.calibration_data import CalibrationSource
+    from ._common import console, parse_shapes, refuse_arch_unless_weights
 
     if not args.output and not args.report:
         raise invalid("--output/--report", None, "at least one of them")
@@ -83,12 +83,12 @@ def run_cli(args: argparse.Namespace) -> int:
     if examples is not None:
         source.check_examples(tuple(examples))
     calib = source.load(args.samples, tuple(examples[0].shape) if examples else shapes[0] if shapes else None)
-    from .onnx_static import check_runs
+    from ..quantization.onnx_static import check_runs
 
     check_runs(model, calib[:1], argument="calib")  # one sample: wrong shapes fail now, not mid-way
     out = console()
     if args.report:
-        from .report import quantization_report
+        from ..quantization.report import quantization_report
 
         report = quantization_report(model, calib[: min(len(calib), 32)])
         folder = Path(args.report)
@@ -99,7 +99,7 @@ def run_cli(args: argparse.Namespace) -> int:
     if args.output:
         import torch
 
-        from .onnx_static import quantize_static_onnx
+        from ..quantization.onnx_static import quantize_static_onnx
 
         with torch.no_grad():
             first = model(calib[:1])

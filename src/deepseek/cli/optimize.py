@@ -15,8 +15,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .._errors import invalid
-from .config import JUDGES, OBJECTIVES, ONNX_LOWERINGS, TARGET_LOWERINGS, TARGETS, OptimizeConfig
+from .._core.errors import invalid
+from ..optimize.config import JUDGES, OBJECTIVES, ONNX_LOWERINGS, TARGET_LOWERINGS, TARGETS, OptimizeConfig
 
 # the Python argument a library error names -> the flag the user typed
 FLAGS = {"max_accuracy_drop": "--max-accuracy-drop", "target": "--target", "objective": "--objective",
@@ -67,7 +67,7 @@ def _shapes_type(text: str) -> list[tuple[int, ...]]:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from .._cli_common import count, declare_flag_names, declare_outputs, number
+    from ._common import count, declare_flag_names, declare_outputs, number
 
     parser.add_argument("model", metavar="MODEL", nargs="?", help="a model file, an .onnx file or a built-in name "
                         "(with --recipe: optional, the recipe names its model)")
@@ -119,8 +119,8 @@ def _refuse_unused(args: argparse.Namespace, why: str, *dests: str) -> None:
 
 
 def _optimize_lm(args: argparse.Namespace) -> int:
-    from .._cli_common import console
-    from .lm import describe_lm, optimize_lm
+    from ..optimize.lm import describe_lm, optimize_lm
+    from ._common import console
 
     _refuse_unused(args, "for a language model (its candidates are weight-only int8/int4 and bfloat16)", "prune",
                    "lowerings", "inputs", "arch", "finetune_epochs", "calib_samples", "seed", "metric", "judge",
@@ -140,7 +140,7 @@ def _optimize_lm(args: argparse.Namespace) -> int:
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    from .._cli_common import console
+    from ._common import console
 
     if args.recipe:
         return _replay(args)
@@ -148,14 +148,14 @@ def run_cli(args: argparse.Namespace) -> int:
         raise invalid("MODEL", None, "a model file or built-in name (or --recipe)")
     if args.data is None:
         raise invalid("--data", None, "held-out data: photos, digits, mnist-5k, fashion-mnist or a folder with inputs.npy")
-    from .lm import is_causal_lm
+    from ..optimize.lm import is_causal_lm
 
     if is_causal_lm(args.model) or (Path(args.model) / "config.json").is_file():
         return _optimize_lm(args)
-    from ..models import resolve_model
-    from .data import check_data
-    from .report import check_new_folder
-    from .search import check_timeable, describe, optimize
+    from ..assets.models import resolve_model
+    from ..optimize.data import check_data
+    from ..optimize.report import check_new_folder
+    from ..optimize.search import check_timeable, describe, optimize
 
     # every flag, the output folder and the data checked before the model is loaded; unset flags take the config's
     # defaults (None in argparse, so that a language model or a recipe can refuse them when given)
@@ -186,7 +186,7 @@ def run_cli(args: argparse.Namespace) -> int:
               + (f"{best.latency_ms:.3f} ms, " if best.latency_ms is not None else "")
               + f"{best.size_bytes / 1e6:.2f} MB, {result.judge.describe(best.scores)}{timing}")
     if result.ranking:
-        from .ranking import summary_line
+        from ..optimize.ranking import summary_line
 
         out.print(f"finalists re-timed together: {summary_line(result.ranking)}")
     feasible = sum(c.feasible for c in result.candidates)
@@ -196,8 +196,8 @@ def run_cli(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from .._cli_common import console
-    from .replay import replay
+    from ..optimize.replay import replay
+    from ._common import console
 
     _refuse_unused(args, "with --recipe (the recipe names its data and its candidate)", "data", "prune", "lowerings",
                    "inputs", "arch", "finetune_epochs", "calib_samples", "seed", "metric", "judge", "min_sqnr")

@@ -1,0 +1,1 @@
+"""Private helpers every layer may use: errors, configs, atomic files, arrays and tensors, machine facts, progress, tables, timing."""
