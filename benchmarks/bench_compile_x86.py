@@ -32,7 +32,7 @@ import torchvision
 
 import deepseek
 from _common import add_smoke_flag, scratch_dir, write_results
-from deepseek.cli.compile import compile_model
+from deepseek.compile.pipeline import compile_model
 
 
 def session_seconds(path: Path, repeats: int = 5) -> float:

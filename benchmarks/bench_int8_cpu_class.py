@@ -34,10 +34,9 @@ import numpy as np
 import torch
 
 from _common import add_smoke_flag, scratch_dir, write_results
-from deepseek import assets
+from deepseek import assets, models
 from deepseek._core.agreement import fidelity
 from deepseek._core.machine import summary
-from deepseek.assets import models
 from deepseek.quantization import choose_precision, quantize_static_onnx
 from deepseek.quantization.sensitivity import sqnr_db
 from deepseek.runtime.onnx_export import export_onnx
@@ -79,7 +78,7 @@ def ort_default_static(fp32: Path, calibration: torch.Tensor, output: Path, weig
     """ONNX Runtime's quantize_static as its documentation shows it: QDQ, per channel, MinMax."""
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-    from deepseek.quantization import CalibrationReader
+    from deepseek.quantization.onnx_static import CalibrationReader
 
     reader = CalibrationReader.from_batches("input", [calibration[i: i + 8].numpy() for i in range(0, len(calibration), 8)])
     quantize_static(str(fp32), str(output), reader, quant_format=QuantFormat.QDQ, per_channel=True,

@@ -31,17 +31,11 @@ import torch
 
 import deepseek
 from _common import add_smoke_flag, scratch_dir, write_results
-from deepseek import assets
+from deepseek import assets, models
 from deepseek._core.machine import int8_fast_path, summary
-from deepseek.assets import models
 from deepseek.bench import measure
-from deepseek.quantization import (
-    CalibrationReader,
-    quantize_dynamic_onnx,
-    quantize_pt2e,
-    quantize_static_onnx,
-    sqnr_db,
-)
+from deepseek.quantization import quantize_dynamic_onnx, quantize_pt2e, quantize_static_onnx, sqnr_db
+from deepseek.quantization.onnx_static import CalibrationReader
 
 
 @dataclasses.dataclass(frozen=True)

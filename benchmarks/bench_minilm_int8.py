@@ -25,8 +25,8 @@ import torch
 import deepseek
 from _common import add_smoke_flag, scratch_dir, write_results
 from deepseek import assets
-from deepseek.assets.models import HiddenStates
 from deepseek.bench import measure
+from deepseek.models import HiddenStates
 from deepseek.quantization import quantize_dynamic_onnx
 
 SMOKE = {"max_length": 32, "samples": 160, "runs": 2}

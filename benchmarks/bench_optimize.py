@@ -351,9 +351,8 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from deepseek import assets
+    from deepseek import assets, models
     from deepseek._core import machine as _machine
-    from deepseek.assets import models
 
     threads = 1 if args.smoke else 2  # smoke: ONNX Runtime's spinning second thread only burns a shared core
     torch.set_num_threads(threads)

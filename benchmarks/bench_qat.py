@@ -17,7 +17,8 @@ import torch
 
 from _common import add_smoke_flag, write_results
 from deepseek import assets
-from deepseek.quantization import QATConfig, calibrate, convert, fake_quantizers
+from deepseek.quantization import QATConfig
+from deepseek.quantization.qat import calibrate, convert, fake_quantizers
 from deepseek.train import accuracy, fit_classifier
 
 SMOKE_TRAIN, SMOKE_TEST = 512, 256  # samples --smoke keeps (here and in bench_pruning.py)

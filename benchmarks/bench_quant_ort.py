@@ -23,9 +23,9 @@ from rich.console import Console
 
 import deepseek
 from _common import add_smoke_flag, scratch_dir, write_results
-from deepseek import assets
-from deepseek.assets import models
-from deepseek.quantization import CalibrationReader, quantize_static_onnx
+from deepseek import assets, models
+from deepseek.quantization import quantize_static_onnx
+from deepseek.quantization.onnx_static import CalibrationReader
 
 
 @dataclasses.dataclass(frozen=True)

@@ -48,7 +48,7 @@ def smoke_case(name: str) -> tuple[str, Any, tuple[Any, ...]]:
         return "resnet10", ResNet(BasicBlock, [1, 1, 1, 1], num_classes=10).eval(), (torch.randn(1, 3, 32, 32),)
     from transformers import BertConfig, BertModel
 
-    from deepseek.assets.models import HiddenStates
+    from deepseek.models import HiddenStates
 
     config = BertConfig(hidden_size=64, num_hidden_layers=1, num_attention_heads=2, intermediate_size=128,
                         vocab_size=1000, max_position_embeddings=64, attn_implementation="eager")

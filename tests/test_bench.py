@@ -189,7 +189,7 @@ def test_decoding_variants_are_skipped_for_a_model_that_does_not_generate():
 
 @pytest.mark.skipif(not deepseek.assets.available().get("smollm2"), reason="SmolLM2 asset not installed")
 def test_smollm2_builtin_is_our_causal_lm_on_real_weights_prompted_with_hamlet():
-    from deepseek.assets import models
+    from deepseek import models
     from deepseek.nn import DeepSeekForCausalLM
 
     spec = models.get("SmolLM2-135M")

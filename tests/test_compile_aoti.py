@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import deepseek
-from deepseek.cli.compile import compile_model
+from deepseek.compile.pipeline import compile_model
 
 
 class TinyNet(torch.nn.Module):

@@ -47,7 +47,7 @@ def test_bundle_runs_under_qemu_cortex_a72_and_matches_pytorch(tmp_path):
 
 @needs_toolchain
 def test_cli_compiles_a_pt2_for_arm64(tmp_path):
-    from deepseek.cli.compile import compile_model
+    from deepseek.compile.pipeline import compile_model
 
     torch.manual_seed(0)
     torch.export.save(torch.export.export(SmallNet().eval(), (torch.randn(1, 3, 32, 32),)), tmp_path / "net.pt2")
@@ -70,8 +70,8 @@ def test_missing_cross_compiler_says_what_to_install(tmp_path, monkeypatch):
 
 
 def test_bad_arm64_arguments(tmp_path):
-    from deepseek.cli.compile import compile_model
     from deepseek.compile.arm64 import build_arm64
+    from deepseek.compile.pipeline import compile_model
 
     with pytest.raises(InvalidArgumentError, match=r"^output"):
         build_arm64(SmallNet().eval(), (torch.randn(1, 3, 8, 8),), tmp_path / "m.onnx")

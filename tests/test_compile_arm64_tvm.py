@@ -9,7 +9,7 @@ import torch
 
 import deepseek
 from _arm64_nets import SmallNet
-from deepseek.cli.compile import compile_model
+from deepseek.compile.pipeline import compile_model
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("tvm")

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import deepseek
-from deepseek.cli.compile import compile_model
 from deepseek.compile.onnx_fp16 import FP16_MAX, convert_fp16
+from deepseek.compile.pipeline import compile_model
 
 
 class Scaler(torch.nn.Module):

@@ -118,7 +118,7 @@ def test_dimension_zero_that_is_not_a_batch_falls_back_to_static(tmp_path):
 def test_export_hugging_face_bert_and_gpt2(tmp_path):
     from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel
 
-    from deepseek.assets.models import HiddenStates, Logits
+    from deepseek.models import HiddenStates, Logits
 
     bert = HiddenStates(BertModel(BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
                                              intermediate_size=128), add_pooling_layer=False)).eval()
@@ -132,7 +132,7 @@ def test_export_hugging_face_bert_and_gpt2(tmp_path):
 
 def test_compile_x86_from_a_pt2(tmp_path):
     # a loaded .pt2's module refuses .eval(): compiling one used to fail before exporting
-    from deepseek.cli.compile import compile_model
+    from deepseek.compile.pipeline import compile_model
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.LazyLinear(4))
@@ -142,13 +142,17 @@ def test_compile_x86_from_a_pt2(tmp_path):
     result = compile_model(str(tmp_path / "m.pt2"), target_arch="x86_64", optimization_level=3,
                            output=str(tmp_path / "m.onnx"), inputs=[(1, 3, 8, 8)])
     assert result["max_abs_diff"] <= result["tolerance"]
+    assert (result.backend, result.target_arch, result.precision) == ("onnxruntime", "x86_64", "fp32")
+    assert result.size_bytes == (tmp_path / "m.onnx").stat().st_size and dict(result) == result.to_dict()
+    said = result.summary()  # what `deepseek compile` prints, from the result itself
+    assert said[0].startswith("backend: onnxruntime — ") and "ORT level all" in said[-1] and "max abs diff" in said[-1]
     got = deepseek.load(tmp_path / "m.onnx")(x)
     with torch.no_grad():
         np.testing.assert_allclose(got, model(x).numpy(), atol=1e-4, rtol=1e-4)
 
 
 def test_compile_x86_int8_calibrated_on_real_photos(tmp_path):
-    from deepseek.cli.compile import compile_model
+    from deepseek.compile.pipeline import compile_model
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 32, 3), torch.nn.ReLU(), torch.nn.Conv2d(32, 64, 3), torch.nn.ReLU(),
@@ -160,6 +164,8 @@ def test_compile_x86_int8_calibrated_on_real_photos(tmp_path):
     low, high = result["int8_agreement_interval"]  # 8 samples: the figure is loose, and the report says how loose
     assert low <= result["int8_agreement"] <= high and high - low > 0.25
     assert result["size_bytes"] < result["fp32_size_bytes"]
+    said = result.summary()
+    assert "(INT8, " in said[1] and "95 % interval" in said[1] and said[2] == result["int8_summary"]
     ops = {n.op_type for n in onnx.load(str(tmp_path / "q.onnx")).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
     with pytest.raises(deepseek.InvalidArgumentError, match=r"^quantize"):
@@ -170,7 +176,7 @@ def test_compile_x86_int8_calibrated_on_real_photos(tmp_path):
 def test_compile_with_prune_recipe(tmp_path):
     import torchvision
 
-    from deepseek.cli.compile import compile_model
+    from deepseek.compile.pipeline import compile_model
 
     torch.manual_seed(0)
     model = torchvision.models.resnet18().eval()

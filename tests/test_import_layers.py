@@ -2,7 +2,7 @@
 import only from its own layer or the ones below it. Lowest first:
 
 _core (private helpers: errors, config, atomic IO, tensors, machine facts, progress, tables, timing)
-  <- runtime, graph, nn  <- assets (named weights and data, and the model registry ``assets.models``)
+  <- assets (named offline weights and data)  <- runtime, graph, nn  <- models (the model registry and resolver)
   <- quantization, pruning, train  <- compile  <- bench, evaluation  <- optimize, tune  <- serve, demo
   <- the command line (``cli``: parse, call one library function, print; ``__main__``) and the package's public
   verbs (``__init__``).
@@ -17,8 +17,9 @@ from test_import_cycles import ROOT, _file_imports
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("_core", "__version__"),
-    ("runtime", "graph", "nn"),
     ("assets",),
+    ("runtime", "graph", "nn"),
+    ("models",),
     ("quantization", "pruning", "train"),
     ("compile",),
     ("bench", "evaluation"),

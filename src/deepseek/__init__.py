@@ -38,10 +38,10 @@ _LAZY = {
     "DeepSeekModel": ("deepseek.nn", "DeepSeekModel"),
     "DeepSeekForCausalLM": ("deepseek.nn", "DeepSeekForCausalLM"),
 }
-# public subpackages, imported on first use; ``amp`` and ``models`` keep their short spellings
-_SUBMODULES = {name: f"deepseek.{name}" for name in ("assets", "runtime", "compile", "bench", "graph", "nn", "optimize",
-                                                     "quantization", "train", "tune")}
-_SUBMODULES.update(amp="deepseek.train.amp", models="deepseek.assets.models")
+# public subpackages, imported on first use; ``amp`` keeps its short spelling
+_SUBMODULES = {name: f"deepseek.{name}" for name in ("assets", "runtime", "compile", "bench", "graph", "models", "nn",
+                                                     "optimize", "quantization", "train", "tune")}
+_SUBMODULES["amp"] = "deepseek.train.amp"
 
 __all__ = [
     "ArtifactError",
@@ -96,8 +96,7 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import assets, bench, compile, graph, nn, optimize, quantization, runtime, train, tune
-    from .assets import models
+    from . import assets, bench, compile, graph, models, nn, optimize, quantization, runtime, train, tune
     from .bench import BenchmarkResult, benchmark
     from .bench.doctor import doctor
     from .bench.profile import profile

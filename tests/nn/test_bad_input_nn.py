@@ -11,8 +11,8 @@ import pytest
 from _refusals import refused
 from deepseek import ArtifactError, InvalidArgumentError
 from deepseek.cli import _run
-from deepseek.cli.convert import convert, shard_size_bytes
-from deepseek.nn.convert import check_llama_source, load_llama
+from deepseek.nn.convert import check_llama_source, load_llama, shard_size_bytes
+from deepseek.nn.convert import convert_checkpoint as convert
 
 LLAMA = {"model_type": "llama", "vocab_size": 64, "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
          "num_attention_heads": 2, "num_key_value_heads": 1}

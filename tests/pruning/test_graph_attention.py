@@ -33,7 +33,7 @@ def test_hugging_face_bert_head_width_and_ffn_shrink_hidden_size_stays(tmp_path)
         out = model(*x)
     assert out.last_hidden_state.shape == ref.last_hidden_state.shape and out.pooler_output.shape == ref.pooler_output.shape
     assert encoder.encoder.layer[0].attention.self.query.out_features == 384  # the original is untouched
-    from deepseek.assets.models import HiddenStates
+    from deepseek.models import HiddenStates
 
     path = deepseek.export_onnx(HiddenStates(model).eval(), x, tmp_path / "bert_pruned.onnx",
                                 input_names=["input_ids", "attention_mask"]).path

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from deepseek.quantization import FakeQuantize, QuantSpec, fake_quantize, lsq_fake_quantize
+from deepseek.quantization.fake_quant import FakeQuantize, fake_quantize, lsq_fake_quantize
+from deepseek.quantization.spec import QuantSpec
 
 
 def test_fake_quantize_rounds_onto_the_grid():

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 import deepseek
-from deepseek.quantization import OBSERVERS, QuantSpec, make_observer, qparams_from_range
-from deepseek.quantization.observers import fake_quant_values
+from deepseek.quantization.observers import fake_quant_values, make_observer, qparams_from_range
+from deepseek.quantization.spec import OBSERVERS, QuantSpec
 
 
 def sqnr(ref, out):
@@ -109,7 +109,8 @@ def test_unobserved_qparams_raise():
 
 
 def test_histogram_ignores_exact_zeros_and_falls_back_to_range_on_few_values():
-    from deepseek.quantization import QuantSpec, make_observer
+    from deepseek.quantization.observers import make_observer
+    from deepseek.quantization.spec import QuantSpec
 
     relu = torch.relu(torch.randn(200_000, generator=torch.Generator().manual_seed(0)))
     obs = make_observer(QuantSpec(8, symmetric=False, observer="histogram"))

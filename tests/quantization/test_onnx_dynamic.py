@@ -12,7 +12,7 @@ from deepseek.quantization import quantize_dynamic_onnx
 def bert_onnx(tmp_path_factory):
     from transformers import BertConfig, BertModel
 
-    from deepseek.assets.models import HiddenStates
+    from deepseek.models import HiddenStates
 
     torch.manual_seed(0)
     model = HiddenStates(BertModel(BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2,

@@ -5,8 +5,15 @@ from safetensors.torch import load_file, save_file
 
 import deepseek
 from deepseek import assets
-from deepseek.quantization import QATConfig, calibrate, convert, fake_quantizers, fold_batchnorm
-from deepseek.quantization.qat import QATConv2d, QATLinear
+from deepseek.quantization import QATConfig
+from deepseek.quantization.qat import (
+    QATConv2d,
+    QATLinear,
+    calibrate,
+    convert,
+    fake_quantizers,
+    fold_batchnorm,
+)
 from deepseek.train import accuracy, fit_classifier
 
 

@@ -91,3 +91,24 @@ def test_calibration_sources(tmp_path):
     assert load_calibration(str(tmp_path), 2, (1, 3, 96, 96)).shape == (2, 3, 96, 96)
     with pytest.raises(deepseek.InvalidArgumentError, match=r"^calib"):
         load_calibration(str(tmp_path / "missing"), 4, None)
+
+
+def test_quantize_model_is_the_command_from_python(tmp_path):
+    """What `deepseek quantize` writes, as one library call; what it refuses names the Python argument."""
+    import torchvision
+
+    from deepseek import InvalidArgumentError
+    from deepseek.quantization.workflow import quantize_model
+
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet18().state_dict(), tmp_path / "r18.pth")
+    with pytest.raises(InvalidArgumentError, match=r"^output: "):
+        quantize_model(tmp_path / "r18.pth", arch="torchvision:resnet18")
+    with pytest.raises(InvalidArgumentError, match=r"^keep_fp32: "):
+        quantize_model(tmp_path / "r18.pth", arch="torchvision:resnet18", report=tmp_path / "rep", keep_fp32=2)
+    with pytest.raises(InvalidArgumentError, match=r"^arch: "):
+        quantize_model("resnet18", arch="torchvision:resnet18", output=tmp_path / "q.onnx")
+    done = quantize_model(tmp_path / "r18.pth", arch="torchvision:resnet18", samples=32, inputs=[(1, 3, 64, 64)],
+                          output=tmp_path / "q.onnx")
+    assert done.report is None and done.result.path == tmp_path / "q.onnx" and (tmp_path / "q.onnx").is_file()
+    assert done.result.held_out is not None and done.summary()[-1] == done.result.summary()

@@ -61,7 +61,13 @@ def config_or_fields(cls: type[T], config: T | None, fields: dict[str, Any]) -> 
     from .errors import invalid
 
     if config is None:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise invalid(unknown[0], fields[unknown[0]], f"a field of {cls.__name__}: one of {sorted(known)}")
         return cls(**fields)
+    if not isinstance(config, cls):
+        raise invalid("config", type(config).__name__, f"a {cls.__name__}")
     if fields:
         raise invalid("kwargs", sorted(fields), "either a config or keyword fields, not both")
     return config

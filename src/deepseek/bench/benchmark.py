@@ -188,7 +188,7 @@ def _check_model_argument(model: Any) -> None:
     if isinstance(model, Path) or (isinstance(model, str) and Path(model).exists()):
         check_model_file(Path(model))
     elif isinstance(model, str):
-        from ..assets import models
+        from .. import models
 
         models.resolve_name(model)
     elif not hasattr(model, "parameters"):
@@ -333,7 +333,7 @@ def benchmark(
 
 def _resolve(model: Any, inputs: Any, arch: str | None, trust_pickle: bool) -> tuple[dict[str, Any], tuple[Any, ...], dict[str, Any], list[str] | None]:
     """→ (source description, example inputs, model info, input names)."""
-    from ..assets import models
+    from .. import models
 
     if isinstance(model, str) and not Path(model).exists():
         spec = models.get(model)

@@ -182,9 +182,9 @@ def _check_onnx_inputs(path: Path, batch: tuple[Any, ...]) -> None:
 
 
 def _resolve(model: Any, inputs: Any, arch: str | None, trust_pickle: bool) -> tuple[Any, tuple[Any, ...] | None, list[str] | None, str]:
+    from .. import models
     from .._core.tensors import as_input_tuple
-    from ..assets import models
-    from ..assets.models import resolve_model
+    from ..models import resolve_model
 
     if isinstance(model, str) and not Path(model).exists():
         spec = models.get(model)

@@ -7,8 +7,8 @@ import argparse
 from pathlib import Path
 
 from .._core.errors import invalid
-from ..assets.models import resolve_model
 from ..compile.pipeline import BACKENDS, PRECISIONS, TARGETS, CompileRecipe, compile_model
+from ..models import resolve_model
 from ._common import (
     add_model_arguments,
     console,
@@ -20,7 +20,7 @@ from ._common import (
     refuse_arch_unless_weights,
 )
 
-__all__ = ["compile_model", "configure_compile_parser", "configure_export_parser", "run_compile_cli",
+__all__ = ["configure_compile_parser", "configure_export_parser", "run_compile_cli",
            "run_export_cli"]
 
 # the library's argument names -> the flags that set them
@@ -134,62 +134,7 @@ def run_compile_cli(args: argparse.Namespace) -> int:
                            trust_pickle=args.trust_pickle, quantize=args.quantize, calib=args.calib,
                            samples=args.samples, prune=args.prune, backend=args.backend, precision=args.precision)
     out = console()
-    if result.get("pruned"):
-        p = result["pruned"]
-        out.print(f"[yellow]pruned[/] {p['ratio']:.0%} of channels: parameters {p['param_ratio']:.0%}, MACs {p['mac_ratio']:.0%} "
-                  "of the original, not fine-tuned — expect accuracy to drop")
-    out.print(f"[bold]backend[/]: {result['backend']} — {result['why']}")
-    if result["backend"] == "inductor":
-        check = (f"top-1 agreement with FP32 PyTorch {result['int8_agreement']:.0%} on {result['checked_samples']} held-out "
-                 "samples; " if result["precision"] == "int8" else "")
-        out.print(f"[green]wrote[/] {result['output']} ({result['precision'].upper()}, {result['size_bytes'] / 1e6:.1f} MB, "
-                  f"compiled in {result['compile_s']:.0f} s); {check}verified against the "
-                  f"{'PT2E reference graph' if result['precision'] == 'int8' else 'source model'}: max abs diff "
-                  f"{result['max_abs_diff']:.2e} (tolerance {result['tolerance']:.2e})")
-        return 0
-    if result["backend"] == "openvino":
-        if result["precision"] == "int8":
-            check = (f"top-1 agreement with FP32 PyTorch {result['int8_agreement']:.0%}"
-                     if result["int8_agreement"] is not None else
-                     f"first output's SQNR against FP32 PyTorch {result['int8_sqnr_db']:.1f} dB")
-        else:
-            check = (f"verified against the source model: max abs diff {result['max_abs_diff']:.2e} (tolerance "
-                     f"{result['tolerance']:.2e})")
-        out.print(f"[green]wrote[/] {result['output']} and its .bin ({result['precision'].upper()}, "
-                  f"{result['size_bytes'] / 1e6:.1f} MB); {check}"
-                  + (f" on {result['checked_samples']} held-out samples" if result["precision"] == "int8" else ""))
-        return 0
-    if result["target_arch"] == "x86_64" and result.get("precision") == "int8":
-        low, high = result.get("int8_agreement_interval") or (None, None)
-        check = (f"top-1 agreement with FP32 PyTorch {result['int8_agreement']:.0%} (95 % interval {low:.0%}-{high:.0%})"
-                 if result["int8_agreement"] is not None else
-                 f"first output's SQNR against FP32 PyTorch {result['int8_sqnr_db']:.1f} dB")
-        out.print(f"[green]wrote[/] {result['output']} (INT8, {result['size_bytes'] / 1e6:.1f} MB, FP32 "
-                  f"{result['fp32_size_bytes'] / 1e6:.1f} MB); {check} on {result['checked_samples']} held-out samples")
-        out.print(result["int8_summary"], style="bold red" if result["below_floor"] else None, markup=False)
-        return 0
-    if result["target_arch"] == "arm64":
-        check = (f"verified under {result['verified_under']} against {result.get('reference', 'PyTorch')}: max abs diff "
-                 f"{result['max_abs_diff']:.2e} "
-                 f"(tolerance {result['tolerance']:.2e})" if result["verified_under"] else
-                 "[yellow]NOT verified[/]: install qemu-user to run it under emulation")
-        if result["precision"] == "int8" and result["verified_under"]:
-            check = (f"verified under {result['verified_under']}: top-1 agreement with FP32 PyTorch "
-                     f"{result['int8_agreement']:.0%} on {result['checked_samples']} held-out samples, "
-                     f"max abs diff {result['max_abs_diff']:.3g}")
-        out.print(f"[green]wrote[/] {result['output']} and {result['bundle']}/ ({result['precision']} program "
-                  f"{result['program_bytes'] / 1e6:.1f} MB, runtime libraries, C header, example runner); {check}")
-        return 0
-    if result.get("precision") == "int8-dynamic":
-        out.print(f"[green]wrote[/] {result['output']} (dynamic INT8, {result['size_bytes'] / 1e6:.1f} MB); export "
-                  f"verified against the source model: max abs diff {result['export_max_abs_diff']:.2e} (tolerance "
-                  f"{result['export_tolerance']:.2e}); INT8 output max abs diff {result['max_abs_diff']:.3g} — judge "
-                  "its accuracy on held-out data (deepseek evaluate, deepseek optimize)")
-        return 0
-    fp16 = (f", FP16: {result['fp16_nodes']} nodes, {len(result['kept_fp32'])} kept FP32"
-            if result.get("precision") == "fp16" else "")
-    out.print(
-        f"[green]wrote[/] {result['output']} ({result['size_bytes'] / 1e6:.1f} MB, ORT level {result['ort_level']}{fp16}); "
-        f"verified against the source model: max abs diff {result['max_abs_diff']:.2e} (tolerance {result['tolerance']:.2e})"
-    )
+    for line in result.summary():
+        below = result.below_floor and line == result.get("int8_summary")
+        out.print(line, style="bold red" if below else None, markup=False, highlight=False)
     return 0

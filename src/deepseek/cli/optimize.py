@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from .._core.errors import invalid
@@ -150,12 +149,9 @@ def run_cli(args: argparse.Namespace) -> int:
         raise invalid("--data", None, "held-out data: photos, digits, mnist-5k, fashion-mnist or a folder with inputs.npy")
     from ..optimize.lm import is_causal_lm
 
-    if is_causal_lm(args.model) or (Path(args.model) / "config.json").is_file():
+    if is_causal_lm(args.model):
         return _optimize_lm(args)
-    from ..assets.models import resolve_model
-    from ..optimize.data import check_data
-    from ..optimize.report import check_new_folder
-    from ..optimize.search import check_timeable, describe, optimize
+    from ..optimize.search import describe, optimize
 
     # every flag, the output folder and the data checked before the model is loaded; unset flags take the config's
     # defaults (None in argparse, so that a language model or a recipe can refuse them when given)
@@ -168,16 +164,9 @@ def run_cli(args: argparse.Namespace) -> int:
     cfg = OptimizeConfig(target=args.target, data=args.data, max_accuracy_drop=args.max_accuracy_drop,
                          objective=args.objective, trials=args.trials, lowerings=args.lowerings or (),
                          prune_ratios=args.prune or (), **given)
-    check_timeable(cfg)
-    check_new_folder(args.output, inputs=[p for p in (args.model, args.data) if Path(p).exists()])
-    check_data(cfg.data, cfg.calib_samples, class_labels=cfg.metric is None and cfg.judge != "fidelity")
     if args.model.lower().endswith(".onnx"):
         _refuse_unused(args, "for an ONNX file (its graph names its inputs and architecture)", "inputs", "arch")
-        result = optimize(args.model, config=cfg, output=args.output, progress=not args.quiet)
-    else:
-        module, examples, _, _ = resolve_model(args.model, args.inputs, arch=args.arch)
-        result = optimize(module, examples, config=cfg, output=args.output, progress=not args.quiet,
-                          model_source=args.model)
+    result = optimize(args.model, args.inputs, arch=args.arch, config=cfg, output=args.output, progress=not args.quiet)
     out = console()
     best, base = result.best, result.baseline
     timing = (f"; FP32 baseline {base.latency_ms:.3f} ms: {result.speedup:.2f}x" if result.speedup else

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import copy
 from pathlib import Path
 
-from .._core.errors import InvalidArgumentError, invalid
+from .._core.errors import InvalidArgumentError
 from ..pruning.structured import IMPORTANCES
 
-OUTPUT_SUFFIXES = (".onnx", ".pt2")
-# library argument -> the flag a user of the command line wrote
-FLAGS = {"ignore": "--ignore", "ratio": "--ratio", "round_to": "--round-to", "steps": "--steps",
-         "importance": "--importance", "example_inputs": "--inputs"}
+OUTPUT_SUFFIXES = (".onnx", ".pt2")  # as deepseek.pruning.workflow (not imported here: --help stays fast)
 
 
 def _pattern(text: str) -> str:
@@ -33,7 +29,7 @@ def _output(text: str) -> str:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from ._common import add_model_arguments, count, declare_outputs, number
+    from ._common import add_model_arguments, count, declare_flag_names, declare_outputs, number
 
     add_model_arguments(parser)
     parser.add_argument("--ratio", type=number(above=0, below=1), default=0.5, help="fraction of channels to remove (0 < r < 1)")
@@ -48,60 +44,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", default=None, type=_output,
                         help="write the pruned model: .onnx (verified) or .pt2 (torch.export)")
     declare_outputs(parser, "output")
+    declare_flag_names(parser, {"example_inputs": "--inputs", "source": "MODEL"})
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    try:
-        return _run(args)
-    except InvalidArgumentError as e:  # the library names its Python argument: say the flag the user wrote
-        argument, sep, rest = str(e).partition(": ")
-        if sep and argument in FLAGS:
-            raise InvalidArgumentError(f"{FLAGS[argument]}: {rest}") from e
-        raise
-
-
-def _run(args: argparse.Namespace) -> int:
-    import torch
-
-    from .._core.atomic import atomic_path, check_output
-    from .._core.timing import measure
-    from ..assets.models import resolve_model
-    from ..pruning.structured import prune_channels
+    from ..pruning.workflow import prune_model
     from ._common import console, parse_shapes
 
-    if args.output:  # also when run_cli is called without the command line's checks
-        check_output(args.output, argument="--output", inputs=[args.model])
-    model, examples, names, label = resolve_model(args.model, parse_shapes(args.inputs), arch=args.arch,
-                                                  trust_pickle=args.trust_pickle)
-    if not isinstance(model, torch.nn.Module):
-        raise invalid("model", args.model, "a PyTorch model (built-in name, .pt2, TorchScript, or state_dict with --arch); "
-                                          "an ONNX graph cannot be pruned structurally")
-    if examples is None:
-        raise invalid("--inputs", None, "the input shape(s), e.g. --inputs 1x3x224x224")
-    dense = copy.deepcopy(model).eval()
-    result = prune_channels(model, args.ratio, examples, importance=args.importance, steps=args.steps,
-                            round_to=args.round_to, ignore=tuple(args.ignore), inplace=True)
-    out = console()
-    out.print(str(result))
-    with torch.no_grad():
-        before = measure(lambda: dense(*examples), warmup=2, runs=args.runs).median_ms
-        after = measure(lambda: model(*examples), warmup=2, runs=args.runs).median_ms
-    out.print(f"eager latency (median of {args.runs}, this machine): dense {before:.2f} ms, pruned {after:.2f} ms "
-              f"→ {before / after:.2f}x")
-    if args.output:
-        path = Path(args.output)
-        if path.suffix.lower() == ".onnx":
-            from ..runtime.onnx_export import export_onnx
-
-            written = export_onnx(model, examples, path, input_names=names).path  # verified against PyTorch
-        else:
-            try:
-                exported = torch.export.export(model, examples)
-            except Exception as e:  # the pruned model runs in eager mode; torch.export could not capture it
-                raise invalid("--output", str(path), f"a .onnx file: torch.export cannot capture the pruned "
-                                                    f"{type(model).__name__} ({type(e).__name__}: {str(e)[:200]})") from e
-            with atomic_path(path) as tmp:
-                torch.export.save(exported, tmp)
-            written = path
-        out.print(f"[green]wrote[/] {written} (pruned {label})")
+    done = prune_model(args.model, args.ratio, inputs=parse_shapes(args.inputs), arch=args.arch,
+                       trust_pickle=args.trust_pickle, importance=args.importance, steps=args.steps,
+                       round_to=args.round_to, ignore=args.ignore, runs=args.runs, output=args.output)
+    for line in done.summary():
+        console().print(line, markup=False, highlight=False)
     return 0

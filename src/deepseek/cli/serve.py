@@ -9,8 +9,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,10 +16,7 @@ from typing import Any
 from .._core.errors import invalid
 
 ACTIONS = ("alert-rules", "status", "bench")
-REPOSITORY_ENV = "DEEPSEEK_SERVE_REPOSITORY"
-
-
-MAX_WORKERS = 256
+MAX_WORKERS = 256  # as deepseek.serve.server (not imported here: --help stays fast)
 MAX_POLL_S = 86400.0
 MAX_CONCURRENCY = 4096
 
@@ -58,7 +53,7 @@ def _concurrency(text: str) -> list[int]:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from ._common import count, declare_outputs, number, port
+    from ._common import count, declare_flag_names, declare_outputs, number, port
 
     def bounded(minimum: int, maximum: int) -> Any:
         check = count(minimum)
@@ -93,6 +88,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rows", type=count(), default=None, help="bench: rows per request (1)")
     parser.add_argument("--json", default=None, metavar="FILE", help="bench: write the results as JSON")
     declare_outputs(parser, "output", "grafana", "json")
+    declare_flag_names(parser, {"repository": "MODEL_REPO", "url": "URL"})
 
 
 def run_cli(args: argparse.Namespace) -> int:
@@ -138,63 +134,20 @@ def _alert_rules(args: argparse.Namespace) -> int:
     return 0
 
 
-def server_url(text: str, argument: str = "URL") -> str:
-    """``http://host:port`` from a URL or ``host:port`` given on the command line (no trailing slash)."""
-    from urllib.parse import urlsplit
-
-    url = text if "://" in text else f"http://{text}"
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise invalid(argument, text, f"a server URL such as http://127.0.0.1:8000 ({exc})") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in text) or \
-            (port is not None and not 1 <= port <= 65535):
-        raise invalid(argument, text, "a server URL such as http://127.0.0.1:8000")
-    return url.rstrip("/")
-
-
 def _status(args: argparse.Namespace) -> int:
-    import urllib.error
-    import urllib.request
+    from .._core.table import Table
+    from ..serve.server import status
+    from ._common import console
 
     if not args.url:
         raise invalid("URL", None, "the server's address, e.g. deepseek serve status http://127.0.0.1:8000")
-    base = server_url(args.url)
-
-    def call(path: str, method: str = "GET") -> Any:
-        req = urllib.request.Request(base + path, method=method, data=b"" if method == "POST" else None)
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return json.loads(resp.read())
-
-    expected = "a running deepseek/KServe v2 server"
-    try:
-        live = call("/v2/health/live")
-        index = call("/v2/repository/index", "POST")
-    except (urllib.error.URLError, OSError, ValueError, OverflowError) as exc:
-        raise invalid("URL", args.url, f"{expected} ({' '.join(str(exc).split())})") from None
-    if not isinstance(live, dict) or not isinstance(index, list) or not all(
-            isinstance(r, dict) and all(isinstance(r.get(k), str) for k in ("name", "version", "state", "reason"))
-            for r in index):
-        raise invalid("URL", args.url, f"{expected} (its /v2/health/live or /v2/repository/index answer is not v2)")
-    from .._core.table import Table
-    from ._common import console
-
-    table = Table(title=f"{base}: live={live.get('live')}", title_justify="left")
+    found = status(args.url)
+    table = Table(title=f"{found['url']}: live={found['live']}", title_justify="left")
     for col in ("model", "version", "state", "traffic", "reason"):
         table.add_column(col)
-    weights: dict[str, dict[str, Any]] = {}
-    for row in index:
-        if row["name"] not in weights:
-            try:
-                answer = call(f"/v2/models/{urllib.request.quote(row['name'], safe='')}/traffic")
-                weights[row["name"]] = answer["weights"] if isinstance(answer, dict) and isinstance(
-                    answer.get("weights"), dict) else {}
-            except (urllib.error.URLError, OSError, ValueError, OverflowError):
-                weights[row["name"]] = {}
-        share = weights[row["name"]].get(row["version"])
-        shown = f"{share:.0%}" if isinstance(share, (int, float)) and not isinstance(share, bool) else ""
-        table.add_row(row["name"], row["version"], row["state"], shown, row["reason"])
+    for row in found["models"]:
+        share = "" if row["traffic"] is None else f"{row['traffic']:.0%}"
+        table.add_row(row["name"], row["version"], row["state"], share, row["reason"])
     console().print(table)
     return 0
 
@@ -206,11 +159,10 @@ def _bench(args: argparse.Namespace) -> int:
     if not args.url:
         raise invalid("URL|MODEL_REPO", None, "a server URL or a model repository folder")
     levels = args.concurrency
-    if Path(args.url).is_dir():
-        from ..serve.router import ModelRouter
+    from ..serve.server import check_repository, server_url
 
-        if not ModelRouter(args.url, load=False)._scan():
-            raise invalid("URL|MODEL_REPO", args.url, "a model repository: a folder of <model>/<version>/ folders")
+    if Path(args.url).is_dir():
+        check_repository(args.url, argument="URL|MODEL_REPO")
     else:
         server_url(args.url, "URL|MODEL_REPO")
     with served(args.url) as url:
@@ -225,163 +177,33 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    repository = Path(args.target)
-    if not repository.is_dir():
+    from urllib.parse import urlsplit
+
+    from ..serve.server import run
+
+    if not Path(args.target).is_dir():
         raise invalid("MODEL_REPO", args.target, f"a folder of <model>/<version>/ folders, or one of {list(ACTIONS)}")
-    if args.metrics_port is not None and args.metrics_port == args.port and args.port != 0:
-        raise invalid("--metrics-port", args.metrics_port, f"a port other than --port ({args.port})")
-    from ..serve.router import ModelRouter
 
-    if not ModelRouter(repository, load=False)._scan() and not args.poll:
-        raise invalid("MODEL_REPO", args.target, "a folder holding <model>/<version>/ folders (it holds none; "
-                      "--poll SECONDS waits for them)")
-    # every address is taken before any model is loaded: a port in use or a bad host fails at once
-    sock = _listen(args.host, args.port, "--port")
-    metrics_sock = _listen(args.host, args.metrics_port, "--metrics-port") if args.metrics_port is not None else None
-    args.port = sock.getsockname()[1]
-    if metrics_sock is not None:
-        args.metrics_port = metrics_sock.getsockname()[1]
-    import uvicorn
+    def ready(router: Any, url: str, metrics_url: str | None) -> None:
+        if router is None:
+            also = f", also on port {urlsplit(metrics_url).port}" if metrics_url else ""
+            print(f"serving {args.target} on {url} with {args.workers} workers (KServe v2; /metrics{also})", flush=True)
+        else:
+            _print_served(router, url, metrics_url)
 
-    if args.workers > 1:
-        sock.close()  # uvicorn's supervisor binds it again for its workers
-        if metrics_sock is not None:
-            metrics_sock.close()
-        return _serve_workers(repository, args)
-    router = _load(repository, progress=True)
-    if args.poll:
-        router.watch(args.poll)
-    if metrics_sock is not None:
-        _metrics_server(metrics_sock, lambda: router.metrics.render())
-    from ..serve.app import create_app
-
-    _print_served(router, args)
-    config = uvicorn.Config(create_app(router), log_level="warning", loop="auto", http="auto")
-    try:
-        uvicorn.Server(config).run(sockets=[sock])
-    finally:
-        router.close()
+    run(args.target, host=args.host, port=args.port, metrics_port=args.metrics_port, workers=args.workers,
+        poll=args.poll, progress=True, on_ready=ready)
     return 0
 
 
-def _listen(host: str, port: int, flag: str) -> Any:
-    """A socket bound to ``host:port`` and listening (port 0: a free one), or an error naming the flag."""
-    import socket
+def _print_served(router: Any, url: str, metrics_url: str | None) -> None:
+    from urllib.parse import urlsplit
 
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except (OSError, UnicodeError) as exc:
-        raise invalid("--host", host, f"an address of this machine ({exc})") from None
-    family, kind, proto, _, address = infos[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(2048)
-    except OSError as exc:
-        sock.close()
-        reason = exc.strerror or str(exc)
-        if exc.errno in (98, 48, 13, 10048):  # in use, or a privileged port
-            raise invalid(flag, port, f"a port free to listen on at {host} ({reason})") from None
-        raise invalid("--host", host, f"an address of this machine to listen on ({reason})") from None
-    sock.set_inheritable(True)
-    return sock
-
-
-def _serve_workers(repository: Path, args: argparse.Namespace) -> int:
-    """``--workers N``: N processes on one port, each loading the repository; their metrics are summed from files
-    in a private folder (prometheus-client's multiprocess mode), served by every worker and on ``--metrics-port``
-    by this supervisor."""
-    import shutil
-    import tempfile
-
-    import uvicorn
-
-    from ..serve.metrics import MULTIPROCESS_ENV
-
-    metrics_dir = tempfile.mkdtemp(prefix="deepseek-serve-metrics-")
-    os.environ[MULTIPROCESS_ENV] = metrics_dir
-    os.environ[REPOSITORY_ENV] = str(repository.resolve())
-    if args.poll:
-        os.environ[REPOSITORY_ENV + "_POLL"] = str(args.poll)
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    also = f", also on port {args.metrics_port}" if args.metrics_port is not None else ""
-    print(f"serving {repository} on http://{host}:{args.port} with {args.workers} workers (KServe v2; /metrics{also})",
-          flush=True)
-    try:
-        if args.metrics_port is not None:
-            from ..serve.metrics import render_multiprocess
-
-            _metrics_server(_listen(args.host, args.metrics_port, "--metrics-port"), render_multiprocess)
-        uvicorn.run("deepseek.cli.serve:app_from_environment", factory=True, host=args.host, port=args.port,
-                    workers=args.workers, log_level="warning", loop="auto", http="auto")
-    finally:
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-    return 0
-
-
-def _metrics_server(sock: Any, render: Any) -> None:
-    """Prometheus text (``render()``) at http://host:port/metrics on the listening socket ``sock``, from a thread."""
-    import http.server
-    import socketserver
-    import threading
-
-    class _Metrics(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = render()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-        daemon_threads = True
-
-    server = _Server(sock.getsockname()[:2], _Metrics, bind_and_activate=False)
-    server.socket.close()
-    server.socket = sock
-    threading.Thread(target=server.serve_forever, name="deepseek-metrics-http", daemon=True).start()
-
-
-def app_from_environment() -> Any:
-    """The app of one ``--workers`` process (uvicorn's factory)."""
-    from ..serve.app import create_app
-
-    router = _load(Path(os.environ[REPOSITORY_ENV]), progress=False)
-    poll = os.environ.get(REPOSITORY_ENV + "_POLL")
-    if poll:
-        router.watch(float(poll))
-    return create_app(router)
-
-
-def _load(repository: Path, progress: bool) -> Any:
-    from ..serve.router import ModelRouter
-
-    router = ModelRouter(repository, load=False)
-    versions = sum(1 for rows in router._scan().values() for _ in rows)
-    if not progress:
-        router.load_repository()
-        return router
-    from .._core.progress import progress as bar_context
-
-    with bar_context(transient=True) as bar:
-        task = bar.add_task("loading models", total=versions)
-        router.load_repository(progress=lambda name, version: bar.update(task, advance=1,
-                                                                         description=f"loaded {name}/{version}"))
-    return router
-
-
-def _print_served(router: Any, args: argparse.Namespace) -> None:
     from .._core.table import Table
     from ._common import console
 
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    metrics = f"; /metrics, also on port {args.metrics_port}" if args.metrics_port is not None else "; /metrics"
-    table = Table(title=f"serving on http://{host}:{args.port} (KServe v2{metrics})", title_justify="left")
+    metrics = f"; /metrics, also on port {urlsplit(metrics_url).port}" if metrics_url else "; /metrics"
+    table = Table(title=f"serving on {url} (KServe v2{metrics})", title_justify="left")
     for col in ("model", "version", "state", "default", "traffic", "batch", "reason"):
         table.add_column(col)
     for row in router.index():

@@ -15,8 +15,9 @@ from .aoti import AotiPackage, build_aoti
 from .arm64 import Arm64Bundle, build_arm64
 from .arm64_tvm import build_arm64_tvm
 from .pipeline import CompileRecipe, build
+from .result import CompileResult
 
-__all__ = ["AotiPackage", "Arm64Bundle", "CompileRecipe", "ExportResult", "build", "build_aoti", "build_arm64",
+__all__ = ["AotiPackage", "Arm64Bundle", "CompileRecipe", "CompileResult", "ExportResult", "build", "build_aoti", "build_arm64",
            "build_arm64_tvm", "export_onnx", "onnx_module_scopes", "verify_onnx"]
 
 
@@ -24,7 +25,7 @@ class _CallableModule(types.ModuleType):
     """Lets ``deepseek.compile(...)`` be called while ``deepseek.compile.build_arm64`` etc. stay importable."""
 
     def __call__(self, model: Any, example_inputs: Any = None, *, target_arch: str = "x86_64", output: str,
-                 optimization_level: int = 2, **options: Any) -> dict[str, Any]:
+                 optimization_level: int = 2, **options: Any) -> CompileResult:
         from .._core.errors import InvalidArgumentError
         from .pipeline import compile_model
 

@@ -15,6 +15,7 @@ from typing import Any
 from .._core.atomic import atomic_path, check_output
 from .._core.config import BaseConfig
 from .._core.errors import invalid
+from .result import CompileResult
 
 TARGETS = ("x86_64", "arm64", "cuda")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -182,7 +183,7 @@ def _resolve(model: str, inputs: list[tuple[int, ...]] | None, arch: str | None,
             from ..runtime.artifacts import load_onnx_model
 
             load_onnx_model(Path(model))  # a corrupt file is refused now, not after the work
-        from ..assets.models import resolve_model  # imports torch: only when a model is resolved
+        from ..models import resolve_model  # imports torch: only when a model is resolved
 
         module, examples, names, _ = resolve_model(str(model), inputs, arch=arch, trust_pickle=trust_pickle)
     else:  # the Python API: an nn.Module with example tensors (or shapes)
@@ -414,7 +415,7 @@ def _compile_x86_inductor(model: str, *, output: str, inputs: list[tuple[int, ..
 def compile_model(model: Any, *, target_arch: str, optimization_level: int, output: str,
                   inputs: Any = None, arch: str | None = None, trust_pickle: bool = False, quantize: str | None = None,
                   calib: str | None = None, samples: int | None = None, prune: float | None = None,
-                  backend: str | None = None, precision: str = "auto") -> dict[str, Any]:
+                  backend: str | None = None, precision: str = "auto") -> CompileResult:
     """Compile ``model`` (a file, a built-in name or an ``nn.Module``) into a verified artifact for
     ``target_arch``: the keyword form of :func:`build` with a :class:`CompileRecipe`.
 
@@ -473,9 +474,14 @@ def check_build_output(model: Any, recipe: CompileRecipe, output: Any) -> str:
 
 
 def build(model: Any, recipe: CompileRecipe, output: str | os.PathLike[str], *, inputs: Any = None,
-          arch: str | None = None, trust_pickle: bool = False) -> dict[str, Any]:
+          arch: str | None = None, trust_pickle: bool = False) -> CompileResult:
     """Run ``recipe``'s steps on ``model`` — resolve, prune, calibrate, lower, verify — and write ``output``
     atomically; returns what was written and how it was verified. Every argument is checked before any work."""
+    return CompileResult.of(_build(model, recipe, output, inputs=inputs, arch=arch, trust_pickle=trust_pickle))
+
+
+def _build(model: Any, recipe: CompileRecipe, output: str | os.PathLike[str], *, inputs: Any,
+           arch: str | None, trust_pickle: bool) -> dict[str, Any]:
     import onnxruntime as ort  # noqa: F401  (fail early with a clear import error)
 
     from ..quantization.calibration_data import CalibrationSource

@@ -23,17 +23,18 @@ from .rope import RotaryEmbedding, apply_rotary
 from .sparse import sparse_attention
 
 if TYPE_CHECKING:
-    from .convert import llama_to_deepseek
+    from .convert import convert_checkpoint, llama_to_deepseek
     from .kv_cache import QuantizedKVCache, SinkKVCache
     from .modeling import DeepSeekConfig, DeepSeekForCausalLM, DeepSeekModel, RMSNorm
 
 _LAZY = {"DeepSeekConfig": "modeling", "DeepSeekModel": "modeling", "DeepSeekForCausalLM": "modeling",
-         "RMSNorm": "modeling", "llama_to_deepseek": "convert", "QuantizedKVCache": "kv_cache",
+         "RMSNorm": "modeling", "llama_to_deepseek": "convert", "convert_checkpoint": "convert",
+         "QuantizedKVCache": "kv_cache",
          "SinkKVCache": "kv_cache"}
 
 __all__ = ["GATES", "ROUTERS", "DeepSeekConfig", "DeepSeekForCausalLM", "DeepSeekModel", "DynamicAttention", "KVCache",
            "MoELayer", "MoELosses", "QuantizedKVCache", "RMSNorm", "RotaryEmbedding", "SinkKVCache", "SwiGLU", "apply_rotary", "build_attention_mask",
-           "llama_to_deepseek", "sparse_attention"]
+           "convert_checkpoint", "llama_to_deepseek", "sparse_attention"]
 
 
 __getattr__ = lazy_getattr(__name__, _LAZY)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .._core.errors import ArtifactError, invalid
+from .._core.errors import ArtifactError, VerificationError, invalid
 
 SOURCE_KINDS = ("a LlamaForCausalLM, a local Hugging Face folder (config.json + weights) or a .gguf file (nothing "
                 "is downloaded)")
@@ -147,3 +147,84 @@ def llama_to_deepseek(source: Any, **config_overrides: Any) -> Any:
     if config.tie_word_embeddings:
         model.tie_weights()
     return model.eval()
+
+
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KIB": 2**10, "MIB": 2**20,
+          "GIB": 2**30, "TIB": 2**40}
+
+
+def shard_size_bytes(value: Any, *, argument: str = "max_shard_size") -> int:
+    """A shard size as bytes: an integer of bytes, or a number with a unit (``500MB``, ``2GB``, ``1.5GiB``)."""
+    import math
+    import re
+
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    else:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*", value, re.IGNORECASE) \
+            if isinstance(value, str) else None
+        if match is None:
+            raise invalid(argument, value, "a size such as 500MB, 2GB, 1GiB or a number of bytes")
+        size = float(match.group(1)) * _UNITS[(match.group(2) or "").upper()]
+        size = int(size) if math.isfinite(size) else 0
+    if size < 1:
+        raise invalid(argument, value, "a size of at least 1 byte, such as 500MB or 2GB")
+    return size
+
+
+def convert_checkpoint(source: str | Path, output: str | Path, *, max_shard_size: str | int = "2GB") -> dict[str, Any]:
+    """Convert the Llama-architecture checkpoint ``source`` (``smollm2``, a local Hugging Face folder or a .gguf file)
+    into ``output``, a new :class:`DeepSeekForCausalLM` folder (config + safetensors shards of at most
+    ``max_shard_size``, the tokenizer when the source has one), verified by loading it back and comparing logits with
+    the source; returns what was checked (``output``, ``max_abs_logit_diff``, ``tokenizer``, ``parameters``)."""
+    import shutil
+
+    from .._core.atomic import check_output
+
+    shard_bytes = shard_size_bytes(max_shard_size)
+    if not isinstance(source, (str, Path)) or not str(source):
+        raise invalid("source", source, "smollm2, a local Hugging Face folder or a .gguf file")
+    source = str(source)
+    # every cheap check before the checkpoint is loaded: the output folder, then the source's files
+    out = check_output(output, argument="output", inputs=[source] if Path(source).exists() else [], folder=True)
+    if out.is_dir() and any(out.iterdir()):
+        raise invalid("output", str(out), "a new or empty folder (it is never overwritten)")
+    if source != "smollm2":
+        check_llama_source(source)
+    import torch
+    from transformers import AutoTokenizer
+
+    from .. import assets
+    from .modeling import DeepSeekForCausalLM
+
+    tokenizer = None
+    if source == "smollm2":
+        llama, tokenizer = assets.smollm2()
+    else:
+        llama = load_llama(source)
+        path = Path(source)
+        try:
+            tokenizer = (AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
+                         if path.suffix == ".gguf" else AutoTokenizer.from_pretrained(path, local_files_only=True))
+        except (OSError, ValueError, KeyError, TypeError):
+            tokenizer = None  # weights only
+    model = llama_to_deepseek(llama)
+    staged = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(staged, ignore_errors=True)
+    try:
+        model.save_pretrained(staged, max_shard_size=shard_bytes)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(staged)
+        loaded = DeepSeekForCausalLM.from_pretrained(staged).eval()
+        ids = torch.arange(1, 33)[None] % llama.config.vocab_size
+        with torch.no_grad():
+            diff = float((loaded(ids).logits - llama(ids).logits).abs().max())
+        if not diff <= 1e-4:
+            raise VerificationError(f"converted model differs from the source by {diff:.3g} in its logits (> 1e-4)")
+        if out.exists():
+            out.rmdir()
+        staged.replace(out)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    return {"output": str(out), "max_abs_logit_diff": diff, "tokenizer": tokenizer is not None,
+            "parameters": sum(p.numel() for p in model.parameters())}

@@ -47,9 +47,10 @@ LM_RECIPE_VERSION = 1
 
 
 def is_causal_lm(model: Any) -> bool:
-    """A Hugging Face causal LM (``generate`` and a config), or the bundled ``smollm2``."""
-    if isinstance(model, str):
-        return model == "smollm2"
+    """A Hugging Face causal LM (``generate`` and a config), its folder (``config.json`` inside), or the bundled
+    ``smollm2``."""
+    if isinstance(model, (str, Path)):
+        return str(model) == "smollm2" or (Path(model) / "config.json").is_file()
     return hasattr(model, "generate") and hasattr(model, "config") and hasattr(model, "save_pretrained")
 
 

@@ -140,7 +140,7 @@ def replay(recipe: str | Path, *, output: str | Path, model: Any = None, progres
                                            and Path(p).exists()])
     check_data(data["data"], data["compile"].samples)
     if isinstance(source, (str, Path)):
-        from ..assets.models import resolve_model
+        from ..models import resolve_model
 
         module, _, _, _ = resolve_model(str(source), [tuple(s) for s in data["inputs"]])
     else:

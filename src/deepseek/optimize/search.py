@@ -182,7 +182,7 @@ def optimize(model: Any, example_inputs: Any = None, *, data: str = "photos", ta
              max_accuracy_drop: float = 0.5, objective: str = "latency", trials: int = 12,
              output: str | Path | None = None, seed: int = 0, progress: bool = True,
              config: OptimizeConfig | None = None, model_source: str | None = None, metric: Any = None,
-             **options: Any) -> OptimizeResult:
+             arch: str | None = None, **options: Any) -> OptimizeResult:
     """Search for the fastest (``objective="latency"``) or smallest artifact of ``model`` for ``target`` whose
     accuracy on ``data``'s held-out part stays within ``max_accuracy_drop`` percentage points of FP32; write it,
     with the Pareto front, a report and a replayable recipe, to ``output``. ``model``: a PyTorch module, a model
@@ -191,7 +191,8 @@ def optimize(model: Any, example_inputs: Any = None, *, data: str = "photos", ta
     ``data``'s labels.npy — a callable or ``"module:function"`` / ``"file.py:function"``; it judges models whose
     output is not class scores (detectors, segmenters). ``judge="fidelity"`` judges by every output's SQNR against
     FP32 instead, ``min_sqnr_db`` its floor. ``model_source`` names the model file or built-in name the recipe
-    rebuilds from, when ``model`` is given as a module. A causal language model (a Hugging Face one with
+    rebuilds from, when ``model`` is given as a module; ``arch`` the architecture a state_dict file fills
+    (``"torchvision:resnet18"``). A causal language model (a Hugging Face one with
     ``tokenizer=``, or ``"smollm2"``) is searched over weight-only int8/int4 and bfloat16 instead, judged by
     next-token accuracy on ``data`` (``"hamlet"`` or a .txt file)."""
     from .._core.tensors import as_input_tuple, eval_mode
@@ -200,8 +201,9 @@ def optimize(model: Any, example_inputs: Any = None, *, data: str = "photos", ta
     if is_causal_lm(model):  # weight-only int8/int4 and bfloat16, judged on text (:mod:`.lm`)
         lm_options = {k: options.pop(k) for k in ("tokenizer", "windows", "window", "new_tokens", "threads")
                       if k in options}
-        if options or example_inputs is not None or metric is not None:
-            raise invalid("options", sorted(options) or ("metric" if metric is not None else "example_inputs"),
+        if options or example_inputs is not None or metric is not None or arch is not None:
+            raise invalid("options", sorted(options) or ("metric" if metric is not None else "arch" if arch is not None
+                                                         else "example_inputs"),
                           "none of these for a language model (its candidates are weight-only/bf16)")
         return optimize_lm(model, lm_options.pop("tokenizer", None), data=data, max_accuracy_drop=max_accuracy_drop,
                            objective=objective, trials=trials, output=output, progress=progress, **lm_options)
@@ -228,17 +230,21 @@ def optimize(model: Any, example_inputs: Any = None, *, data: str = "photos", ta
 
         load_metric(metric)  # a metric that does not import fails before any model is loaded
     if isinstance(model, (str, Path)) and str(model).lower().endswith(".onnx"):
+        if arch is not None:
+            raise invalid("arch", arch, "None for an ONNX file (its graph is its architecture)")
         return _optimize_onnx(Path(model), example_inputs, cfg, metric, output_dir, progress)
     import torch
 
     if isinstance(model, (str, Path)):
-        from ..assets.models import resolve_model
+        from ..models import resolve_model
 
         module, examples, _, _ = resolve_model(str(model), None if example_inputs is None else
-                                               _shapes(example_inputs))
+                                               _shapes(example_inputs), arch=arch)
         if isinstance(module, Path):
             raise invalid("model", str(model), "a PyTorch model or an .onnx file")
     else:
+        if arch is not None:
+            raise invalid("arch", arch, "None for a model given as a module (arch builds the one a weights file fills)")
         module, examples = model, example_inputs
     if not isinstance(module, torch.nn.Module):
         raise invalid("model", type(module).__name__, "an nn.Module, a model file, an .onnx file or a built-in "

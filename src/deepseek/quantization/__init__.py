@@ -1,71 +1,56 @@
-"""Quantization: observers, fake quantization (STE, LSQ/LSQ+), quantization-aware training."""
+"""Quantization: one verb, ``quantize(model, config)``, with a config per scheme.
 
-from .dynamic_quantizer import DynamicQuantizer, QuantizerBenchmark, load_model
-from .fake_quant import FakeQuantize, fake_quantize, lsq_fake_quantize
+Static INT8 for ONNX Runtime in the layout this CPU class needs (:class:`StaticINT8Config`), OpenVINO + NNCF
+(:class:`OpenVINOINT8Config`), dynamic INT8 for ONNX (:class:`DynamicINT8Config`), PyTorch 2 export INT8
+(:class:`PT2EConfig`), PyTorch dynamic / hybrid INT8 for Linear layers (:class:`LinearINT8Config`), INT4/INT8
+weight-only for LLMs (:class:`WeightOnlyConfig`), quantization-aware training (:class:`QATConfig`, prepare then
+convert) and per-layer mixed precision under a budget (:class:`MixedPrecisionConfig`). The per-scheme functions
+(``quantize_static_onnx``, ``quantize_pt2e``, ...) take the same config or its fields as keywords. Observers, fake
+quantization and the QAT steps live in their submodules (``deepseek.quantization.observers``, ``.fake_quant``,
+``.qat``).
+"""
+
+from .api import HANDLERS, LinearINT8Config, quantize
+from .dynamic_quantizer import DynamicQuantizer
 from .mixed_precision import MixedPrecisionConfig, MixedPrecisionPlan, plan_mixed_precision
-from .observers import (
-    HistogramObserver,
-    MinMaxObserver,
-    MovingAverageObserver,
-    MSEObserver,
-    Observer,
-    PercentileObserver,
-    make_observer,
-    qparams_from_range,
-)
-from .onnx_dynamic import quantize_dynamic_onnx
-from .onnx_static import CalibrationReader, StaticQuantResult, quantize_static_onnx
+from .onnx_dynamic import DynamicINT8Config, quantize_dynamic_onnx
+from .onnx_static import StaticINT8Config, StaticQuantResult, quantize_static_onnx
+from .openvino_ptq import OpenVINOINT8Config, OpenVinoQuantResult, quantize_openvino
 from .precision import PrecisionPlan, choose_precision
-from .pt2e import PT2EModule, quantize_pt2e, x86_quantizer
-from .qat import QATConfig, calibrate, convert, fake_quantizers, fold_batchnorm
-from .report import LayerReport, QuantReport, quantization_report
-from .sensitivity import LayerSensitivity, layer_sensitivity, output_kl, sqnr_db
-from .spec import OBSERVERS, QuantSpec
+from .pt2e import PT2EConfig, PT2EModule, quantize_pt2e
+from .qat import QATConfig
+from .report import QuantReport, quantization_report
+from .sensitivity import layer_sensitivity, sqnr_db
 from .weight_only import WeightOnlyConfig, WeightOnlyLinear, quantize_weights, weight_only_layers
 
 __all__ = [
-    "OBSERVERS",
-    "CalibrationReader",
+    "HANDLERS",
+    "DynamicINT8Config",
     "DynamicQuantizer",
-    "FakeQuantize",
-    "HistogramObserver",
-    "LayerReport",
-    "LayerSensitivity",
-    "MSEObserver",
-    "MinMaxObserver",
+    "LinearINT8Config",
     "MixedPrecisionConfig",
     "MixedPrecisionPlan",
-    "MovingAverageObserver",
-    "Observer",
+    "OpenVINOINT8Config",
+    "OpenVinoQuantResult",
+    "PT2EConfig",
     "PT2EModule",
-    "PercentileObserver",
     "PrecisionPlan",
     "QATConfig",
     "QuantReport",
-    "QuantSpec",
-    "QuantizerBenchmark",
+    "StaticINT8Config",
     "StaticQuantResult",
     "WeightOnlyConfig",
     "WeightOnlyLinear",
-    "calibrate",
     "choose_precision",
-    "convert",
-    "fake_quantize",
-    "fake_quantizers",
-    "fold_batchnorm",
     "layer_sensitivity",
-    "load_model",
-    "lsq_fake_quantize",
-    "make_observer",
-    "output_kl",
     "plan_mixed_precision",
-    "qparams_from_range",
     "quantization_report",
+    "quantize",
     "quantize_dynamic_onnx",
+    "quantize_openvino",
     "quantize_pt2e",
     "quantize_static_onnx",
     "quantize_weights",
     "sqnr_db",
     "weight_only_layers",
-    "x86_quantizer",
 ]

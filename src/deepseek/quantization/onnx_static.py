@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from .._core.atomic import atomic_path
+from .._core.config import BaseConfig, config_or_fields
 from .._core.errors import invalid
 from .._core.tensors import eval_mode
 from .onnx_bias_correction import correct_biases
@@ -92,26 +93,60 @@ class StaticQuantResult:
         return d
 
 
-def quantize_static_onnx(
-    model: torch.nn.Module,
-    calibration: Any,
-    output: str | Path,
-    *,
-    method: str = "minmax",
-    percentile: float = 99.99,
-    per_channel: bool = True,
-    keep_fp32: int | str = 0,
-    target_agreement: float = 0.99,
-    exclude: Sequence[str] = (),
-    bias_correction: bool | str = False,
-    float_activations: Sequence[str] = (),
-    rounding: str = "nearest",
-    input_names: Sequence[str] | None = None,
-    int8_format: str = "auto",
-    held_out: Any = None,
-    min_agreement: float = 0.95,
-) -> StaticQuantResult:
+@dataclasses.dataclass(frozen=True)
+class StaticINT8Config(BaseConfig):
+    """Static INT8 for ONNX Runtime (QDQ), calibrated on real data: what :func:`deepseek.quantization.quantize` and
+    :func:`quantize_static_onnx` build. The fields are described there."""
+
+    method: str = "minmax"
+    percentile: float = 99.99
+    per_channel: bool = True
+    keep_fp32: int | str = 0
+    target_agreement: float = 0.99
+    exclude: tuple[str, ...] = ()
+    bias_correction: bool | str = False
+    float_activations: tuple[str, ...] = ()
+    rounding: str = "nearest"
+    int8_format: str = "auto"
+    min_agreement: float = 0.95
+
+    def __post_init__(self) -> None:
+        from .precision import INT8_FORMATS
+
+        if self.method not in METHODS:
+            raise invalid("method", self.method, f"one of {METHODS}")
+        keep = self.keep_fp32
+        if not (keep == "auto" or (isinstance(keep, int) and not isinstance(keep, bool) and keep >= 0)):
+            raise invalid("keep_fp32", keep, "a count >= 0 or 'auto'")
+        if self.rounding not in ROUNDINGS:
+            raise invalid("rounding", self.rounding, f"one of {ROUNDINGS}")
+        if not _fraction(self.percentile, low=50, high=100):
+            raise invalid("percentile", self.percentile, "a number in (50, 100]")
+        for name in ("target_agreement", "min_agreement"):
+            if not _fraction(getattr(self, name)):
+                raise invalid(name, getattr(self, name), "a fraction in (0, 1], e.g. 0.95")
+        if not isinstance(self.per_channel, bool):
+            raise invalid("per_channel", self.per_channel, "True or False")
+        if not (isinstance(self.bias_correction, bool) or self.bias_correction == "activations"):
+            raise invalid("bias_correction", self.bias_correction, "True, False or 'activations'")
+        if self.int8_format != "auto" and self.int8_format not in INT8_FORMATS:
+            raise invalid("int8_format", self.int8_format, f"'auto' or one of {sorted(INT8_FORMATS)}")
+        object.__setattr__(self, "exclude", tuple(_names("exclude", self.exclude)))
+        object.__setattr__(self, "float_activations", tuple(_names("float_activations", self.float_activations)))
+
+
+def _fraction(value: Any, *, low: float = 0, high: float = 1) -> bool:
+    """Whether ``value`` is a real number in (low, high]."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and low < value <= high
+
+
+def quantize_static_onnx(model: torch.nn.Module, calibration: Any, output: str | Path,
+                         config: StaticINT8Config | None = None, *, held_out: Any = None,
+                         input_names: Sequence[str] | None = None, **options: Any) -> StaticQuantResult:
     """Export ``model`` and quantize it statically for ONNX Runtime, calibrated on real ``calibration`` data.
+
+    Pass a :class:`StaticINT8Config` or its fields as keywords (the same as
+    ``quantize(model, StaticINT8Config(...), calibration=..., output=...)``).
 
     ``keep_fp32``: how many activations stay in float — those whose 8-bit rounding costs the output most,
     measured in ONNX Runtime one activation at a time — or ``"auto"`` for the fewest (0, 1, 2, 4, 8, ...)
@@ -141,36 +176,18 @@ def quantize_static_onnx(
     from .._core.atomic import check_output
     from ..runtime.onnx_export import export_onnx, onnx_module_scopes
 
+    config = config_or_fields(StaticINT8Config, config, options)
     if not isinstance(model, torch.nn.Module):
         raise invalid("model", type(model).__name__, "a torch.nn.Module")
     if not isinstance(output, (str, Path)) or Path(output).suffix.lower() != ".onnx":
         raise invalid("output", output, "a file name ending in .onnx")
     check_output(output, argument="output")
-    if method not in METHODS:
-        raise invalid("method", method, f"one of {METHODS}")
-    if not (keep_fp32 == "auto" or (isinstance(keep_fp32, int) and not isinstance(keep_fp32, bool) and keep_fp32 >= 0)):
-        raise invalid("keep_fp32", keep_fp32, "a count >= 0 or 'auto'")
-    if rounding not in ROUNDINGS:
-        raise invalid("rounding", rounding, f"one of {ROUNDINGS}")
-    if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or not 50 < percentile <= 100:
-        raise invalid("percentile", percentile, "a number in (50, 100]")
-    if isinstance(target_agreement, bool) or not isinstance(target_agreement, (int, float)) or \
-            not 0 < target_agreement <= 1:
-        raise invalid("target_agreement", target_agreement, "a fraction in (0, 1]")
-    if not isinstance(per_channel, bool):
-        raise invalid("per_channel", per_channel, "True or False")
-    if not (isinstance(bias_correction, bool) or bias_correction == "activations"):
-        raise invalid("bias_correction", bias_correction, "True, False or 'activations'")
-    fmt = resolve_int8_format(int8_format)
+    fmt = resolve_int8_format(config.int8_format)
     if held_out is not None:
-        if isinstance(min_agreement, bool) or not isinstance(min_agreement, (int, float)) or not 0 < min_agreement <= 1:
-            raise invalid("min_agreement", min_agreement, "a fraction in (0, 1], e.g. 0.95")
-        options = dict(method=method, percentile=percentile, per_channel=per_channel, target_agreement=target_agreement,
-                       exclude=exclude, bias_correction=bias_correction, float_activations=float_activations,
-                       rounding=rounding, input_names=input_names)
-        return _with_floor(model, calibration, output, fmt.name, keep_fp32, held_out, float(min_agreement), options)
-    exclude = _names("exclude", exclude)
-    float_activations = _names("float_activations", float_activations)
+        return _with_floor(model, calibration, output, fmt.name, held_out, config, input_names)
+    method, percentile, per_channel, keep_fp32 = config.method, config.percentile, config.per_channel, config.keep_fp32
+    target_agreement, bias_correction, rounding = config.target_agreement, config.bias_correction, config.rounding
+    exclude, float_activations = list(config.exclude), list(config.float_activations)
     if input_names is not None:
         input_names = _names("input_names", input_names)
     batches = calibration_batches(calibration)
@@ -252,14 +269,15 @@ def quantize_static_onnx(
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _with_floor(model: torch.nn.Module, calibration: Any, output: str | Path, fmt: str, keep_fp32: int | str,
-                held_out: Any, floor: float, options: dict[str, Any]) -> StaticQuantResult:
+def _with_floor(model: torch.nn.Module, calibration: Any, output: str | Path, fmt: str, held_out: Any,
+                config: StaticINT8Config, input_names: Sequence[str] | None) -> StaticQuantResult:
     """Build ``fmt``, then safer layouts while agreement with FP32 on ``held_out`` is below ``floor``; write the first
     that meets it (or the best)."""
     from .._core.agreement import fidelity
     from .._core.atomic import check_output
 
     check_output(output, argument="output")
+    keep_fp32, floor = config.keep_fp32, float(config.min_agreement)
     # in calls of the calibration batch size: a model exported for one fixed batch takes no other
     rows = calibration_batches(calibration)[0].shape[0]
     held = torch.cat(calibration_batches(held_out, argument="held_out"))
@@ -285,9 +303,9 @@ def _with_floor(model: torch.nn.Module, calibration: Any, output: str | Path, fm
         attempts = []
         for i, (layout, keep) in enumerate(plan):
             path = work / f"attempt{i}.onnx"
-            built = quantize_static_onnx(model, calibration, path, keep_fp32=keep, int8_format=layout,
-                                         target_agreement=max(floor, options["target_agreement"]), **{
-                                             k: v for k, v in options.items() if k != "target_agreement"})
+            attempt = dataclasses.replace(config, keep_fp32=keep, int8_format=layout,
+                                          target_agreement=max(floor, config.target_agreement))
+            built = quantize_static_onnx(model, calibration, path, attempt, input_names=input_names)
             name = _input_name(path)
             got = fidelity(reference.numpy().astype(np.float64), _run(path, [{name: c.numpy()} for c in chunks]))
             score = got["confident_agreement"] if got["confident_views"] else got["agreement"]

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .._core.config import BaseConfig, config_or_fields
 from .._core.errors import invalid
 from ..runtime.openvino_backend import openvino_core
 
@@ -39,17 +40,38 @@ class OpenVinoQuantResult:
         return d
 
 
-def quantize_openvino(model: Any, calibration: Any, output: str | Path, *, held_out: Any = None,
-                      max_drop: float = 0.01, subset_size: int | None = None,
-                      preset: str = "performance") -> OpenVinoQuantResult:
+@dataclasses.dataclass(frozen=True)
+class OpenVINOINT8Config(BaseConfig):
+    """OpenVINO + NNCF static INT8: what :func:`quantize_openvino` builds. ``max_drop``: the largest top-1 agreement
+    drop NNCF's accuracy control allows (used with held-out inputs); ``subset_size``: calibration samples NNCF uses
+    (``None``: all); ``preset``: ``performance`` (symmetric activations) or ``mixed`` (asymmetric)."""
+
+    max_drop: float = 0.01
+    subset_size: int | None = None
+    preset: str = "performance"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_drop, bool) or not isinstance(self.max_drop, (int, float)) or not 0 <= self.max_drop < 1:
+            raise invalid("max_drop", self.max_drop, "a fraction in [0, 1), e.g. 0.01")
+        size = self.subset_size
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise invalid("subset_size", size, "None or a count >= 1")
+        if self.preset not in PRESETS:
+            raise invalid("preset", self.preset, f"one of {PRESETS}")
+
+
+def quantize_openvino(model: Any, calibration: Any, output: str | Path, config: OpenVINOINT8Config | None = None, *,
+                      held_out: Any = None, **options: Any) -> OpenVinoQuantResult:
     """Quantize ``model`` (an ``nn.Module`` or an ``.onnx`` file) to INT8 for OpenVINO with NNCF, calibrated on
     ``calibration`` (real inputs: a tensor/array, or a list of batches), and save OpenVINO IR at ``output`` (.xml).
 
     ``held_out``: inputs NNCF's accuracy control judges on (top-1 agreement with the FP32 model), keeping
     ``max_drop`` as the largest allowed drop; without it, NNCF's default PTQ (what its users run first).
     ``subset_size``: calibration samples NNCF uses (default: all given). ``preset``: NNCF's ``performance``
-    (symmetric activations) or ``mixed`` (asymmetric activations, for inputs that are not centred on zero).
+    (symmetric activations) or ``mixed`` (asymmetric activations, for inputs that are not centred on zero). Pass
+    an :class:`OpenVINOINT8Config` or its fields as keywords.
     """
+    config = config_or_fields(OpenVINOINT8Config, config, options)
     import nncf
     import openvino as ov
 
@@ -60,12 +82,7 @@ def quantize_openvino(model: Any, calibration: Any, output: str | Path, *, held_
         raise invalid("output", output, "a file name ending in .xml (OpenVINO IR; the weights go to the .bin beside it)")
     check_output(output, argument="output")
     check_output(Path(output).with_suffix(".bin"), argument="output")
-    if isinstance(max_drop, bool) or not isinstance(max_drop, (int, float)) or not 0 <= max_drop < 1:
-        raise invalid("max_drop", max_drop, "a fraction in [0, 1), e.g. 0.01")
-    if subset_size is not None and (isinstance(subset_size, bool) or not isinstance(subset_size, int) or subset_size < 1):
-        raise invalid("subset_size", subset_size, "None or a count >= 1")
-    if preset not in PRESETS:
-        raise invalid("preset", preset, f"one of {PRESETS}")
+    max_drop, subset_size, preset = config.max_drop, config.subset_size, config.preset
     samples = np.concatenate([_numpy(b) for b in calibration_batches(calibration)])
     check = np.concatenate([_numpy(b) for b in calibration_batches(held_out, argument="held_out")]) \
         if held_out is not None else None

@@ -8,12 +8,14 @@ weights are symmetric int8 per output channel.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable
 from typing import Any
 
 import torch
 
+from .._core.config import BaseConfig, config_or_fields
 from .._core.errors import invalid, require
 from .._core.export import dynamic_batch as dynamic_batch_examples
 from .._core.tensors import as_input_tuple, eval_mode
@@ -133,30 +135,60 @@ class PT2EModule(FrozenCompiled):
         return self.model
 
 
-def quantize_pt2e(model: torch.nn.Module, example_inputs: Any, calibration: Iterable[Any] | None = None, *,
-                  observer: str = "histogram", dynamic: bool = False, compile: bool = True,
-                  dynamic_batch: bool = True, max_batches: int | None = None, exclude: Iterable[str] = ()) -> PT2EModule:
+@dataclasses.dataclass(frozen=True)
+class PT2EConfig(BaseConfig):
+    """INT8 through PyTorch 2 export (torchao PT2E, the x86 Inductor quantizer): what :func:`quantize_pt2e` builds.
+
+    ``observer``: how activation ranges are calibrated (``histogram``, ``minmax``, ``mse``, ``percentile``, ...);
+    ``dynamic``: activation ranges computed on each call instead (no calibration); ``compile``: the result runs
+    Inductor's oneDNN int8 kernels (``False``: the slow reference graph); ``dynamic_batch``: exported for any batch
+    size; ``max_batches``: calibration batches used (``None``: all); ``exclude``: modules kept in float."""
+
+    observer: str = "histogram"
+    dynamic: bool = False
+    compile: bool = True
+    dynamic_batch: bool = True
+    max_batches: int | None = None
+    exclude: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.observer not in OBSERVERS:
+            raise invalid("observer", self.observer, f"one of {OBSERVERS}")
+        for name in ("dynamic", "compile", "dynamic_batch"):
+            if not isinstance(getattr(self, name), bool):
+                raise invalid(name, getattr(self, name), "True or False")
+        if self.max_batches is not None and (isinstance(self.max_batches, bool) or not isinstance(self.max_batches, int)
+                                             or self.max_batches < 1):
+            raise invalid("max_batches", self.max_batches, "None or an integer >= 1")
+        names = (self.exclude,) if isinstance(self.exclude, str) else tuple(self.exclude)
+        if not all(isinstance(n, str) and n for n in names):
+            raise invalid("exclude", list(names), "names of modules (non-empty strings)")
+        object.__setattr__(self, "exclude", names)
+
+
+def quantize_pt2e(model: torch.nn.Module, example_inputs: Any, calibration: Iterable[Any] | None = None,
+                  config: PT2EConfig | None = None, **options: Any) -> PT2EModule:
     """Quantize ``model`` to INT8 with PT2E and the x86 Inductor quantizer.
 
-    ``calibration``: batches (tensors, tuples, or (inputs, labels) pairs of real data) for static
-    activation ranges; not needed with ``dynamic=True`` (ranges computed per call). ``compile=False``
-    returns the uncompiled reference graph (slow: float ops between quantize/dequantize). ``exclude``: names
-    of modules kept in float (e.g. the layers a :func:`plan_mixed_precision` plan keeps).
+    ``calibration``: batches (tensors, tuples, or (inputs, labels) pairs of real data) for static activation ranges;
+    not needed with ``dynamic=True``. Pass a :class:`PT2EConfig` or its fields as keywords (``observer="mse"``; the
+    same as ``quantize(model, PT2EConfig(...), example_inputs=..., calibration=...)``); ``exclude`` takes e.g. the
+    layers a :func:`plan_mixed_precision` plan keeps in float.
     """
+    config = config_or_fields(PT2EConfig, config, options)
+    observer, dynamic, compile, dynamic_batch = config.observer, config.dynamic, config.compile, config.dynamic_batch
+    max_batches, exclude = config.max_batches, config.exclude
     if not isinstance(model, torch.nn.Module):
         raise invalid("model", type(model).__name__, "a torch.nn.Module")
     qpt2e = _torchao()
     examples = as_input_tuple(example_inputs, "example_inputs")
     if not dynamic and calibration is None:
         raise invalid("calibration", None, "real input batches for static ranges (or dynamic=True)")
-    if max_batches is not None and (isinstance(max_batches, bool) or not isinstance(max_batches, int) or max_batches < 1):
-        raise invalid("max_batches", max_batches, "None or an integer >= 1")
     if isinstance(calibration, (str, bytes)):
         raise invalid("calibration", calibration, "batches of real inputs (tensors), not a string")
-    exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
     names = dict(model.named_modules())
     for name in exclude:
-        if not isinstance(name, str) or not name or name not in names:
+        if name not in names:
             raise invalid("exclude", name, f"names of modules in the model (e.g. {[n for n in names if n][:5]})")
     model = eval_mode(model)
     with torch.no_grad():

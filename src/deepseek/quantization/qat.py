@@ -52,7 +52,9 @@ class QATConfig(BaseConfig):
 
     ``layer_bits`` overrides the weight width per layer: keys are exact module names or ``re:`` regexes
     (exact name wins over regex, first matching regex wins). ``skip`` names layers left in float
-    (names, ``re:`` regexes or class names). ``learnable`` uses LSQ/LSQ+ scales.
+    (names, ``re:`` regexes or class names). ``learnable`` uses LSQ/LSQ+ scales. ``step``: what
+    ``quantize(model, config)`` does — ``"prepare"`` swaps in the fake-quantized layers (:meth:`apply`), ``"convert"``
+    freezes a trained or calibrated model (:func:`convert`).
     """
 
     activation_bits: int = 8
@@ -65,8 +67,11 @@ class QATConfig(BaseConfig):
     fold_bn: bool = True
     skip: tuple[str, ...] = ()
     layer_bits: tuple[tuple[str, int], ...] = ()
+    step: str = "prepare"
 
     def __post_init__(self) -> None:
+        if self.step not in ("prepare", "convert"):
+            raise invalid("step", self.step, "'prepare' (before training) or 'convert' (after it)")
         for name in ("activation_bits", "weight_bits"):
             bits = getattr(self, name)
             if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 8:

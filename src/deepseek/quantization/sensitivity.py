@@ -63,7 +63,13 @@ def sqnr_db(ref: torch.Tensor, got: torch.Tensor) -> float:
 
 
 def as_batches(data: Any, batch_size: int = 16) -> list[torch.Tensor]:
-    """A tensor, or an iterable of tensors / (inputs, labels) pairs → a list of input batches."""
+    """A tensor, or an iterable of tensors / (inputs, labels) pairs → a list of input batches.
+
+    A tensor is split into batches of one size — the largest that divides its rows and is at most ``batch_size`` —
+    because ONNX Runtime's histogram calibrators (percentile, entropy) stack every batch's activations and fail on a
+    short last one."""
     if isinstance(data, torch.Tensor):
-        return [data[i: i + batch_size] for i in range(0, data.shape[0], batch_size)]
+        rows = data.shape[0] if data.dim() else 0
+        size = next((k for k in range(min(batch_size, rows), 0, -1) if rows % k == 0), 1)
+        return [data[i: i + size] for i in range(0, rows, size)]
     return [b[0] if isinstance(b, (list, tuple)) else b for b in data]

@@ -124,7 +124,7 @@ class ModelRouter:
     # -- repository ------------------------------------------------------------------------------------------
     def load_repository(self, progress: Any = None) -> dict[str, list[str]]:
         """Load every version found in the repository; a broken one is recorded (see :meth:`index`) and skipped."""
-        found = self._scan()
+        found = self.scan()
         loaded: dict[str, list[str]] = {}
         for name, versions in found.items():
             for version in versions:
@@ -139,7 +139,7 @@ class ModelRouter:
 
     def poll(self) -> dict[str, list[str]]:
         """Load versions that appeared in the repository and unload those whose folder is gone."""
-        found = self._scan()
+        found = self.scan()
         changes: dict[str, list[str]] = {"loaded": [], "unloaded": []}
         for name, versions in found.items():
             model = self._models.get(name)
@@ -173,7 +173,7 @@ class ModelRouter:
     def index(self) -> list[dict[str, Any]]:
         """Triton's repository index: every model version found or loaded, its state and, if unavailable, why."""
         rows = []
-        found = self._scan()
+        found = self.scan()
         for name in sorted(set(self._models) | set(found)):
             model = self._models.get(name, _Model())
             for version in sorted(set(found.get(name, [])) | set(model.versions) | set(model.errors), key=_version_key):
@@ -184,7 +184,8 @@ class ModelRouter:
                                  "reason": model.errors.get(version, "not loaded")})
         return rows
 
-    def _scan(self) -> dict[str, list[str]]:
+    def scan(self) -> dict[str, list[str]]:
+        """The repository's models and their version folders (``{name: [versions, oldest first]}``), nothing loaded."""
         if self.repository is None:
             return {}
         found = {}
@@ -208,7 +209,7 @@ class ModelRouter:
             if self.repository is None:
                 raise invalid("path", None, "the version folder, as this router has no repository")
             model_dir = self.repository / name
-            versions = self._scan().get(name, [])
+            versions = self.scan().get(name, [])
             if not versions:
                 raise ModelNotFound(f"model: {name!r} not found in {self.repository}")
             version = str(version) if version is not None else versions[-1]
