@@ -52,7 +52,7 @@ def test_every_candidate_is_measured_and_the_choice_keeps_the_budget(searched, d
     assert all(c.size_bytes < result.baseline.size_bytes / 2 for c in int8)  # int8 weights
     with_fallbacks = [c for c in int8 if c.params["fallbacks"]]
     for c in with_fallbacks:  # the named fallbacks are the measured ranking's head
-        assert len(c.recipe.float_activations) == min(c.params["fallbacks"], len(c.recipe.float_activations)) > 0
+        assert len(c.recipe.int8.float_activations) == min(c.params["fallbacks"], len(c.recipe.int8.float_activations)) > 0
 
 
 def test_the_outputs_describe_the_search_and_the_recipe_replays_exactly(searched, digits_cnn, tmp_path):
@@ -167,7 +167,7 @@ def test_adaround_is_an_int8_candidate_that_rounds_weights_differently_and_repla
         params = {"lowering": "ort-int8", "fallbacks": 0, "calibration_method": "percentile", "bias_correction": False,
                   "rounding": rounding}
         recipe = recipe_for(params, cfg, "digits", [])
-        assert recipe.rounding == rounding and params_of(recipe) == params
+        assert recipe.int8.rounding == rounding and params_of(recipe) == params
         built[rounding] = measure_candidate(digits_cnn, x, params, recipe, cfg, judge, tmp_path / rounding, (1, 1, 8, 8))
         assert built[rounding].error is None
     assert "AdaRound" in describe(built["adaround"].params) and "AdaRound" not in describe(built["nearest"].params)
@@ -181,7 +181,7 @@ def test_adaround_is_an_int8_candidate_that_rounds_weights_differently_and_repla
     flipped = sum(int((near[k] != ada[k]).sum()) for k in near)
     assert flipped > 0 and all(np.abs(near[k].astype(int) - ada[k].astype(int)).max() <= 1 for k in near)  # up or down
     write_recipe(tmp_path / "ada.yaml", built["adaround"], None, [[1, 1, 8, 8]], "digits", 2)
-    assert yaml.safe_load((tmp_path / "ada.yaml").read_text())["compile"]["rounding"] == "adaround"
+    assert yaml.safe_load((tmp_path / "ada.yaml").read_text())["compile"]["int8"]["rounding"] == "adaround"
     again = replay(tmp_path / "ada.yaml", output=tmp_path / "again", model=digits_cnn)
     assert again["drop_pp"] == built["adaround"].scores["drop_pp"]
 

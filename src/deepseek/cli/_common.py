@@ -106,11 +106,12 @@ def flag_message(exc: Exception, actions: list[argparse.Action], declared: dict[
 
 
 def flag_name(actions: list[argparse.Action], dest: str) -> str:
-    """How the user wrote argument ``dest``: its long flag (``--json``) or its metavar (``OUTPUT``)."""
+    """How the user wrote argument ``dest``: its first long flag (``--json``; later ones are aliases shared with
+    other commands) or its metavar (``OUTPUT``)."""
     for action in actions:
         if action.dest == dest:
             if action.option_strings:
-                return max(action.option_strings, key=len)
+                return next((o for o in action.option_strings if o.startswith("--")), action.option_strings[0])
             return str(action.metavar or dest)  # a positional: as argparse shows it in the usage line
     return dest
 

@@ -9,7 +9,7 @@ from ._common import parse_shapes
 # library argument -> the flag that sets it, for errors raised by deepseek.benchmark
 FLAGS = {"backends": "--backends", "baseline": "--baseline", "batch_sizes": "--batch-size", "runs": "--runs",
          "warmup": "--warmup", "threads": "--threads", "device": "--device", "inputs": "--inputs",
-         "model": "--model", "arch": "--arch", "new_tokens": "--new-tokens"}
+         "model": "MODEL", "arch": "--arch", "new_tokens": "--new-tokens"}
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +19,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     from ._common import count, declare_flag_names, declare_outputs
 
     known, shown = [*ALIASES, *PEERS, *GENERATION_VARIANTS], [*ALIASES.values(), *PEERS, *GENERATION_VARIANTS]
-    parser.add_argument("--model", "-m", required=True, help="model file or built-in name (resnet50, mobilenet_v2, bert-base, gpt2, smollm2)")
+    parser.add_argument("model", nargs="?", metavar="MODEL",
+                        help="model file or built-in name (resnet50, mobilenet_v2, bert-base, gpt2, smollm2)")
+    parser.add_argument("--model", "-m", dest="model_option", default=None, metavar="MODEL",
+                        help="the same as MODEL (the older spelling)")
     parser.add_argument("--backends", type=backend_names(known, shown), default=None,
                         help="comma-separated: eager, compile, onnxruntime, openvino (the openvino extra), tvm "
                         "(default eager,onnxruntime; openvino for an OpenVINO IR .xml); for a causal LM: eager, compile (static cache + torch.compile), "
@@ -50,6 +53,11 @@ def run_cli(args: argparse.Namespace) -> int:
     from ..bench._flags import require_matplotlib
     from ..bench.benchmark import benchmark
 
+    if args.model is not None and args.model_option is not None and args.model != args.model_option:
+        raise invalid("--model", args.model_option, f"the same model as MODEL ({args.model}), or only one of them")
+    model = args.model if args.model is not None else args.model_option
+    if model is None:
+        raise invalid("MODEL", None, "a model file or built-in name (resnet50, mobilenet_v2, bert-base, gpt2, smollm2)")
     if args.baseline is not None and len(args.baseline) != 1:
         raise invalid("--baseline", ",".join(args.baseline), "one backend")
     if args.plot:
@@ -61,7 +69,7 @@ def run_cli(args: argparse.Namespace) -> int:
         rng = np.random.default_rng(0)
         inputs = tuple(rng.standard_normal(s).astype(np.float32) for s in shapes)
     sizes = [b for group in args.batch_size or [[1]] for b in group]
-    result = benchmark(args.model, inputs, backends=backends, batch_sizes=sizes,
+    result = benchmark(model, inputs, backends=backends, batch_sizes=sizes,
                        baseline=args.baseline[0] if args.baseline else None, warmup=args.warmup,
                        runs=args.runs, threads=args.threads, device=args.device, isolate=not args.no_isolate,
                        arch=args.arch, trust_pickle=args.trust_pickle, new_tokens=args.new_tokens)

@@ -79,7 +79,7 @@ def run_export_cli(args: argparse.Namespace) -> int:
 
 def configure_compile_parser(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
-    parser.add_argument("--target-arch", default="x86_64", choices=TARGETS, help="where the artifact will run "
+    parser.add_argument("--target-arch", "--target", default="x86_64", choices=TARGETS, help="where the artifact will run "
                                                                                   "(default x86_64)")
     parser.add_argument("--optimization-level", "-O", type=int, default=None, choices=(0, 1, 2, 3),
                         help="ONNX Runtime (and TVM) graph optimization: 0 none, 1 basic graph rewrites, 2 extended "
@@ -97,7 +97,7 @@ def configure_compile_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calib", default=None,
                         help="calibration data for --quantize int8 (and cuda's float16 range check): 'photos' "
                              "(bundled real photos, the default), a folder of images, or a .npy")
-    parser.add_argument("--samples", type=count(), default=None, help="calibration samples for --quantize int8 (default 64)")
+    parser.add_argument("--samples", "--calib-samples", type=count(), default=None, help="calibration samples for --quantize int8 (default 64)")
     parser.add_argument("--prune", type=number(above=0, below=1), default=None, metavar="RATIO",
                         help="remove this fraction of channels first (no fine-tuning: accuracy drops; see deepseek prune)")
     declare_outputs(parser, "output")

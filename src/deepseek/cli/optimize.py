@@ -70,7 +70,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("model", metavar="MODEL", nargs="?", help="a model file, an .onnx file or a built-in name "
                         "(with --recipe: optional, the recipe names its model)")
-    parser.add_argument("--target", default="x86_64", choices=TARGETS, help="where the artifact will run")
+    parser.add_argument("--target", "--target-arch", default="x86_64", choices=TARGETS, help="where the artifact will run")
     parser.add_argument("--data", default=None, help="held-out data judging accuracy: photos (agreement with FP32), "
                         "digits, mnist-5k, fashion-mnist (labeled accuracy), or a folder DIR with inputs.npy "
                         "[labels.npy] [calibration.npy]")
@@ -98,7 +98,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inputs", type=_shapes_type, default=None, metavar="SHAPE",
                         help="input shape when the file does not fix it")
     parser.add_argument("--arch", default=None, help="architecture for state_dict files, e.g. torchvision:resnet18")
-    parser.add_argument("--calib-samples", type=count(), default=None, help="calibration samples (default 128)")
+    parser.add_argument("--calib-samples", "--samples", type=count(), default=None, help="calibration samples (default 128)")
     parser.add_argument("--seed", type=count(0), default=None, help="seed of the search (default 0)")
     parser.add_argument("--recipe", default=None, help="rebuild the artifact of a recipe.yaml exactly, and measure it")
     parser.add_argument("--output", "-o", required=True, help="a new folder for the artifact, pareto.json/png, "

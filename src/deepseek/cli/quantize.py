@@ -41,7 +41,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="activation x weight layout (default: the one this CPU class calls for; see deepseek doctor)")
     parser.add_argument("--min-agreement", type=number(above=0, maximum=1), default=0.95,
                         help="floor on top-1 agreement with FP32 over held-out calibration samples (classifiers)")
-    parser.add_argument("--samples", type=count(), default=128, help="calibration samples to use")
+    parser.add_argument("--samples", "--calib-samples", type=count(), default=128, help="calibration samples to use")
     parser.add_argument("--output", "-o", default=None, help="the INT8 .onnx file to write")
     parser.add_argument("--report", default=None, metavar="DIR", help="write report.json and report.png here")
     declare_outputs(parser, "output", folders=("report",))

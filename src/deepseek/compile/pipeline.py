@@ -10,11 +10,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from .._core.atomic import atomic_path, check_output
 from .._core.config import BaseConfig
 from .._core.errors import invalid
+from ..quantization.onnx_static import StaticINT8Config
 from .result import CompileResult
 
 TARGETS = ("x86_64", "arm64", "cuda")
@@ -44,24 +45,36 @@ class CompileRecipe(BaseConfig):
     finetune_lr: float = 1e-3
     calib: str = "photos"
     samples: int = 64
-    # static INT8 for ONNX Runtime (``quantize="int8"`` on x86_64): how activations are calibrated, whether biases
-    # are corrected, and which activations stay in float — named tensors (an earlier choice, replayed exactly)
-    # and/or the ``keep_fp32`` most harmful to quantize, measured now
-    calibration_method: str = "percentile"
-    bias_correction: bool = False
-    rounding: str = "nearest"  # or "adaround" / "adaround-block": int8 weights rounded to keep each layer's (each
-    # block's) output on the calibration data
-    float_activations: tuple[str, ...] = ()
-    keep_fp32: int = 0
-    # static INT8 of a classifier: the top-1 agreement with FP32 its held-out samples must reach, or safer layouts are
-    # built (None: no floor — ``deepseek optimize`` judges every candidate on its own held-out data and budget)
-    min_agreement: float | None = 0.95
+    # the static INT8 scheme for ONNX Runtime (``quantize="int8"`` on x86_64): how activations are calibrated, whether
+    # biases are corrected, which activations stay in float (named tensors — an earlier choice, replayed exactly —
+    # and/or the ``keep_fp32`` most harmful to quantize), and the agreement floor a classifier's held-out samples
+    # must reach (``min_agreement`` None: no floor — ``deepseek optimize`` judges every candidate itself)
+    int8: StaticINT8Config = dataclasses.field(default_factory=lambda: StaticINT8Config(method="percentile"))
+
+    VERSION: ClassVar[int] = 2
+    # version 1 kept the INT8 scheme's settings as flat fields: (old name, the scheme's field)
+    _FLAT_INT8: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("calibration_method", "method"), ("bias_correction", "bias_correction"), ("rounding", "rounding"),
+        ("float_activations", "float_activations"), ("keep_fp32", "keep_fp32"), ("min_agreement", "min_agreement"))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CompileRecipe:
+        """A recipe from its fields; a version-1 recipe's flat INT8 settings are read into ``int8``."""
+        if isinstance(data, dict) and any(old in data for old, _ in cls._FLAT_INT8):
+            data = dict(data)
+            nested = dict(data.pop("int8", None) or {"method": "percentile"})
+            for old, new in cls._FLAT_INT8:
+                if old in data:
+                    nested[new] = data.pop(old)
+            data["int8"] = nested
+            data["_version"] = cls.VERSION
+        return super().from_dict(data)
 
     def __post_init__(self) -> None:
-        names = (self.float_activations,) if isinstance(self.float_activations, str) else self.float_activations
-        object.__setattr__(self, "float_activations", tuple(names))  # a JSON list replays as a tuple
-        if not all(isinstance(n, str) and n for n in self.float_activations):
-            raise invalid("float_activations", list(self.float_activations), "names of activation tensors (strings)")
+        if isinstance(self.int8, dict):  # read from JSON / YAML
+            object.__setattr__(self, "int8", StaticINT8Config.from_dict(self.int8))
+        if not isinstance(self.int8, StaticINT8Config):
+            raise invalid("int8", type(self.int8).__name__, "a StaticINT8Config (the ONNX Runtime static INT8 scheme)")
         if self.target_arch not in TARGETS:
             raise invalid("target_arch", self.target_arch, f"one of {TARGETS}")
         if self.quantize not in QUANTIZE:
@@ -107,27 +120,15 @@ class CompileRecipe(BaseConfig):
         if not isinstance(self.calib, (str, os.PathLike)) or not str(self.calib).strip():
             raise invalid("calib", self.calib, "'photos', a bundled labeled set, a folder of images or a .npy file")
         object.__setattr__(self, "calib", str(self.calib))
-        if not isinstance(self.bias_correction, bool):
-            raise invalid("bias_correction", self.bias_correction, "True or False")
         if isinstance(self.optimization_level, bool):
             raise invalid("optimization_level", self.optimization_level, "0, 1, 2 or 3")
-        if self.calibration_method not in ("minmax", "percentile", "entropy"):
-            raise invalid("calibration_method", self.calibration_method, "minmax, percentile or entropy")
-        if self.rounding not in ("nearest", "adaround", "adaround-block"):
-            raise invalid("rounding", self.rounding, "nearest, adaround or adaround-block")
-        if isinstance(self.keep_fp32, bool) or not isinstance(self.keep_fp32, int) or self.keep_fp32 < 0:
-            raise invalid("keep_fp32", self.keep_fp32, "a count >= 0")
-        if self.min_agreement is not None and (isinstance(self.min_agreement, bool) or not isinstance(
-                self.min_agreement, (int, float)) or not 0 < self.min_agreement <= 1):
-            raise invalid("min_agreement", self.min_agreement, "a fraction in (0, 1] or None (no floor)")
-        ort_int8_only = {"calibration_method": self.calibration_method != "percentile",
-                         "bias_correction": self.bias_correction, "float_activations": bool(self.float_activations),
-                         "rounding": self.rounding != "nearest",
-                         "keep_fp32": bool(self.keep_fp32)}
-        for name, used in ort_int8_only.items():
-            if used and self.lowering != "ort-int8":
-                raise invalid(name, getattr(self, name), "its default unless quantize='int8' on x86_64 with "
-                                                         "ONNX Runtime (it tunes that quantizer only)")
+        default = StaticINT8Config(method="percentile")
+        changed = [f.name for f in dataclasses.fields(default) if f.name != "min_agreement"
+                   and getattr(self.int8, f.name) != getattr(default, f.name)]
+        if changed and self.lowering != "ort-int8":
+            name = changed[0]
+            raise invalid(f"int8.{name}", getattr(self.int8, name), "its default unless quantize='int8' on x86_64 "
+                                                                   "with ONNX Runtime (it tunes that quantizer only)")
 
     @property
     def lowering(self) -> str:
@@ -274,11 +275,9 @@ def _compile_x86_int8(model: str, recipe: CompileRecipe, *, output: str, inputs:
     with torch.no_grad():
         out = module(*examples)
     # a classifier is held to the INT8 floor (top-1 agreement on held-out samples); other outputs are measured only
-    floor = {"held_out": check, "min_agreement": recipe.min_agreement} \
-        if recipe.min_agreement is not None and isinstance(out, torch.Tensor) and out.dim() == 2 and len(check) else {}
-    result = quantize_static_onnx(module, calibration, output, method=recipe.calibration_method, input_names=names,
-                                  bias_correction=recipe.bias_correction, float_activations=recipe.float_activations,
-                                  keep_fp32=recipe.keep_fp32, rounding=recipe.rounding, **floor)
+    floor = recipe.int8.min_agreement is not None and isinstance(out, torch.Tensor) and out.dim() == 2 and len(check)
+    result = quantize_static_onnx(module, calibration, output, recipe.int8, held_out=check if floor else None,
+                                  input_names=names)
     plan = choose_precision()
 
     sqnr = None

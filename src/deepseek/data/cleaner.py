@@ -234,7 +234,7 @@ class DataCleaner:
 
     def as_beam_transform(self, *, with_dropped: bool = False) -> Any:
         """These rules as an Apache Beam ``PTransform`` over rows (dicts): see :mod:`deepseek.data.beam`."""
-        from .beam import as_beam_transform
+        from .beam import as_beam_transform  # import-cycle: the cleaner's front door to its Beam form
 
         return as_beam_transform(self, with_dropped=with_dropped)
 

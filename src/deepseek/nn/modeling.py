@@ -320,7 +320,9 @@ class DeepSeekForCausalLM(DeepSeekPreTrainedModel, GenerationMixin):
     def from_llama(cls, source: Any, **config_overrides: Any) -> DeepSeekForCausalLM:
         """A Llama-architecture model as ours (gate off, dense MLPs), weights unchanged: ``source`` a loaded
         ``LlamaForCausalLM``, a local Hugging Face folder, or a GGUF file (dequantized by transformers)."""
-        from .convert import llama_to_deepseek
+        from .convert import (
+            llama_to_deepseek,  # import-cycle: from_llama is the class's front door to the converter
+        )
 
         return llama_to_deepseek(source, **config_overrides)
 

@@ -17,11 +17,12 @@ from .lm import load_lm, optimize_lm
 from .replay import read_recipe, replay  # the function: it shadows its module's name in this package
 
 if TYPE_CHECKING:
-    from .search import Candidate, OptimizeResult, pareto_front, search_space
+    from .result import Candidate, OptimizeResult, pareto_front
+    from .search import search_space
 
 # imported on first use: a latency-measuring process (``python -m deepseek.optimize.latency``) timing an ONNX
 # artifact must not pay for importing torch, which the search and the compile pipeline need
-_LAZY = {"Candidate": "search", "OptimizeResult": "search", "pareto_front": "search", "search_space": "search"}
+_LAZY = {"Candidate": "result", "OptimizeResult": "result", "pareto_front": "result", "search_space": "search"}
 
 __all__ = ["Candidate", "OptimizeConfig", "OptimizeResult", "load_lm", "optimize", "optimize_lm", "pareto_front",
            "read_recipe", "replay", "search_space"]

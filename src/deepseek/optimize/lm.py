@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .._core.errors import DeepSeekError, invalid
+from .result import describe_lm
 
 LM_DATA = ("hamlet",)
 # the candidates, cheapest-to-judge first among equals; "head_bits": 8 keeps lm_head at int8 as llama.cpp does
@@ -52,14 +53,6 @@ def is_causal_lm(model: Any) -> bool:
     if isinstance(model, (str, Path)):
         return str(model) == "smollm2" or (Path(model) / "config.json").is_file()
     return hasattr(model, "generate") and hasattr(model, "config") and hasattr(model, "save_pretrained")
-
-
-def describe_lm(params: dict[str, Any]) -> str:
-    if params["lowering"] == "torch-float":
-        return f"torch {params['compute']}"
-    group = f" g{params['group_size']}" if params.get("group_size") else " per-channel"
-    head = ", lm_head int8" if params.get("head_bits") else ""
-    return f"torch int{params['bits']}{group} weights, {params['compute']} compute{head}"
 
 
 def build_lm(model: Any, params: dict[str, Any]) -> Any:
@@ -265,7 +258,7 @@ def optimize_lm(model: Any, tokenizer: Any = None, *, data: str = "hamlet", max_
     from .._core.progress import progress as bar_context
     from .config import OptimizeConfig
     from .report import check_new_folder
-    from .search import Candidate, OptimizeResult
+    from .result import Candidate, OptimizeResult
 
     if not isinstance(data, str):
         raise invalid("data", data, "hamlet (bundled) or the path of a .txt file, for a language model")

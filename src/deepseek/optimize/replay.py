@@ -25,9 +25,9 @@ def read_recipe(path: str | Path) -> dict[str, Any]:
     if "deepseek_optimize_recipe" not in data:
         raise invalid("recipe", str(path), f"{what} (it has no deepseek_optimize_recipe field)")
     version = field(data, "deepseek_optimize_recipe", int, source=source)
-    if version != RECIPE_VERSION:
-        raise invalid(f"{source}: field 'deepseek_optimize_recipe'", version, f"{RECIPE_VERSION} (this deepseek's "
-                                                                              "recipe version)")
+    if version not in (1, RECIPE_VERSION):  # 1: flat INT8 fields, read by CompileRecipe.from_dict
+        raise invalid(f"{source}: field 'deepseek_optimize_recipe'", version, f"1 or {RECIPE_VERSION} (the recipe "
+                                                                              "versions this deepseek reads)")
     from .._core.errors import DeepSeekError
 
     field(data, "model", (str, type(None)), source=source, required=False)
@@ -69,7 +69,8 @@ def read_recipe(path: str | Path) -> dict[str, Any]:
 
 def _lm_recipe(data: dict[str, Any], source: str) -> dict[str, Any]:
     from .._core.config import field
-    from .lm import LM_RECIPE_VERSION, SPACE, describe_lm
+    from .lm import LM_RECIPE_VERSION, SPACE
+    from .result import describe_lm
 
     version = field(data, "deepseek_optimize_lm_recipe", int, source=source)
     if version != LM_RECIPE_VERSION:

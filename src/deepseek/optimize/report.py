@@ -14,9 +14,9 @@ from .._core.errors import VerificationError
 
 if TYPE_CHECKING:
     from .data import Judge
-    from .search import Candidate, OptimizeResult
+    from .result import Candidate, OptimizeResult
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: the compile recipe nests its INT8 scheme (``int8``); 1 is still read
 
 
 def check_new_folder(path: Any, *, argument: str = "output", inputs: Any = ()) -> Path:
@@ -98,8 +98,7 @@ def write_recipe(path: Path, candidate: Candidate, model_source: Any, input_shap
     recipe = {"deepseek_optimize_recipe": RECIPE_VERSION,
               "model": None if model_source is None else str(model_source), "inputs": input_shapes,
               "input_dtypes": input_dtypes or ["float32"] * len(input_shapes), "data": data,
-              section: {k: (list(v) if isinstance(v, tuple) else v) for k, v in candidate.recipe.to_dict().items()
-                        if not k.startswith("_")},
+              section: _plain({k: v for k, v in candidate.recipe.to_dict().items() if not k.startswith("_")}),
               "measured": {"candidate": candidate.row()["candidate"], "drop": candidate.scores.get("drop"),
                            "drop_pp": candidate.scores.get("drop_pp"),
                            "accuracy": candidate.scores.get("accuracy"),
@@ -222,3 +221,12 @@ def plot_pareto(result: OptimizeResult, path: Path, machine: str, xlabel: str = 
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with its tuples as lists, nested dicts included (YAML's safe dumper takes no tuples)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

@@ -26,89 +26,16 @@ from .._core.errors import DeepSeekError, invalid
 from .._core.progress import progress as bar_context
 from ..compile.pipeline import CompileRecipe, build
 from ..quantization.calibration_data import TRAIN_SPLITS
+from ..quantization.onnx_static import StaticINT8Config
 from .config import FALLBACKS, NEEDS_BF16, ONNX_LOWERINGS, TARGET_LOWERINGS, OptimizeConfig, latency_device
 from .data import Judge, artifact_outputs, check_data, make_judge
 from .latency import measure_latency
 from .report import check_new_folder
+from .result import Candidate, OptimizeResult, describe
 
 SUFFIX = {"ort": ".onnx", "inductor": ".pt2", "xnnpack": ".so", "openvino": ".xml"}
 ARTIFACT = {"ort": "model.onnx", "inductor": "model.pt2", "xnnpack": "model_arm.so",
             "openvino": "model.xml"}  # what --output holds
-
-
-@dataclasses.dataclass
-class Candidate:
-    """One measured candidate: its parameters, the recipe that rebuilds it, and what it measured."""
-
-    number: int
-    params: dict[str, Any]
-    recipe: Any  # a CompileRecipe, or an OnnxRecipe for an ONNX file
-    path: Path | None
-    scores: dict[str, Any]
-    latency_ms: float | None
-    size_bytes: int | None
-    feasible: bool
-    build_s: float
-    error: str | None = None
-
-    def row(self) -> dict[str, Any]:
-        return {"trial": self.number, "candidate": describe(self.params, self.recipe), **{f"param:{k}": v for k, v in self.params.items()},
-                "drop": self.scores.get("drop"), "drop_pp": self.scores.get("drop_pp"),
-                "metric": self.scores.get("metric"), "sqnr_db": self.scores.get("sqnr_db"),
-                "cosine": self.scores.get("cosine"), "accuracy": self.scores.get("accuracy"),
-                "agreement": self.scores.get("agreement"), "confident_agreement": self.scores.get("confident_agreement"),
-                "clear_agreement": self.scores.get("clear_agreement"), "mean_kl": self.scores.get("mean_kl"),
-                "latency_ms": self.latency_ms, "size_bytes": self.size_bytes, "feasible": self.feasible,
-                "build_s": self.build_s, "error": self.error}
-
-
-@dataclasses.dataclass
-class OptimizeResult:
-    """The chosen candidate (``best``), the FP32 baseline, every candidate measured, and the files written."""
-
-    best: Candidate
-    baseline: Candidate
-    candidates: list[Candidate]
-    config: OptimizeConfig
-    reference_accuracy: float | None
-    output: Path | None = None
-    artifact: Path | None = None
-    judge: Judge | None = None
-    ranking: list[Any] = dataclasses.field(default_factory=list)  # the finalists' LatencyEstimates, fastest first
-
-    @property
-    def speedup(self) -> float | None:
-        if self.best.latency_ms and self.baseline.latency_ms:
-            return self.baseline.latency_ms / self.best.latency_ms
-        return None
-
-    def pareto(self) -> list[Candidate]:
-        """Feasible-or-not candidates no other beats on accuracy drop, latency and size at once."""
-        return pareto_front(self.candidates)
-
-
-def describe(params: dict[str, Any], recipe: CompileRecipe | None = None) -> str:
-    """One line naming a candidate (``recipe``: says whether a pruned one was fine-tuned)."""
-    lowering = params["lowering"]
-    if lowering.startswith("torch-"):  # a language-model candidate (:mod:`.lm`)
-        from .lm import describe_lm
-
-        return describe_lm(params)
-    if lowering.startswith("openvino") or "int8_format" in params:  # OpenVINO, or a candidate of an ONNX file
-        from .onnx_source import describe_onnx
-
-        parts = [describe_onnx(params)]
-    else:
-        parts = [lowering]
-    if lowering == "ort-int8" and "int8_format" not in params:
-        parts.append(f"{params['fallbacks']} float fallbacks, {params['calibration_method']}"
-                     + {"adaround": ", AdaRound", "adaround-block": ", AdaRound per block"}.get(params.get("rounding"), "")
-                     + (", bias-corrected" if params["bias_correction"] else ""))
-    if params.get("prune"):
-        tuned = recipe is not None and recipe.finetune
-        parts.append(f"pruned {params['prune']:.0%}" + (f", fine-tuned {recipe.finetune_epochs} epoch(s)" if tuned else
-                                                        ", not fine-tuned"))
-    return ", ".join(parts)
 
 
 def searched_lowerings(cfg: OptimizeConfig, features: dict[str, bool] | None = None) -> tuple[str, ...]:
@@ -152,14 +79,14 @@ def recipe_for(params: dict[str, Any], cfg: OptimizeConfig, calib: str, ranking:
                               # CUDA's float32 candidate is float32 throughout ("auto" there means float16 where safe)
                               "precision": precision if precision in ("bf16", "fp16") or cfg.target == "cuda" else "auto",
                               "backend": backend if backend in ("inductor", "openvino") else None,
-                              "prune": params.get("prune") or None,
-                              # the search's own judge and budget decide: no floor swapping the candidate's layout
-                              "min_agreement": None}
+                              "prune": params.get("prune") or None}
     if fields["prune"] and cfg.finetune_epochs and cfg.data in TRAIN_SPLITS:
         fields.update(finetune=cfg.data, finetune_epochs=cfg.finetune_epochs, finetune_samples=cfg.finetune_samples)
     if lowering == "ort-int8":
-        fields.update(calibration_method=params["calibration_method"], bias_correction=params["bias_correction"],
-                      rounding=params.get("rounding", "nearest"), float_activations=tuple(ranking[: params["fallbacks"]]))
+        # the search's own judge and budget decide: no floor swapping the candidate's layout
+        fields["int8"] = StaticINT8Config(method=params["calibration_method"], bias_correction=params["bias_correction"],
+                                          rounding=params.get("rounding", "nearest"),
+                                          float_activations=tuple(ranking[: params["fallbacks"]]), min_agreement=None)
     return CompileRecipe(**fields)
 
 
@@ -171,8 +98,9 @@ def params_of(recipe: CompileRecipe) -> dict[str, Any]:
                                     recipe.precision if recipe.precision in ("bf16", "fp16") else "fp32")
     params: dict[str, Any] = {"lowering": f"{backend}-{precision}"}
     if params["lowering"] == "ort-int8":
-        params.update(fallbacks=len(recipe.float_activations), calibration_method=recipe.calibration_method,
-                      bias_correction=recipe.bias_correction, rounding=recipe.rounding)
+        int8 = recipe.int8
+        params.update(fallbacks=len(int8.float_activations), calibration_method=int8.method,
+                      bias_correction=int8.bias_correction, rounding=int8.rounding)
     if recipe.prune:
         params["prune"] = recipe.prune
     return params
@@ -548,7 +476,7 @@ def _sensitivity(module: Any, examples: tuple[Any, ...], cfg: OptimizeConfig, ca
                  work: Path) -> list[str]:
     """The INT8 activations most harmful to quantize, most harmful first (measured once in ONNX Runtime)."""
     recipe = CompileRecipe(target_arch=cfg.target, quantize="int8", calib=calib, samples=samples or cfg.calib_samples,
-                           keep_fp32=1, min_agreement=None)
+                           int8=StaticINT8Config(method="percentile", keep_fp32=1, min_agreement=None))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = build(module, recipe, work / "sensitivity.onnx", inputs=examples)
@@ -581,21 +509,3 @@ def _shapes(example_inputs: Any) -> list[tuple[int, ...]]:
     return [tuple(s) for s in shapes]
 
 
-def _drop(c: Candidate) -> float:
-    """The candidate's figure against its budget (a language model's candidates carry only ``drop_pp``)."""
-    return c.scores["drop"] if "drop" in c.scores else c.scores["drop_pp"]
-
-
-def pareto_front(candidates: list[Candidate]) -> list[Candidate]:
-    """Candidates no other beats on accuracy drop, latency and size at once (drop and size where none was timed)."""
-    measured = [c for c in candidates if not c.error and c.size_bytes is not None]
-    timed = [c for c in measured if c.latency_ms is not None]
-    if timed:
-        measured = timed
-
-    def dominates(a: Candidate, b: Candidate) -> bool:
-        ka = (_drop(a), a.latency_ms or 0.0, a.size_bytes)
-        kb = (_drop(b), b.latency_ms or 0.0, b.size_bytes)
-        return all(x <= y for x, y in zip(ka, kb)) and ka != kb
-
-    return [c for c in measured if not any(dominates(o, c) for o in measured if o is not c)]

@@ -108,7 +108,8 @@ class StaticINT8Config(BaseConfig):
     float_activations: tuple[str, ...] = ()
     rounding: str = "nearest"
     int8_format: str = "auto"
-    min_agreement: float = 0.95
+    # the top-1 agreement with FP32 the held-out inputs must reach (None: no floor, held-out inputs refused)
+    min_agreement: float | None = 0.95
 
     def __post_init__(self) -> None:
         from .precision import INT8_FORMATS
@@ -122,9 +123,10 @@ class StaticINT8Config(BaseConfig):
             raise invalid("rounding", self.rounding, f"one of {ROUNDINGS}")
         if not _fraction(self.percentile, low=50, high=100):
             raise invalid("percentile", self.percentile, "a number in (50, 100]")
-        for name in ("target_agreement", "min_agreement"):
-            if not _fraction(getattr(self, name)):
-                raise invalid(name, getattr(self, name), "a fraction in (0, 1], e.g. 0.95")
+        if not _fraction(self.target_agreement):
+            raise invalid("target_agreement", self.target_agreement, "a fraction in (0, 1], e.g. 0.99")
+        if self.min_agreement is not None and not _fraction(self.min_agreement):
+            raise invalid("min_agreement", self.min_agreement, "a fraction in (0, 1], e.g. 0.95, or None (no floor)")
         if not isinstance(self.per_channel, bool):
             raise invalid("per_channel", self.per_channel, "True or False")
         if not (isinstance(self.bias_correction, bool) or self.bias_correction == "activations"):
@@ -184,6 +186,8 @@ def quantize_static_onnx(model: torch.nn.Module, calibration: Any, output: str |
     check_output(output, argument="output")
     fmt = resolve_int8_format(config.int8_format)
     if held_out is not None:
+        if config.min_agreement is None:
+            raise invalid("held_out", type(held_out).__name__, "None when min_agreement is None (no floor to hold)")
         return _with_floor(model, calibration, output, fmt.name, held_out, config, input_names)
     method, percentile, per_channel, keep_fp32 = config.method, config.percentile, config.per_channel, config.keep_fp32
     target_agreement, bias_correction, rounding = config.target_agreement, config.bias_correction, config.rounding
