@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from deepseek._core.errors import DeepSeekError, InvalidArgumentError
-from deepseek.optimize.latency import ArtifactRunError, main, measure_interleaved, time_interleaved
+from deepseek.optimize.latency import ArtifactRunError, measure_interleaved, time_interleaved
 from deepseek.optimize.ranking import LatencyEstimate, rank_latencies, summary_line
 
 
@@ -208,13 +208,13 @@ def test_measure_interleaved_times_every_artifact_each_round(matmuls, tmp_path):
 
 def test_the_interleaved_process_times_onnx_without_importing_torch(matmuls):
     small, large = matmuls
-    code = ("import json, sys; from deepseek.optimize.latency import main; "
-            f"rc = main(['--interleaved', {str(small)!r}, {str(large)!r}, '--shape', '1x16', '--threads', '1', "
-            "'--rounds', '3', '--calls', '2']); "
-            "print(json.dumps({'rc': rc, 'torch': sorted(m for m in sys.modules if m.split('.')[0] == 'torch')}))")
+    code = ("import json, sys; from deepseek.optimize.latency import measure_job; "
+            f"figures = measure_job({{'interleaved': [{str(small)!r}, {str(large)!r}], 'shape': [1, 16], 'threads': 1, "
+            "'rounds': 3, 'calls': 2}); print(json.dumps(figures)); "
+            "print(json.dumps({'torch': sorted(m for m in sys.modules if m.split('.')[0] == 'torch')}))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     figures, checks = (json.loads(line) for line in done.stdout.strip().splitlines()[-2:])
-    assert checks == {"rc": 0, "torch": []}
+    assert checks == {"torch": []}
     assert sorted(figures["round_ms"]) == sorted([str(small), str(large)])
 
 
@@ -248,9 +248,13 @@ def test_the_same_artifact_twice_is_refused(matmuls):
         measure_interleaved([matmuls[0], str(matmuls[0])], (1, 16))
 
 
-def test_the_cli_takes_one_artifact_or_interleaved_ones_not_both():
-    with pytest.raises(SystemExit) as info:
-        main(["a.onnx", "--interleaved", "b.onnx", "--shape", "1x16"])
-    assert info.value.code == 2
-    with pytest.raises(SystemExit):
-        main(["--shape", "1x16"])
+def test_a_measuring_process_that_dies_is_named(tmp_path):
+    """The one child-process protocol (deepseek._core.child): a child that crashes or prints no result is an error
+    naming what was measured, with the last lines it wrote to stderr."""
+    from deepseek._core.child import last_json, run_child
+
+    with pytest.raises(DeepSeekError, match=r"^latency of x: the measuring process failed \(exit 0\): no output"):
+        run_child("deepseek._core.child", {"a": 1}, what="latency of x")  # runs, but measures nothing
+    with pytest.raises(DeepSeekError, match=r"^latency of y: the measuring process failed \(exit 1\): .*__main__"):
+        run_child("deepseek.bench", {"a": 1}, what="latency of y")  # cannot run at all
+    assert last_json('noise\n{"median_ms": 1.5}') == {"median_ms": 1.5} and last_json("[1]\n") == {}

@@ -189,9 +189,9 @@ def test_adaround_is_an_int8_candidate_that_rounds_weights_differently_and_repla
 def test_timing_an_onnx_candidate_does_not_import_torch(searched):
     """Each latency is a fresh process: importing torch there would cost seconds a candidate never uses."""
     _, out = searched
-    code = ("import sys, contextlib, io\nfrom deepseek.optimize.latency import main\n"
-            f"with contextlib.redirect_stdout(io.StringIO()) as s:\n    main([{str(out / 'model.onnx')!r}, '--shape', "
-            "'1x1x8x8', '--runs', '5'])\nprint('torch' in sys.modules, s.getvalue().strip())")
+    code = ("import sys, json\nfrom deepseek.optimize.latency import measure_job\n"
+            f"figures = measure_job({{'artifact': {str(out / 'model.onnx')!r}, 'shape': [1, 1, 8, 8], 'runs': 5}})\n"
+            "print('torch' in sys.modules, json.dumps(figures))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     imported, figures = done.stdout.strip().split(" ", 1)

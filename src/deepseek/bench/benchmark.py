@@ -5,11 +5,8 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
-import os
 import pickle
 import shutil
-import subprocess
-import sys
 import tempfile
 import zipfile
 from collections.abc import Sequence
@@ -19,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .._core import machine as _machine
-from .._core.errors import ArtifactError, InvalidArgumentError, MissingDependencyError, invalid
+from .._core.errors import ArtifactError, DeepSeekError, InvalidArgumentError, MissingDependencyError, invalid
 from .._core.tensors import as_input_tuple, to_numpy
 from .._core.timing import LatencyStats
 from ..runtime.backends import ALIASES, canonical_backend
@@ -99,7 +96,6 @@ class BenchmarkResult:
                 "rows": [r.to_dict() for r in self.rows]}
 
     def to_json(self) -> str:
-        import json
 
         return json.dumps(self.to_dict(), indent=2, default=str)
 
@@ -544,19 +540,13 @@ def _execute(jobs: list[dict[str, Any]], *, progress: bool) -> list[dict[str, An
 
 def _run_isolated(job: dict[str, Any]) -> dict[str, Any]:
     """Run one job in a fresh ``python -m deepseek.bench.worker`` process; its peak memory is its own."""
-    folder = Path(job["outputs_path"]).parent
-    stem = f"job_{job['backend']}_{job['batch_size']}"
-    job_file, result_file = folder / f"{stem}.json", folder / f"{stem}.result.json"
-    job_file.write_text(json.dumps(job))
-    env = dict(os.environ)
-    # the caller's import path, so a pickled model's classes resolve as they do here (what spawn does too)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and Path(p).is_dir())
-    proc = subprocess.run([sys.executable, "-m", "deepseek.bench.worker", str(job_file), str(result_file)],
-                          capture_output=True, text=True, env=env)
-    if proc.returncode != 0 or not result_file.exists():
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"status": "error", "reason": f"the benchmark process failed (exit {proc.returncode}): {tail}"}
-    return json.loads(result_file.read_text())
+    from .._core.child import run_child
+
+    try:  # the caller's import path, so a pickled model's classes resolve as they do here (what spawn does too)
+        return run_child("deepseek.bench.worker", job, what=f"{job['backend']} at batch {job['batch_size']}",
+                         import_path=True)
+    except DeepSeekError as exc:
+        return {"status": "error", "reason": str(exc)}
 
 
 def _rows(jobs: list[dict[str, Any]], raw: list[dict[str, Any]], baseline: str | None, threads: int) -> list[BenchmarkRow]:

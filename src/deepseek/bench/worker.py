@@ -183,22 +183,7 @@ def _module_bytes(model: Any) -> int:
     return total
 
 
-def main(argv: list[str] | None = None) -> None:
-    """``python -m deepseek.bench.worker JOB.json RESULT.json``: one isolated measurement.
+if __name__ == "__main__":  # ``python -m deepseek.bench.worker``: one isolated measurement (deepseek._core.child)
+    from .._core.child import child_main
 
-    A fresh interpreter (not multiprocessing's spawn, which re-imports the caller's main script and
-    whatever it imports) so the process holds only what the backend itself needs.
-    """
-    import json
-    import sys
-
-    job_path, result_path = (argv if argv is not None else sys.argv[1:])[:2]
-    with open(job_path) as f:
-        job = json.load(f)
-    result = run_job(job)
-    with open(result_path, "w") as f:
-        json.dump(result, f)
-
-
-if __name__ == "__main__":
-    main()
+    raise SystemExit(child_main(run_job))  # a failed measurement is a result ({"status": "error"}), not a crash

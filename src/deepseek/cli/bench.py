@@ -56,6 +56,8 @@ def run_cli(args: argparse.Namespace) -> int:
     if args.model is not None and args.model_option is not None and args.model != args.model_option:
         raise invalid("--model", args.model_option, f"the same model as MODEL ({args.model}), or only one of them")
     model = args.model if args.model is not None else args.model_option
+    if args.model is None and model is not None:  # errors about the model name the spelling the user typed
+        args._flag_names = {**(getattr(args, "_flag_names", None) or {}), "model": "--model"}
     if model is None:
         raise invalid("MODEL", None, "a model file or built-in name (resnet50, mobilenet_v2, bert-base, gpt2, smollm2)")
     if args.baseline is not None and len(args.baseline) != 1:

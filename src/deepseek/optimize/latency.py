@@ -1,47 +1,34 @@
-"""Batch-1 latency of artifacts, measured in a process of its own (``python -m deepseek.optimize.latency``):
-no state of the optimizer's process (threads, caches, torch) colours the figure.
+"""Batch-1 latency of artifacts, each measured in a process of its own (:mod:`deepseek._core.child`): no state of
+the optimizer's process (threads, caches, torch) colours the figure.
 
-    python -m deepseek.optimize.latency ARTIFACT --shape 1x3x224x224 [--sample x.npy] [--threads 2] [--runs 100]
-                                        [--device cpu|cuda]
-prints ``{"median_ms": ..., "p90_ms": ..., "runs": ...}``. ``--sample`` times a real input (its dtype kept: token
-ids stay integers); without it, a standard-normal float32 input of ``--shape``.
-
-    python -m deepseek.optimize.latency --interleaved A B C --shape 1x3x224x224 [--rounds 7] [--calls 30] [...]
-loads every artifact in the one process and times them interleaved (A B C, B C A, C A B, ...: the order rotates each
-round), ``--calls`` calls each per round; prints ``{"round_ms": {"A": [median per-call ms of each round], ...}}``.
-Round i of every artifact then shares one machine state, which :func:`deepseek.optimize.ranking.rank_latencies`
-pairs on. A failure prints ``{"failed": ARTIFACT, "error": ...}`` and exits with status 1.
+:func:`measure_latency` times one artifact (``{"median_ms", "p90_ms", "runs"}``) on a real ``sample`` input (its
+dtype kept: token ids stay integers) or a standard-normal float32 input of ``shape``. :func:`measure_interleaved`
+loads every artifact in one process and times them interleaved (A B C, B C A, C A B, ...: the order rotates each
+round), ``calls`` calls each per round; round i of every artifact then shares one machine state, which
+:func:`deepseek.optimize.ranking.rank_latencies` pairs on. The child's side is :func:`measure_job`.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._core.child import run_child
 from .._core.errors import DeepSeekError, invalid
 
 
 def measure_latency(artifact: str | Path, shape: tuple[int, ...], *, threads: int = 2, runs: int = 100,
                     timeout_s: float = 600, sample: str | Path | None = None, device: str = "cpu") -> dict[str, Any]:
-    """Run this module on ``artifact`` in a fresh interpreter; its figures."""
-    command = [sys.executable, "-m", "deepseek.optimize.latency", str(artifact), "--shape",
-               "x".join(map(str, shape)), "--threads", str(threads), "--runs", str(runs), "--device", device]
-    if sample is not None:
-        command += ["--sample", str(sample)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s,
-                          env={**os.environ, "OMP_NUM_THREADS": str(threads)})
-    if done.returncode != 0:
-        tail = " | ".join(done.stderr.strip().splitlines()[-2:])
-        raise DeepSeekError(f"latency of {artifact}: the measuring process failed: {tail}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    """``artifact``'s batch-1 latency, timed in a fresh interpreter: ``{"median_ms", "p90_ms", "runs"}``."""
+    job = {"artifact": str(artifact), "shape": list(shape), "threads": threads, "runs": runs, "device": device,
+           "sample": None if sample is None else str(sample)}
+    result = run_child(__name__, job, what=f"latency of {artifact}", threads=threads, timeout_s=timeout_s)
+    if "failed" in result:
+        raise DeepSeekError(f"latency of {artifact}: the measuring process failed: {result.get('error')}")
+    return result
 
 
 def measure_interleaved(artifacts: Sequence[str | Path], shape: tuple[int, ...], *, threads: int = 2,
@@ -66,26 +53,15 @@ def measure_interleaved(artifacts: Sequence[str | Path], shape: tuple[int, ...],
     for argument, value in (("threads", threads), ("rounds", rounds), ("calls", calls)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise invalid(argument, value, "an integer >= 1")
-    command = [sys.executable, "-m", "deepseek.optimize.latency", "--interleaved", *names, "--shape",
-               "x".join(map(str, shape)), "--threads", str(threads), "--rounds", str(rounds), "--calls", str(calls),
-               "--device", device]
-    if sample is not None:
-        command += ["--sample", str(sample)]
+    job = {"interleaved": names, "shape": list(shape), "threads": threads, "rounds": rounds, "calls": calls,
+           "device": device, "sample": None if sample is None else str(sample)}
     what = f"interleaved latency of {', '.join(names)}"
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s,
-                              env={**os.environ, "OMP_NUM_THREADS": str(threads)})
-    except subprocess.TimeoutExpired as exc:
-        raise DeepSeekError(f"{what}: the measuring process took longer than {timeout_s:g} s") from exc
-    last = _last_json(done.stdout)
-    if done.returncode != 0:
-        if "failed" in last:
-            raise DeepSeekError(f"latency of {last['failed']}: the measuring process failed: {last.get('error')}")
-        tail = " | ".join(done.stderr.strip().splitlines()[-2:])
-        raise DeepSeekError(f"{what}: the measuring process failed: {tail}")
-    round_ms = last.get("round_ms")
+    result = run_child(__name__, job, what=what, threads=threads, timeout_s=timeout_s)
+    if "failed" in result:
+        raise DeepSeekError(f"latency of {result['failed']}: the measuring process failed: {result.get('error')}")
+    round_ms = result.get("round_ms")
     if not isinstance(round_ms, dict) or sorted(round_ms) != sorted(names):
-        raise DeepSeekError(f"{what}: the measuring process printed no figures for them: {done.stdout[-200:]!r}")
+        raise DeepSeekError(f"{what}: the measuring process printed no figures for them: {result!r:.200}")
     return {name: [float(v) for v in round_ms[name]] for name in names}
 
 
@@ -127,18 +103,9 @@ def time_interleaved(functions: Mapping[str, Callable[[], Any]], *, rounds: int,
     return round_ms
 
 
-def _last_json(stdout: str) -> dict[str, Any]:
-    """The last line of ``stdout`` as a JSON object; empty when it is not one."""
-    lines = stdout.strip().splitlines()
-    try:
-        value = json.loads(lines[-1]) if lines else {}
-    except json.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _interleaved(artifacts: list[str], x: Any, *, threads: int, device: str, rounds: int, calls: int) -> int:
-    """The child's side of :func:`measure_interleaved`: load, warm up and time; print one JSON line."""
+def _interleaved(artifacts: list[str], x: Any, *, threads: int, device: str, rounds: int, calls: int
+                 ) -> dict[str, Any]:
+    """The child's side of :func:`measure_interleaved`: load, warm up and time."""
     from ..runtime import load
 
     functions: dict[str, Callable[[], Any]] = {}
@@ -149,51 +116,41 @@ def _interleaved(artifacts: list[str], x: Any, *, threads: int, device: str, rou
             return _fail(name, exc)
         functions[name] = lambda p=predictor: p.run(x)
     try:
-        round_ms = time_interleaved(functions, rounds=rounds, calls=calls)
+        return {"round_ms": time_interleaved(functions, rounds=rounds, calls=calls)}
     except ArtifactRunError as exc:
         return _fail(exc.name, exc.__cause__ or exc)
-    print(json.dumps({"round_ms": round_ms}))
-    return 0
 
 
-def _fail(artifact: str, exc: BaseException) -> int:
+def _fail(artifact: str, exc: BaseException) -> dict[str, Any]:
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    print(json.dumps({"failed": artifact, "error": f"{type(exc).__name__}: {first}"}))
-    return 1
+    return {"failed": artifact, "error": f"{type(exc).__name__}: {first}"}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("artifact", nargs="?")
-    parser.add_argument("--interleaved", nargs="+", metavar="ARTIFACT", help="time these artifacts interleaved")
-    parser.add_argument("--shape", required=True)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=7, help="with --interleaved: rounds over all artifacts")
-    parser.add_argument("--calls", type=int, default=30, help="with --interleaved: timed calls per artifact a round")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (ONNX Runtime's CUDA execution provider)")
-    parser.add_argument("--sample", default=None, help="a .npy input to time (default: random normal of --shape)")
-    args = parser.parse_args(argv)
-    if (args.artifact is None) == (args.interleaved is None):
-        parser.error("give one ARTIFACT, or --interleaved ARTIFACT [ARTIFACT ...]")
+def measure_job(job: dict[str, Any]) -> dict[str, Any]:
+    """The child's side of :func:`measure_latency` (``artifact``) and :func:`measure_interleaved` (``interleaved``):
+    ``shape``, ``threads``, ``device``, ``sample``, and ``runs`` or ``rounds`` and ``calls``."""
     import numpy as np
 
     from .._core.timing import measure
     from ..runtime import load
 
-    shape = tuple(int(d) for d in args.shape.split("x"))
-    predictor = load(args.artifact, threads=args.threads, device=args.device) if args.artifact else None
-    if args.sample:
-        x = np.load(args.sample, allow_pickle=False)
+    if job.get("sample"):
+        x = np.load(job["sample"], allow_pickle=False)
     else:
-        x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    if predictor is None:
-        return _interleaved(args.interleaved, x, threads=args.threads, device=args.device, rounds=args.rounds,
-                            calls=args.calls)
-    stats = measure(lambda: predictor.run(x), warmup=10, runs=args.runs, min_seconds=1.0)
-    print(json.dumps({"median_ms": stats.median_ms, "p90_ms": stats.p90_ms, "runs": stats.runs}))
-    return 0
+        x = np.random.default_rng(0).standard_normal(tuple(job["shape"])).astype(np.float32)
+    threads, device = job.get("threads", 2), job.get("device", "cpu")
+    if "interleaved" in job:
+        return _interleaved(list(job["interleaved"]), x, threads=threads, device=device, rounds=job.get("rounds", 7),
+                            calls=job.get("calls", 30))
+    try:
+        predictor = load(job["artifact"], threads=threads, device=device)
+        stats = measure(lambda: predictor.run(x), warmup=10, runs=job.get("runs", 100), min_seconds=1.0)
+    except Exception as exc:
+        return _fail(job["artifact"], exc)
+    return {"median_ms": stats.median_ms, "p90_ms": stats.p90_ms, "runs": stats.runs}
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from .._core.child import child_main
+
+    raise SystemExit(child_main(measure_job))

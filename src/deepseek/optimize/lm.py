@@ -8,18 +8,17 @@ candidate within the budget is timed. Round-to-nearest weights need no calibrati
 held out from nothing, and the float model's own predictions are the reference.
 
     deepseek optimize smollm2 --data hamlet --max-accuracy-drop 0.5 --output out/
-    python -m deepseek.optimize.lm SOURCE --params '{"lowering": ...}'   # one candidate's decode latency
+
+One candidate's decode latency is measured by this module run as a child (:func:`measure_decode`,
+:mod:`deepseek._core.child`).
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import math
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -179,16 +178,11 @@ def check_lm_source(source: Any) -> None:
 def measure_decode(source: str, params: dict[str, Any], *, new_tokens: int = 32, runs: int = 5,
                    threads: int = 2, timeout_s: float = 900) -> float:
     """Milliseconds per generated token (greedy, KV cache, batch 1) of the candidate, in a fresh process."""
-    import os
+    from .._core.child import run_child
 
-    command = [sys.executable, "-m", "deepseek.optimize.lm", source, "--params", json.dumps(params),
-               "--new-tokens", str(new_tokens), "--runs", str(runs), "--threads", str(threads)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s,
-                          env={**os.environ, "OMP_NUM_THREADS": str(threads)})
-    if done.returncode != 0:
-        tail = " | ".join(done.stderr.strip().splitlines()[-2:])
-        raise DeepSeekError(f"decode latency of {describe_lm(params)}: the measuring process failed: {tail}")
-    return float(json.loads(done.stdout.strip().splitlines()[-1])["ms_per_token"])
+    job = {"source": source, "params": params, "new_tokens": new_tokens, "runs": runs, "threads": threads}
+    return float(run_child(__name__, job, what=f"decode latency of {describe_lm(params)}", threads=threads,
+                           timeout_s=timeout_s)["ms_per_token"])
 
 
 def save_source(model: Any, tokenizer: Any, folder: Path) -> None:
@@ -431,26 +425,21 @@ def _ms(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="decode latency of one language-model candidate")
-    parser.add_argument("source")
-    parser.add_argument("--params", required=True)
-    parser.add_argument("--new-tokens", type=int, default=32)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args(argv)
+def decode_job(job: dict[str, Any]) -> dict[str, Any]:
+    """The child's side of :func:`measure_decode`: build the candidate from ``source`` and time its decoding."""
     import torch
 
     from ..evaluation.lm import generation_speed
 
-    torch.set_num_threads(args.threads)
-    model, tokenizer = load_source(args.source)
-    built = build_lm(model, json.loads(args.params))
+    torch.set_num_threads(job["threads"])
+    model, tokenizer = load_source(job["source"])
+    built = build_lm(model, job["params"])
     del model
-    speed = generation_speed(built, tokenizer, new_tokens=args.new_tokens, runs=args.runs)
-    print(json.dumps({"ms_per_token": speed["median_ms"] / args.new_tokens, "tokens_per_s": speed["tokens_per_s"]}))
-    return 0
+    speed = generation_speed(built, tokenizer, new_tokens=job["new_tokens"], runs=job["runs"])
+    return {"ms_per_token": speed["median_ms"] / job["new_tokens"], "tokens_per_s": speed["tokens_per_s"]}
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from .._core.child import child_main
+
+    raise SystemExit(child_main(decode_job))
