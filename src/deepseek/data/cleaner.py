@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from .._core.errors import invalid
+from .filters import Batch, build_filters
 from .io import FORMATS, ChunkWriter, read_chunks
 from .rules import CleaningRules
-from .toxicity import Scorer, default_scorer, score
+from .toxicity import Scorer, default_scorer
 
 EXAMPLES = 3
 
@@ -82,6 +83,8 @@ class DataCleaner:
         self.chunk_size = chunk_size
         self.report = CleaningReport(rules=self.rules.to_dict())
         self._dedup: Any = None
+        self.filters = build_filters(self.rules, custom_rules=self.custom_rules, toxicity_scorer=self.toxicity_scorer,
+                                     tokenizer=self._tokenizer_for, dedup=lambda: self._dedup)
 
     # -- entry points -------------------------------------------------------------------------------------------
     def _start(self) -> None:
@@ -268,93 +271,16 @@ class DataCleaner:
 
     def _evaluate(self, frame: Any, *, full: bool) -> Any:
         """A DataFrame aligned with ``frame``: drop_reason and, with ``full`` (or as far as needed), the scores."""
-        import numpy as np
         import pandas as pd
-        import pyarrow.compute as pc
 
         text, missing = self._texts(frame)
-        n = len(text)
-
-        def texts_at(rows: list[int]) -> list[str]:
-            return pc.take(text, rows).to_pylist() if rows else []
-
-        reason = np.array([None] * n, dtype=object)
-        reason[np.asarray(missing, dtype=bool)] = "missing"
-        rules = self.rules
-        out: dict[str, Any] = {}
-        length_rule = rules.length
-        if length_rule is not None or full:
-            unit = length_rule.unit if length_rule is not None else "chars"
-            if unit == "chars":  # code points, in Arrow's kernels
-                lengths = pc.utf8_length(text).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-            elif unit == "tokens":
-                lengths = np.zeros(n, dtype=np.int64)
-                present = [i for i in range(n) if not missing[i]]
-                if present:
-                    ids = self._tokenizer_for(length_rule.tokenizer)(texts_at(present), add_special_tokens=False)
-                    lengths[present] = [len(x) for x in ids["input_ids"]]
-            else:
-                lengths = np.fromiter((len(s.split()) if s is not None else 0 for s in text.to_pylist()),
-                                      dtype=np.int64, count=n)
-            out["length"] = lengths
-            if length_rule is not None:
-                low = length_rule.min if length_rule.min is not None else 0
-                high = length_rule.max if length_rule.max is not None else np.iinfo(np.int64).max
-                fail = (reason == None) & ((lengths < low) | (lengths > high))  # noqa: E711 - elementwise
-                reason[fail] = "length"
-        if rules.quality is not None:
-            from .quality import quality_failure
-
-            alive = [i for i in range(n) if reason[i] is None]
-            for i, s in zip(alive, texts_at(alive), strict=True):
-                failed = quality_failure(s, rules.quality)
-                if failed is not None:
-                    reason[i] = failed
-        for name, check in self.custom_rules.items():
-            alive = [i for i in range(n) if reason[i] is None]
-            for i, s in zip(alive, texts_at(alive), strict=True):
-                keep = check(s)
-                if not isinstance(keep, (bool, np.bool_)):
-                    raise invalid(f"custom_rules[{name!r}]", f"{type(keep).__name__} {keep!r}", "True (keep) or False")
-                if not keep:
-                    reason[i] = f"custom:{name}"
-        if rules.language is not None or full:
-            from .language import identify
-
-            todo = [i for i in range(n) if (full or reason[i] is None) and not missing[i]]
-            codes, scores = identify(texts_at(todo))
-            language = np.array([None] * n, dtype=object)
-            language_score = np.full(n, np.nan)
-            language[todo] = codes
-            language_score[todo] = scores
-            out["language"], out["language_score"] = language, language_score
-            if rules.language is not None:
-                wanted = set(rules.language.languages)
-                for i, code, s in zip(todo, codes, scores, strict=True):
-                    if reason[i] is None and (code not in wanted or s < rules.language.min_score):
-                        reason[i] = "language"
-        if rules.toxicity is not None or full:
-            todo = [i for i in range(n) if (full or reason[i] is None) and not missing[i]]
-            scores = score(self.toxicity_scorer, texts_at(todo))
-            toxicity = np.full(n, np.nan)
-            toxicity[todo] = scores
-            out["toxicity_score"] = toxicity
-            if rules.toxicity is not None:
-                for i, s in zip(todo, scores, strict=True):
-                    if reason[i] is None and s > rules.toxicity.threshold:
-                        reason[i] = "toxicity"
-        if rules.dedup is not None:
-            alive = [i for i in range(n) if reason[i] is None]
-            for i, s in zip(alive, texts_at(alive), strict=True):
-                reason[i] = self._dedup.check(s)
-        if rules.pii is not None and full:
-            from .pii import mask
-
-            out["pii_found"] = np.array([mask(s, rules.pii)[1] if s is not None else 0 for s in text.to_pylist()])
+        batch = Batch(text, missing, full)
+        for step in self.filters:
+            step.apply(batch)
         # object dtype, so a kept row's reason stays None (pandas 3 would infer a string column holding NaN)
-        result = pd.DataFrame({"drop_reason": pd.Series(reason, dtype=object, index=frame.index), **out},
-                              index=frame.index)
-        self.report.add(result, texts_at)
+        result = pd.DataFrame({"drop_reason": pd.Series(batch.reason, dtype=object, index=frame.index),
+                               **batch.columns}, index=frame.index)
+        self.report.add(result, batch.texts_at)
         return result
 
 
