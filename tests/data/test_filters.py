@@ -4,7 +4,14 @@ a new TextFilter in the cleaner's list."""
 import pandas as pd
 
 from deepseek.data import DataCleaner
-from deepseek.data.filters import Batch, CustomFilter, LanguageFilter, LengthFilter, TextFilter, ToxicityFilter
+from deepseek.data.filters import (
+    Batch,
+    CustomFilter,
+    LanguageFilter,
+    LengthFilter,
+    TextFilter,
+    ToxicityFilter,
+)
 
 
 def test_the_rules_become_filters_in_their_order():
