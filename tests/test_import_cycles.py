@@ -38,8 +38,9 @@ def _file_imports(*, justified: bool = True) -> Iterator[tuple[tuple[str, ...], 
         for node in ast.walk(tree):
             if id(node) in skip:
                 continue
-            if not justified and isinstance(node, ast.ImportFrom) and "# import-cycle:" in lines[node.lineno - 1]:
-                continue
+            if not justified and isinstance(node, ast.ImportFrom) and any(
+                    "# import-cycle:" in line for line in lines[node.lineno - 1:node.end_lineno]):
+                continue  # the statement (one line, or wrapped in parentheses) says why it closes a circle
             if isinstance(node, ast.ImportFrom) and node.level:
                 base = package[: len(package) - node.level + 1]
                 targets = [base + node.module.split(".")] if node.module else [[*base, a.name] for a in node.names]
@@ -121,7 +122,7 @@ def test_type_only_and_justified_imports_are_told_apart(tmp_path, monkeypatch):
     (pkg / "a.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .b import B\n"
                               "def f():\n    from .c import C\n")
     (pkg / "b.py").write_text("def g():\n    from .a import f\n")
-    (pkg / "c.py").write_text("def h():\n    from .a import f  # import-cycle: c's helper is a's front door\n")
+    (pkg / "c.py").write_text("def h():\n    from .a import (\n        f,  # import-cycle: c's helper is a's front door\n    )\n")
     monkeypatch.setattr(me, "ROOT", tmp_path / "deepseek")
     assert _cycles(_module_edges()) == []  # a -> b is type-only; c -> a is justified
     (pkg / "c.py").write_text("def h():\n    from .a import f\n")
