@@ -74,9 +74,9 @@ def test_shape_mismatch_names_both_shapes(trained):
 @pytest.mark.slow
 def test_photo_agreement_of_exported_mobilenet(tmp_path):
     deepseek.export_onnx(assets.mobilenet_v2(), torch.randn(1, 3, 224, 224), tmp_path / "m.onnx")
-    r = evaluate(tmp_path / "m.onnx")
+    r = evaluate(tmp_path / "m.onnx", limit=96)
     assert r.data == "photos" and r.metric == "top1_agreement"
-    assert r.value == 1.0 and r.extra["mean_kl"] < 1e-4 and r.extra["confident_views"] > 20
+    assert r.value == 1.0 and r.extra["mean_kl"] < 1e-4 and r.extra["confident_views"] > 10
     assert 0 < r.extra["clear_views"] <= r.extra["confident_views"] and r.extra["clear_agreement"] == 1.0
     assert r.extra["disagreements"] == 0
     # a model that is not MobileNetV2 disagrees with it: the metric is not trivially 1
