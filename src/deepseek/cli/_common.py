@@ -178,17 +178,9 @@ def parse_shapes(text: str | None) -> list[tuple[int, ...]] | None:
 
 def refuse_arch_unless_weights(args: argparse.Namespace) -> None:
     """``--arch`` builds the model a state_dict/.safetensors file fills; anywhere else it would be ignored."""
-    if not args.arch:
-        return
-    path = Path(args.model)
-    kind = None
-    if path.is_file():
-        from ..runtime.artifacts import detect_kind
+    from ..models import refuse_arch_unless_weights as refuse
 
-        kind = detect_kind(path)
-    if kind not in ("state_dict", "safetensors"):
-        raise invalid("--arch", args.arch, "only with a state_dict (.pt/.pth) or .safetensors MODEL file (this MODEL "
-                                           "carries its own architecture)")
+    refuse(args.model, args.arch, argument="--arch", name="MODEL")
 
 
 def console() -> Any:

@@ -186,3 +186,17 @@ def resolve_model(name_or_path: str, shapes: list[tuple[int, ...]] | None, *, ar
         if args and args[0]:
             examples = tuple(args[0])
     return module, examples, None, path.name
+
+
+def refuse_arch_unless_weights(model: Any, arch: str | None, *, argument: str = "arch", name: str = "model") -> None:
+    """``arch`` builds the model a state_dict/.safetensors file fills; given with anything else it would be ignored,
+    so it is refused, naming ``argument`` (and the model as ``name``)."""
+    if not arch:
+        return
+    from ..runtime.artifacts import detect_kind
+
+    path = Path(model) if isinstance(model, (str, Path)) else None
+    kind = detect_kind(path) if path is not None and path.is_file() else None
+    if kind not in ("state_dict", "safetensors"):
+        raise invalid(argument, arch, f"only with a state_dict (.pt/.pth) or .safetensors {name} file (this {name} "
+                                      "carries its own architecture)")

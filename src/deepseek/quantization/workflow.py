@@ -49,7 +49,7 @@ def quantize_model(model: str | Path, *, calib: str | Path = "photos", samples: 
     (``photos``, a folder of images or a .npy); write the INT8 file to ``output`` and/or the per-layer error report
     (report.json, report.png) to the folder ``report``. A classifier is held to ``min_agreement`` top-1 agreement with
     FP32 on calibration samples the quantizer does not see."""
-    from ..models import resolve_model
+    from ..models import refuse_arch_unless_weights, resolve_model
     from .calibration_data import CalibrationSource
 
     if not output and not report:
@@ -75,7 +75,7 @@ def quantize_model(model: str | Path, *, calib: str | Path = "photos", samples: 
         raise invalid("model", model, "a model with its layers intact — a built-in name, a state_dict/.safetensors "
                                       "with arch, or a pickled nn.Module with trust_pickle (.pt2, TorchScript and ONNX "
                                       "files hold flattened graphs that layer-wise quantization cannot edit)")
-    _refuse_arch_unless_weights(model, arch)
+    refuse_arch_unless_weights(model, arch)
     module, examples, names, label = resolve_model(str(model), list(inputs) if inputs else None, arch=arch,
                                                    trust_pickle=trust_pickle)
     if examples is not None:
@@ -114,15 +114,3 @@ def _is_torchscript(model: Any) -> bool:
     from ..runtime.artifacts import detect_kind
 
     return Path(model).is_file() and detect_kind(Path(model)) == "torchscript"
-
-
-def _refuse_arch_unless_weights(model: Any, arch: str | None) -> None:
-    """``arch`` builds the model a state_dict/.safetensors file fills; anywhere else it would be ignored."""
-    if not arch:
-        return
-    from ..runtime.artifacts import detect_kind
-
-    kind = detect_kind(Path(model)) if Path(model).is_file() else None
-    if kind not in ("state_dict", "safetensors"):
-        raise invalid("arch", arch, "only with a state_dict (.pt/.pth) or .safetensors model file (this model carries "
-                                    "its own architecture)")
