@@ -24,6 +24,17 @@ def test_round_trip_and_frozen():
         cfg.bits = 2
 
 
+def test_numpy_numbers_round_trip_as_numbers():
+    import numpy as np
+
+    from deepseek.train.config import DistributedConfig
+
+    cfg = Example(bits=np.int64(4))  # the argument checks accept numpy numbers
+    assert Example.from_json(cfg.to_json()) == cfg and '"bits": 4' in cfg.to_json()
+    dist = DistributedConfig(powersgd_rank=np.int32(3))
+    assert DistributedConfig.from_json(dist.to_json()) == dist
+
+
 def test_validation_and_unknown_fields():
     with pytest.raises(deepseek.InvalidArgumentError, match="bits"):
         Example(bits=1)

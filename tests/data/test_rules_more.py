@@ -91,3 +91,16 @@ def test_length_in_tokens_counts_the_tokenizers_tokens_and_custom_rules_drop_wit
         CleaningRules.of({"length": {"min": 1, "unit": "tokens"}})
     with pytest.raises(InvalidArgumentError, match="custom_rules"):
         DataCleaner(["t"], {}, custom_rules={"bad": lambda s: "yes"}).process(frame)
+
+
+def test_numpy_numbers_are_stored_as_plain_numbers_and_written_back():
+    import numpy as np
+    import yaml
+
+    rules = CleaningRules.of({"toxicity": {"threshold": np.float32(0.25)}, "dedup": {"near": np.float64(0.8),
+                              "num_perm": np.int64(64)}, "quality": {"max_top_bigram": np.float32(0.5)},
+                              "length": {"min": np.int32(3)}})
+    assert type(rules.toxicity.threshold) is float and type(rules.dedup.num_perm) is int
+    assert CleaningRules.of(yaml.safe_load(rules.to_yaml())) == rules
+    with pytest.raises(InvalidArgumentError, match=r"^rules: got 'version: 1.*File name too long"):
+        CleaningRules.of(rules.to_yaml() * 40)  # YAML text where a file's path goes

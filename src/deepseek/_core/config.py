@@ -22,10 +22,11 @@ class BaseConfig:
         return data
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, default=str)
+        return json.dumps(self.to_dict(), indent=2, default=_plain)
 
     @classmethod
     def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+        from .checks import check_int
         from .errors import invalid
 
         if not isinstance(data, dict):
@@ -35,8 +36,7 @@ class BaseConfig:
         version = data.pop("_version", cls.VERSION)
         if typ != cls.__name__:
             raise invalid("_type", typ, cls.__name__)
-        if isinstance(version, bool) or not isinstance(version, int):
-            raise invalid("_version", version, f"an integer <= {cls.VERSION}")
+        check_int(version, "_version", expected=f"an integer <= {cls.VERSION}")
         if version > cls.VERSION:
             raise invalid("_version", version, f"<= {cls.VERSION} (written by a newer deepseek)")
         known = {f.name for f in dataclasses.fields(cls)}
@@ -54,6 +54,15 @@ class BaseConfig:
         except (json.JSONDecodeError, RecursionError) as exc:
             raise invalid("config", text[:80], f"{cls.__name__} as JSON ({exc})") from None
         return cls.from_dict(data)
+
+
+def _plain(value: Any) -> Any:
+    """A numpy number as the JSON number it is (the checks accept them); anything else as its text."""
+    import numbers
+
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    return float(value) if isinstance(value, numbers.Real) else str(value)
 
 
 def config_or_fields(cls: type[T], config: T | None, fields: dict[str, Any]) -> T:
@@ -83,8 +92,12 @@ def read_text_file(path: Any, *, argument: str, what: str) -> str:
     if not isinstance(path, (str, Path)) or not str(path):
         raise invalid(argument, path, f"the path of {what}")
     path = Path(path)
-    if not path.is_file():
-        raise invalid(argument, str(path), f"an existing file: {what}" if not path.exists() else f"a file, not a folder: {what}")
+    try:
+        is_file, exists = path.is_file(), path.exists()
+    except OSError as exc:  # e.g. a name too long for the file system (a YAML text given as a path)
+        raise invalid(argument, f"{str(path)[:80]}...", f"the path of {what} ({exc.strerror or exc})") from None
+    if not is_file:
+        raise invalid(argument, str(path), f"an existing file: {what}" if not exists else f"a file, not a folder: {what}")
     try:
         data = path.read_bytes()
     except OSError as exc:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._core.atomic import atomic_folder, cache_dir
+from .._core.checks import check_choice, check_int, check_number
 from .._core.errors import ArtifactError, DeepSeekError, MissingDependencyError, invalid
 
 if TYPE_CHECKING:
@@ -159,8 +160,7 @@ def imagenet_transform(size: int = 224) -> Callable[[Any], torch.Tensor]:
     HWC uint8 RGB numpy array or PIL image → normalized CHW float32 tensor."""
     from torchvision.transforms import v2
 
-    if not isinstance(size, int) or size < 8:
-        raise invalid("size", size, "an integer of at least 8")
+    check_int(size, "size", minimum=8, expected="an integer of at least 8")
     return v2.Compose([v2.ToImage(), v2.Resize(int(size * 256 / 224), antialias=True), v2.CenterCrop(size), _normalize()])
 
 
@@ -240,8 +240,7 @@ def photo_batch(size: int = 224, views: int = 1) -> tuple[torch.Tensor, list[str
     import torch
     from torchvision.transforms import v2
 
-    if not isinstance(views, int) or not 1 <= views <= 8:
-        raise invalid("views", views, "an integer from 1 to 8")
+    check_int(views, "views", minimum=1, maximum=8, expected="an integer from 1 to 8")
     base = imagenet_transform(size)
     big = int(size * 256 / 224)
     extra = [
@@ -275,8 +274,7 @@ def photo_calibration_batch(count: int = 64, size: int = 224, seed: int = 0) -> 
     import torch
     from torchvision.transforms import v2
 
-    if not isinstance(count, int) or count < 1:
-        raise invalid("count", count, "a positive integer")
+    check_int(count, "count", minimum=1, expected="a positive integer")
     augment = v2.Compose([
         v2.ToImage(), v2.RandomResizedCrop(size, scale=(0.2, 1.0), antialias=True), v2.RandomHorizontalFlip(), _normalize(),
     ])
@@ -304,8 +302,7 @@ class Dataset:
         """A deterministic, disjoint (train, test) split: the same ``seed`` always gives the same rows."""
         import torch
 
-        if not 0 < test_fraction < 1:
-            raise invalid("test_fraction", test_fraction, "a number in (0, 1)")
+        check_number(test_fraction, "test_fraction", above=0, below=1, expected="a number in (0, 1)")
         if len(self) < 2:
             raise invalid("dataset", f"{len(self)} samples", "at least 2 samples to split")
         order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
@@ -319,8 +316,7 @@ class Dataset:
         import torch
         from torch.utils.data import DataLoader, TensorDataset
 
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise invalid("batch_size", batch_size, "a positive integer")
+        check_int(batch_size, "batch_size", minimum=1, expected="a positive integer")
         generator = torch.Generator().manual_seed(seed) if shuffle else None
         return DataLoader(TensorDataset(self.x, self.y), batch_size=batch_size, shuffle=shuffle, generator=generator)
 
@@ -370,9 +366,8 @@ def _read_idx(path: Path) -> np.ndarray:
 
 
 def _fashion_files(split: str) -> tuple[Path, Path]:
-    prefix = {"train": "train", "test": "t10k"}.get(split)
-    if prefix is None:
-        raise invalid("split", split, "'train' or 'test'")
+    check_choice(split, "split", ("train", "test"), expected="'train' or 'test'")
+    prefix = {"train": "train", "test": "t10k"}[split]
     return (FASHION_MNIST_DIR / f"{prefix}-images-idx3-ubyte.gz", FASHION_MNIST_DIR / f"{prefix}-labels-idx1-ubyte.gz")
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .._core import machine as _machine
+from .._core.checks import check_choice, check_int
 from .._core.errors import ArtifactError, DeepSeekError, InvalidArgumentError, MissingDependencyError, invalid
 from .._core.tensors import as_input_tuple, to_numpy
 from .._core.timing import LatencyStats
@@ -165,11 +166,6 @@ def _backend_list(backends: Any) -> list[str]:
     return names
 
 
-def _check_int(argument: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise invalid(argument, value, f"an integer >= {minimum}")
-
-
 def _batch_sizes(batch_sizes: Any) -> list[int]:
     if isinstance(batch_sizes, (int, np.integer)) and not isinstance(batch_sizes, bool):
         batch_sizes = [batch_sizes]
@@ -284,11 +280,10 @@ def benchmark(
     ``eager,onnxruntime``, or ``eager,compile,int4,kv-int8`` for a generation model.
     """
     # every argument is checked before the model is loaded or anything is measured
-    _check_int("warmup", warmup, 0)
-    _check_int("runs", runs, 1)
-    _check_int("new_tokens", new_tokens, 1)
-    if threads is not None:
-        _check_int("threads", threads, 1)
+    check_int(warmup, "warmup", minimum=0)
+    check_int(runs, "runs", minimum=1)
+    check_int(new_tokens, "new_tokens", minimum=1)
+    check_int(threads, "threads", minimum=1, optional=True, expected="an integer >= 1")
     requested = _backend_list(backends) if backends is not None else None
     if baseline is not None:
         if not isinstance(baseline, str):
@@ -297,8 +292,7 @@ def benchmark(
         if requested is not None and baseline not in requested:
             raise invalid("baseline", baseline, f"one of the benchmarked backends {requested}")
     sizes = _batch_sizes(batch_sizes) if batch_sizes is not None else None
-    if device not in _DEVICES:
-        raise invalid("device", device, f"one of {list(_DEVICES)}")
+    check_choice(device, "device", _DEVICES, expected=f"one of {list(_DEVICES)}")
     _check_model_argument(model)
     if requested is not None:
         _check_device(device, requested)

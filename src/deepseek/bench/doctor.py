@@ -71,10 +71,9 @@ class Finding:
     fix: str | None = None
 
     def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            from .._core.errors import invalid
+        from .._core.checks import check_choice
 
-            raise invalid("status", self.status, f"one of {STATUSES}")
+        check_choice(self.status, "status", STATUSES, expected=f"one of {STATUSES}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -404,16 +403,11 @@ def doctor(check_compile: bool = True, compile_timeout: float = COMPILE_TIMEOUT_
     ``check_compile`` really runs torch.compile (10-30 s cold), in a child process stopped after
     ``compile_timeout`` seconds.
     """
-    import math
-
     from .. import __version__
-    from .._core.errors import invalid
+    from .._core.checks import check_flag, check_number
 
-    if not isinstance(check_compile, bool):
-        raise invalid("check_compile", check_compile, "True or False")
-    if isinstance(compile_timeout, bool) or not isinstance(compile_timeout, (int, float)) or \
-            not math.isfinite(compile_timeout) or compile_timeout <= 0:
-        raise invalid("compile_timeout", compile_timeout, "a finite number of seconds > 0")
+    check_flag(check_compile, "check_compile")
+    check_number(compile_timeout, "compile_timeout", above=0, expected="a finite number of seconds > 0")
     facts: dict[str, Any] = {"deepseek": __version__,
                              "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     findings: list[Finding] = []

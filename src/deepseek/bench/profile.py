@@ -14,6 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from .._core.checks import check_choice, check_int
 from .._core.errors import invalid
 
 
@@ -73,10 +74,8 @@ class ProfileResult:
     def table(self, kind: str = "operators", top: int = 15) -> Any:
         from .._core.table import Table
 
-        if kind not in ("operators", "layers"):
-            raise invalid("kind", kind, "'operators' or 'layers'")
-        if isinstance(top, bool) or not isinstance(top, int) or top < 1:
-            raise invalid("top", top, "a positive integer")
+        check_choice(kind, "kind", ("operators", "layers"), expected="'operators' or 'layers'")
+        check_int(top, "top", minimum=1, expected="a positive integer")
         table = Table(title=f"{kind} — {self.model} on {self.backend}, batch {self.batch_size}", title_justify="left")
         if kind == "operators":
             for col in ("operator", "calls/run", "ms/run", "share"):
@@ -94,8 +93,7 @@ class ProfileResult:
         """Write a PNG chart of the ``top`` operators and layers to ``path`` atomically."""
         from .._core.atomic import check_output
 
-        if isinstance(top, bool) or not isinstance(top, int) or top < 1:
-            raise invalid("top", top, "a positive integer")
+        check_int(top, "top", minimum=1, expected="a positive integer")
         check_output(path, argument="path", inputs=(self.file,) if self.file else ())
         import matplotlib
 
@@ -126,14 +124,14 @@ def profile(model: Any, inputs: Any = None, *, backend: str | None = None, batch
     ``backend`` is ``eager``, ``compile`` or ``onnxruntime`` (default: ``onnxruntime`` for an ONNX file, ``eager``
     otherwise)."""
     from ..runtime import canonical_backend, load
-    from .benchmark import _check_int, _check_model_argument, rebatch
+    from .benchmark import _check_model_argument, rebatch
 
     if backend is not None and not isinstance(backend, str):
         raise invalid("backend", backend, "a backend name: 'eager', 'compile' or 'onnxruntime'")
     name = canonical_backend(backend) if backend is not None else None
-    _check_int("runs", runs, 1)
-    _check_int("warmup", warmup, 0)
-    _check_int("batch_size", batch_size, 1)
+    check_int(runs, "runs", minimum=1)
+    check_int(warmup, "warmup", minimum=0)
+    check_int(batch_size, "batch_size", minimum=1)
     _check_model_argument(model)
     file = str(model) if isinstance(model, (str, Path)) and Path(model).exists() else None
     onnx_file = file is not None and Path(file).suffix.lower() == ".onnx"

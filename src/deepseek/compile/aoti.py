@@ -50,6 +50,7 @@ def build_aoti(model: torch.nn.Module, examples: tuple[Any, ...], output: str | 
     from torch._inductor import aoti_compile_and_package, aoti_load_package
 
     from .._core.atomic import check_output
+    from .._core.checks import check_number
     from .._core.errors import invalid
     from .._core.tensors import as_input_tuple
     from ..runtime.predictor import INPUTS_ENTRY, program_input_specs
@@ -58,9 +59,7 @@ def build_aoti(model: torch.nn.Module, examples: tuple[Any, ...], output: str | 
         raise invalid("model", type(model).__name__, "a torch.nn.Module")
     examples = as_input_tuple(examples, "examples")
     check_output(output, argument="output")
-    if tolerance is not None and (isinstance(tolerance, bool) or not isinstance(tolerance, (int, float))
-                                  or not 0 <= tolerance < float("inf")):
-        raise invalid("tolerance", tolerance, "None or a finite number >= 0")
+    check_number(tolerance, "tolerance", minimum=0, optional=True, expected="None or a finite number >= 0")
     if calibration is not None and bf16:
         raise invalid("bf16", bf16, "False with calibration (INT8): one precision per package")
 

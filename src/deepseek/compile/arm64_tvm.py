@@ -15,7 +15,8 @@ from typing import Any
 
 import torch
 
-from .._core.errors import DeepSeekError, invalid, require
+from .._core.checks import check_choice
+from .._core.errors import DeepSeekError, require
 from .._core.export import export_or_explain
 from .arm64 import (
     CXX,
@@ -114,8 +115,7 @@ def build_arm64_tvm(model: torch.nn.Module | Path, examples: tuple[Any, ...], ou
     against PyTorch (an ONNX file: against ONNX Runtime) on ``examples`` (one float32 input) before anything is
     written."""
     output, name, bundle = check_bundle_request(output, examples)
-    if isinstance(opt_level, bool) or opt_level not in (0, 1, 2, 3):
-        raise invalid("opt_level", opt_level, "0, 1, 2 or 3")
+    check_choice(opt_level, "opt_level", (0, 1, 2, 3), expected="0, 1, 2 or 3")
     tvm = require("tvm", "the TVM backend", TVM_PIN)
     from tvm.relax.frontend.torch import from_exported_program
     from tvm.support import cc

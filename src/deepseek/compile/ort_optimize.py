@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .._core.errors import ArtifactError, invalid
+from .._core.checks import check_choice
+from .._core.errors import ArtifactError
 from ..runtime.backends import session_options
 
 # optimization level -> ORT graph optimization level name
@@ -19,8 +20,7 @@ def optimize_onnx(source: str | Path, output: str | Path, *, level: int, target_
     """
     import onnxruntime as ort
 
-    if level not in LEVELS:
-        raise invalid("optimization_level", level, "0, 1, 2 or 3")
+    check_choice(level, "optimization_level", LEVELS, expected="0, 1, 2 or 3")
     name = LEVELS[level]
     if target_arch != "x86_64" and level > 1:
         name = "basic"

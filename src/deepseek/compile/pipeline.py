@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .._core.atomic import atomic_path, check_output
+from .._core.checks import check_choice, check_int, check_number
 from .._core.config import BaseConfig
 from .._core.errors import invalid
 from ..quantization.onnx_static import StaticINT8Config
@@ -75,8 +76,7 @@ class CompileRecipe(BaseConfig):
             object.__setattr__(self, "int8", StaticINT8Config.from_dict(self.int8))
         if not isinstance(self.int8, StaticINT8Config):
             raise invalid("int8", type(self.int8).__name__, "a StaticINT8Config (the ONNX Runtime static INT8 scheme)")
-        if self.target_arch not in TARGETS:
-            raise invalid("target_arch", self.target_arch, f"one of {TARGETS}")
+        check_choice(self.target_arch, "target_arch", TARGETS, expected=f"one of {TARGETS}")
         if self.quantize not in QUANTIZE:
             raise invalid("quantize", self.quantize, "None, " + " or ".join(repr(q) for q in QUANTIZE if q))
         if self.quantize == "int8-dynamic" and (self.target_arch != "x86_64" or self.backend not in (None, "onnxruntime")):
@@ -84,10 +84,8 @@ class CompileRecipe(BaseConfig):
                                                      "MatMulInteger / DynamicQuantizeMatMul path)")
         if self.backend is not None and self.backend not in BACKENDS[self.target_arch]:
             raise invalid("backend", self.backend, f"one of {BACKENDS[self.target_arch]} for target {self.target_arch}")
-        if self.optimization_level not in (0, 1, 2, 3):
-            raise invalid("optimization_level", self.optimization_level, "0, 1, 2 or 3")
-        if self.precision not in PRECISIONS:
-            raise invalid("precision", self.precision, f"one of {PRECISIONS}")
+        check_choice(self.optimization_level, "optimization_level", (0, 1, 2, 3), expected="0, 1, 2 or 3")
+        check_choice(self.precision, "precision", PRECISIONS, expected=f"one of {PRECISIONS}")
         if self.backend == "tvm" and self.quantize:
             raise invalid("quantize", self.quantize, "None with backend 'tvm' (INT8 for arm64 goes through the "
                                                      "default executorch backend's XNNPACK quantizer)")
@@ -99,9 +97,8 @@ class CompileRecipe(BaseConfig):
         if self.precision == "fp16" and self.target_arch != "cuda":
             raise invalid("precision", self.precision, "fp16 for target_arch 'cuda' (CPUs here run it slower than "
                                                        "fp32: use INT8)")
-        if self.prune is not None and not (isinstance(self.prune, (int, float)) and not isinstance(self.prune, bool)
-                                           and 0 < self.prune < 1):
-            raise invalid("prune", self.prune, "a fraction of channels between 0 and 1 (exclusive)")
+        check_number(self.prune, "prune", above=0, below=1, optional=True,
+                     expected="a fraction of channels between 0 and 1 (exclusive)")
         if self.finetune is not None:
             from ..quantization.calibration_data import TRAIN_SPLITS
 
@@ -110,18 +107,12 @@ class CompileRecipe(BaseConfig):
             if self.finetune not in TRAIN_SPLITS:
                 raise invalid("finetune", self.finetune, f"a labeled training set: one of {list(TRAIN_SPLITS)}")
         for name in ("finetune_epochs", "finetune_samples"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise invalid(name, value, "an integer >= 1")
-        if isinstance(self.finetune_lr, bool) or not (isinstance(self.finetune_lr, (int, float)) and 0 < self.finetune_lr < 1):
-            raise invalid("finetune_lr", self.finetune_lr, "a learning rate in (0, 1)")
-        if isinstance(self.samples, bool) or not isinstance(self.samples, int) or self.samples < 1:
-            raise invalid("samples", self.samples, "an integer >= 1")
+            check_int(getattr(self, name), name, minimum=1)
+        check_number(self.finetune_lr, "finetune_lr", above=0, below=1, expected="a learning rate in (0, 1)")
+        check_int(self.samples, "samples", minimum=1)
         if not isinstance(self.calib, (str, os.PathLike)) or not str(self.calib).strip():
             raise invalid("calib", self.calib, "'photos', a bundled labeled set, a folder of images or a .npy file")
         object.__setattr__(self, "calib", str(self.calib))
-        if isinstance(self.optimization_level, bool):
-            raise invalid("optimization_level", self.optimization_level, "0, 1, 2 or 3")
         default = StaticINT8Config(method="percentile")
         changed = [f.name for f in dataclasses.fields(default) if f.name != "min_agreement"
                    and getattr(self.int8, f.name) != getattr(default, f.name)]

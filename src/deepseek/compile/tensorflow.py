@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .._core.checks import check_int
 from .._core.errors import ArtifactError, VerificationError, invalid, require
 
 KERAS_SUFFIXES = (".keras", ".h5")
@@ -50,8 +51,7 @@ def export_tensorflow(source: str | os.PathLike[str], output: str | os.PathLike[
     from .._core.atomic import check_output
 
     check_output(output, argument="output", inputs=(source, *(source.iterdir() if source.is_dir() else ())))
-    if isinstance(opset, bool) or not isinstance(opset, int) or opset < 7:
-        raise invalid("opset", opset, "an ONNX opset (an integer, 7 or more)")
+    check_int(opset, "opset", minimum=7, expected="an ONNX opset (an integer, 7 or more)")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     tf = require("tensorflow", "TensorFlow/Keras models", _EXTRA)
     tf2onnx = require("tf2onnx", "TensorFlow/Keras models", _EXTRA)

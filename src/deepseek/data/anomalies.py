@@ -7,6 +7,7 @@ import heapq
 from collections.abc import Sequence
 from typing import Any
 
+from .._core.checks import check_int
 from .._core.errors import invalid
 
 TOP_ROWS = 100  # rows listed in a report, the most suspicious first
@@ -128,8 +129,8 @@ def label_issues(frame: Any, label_column: str, *, model: Any = None, pred_probs
         if missing or not features or label_column in features:
             raise invalid("feature_columns", feature_columns, f"columns of the data other than {label_column!r}")
         smallest = int(np.bincount(labels).min())
-        if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2 or folds > smallest:
-            raise invalid("folds", folds, f"an integer from 2 to the smallest class's size ({smallest})")
+        folds = check_int(folds, "folds", minimum=2, maximum=smallest,
+                          expected=f"an integer from 2 to the smallest class's size ({smallest})")
         import pandas as pd
         from sklearn.base import clone
         from sklearn.model_selection import StratifiedKFold, cross_val_predict

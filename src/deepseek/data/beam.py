@@ -12,6 +12,7 @@ import hashlib
 import json
 from typing import Any
 
+from .._core.checks import check_flag
 from .._core.errors import invalid, require
 
 BATCH_MIN = 64
@@ -35,8 +36,7 @@ def as_beam_transform(cleaner: Any, *, with_dropped: bool = False) -> Any:
     if rules.dedup is not None and rules.dedup.near is not None:
         raise invalid("rules.dedup.near", rules.dedup.near, "null in a Beam pipeline (near-duplicate removal needs "
                       "one shared MinHash index: run it on the merged output with DataCleaner)")
-    if not isinstance(with_dropped, bool):
-        raise invalid("with_dropped", with_dropped, "True or False")
+    check_flag(with_dropped, "with_dropped")
     settings = {"text_columns": list(cleaner.text_columns), "rules": {**rules.to_dict(), "dedup": None},
                 "toxicity_scorer": None if cleaner.toxicity_scorer is _default_scorer() else cleaner.toxicity_scorer,
                 "custom_rules": cleaner.custom_rules or None, "chunk_size": cleaner.chunk_size}

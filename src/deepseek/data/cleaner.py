@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._core.checks import check_flag, check_int
 from .._core.errors import invalid
 from .filters import Batch, build_filters
 from .io import FORMATS, ChunkWriter, read_chunks
@@ -63,8 +64,7 @@ class DataCleaner:
         if isinstance(text_columns, str) or not isinstance(text_columns, Sequence) or not text_columns or not all(
                 isinstance(c, str) and c for c in text_columns):
             raise invalid("text_columns", text_columns, "a non-empty list of column names")
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-            raise invalid("chunk_size", chunk_size, "an integer >= 1")
+        chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
         if toxicity_scorer is not None and not callable(toxicity_scorer):
             raise invalid("toxicity_scorer", type(toxicity_scorer).__name__, "a callable(list[str]) -> probabilities")
         if custom_rules is not None and (not isinstance(custom_rules, Mapping) or not all(
@@ -173,8 +173,7 @@ class DataCleaner:
 
         if not isinstance(source, (str, Path)) or not str(source):
             raise invalid("source", source, "the path of a .csv, .jsonl or .parquet file")
-        if not isinstance(progress, bool):
-            raise invalid("progress", progress, "True or False")
+        check_flag(progress, "progress")
         source = Path(source)
         if source.suffix.lower() not in FORMATS:
             raise invalid("source", str(source), f"a file ending in one of {list(FORMATS)}")

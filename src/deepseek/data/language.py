@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .._core.checks import check_choice
 from .._core.errors import invalid, require
 
 CASCADE_BELOW = 0.5  # fastText not even giving its top language a majority: ask py3langid
@@ -68,8 +69,7 @@ MODELS = ("cascade", "fasttext", "py3langid")
 def identify(texts: Sequence[str], models: str = "cascade") -> tuple[list[str], list[float]]:
     """The most probable language of each text and its probability (from whichever model decided); ``models``
     "fasttext" or "py3langid" asks that one alone (to compare them)."""
-    if models not in MODELS:
-        raise invalid("models", models, f"one of {MODELS}")
+    check_choice(models, "models", MODELS, expected=f"one of {MODELS}")
     classify = _langid().classify
     model = _fasttext() if models != "py3langid" else None
     if models == "fasttext" and model is None:

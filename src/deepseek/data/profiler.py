@@ -21,6 +21,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from .._core.checks import check_flag, check_int, check_number
 from .._core.errors import invalid
 
 RESERVOIR = 10_000
@@ -54,15 +55,12 @@ class DataProfiler:
                  isolation_forest: bool = True, isolation_sample: int = 10_000, label_column: str | None = None,
                  model: Any = None, feature_columns: Sequence[str] | None = None, folds: int = 5,
                  seed: int = 0) -> None:
-        if not isinstance(minimal, bool):
-            raise invalid("minimal", minimal, "True or False")
+        check_flag(minimal, "minimal")
         if text_columns is not None and (isinstance(text_columns, str) or not isinstance(text_columns, Sequence)
                                          or not all(isinstance(c, str) and c for c in text_columns)):
             raise invalid("text_columns", text_columns, "a list of column names, or None (every text column)")
-        if isinstance(z, bool) or not isinstance(z, (int, float)) or not math.isfinite(z) or z <= 0:
-            raise invalid("z", z, "a finite robust z-score > 0")
-        if not isinstance(isolation_forest, bool):
-            raise invalid("isolation_forest", isolation_forest, "True or False")
+        check_number(z, "z", above=0, expected="a finite robust z-score > 0")
+        check_flag(isolation_forest, "isolation_forest")
         if label_column is not None and (not isinstance(label_column, str) or not label_column):
             raise invalid("label_column", label_column, "a column name, or None")
         if model is not None and not (hasattr(model, "fit") and hasattr(model, "predict_proba")):
@@ -71,14 +69,12 @@ class DataProfiler:
                 feature_columns, Sequence) or not feature_columns or not all(isinstance(c, str) and c
                                                                              for c in feature_columns)):
             raise invalid("feature_columns", feature_columns, "a list of column names, or None (every other column)")
-        if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
-            raise invalid("folds", folds, "an integer >= 2")
-        for name, value in (("max_exact_distinct", max_exact_distinct), ("language_sample", language_sample),
-                            ("chunk_size", chunk_size), ("isolation_sample", isolation_sample)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise invalid(name, value, "an integer >= 1")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise invalid("seed", seed, "an integer >= 0")
+        folds = check_int(folds, "folds", minimum=2)
+        max_exact_distinct, language_sample, chunk_size, isolation_sample = (
+            check_int(value, name, minimum=1) for name, value in (
+                ("max_exact_distinct", max_exact_distinct), ("language_sample", language_sample),
+                ("chunk_size", chunk_size), ("isolation_sample", isolation_sample)))
+        seed = check_int(seed, "seed", minimum=0)
         if label_column is not None and feature_columns is not None and label_column in feature_columns:
             raise invalid("feature_columns", list(feature_columns), f"columns other than the label {label_column!r}")
         self.minimal, self.text_columns, self.z = minimal, text_columns, float(z)

@@ -22,20 +22,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._core.checks import check_choice, check_flag, check_int, check_number
 from .._core.errors import invalid
 
 VERSION = 1
 UNITS = ("chars", "words", "tokens")
 RULES = ("length", "quality", "language", "toxicity", "dedup", "pii")
 PII_KINDS = ("email", "phone", "ip", "credit_card")
-
-
-def _bound(name: str, value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise invalid(f"rules.length.{name}", value, "an integer >= 0, or null")
-    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,12 +43,12 @@ class LengthRule:
     tokenizer: str | None = None
 
     def __post_init__(self) -> None:
-        _bound("min", self.min)
-        _bound("max", self.max)
+        for name in ("min", "max"):
+            object.__setattr__(self, name, check_int(getattr(self, name), f"rules.length.{name}", minimum=0,
+                                                     optional=True, expected="an integer >= 0, or null"))
         if self.min is not None and self.max is not None and self.min > self.max:
             raise invalid("rules.length", (self.min, self.max), "min <= max")
-        if self.unit not in UNITS:
-            raise invalid("rules.length.unit", self.unit, f"one of {list(UNITS)}")
+        check_choice(self.unit, "rules.length.unit", UNITS, expected=f"one of {list(UNITS)}")
         if self.unit == "tokens" and not (isinstance(self.tokenizer, str) and self.tokenizer):
             raise invalid("rules.length.tokenizer", self.tokenizer, "a local tokenizer folder for unit: tokens")
         if self.unit != "tokens" and self.tokenizer is not None:
@@ -82,9 +75,8 @@ class LanguageRule:
         if unknown:
             raise invalid("rules.language", unknown, f"language codes the identifier knows (e.g. en, fr, de; "
                           f"{len(known)} in all)")
-        if isinstance(self.min_score, bool) or not isinstance(self.min_score, (int, float)) or not (
-                0 <= self.min_score <= 1):
-            raise invalid("rules.language.min_score", self.min_score, "a probability in [0, 1]")
+        object.__setattr__(self, "min_score", check_number(self.min_score, "rules.language.min_score", minimum=0,
+                                                           maximum=1, expected="a probability in [0, 1]"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,17 +86,8 @@ class ToxicityRule:
     threshold: float = 0.5
 
     def __post_init__(self) -> None:
-        if isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float)) or not (
-                0 <= self.threshold <= 1):
-            raise invalid("rules.toxicity.threshold", self.threshold, "a probability in [0, 1]")
-
-
-def _fraction(name: str, value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise invalid(name, value, "a fraction in [0, 1], or null")
-    return float(value)
+        object.__setattr__(self, "threshold", check_number(self.threshold, "rules.toxicity.threshold", minimum=0,
+                                                           maximum=1, expected="a probability in [0, 1]"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,12 +112,13 @@ class QualityRule:
                     or pair[0] > pair[1]):
                 raise invalid("rules.quality.mean_word_length", pair, "[low, high] with 0 <= low <= high, or null")
             object.__setattr__(self, "mean_word_length", (float(pair[0]), float(pair[1])))
-        if self.max_symbol_ratio is not None and (isinstance(self.max_symbol_ratio, bool) or not isinstance(
-                self.max_symbol_ratio, (int, float)) or not math.isfinite(self.max_symbol_ratio)
-                or self.max_symbol_ratio < 0):
-            raise invalid("rules.quality.max_symbol_ratio", self.max_symbol_ratio, "a number >= 0, or null")
-        for name in ("min_alpha_words", "max_duplicate_lines", "max_top_bigram"):
-            _fraction(f"rules.quality.{name}", getattr(self, name))
+        object.__setattr__(self, "max_symbol_ratio", check_number(
+            self.max_symbol_ratio, "rules.quality.max_symbol_ratio", minimum=0, optional=True,
+            expected="a number >= 0, or null"))
+        for name in ("min_alpha_words", "max_duplicate_lines", "max_top_bigram"):  # stored as plain floats
+            object.__setattr__(self, name, check_number(getattr(self, name), f"rules.quality.{name}", minimum=0,
+                                                        maximum=1, optional=True,
+                                                        expected="a fraction in [0, 1], or null"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,15 +133,11 @@ class DedupRule:
     shingle: int = 5
 
     def __post_init__(self) -> None:
-        if not isinstance(self.exact, bool):
-            raise invalid("rules.dedup.exact", self.exact, "true or false")
-        if self.near is not None and (isinstance(self.near, bool) or not isinstance(self.near, (int, float))
-                                      or not 0 < self.near <= 1):
-            raise invalid("rules.dedup.near", self.near, "a Jaccard threshold in (0, 1], or null")
+        check_flag(self.exact, "rules.dedup.exact", expected="true or false")
+        object.__setattr__(self, "near", check_number(self.near, "rules.dedup.near", above=0, maximum=1,
+                                                      optional=True, expected="a Jaccard threshold in (0, 1], or null"))
         for name, low in (("num_perm", 16), ("shingle", 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise invalid(f"rules.dedup.{name}", value, f"an integer >= {low}")
+            object.__setattr__(self, name, check_int(getattr(self, name), f"rules.dedup.{name}", minimum=low))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,8 +152,7 @@ class PiiRule:
 
     def __post_init__(self) -> None:
         for name in PII_KINDS:
-            if not isinstance(getattr(self, name), bool):
-                raise invalid(f"rules.pii.{name}", getattr(self, name), "true or false")
+            check_flag(getattr(self, name), f"rules.pii.{name}", expected="true or false")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,7 +224,7 @@ def _length(spec: Any) -> LengthRule | None:
     if isinstance(spec, Sequence) and not isinstance(spec, str):
         if len(spec) != 2:
             raise invalid("rules.length", spec, "(min, max) or {min, max, unit}")
-        return LengthRule(_bound("min", spec[0]), _bound("max", spec[1]))
+        return LengthRule(spec[0], spec[1])
     if isinstance(spec, Mapping):
         unknown = sorted(str(k) for k in set(spec) - {"min", "max", "unit", "tokenizer"})
         if unknown:

@@ -19,6 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from .._core.checks import check_int
 from .._core.errors import invalid
 
 STEPS = ("load MobileNetV2 (real ImageNet weights)", "export to ONNX and verify", "quantize to INT8 (static, real photos)",
@@ -57,12 +58,11 @@ def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes
     from ..quantization import choose_precision, quantize_static_onnx
     from . import pruned as demo_pruned
 
-    _check_int("runs", runs, 1)
-    _check_int("cnn_epochs", cnn_epochs, 1)
-    _check_int("optimize_trials", optimize_trials, 1)
-    _check_int("calibration_images", calibration_images, 1)
-    if cnn_train_images is not None:
-        _check_int("cnn_train_images", cnn_train_images, 1)
+    check_int(runs, "runs", minimum=1)
+    check_int(cnn_epochs, "cnn_epochs", minimum=1)
+    check_int(optimize_trials, "optimize_trials", minimum=1)
+    check_int(calibration_images, "calibration_images", minimum=1)
+    check_int(cnn_train_images, "cnn_train_images", minimum=1, optional=True, expected="an integer >= 1")
     if not isinstance(batch_sizes, (tuple, list)) or not batch_sizes or \
             any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in batch_sizes):
         raise invalid("batch_sizes", batch_sizes, "a non-empty tuple of positive integers, e.g. (1, 8)")
@@ -200,11 +200,6 @@ def duel_line(estimates: list[dict[str, Any]]) -> str:
     return ("Batch 1, timed together (interleaved, the order rotating; x = vs the first, 95 % interval over rounds): "
             + "; ".join(f"{e['name']} {e['median_ms']:.2f} ms" + ("" if e["name"] == e["baseline"] else
                         f" ({e['ratio']:.2f}x [{e['ratio_low']:.2f}, {e['ratio_high']:.2f}])") for e in estimates))
-
-
-def _check_int(argument: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise invalid(argument, value, f"an integer >= {minimum}")
 
 
 def optimize_step(model: Any, data: str, output: Path, trials: int) -> dict[str, Any]:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import numbers
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .._core.agreement import fidelity
+from .._core.checks import check_choice, check_int, check_number
 from .._core.errors import DeepSeekError, InvalidArgumentError, invalid
 
 LABELED = ("digits", "mnist-5k", "fashion-mnist")
@@ -59,10 +59,8 @@ def load_eval_data(name: str, limit: int | None = None) -> tuple[Any, Any, list[
     """(inputs, labels or None, names) for a data set name; labeled sets return their held-out part."""
     from .. import assets
 
-    if name not in DATASETS:
-        raise invalid("data", name, f"one of {list(DATASETS)}")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise invalid("limit", limit, "a positive integer")
+    check_choice(name, "data", DATASETS, expected=f"one of {list(DATASETS)}")
+    check_int(limit, "limit", minimum=1, optional=True, expected="a positive integer")
     if name == "photos":
         x, names = assets.photo_batch(views=8)
         y = None
@@ -91,18 +89,15 @@ def evaluate(model: Any, *, data: str | None = None, reference: Any = None, back
     on the photos already computed — an (N, classes) array or tensor, e.g. ``reference_outputs()`` — so several
     candidates are compared with one reference run."""
     from .._core.timing import measure
-    from ..bench.benchmark import _check_int, check_model_file
+    from ..bench.benchmark import check_model_file
     from ..runtime import canonical_backend, load
 
     # every argument is checked before the model and the data are loaded
-    if min_accuracy is not None and (isinstance(min_accuracy, bool) or not isinstance(min_accuracy, numbers.Real)
-                                     or not 0 < min_accuracy <= 1):  # NaN fails the comparison too
-        raise invalid("min_accuracy", min_accuracy, "a fraction in (0, 1], e.g. 0.9")
-    _check_int("batch_size", batch_size, 1)
-    if limit is not None:
-        _check_int("limit", limit, 1)
-    if data is not None and data not in DATASETS:
-        raise invalid("data", data, f"one of {list(DATASETS)}")
+    check_number(min_accuracy, "min_accuracy", above=0, maximum=1, optional=True,
+                 expected="a fraction in (0, 1], e.g. 0.9")
+    check_int(batch_size, "batch_size", minimum=1)
+    check_int(limit, "limit", minimum=1, optional=True, expected="an integer >= 1")
+    check_choice(data, "data", (None, *DATASETS), expected=f"one of {list(DATASETS)}")
     if reference is not None and data is not None and data != "photos":
         raise invalid("reference", _label(reference), f"no reference with data={data!r} (a reference is for 'photos')")
     if backend is not None:

@@ -6,6 +6,7 @@ import dataclasses
 import math
 from typing import Any
 
+from .._core.checks import check_int
 from .._core.errors import invalid
 
 
@@ -29,8 +30,7 @@ def perplexity(model: Any, tokenizer: Any, text: str, *, window: int = 512, max_
 
     if not isinstance(text, str) or not text.strip():
         raise invalid("text", type(text).__name__, "a non-empty string")
-    if not isinstance(window, int) or window < 2:
-        raise invalid("window", window, "an integer of at least 2")
+    check_int(window, "window", minimum=2, expected="an integer of at least 2")
     ids = tokenizer(text, return_tensors="pt").input_ids[0]
     count = ids.numel() // window
     if max_windows is not None:

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch.utils import _pytree as pytree
 
+from .._core.checks import check_choice, check_int
 from .._core.errors import invalid
 from .capture import CaptureError, capture
 from .executor import PlannedExecutor
@@ -65,10 +66,8 @@ class StaticGraph:
     def __init__(self, fn: Callable[..., Any], backend: str = "planned", max_signatures: int = 8) -> None:
         if not callable(fn):
             raise invalid("fn", type(fn).__name__, "a function or torch.nn.Module")
-        if backend not in BACKENDS:
-            raise invalid("backend", backend, f"one of {BACKENDS}")
-        if not (isinstance(max_signatures, int) and max_signatures >= 1):
-            raise invalid("max_signatures", max_signatures, "an integer >= 1")
+        check_choice(backend, "backend", BACKENDS, expected=f"one of {BACKENDS}")
+        check_int(max_signatures, "max_signatures", minimum=1)
         self.fn = fn
         self.backend = backend
         self.max_signatures = max_signatures

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .._core.checks import check_choice, check_int, check_number
 from .._core.errors import invalid
 from .rope import RotaryEmbedding, apply_rotary
 
@@ -112,8 +113,7 @@ class DynamicAttention(torch.nn.Module):
         super().__init__()
         num_kv_heads = heads if num_kv_heads is None else num_kv_heads
         for name, value in (("dim", dim), ("heads", heads), ("num_kv_heads", num_kv_heads)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise invalid(name, value, "a positive integer")
+            check_int(value, name, minimum=1, expected="a positive integer")
         if head_dim is None:
             if dim % heads:
                 raise invalid("dim", dim, f"a multiple of heads ({heads}), or an explicit head_dim")
@@ -121,14 +121,11 @@ class DynamicAttention(torch.nn.Module):
         if heads % num_kv_heads:
             raise invalid("num_kv_heads", num_kv_heads, f"a divisor of heads ({heads}): each key/value head serves "
                                                         "a whole group of query heads")
-        if gate not in GATES:
-            raise invalid("gate", gate, f"one of {GATES}")
-        if not 0.0 <= dropout < 1.0:
-            raise invalid("dropout", dropout, "a probability in [0, 1)")
-        if window is not None and (not isinstance(window, int) or window < 1):
-            raise invalid("window", window, "None or a positive number of positions")
-        if not isinstance(sinks, int) or sinks < 0:
-            raise invalid("sinks", sinks, "a count >= 0")
+        check_choice(gate, "gate", GATES, expected=f"one of {GATES}")
+        check_number(dropout, "dropout", minimum=0, below=1, expected="a probability in [0, 1)")
+        check_int(window, "window", minimum=1, optional=True,
+                  expected="None or a positive number of positions")
+        check_int(sinks, "sinks", minimum=0, expected="a count >= 0")
         self.dim, self.heads, self.num_kv_heads, self.head_dim = dim, heads, num_kv_heads, head_dim
         self.gate, self.dropout, self.causal, self.window, self.sinks = gate, dropout, causal, window, sinks
         self.q_proj = torch.nn.Linear(dim, heads * head_dim, bias=bias)

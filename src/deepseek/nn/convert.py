@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .._core.checks import check_int
 from .._core.errors import ArtifactError, VerificationError, invalid
 
 SOURCE_KINDS = ("a LlamaForCausalLM, a local Hugging Face folder (config.json + weights) or a .gguf file (nothing "
@@ -50,8 +51,7 @@ def _check_config(config: Path) -> None:
         raise invalid(f"{where}: field 'model_type'", model_type, "'llama' (a Llama-architecture checkpoint)")
     for name in _CONFIG_INTS:
         value = field(data, name, (int, type(None)), source=where, required=False)
-        if value is not None and value < 1:
-            raise invalid(f"{where}: field {name!r}", value, "an integer >= 1")
+        check_int(value, f"{where}: field {name!r}", minimum=1, optional=True, expected="an integer >= 1")
     for name in ("rms_norm_eps", "rope_theta"):
         value = field(data, name, (int, float, type(None)), source=where, required=False)
         if value is not None and not value > 0:

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from transformers.cache_utils import Cache, DynamicLayer
 
+from .._core.checks import check_choice, check_int
 from .._core.errors import invalid
 
 BITS = (8, 4)
@@ -73,12 +74,10 @@ class QuantizedKVLayer(_BatchedLayer):
 
     def __init__(self, bits: int = 8, group_size: int | None = None, residual: int = 64) -> None:
         super().__init__()
-        if bits not in BITS:
-            raise invalid("bits", bits, f"one of {BITS}")
+        check_choice(bits, "bits", BITS, expected=f"one of {BITS}")
         if group_size is not None and (not isinstance(group_size, int) or group_size < 2 or group_size % 2):
             raise invalid("group_size", group_size, "None (the whole head) or an even number of channels")
-        if not isinstance(residual, int) or residual < 0:
-            raise invalid("residual", residual, "a number of recent tokens kept in float, >= 0")
+        check_int(residual, "residual", minimum=0, expected="a number of recent tokens kept in float, >= 0")
         self.bits, self.group_size, self.residual = bits, group_size, residual
         self.cumulative_length = 0
         self.quantized: dict[str, list[torch.Tensor]] | None = None  # "keys"/"values": [codes, scales, zeros]
@@ -216,10 +215,8 @@ class SinkKVCache(Cache):
     current included) per layer; memory bounded by ``sinks + window`` tokens whatever the length generated."""
 
     def __init__(self, window: int, sinks: int = 4, num_layers: int | None = None, config: Any = None) -> None:
-        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-            raise invalid("window", window, "a positive number of recent tokens")
-        if isinstance(sinks, bool) or not isinstance(sinks, int) or sinks < 0:
-            raise invalid("sinks", sinks, "a number of first tokens kept, >= 0")
+        check_int(window, "window", minimum=1, expected="a positive number of recent tokens")
+        check_int(sinks, "sinks", minimum=0, expected="a number of first tokens kept, >= 0")
         if num_layers is None and config is not None:
             num_layers = config.get_text_config().num_hidden_layers
         if num_layers is None:

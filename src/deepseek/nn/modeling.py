@@ -21,6 +21,7 @@ from transformers.cache_utils import Cache, DynamicCache
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import MoeCausalLMOutputWithPast, MoeModelOutputWithPast
 
+from .._core.checks import check_choice, check_int
 from .._core.errors import invalid
 from .attention import GATES, DynamicAttention, build_attention_mask
 from .moe import ROUTERS, MoELayer, SwiGLU
@@ -87,19 +88,15 @@ class DeepSeekConfig(PreTrainedConfig):
     def _check(self) -> None:
         for name in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
                      "num_key_value_heads", "max_position_embeddings", "moe_layer_freq"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise invalid(name, value, "a positive integer")
+            setattr(self, name, check_int(getattr(self, name), name, minimum=1, expected="a positive integer"))
         if self.head_dim is None and self.hidden_size % self.num_attention_heads:
             raise invalid("hidden_size", self.hidden_size, f"a multiple of num_attention_heads "
                                                             f"({self.num_attention_heads}), or set head_dim")
         if self.num_attention_heads % self.num_key_value_heads:
             raise invalid("num_key_value_heads", self.num_key_value_heads,
                           f"a divisor of num_attention_heads ({self.num_attention_heads})")
-        if self.attention_gate not in GATES:
-            raise invalid("attention_gate", self.attention_gate, f"one of {GATES}")
-        if self.moe_router not in ROUTERS:
-            raise invalid("moe_router", self.moe_router, f"one of {ROUTERS}")
+        check_choice(self.attention_gate, "attention_gate", GATES, expected=f"one of {GATES}")
+        check_choice(self.moe_router, "moe_router", ROUTERS, expected=f"one of {ROUTERS}")
         if not isinstance(self.num_local_experts, int) or self.num_local_experts < 0:
             raise invalid("num_local_experts", self.num_local_experts, "0 (dense MLPs) or a number of experts")
         if self.num_local_experts and not 1 <= self.num_experts_per_tok <= self.num_local_experts:

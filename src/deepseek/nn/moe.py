@@ -26,6 +26,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .._core.checks import check_choice, check_int
 from .._core.errors import invalid
 
 ROUTERS = ("softmax", "sigmoid")
@@ -70,19 +71,15 @@ class MoELayer(torch.nn.Module):
                  normalize_top_k: bool = True) -> None:
         super().__init__()
         for name, value in (("dim", dim), ("num_experts", num_experts), ("top_k", top_k)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise invalid(name, value, "a positive integer")
+            check_int(value, name, minimum=1, expected="a positive integer")
         if top_k > num_experts:
             raise invalid("top_k", top_k, f"at most num_experts ({num_experts})")
-        if router not in ROUTERS:
-            raise invalid("router", router, f"one of {ROUTERS}")
-        if not isinstance(n_shared_experts, int) or n_shared_experts < 0:
-            raise invalid("n_shared_experts", n_shared_experts, "a count >= 0")
+        check_choice(router, "router", ROUTERS, expected=f"one of {ROUTERS}")
+        check_int(n_shared_experts, "n_shared_experts", minimum=0, expected="a count >= 0")
         if capacity_factor is not None and not capacity_factor > 0:
             raise invalid("capacity_factor", capacity_factor, "None (drop-less) or a positive factor, e.g. 1.25")
         expert_dim = 4 * dim if expert_dim is None else expert_dim
-        if isinstance(expert_dim, bool) or not isinstance(expert_dim, int) or expert_dim < 1:
-            raise invalid("expert_dim", expert_dim, "a positive integer")
+        check_int(expert_dim, "expert_dim", minimum=1, expected="a positive integer")
         aux_loss_coef = (0.01 if router == "softmax" else 0.0) if aux_loss_coef is None else aux_loss_coef
         for name, value in (("aux_loss_coef", aux_loss_coef), ("z_loss_coef", z_loss_coef),
                             ("bias_update_rate", bias_update_rate)):

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .._core.checks import check_choice, check_int
 from .._core.errors import invalid
 
 BACKENDS = ("auto", "flex", "sdpa")
@@ -82,10 +83,8 @@ def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, windo
     """Attention restricted to a sliding ``window`` (plus the first ``sinks`` keys) and/or a block ``layout``
     (``(ceil(kv/block), ceil(kv/block))`` booleans: which query block may read which key block). ``mask``: a
     :func:`block_mask` built beforehand for these arguments (FlexAttention; reused across calls and layers)."""
-    if backend not in BACKENDS:
-        raise invalid("backend", backend, f"one of {BACKENDS}")
-    if window is not None and (not isinstance(window, int) or window < 1):
-        raise invalid("window", window, "None or a positive number of positions")
+    check_choice(backend, "backend", BACKENDS, expected=f"one of {BACKENDS}")
+    check_int(window, "window", minimum=1, optional=True, expected="None or a positive number of positions")
     if q.dim() != 4 or k.dim() != 4 or v.dim() != 4:
         raise invalid("q", list(q.shape), "(batch, heads, seq, head_dim) queries, keys and values")
     q_len, kv_len = q.shape[-2], k.shape[-2]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 
+from .._core.checks import check_choice, check_int, check_number
 from .._core.config import BaseConfig
 from .._core.errors import invalid
 
@@ -50,8 +50,7 @@ class OptimizeConfig(BaseConfig):
     min_sqnr_db: float = 30.0  # the fidelity judge's floor on every output's SQNR
 
     def __post_init__(self) -> None:
-        if not isinstance(self.target, str) or self.target not in TARGETS:
-            raise invalid("target", self.target, f"one of {TARGETS}")
+        check_choice(self.target, "target", TARGETS, expected=f"one of {TARGETS}")
         if not isinstance(self.data, str) or not self.data:
             raise invalid("data", self.data, "the name of a bundled set or the path of a data folder")
         for name in ("lowerings", "prune_ratios"):
@@ -62,29 +61,21 @@ class OptimizeConfig(BaseConfig):
         if any(not isinstance(lw, str) for lw in self.lowerings):
             raise invalid("lowerings", list(self.lowerings), "lowering names (strings)")
         object.__setattr__(self, "lowerings", self.lowerings or TARGET_LOWERINGS[self.target])
-        if isinstance(self.max_accuracy_drop, bool) or not isinstance(self.max_accuracy_drop, (int, float)) \
-                or not math.isfinite(self.max_accuracy_drop) or self.max_accuracy_drop < 0:
-            raise invalid("max_accuracy_drop", self.max_accuracy_drop, "percentage points >= 0, e.g. 0.5")
-        if not isinstance(self.objective, str) or self.objective not in OBJECTIVES:
-            raise invalid("objective", self.objective, f"one of {OBJECTIVES}")
+        check_number(self.max_accuracy_drop, "max_accuracy_drop", minimum=0,
+                     expected="percentage points >= 0, e.g. 0.5")
+        check_choice(self.objective, "objective", OBJECTIVES, expected=f"one of {OBJECTIVES}")
         for name, minimum in (("trials", 1), ("calib_samples", 1), ("threads", 1), ("finetune_samples", 1),
                               ("finetune_epochs", 0), ("seed", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise invalid(name, value, f"an integer >= {minimum}")
-        if self.eval_limit is not None and (isinstance(self.eval_limit, bool) or not isinstance(self.eval_limit, int)
-                                            or self.eval_limit < 8):
-            raise invalid("eval_limit", self.eval_limit, "an integer >= 8 or None (all held-out samples)")
-        if not isinstance(self.judge, str) or self.judge not in JUDGES:
-            raise invalid("judge", self.judge, f"one of {JUDGES}")
+            object.__setattr__(self, name, check_int(getattr(self, name), name, minimum=minimum))
+        check_int(self.eval_limit, "eval_limit", minimum=8, optional=True,
+                  expected="an integer >= 8 or None (all held-out samples)")
+        check_choice(self.judge, "judge", JUDGES, expected=f"one of {JUDGES}")
         if self.metric is not None and (not isinstance(self.metric, str) or self.metric.count(":") != 1
                                         or not all(self.metric.split(":"))):
             raise invalid("metric", self.metric, "module:function or path/to/file.py:function")
         if self.metric is not None and self.judge not in ("auto", "metric"):
             raise invalid("metric", self.metric, f"nothing with judge {self.judge!r} (a metric is its own judge)")
-        if isinstance(self.min_sqnr_db, bool) or not isinstance(self.min_sqnr_db, (int, float)) \
-                or not math.isfinite(self.min_sqnr_db):
-            raise invalid("min_sqnr_db", self.min_sqnr_db, "a number of dB, e.g. 30")
+        check_number(self.min_sqnr_db, "min_sqnr_db", expected="a number of dB, e.g. 30")
         allowed = TARGET_LOWERINGS[self.target] + (ONNX_LOWERINGS if self.target == "x86_64" else ())
         if any(lw not in allowed for lw in self.lowerings):
             raise invalid("lowerings", ",".join(self.lowerings), f"a subset of {','.join(allowed)} for target "

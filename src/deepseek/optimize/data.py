@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from .._core.agreement import fidelity
+from .._core.checks import check_choice
 from .._core.errors import InvalidArgumentError, invalid
 from ..evaluation import DATASETS, load_eval_data, predict
 
@@ -205,8 +206,7 @@ def make_judge(module: Any, examples: tuple[Any, ...], data: str, limit: int | N
     """Load ``data``'s held-out part, check it fits the model, compute the FP32 reference on it and choose the judge
     (``judge="auto"``: ``metric`` if one is given, else ``classes``; a non-class output then is refused).
     ``module``: a PyTorch module, or a ``deepseek.load`` predictor (an ONNX file's)."""
-    if judge not in JUDGES:
-        raise invalid("judge", judge, f"one of {JUDGES}")
+    check_choice(judge, "judge", JUDGES, expected=f"one of {JUDGES}")
     if judge == "metric" and metric is None:
         raise invalid("metric", None, f"{METRIC_FORM} (judge 'metric' needs one)")
     if metric is not None and judge not in ("auto", "metric"):

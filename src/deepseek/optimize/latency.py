@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._core.checks import check_int
 from .._core.child import run_child
 from .._core.errors import DeepSeekError, invalid
 
@@ -50,9 +51,9 @@ def measure_interleaved(artifacts: Sequence[str | Path], shape: tuple[int, ...],
     for name in names:
         if not Path(name).exists():
             raise invalid("artifacts", name, "an existing artifact file")
-    for argument, value in (("threads", threads), ("rounds", rounds), ("calls", calls)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise invalid(argument, value, "an integer >= 1")
+    threads = check_int(threads, "threads", minimum=1)
+    rounds = check_int(rounds, "rounds", minimum=1)
+    calls = check_int(calls, "calls", minimum=1)
     job = {"interleaved": names, "shape": list(shape), "threads": threads, "rounds": rounds, "calls": calls,
            "device": device, "sample": None if sample is None else str(sample)}
     what = f"interleaved latency of {', '.join(names)}"

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .._core.checks import check_flag, check_int
 from .._core.errors import DeepSeekError, invalid
 from .result import describe_lm
 
@@ -137,8 +138,7 @@ def check_lm_options(*, windows: Any = 8, window: Any = 256, new_tokens: Any = 3
     """Refuse counts of the wrong type or below their minimum, naming the argument."""
     for name, value, minimum in (("windows", windows, 1), ("window", window, 2), ("new_tokens", new_tokens, 1),
                                  ("threads", threads, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise invalid(name, value, f"an integer >= {minimum}")
+        check_int(value, name, minimum=minimum)
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
@@ -259,8 +259,7 @@ def optimize_lm(model: Any, tokenizer: Any = None, *, data: str = "hamlet", max_
     cfg = OptimizeConfig(data=data, max_accuracy_drop=max_accuracy_drop, objective=objective, trials=trials,
                          threads=threads)
     check_lm_options(windows=windows, window=window, new_tokens=new_tokens, threads=threads)
-    if not isinstance(progress, bool):
-        raise invalid("progress", progress, "True or False")
+    check_flag(progress, "progress")
     # every cheap check before the model is loaded: the source, the output folder, the text
     if isinstance(model, (str, Path)):
         check_lm_source(str(model))

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .._core.checks import check_choice, check_int
 from .._core.config import BaseConfig
 from .._core.errors import DeepSeekError, invalid
 from .config import FALLBACKS, ONNX_LOWERINGS
@@ -36,14 +37,12 @@ class OnnxRecipe(BaseConfig):
     preset: str = "performance"
 
     def __post_init__(self) -> None:
-        if self.lowering not in ONNX_LOWERINGS:
-            raise invalid("lowering", self.lowering, f"one of {ONNX_LOWERINGS}")
+        check_choice(self.lowering, "lowering", ONNX_LOWERINGS, expected=f"one of {ONNX_LOWERINGS}")
         object.__setattr__(self, "float_activations", tuple(self.float_activations))
         if not all(isinstance(t, str) and t for t in self.float_activations):
             raise invalid("float_activations", list(self.float_activations), "tensor names")
-        if self.samples is not None and (isinstance(self.samples, bool) or not isinstance(self.samples, int)
-                                         or self.samples < 1):
-            raise invalid("samples", self.samples, "a count >= 1 or None")
+        object.__setattr__(self, "samples", check_int(self.samples, "samples", minimum=1, optional=True,
+                                                      expected="a count >= 1 or None"))
 
 
 def available_lowerings(source: Path, wanted: tuple[str, ...]) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from .._core.checks import check_choice, check_int, check_number
 from .._core.errors import invalid
 
 MIN_ROUNDS = 3
@@ -116,13 +117,10 @@ def _validated(samples: Mapping[str, Sequence[float]], baseline: str, confidence
     names = list(samples)
     if not all(isinstance(n, str) for n in names):
         raise invalid("samples", names, "candidate names as strings")
-    if not isinstance(baseline, str) or baseline not in samples:
-        raise invalid("baseline", baseline, f"one of the candidates in samples: {names}")
-    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
-        raise invalid("confidence", confidence, "a fraction in (0, 1), e.g. 0.95")
-    for argument, value, least in (("resamples", resamples, 1), ("seed", seed, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-            raise invalid(argument, value, f"an integer >= {least}")
+    check_choice(baseline, "baseline", samples, expected=f"one of the candidates in samples: {names}")
+    check_number(confidence, "confidence", above=0, below=1, expected="a fraction in (0, 1), e.g. 0.95")
+    check_int(resamples, "resamples", minimum=1)
+    check_int(seed, "seed", minimum=0)
     rows = []
     for name in names:
         values = samples[name]

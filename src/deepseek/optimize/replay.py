@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .._core.checks import check_flag, check_int
 from .._core.errors import invalid
 from .report import RECIPE_VERSION
 
@@ -84,9 +85,7 @@ def _lm_recipe(data: dict[str, Any], source: str) -> dict[str, Any]:
                                                            f"{[describe_lm(p) for p in SPACE]}")
     for name, default, minimum in (("windows", 8, 1), ("window", 256, 2)):
         value = field(data, name, int, source=source, required=False, default=default)
-        if value < minimum:
-            raise invalid(f"{source}: field {name!r}", value, f"an integer >= {minimum}")
-        data[name] = value
+        data[name] = check_int(value, f"{source}: field {name!r}", minimum=minimum)
     data["measured"] = _measured(data, source)
     return data
 
@@ -100,9 +99,7 @@ def _measured(data: dict[str, Any], source: str) -> dict[str, Any]:
         value = measured.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise invalid(f"{source}: field 'measured.{key}'", value, "a number or null")
-    threads = measured.get("threads", 2)
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise invalid(f"{source}: field 'measured.threads'", threads, "an integer >= 1")
+    check_int(measured.get("threads", 2), f"{source}: field 'measured.threads'", minimum=1)
     return measured
 
 
@@ -124,8 +121,7 @@ def replay(recipe: str | Path, *, output: str | Path, model: Any = None, progres
     from .report import check_new_folder, copy_verified, write_recipe
     from .search import SUFFIX, measure_candidate, params_of
 
-    if not isinstance(progress, bool):
-        raise invalid("progress", progress, "True or False")
+    check_flag(progress, "progress")
     data = read_recipe(recipe)
     if "deepseek_optimize_lm_recipe" in data:
         from .lm import replay_lm

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .._core.checks import check_flag
 from .._core.errors import DeepSeekError, invalid
 from .._core.progress import progress as bar_context
 from ..compile.pipeline import CompileRecipe, build
@@ -146,8 +147,7 @@ def optimize(model: Any, example_inputs: Any = None, *, data: str = "photos", ta
     cfg = config or OptimizeConfig(target=target, data=data, max_accuracy_drop=max_accuracy_drop, objective=objective,
                                    trials=trials, seed=seed, **options)
     metric = metric if callable(metric) else cfg.metric
-    if not isinstance(progress, bool):
-        raise invalid("progress", progress, "True or False")
+    check_flag(progress, "progress")
     check_timeable(cfg)
     # every cheap check before the model is loaded: the output folder, then the data
     output_dir = None if output is None else check_new_folder(

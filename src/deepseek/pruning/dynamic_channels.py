@@ -24,6 +24,7 @@ import torch
 import torch.fx
 import torch.nn.functional as F
 
+from .._core.checks import check_flag, check_number
 from .._core.errors import invalid
 from .._core.tensors import as_input_tuple, flatten_outputs, to_torch
 
@@ -156,14 +157,12 @@ def dynamic_channels(model: torch.nn.Module, keep: float = 0.7, example_inputs: 
     """A copy of ``model`` whose ``Conv2d`` layers (groups=1) keep ``keep`` of their output channels per input.
     ``skip_first`` leaves the first convolution (reading the image) dense, as FBS does. ``example_inputs`` are
     run once to check the gated model gives outputs of the same shapes."""
-    if isinstance(keep, bool) or not isinstance(keep, (int, float)) or not 0 < keep <= 1:
-        raise invalid("keep", keep, "a fraction of channels in (0, 1]")
+    check_number(keep, "keep", above=0, maximum=1, expected="a fraction of channels in (0, 1]")
     if not isinstance(model, torch.nn.Module):
         raise invalid("model", type(model).__name__, "a torch.nn.Module")
     if example_inputs is None:
         raise invalid("example_inputs", None, "sample inputs (a tensor or a tuple) to trace and check the model")
-    if not isinstance(skip_first, bool):
-        raise invalid("skip_first", skip_first, "True or False")
+    check_flag(skip_first, "skip_first")
     examples = tuple(to_torch(x) for x in as_input_tuple(example_inputs, "example_inputs"))
     try:  # on an eval copy: the caller's BatchNorm statistics stay as they are
         with torch.no_grad():

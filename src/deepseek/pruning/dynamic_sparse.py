@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from .._core.checks import check_int, check_number
 from .._core.config import BaseConfig
 from .._core.errors import invalid
 from .._core.select import check_patterns
@@ -29,15 +30,11 @@ class DynamicSparseConfig(BaseConfig):
     skip: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if isinstance(self.sparsity, bool) or not isinstance(self.sparsity, (int, float)) or not 0 < self.sparsity < 1:
-            raise invalid("sparsity", self.sparsity, "a fraction in (0, 1)")
-        if isinstance(self.regrow_fraction, bool) or not isinstance(self.regrow_fraction, (int, float)) \
-                or not 0 < self.regrow_fraction < 1:
-            raise invalid("regrow_fraction", self.regrow_fraction, "a fraction in (0, 1), e.g. 0.05")
+        check_number(self.sparsity, "sparsity", above=0, below=1, expected="a fraction in (0, 1)")
+        check_number(self.regrow_fraction, "regrow_fraction", above=0, below=1,
+                     expected="a fraction in (0, 1), e.g. 0.05")
         for name in ("update_freq", "end_step"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise invalid(name, v, "a positive integer")
+            check_int(getattr(self, name), name, minimum=1, expected="a positive integer")
         object.__setattr__(self, "skip", check_patterns(self.skip, argument="skip"))
 
 
@@ -63,8 +60,7 @@ class DynamicSparseTraining(MaskedModelMixin):
 
     def drop_fraction(self, step: int) -> float:
         """RigL's cosine decay of the regrown share."""
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise invalid("step", step, "a training step, an integer >= 0")
+        check_int(step, "step", minimum=0, expected="a training step, an integer >= 0")
         return self.config.regrow_fraction / 2 * (1 + math.cos(math.pi * min(step, self.config.end_step) / self.config.end_step))
 
     @torch.no_grad()
@@ -72,8 +68,7 @@ class DynamicSparseTraining(MaskedModelMixin):
         """Drop and regrow if ``step`` is an update step; returns how many connections moved."""
         if not isinstance(model, torch.nn.Module):
             raise invalid("model", type(model).__name__, "a torch.nn.Module")
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise invalid("step", step, "the global training step, an integer >= 0")
+        check_int(step, "step", minimum=0, expected="the global training step, an integer >= 0")
         if step == 0 or step % self.config.update_freq or step >= self.config.end_step:
             return 0
         moved = 0

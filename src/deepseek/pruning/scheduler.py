@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from .._core.checks import check_choice, check_int, check_number
 from .._core.config import BaseConfig
 from .._core.errors import invalid
 from .._core.select import check_patterns
@@ -34,26 +35,19 @@ class SparsityConfig(BaseConfig):
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if isinstance(self.target_sparsity, bool) or not (isinstance(self.target_sparsity, (int, float)) and 0 <= self.target_sparsity < 1):
-            raise invalid("target_sparsity", self.target_sparsity, "a fraction in [0, 1)")
-        if isinstance(self.initial_sparsity, bool) or not (isinstance(self.initial_sparsity, (int, float))
-                                                           and 0 <= self.initial_sparsity <= self.target_sparsity):
-            raise invalid("initial_sparsity", self.initial_sparsity, f"a fraction in [0, target_sparsity={self.target_sparsity}]")
-        if isinstance(self.prune_freq, bool) or not isinstance(self.prune_freq, int) or self.prune_freq < 1:
-            raise invalid("prune_freq", self.prune_freq, "a positive integer (training steps between pruning events)")
-        if self.prune_method not in METHODS:
-            raise invalid("prune_method", self.prune_method, f"one of {METHODS}")
-        if self.schedule not in SCHEDULES:
-            raise invalid("schedule", self.schedule, f"one of {SCHEDULES}")
-        if self.scope not in ("global", "local"):
-            raise invalid("scope", self.scope, "'global' or 'local'")
-        if isinstance(self.start_step, bool) or not isinstance(self.start_step, int) or self.start_step < 0:
-            raise invalid("start_step", self.start_step, "an integer >= 0")
-        if self.end_step is not None and (isinstance(self.end_step, bool) or not isinstance(self.end_step, int)
-                                          or self.end_step <= self.start_step):
-            raise invalid("end_step", self.end_step, f"an integer > start_step ({self.start_step})")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise invalid("seed", self.seed, "an integer >= 0")
+        check_number(self.target_sparsity, "target_sparsity", minimum=0, below=1,
+                     expected="a fraction in [0, 1)")
+        check_number(self.initial_sparsity, "initial_sparsity", minimum=0, maximum=self.target_sparsity,
+                     expected=f"a fraction in [0, target_sparsity={self.target_sparsity}]")
+        check_int(self.prune_freq, "prune_freq", minimum=1,
+                  expected="a positive integer (training steps between pruning events)")
+        check_choice(self.prune_method, "prune_method", METHODS, expected=f"one of {METHODS}")
+        check_choice(self.schedule, "schedule", SCHEDULES, expected=f"one of {SCHEDULES}")
+        check_choice(self.scope, "scope", ("global", "local"), expected="'global' or 'local'")
+        check_int(self.start_step, "start_step", minimum=0)
+        check_int(self.end_step, "end_step", minimum=self.start_step + 1, optional=True,
+                  expected=f"an integer > start_step ({self.start_step})")
+        check_int(self.seed, "seed", minimum=0)
         object.__setattr__(self, "skip", check_patterns(self.skip, argument="skip"))
 
     @property
@@ -87,8 +81,7 @@ class SparsityScheduler(MaskedModelMixin):
 
     def sparsity_at(self, step: int) -> float:
         """The sparsity this scheduler holds at training ``step``."""
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise invalid("step", step, "a training step, an integer >= 0")
+        check_int(step, "step", minimum=0, expected="a training step, an integer >= 0")
         c = self.config
         return sparsity_at(step, target=c.target_sparsity, start_step=c.start_step, end_step=c.last_step,
                            initial=c.initial_sparsity, schedule=c.schedule)
@@ -102,10 +95,10 @@ class SparsityScheduler(MaskedModelMixin):
         """One pruning event: bring ``model`` to the scheduled sparsity. Returns the sparsity now held."""
         if not isinstance(model, torch.nn.Module):
             raise invalid("model", type(model).__name__, "a torch.nn.Module")
+        check_int(step, "step", minimum=0, optional=True,
+                  expected="the global training step, an integer >= 0")
         if step is None:
             step = self._calls * self.config.prune_freq
-        elif isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise invalid("step", step, "the global training step, an integer >= 0")
         layers = prunable_layers(model, self.config.skip)
         if not layers:
             raise invalid("model", type(model).__name__, "a model with Linear/Conv layers to prune (none found or all skipped)")

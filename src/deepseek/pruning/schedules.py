@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._core.errors import invalid
+from .._core.checks import check_choice, check_int, check_number
 
 SCHEDULES = ("cubic", "linear", "exponential", "one_shot")
 
@@ -15,17 +15,14 @@ def sparsity_at(step: int, *, target: float, start_step: int, end_step: int, ini
     the network is redundant and slowly near the end; ``linear`` ramps evenly; ``exponential`` removes the
     same fraction of the remaining weights at every step; ``one_shot`` jumps to the target at ``start_step``.
     """
-    if not isinstance(schedule, str) or schedule not in SCHEDULES:
-        raise invalid("schedule", schedule, f"one of {SCHEDULES}")
+    check_choice(schedule, "schedule", SCHEDULES, expected=f"one of {SCHEDULES}")
     for name, value in (("step", step), ("start_step", start_step), ("end_step", end_step)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise invalid(name, value, "an integer >= 0")
-    if end_step <= start_step:
-        raise invalid("end_step", end_step, f"an integer > start_step ({start_step})")
-    if isinstance(target, bool) or not isinstance(target, (int, float)) or not 0 <= target < 1:
-        raise invalid("target", target, "a fraction in [0, 1)")
-    if isinstance(initial, bool) or not isinstance(initial, (int, float)) or not 0 <= initial <= target:
-        raise invalid("initial", initial, f"a fraction in [0, target={target}]")
+        check_int(value, name, minimum=0)
+    check_int(end_step, "end_step", minimum=start_step + 1,
+              expected=f"an integer > start_step ({start_step})")
+    check_number(target, "target", minimum=0, below=1, expected="a fraction in [0, 1)")
+    check_number(initial, "initial", minimum=0, maximum=target,
+                 expected=f"a fraction in [0, target={target}]")
     if step < start_step:
         return initial
     if schedule == "one_shot" or step >= end_step:

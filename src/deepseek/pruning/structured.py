@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from .._core.checks import check_choice, check_flag, check_int, check_number
 from .._core.config import BaseConfig
 from .._core.errors import invalid, require
 from .._core.select import check_matched, check_patterns, matches
@@ -48,17 +49,12 @@ class ChannelPruningConfig(BaseConfig):
     ignore: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if isinstance(self.ratio, bool) or not isinstance(self.ratio, (int, float)) or not 0 <= self.ratio < 1:
-            raise invalid("ratio", self.ratio, "a fraction of channels in [0, 1)")
-        if not isinstance(self.importance, str) or self.importance not in IMPORTANCES:
-            raise invalid("importance", self.importance, f"one of {IMPORTANCES}")
-        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
-            raise invalid("steps", self.steps, "a positive integer")
-        if not isinstance(self.global_ranking, bool):
-            raise invalid("global_ranking", self.global_ranking, "True or False")
-        if self.round_to is not None and (isinstance(self.round_to, bool) or not isinstance(self.round_to, int)
-                                          or self.round_to < 1):
-            raise invalid("round_to", self.round_to, "None or a positive integer such as 8 or 16")
+        check_number(self.ratio, "ratio", minimum=0, below=1, expected="a fraction of channels in [0, 1)")
+        check_choice(self.importance, "importance", IMPORTANCES, expected=f"one of {IMPORTANCES}")
+        check_int(self.steps, "steps", minimum=1, expected="a positive integer")
+        check_flag(self.global_ranking, "global_ranking")
+        check_int(self.round_to, "round_to", minimum=1, optional=True,
+                  expected="None or a positive integer such as 8 or 16")
         object.__setattr__(self, "ignore", check_patterns(self.ignore, argument="ignore"))
 
 
@@ -196,8 +192,7 @@ def prune_channels(model: torch.nn.Module, ratio: float | None = None, example_i
     for argument, callback in (("finetune", finetune), ("gradients", gradients)):
         if callback is not None and not callable(callback):
             raise invalid(argument, type(callback).__name__, "None or a callable")
-    if not isinstance(inplace, bool):
-        raise invalid("inplace", inplace, "True or False")
+    check_flag(inplace, "inplace")
     if not any(isinstance(m, _ROOTS) for m in model.modules()):
         raise invalid("model", type(model).__name__, "a model with Conv/Linear modules to prune (a loaded .pt2 is a flat "
                                                      "graph of operators: prune the nn.Module, then export)")
@@ -497,8 +492,7 @@ def slimming_penalty(model: torch.nn.Module, strength: float = 1e-4) -> torch.Te
     """``strength`` × the L1 norm of every BatchNorm scale (network slimming, Liu et al. 2017). Add it to the
     loss while training: channels the task does not need drift to γ ≈ 0, and ``importance="bn_scale"``
     then removes exactly those."""
-    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 <= strength < float("inf"):
-        raise invalid("strength", strength, "a finite number >= 0")
+    check_number(strength, "strength", minimum=0)
     if not isinstance(model, torch.nn.Module):
         raise invalid("model", type(model).__name__, "a torch.nn.Module")
     scales = [m.weight for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.weight is not None]

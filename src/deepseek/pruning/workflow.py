@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .._core.checks import check_int
 from .._core.errors import invalid
 
 OUTPUT_SUFFIXES = (".onnx", ".pt2")
@@ -52,8 +53,7 @@ def prune_model(model: Any, ratio: float, *, inputs: Sequence[tuple[int, ...]] |
     from ..models import resolve_model
     from .structured import prune_channels
 
-    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
-        raise invalid("runs", runs, "an integer >= 1")
+    check_int(runs, "runs", minimum=1)
     if output is not None:
         if not isinstance(output, (str, Path)) or Path(output).suffix.lower() not in OUTPUT_SUFFIXES:
             raise invalid("output", output, f"a file ending in {' or '.join(OUTPUT_SUFFIXES)}")

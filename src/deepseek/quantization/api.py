@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from .._core.checks import check_choice, check_flag, check_number
 from .._core.config import BaseConfig
 from .._core.errors import invalid
 from .dynamic_quantizer import DynamicQuantizer
@@ -55,19 +56,17 @@ class LinearINT8Config(BaseConfig):
     compile: bool = True
 
     def __post_init__(self) -> None:
-        if self.method not in ("dynamic", "hybrid"):
-            raise invalid("method", self.method, "'dynamic' or 'hybrid' (static INT8 in PyTorch: PT2EConfig)")
+        check_choice(self.method, "method", ("dynamic", "hybrid"),
+                     expected="'dynamic' or 'hybrid' (static INT8 in PyTorch: PT2EConfig)")
         widths = (self.weight_bits,) if isinstance(self.weight_bits, int) else tuple(self.weight_bits)
         if not widths or any(isinstance(b, bool) or b not in (4, 8) for b in widths):
             raise invalid("weight_bits", self.weight_bits, "4, 8, or a pair of them (e.g. (4, 8))")
         object.__setattr__(self, "weight_bits", widths[0] if len(widths) == 1 else widths)
-        if isinstance(self.activation_bits, bool) or self.activation_bits not in (8, 16):
-            raise invalid("activation_bits", self.activation_bits, "8 (int8) or 16 (bfloat16, weight-only)")
-        t = self.activation_threshold
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 1:
-            raise invalid("activation_threshold", t, "a number in (0, 1]")
-        if not isinstance(self.compile, bool):
-            raise invalid("compile", self.compile, "True or False")
+        check_choice(self.activation_bits, "activation_bits", (8, 16),
+                     expected="8 (int8) or 16 (bfloat16, weight-only)")
+        check_number(self.activation_threshold, "activation_threshold", above=0, maximum=1,
+                     expected="a number in (0, 1]")
+        check_flag(self.compile, "compile")
 
 
 def _static(model: Any, config: StaticINT8Config, data: dict[str, Any]) -> StaticQuantResult:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .._core.checks import check_int
 from .._core.errors import invalid
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -113,8 +114,7 @@ class CalibrationSource:
 
         from .. import assets
 
-        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-            raise invalid("samples", samples, "an integer >= 1")
+        check_int(samples, "samples", minimum=1)
         if self.kind == "photos":
             return assets.photo_calibration_batch(samples, size=shape[-1] if shape else 224)
         if self.kind in TRAIN_SPLITS:  # a bundled labeled set's training part: evaluation uses its held-out part
@@ -141,8 +141,7 @@ def load_calibration(spec: str, samples: int, shape: tuple[int, ...] | None) -> 
     """'photos', a bundled labeled set's training split, a folder of images (ImageNet preprocessing), or a .npy
     file → a batch of at most ``samples`` (float; a .npy of integers, such as token ids, stays int64). Errors name
     ``calib``; with ``shape`` (the model input's, batch first) a .npy must match it per sample."""
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise invalid("samples", samples, "an integer >= 1")
+    check_int(samples, "samples", minimum=1)
     source = CalibrationSource(spec)
     if shape is not None and source.kind == "npy" and tuple(source.array.shape[1:]) != tuple(shape[1:]):
         raise invalid("calib", source.spec, f"samples of shape {list(shape[1:])} like the model's input (the array's "

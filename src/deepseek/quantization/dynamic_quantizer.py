@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from .._core.checks import check_choice, check_flag, check_int, check_number
 from .._core.errors import invalid
 from .._core.tensors import as_input_tuple, flatten_outputs
 from .observers import fake_quant_values, qparams_from_range
@@ -125,10 +126,9 @@ class DynamicQuantizer:
 
     def __init__(self, model_path: Any, quant_bits: int = 8, activation_threshold: float = 0.6, *,
                  arch: str | None = None, example_inputs: Any = None, trust_pickle: bool = False) -> None:
-        if isinstance(quant_bits, bool) or quant_bits not in (4, 8):
-            raise invalid("quant_bits", quant_bits, "4 or 8")
-        if isinstance(activation_threshold, bool) or not isinstance(activation_threshold, (int, float)) or not 0 < activation_threshold <= 1:
-            raise invalid("activation_threshold", activation_threshold, "a number in (0, 1]")
+        check_choice(quant_bits, "quant_bits", (4, 8), expected="4 or 8")
+        check_number(activation_threshold, "activation_threshold", above=0, maximum=1,
+                     expected="a number in (0, 1]")
         self.model = load_model(model_path, arch=arch, trust_pickle=trust_pickle).eval()
         self.quant_bits = quant_bits
         self.activation_threshold = float(activation_threshold)
@@ -153,21 +153,19 @@ class DynamicQuantizer:
         held to ``min_agreement``. Below it, safer builds are tried in turn — the histogram observer, then the
         first and last layers in float — and the first that meets it is returned, or the best with a warning;
         :attr:`floor` records every attempt and whether the floor was met."""
-        if method not in METHODS:
-            raise invalid("method", method, f"one of {METHODS}")
-        if isinstance(activation_bits, bool) or activation_bits not in (8, 16):
-            raise invalid("activation_bits", activation_bits, "8 (int8 activations) or 16 (bfloat16 activations, weight-only)")
+        check_choice(method, "method", METHODS, expected=f"one of {METHODS}")
+        check_choice(activation_bits, "activation_bits", (8, 16),
+                     expected="8 (int8 activations) or 16 (bfloat16 activations, weight-only)")
         if method != "static" and held_out is not None:
             raise invalid("held_out", type(held_out).__name__, "None unless method='static' (the INT8 floor is "
                                                                "for calibrated activations)")
-        if held_out is not None and (isinstance(min_agreement, bool) or not isinstance(min_agreement, (int, float))
-                                     or not 0 < min_agreement <= 1):
-            raise invalid("min_agreement", min_agreement, "a fraction in (0, 1], e.g. 0.95")
+        if held_out is not None:
+            check_number(min_agreement, "min_agreement", above=0, maximum=1,
+                         expected="a fraction in (0, 1], e.g. 0.95")
         if method != "static" and calibration is not None:
             raise invalid("calibration", type(calibration).__name__, f"None for method={method!r} (activation ranges "
                                                                      "are computed on each call; only 'static' calibrates)")
-        if not isinstance(compile, bool):
-            raise invalid("compile", compile, "True or False")
+        check_flag(compile, "compile")
         widths = self._widths(weight_bits)
         if method in ("dynamic", "static") and (set(widths) != {8} or activation_bits != 8):
             raise invalid("weight_bits", list(widths), f"8-bit weights and activations for method={method!r} (use 'hybrid' for 4-bit weights)")
@@ -328,10 +326,8 @@ class DynamicQuantizer:
 
         if self.quantized is None:
             raise invalid("quantize", "not called", "quantize(...) before benchmark()")
-        if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
-            raise invalid("runs", runs, "a positive integer")
-        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-            raise invalid("warmup", warmup, "an integer >= 0")
+        check_int(runs, "runs", minimum=1, expected="a positive integer")
+        check_int(warmup, "warmup", minimum=0)
         examples = self._examples()
         with torch.no_grad():
             reference = flatten_outputs(self.model(*examples))[0]

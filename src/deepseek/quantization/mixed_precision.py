@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch.func import functional_call
 
+from .._core.checks import check_choice, check_int
 from .._core.config import BaseConfig, config_or_fields
 from .._core.errors import invalid
 from .._core.select import check_matched, check_patterns, child_slots, matches
@@ -61,12 +62,9 @@ class MixedPrecisionConfig(BaseConfig):
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        if self.scheme not in SCHEMES:
-            raise invalid("scheme", self.scheme, f"one of {SCHEMES}")
-        if self.observer not in OBSERVERS:
-            raise invalid("observer", self.observer, f"one of {OBSERVERS}")
-        if self.group_size not in GROUP_SIZES:
-            raise invalid("group_size", self.group_size, f"one of {GROUP_SIZES}")
+        check_choice(self.scheme, "scheme", SCHEMES, expected=f"one of {SCHEMES}")
+        check_choice(self.observer, "observer", OBSERVERS, expected=f"one of {OBSERVERS}")
+        check_choice(self.group_size, "group_size", GROUP_SIZES, expected=f"one of {GROUP_SIZES}")
         formats = self.formats
         if formats == "auto":
             float_name = {"bfloat16": "bf16", "float16": "fp16"}.get(choose_precision(self.device).float_dtype, "fp32")
@@ -208,8 +206,7 @@ def plan_mixed_precision(model: torch.nn.Module, calibration: Any, config: Mixed
     if not isinstance(model, torch.nn.Module):
         raise invalid("model", type(model).__name__, "a torch.nn.Module")
     config = config_or_fields(MixedPrecisionConfig, config, kwargs)
-    if not isinstance(max_batches, int) or max_batches < 1:
-        raise invalid("max_batches", max_batches, "a positive integer")
+    check_int(max_batches, "max_batches", minimum=1, expected="a positive integer")
     batches = as_batches(calibration)[:max_batches]
     if not batches:
         raise invalid("calibration", "empty", "at least one batch of real inputs")

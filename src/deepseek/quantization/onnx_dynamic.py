@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .._core.atomic import atomic_path, check_output
+from .._core.checks import check_flag
 from .._core.config import BaseConfig, config_or_fields
 from .._core.errors import invalid
 
@@ -30,8 +31,7 @@ class DynamicINT8Config(BaseConfig):
 
     def __post_init__(self) -> None:
         for name in ("per_channel", "reduce_range"):
-            if not isinstance(getattr(self, name), bool):
-                raise invalid(name, getattr(self, name), "True or False")
+            check_flag(getattr(self, name), name)
         op_types = (self.op_types,) if isinstance(self.op_types, str) else tuple(self.op_types)
         if not op_types or not all(isinstance(t, str) and t for t in op_types):
             raise invalid("op_types", list(op_types), "a non-empty list of ONNX operator types, e.g. ['MatMul', 'Gemm']")

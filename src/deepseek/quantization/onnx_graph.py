@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .._core.atomic import atomic_path, check_output
+from .._core.checks import check_choice, check_number
 from .._core.errors import DeepSeekError, invalid
 
 MIN_OPSET = 13  # DequantizeLinear's per-channel ``axis``
@@ -131,10 +132,8 @@ def quantize_onnx_graph(source: str | Path, calibration: Any, output: str | Path
     if not isinstance(output, (str, Path)) or Path(output).suffix.lower() != ".onnx":
         raise invalid("output", output, "a file name ending in .onnx")
     check_output(output, argument="output", inputs=(source,))
-    if method not in METHODS:
-        raise invalid("method", method, f"one of {METHODS}")
-    if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or not 50 < percentile <= 100:
-        raise invalid("percentile", percentile, "a number in (50, 100]")
+    check_choice(method, "method", METHODS, expected=f"one of {METHODS}")
+    check_number(percentile, "percentile", above=50, maximum=100, expected="a number in (50, 100]")
     if not (isinstance(bias_correction, bool) or bias_correction == "activations"):
         raise invalid("bias_correction", bias_correction, "True, False or 'activations'")
     fmt = resolve_int8_format(int8_format)

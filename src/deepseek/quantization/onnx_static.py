@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from .._core.atomic import atomic_path
+from .._core.checks import check_choice, check_flag, check_int, check_number
 from .._core.config import BaseConfig, config_or_fields
 from .._core.errors import invalid
 from .._core.tensors import eval_mode
@@ -114,32 +115,22 @@ class StaticINT8Config(BaseConfig):
     def __post_init__(self) -> None:
         from .precision import INT8_FORMATS
 
-        if self.method not in METHODS:
-            raise invalid("method", self.method, f"one of {METHODS}")
-        keep = self.keep_fp32
-        if not (keep == "auto" or (isinstance(keep, int) and not isinstance(keep, bool) and keep >= 0)):
-            raise invalid("keep_fp32", keep, "a count >= 0 or 'auto'")
-        if self.rounding not in ROUNDINGS:
-            raise invalid("rounding", self.rounding, f"one of {ROUNDINGS}")
-        if not _fraction(self.percentile, low=50, high=100):
-            raise invalid("percentile", self.percentile, "a number in (50, 100]")
-        if not _fraction(self.target_agreement):
-            raise invalid("target_agreement", self.target_agreement, "a fraction in (0, 1], e.g. 0.99")
-        if self.min_agreement is not None and not _fraction(self.min_agreement):
-            raise invalid("min_agreement", self.min_agreement, "a fraction in (0, 1], e.g. 0.95, or None (no floor)")
-        if not isinstance(self.per_channel, bool):
-            raise invalid("per_channel", self.per_channel, "True or False")
+        check_choice(self.method, "method", METHODS, expected=f"one of {METHODS}")
+        if self.keep_fp32 != "auto":
+            check_int(self.keep_fp32, "keep_fp32", minimum=0, expected="a count >= 0 or 'auto'")
+        check_choice(self.rounding, "rounding", ROUNDINGS, expected=f"one of {ROUNDINGS}")
+        check_number(self.percentile, "percentile", above=50, maximum=100, expected="a number in (50, 100]")
+        check_number(self.target_agreement, "target_agreement", above=0, maximum=1,
+                     expected="a fraction in (0, 1], e.g. 0.99")
+        check_number(self.min_agreement, "min_agreement", above=0, maximum=1, optional=True,
+                     expected="a fraction in (0, 1], e.g. 0.95, or None (no floor)")
+        check_flag(self.per_channel, "per_channel")
         if not (isinstance(self.bias_correction, bool) or self.bias_correction == "activations"):
             raise invalid("bias_correction", self.bias_correction, "True, False or 'activations'")
-        if self.int8_format != "auto" and self.int8_format not in INT8_FORMATS:
-            raise invalid("int8_format", self.int8_format, f"'auto' or one of {sorted(INT8_FORMATS)}")
+        check_choice(self.int8_format, "int8_format", ("auto", *INT8_FORMATS),
+                     expected=f"'auto' or one of {sorted(INT8_FORMATS)}")
         object.__setattr__(self, "exclude", tuple(_names("exclude", self.exclude)))
         object.__setattr__(self, "float_activations", tuple(_names("float_activations", self.float_activations)))
-
-
-def _fraction(value: Any, *, low: float = 0, high: float = 1) -> bool:
-    """Whether ``value`` is a real number in (low, high]."""
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and low < value <= high
 
 
 def quantize_static_onnx(model: torch.nn.Module, calibration: Any, output: str | Path,

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .._core.checks import check_choice, check_int, check_number
 from .._core.config import BaseConfig, config_or_fields
 from .._core.errors import invalid
 from ..runtime.openvino_backend import openvino_core
@@ -51,13 +52,10 @@ class OpenVINOINT8Config(BaseConfig):
     preset: str = "performance"
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_drop, bool) or not isinstance(self.max_drop, (int, float)) or not 0 <= self.max_drop < 1:
-            raise invalid("max_drop", self.max_drop, "a fraction in [0, 1), e.g. 0.01")
-        size = self.subset_size
-        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
-            raise invalid("subset_size", size, "None or a count >= 1")
-        if self.preset not in PRESETS:
-            raise invalid("preset", self.preset, f"one of {PRESETS}")
+        check_number(self.max_drop, "max_drop", minimum=0, below=1,
+                     expected="a fraction in [0, 1), e.g. 0.01")
+        check_int(self.subset_size, "subset_size", minimum=1, optional=True, expected="None or a count >= 1")
+        check_choice(self.preset, "preset", PRESETS, expected=f"one of {PRESETS}")
 
 
 def quantize_openvino(model: Any, calibration: Any, output: str | Path, config: OpenVINOINT8Config | None = None, *,

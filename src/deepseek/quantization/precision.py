@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import platform
 
-from .._core.errors import invalid
+from .._core.checks import check_choice
 
 INT8_LOWERINGS = ("pt2e-inductor", "onnxruntime-u8s8", "onnxruntime-u8u8", "onnxruntime-s8s8", "tensorrt")
 FLOAT_DTYPES = ("float32", "bfloat16", "float16")
@@ -51,8 +51,7 @@ def resolve_int8_format(name: str = "auto", features: dict[str, bool] | None = N
     """The :class:`Int8Format` called ``name``, or for ``"auto"`` the one :func:`choose_precision` names here."""
     if name == "auto":
         return INT8_FORMATS[choose_precision("cpu", features, machine).int8_format]
-    if not isinstance(name, str) or name not in INT8_FORMATS:
-        raise invalid("int8_format", name, f"'auto' or one of {tuple(INT8_FORMATS)}")
+    check_choice(name, "int8_format", INT8_FORMATS, expected=f"'auto' or one of {tuple(INT8_FORMATS)}")
     return INT8_FORMATS[name]
 
 
@@ -69,19 +68,15 @@ class PrecisionPlan:
     isa_class: str = ""  # the CPU class the choice was made for, in words
 
     def __post_init__(self) -> None:
-        if self.float_dtype not in FLOAT_DTYPES:
-            raise invalid("float_dtype", self.float_dtype, f"one of {FLOAT_DTYPES}")
-        if self.int8_lowering not in INT8_LOWERINGS:
-            raise invalid("int8_lowering", self.int8_lowering, f"one of {INT8_LOWERINGS}")
-        if self.int8_format not in INT8_FORMATS:
-            raise invalid("int8_format", self.int8_format, f"one of {tuple(INT8_FORMATS)}")
+        check_choice(self.float_dtype, "float_dtype", FLOAT_DTYPES, expected=f"one of {FLOAT_DTYPES}")
+        check_choice(self.int8_lowering, "int8_lowering", INT8_LOWERINGS, expected=f"one of {INT8_LOWERINGS}")
+        check_choice(self.int8_format, "int8_format", INT8_FORMATS, expected=f"one of {tuple(INT8_FORMATS)}")
 
 
 def choose_precision(device: str = "cpu", features: dict[str, bool] | None = None,
                      machine: str | None = None) -> PrecisionPlan:
     """The fastest formats for ``device`` ("cpu" or "cuda"); ``features``/``machine`` override detection (for tests)."""
-    if device not in ("cpu", "cuda"):
-        raise invalid("device", device, "'cpu' or 'cuda'")
+    check_choice(device, "device", ("cpu", "cuda"), expected="'cpu' or 'cuda'")
     if device == "cuda":
         return PrecisionPlan("cuda", "float16", "tensorrt", "float16",
                              "CUDA GPU: float16 tensor cores; int8 through TensorRT's execution provider")

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from .._core.checks import check_choice, check_flag, check_int
 from .._core.config import BaseConfig, config_or_fields
 from .._core.errors import invalid, require
 from .._core.export import dynamic_batch as dynamic_batch_examples
@@ -56,8 +57,7 @@ def _activation_observer_class(name: str) -> Any:
 def x86_quantizer(observer: str = "histogram", dynamic: bool = False, exclude: Iterable[str] = ()) -> Any:
     """torchao's ``X86InductorQuantizer`` (uint8 activations, int8 per-channel weights), ranges by ``observer``;
     the modules named in ``exclude`` (and everything inside them) stay in float."""
-    if observer not in OBSERVERS:
-        raise invalid("observer", observer, f"one of {OBSERVERS}")
+    check_choice(observer, "observer", OBSERVERS, expected=f"one of {OBSERVERS}")
     _torchao()
     import dataclasses as dc
 
@@ -152,14 +152,11 @@ class PT2EConfig(BaseConfig):
     exclude: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.observer not in OBSERVERS:
-            raise invalid("observer", self.observer, f"one of {OBSERVERS}")
+        check_choice(self.observer, "observer", OBSERVERS, expected=f"one of {OBSERVERS}")
         for name in ("dynamic", "compile", "dynamic_batch"):
-            if not isinstance(getattr(self, name), bool):
-                raise invalid(name, getattr(self, name), "True or False")
-        if self.max_batches is not None and (isinstance(self.max_batches, bool) or not isinstance(self.max_batches, int)
-                                             or self.max_batches < 1):
-            raise invalid("max_batches", self.max_batches, "None or an integer >= 1")
+            check_flag(getattr(self, name), name)
+        check_int(self.max_batches, "max_batches", minimum=1, optional=True,
+                  expected="None or an integer >= 1")
         names = (self.exclude,) if isinstance(self.exclude, str) else tuple(self.exclude)
         if not all(isinstance(n, str) and n for n in names):
             raise invalid("exclude", list(names), "names of modules (non-empty strings)")

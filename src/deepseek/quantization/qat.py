@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from .._core.checks import check_choice, check_int
 from .._core.config import BaseConfig
 from .._core.errors import invalid
 from .._core.select import check_matched, check_patterns, child_slots, matches
@@ -70,15 +71,12 @@ class QATConfig(BaseConfig):
     step: str = "prepare"
 
     def __post_init__(self) -> None:
-        if self.step not in ("prepare", "convert"):
-            raise invalid("step", self.step, "'prepare' (before training) or 'convert' (after it)")
+        check_choice(self.step, "step", ("prepare", "convert"),
+                     expected="'prepare' (before training) or 'convert' (after it)")
         for name in ("activation_bits", "weight_bits"):
-            bits = getattr(self, name)
-            if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 8:
-                raise invalid(name, bits, "an integer from 2 to 8")
+            check_int(getattr(self, name), name, minimum=2, maximum=8, expected="an integer from 2 to 8")
         for name in ("observer_type", "weight_observer"):
-            if getattr(self, name) not in OBSERVERS:
-                raise invalid(name, getattr(self, name), f"one of {OBSERVERS}")
+            check_choice(getattr(self, name), name, OBSERVERS, expected=f"one of {OBSERVERS}")
         if self.weight_observer == "histogram" and self.per_channel_weights:
             raise invalid("weight_observer", "histogram", "a per-channel observer (minmax, mse, percentile, moving_average)")
         object.__setattr__(self, "skip", check_patterns(self.skip, argument="skip"))
@@ -90,8 +88,7 @@ class QATConfig(BaseConfig):
         check_patterns([k for k, _ in pairs], argument="layer_bits")
         object.__setattr__(self, "layer_bits", pairs)
         for key, bits in self.layer_bits:
-            if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 8:
-                raise invalid(f"layer_bits[{key!r}]", bits, "an integer from 2 to 8")
+            check_int(bits, f"layer_bits[{key!r}]", minimum=2, maximum=8, expected="an integer from 2 to 8")
 
     def activation_spec(self) -> QuantSpec:
         return QuantSpec(self.activation_bits, symmetric=self.symmetric_activations, observer=self.observer_type)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from .._core.checks import check_choice, check_int, check_number
 from .._core.config import BaseConfig
 from .._core.errors import invalid
 
@@ -26,12 +27,9 @@ class QuantSpec(BaseConfig):
     narrow_range: bool = False  # symmetric grid without its most negative value (-127..127)
 
     def __post_init__(self) -> None:
-        if isinstance(self.bits, bool) or not isinstance(self.bits, int) or not 2 <= self.bits <= 8:
-            raise invalid("bits", self.bits, "an integer from 2 to 8")
-        if self.observer not in OBSERVERS:
-            raise invalid("observer", self.observer, f"one of {OBSERVERS}")
-        if not 50.0 < self.percentile <= 100.0:
-            raise invalid("percentile", self.percentile, "a number in (50, 100]")
+        check_int(self.bits, "bits", minimum=2, maximum=8, expected="an integer from 2 to 8")
+        check_choice(self.observer, "observer", OBSERVERS, expected=f"one of {OBSERVERS}")
+        check_number(self.percentile, "percentile", above=50, maximum=100, expected="a number in (50, 100]")
         if self.per_channel and self.observer == "histogram":
             raise invalid("observer", self.observer, "a per-tensor spec (histogram/KL calibration is per tensor)")
 

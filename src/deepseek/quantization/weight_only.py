@@ -16,6 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .._core.checks import check_choice, check_int
 from .._core.config import BaseConfig, config_or_fields
 from .._core.errors import invalid
 from .._core.select import check_matched, check_patterns, child_slots, matches
@@ -43,16 +44,12 @@ class WeightOnlyConfig(BaseConfig):
 
     def __post_init__(self) -> None:
         _check_bits("bits", self.bits)
-        if self.group_size is not None and self.group_size not in GROUP_SIZES:
-            raise invalid("group_size", self.group_size, f"one of {GROUP_SIZES}, or None for per-channel int8")
+        check_choice(self.group_size, "group_size", (*GROUP_SIZES, None),
+                     expected=f"one of {GROUP_SIZES}, or None for per-channel int8")
         if self.bits == 4 and self.group_size is None:
             raise invalid("group_size", None, f"one of {GROUP_SIZES} for 4-bit weights (int4 is group-wise only)")
-        if self.compute_dtype not in _DTYPES:
-            raise invalid("compute_dtype", self.compute_dtype, f"one of {tuple(_DTYPES)}")
-        if isinstance(self.min_features, bool) or not isinstance(self.min_features, int) or self.min_features < 1:
-            raise invalid("min_features", self.min_features, "a positive integer")
-        if isinstance(self.group_size, bool):
-            raise invalid("group_size", self.group_size, f"one of {GROUP_SIZES}, or None for per-channel int8")
+        check_choice(self.compute_dtype, "compute_dtype", _DTYPES, expected=f"one of {tuple(_DTYPES)}")
+        check_int(self.min_features, "min_features", minimum=1, expected="a positive integer")
         object.__setattr__(self, "skip", check_patterns(self.skip, argument="skip"))
         pairs = self.layer_bits.items() if isinstance(self.layer_bits, dict) else self.layer_bits
         try:
@@ -80,8 +77,7 @@ def int4_supported(module: torch.nn.Module) -> bool:
 
 
 def _check_bits(argument: str, bits: Any) -> None:
-    if isinstance(bits, bool) or bits not in (4, 8):
-        raise invalid(argument, bits, "4 or 8 (weight-only kernels exist for int4 and int8)")
+    check_choice(bits, argument, (4, 8), expected="4 or 8 (weight-only kernels exist for int4 and int8)")
 
 
 class WeightOnlyLinear(torch.nn.Module):

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .._core.checks import check_choice
 from .._core.errors import ArtifactError, InvalidArgumentError, MissingDependencyError, invalid
 from .._core.tensors import flatten_outputs, to_numpy, to_torch
 
@@ -62,8 +63,7 @@ class TorchBackend:
     def __init__(self, module: Any, *, compiled: bool, device: str, specs: list[InputSpec] | None) -> None:
         import torch
 
-        if device not in ("cpu", "cuda"):
-            raise invalid("device", device, "'cpu' or 'cuda' for PyTorch backends")
+        check_choice(device, "device", ("cpu", "cuda"), expected="'cpu' or 'cuda' for PyTorch backends")
         if device == "cuda" and not torch.cuda.is_available():
             raise MissingDependencyError("device: 'cuda' requested but torch sees no CUDA device (run deepseek doctor)")
         self.name = "compile" if compiled else "eager"
@@ -94,8 +94,7 @@ class OrtBackend:
             import onnxruntime as ort
         except ImportError as exc:
             raise MissingDependencyError("onnxruntime is not installed: pip install onnxruntime") from exc
-        if device not in _ORT_PROVIDERS:
-            raise invalid("device", device, f"one of {DEVICES}")
+        check_choice(device, "device", _ORT_PROVIDERS, expected=f"one of {DEVICES}")
         wanted = _ORT_PROVIDERS[device]
         if wanted[0] not in ort.get_available_providers():
             raise MissingDependencyError(
@@ -136,8 +135,7 @@ def session_options(optimization: str = "all", threads: int | None = None) -> An
     PyTorch's (ONNX Runtime's own pool ignores it otherwise and takes every core)."""
     import onnxruntime as ort
 
-    if optimization not in ORT_LEVELS:
-        raise invalid("optimization", optimization, f"one of {ORT_LEVELS}")
+    check_choice(optimization, "optimization", ORT_LEVELS, expected=f"one of {ORT_LEVELS}")
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     opts.graph_optimization_level = {

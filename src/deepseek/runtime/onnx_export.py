@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .._core.atomic import atomic_path
+from .._core.checks import check_int, check_number
 from .._core.errors import DeepSeekError, VerificationError, invalid
 from .._core.tensors import as_input_tuple, eval_mode, flatten_outputs, to_numpy, to_torch
 
@@ -76,8 +77,7 @@ def export_onnx(
     check_output(path, argument="path")
     check_opset(opset)
     for name, value in (("atol", atol), ("rtol", rtol)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-            raise invalid(name, value, "a finite number >= 0")
+        check_number(value, name, minimum=0)
     if isinstance(input_names, str) or isinstance(output_names, str):
         raise invalid("input_names" if isinstance(input_names, str) else "output_names",
                       input_names if isinstance(input_names, str) else output_names, "a list of names, not one string")
@@ -161,10 +161,9 @@ def opset_range() -> tuple[int, int]:
 def check_opset(opset: Any, *, argument: str = "opset") -> int:
     """``opset`` if the installed exporter supports it, else an error naming ``argument`` and the range."""
     low, high = opset_range()
-    if isinstance(opset, bool) or not isinstance(opset, int) or not low <= opset <= high:
-        raise invalid(argument, opset, f"an ONNX opset from {low} to {high} (what the installed torch.onnx exporter "
-                                       f"supports; {high} is the newest)")
-    return opset
+    return check_int(opset, argument, minimum=low, maximum=high,
+                     expected=f"an ONNX opset from {low} to {high} (what the installed torch.onnx exporter "
+                              f"supports; {high} is the newest)")
 
 
 def _written_opset(path: Path) -> int | None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .._core.checks import check_int
 from .._core.errors import InvalidArgumentError, invalid
 from .._core.tensors import as_input_tuple, eval_mode
 from .artifacts import KINDS, detect_kind, load_exported_program, load_module
@@ -116,8 +117,7 @@ def load(
     extra and runs ONNX files, IR files and PyTorch models through an ONNX export). PyTorch models run on ONNX Runtime after an export that needs ``example_inputs``
     (a ``.pt2`` carries its own). ``device`` is ``cpu``, ``cuda`` or ``tensorrt`` (ONNX Runtime only).
     """
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise invalid("threads", threads, "None or an integer >= 1")
+    check_int(threads, "threads", minimum=1, optional=True, expected="None or an integer >= 1")
     if backend is not None and not isinstance(backend, str):
         raise invalid("backend", backend, "None or a backend name such as 'onnxruntime'")
     if not isinstance(device, str):

@@ -31,10 +31,11 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
+from .._core.checks import check_number
 from .._core.errors import DeepSeekError, InvalidArgumentError
 from .admission import AdmissionGate
 from .batcher import HandlerError, InputRejected, QueueFull, RequestTimeout
-from .config import DATATYPES, MAX_SECONDS, check_number
+from .config import DATATYPES, MAX_SECONDS
 from .protocol import HEADER_LENGTH, PayloadTooLarge, UnencodableOutput, encode_response, loads, parse_request
 from .router import ModelNotFound, ModelRouter
 

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .._core.checks import check_choice, check_number
 from .._core.errors import invalid
 from .loadgen import run_load, sample_inputs
 
@@ -106,8 +107,6 @@ def batch_counters(url: str, model: str) -> tuple[float, float]:
 
 def bench_server(url: str, model: str | None, levels: list[int], *, requests: int, rows: int = 1,
                  version: str | None = None) -> dict[str, Any]:
-    from .config import check_number
-
     if not isinstance(levels, (list, tuple)) or not levels:
         raise invalid("levels", levels, "a non-empty list of connection counts")
     for level in levels:
@@ -124,8 +123,7 @@ def bench_server(url: str, model: str | None, levels: list[int], *, requests: in
     if not ready:
         raise invalid("URL", url, "a server with at least one model loaded")
     model = model or ready[0]
-    if model not in ready:
-        raise invalid("--model", model, f"one of the loaded models {sorted(set(ready))}")
+    check_choice(model, "--model", ready, expected=f"one of the loaded models {sorted(set(ready))}")
     try:
         inputs = sample_inputs(_get(f"{url}/v2/models/{urllib.request.quote(model, safe='')}"), rows=rows)
     except (urllib.error.URLError, OSError, ValueError, TypeError, KeyError, AttributeError) as exc:

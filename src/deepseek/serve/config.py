@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
 import threading
 from pathlib import Path
 from typing import Any
 
+from .._core.checks import check_choice, check_number
 from .._core.config import BaseConfig, field, read_yaml
 from .._core.errors import InvalidArgumentError, invalid
 
@@ -19,25 +18,6 @@ DATATYPES = {"BOOL": "bool", "UINT8": "uint8", "UINT16": "uint16", "UINT32": "ui
 NUMPY_TO_DATATYPE = {v: k for k, v in DATATYPES.items()}
 MAX_SECONDS = threading.TIMEOUT_MAX  # the longest wait a thread can be given
 MAX_DIMS = 32  # tensor dimensions a request or a config may name
-
-
-def check_number(value: Any, argument: str, *, minimum: float | None = None, above: float | None = None,
-                 maximum: float | None = None, integer: bool = False) -> float:
-    """``value`` as a float if it is a real, finite number (not a bool) within the bounds (``minimum``/``maximum``
-    inclusive, ``above`` exclusive), else an :class:`InvalidArgumentError` naming ``argument``."""
-    bounds = [f">= {minimum:g}" if minimum is not None else "", f"> {above:g}" if above is not None else "",
-              f"<= {maximum:g}" if maximum is not None else ""]
-    expected = ("an integer" if integer else "a finite number") + "".join(f" {b}" for b in bounds if b)
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral if integer else numbers.Real)):
-        raise invalid(argument, value, expected)
-    try:
-        number = float(value)
-    except (OverflowError, ValueError):
-        raise invalid(argument, value, expected) from None
-    if not math.isfinite(number) or (minimum is not None and number < minimum) or \
-            (maximum is not None and number > maximum) or (above is not None and number <= above):
-        raise invalid(argument, value, expected)
-    return number
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,8 +31,7 @@ class TensorConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise invalid("inputs[].name", self.name, "a non-empty string")
-        if self.datatype not in DATATYPES:
-            raise invalid(f"inputs[{self.name}].datatype", self.datatype, f"one of {sorted(DATATYPES)}")
+        check_choice(self.datatype, f"inputs[{self.name}].datatype", DATATYPES)
         if not isinstance(self.shape, (list, tuple)):
             raise invalid(f"inputs[{self.name}].shape", self.shape, "a list of sizes > 0 or -1 (any), batch excluded")
         shape = tuple(self.shape)
@@ -94,8 +73,7 @@ class CanaryPolicy:
 
     def __post_init__(self) -> None:
         check_number(self.max_error_rate, "canary.max_error_rate", minimum=0)
-        if not 0 <= self.max_error_rate < 1:
-            raise invalid("canary.max_error_rate", self.max_error_rate, "a fraction in [0, 1)")
+        check_number(self.max_error_rate, "canary.max_error_rate", below=1, expected="a fraction in [0, 1)")
         check_number(self.max_p99_ms, "canary.max_p99_ms", above=0)
         check_number(self.window_s, "canary.window_s", above=0, maximum=MAX_SECONDS)
         check_number(self.min_requests, "canary.min_requests", minimum=1, integer=True)

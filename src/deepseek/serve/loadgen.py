@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from .._core.checks import check_number
 from .config import DATATYPES
 
 
@@ -141,8 +142,6 @@ def run_load(url: str, model: str, inputs: dict[str, np.ndarray], *, concurrency
     """Send ``requests`` requests over ``concurrency`` connections; wait for every answer. ``binary``: the v2
     binary-tensor extension (else JSON tensors); ``expect_continue``: send ``Expect: 100-continue`` and the body
     only once the server accepts the request (as curl does for large bodies), so a refusal costs no upload."""
-    from .config import check_number
-
     check_number(concurrency, "concurrency", minimum=1, maximum=4096, integer=True)
     check_number(requests, "requests", minimum=1, integer=True)
     check_number(timeout_s, "timeout_s", above=0)

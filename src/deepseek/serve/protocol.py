@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .._core.checks import check_choice, check_flag
 from .._core.errors import DeepSeekError, InvalidArgumentError, invalid
 from .config import DATATYPES, MAX_DIMS, NUMPY_TO_DATATYPE
 
@@ -119,8 +120,7 @@ def parse_request(body: bytes, header_length: str | None) -> tuple[dict[str, Any
                 not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
             raise invalid(f"inputs[{name}].shape", shape, f"a list of at most {MAX_DIMS} sizes >= 0")
         datatype = spec.get("datatype")
-        if not isinstance(datatype, str) or datatype not in DATATYPES:
-            raise invalid(f"inputs[{name}].datatype", datatype, f"one of {sorted(DATATYPES)}")
+        check_choice(datatype, f"inputs[{name}].datatype", DATATYPES)
         spec_parameters = spec.get("parameters") or {}
         if not isinstance(spec_parameters, dict):
             raise invalid(f"inputs[{name}].parameters", type(spec_parameters).__name__, "an object")
@@ -225,7 +225,8 @@ def _from_bytes(raw: bytes, datatype: str, shape: list[int], name: str) -> np.nd
 
 def binary_outputs_requested(request: dict[str, Any]) -> tuple[bool, dict[str, bool], list[str] | None]:
     """(binary by default, per-output binary choice, requested output names or None for all)."""
-    default = _flag((request.get("parameters") or {}).get("binary_data_output", False), "parameters.binary_data_output")
+    default = check_flag((request.get("parameters") or {}).get("binary_data_output", False),
+                         "parameters.binary_data_output", expected="true or false")
     outputs = request.get("outputs")
     if outputs is None:
         return default, {}, None
@@ -241,14 +242,9 @@ def binary_outputs_requested(request: dict[str, Any]) -> tuple[bool, dict[str, b
             raise invalid(f"outputs[{i}].parameters", type(parameters).__name__, "an object")
         flag = parameters.get("binary_data")
         if flag is not None:
-            per[o["name"]] = _flag(flag, f"outputs[{i}].parameters.binary_data")
+            per[o["name"]] = check_flag(flag, f"outputs[{i}].parameters.binary_data",
+                                        expected="true or false")
     return default, per, names
-
-
-def _flag(value: Any, argument: str) -> bool:
-    if not isinstance(value, bool):
-        raise invalid(argument, value, "true or false")
-    return value
 
 
 def encode_response(model: str, version: str, request_id: Any, outputs: dict[str, np.ndarray],

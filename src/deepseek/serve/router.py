@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .._core.checks import check_number
 from .._core.errors import ArtifactError, DeepSeekError, InvalidArgumentError, invalid
 from .batcher import (
     BatchStats,
@@ -30,7 +31,7 @@ from .batcher import (
     RequestTimeout,
     VersionClosed,
 )
-from .config import MAX_SECONDS, ModelConfig, check_number
+from .config import MAX_SECONDS, ModelConfig
 from .handler import Handler, load_handler
 from .metrics import ServingMetrics
 

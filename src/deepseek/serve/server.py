@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .._core.checks import check_int, check_number
 from .._core.errors import invalid
 from .router import ModelRouter
 
@@ -32,10 +33,10 @@ def run(repository: str | Path, *, host: str = "127.0.0.1", port: int = 8000, me
     drain). Every address is taken before any model loads, so a port in use fails at once; ``on_ready`` is called
     when the server is about to accept requests."""
     repository = check_repository(repository, allow_empty=bool(poll))
-    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
-        raise invalid("workers", workers, f"an integer from 1 to {MAX_WORKERS}")
-    if poll is not None and (isinstance(poll, bool) or not isinstance(poll, (int, float)) or not 0 < poll <= MAX_POLL_S):
-        raise invalid("poll", poll, f"None or seconds in (0, {MAX_POLL_S:g}]")
+    workers = check_int(workers, "workers", minimum=1, maximum=MAX_WORKERS,
+                        expected=f"an integer from 1 to {MAX_WORKERS}")
+    check_number(poll, "poll", above=0, maximum=MAX_POLL_S, optional=True,
+                 expected=f"None or seconds in (0, {MAX_POLL_S:g}]")
     if metrics_port is not None and metrics_port == port and port != 0:
         raise invalid("metrics_port", metrics_port, f"a port other than port ({port})")
     sock = listen(host, port, argument="port")
@@ -81,8 +82,8 @@ def check_repository(repository: Any, *, allow_empty: bool = False, argument: st
 def listen(host: str, port: int, *, argument: str = "port") -> socket.socket:
     """A socket bound to ``host:port`` and listening (port 0: a free one), or an error naming ``argument`` (or
     ``host``)."""
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise invalid(argument, port, "a port number from 0 (any free port) to 65535")
+    port = check_int(port, argument, minimum=0, maximum=65535,
+                     expected="a port number from 0 (any free port) to 65535")
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except (OSError, UnicodeError, TypeError) as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from .._core.checks import check_number
 from .._core.errors import invalid
 
 
@@ -25,8 +26,6 @@ class Thresholds:
 
     def __post_init__(self) -> None:
         import re
-
-        from .config import check_number
 
         for f in dataclasses.fields(self):
             if f.name in ("window", "for_"):

@@ -18,11 +18,11 @@ label_delay: 604800          # seconds until a label is known (the Handbook's 7 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._core.checks import check_choice, check_int, check_number
 from .._core.config import BaseConfig
 from .._core.errors import invalid, require
 from .pipeline import LATE_POLICIES, FeaturePipeline
@@ -48,10 +48,8 @@ class StreamConfig(BaseConfig):
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.model not in MODELS:
-            raise invalid("model", self.model, f"one of {list(MODELS)}")
-        if self.late_policy not in LATE_POLICIES:
-            raise invalid("late_policy", self.late_policy, f"one of {list(LATE_POLICIES)}")
+        check_choice(self.model, "model", MODELS, expected=f"one of {list(MODELS)}")
+        check_choice(self.late_policy, "late_policy", LATE_POLICIES, expected=f"one of {list(LATE_POLICIES)}")
         if not isinstance(self.threshold, Mapping):
             raise invalid("threshold", self.threshold, "a mapping such as {dynamic: true, base: 0.85}")
         unknown = sorted(str(k) for k in set(self.threshold) - {f.name for f in dataclasses.fields(ThresholdPolicy)})
@@ -60,11 +58,8 @@ class StreamConfig(BaseConfig):
         ThresholdPolicy(**self.threshold)
         if self.label_column is not None and (not isinstance(self.label_column, str) or not self.label_column):
             raise invalid("label_column", self.label_column, "a column name, or null")
-        if isinstance(self.label_delay, bool) or not isinstance(self.label_delay, (int, float)) or not (
-                math.isfinite(self.label_delay) and self.label_delay >= 0):
-            raise invalid("label_delay", self.label_delay, "seconds >= 0")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise invalid("seed", self.seed, "an integer")
+        check_number(self.label_delay, "label_delay", minimum=0, expected="seconds >= 0")
+        check_int(self.seed, "seed")
         self.pipeline()  # validates window_size, features, fields, lateness
 
     @classmethod

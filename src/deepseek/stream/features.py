@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .._core.checks import check_choice, check_number
 from .._core.errors import invalid
 from .aggregates import entropy_bits
 
@@ -46,22 +47,19 @@ class Feature:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise invalid("Feature.name", self.name, "a non-empty string")
-        if self.agg not in AGGREGATIONS:
-            raise invalid(f"Feature({self.name!r}).agg", self.agg, f"one of {list(AGGREGATIONS)}")
+        check_choice(self.agg, f"Feature({self.name!r}).agg", AGGREGATIONS,
+                     expected=f"one of {list(AGGREGATIONS)}")
         if self.agg in WHOLE + DELAYED and self.field is not None:
             raise invalid(f"Feature({self.name!r}).field", self.field, f"None for {self.agg!r}")
         if self.agg not in WHOLE + DELAYED and not (isinstance(self.field, str) and self.field):
             raise invalid(f"Feature({self.name!r}).field", self.field, f"the field {self.agg!r} aggregates")
         if not isinstance(self.by, str) or not self.by:
             raise invalid(f"Feature({self.name!r}).by", self.by, "the field that keys the window")
-        if self.window is not None and (isinstance(self.window, bool) or not isinstance(self.window, (int, float))
-                                        or not math.isfinite(self.window) or self.window <= 0):
-            raise invalid(f"Feature({self.name!r}).window", self.window, "seconds > 0, or None")
+        check_number(self.window, f"Feature({self.name!r}).window", above=0, optional=True,
+                     expected="seconds > 0, or None")
         if self.ddof not in (0, 1):
             raise invalid(f"Feature({self.name!r}).ddof", self.ddof, "0 or 1")
-        if isinstance(self.delay, bool) or not isinstance(self.delay, (int, float)) or not (
-                math.isfinite(self.delay) and self.delay >= 0):
-            raise invalid(f"Feature({self.name!r}).delay", self.delay, "seconds >= 0")
+        check_number(self.delay, f"Feature({self.name!r}).delay", minimum=0, expected="seconds >= 0")
         if self.delay and self.agg not in DELAYED:
             raise invalid(f"Feature({self.name!r}).delay", self.delay, f"0 unless agg is one of {list(DELAYED)}")
 
@@ -71,8 +69,8 @@ class Feature:
         if isinstance(spec, Feature):
             return spec
         if isinstance(spec, str):
-            if spec not in NAMED:
-                raise invalid("features", spec, f"a Feature, a dict, or a name among {sorted(NAMED)}")
+            check_choice(spec, "features", NAMED,
+                         expected=f"a Feature, a dict, or a name among {sorted(NAMED)}")
             return NAMED[spec]
         if isinstance(spec, Mapping):
             unknown = sorted(set(spec) - {f.name for f in dataclasses.fields(cls)})

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._core.checks import check_choice, check_flag, check_int, check_number
 from .._core.errors import invalid
 from .delayed import DelayedGroup, DelayedWindow
 from .features import DELAYED, Feature
@@ -42,27 +43,16 @@ class FeaturePipeline:
                  online_learning: bool = False, fields: EventFields | Mapping[str, str] | None = None,
                  allowed_lateness: float = 0.0, late_policy: str = "update", ttl: float | None = None,
                  max_keys: int | None = None, side_output_limit: int = 10_000, max_labels: int = 1_000_000) -> None:
-        if isinstance(window_size, bool) or not isinstance(window_size, (int, float)) or not math.isfinite(
-                window_size) or window_size <= 0:
-            raise invalid("window_size", window_size, "seconds > 0")
+        check_number(window_size, "window_size", above=0, expected="seconds > 0")
         if isinstance(features, (str, Feature)) or not isinstance(features, Sequence) or not features:
             raise invalid("features", features, "a non-empty list of feature names, Features or dicts")
-        if not isinstance(online_learning, bool):
-            raise invalid("online_learning", online_learning, "True or False")
-        if isinstance(allowed_lateness, bool) or not isinstance(allowed_lateness, (int, float)) or not (
-                math.isfinite(allowed_lateness) and allowed_lateness >= 0):
-            raise invalid("allowed_lateness", allowed_lateness, "seconds >= 0")
-        if late_policy not in LATE_POLICIES:
-            raise invalid("late_policy", late_policy, f"one of {list(LATE_POLICIES)}")
-        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not math.isfinite(ttl)
-                                or ttl <= 0):
-            raise invalid("ttl", ttl, "seconds > 0, or None")
-        if isinstance(side_output_limit, bool) or not isinstance(side_output_limit, int) or side_output_limit < 0:
-            raise invalid("side_output_limit", side_output_limit, "an integer >= 0")
-        if max_keys is not None and (isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1):
-            raise invalid("max_keys", max_keys, "an integer >= 1, or None")
-        if isinstance(max_labels, bool) or not isinstance(max_labels, int) or max_labels < 1:
-            raise invalid("max_labels", max_labels, "an integer >= 1")
+        check_flag(online_learning, "online_learning")
+        check_number(allowed_lateness, "allowed_lateness", minimum=0, expected="seconds >= 0")
+        check_choice(late_policy, "late_policy", LATE_POLICIES, expected=f"one of {list(LATE_POLICIES)}")
+        check_number(ttl, "ttl", above=0, optional=True, expected="seconds > 0, or None")
+        side_output_limit = check_int(side_output_limit, "side_output_limit", minimum=0)
+        max_keys = check_int(max_keys, "max_keys", minimum=1, optional=True)
+        max_labels = check_int(max_labels, "max_labels", minimum=1)
         self.window_size = float(window_size)
         self.features = [Feature.of(f) for f in features]
         names = [f.name for f in self.features]
@@ -115,8 +105,7 @@ class FeaturePipeline:
     def label(self, tx_id: Any, label: bool | int) -> None:
         """The true label of a transaction processed earlier, for the delayed features (``risk``). Kept for the
         ``max_labels`` most recent labels."""
-        if label not in (0, 1, True, False):
-            raise invalid("label", label, "0/1 or False/True")
+        check_choice(label, "label", (0, 1, True, False), expected="0/1 or False/True")
         if not self._delayed:
             return
         self._labels[tx_id] = bool(label)

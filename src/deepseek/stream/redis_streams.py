@@ -18,11 +18,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import math
 import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .._core.checks import check_int, check_number
 from .._core.errors import DeepSeekError, invalid, require
 
 GROUP = "workers"
@@ -49,15 +49,11 @@ class RedisStreamConfig:
             raise invalid("url", self.url, "a Redis URL such as redis://127.0.0.1:6379/0")
         if not isinstance(self.name, str) or not self.name or any(c in self.name for c in " :\n"):
             raise invalid("name", self.name, "a non-empty key prefix without spaces or ':'")
-        if isinstance(self.partitions, bool) or not isinstance(self.partitions, int) or not 1 <= self.partitions <= 4096:
-            raise invalid("partitions", self.partitions, "an integer in 1..4096")
-        if isinstance(self.batch, bool) or not isinstance(self.batch, int) or not 1 <= self.batch <= 4000:
-            raise invalid("batch", self.batch, "an integer in 1..4000")
+        for field, top in (("partitions", 4096), ("batch", 4000)):  # stored as ints (a numpy int is no JSON)
+            object.__setattr__(self, field, check_int(getattr(self, field), field, minimum=1, maximum=top,
+                                                      expected=f"an integer in 1..{top}"))
         for field in ("lease_s", "reconnect_s"):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                    math.isfinite(value) and value > 0):
-                raise invalid(field, value, "seconds > 0")
+            check_number(getattr(self, field), field, above=0, expected="seconds > 0")
 
     # key names
     def stream(self, p: int) -> str:

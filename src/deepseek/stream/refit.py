@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+from .._core.checks import check_int
 from .._core.errors import invalid
 
 
@@ -28,9 +29,8 @@ class PeriodicRefit:
         if not (hasattr(estimator, "fit") and hasattr(estimator, "predict_proba")):
             raise invalid("estimator", type(estimator).__name__, "a classifier with fit and predict_proba "
                           "(scikit-learn's interface)")
-        for name, value, low in (("every", every, 1), ("window", window, 2), ("min_labels", min_labels, 2)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise invalid(name, value, f"an integer >= {low}")
+        every, window, min_labels = (check_int(value, name, minimum=low) for name, value, low in (
+            ("every", every, 1), ("window", window, 2), ("min_labels", min_labels, 2)))
         self.estimator = estimator
         self.every, self.window, self.min_labels = every, window, min_labels
         self.names: list[str] | None = None

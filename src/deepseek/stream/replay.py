@@ -8,6 +8,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from .._core.checks import check_flag, check_int
 from .._core.errors import invalid
 from .config import StreamConfig
 from .fields import to_epoch_seconds
@@ -61,10 +62,8 @@ def replay(source: str | Path | Any, config: StreamConfig | None = None, *, limi
     config = StreamConfig() if config is None else config
     if not isinstance(config, StreamConfig):
         raise invalid("config", type(config).__name__, "a StreamConfig (StreamConfig.from_yaml reads stream.yaml)")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise invalid("limit", limit, "an integer >= 1")
-    if not isinstance(progress, bool):
-        raise invalid("progress", progress, "True or False")
+    limit = check_int(limit, "limit", minimum=1, optional=True, expected="an integer >= 1")
+    check_flag(progress, "progress")
     if isinstance(source, pd.DataFrame):
         if source.empty:
             raise invalid("source", "an empty DataFrame", "at least one row")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .._core.atomic import output_folder, write_bytes, write_json, write_text
+from .._core.checks import check_int
 from .._core.errors import invalid
 from .replay import ReplayResult
 
@@ -33,8 +34,7 @@ def summarize(result: ReplayResult, *, k: int = 100) -> dict[str, Any]:
     """The replay's figures (labels needed for the quality ones)."""
     import numpy as np
 
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise invalid("k", k, "an integer >= 1")
+    k = check_int(k, "k", minimum=1)
     d = result.decisions
     scored = d.dropna(subset=["score"])
     lat = d["latency_us"].to_numpy()

@@ -15,6 +15,7 @@ from collections import OrderedDict, deque
 from collections.abc import Mapping
 from typing import Any
 
+from .._core.checks import check_choice, check_flag, check_int, check_number
 from .._core.errors import invalid, require
 from .pipeline import FeaturePipeline
 
@@ -46,17 +47,12 @@ class ThresholdPolicy:
     warmup: int = 100
 
     def __post_init__(self) -> None:
-        if not isinstance(self.dynamic, bool):
-            raise invalid("dynamic", self.dynamic, "True or False")
-        if isinstance(self.base, bool) or not isinstance(self.base, (int, float)) or not 0 <= self.base <= 1:
-            raise invalid("base", self.base, "a score threshold in [0, 1]")
-        if isinstance(self.alert_rate, bool) or not isinstance(self.alert_rate, (int, float)) or not (
-                0 < self.alert_rate < 1):
-            raise invalid("alert_rate", self.alert_rate, "a share of events in (0, 1)")
-        if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 10:
-            raise invalid("window", self.window, "an integer >= 10 (scores kept for the quantile)")
-        if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or not 0 <= self.warmup <= self.window:
-            raise invalid("warmup", self.warmup, "an integer in [0, window]")
+        check_flag(self.dynamic, "dynamic")
+        check_number(self.base, "base", minimum=0, maximum=1, expected="a score threshold in [0, 1]")
+        check_number(self.alert_rate, "alert_rate", above=0, below=1, expected="a share of events in (0, 1)")
+        check_int(self.window, "window", minimum=10,
+                  expected="an integer >= 10 (scores kept for the quantile)")
+        check_int(self.warmup, "warmup", minimum=0, maximum=self.window, expected="an integer in [0, window]")
 
 
 def default_model() -> Any:
@@ -79,10 +75,8 @@ class RiskEngine:
     """
 
     def __init__(self, model: Any = None, *, top_k: int = 3, pending_limit: int = 1_000_000) -> None:
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
-            raise invalid("top_k", top_k, "an integer >= 0")
-        if isinstance(pending_limit, bool) or not isinstance(pending_limit, int) or pending_limit < 1:
-            raise invalid("pending_limit", pending_limit, "an integer >= 1")
+        top_k = check_int(top_k, "top_k", minimum=0)
+        pending_limit = check_int(pending_limit, "pending_limit", minimum=1)
         self.model = default_model() if model is None else model
         self._kind = _kind_of(self.model)
         self._is_linear = _linear_parts(self.model) is not None
@@ -169,8 +163,7 @@ class RiskEngine:
     def feedback(self, tx_id: Any, label: bool | int) -> bool:
         """The true label of an event scored earlier. Returns whether the model learned from it (False for an
         unknown or already-labelled ``tx_id``, an anomaly model, or a pipeline without ``online_learning``)."""
-        if label not in (0, 1, True, False):
-            raise invalid("label", label, "0/1 or False/True")
+        check_choice(label, "label", (0, 1, True, False), expected="0/1 or False/True")
         if self.pipeline is not None:
             self.pipeline.label(tx_id, label)  # a fact for the delayed features, learning or not
         features = self._pending.pop(tx_id, None)

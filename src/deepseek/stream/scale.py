@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .._core.checks import check_flag, check_int
 from .._core.errors import DeepSeekError, invalid
 from .pipeline import FeaturePipeline
 from .redis_streams import RedisStreamConfig, check_reachable, counts, partition_key, publish, read_outputs
@@ -44,15 +45,12 @@ def scale_file(source: str | Path, output: str | Path, *, config_path: str | Non
         raise invalid("output", str(output), "a .csv or .parquet file name")
     check_output(output.with_name(output.stem + ".dead.jsonl"), argument="output (its dead letters beside it)",
                  inputs=inputs)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise invalid("workers", workers, "an integer >= 1")
-    if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < workers:
-        raise invalid("partitions", partitions, f"an integer >= workers ({workers}): a worker without a partition "
-                                                "has nothing to do")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise invalid("limit", limit, "an integer >= 1, or None")
-    if not isinstance(progress, bool):
-        raise invalid("progress", progress, "True or False")
+    workers = check_int(workers, "workers", minimum=1)
+    partitions = check_int(partitions, "partitions", minimum=workers,
+                           expected=f"an integer >= workers ({workers}): a worker without a partition "
+                                    "has nothing to do")
+    limit = check_int(limit, "limit", minimum=1, optional=True)
+    check_flag(progress, "progress")
     # every setting is checked before the data is read or a process started
     RedisStreamConfig(url=url or "redis://127.0.0.1:6379/0", name=name or "scale", partitions=partitions,
                       batch=batch, lease_s=lease_s)

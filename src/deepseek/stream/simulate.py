@@ -16,22 +16,16 @@ field names; :data:`HANDBOOK_COLUMNS` maps them to the Handbook's.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
+from .._core.checks import check_int, check_number
 from .._core.errors import invalid
 
 HANDBOOK_COLUMNS = {"tx_id": "TRANSACTION_ID", "datetime": "TX_DATETIME", "user_id": "CUSTOMER_ID",
                     "terminal_id": "TERMINAL_ID", "amount": "TX_AMOUNT", "tx_time_seconds": "TX_TIME_SECONDS",
                     "tx_time_days": "TX_TIME_DAYS", "is_fraud": "TX_FRAUD", "fraud_scenario": "TX_FRAUD_SCENARIO"}
-
-
-def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise invalid(name, value, f"an integer >= {minimum}")
-    return int(value)
 
 
 def simulate_transactions(n_customers: int = 5000, n_terminals: int = 10000, n_days: int = 183, *,
@@ -41,19 +35,17 @@ def simulate_transactions(n_customers: int = 5000, n_terminals: int = 10000, n_d
     """A pandas DataFrame of transactions sorted by time (see the module docstring for the process)."""
     import pandas as pd
 
-    n_customers = _positive_int("n_customers", n_customers)
-    n_terminals = _positive_int("n_terminals", n_terminals)
-    n_days = _positive_int("n_days", n_days)
-    compromised_terminals_per_day = _positive_int("compromised_terminals_per_day", compromised_terminals_per_day, 0)
-    compromised_customers_per_day = _positive_int("compromised_customers_per_day", compromised_customers_per_day, 0)
-    if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not (math.isfinite(radius) and radius > 0):
-        raise invalid("radius", radius, "a distance > 0 on the 100 x 100 grid")
-    if not isinstance(stolen_device_share, (int, float)) or not 0 <= stolen_device_share <= 1:
-        raise invalid("stolen_device_share", stolen_device_share, "a probability in [0, 1]")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise invalid("seed", seed, "an integer >= 0")
-    if not isinstance(stolen_device_share, (int, float)) or isinstance(stolen_device_share, bool):
-        raise invalid("stolen_device_share", stolen_device_share, "a probability in [0, 1]")
+    n_customers = check_int(n_customers, "n_customers", minimum=1)
+    n_terminals = check_int(n_terminals, "n_terminals", minimum=1)
+    n_days = check_int(n_days, "n_days", minimum=1)
+    compromised_terminals_per_day = check_int(compromised_terminals_per_day, "compromised_terminals_per_day",
+                                              minimum=0)
+    compromised_customers_per_day = check_int(compromised_customers_per_day, "compromised_customers_per_day",
+                                              minimum=0)
+    radius = check_number(radius, "radius", above=0, expected="a distance > 0 on the 100 x 100 grid")
+    check_number(stolen_device_share, "stolen_device_share", minimum=0, maximum=1,
+                 expected="a probability in [0, 1]")
+    check_int(seed, "seed", minimum=0)
     try:
         start = pd.Timestamp(start_date) if isinstance(start_date, str) else None
     except (ValueError, TypeError, OverflowError):

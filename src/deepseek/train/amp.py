@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from .._core.checks import check_choice
 from .._core.errors import invalid
 
 DTYPES = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16,
@@ -29,8 +30,7 @@ def choose_dtype(device: str | None = None, *, features: dict[str, bool] | None 
     AVX-512 BF16), float16 on older GPUs, float32 (no autocast) on CPUs without bfloat16 arithmetic.
     ``features``/``cuda_capability`` override detection (for tests)."""
     device = device or default_device()
-    if device not in ("cpu", "cuda"):
-        raise invalid("device", device, "'cpu' or 'cuda'")
+    check_choice(device, "device", ("cpu", "cuda"), expected="'cpu' or 'cuda'")
     if device == "cuda":
         major = (cuda_capability or torch.cuda.get_device_capability())[0]
         return torch.bfloat16 if major >= 8 else torch.float16
@@ -55,8 +55,7 @@ def autocast(device: str | None = None, dtype: str | torch.dtype | None = None, 
     """Run the block with ops in ``dtype`` where PyTorch deems it safe (matmuls, convolutions); reductions and
     losses stay float32. Yields the dtype in effect (float32 means autocast is off)."""
     device = device or default_device()
-    if device not in ("cpu", "cuda"):
-        raise invalid("device", device, "'cpu' or 'cuda'")
+    check_choice(device, "device", ("cpu", "cuda"), expected="'cpu' or 'cuda'")
     chosen = _dtype(dtype, device)
     if not enabled or chosen == torch.float32:
         yield torch.float32
@@ -75,8 +74,7 @@ class GradScaler:
     def __init__(self, device: str | None = None, dtype: str | torch.dtype | None = None, *,
                  init_scale: float = 2.0 ** 16, growth_interval: int = 2000) -> None:
         self.device = device or default_device()
-        if self.device not in ("cpu", "cuda"):
-            raise invalid("device", self.device, "'cpu' or 'cuda'")
+        check_choice(self.device, "device", ("cpu", "cuda"), expected="'cpu' or 'cuda'")
         self.dtype = _dtype(dtype, self.device)
         if not init_scale > 0:
             raise invalid("init_scale", init_scale, "a positive number")

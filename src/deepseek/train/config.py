@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from .._core.checks import check_choice, check_flag, check_int, check_number
 from .._core.config import BaseConfig
 from .._core.errors import invalid
 
@@ -53,28 +54,22 @@ class OptimizerConfig(BaseConfig):
     gamma: float = 0.1
 
     def __post_init__(self) -> None:
-        if not isinstance(self.type, str) or self.type not in OPTIMIZERS:
-            raise invalid("optimizer_config.type", self.type, f"one of {OPTIMIZERS}")
+        check_choice(self.type, "optimizer_config.type", OPTIMIZERS, expected=f"one of {OPTIMIZERS}")
         for name in ("lr", "weight_decay", "momentum", "gamma"):
-            if not _finite(getattr(self, name)):
-                raise invalid(f"optimizer_config.{name}", getattr(self, name), "a finite number")
+            check_number(getattr(self, name), f"optimizer_config.{name}")
         if self.clip_grad_norm is not None and not _finite(self.clip_grad_norm):
             raise invalid("optimizer_config.clip_grad_norm", self.clip_grad_norm, "a finite positive norm, or None")
         if not (isinstance(self.betas, (tuple, list)) and len(self.betas) == 2
                 and all(_finite(b) and 0 <= b < 1 for b in self.betas)):
             raise invalid("optimizer_config.betas", self.betas, "two numbers in [0, 1), e.g. (0.9, 0.999)")
         for name in ("warmup_steps", "step_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise invalid(f"optimizer_config.{name}", value, "an integer")
-        if not self.lr > 0:
-            raise invalid("optimizer_config.lr", self.lr, "a positive learning rate")
-        if self.weight_decay < 0:
-            raise invalid("optimizer_config.weight_decay", self.weight_decay, ">= 0")
+            check_int(getattr(self, name), f"optimizer_config.{name}")
+        check_number(self.lr, "optimizer_config.lr", above=0, expected="a positive learning rate")
+        check_number(self.weight_decay, "optimizer_config.weight_decay", minimum=0, expected=">= 0")
         if self.clip_grad_norm is not None and not self.clip_grad_norm > 0:
             raise invalid("optimizer_config.clip_grad_norm", self.clip_grad_norm, "a positive norm, or None")
-        if (self.scheduler is not None and not isinstance(self.scheduler, str)) or self.scheduler not in SCHEDULERS:
-            raise invalid("optimizer_config.scheduler", self.scheduler, f"one of {SCHEDULERS}")
+        check_choice(self.scheduler, "optimizer_config.scheduler", SCHEDULERS,
+                     expected=f"one of {SCHEDULERS}")
         if self.warmup_steps < 0 or self.step_size < 1 or not 0 < self.gamma <= 1:
             raise invalid("optimizer_config", (self.warmup_steps, self.step_size, self.gamma),
                           "warmup_steps >= 0, step_size >= 1, 0 < gamma <= 1")
@@ -103,22 +98,18 @@ class DistributedConfig(BaseConfig):
     processes_per_node: int | None = None  # hierarchical/hsdp node size; None: torchrun's LOCAL_WORLD_SIZE
 
     def __post_init__(self) -> None:
-        if isinstance(self.gradient_accumulation, bool) or not (
-                isinstance(self.gradient_accumulation, int) and self.gradient_accumulation >= 1):
-            raise invalid("distributed_config.gradient_accumulation", self.gradient_accumulation, "an integer >= 1")
+        check_int(self.gradient_accumulation, "distributed_config.gradient_accumulation", minimum=1)
         if not isinstance(self.strategy, str):
             raise invalid("strategy", self.strategy, f"one of {STRATEGIES}")
         if self.compression is not None and not isinstance(self.compression, str):
             raise invalid("compression", self.compression, f"one of {COMPRESSIONS}")
-        if not isinstance(self.sync_bn, bool):
-            raise invalid("distributed_config.sync_bn", self.sync_bn, "True or False")
+        check_flag(self.sync_bn, "distributed_config.sync_bn")
         strategy = STRATEGY_ALIASES.get(self.strategy, self.strategy)
         if strategy not in STRATEGIES:
             raise invalid("strategy", self.strategy, f"one of {STRATEGIES} (or an alias among {sorted(STRATEGY_ALIASES)})")
         object.__setattr__(self, "strategy", strategy)
         compression = None if self.compression in (None, "none") else self.compression
-        if compression not in COMPRESSIONS:
-            raise invalid("compression", self.compression, f"one of {COMPRESSIONS}")
+        check_choice(compression, "compression", COMPRESSIONS, expected=f"one of {COMPRESSIONS}")
         if compression in ("powersgd", "2bit") and strategy in ("fsdp", "hsdp"):
             raise invalid("compression", compression, f"fp16 or bf16 with strategy={strategy!r} ({compression} is a "
                           "DDP communication hook; FSDP reduce-scatters its gradients: use strategy="
@@ -126,17 +117,12 @@ class DistributedConfig(BaseConfig):
         if compression is not None and strategy == "hierarchical":
             raise invalid("compression", compression, "None with strategy='hierarchical' (its all-reduce is itself "
                           "the communication hook; use ring_allreduce for compressed gradients)")
-        if self.processes_per_node is not None and (isinstance(self.processes_per_node, bool) or not isinstance(
-                self.processes_per_node, int) or self.processes_per_node < 1):
-            raise invalid("distributed_config.processes_per_node", self.processes_per_node, "an integer >= 1, or None")
+        check_int(self.processes_per_node, "distributed_config.processes_per_node", minimum=1, optional=True)
         object.__setattr__(self, "compression", compression)
-        if isinstance(self.powersgd_rank, bool) or not (isinstance(self.powersgd_rank, int) and self.powersgd_rank >= 1):
-            raise invalid("distributed_config.powersgd_rank", self.powersgd_rank, "an integer >= 1")
-        if not (isinstance(self.powersgd_start_step, int) and self.powersgd_start_step >= 2):
-            raise invalid("distributed_config.powersgd_start_step", self.powersgd_start_step,
-                          "an integer >= 2 (PowerSGD needs uncompressed warm-up steps)")
-        if not isinstance(self.backend, str) or self.backend not in BACKENDS:
-            raise invalid("distributed_config.backend", self.backend, f"one of {BACKENDS}")
+        check_int(self.powersgd_rank, "distributed_config.powersgd_rank", minimum=1)
+        check_int(self.powersgd_start_step, "distributed_config.powersgd_start_step", minimum=2,
+                  expected="an integer >= 2 (PowerSGD needs uncompressed warm-up steps)")
+        check_choice(self.backend, "distributed_config.backend", BACKENDS, expected=f"one of {BACKENDS}")
 
     @classmethod
     def parse(cls, data: dict[str, Any] | DistributedConfig | None) -> DistributedConfig:

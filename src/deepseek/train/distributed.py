@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from .._core.checks import check_choice, check_int
 from .._core.errors import ArtifactError, invalid
 from .comm_hooks import CommStats, register_compression
 from .config import LAUNCH_ENV, DistributedConfig, OptimizerConfig
@@ -79,10 +80,8 @@ class DistributedTrainer(DeepSeekTrainer):
                 if isinstance(distributed, DistributedConfig):
                     raise invalid(key, value, "it inside distributed_config, or distributed_config as a dict")
                 distributed = {**(distributed or {}), key: value}
-        if not (isinstance(keep_checkpoints, int) and keep_checkpoints >= 1):
-            raise invalid("keep_checkpoints", keep_checkpoints, "an integer >= 1")
-        if device not in ("auto", "cpu", "cuda"):
-            raise invalid("device", device, "'auto', 'cpu' or 'cuda'")
+        check_int(keep_checkpoints, "keep_checkpoints", minimum=1)
+        check_choice(device, "device", ("auto", "cpu", "cuda"), expected="'auto', 'cpu' or 'cuda'")
         if checkpoint_path is None:
             checkpoint_path = launched.get("checkpoint_path")
         self._configure(_merged(optimizer_config, launched.get("optimizer_config"), "optimizer_config"), distributed,

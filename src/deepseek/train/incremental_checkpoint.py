@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from .._core.checks import check_int, check_number
 from .._core.errors import ArtifactError, invalid
 from .state_tree import join_tensors, split_tensors
 
@@ -57,11 +58,9 @@ class IncrementalCheckpointer:
 
     def __init__(self, root: str | Path, *, chunk_mb: float = 4.0, full_every: int = 10, keep: int = 3,
                  sync_files: bool = True) -> None:
-        if isinstance(chunk_mb, bool) or not isinstance(chunk_mb, (int, float)) or not 0 < chunk_mb <= 1024:
-            raise invalid("chunk_mb", chunk_mb, "a chunk size in MiB in (0, 1024]")
+        check_number(chunk_mb, "chunk_mb", above=0, maximum=1024, expected="a chunk size in MiB in (0, 1024]")
         for name, value in (("full_every", full_every), ("keep", keep)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise invalid(name, value, "an integer >= 1")
+            check_int(value, name, minimum=1)
         self.root = Path(root)
         if self.root.exists() and not self.root.is_dir():
             raise invalid("root", str(root), "a folder (or a path to create one)")
@@ -73,8 +72,7 @@ class IncrementalCheckpointer:
     def save(self, step: int, state: Mapping[str, Any], *, full: bool | None = None) -> SaveStats:
         """Write ``state`` as ``step``; ``full`` forces (or skips) re-checking every referenced chunk on disk
         (default: every ``full_every``-th save, the first included)."""
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise invalid("step", step, "an integer >= 0")
+        step = check_int(step, "step", minimum=0)
         if not isinstance(state, Mapping):
             raise invalid("state", type(state).__name__, "a mapping of names to tensors, numbers, strings, lists, dicts")
         t0 = time.perf_counter()

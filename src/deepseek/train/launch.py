@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .._core.checks import check_choice, check_int
 from .._core.errors import invalid
 from .config import LAUNCH_ENV, PRECISIONS, DistributedConfig, OptimizerConfig
 
@@ -38,8 +39,7 @@ def trainer_defaults(*, strategy: str | None = None, compression: str | None = N
     DistributedConfig.parse(distributed)
     config: dict[str, Any] = {"optimizer_config": optimizer_options, "distributed_config": distributed}
     if precision is not None:
-        if precision not in PRECISIONS:
-            raise invalid("precision", precision, f"one of {PRECISIONS}")
+        check_choice(precision, "precision", PRECISIONS, expected=f"one of {PRECISIONS}")
         config["precision"] = precision
     if checkpoint_path:
         # every process writes there: a file in the way or an unwritable place is refused before any starts
@@ -93,8 +93,7 @@ def torchrun_command(script: str | Path, *, nproc: int = 1, nnodes: int = 1, rdz
         raise invalid("script", str(script), "an existing Python file" if not path.exists() else
                       "an existing Python file, not a folder")
     for name, value, minimum in (("nproc", nproc, 1), ("nnodes", nnodes, 1), ("max_restarts", max_restarts, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise invalid(name, value, f"an integer >= {minimum}")
+        check_int(value, name, minimum=minimum)
     if not isinstance(job_id, str) or not job_id or any(c.isspace() for c in job_id):
         raise invalid("job_id", job_id, "a non-empty id without spaces")
     command = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}",

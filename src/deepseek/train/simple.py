@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from .._core.errors import invalid
+from .._core.checks import check_int
 
 
 def fit_classifier(model: torch.nn.Module, data: Any, *, epochs: int, lr: float = 3e-3, batch_size: int = 64,
@@ -17,8 +17,7 @@ def fit_classifier(model: torch.nn.Module, data: Any, *, epochs: int, lr: float 
     ``on_step(global_step, model)`` runs after ``backward`` and before the optimizer step (where a pruning
     scheduler goes).
     """
-    if epochs < 1:
-        raise invalid("epochs", epochs, "a positive integer")
+    check_int(epochs, "epochs", minimum=1, expected="a positive integer")
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     model.train()
     step = 0

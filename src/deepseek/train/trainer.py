@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .._core.atomic import atomic_path
+from .._core.checks import check_choice, check_flag, check_int
 from .._core.errors import ArtifactError, invalid
 from . import amp
 from .config import PRECISIONS, DistributedConfig, OptimizerConfig
@@ -51,8 +52,7 @@ class DeepSeekTrainer:
                         callbacks=callbacks, checkpoint_path=checkpoint_path, checkpoint_every=checkpoint_every,
                         batch_size=batch_size, seed=seed, activation_checkpointing=activation_checkpointing,
                         device=device, progress=progress)
-        if not isinstance(incremental_checkpoints, bool):
-            raise invalid("incremental_checkpoints", incremental_checkpoints, "True or False")
+        check_flag(incremental_checkpoints, "incremental_checkpoints")
         # checkpoints as an IncrementalCheckpointer store in checkpoint_path (only what changed is written)
         self.incremental_checkpoints = incremental_checkpoints
         self._attach(model)
@@ -61,21 +61,16 @@ class DeepSeekTrainer:
                    callbacks: Iterable[Callback], checkpoint_path: str | Path | None, checkpoint_every: int | None,
                    batch_size: int, seed: int, activation_checkpointing: Iterable[str], device: str,
                    progress: bool) -> None:
-        if not isinstance(precision, str) or precision not in PRECISIONS:
-            raise invalid("precision", precision, f"one of {PRECISIONS}")
-        if isinstance(batch_size, bool) or not (isinstance(batch_size, int) and batch_size >= 1):
-            raise invalid("batch_size", batch_size, "an integer >= 1")
-        if checkpoint_every is not None and (isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int)
-                                             or checkpoint_every < 1):
-            raise invalid("checkpoint_every", checkpoint_every, "optimizer steps >= 1, or None (every epoch)")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise invalid("seed", seed, "an integer >= 0")
+        check_choice(precision, "precision", PRECISIONS, expected=f"one of {PRECISIONS}")
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        checkpoint_every = check_int(checkpoint_every, "checkpoint_every", minimum=1, optional=True,
+                                     expected="optimizer steps >= 1, or None (every epoch)")
+        seed = check_int(seed, "seed", minimum=0)
         if not isinstance(device, str) or device.split(":")[0] not in ("cpu", "cuda", "mps", "xpu"):
             raise invalid("device", device, "'cpu' or 'cuda' (or 'cuda:N')")
         if loss_fn is not None and not callable(loss_fn):
             raise invalid("loss_fn", type(loss_fn).__name__, "a callable (outputs, targets) -> loss, or None")
-        if not isinstance(progress, bool):
-            raise invalid("progress", progress, "True or False")
+        check_flag(progress, "progress")
         if isinstance(activation_checkpointing, str) or not all(
                 isinstance(n, str) for n in activation_checkpointing):
             raise invalid("activation_checkpointing", activation_checkpointing, "a list of module names")
@@ -132,8 +127,7 @@ class DeepSeekTrainer:
     # -- public -------------------------------------------------------------------------------------------
     def fit(self, train_data: Any, epochs: int, eval_data: Any = None, *, resume: bool = True) -> list[dict[str, float]]:
         """Train for ``epochs`` (counting epochs already done when resuming from ``checkpoint_path``)."""
-        if not (isinstance(epochs, int) and epochs >= 1):
-            raise invalid("epochs", epochs, "an integer >= 1")
+        check_int(epochs, "epochs", minimum=1)
         dataset = _as_dataset(train_data)
         per_epoch = len(self._epoch_plan(len(dataset)))
         total_steps = epochs * math.ceil(per_epoch / self.dist.gradient_accumulation)

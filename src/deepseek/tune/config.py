@@ -19,11 +19,11 @@ W&B's ``metric: {name: accuracy, goal: maximize}``, ``method: bayes|random|grid`
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .._core.checks import check_choice, check_int, check_number
 from .._core.config import BaseConfig
 from .._core.errors import invalid
 from .space import Param, parse_space
@@ -57,22 +57,15 @@ class TuneConfig(BaseConfig):
         object.__setattr__(self, "_params", parse_space(self.search_space))
         if not isinstance(self.metric, str) or not self.metric:
             raise invalid("metric", self.metric, "the name of the metric the objective returns or prints")
-        if self.direction not in DIRECTIONS:
-            raise invalid("direction", self.direction, f"one of {DIRECTIONS}")
-        if self.n_trials is not None and (isinstance(self.n_trials, bool) or not isinstance(self.n_trials, int)
-                                          or self.n_trials < 1):
-            raise invalid("n_trials", self.n_trials, "an integer >= 1 (or null with a timeout)")
-        if self.timeout is not None and (isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float))
-                                         or not math.isfinite(self.timeout) or self.timeout <= 0):
-            raise invalid("timeout", self.timeout, "seconds > 0 (or null)")
+        check_choice(self.direction, "direction", DIRECTIONS, expected=f"one of {DIRECTIONS}")
+        check_int(self.n_trials, "n_trials", minimum=1, optional=True,
+                  expected="an integer >= 1 (or null with a timeout)")
+        check_number(self.timeout, "timeout", above=0, optional=True, expected="seconds > 0 (or null)")
         if self.n_trials is None and self.timeout is None:
             raise invalid("n_trials", None, "a number of trials, a timeout, or both")
-        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
-            raise invalid("seed", self.seed, "an integer (or null for a random seed)")
-        if self.sampler not in SAMPLERS:
-            raise invalid("sampler", self.sampler, f"one of {SAMPLERS}")
-        if self.pruner not in PRUNERS:
-            raise invalid("pruner", self.pruner, f"one of {PRUNERS}")
+        check_int(self.seed, "seed", optional=True, expected="an integer (or null for a random seed)")
+        check_choice(self.sampler, "sampler", SAMPLERS, expected=f"one of {SAMPLERS}")
+        check_choice(self.pruner, "pruner", PRUNERS, expected=f"one of {PRUNERS}")
         if not isinstance(self.study_name, str) or not self.study_name:
             raise invalid("study_name", self.study_name, "a non-empty name")
         if self.storage is not None and (not isinstance(self.storage, str) or not self.storage.strip()):
@@ -115,8 +108,8 @@ class TuneConfig(BaseConfig):
                 fields["direction"] = metric["goal"]
         if "method" in fields:
             method = fields.pop("method")
-            if not isinstance(method, str) or method not in _WANDB_METHODS:
-                raise invalid("method", method, f"one of {sorted(_WANDB_METHODS)} (or sampler: {list(SAMPLERS)})")
+            check_choice(method, "method", _WANDB_METHODS,
+                         expected=f"one of {sorted(_WANDB_METHODS)} (or sampler: {list(SAMPLERS)})")
             fields.setdefault("sampler", _WANDB_METHODS[method])
         if "run_cap" in fields:
             fields.setdefault("n_trials", fields.pop("run_cap"))

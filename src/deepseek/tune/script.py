@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .._core.checks import check_number
 from .._core.errors import DeepSeekError, invalid
 
 PARAMS_ENV = "DEEPSEEK_TRIAL_PARAMS"
@@ -76,11 +77,8 @@ class ScriptObjective:
             raise invalid("metric", metric, "the name of the metric the script reports")
         if cwd is not None and not Path(cwd).is_dir():
             raise invalid("cwd", cwd, "an existing folder, or None")
-        for name, value in (("timeout_s", timeout_s), ("poll_s", poll_s)):
-            if value is None and name == "timeout_s":
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise invalid(name, value, "seconds > 0" + (", or None" if name == "timeout_s" else ""))
+        check_number(timeout_s, "timeout_s", above=0, optional=True, expected="seconds > 0, or None")
+        check_number(poll_s, "poll_s", above=0, expected="seconds > 0")
         self.command, self.metric, self.cwd, self.timeout_s, self.poll_s = list(command), metric, cwd, timeout_s, poll_s
 
     def __call__(self, params: dict[str, Any], trial: Any) -> float:

@@ -27,6 +27,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from .._core.checks import check_int, check_number
 from .._core.errors import invalid
 
 TYPES = ("log_uniform", "uniform", "int_uniform", "quniform", "choice")
@@ -140,8 +141,7 @@ def _param(name: str, spec: Any, where: str, prefix: str) -> Param:
         step = spec.get("step", spec.get("q", 1))
         if not (float(low).is_integer() and float(high).is_integer()):
             raise invalid(where, {"min": low, "max": high}, "integer bounds for int_uniform")
-        if not (isinstance(step, int) and not isinstance(step, bool) and step >= 1):
-            raise invalid(f"{where}.step", step, "an integer >= 1")
+        step = check_int(step, f"{where}.step", minimum=1)
         log = spec.get("log", False)
         if not isinstance(log, bool) or (log and low < 1):
             raise invalid(f"{where}.log", log, "true or false (log needs min >= 1)")
@@ -150,8 +150,8 @@ def _param(name: str, spec: Any, where: str, prefix: str) -> Param:
         return Param(name, kind, low, high, step=step, log=log, prefix=prefix)
     if kind == "quniform":
         q = spec.get("q", spec.get("step"))
-        if not (isinstance(q, (int, float)) and not isinstance(q, bool) and 0 < q <= high - low):
-            raise invalid(f"{where}.q", q, f"a step > 0 and <= max - min ({high - low:g})")
+        check_number(q, f"{where}.q", above=0, maximum=high - low,
+                     expected=f"a step > 0 and <= max - min ({high - low:g})")
         # Optuna needs (high - low) to be a multiple of the step: the top of the grid is the last multiple
         high = low + math.floor((high - low) / q + 1e-9) * q
         return Param(name, kind, low, high, step=float(q), prefix=prefix)
@@ -188,9 +188,8 @@ def _bound(spec: Mapping[str, Any], ours: str, optuna: str, where: str) -> float
     if isinstance(value, str):  # YAML 1.1 reads 1e-5 as a string
         with contextlib.suppress(ValueError):
             value = float(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise invalid(f"{where}.{ours}", value, f"a finite number ({ours}, or {optuna} as Optuna spells it)")
-    return float(value)
+    return check_number(value, f"{where}.{ours}",
+                        expected=f"a finite number ({ours}, or {optuna} as Optuna spells it)")
 
 
 def suggest(params: tuple[Param, ...], trial: Any) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from .._core.checks import check_flag, check_int
 from .._core.errors import DeepSeekError, invalid
 from .config import TuneConfig
 from .space import grid_space, suggest
@@ -71,11 +72,9 @@ def run(objective: Callable[..., Any], config: str | Path | Mapping[str, Any] | 
     runs that many processes on one study (``objective`` must be picklable and the storage shared)."""
     if not callable(objective):
         raise invalid("objective", type(objective).__name__, "a function of the trial's parameters")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise invalid("workers", workers, "an integer >= 1")
-    for name, value in (("resume", resume), ("progress", progress)):
-        if not isinstance(value, bool):
-            raise invalid(name, value, "True or False")
+    workers = check_int(workers, "workers", minimum=1)
+    check_flag(resume, "resume")
+    check_flag(progress, "progress")
     for name, value in (("storage", storage), ("study_name", study_name)):
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise invalid(name, value, "a non-empty string, or None")
