@@ -15,9 +15,15 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+# Tests that go first: the one that reads SmolLM2's GGUF file (30 s) fills the cache every later reader uses
+FIRST_TESTS = ("tests/test_assets.py::test_smollm2_is_read_from_gguf_once_then_from_its_cached_float_folder_unchanged",)
+
+
 def pytest_collection_modifyitems(session, config, items):
-    """The benchmark smoke tests go last: their scripts run in the background meanwhile (below). With them, the
-    longest self-contained tests (``BACKGROUND_TESTS``) run in that lane too, and go just before them here."""
+    """``FIRST_TESTS`` go first. The benchmark smoke tests go last: their scripts run in the background meanwhile
+    (below). With them, the longest self-contained tests (``BACKGROUND_TESTS``) run in that lane too, and go just
+    before them here."""
+    items.sort(key=lambda item: item.nodeid not in FIRST_TESTS)  # stable: the rest keep their order
     smoke = [i for i in items if i.module.__name__.endswith("test_benchmarks_smoke") and getattr(i, "callspec", None)]
     if smoke:
         from test_benchmarks_smoke import BACKGROUND_TESTS

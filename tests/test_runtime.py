@@ -24,11 +24,15 @@ def test_module_backends_agree_with_pytorch(tiny_cnn, image_input, reference, ba
 
 
 @pytest.mark.slow
-def test_torch_compile_backend(tiny_cnn, image_input, reference):
-    x, ref = reference
-    p = runtime.load(tiny_cnn, "torch.compile", example_inputs=image_input)
+def test_torch_compile_backend():
+    torch.manual_seed(0)  # a small conv net: Inductor's compile time grows with the graph (ResNet-18: 25 s)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+                                torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 10)).eval()
+    x = torch.randn(3, 3, 32, 32)
+    p = runtime.load(model, "torch.compile", example_inputs=x[:1])
     assert p.backend == "compile"
-    np.testing.assert_allclose(p(x), ref, atol=1e-4)
+    with torch.no_grad():
+        np.testing.assert_allclose(p(x), model(x).numpy(), atol=1e-4)
 
 
 def test_files_of_every_kind_load_and_agree(tiny_cnn, image_input, reference, tmp_path):

@@ -28,8 +28,8 @@ def tiny_lm():
     model = LlamaForCausalLM(config)
     ids = tokenizer(assets.hamlet(), return_tensors="pt").input_ids[0]
     train = ids[8 * 128:]  # the judge reads the first windows: training starts after them
-    opt = torch.optim.AdamW(model.parameters(), 3e-3)
-    for step in range(40):
+    opt = torch.optim.AdamW(model.parameters(), 1e-2)
+    for step in range(12):  # to ~14 % next-token accuracy on the judged windows (chance: 1/49152)
         batch = torch.stack([train[i:i + 64] for i in range(step * 512, step * 512 + 8 * 64, 64)])
         loss = model(batch, labels=batch).loss
         opt.zero_grad()

@@ -175,12 +175,12 @@ def test_hot_swap_under_load_fails_no_request(onnx_repo, tmp_path):
             except BaseException as exc:
                 errors.append(exc)
 
-    threads = [threading.Thread(target=client) for _ in range(4)]
+    threads = [threading.Thread(target=client) for _ in range(3)]
     for t in threads:
         t.start()
     try:
         copies = [onnx_repo / "linear" / v / "model.onnx" for v in ("2", "1")]
-        for i in range(20):
+        for i in range(10):
             shutil.copy(copies[i % 2], repo / "linear" / "1" / "model.onnx")
             router.load("linear", "1")  # warm-up + check, then an atomic swap
         time.sleep(0.2)
@@ -190,8 +190,8 @@ def test_hot_swap_under_load_fails_no_request(onnx_repo, tmp_path):
             t.join()
         router.close()
     assert not errors, errors[:3]
-    assert len(answers) > 20 and set(answers) == {"1", "2"}  # both copies served, nothing failed in between
-    assert sum(1 for e in router.events("linear") if e["event"] == "reloaded") == 20
+    assert len(answers) > 10 and set(answers) == {"1", "2"}  # both copies served, nothing failed in between
+    assert sum(1 for e in router.events("linear") if e["event"] == "reloaded") == 10
 
 
 def test_a_corrupt_version_is_reported_and_the_rest_keep_serving(onnx_repo, tmp_path):

@@ -165,9 +165,8 @@ def field(data: dict[str, Any], key: str, types: type | tuple[type, ...], *, sou
             raise invalid(f"{source}: field {key!r}", "nothing", f"a {_type_names(types)}")
         return default
     value = data[key]
-    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
-        raise invalid(f"{source}: field {key!r}", value, f"a {_type_names(types)}")
-    if not isinstance(value, types):
+    bool_refused = isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,))
+    if bool_refused or not isinstance(value, types):
         raise invalid(f"{source}: field {key!r}", value, f"a {_type_names(types)}")
     return value
 

@@ -50,15 +50,9 @@ def cpu_features() -> dict[str, bool]:
 def int8_fast_path(features: dict[str, bool] | None = None) -> str:
     """The fastest int8 matrix instructions this CPU has, in words."""
     f = cpu_features() if features is None else features
-    if f.get("amx_int8"):
-        return "AMX-INT8"
-    if f.get("avx512_vnni"):
-        return "AVX-512 VNNI"
-    if f.get("avx_vnni"):
-        return "AVX-VNNI"
-    if f.get("i8mm") or f.get("dotprod"):
-        return "NEON dot-product"
-    return "none (int8 runs on generic SIMD)"
+    fastest = (("amx_int8", "AMX-INT8"), ("avx512_vnni", "AVX-512 VNNI"), ("avx_vnni", "AVX-VNNI"),
+               ("i8mm", "NEON dot-product"), ("dotprod", "NEON dot-product"))
+    return next((name for key, name in fastest if f.get(key)), "none (int8 runs on generic SIMD)")
 
 
 def physical_cores() -> int:

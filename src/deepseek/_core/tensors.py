@@ -47,10 +47,7 @@ def flatten_outputs(out: Any) -> list[Any]:
     if isinstance(out, Mapping):  # ModelOutput is a Mapping of its non-None fields
         out = list(out.values())
     if isinstance(out, (list, tuple)):
-        flat: list[Any] = []
-        for item in out:
-            flat.extend(flatten_outputs(item))
-        return flat
+        return [t for item in out for t in flatten_outputs(item)]
     if out is None:
         return []
     raise invalid("model output", type(out).__name__, "tensors, or tuples/dicts of tensors")

@@ -487,8 +487,10 @@ def smollm2(dtype: str = "float32") -> tuple[Any, Any]:
         if (folder / "config.json").exists():
             tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
             model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=getattr(torch, dtype))
-        else:
-            tokenizer, model = _smollm2_from_gguf(path)
+        else:  # transformers reads the GGUF file into a float32 model
+            tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
+            model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name,
+                                                         local_files_only=True, dtype=torch.float32)
             _save_float_folder(model, tokenizer, folder)
             model = model.to(getattr(torch, dtype))
     finally:
@@ -517,17 +519,6 @@ def _smollm2_cache_folder(path: Path) -> Path:
 
     stat = path.stat()
     return cache_dir() / "smollm2" / f"{path.name}-{stat.st_size}-{stat.st_mtime_ns}-transformers{transformers.__version__}"
-
-
-def _smollm2_from_gguf(path: Path) -> tuple[Any, Any]:
-    """(tokenizer, float32 model) read from the GGUF file by transformers."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True,
-                                                 dtype=torch.float32)
-    return tokenizer, model
 
 
 def _save_float_folder(model: Any, tokenizer: Any, target: Path) -> None:

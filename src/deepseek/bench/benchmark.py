@@ -6,7 +6,6 @@ import dataclasses
 import importlib.util
 import json
 import pickle
-import shutil
 import tempfile
 import zipfile
 from collections.abc import Sequence
@@ -68,7 +67,7 @@ class BenchmarkRow:
         d = dataclasses.asdict(self)
         lat = d.pop("latency") or {}
         flat = {k: d[k] for k in ("backend", "batch_size", "status", "reason")}
-        flat.update({f"{k}": v for k, v in lat.items()})
+        flat.update(lat)
         flat.update({k: v for k, v in d.items() if k not in flat})
         return flat
 
@@ -97,7 +96,6 @@ class BenchmarkResult:
                 "rows": [r.to_dict() for r in self.rows]}
 
     def to_json(self) -> str:
-
         return json.dumps(self.to_dict(), indent=2, default=str)
 
     def save_json(self, path: str | Path) -> Path:
@@ -286,8 +284,6 @@ def benchmark(
     check_int(threads, "threads", minimum=1, optional=True, expected="an integer >= 1")
     requested = _backend_list(backends) if backends is not None else None
     if baseline is not None:
-        if not isinstance(baseline, str):
-            raise invalid("baseline", baseline, "a backend name")
         baseline = _backend_name(baseline, "baseline")
         if requested is not None and baseline not in requested:
             raise invalid("baseline", baseline, f"one of the benchmarked backends {requested}")
@@ -310,14 +306,12 @@ def benchmark(
     if sizes is None:
         sizes = [int(np.shape(to_numpy(examples[0]))[0]) if np.ndim(to_numpy(examples[0])) else 1]
 
-    workdir = Path(tempfile.mkdtemp(prefix="deepseek-bench-"))
-    try:
+    with tempfile.TemporaryDirectory(prefix="deepseek-bench-", ignore_cleanup_errors=True) as folder:
+        workdir = Path(folder)
         plan = _plan(names, sizes, source, examples, input_names, workdir, generate=generate, isolate=isolate,
                      threads=threads, warmup=warmup, runs=runs, device=device, new_tokens=new_tokens)
         raw = _execute(plan, progress=progress)
         rows = _rows(plan, raw, baseline, threads)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     return BenchmarkResult(model=info, baseline=baseline or "", rows=rows, machine=_machine.summary(threads))
 
 
@@ -399,12 +393,9 @@ def _inputs_from_file(path: Path, kind: str) -> tuple[np.ndarray, ...] | None:
     if not specs or any(d is None for s in specs for d in s.shape[1:]):
         return None
     rng = np.random.default_rng(0)
-    out = []
-    for s in specs:
-        shape = tuple(1 if d is None else d for d in s.shape)
-        out.append(rng.integers(0, 100, shape).astype(s.dtype) if np.dtype(s.dtype).kind in "iu"
-                   else rng.standard_normal(shape).astype(s.dtype))
-    return tuple(out)
+    shapes = [(s, tuple(1 if d is None else d for d in s.shape)) for s in specs]
+    return tuple(rng.integers(0, 100, shape).astype(s.dtype) if np.dtype(s.dtype).kind in "iu"
+                 else rng.standard_normal(shape).astype(s.dtype) for s, shape in shapes)
 
 
 def _check_inputs(path: Path, kind: str, inputs: tuple[Any, ...]) -> None:
@@ -478,12 +469,9 @@ def _plan(names: list[str], sizes: list[int], source: dict[str, Any], examples: 
             inputs = [rebatch(a, b) for a in arrays]
             if (isolated and torch_source.get("kind") != "object") or name in _ONNX_BACKENDS:
                 job["isolated"] = isolate
-                paths = []
-                for i, a in enumerate(inputs):
-                    p = workdir / f"in_{name}_{b}_{i}.npy"
+                job["inputs"] = [str(workdir / f"in_{name}_{b}_{i}.npy") for i in range(len(inputs))]
+                for p, a in zip(job["inputs"], inputs):
                     np.save(p, a, allow_pickle=False)
-                    paths.append(str(p))
-                job["inputs"] = paths
                 job["outputs_path"] = str(workdir / f"out_{name}_{b}.npy")
             else:
                 job["isolated"] = False
@@ -501,10 +489,9 @@ def _export_for_ort(module_or_source: Any, examples: tuple[Any, ...], input_name
 
         path = Path(module_or_source["path"])
         kind = detect_kind(path)
-        if kind == "exported_program":
-            module = load_exported_program(path)
-        else:
-            module = load_module(path, kind, arch=module_or_source.get("arch"), trust_pickle=module_or_source.get("trust_pickle", False))
+        module = load_exported_program(path) if kind == "exported_program" else load_module(
+            path, kind, arch=module_or_source.get("arch"),
+            trust_pickle=module_or_source.get("trust_pickle", False))
     else:
         module = module_or_source
     import torch

@@ -192,11 +192,8 @@ def _torch_cpu(facts: dict[str, Any]) -> Finding:
 
 def _dist_version(name: str) -> tuple[str | None, str | None]:
     """(installed distribution name, version) for a library, trying its known distribution names."""
-    for dist in DIST_NAMES.get(name, (name,)):
-        v = _machine.version_of(dist)
-        if v is not None:
-            return dist, v
-    return None, None
+    found = ((dist, _machine.version_of(dist)) for dist in DIST_NAMES.get(name, (name,)))
+    return next(((dist, v) for dist, v in found if v is not None), (None, None))
 
 
 def _libraries(facts: dict[str, Any]) -> list[Finding]:
@@ -372,12 +369,10 @@ def _deploy_tools(facts: dict[str, Any]) -> list[Finding]:
     gxx, qemu = shutil.which("aarch64-linux-gnu-g++"), shutil.which("qemu-aarch64")
     sysroot = os.path.isdir("/usr/aarch64-linux-gnu")
     facts["arm64_toolchain"] = {"cross_gxx": gxx, "qemu_aarch64": qemu, "sysroot": sysroot}
-    return [
-        Finding("deploy", "aarch64-linux-gnu-g++", gxx or "missing", "ok" if gxx else "warn", None if gxx else CROSS_FIX),
-        Finding("deploy", "qemu-aarch64", qemu or "missing", "ok" if qemu else "warn", None if qemu else CROSS_FIX),
-        Finding("deploy", "arm64 sysroot", "/usr/aarch64-linux-gnu" if sysroot else "missing",
-                "ok" if sysroot else "warn", None if sysroot else CROSS_FIX),
-    ]
+    found = (("aarch64-linux-gnu-g++", gxx), ("qemu-aarch64", qemu),
+             ("arm64 sysroot", "/usr/aarch64-linux-gnu" if sysroot else None))
+    return [Finding("deploy", name, value) if value else Finding("deploy", name, "missing", "warn", CROSS_FIX)
+            for name, value in found]
 
 
 def _offline(facts: dict[str, Any]) -> list[Finding]:
@@ -434,11 +429,9 @@ def render(report: Report, console: Any) -> None:
     facts = report.facts
     console.print(f"deepseek {facts.get('deepseek', '?')} doctor — {facts.get('date', '')}", highlight=False)
     table = Table(show_lines=False)
-    table.add_column("section", no_wrap=True)
-    table.add_column("check", no_wrap=True)
-    table.add_column("value", overflow="fold", ratio=3)
-    table.add_column("status", no_wrap=True)
-    table.add_column("fix", overflow="fold", ratio=2)
+    for column in ("section", "check", "value", "status", "fix"):
+        wide = {"value": 3, "fix": 2}.get(column)
+        table.add_column(column, **({"overflow": "fold", "ratio": wide} if wide else {"no_wrap": True}))
     last = None
     for f in report.findings:
         if last is not None and f.section != last:

@@ -124,7 +124,7 @@ def profile(model: Any, inputs: Any = None, *, backend: str | None = None, batch
     ``backend`` is ``eager``, ``compile`` or ``onnxruntime`` (default: ``onnxruntime`` for an ONNX file, ``eager``
     otherwise)."""
     from ..runtime import canonical_backend, load
-    from .benchmark import _check_model_argument, rebatch
+    from .benchmark import _check_inputs, _check_model_argument, rebatch
 
     if backend is not None and not isinstance(backend, str):
         raise invalid("backend", backend, "a backend name: 'eager', 'compile' or 'onnxruntime'")
@@ -150,7 +150,7 @@ def profile(model: Any, inputs: Any = None, *, backend: str | None = None, batch
     if name == "onnxruntime":
         if isinstance(module, Path):
             onnx_path, work = module, None
-            _check_onnx_inputs(module, batch)
+            _check_inputs(module, "onnx", batch)
         else:
             predictor = load(module, "onnxruntime", example_inputs=examples, input_names=input_names)
             onnx_path, work = predictor.onnx_path, predictor
@@ -168,17 +168,6 @@ def profile(model: Any, inputs: Any = None, *, backend: str | None = None, batch
     return ProfileResult(label, name, batch_size, runs, total, ops, layers, file=file)
 
 
-def _check_onnx_inputs(path: Path, batch: tuple[Any, ...]) -> None:
-    """Wrong input count, shapes or dtypes for an ONNX file fail here, in one line, before profiling."""
-    from ..runtime import load
-
-    specs = load(path).input_specs or []
-    if len(specs) != len(batch):
-        raise invalid("inputs", f"{len(batch)} input(s)", f"{len(specs)}: {[s.name for s in specs]}")
-    for i, (spec, value) in enumerate(zip(specs, batch)):
-        spec.check(i, value)
-
-
 def _resolve(model: Any, inputs: Any, arch: str | None, trust_pickle: bool) -> tuple[Any, tuple[Any, ...] | None, list[str] | None, str]:
     from .. import models
     from .._core.tensors import as_input_tuple
@@ -193,15 +182,11 @@ def _resolve(model: Any, inputs: Any, arch: str | None, trust_pickle: bool) -> t
         if inputs is not None:
             examples = as_input_tuple(inputs)
         if examples is None and isinstance(module, Path):
-            examples = _ort_inputs(module)
+            from .benchmark import _inputs_from_file
+
+            examples = _inputs_from_file(module, "onnx")
         return module, examples, names, label
     return model.eval(), as_input_tuple(inputs) if inputs is not None else None, None, type(model).__name__
-
-
-def _ort_inputs(path: Path) -> tuple[Any, ...] | None:
-    from .benchmark import _inputs_from_file
-
-    return _inputs_from_file(path, "onnx")
 
 
 def _profile_torch(module: Any, tensors: tuple[Any, ...], runs: int, warmup: int, compiled: bool) -> tuple[list[OpTime], list[LayerTime], float]:
@@ -265,9 +250,7 @@ def _profile_ort(path: Path, batch: tuple[Any, ...], runs: int, warmup: int) -> 
         opts.profile_file_prefix = os.path.join(tmp, "ort")
         session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         feed = {i.name: b for i, b in zip(session.get_inputs(), batch)}
-        for _ in range(max(1, warmup)):
-            session.run(None, feed)
-        for _ in range(runs):
+        for _ in range(max(1, warmup) + runs):  # the warm-up runs are cut from the trace below
             session.run(None, feed)
         trace = _read_trace(session.end_profiling())
     # the trace holds warm-up runs too: keep the last `runs` model_run events' window

@@ -51,18 +51,15 @@ def _measure(job: dict[str, Any]) -> dict[str, Any]:
     if job.get("task") == "generate":
         return _measure_generation(job)
     t0 = time.perf_counter()
-    if backend == "onnxruntime":
-        from ..runtime.backends import OrtBackend
+    if backend in ("onnxruntime", "openvino"):
+        if backend == "onnxruntime":
+            from ..runtime.backends import OrtBackend as FileBackend
+        else:
+            from ..runtime.openvino_backend import OpenVinoBackend as FileBackend
 
-        runner: Any = OrtBackend(job["source"]["path"], device=job.get("device", "cpu"), threads=job.get("threads"))
+        runner: Any = FileBackend(job["source"]["path"], device=job.get("device", "cpu"),
+                                  threads=job.get("threads"))
         call_inputs: tuple[Any, ...] = tuple(_inputs(job))
-        run = runner.run
-    elif backend == "openvino":
-        from ..runtime.openvino_backend import OpenVinoBackend
-
-        runner = OpenVinoBackend(job["source"]["path"], device=job.get("device", "cpu"), threads=job.get("threads"))
-        call_inputs = tuple(_inputs(job))
-        run = runner.run
     else:
         import torch
 
@@ -73,7 +70,7 @@ def _measure(job: dict[str, Any]) -> dict[str, Any]:
         module = _torch_module(job["source"])
         runner = TorchBackend(module, compiled=backend == "compile", device=job.get("device", "cpu"), specs=None)
         call_inputs = tuple(torch.from_numpy(a) for a in _inputs(job))
-        run = runner.run
+    run = runner.run
     first = run(call_inputs)  # the first call pays for compilation / session warm-up: reported apart
     setup_s = time.perf_counter() - t0
     stats = measure(lambda: run(call_inputs), warmup=job["warmup"], runs=job["runs"])
@@ -174,13 +171,8 @@ def _static_compile(model: Any) -> dict[str, Any]:
 
 def _module_bytes(model: Any) -> int:
     """Parameters and buffers (weight-only quantized layers keep their packed weights as buffers)."""
-    seen: set[int] = set()
-    total = 0
-    for t in (*model.parameters(), *model.buffers()):
-        if id(t) not in seen:
-            seen.add(id(t))
-            total += t.numel() * t.element_size()
-    return total
+    unique = {id(t): t for t in (*model.parameters(), *model.buffers())}
+    return sum(t.numel() * t.element_size() for t in unique.values())
 
 
 if __name__ == "__main__":  # ``python -m deepseek.bench.worker``: one isolated measurement (deepseek._core.child)

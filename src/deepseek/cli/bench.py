@@ -64,14 +64,11 @@ def run_cli(args: argparse.Namespace) -> int:
         raise invalid("--baseline", ",".join(args.baseline), "one backend")
     if args.plot:
         require_matplotlib("--plot")
-    backends = args.backends
     shapes = parse_shapes(args.inputs)
-    inputs = None
-    if shapes:
-        rng = np.random.default_rng(0)
-        inputs = tuple(rng.standard_normal(s).astype(np.float32) for s in shapes)
+    rng = np.random.default_rng(0)
+    inputs = tuple(rng.standard_normal(s).astype(np.float32) for s in shapes) if shapes else None
     sizes = [b for group in args.batch_size or [[1]] for b in group]
-    result = benchmark(model, inputs, backends=backends, batch_sizes=sizes,
+    result = benchmark(model, inputs, backends=args.backends, batch_sizes=sizes,
                        baseline=args.baseline[0] if args.baseline else None, warmup=args.warmup,
                        runs=args.runs, threads=args.threads, device=args.device, isolate=not args.no_isolate,
                        arch=args.arch, trust_pickle=args.trust_pickle, new_tokens=args.new_tokens)

@@ -31,24 +31,20 @@ _OPTIONS = {
 
 def _host(text: str) -> str:
     """An argparse ``type`` for the address to listen on: a host name or IP address, no port or spaces."""
-    import argparse as _argparse
-
     if not text or len(text) > 253 or any(c.isspace() or c in "/@?#" for c in text) or text.count(":") == 1:
-        raise _argparse.ArgumentTypeError(f"expected a host name or IP address such as 127.0.0.1 or ::1, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a host name or IP address such as 127.0.0.1 or ::1, got {text!r}")
     return text
 
 
 def _concurrency(text: str) -> list[int]:
     """An argparse ``type`` for comma-separated connection counts, each 1-4096."""
-    import argparse as _argparse
-
     try:
         levels = [int(c) for c in text.split(",")]
     except ValueError:
         levels = []
     if not levels or not all(1 <= level <= MAX_CONCURRENCY for level in levels):
-        raise _argparse.ArgumentTypeError(f"expected comma-separated integers 1-{MAX_CONCURRENCY}, e.g. 1,4,16, "
-                                          f"got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers 1-{MAX_CONCURRENCY}, e.g. 1,4,16, "
+                                         f"got {text!r}")
     return levels
 
 
@@ -107,13 +103,7 @@ def run_cli(args: argparse.Namespace) -> int:
     for dest, value in defaults.items():
         if getattr(args, dest) is None:
             setattr(args, dest, value)
-    if args.target == "alert-rules":
-        return _alert_rules(args)
-    if args.target == "status":
-        return _status(args)
-    if args.target == "bench":
-        return _bench(args)
-    return _serve(args)
+    return {"alert-rules": _alert_rules, "status": _status, "bench": _bench}.get(args.target, _serve)(args)
 
 
 def _alert_rules(args: argparse.Namespace) -> int:

@@ -82,8 +82,8 @@ def build_aoti(model: torch.nn.Module, examples: tuple[Any, ...], output: str | 
                           f"compiled for batch {examples[0].shape[0]} only", stacklevel=2)
     if program is None:
         program = export_or_explain(source, examples)
-    work = Path(tempfile.mkdtemp(prefix="deepseek-aoti-"))
-    try:
+    with tempfile.TemporaryDirectory(prefix="deepseek-aoti-", ignore_cleanup_errors=True) as folder:
+        work = Path(folder)
         built = work / "model.pt2"  # the packager insists on the suffix
         started = time.perf_counter()
         with torch.no_grad():
@@ -118,8 +118,6 @@ def build_aoti(model: torch.nn.Module, examples: tuple[Any, ...], output: str | 
         with atomic_path(output) as tmp:
             shutil.copyfile(built, tmp)
             size = tmp.stat().st_size
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return AotiPackage(Path(output), precision, size, diff, tol, compile_s)
 
 

@@ -211,8 +211,8 @@ def installed_version(package: str, missing: str) -> str:
 def fetch_aarch64_wheel(requirement: str, members: tuple[str, ...], root: Path) -> None:
     """Download the aarch64 wheel of ``requirement`` and extract the entries under ``members`` into ``root``
     (without their first path component: ``pkg/lib/x.so`` → ``root/lib/x.so``)."""
-    download = Path(tempfile.mkdtemp(prefix="deepseek-aarch64-"))
-    try:
+    with tempfile.TemporaryDirectory(prefix="deepseek-aarch64-", ignore_cleanup_errors=True) as folder:
+        download = Path(folder)
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--python-version", "3.11",
                "--implementation", "cp", "--abi", "cp311", "--abi", "none", "--platform", "manylinux_2_28_aarch64",
                "--platform", "manylinux_2_17_aarch64", "--platform", "manylinux_2_27_aarch64", requirement,
@@ -236,8 +236,6 @@ def fetch_aarch64_wheel(requirement: str, members: tuple[str, ...], root: Path) 
                 shutil.copytree(item, dest, dirs_exist_ok=True)
             else:
                 shutil.move(str(item), dest)
-    finally:
-        shutil.rmtree(download, ignore_errors=True)
 
 
 def quantize_xnnpack(model: torch.nn.Module, examples: tuple[Any, ...], calibration: list[torch.Tensor]) -> torch.nn.Module:
@@ -286,8 +284,8 @@ def build_arm64(model: torch.nn.Module, examples: tuple[Any, ...], output: str |
     output, name, bundle = check_bundle_request(output, examples)
     require_toolchain()
     runtime = runtime_dir()
-    work = Path(tempfile.mkdtemp(prefix="deepseek-arm64-"))
-    try:
+    with tempfile.TemporaryDirectory(prefix="deepseek-arm64-", ignore_cleanup_errors=True) as folder:
+        work = Path(folder)
         stage = work / bundle.name
         (stage / "lib").mkdir(parents=True)
         pte = work / "model.pte"
@@ -320,8 +318,6 @@ def build_arm64(model: torch.nn.Module, examples: tuple[Any, ...], output: str |
         else:
             diff, agreement = verify(model, examples[0], stage, cpu, atol, rtol, work), None
         publish(stage, bundle, output)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return Arm64Bundle(output, bundle, size, diff, atol, cpu, "int8" if calibration else "fp32", agreement)
 
 

@@ -122,8 +122,8 @@ def build_arm64_tvm(model: torch.nn.Module | Path, examples: tuple[Any, ...], ou
 
     require_toolchain()
     runtime = tvm_runtime_dir()
-    work = Path(tempfile.mkdtemp(prefix="deepseek-tvm-"))
-    try:
+    with tempfile.TemporaryDirectory(prefix="deepseek-tvm-", ignore_cleanup_errors=True) as folder:
+        work = Path(folder)
         stage = work / bundle.name
         (stage / "lib").mkdir(parents=True)
         if isinstance(model, Path):  # an ONNX file: TVM reads the graph itself
@@ -166,6 +166,4 @@ def build_arm64_tvm(model: torch.nn.Module | Path, examples: tuple[Any, ...], ou
         diff = verify_under_qemu(model, examples[0], stage, cpu, atol, rtol, work)
         publish(stage, bundle, output)
         size = (bundle / f"{name}.so").stat().st_size
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return Arm64Bundle(output, bundle, size, diff, atol, cpu, "fp32", None)

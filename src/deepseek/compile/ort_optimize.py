@@ -21,9 +21,7 @@ def optimize_onnx(source: str | Path, output: str | Path, *, level: int, target_
     import onnxruntime as ort
 
     check_choice(level, "optimization_level", LEVELS, expected="0, 1, 2 or 3")
-    name = LEVELS[level]
-    if target_arch != "x86_64" and level > 1:
-        name = "basic"
+    name = "basic" if target_arch != "x86_64" and level > 1 else LEVELS[level]
     opts = session_options(name)
     opts.optimized_model_filepath = str(output)
     try:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
@@ -64,9 +63,7 @@ class CompileRecipe(BaseConfig):
         if isinstance(data, dict) and any(old in data for old, _ in cls._FLAT_INT8):
             data = dict(data)
             nested = dict(data.pop("int8", None) or {"method": "percentile"})
-            for old, new in cls._FLAT_INT8:
-                if old in data:
-                    nested[new] = data.pop(old)
+            nested.update({new: data.pop(old) for old, new in cls._FLAT_INT8 if old in data})
             data["int8"] = nested
             data["_version"] = cls.VERSION
         return super().from_dict(data)
@@ -253,7 +250,6 @@ def _calibration(calib: Any, samples: int, examples: tuple[Any, ...]) -> tuple[l
 def _compile_x86_int8(model: str, recipe: CompileRecipe, *, output: str, inputs: list[tuple[int, ...]] | None,
                       arch: str | None, trust_pickle: bool, calib: str, samples: int, prune: PruneStep | None) -> dict[str, Any]:
     from ..quantization import quantize_static_onnx
-    from ..runtime import load
 
     module, examples, names, pruned = _torch_model(
         model, output, inputs, arch, trust_pickle, prune,
@@ -274,19 +270,16 @@ def _compile_x86_int8(model: str, recipe: CompileRecipe, *, output: str, inputs:
     sqnr = None
     if result.held_out is not None:  # the floor already measured the written model on the held-out samples
         agreement, checked_samples = result.held_out["agreement"], result.held_out["views"]
-    elif not (isinstance(out, torch.Tensor) and out.dim() == 2):  # not class scores: the first output's SQNR
-        from ..quantization.sensitivity import sqnr_db
-
+    else:
         reference, got = first_outputs(module, result.path, check if len(check) else calibration[0],
                                        examples[0].shape[0])
-        agreement, checked_samples, sqnr = None, int(got.shape[0]), sqnr_db(reference, got)
-    else:
-        checked = check if len(check) else calibration[0]
-        predictor, rows = load(result.path), examples[0].shape[0]
-        chunks = [c for c in checked.split(rows) if c.shape[0] == rows]
-        with torch.no_grad():
-            agree = [torch.from_numpy(predictor(c.numpy())).argmax(-1) == module(c).argmax(-1) for c in chunks]
-        agreement, checked_samples = float(torch.cat(agree).float().mean()), sum(len(c) for c in chunks)
+        checked_samples = int(got.shape[0])
+        if isinstance(out, torch.Tensor) and out.dim() == 2:  # class scores: top-1 agreement
+            agreement = float((got.argmax(-1) == reference.argmax(-1)).float().mean())
+        else:  # not class scores: the first output's SQNR
+            from ..quantization.sensitivity import sqnr_db
+
+            agreement, sqnr = None, sqnr_db(reference, got)
     from .._core.agreement import agreement_interval
 
     interval = None if agreement is None else \
@@ -330,14 +323,19 @@ def _compile_arm64_onnx(source: Path, *, output: str, inputs: list[tuple[int, ..
                                       f"{'x'.join(str(d) if isinstance(d, int) and d > 0 else '1' for d in dims)})")
     example = torch.from_numpy(np.random.default_rng(0).standard_normal(shape).astype(np.float32))
     built = build_arm64_tvm(source, (example,), output, opt_level=optimization_level)
+    return _arm64_details(built, "tvm", "Apache TVM (Relax ONNX frontend, LLVM for AArch64 -mcpu=cortex-a72 "
+                          "with NEON), untuned: the ONNX graph compiled as it is, no PyTorch source needed",
+                          precision="fp32", pruned=None, reference="ONNX Runtime")
+
+
+def _arm64_details(built: Any, backend: str, why: str, **more: Any) -> dict[str, Any]:
+    """What an arm64 lowering reports about the bundle it built, then ``more``."""
     verified = built.max_abs_diff is not None
-    return {"output": str(built.library), "bundle": str(built.bundle), "backend": "tvm",
-            "why": "Apache TVM (Relax ONNX frontend, LLVM for AArch64 -mcpu=cortex-a72 with NEON), untuned: the ONNX "
-                   "graph compiled as it is, no PyTorch source needed",
+    return {"output": str(built.library), "bundle": str(built.bundle), "backend": backend, "why": why,
             "ort_level": None, "size_bytes": built.library.stat().st_size, "program_bytes": built.program_bytes,
             "max_abs_diff": built.max_abs_diff if verified else float("nan"), "tolerance": built.tolerance,
             "verified_under": f"qemu-aarch64 -cpu {built.cpu}" if verified else None, "target_arch": "arm64",
-            "precision": "fp32", "pruned": None, "reference": "ONNX Runtime"}
+            **more}
 
 
 def _compile_arm64(model: str, *, output: str, inputs: list[tuple[int, ...]] | None, arch: str | None,
@@ -365,13 +363,9 @@ def _compile_arm64(model: str, *, output: str, inputs: list[tuple[int, ...]] | N
                             check=[check] if check is not None and len(check) else None)
         name, why = "executorch+xnnpack", ("ExecuTorch with the XNNPACK delegate: a torch-free C++ runtime, the fastest "
                                            "arm64 path in our trials (TVM generated real code but ran 3-8x slower untuned)")
-    verified = built.max_abs_diff is not None
-    return {"output": str(built.library), "bundle": str(built.bundle), "backend": name, "why": why,
-            "ort_level": None, "size_bytes": built.library.stat().st_size, "program_bytes": built.program_bytes,
-            "max_abs_diff": built.max_abs_diff if verified else float("nan"), "tolerance": built.tolerance,
-            "verified_under": f"qemu-aarch64 -cpu {built.cpu}" if verified else None, "target_arch": "arm64",
-            "precision": built.precision, "int8_agreement": built.int8_agreement,
-            "checked_samples": (len(check) or min(8, samples)) if calibration else 1, "pruned": pruned}
+    checked = (len(check) or min(8, samples)) if calibration else 1
+    return _arm64_details(built, name, why, precision=built.precision, int8_agreement=built.int8_agreement,
+                          checked_samples=checked, pruned=pruned)
 
 
 def _compile_x86_inductor(model: str, *, output: str, inputs: list[tuple[int, ...]] | None, arch: str | None,
@@ -537,8 +531,8 @@ def _compile_openvino(model: Any, recipe: CompileRecipe, *, output: str, inputs:
     int8 = recipe.quantize == "int8"
     if int8:
         calibration, check = _calibration(calib, samples, examples)
-    workdir = Path(tempfile.mkdtemp(prefix="deepseek-compile-"))
-    try:
+    with tempfile.TemporaryDirectory(prefix="deepseek-compile-", ignore_cleanup_errors=True) as folder:
+        workdir = Path(folder)
         if int8:
             built = quantize_openvino(module, torch.cat(calibration), output)
             size = built.size_bytes
@@ -549,8 +543,6 @@ def _compile_openvino(model: Any, recipe: CompileRecipe, *, output: str, inputs:
             size = Path(output).stat().st_size + Path(output).with_suffix(".bin").stat().st_size
             checked = examples[0]
         reference, got = first_outputs(module, output, checked, examples[0].shape[0])
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     result: dict[str, Any] = {"output": str(output), "backend": "openvino", "target_arch": "x86_64",
                               "precision": "int8" if int8 else "fp32", "size_bytes": size, "pruned": pruned,
                               "checked_samples": int(got.shape[0])}
@@ -581,16 +573,16 @@ def _compile_onnx_float(model: Any, recipe: CompileRecipe, *, output: str, input
     target_arch, optimization_level = recipe.target_arch, recipe.optimization_level
     use_fp16 = target_arch == "cuda" and recipe.precision in ("auto", "fp16")
     dynamic = recipe.quantize == "int8-dynamic"
-    precision = recipe.precision
     module, examples, names, pruned = _resolve(model, inputs, arch, trust_pickle, prune)
     if use_fp16 and isinstance(module, Path):
-        raise invalid("precision", precision, "'fp32' for an ONNX input (fp16 is checked against the PyTorch model)")
+        raise invalid("precision", recipe.precision,
+                      "'fp32' for an ONNX input (fp16 is checked against the PyTorch model)")
     if dynamic and isinstance(module, Path):
         raise invalid("quantize", recipe.quantize, "a PyTorch model (the INT8 model is checked against it)")
     if not isinstance(module, Path) and examples is None:
         raise invalid("inputs", None, "the input shape(s), e.g. [(1, 3, 224, 224)] (the model file does not record them)")
-    workdir = Path(tempfile.mkdtemp(prefix="deepseek-compile-"))
-    try:
+    with tempfile.TemporaryDirectory(prefix="deepseek-compile-", ignore_cleanup_errors=True) as folder:
+        workdir = Path(folder)
         if isinstance(module, Path):
             source_onnx, reference = module, None
         else:
@@ -619,8 +611,6 @@ def _compile_onnx_float(model: Any, recipe: CompileRecipe, *, output: str, input
             if reference is not None:
                 diff, tol = verify_onnx(tmp, reference, examples, **loose)
             size = tmp.stat().st_size
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     why = ("ONNX Runtime: the fastest fp32 runtime measured on x86 CPUs (benchmarks/bench_runtimes.py)"
            if target_arch == "x86_64" else "ONNX Runtime with the CUDA / TensorRT execution providers"
            + ("; float16 (tensor cores) except nodes whose measured outputs approach float16's range" if fp16 else ""))

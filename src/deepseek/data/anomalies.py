@@ -23,8 +23,7 @@ def row_features(frame: Any, numeric: Sequence[str], text: Sequence[str]) -> Any
     for j, name in enumerate(numeric):
         out[:, j] = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     for j, name in enumerate(text, start=len(numeric)):
-        series = frame[name]
-        lengths = series.map(lambda v: len(v) if isinstance(v, str) else np.nan)
+        lengths = frame[name].map(lambda v: len(v) if isinstance(v, str) else np.nan)
         out[:, j] = lengths.to_numpy(dtype=np.float64, na_value=np.nan)
     return out
 

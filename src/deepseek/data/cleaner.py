@@ -286,13 +286,10 @@ class DataCleaner:
 def _kind(data: Any) -> str:
     if isinstance(data, (str, Path)):
         return "path"
-    module = type(data).__module__
-    if module.startswith("pandas") and type(data).__name__ == "DataFrame":
-        return "pandas"
-    if module.startswith("pyarrow") and type(data).__name__ == "Table":
-        return "arrow"
-    if module.startswith("datasets") and type(data).__name__ == "Dataset":
-        return "datasets"
+    for kind, module, name in (("pandas", "pandas", "DataFrame"), ("arrow", "pyarrow", "Table"),
+                               ("datasets", "datasets", "Dataset")):
+        if type(data).__module__.startswith(module) and type(data).__name__ == name:
+            return kind
     raise invalid("data", type(data).__name__, "a pandas DataFrame, a pyarrow Table, a datasets.Dataset, or a "
                   ".csv/.jsonl/.parquet path")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,26 +36,20 @@ def read_chunks(source: str | Path, chunk_size: int, text_columns: tuple[str, ..
         if suffix == ".parquet":
             import pyarrow.parquet as pq
 
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size):
-                frame = batch.to_pandas()
+            batches = pq.ParquetFile(path).iter_batches(batch_size=chunk_size)
+            reader: Any = contextlib.nullcontext(batch.to_pandas() for batch in batches)
+        else:
+            reader = (pd.read_csv(path, chunksize=chunk_size, dtype=dict.fromkeys(text_columns, str),
+                                  keep_default_na=False, na_values=[""]) if suffix == ".csv"
+                      else pd.read_json(path, lines=True, chunksize=chunk_size, dtype=False))
+        with reader as frames:
+            for frame in frames:
                 frame.index = pd.RangeIndex(start, start + len(frame))
                 start += len(frame)
                 yield frame
-            return
-        reader = (pd.read_csv(path, chunksize=chunk_size, dtype=dict.fromkeys(text_columns, str),
-                               keep_default_na=False, na_values=[""])
-                  if suffix == ".csv" else pd.read_json(path, lines=True, chunksize=chunk_size, dtype=False))
-        with reader:
-            for frame in reader:
-                frame.index = pd.RangeIndex(start, start + len(frame))
-                start += len(frame)
-                yield frame
-    except (ValueError, OSError, UnicodeDecodeError) as e:
-
-        raise invalid(argument, str(path), f"a readable {suffix[1:].upper()} file ({type(e).__name__}: "
-                      f"{str(e).splitlines()[0][:200]})") from None
     except Exception as e:  # pyarrow's and pandas' parser errors have no common base besides Exception
-        if type(e).__module__.split(".")[0] in ("pyarrow", "pandas"):
+        if isinstance(e, (ValueError, OSError, UnicodeDecodeError)) or \
+                type(e).__module__.split(".")[0] in ("pyarrow", "pandas"):
             raise invalid(argument, str(path), f"a readable {suffix[1:].upper()} file ({type(e).__name__}: "
                           f"{str(e).splitlines()[0][:200]})") from None
         raise

@@ -28,8 +28,6 @@ def mask(text: str, rule: PiiRule) -> tuple[str, int]:
     found = 0
 
     def sub(pattern: re.Pattern, token: str, text: str, check=None) -> str:
-        nonlocal found
-
         def repl(m: re.Match) -> str:
             nonlocal found
             if check is not None and not check(m.group(0)):

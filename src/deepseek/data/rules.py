@@ -192,9 +192,7 @@ class CleaningRules:
         version = spec.pop("version", VERSION)
         if version != VERSION:
             raise invalid("rules.version", version, f"{VERSION}")
-        unknown = sorted(str(k) for k in set(spec) - set(RULES))
-        if unknown:
-            raise invalid("rules", unknown, f"rules among {list(RULES)}")
+        _only(spec, RULES, "rules", f"rules among {list(RULES)}")
         return cls(length=_length(spec.get("length")), quality=_mapping(QualityRule, "quality", spec),
                    language=_language(spec.get("language")), toxicity=_toxicity(spec.get("toxicity")),
                    dedup=_mapping(DedupRule, "dedup", spec), pii=_mapping(PiiRule, "pii", spec))
@@ -226,9 +224,8 @@ def _length(spec: Any) -> LengthRule | None:
             raise invalid("rules.length", spec, "(min, max) or {min, max, unit}")
         return LengthRule(spec[0], spec[1])
     if isinstance(spec, Mapping):
-        unknown = sorted(str(k) for k in set(spec) - {"min", "max", "unit", "tokenizer"})
-        if unknown:
-            raise invalid("rules.length", unknown, "keys among min, max, unit, tokenizer")
+        _only(spec, ("min", "max", "unit", "tokenizer"), "rules.length",
+              "keys among min, max, unit, tokenizer")
         return LengthRule(**dict(spec))
     raise invalid("rules.length", spec, "(min, max) or {min, max, unit}")
 
@@ -241,9 +238,7 @@ def _language(spec: Any) -> LanguageRule | None:
     if isinstance(spec, Sequence):
         return LanguageRule(tuple(spec))
     if isinstance(spec, Mapping):
-        unknown = sorted(str(k) for k in set(spec) - {"languages", "min_score"})
-        if unknown:
-            raise invalid("rules.language", unknown, "keys among languages, min_score")
+        _only(spec, ("languages", "min_score"), "rules.language", "keys among languages, min_score")
         languages = spec.get("languages", ("en",))
         if not isinstance(languages, (str, Sequence)):
             raise invalid("rules.language.languages", languages, "a language code or a list of codes")
@@ -258,9 +253,7 @@ def _toxicity(spec: Any) -> ToxicityRule | None:
     if isinstance(spec, (int, float)) and not isinstance(spec, bool):
         return ToxicityRule(spec)
     if isinstance(spec, Mapping):
-        unknown = sorted(str(k) for k in set(spec) - {"threshold"})
-        if unknown:
-            raise invalid("rules.toxicity", unknown, "the key threshold")
+        _only(spec, ("threshold",), "rules.toxicity", "the key threshold")
         return ToxicityRule(**dict(spec))
     raise invalid("rules.toxicity", spec, "{threshold: 0.3} or a number")
 
@@ -275,7 +268,12 @@ def _mapping(cls: type, name: str, spec: Mapping[str, Any]) -> Any:
     if not isinstance(value, Mapping):
         raise invalid(f"rules.{name}", value, "a mapping of settings, true (defaults) or null")
     known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(str(k) for k in set(value) - known)
-    if unknown:
-        raise invalid(f"rules.{name}", unknown, f"keys among {sorted(known)}")
+    _only(value, known, f"rules.{name}", f"keys among {sorted(known)}")
     return cls(**dict(value))
+
+
+def _only(spec: Mapping[str, Any], known: Any, where: str, expected: str) -> None:
+    """Refuse the keys of ``spec`` not among ``known``, naming them (sorted) at ``where``."""
+    unknown = sorted(str(k) for k in set(spec) - set(known))
+    if unknown:
+        raise invalid(where, unknown, expected)

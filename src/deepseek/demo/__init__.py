@@ -58,10 +58,9 @@ def run_demo(output: str | Path = "reports/demo", *, runs: int = 20, batch_sizes
     from ..quantization import choose_precision, quantize_static_onnx
     from . import pruned as demo_pruned
 
-    check_int(runs, "runs", minimum=1)
-    check_int(cnn_epochs, "cnn_epochs", minimum=1)
-    check_int(optimize_trials, "optimize_trials", minimum=1)
-    check_int(calibration_images, "calibration_images", minimum=1)
+    for name, value in (("runs", runs), ("cnn_epochs", cnn_epochs), ("optimize_trials", optimize_trials),
+                        ("calibration_images", calibration_images)):
+        check_int(value, name, minimum=1)
     check_int(cnn_train_images, "cnn_train_images", minimum=1, optional=True, expected="an integer >= 1")
     if not isinstance(batch_sizes, (tuple, list)) or not batch_sizes or \
             any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in batch_sizes):
@@ -236,11 +235,7 @@ def optimize_table(result: dict[str, Any]) -> Any:
     for col in ("candidate", "held-out accuracy", "drop (pp)", "batch-1 ms", "size MB", "within budget"):
         t.add_column(col, justify="left" if col == "candidate" else "right")
     for r in result["rows"]:
-        t.add_row(r["candidate"] + (" (chosen)" if r["chosen"] else ""), _pct(r["accuracy"]),
-                  "–" if r["drop_pp"] is None else f"{r['drop_pp']:+.2f}",
-                  "–" if r["latency_ms"] is None else f"{r['latency_ms']:.3f}",
-                  "–" if r["size_mb"] is None else f"{r['size_mb']:.2f}",
-                  "failed" if r["error"] else "yes" if r["within_budget"] else "no")
+        t.add_row(*_optimize_cells(r))
     speed = result["speedup_vs_fp32_ort"]
     t.caption = (f"chosen: {result['chosen']}" + (f", {speed:.2f}x the FP32 ONNX Runtime baseline" if speed else "")
                  + f"; artifact, pareto.json/png, report.md and recipe.yaml in {result['output']}. Candidates outside "
@@ -253,15 +248,19 @@ def _optimize_markdown(result: dict[str, Any]) -> str:
     lines = [f"## deepseek optimize: the dense CNN on {result['data']}, budget {result['budget_pp']} pp", "",
              "| candidate | held-out accuracy | drop (pp) | batch-1 ms | size MB | within budget |",
              "|---|---|---|---|---|---|"]
-    for r in result["rows"]:
-        lines.append(f"| {r['candidate']}{' (chosen)' if r['chosen'] else ''} | {_pct(r['accuracy'])} | "
-                     f"{'–' if r['drop_pp'] is None else format(r['drop_pp'], '+.2f')} | "
-                     f"{'–' if r['latency_ms'] is None else format(r['latency_ms'], '.3f')} | "
-                     f"{'–' if r['size_mb'] is None else format(r['size_mb'], '.2f')} | "
-                     f"{'failed' if r['error'] else 'yes' if r['within_budget'] else 'no'} |")
+    lines += ["| " + " | ".join(_optimize_cells(r)) + " |" for r in result["rows"]]
     speed = result["speedup_vs_fp32_ort"]
     lines += ["", f"Chosen: {result['chosen']}" + (f", {speed:.2f}x the FP32 ONNX Runtime baseline." if speed else "."), ""]
     return "\n".join(lines)
+
+
+def _optimize_cells(r: dict[str, Any]) -> list[str]:
+    """One candidate of :func:`optimize_step` as the cells of its table row."""
+    return [r["candidate"] + (" (chosen)" if r["chosen"] else ""), _pct(r["accuracy"]),
+            "–" if r["drop_pp"] is None else f"{r['drop_pp']:+.2f}",
+            "–" if r["latency_ms"] is None else f"{r['latency_ms']:.3f}",
+            "–" if r["size_mb"] is None else f"{r['size_mb']:.2f}",
+            "failed" if r["error"] else "yes" if r["within_budget"] else "no"]
 
 
 def _pct(value: float | None) -> str:

@@ -125,7 +125,7 @@ def evaluate(model: Any, *, data: str | None = None, reference: Any = None, back
         raise InvalidArgumentError(f"data: {data!r} gives inputs of shape (N, {', '.join(map(str, x.shape[1:]))}) "
                                    f"but the model expects (N, {', '.join(str(d) for d in specs[0].shape[1:])})")
     xs = x.numpy() if hasattr(x, "numpy") else np.asarray(x)
-    fixed_batch = specs[0].shape[0] if specs and specs[0].shape and specs[0].shape[0] is not None else None
+    fixed_batch = _fixed_batch(predictor)
     step = fixed_batch or batch_size
 
     # one batch first: data the model cannot take, or outputs that are not logits over the classes, fail now
@@ -144,14 +144,11 @@ def evaluate(model: Any, *, data: str | None = None, reference: Any = None, back
     logits = _predict(predictor, xs, step)
     seconds = time.perf_counter() - t0
     lat = measure(lambda: predictor.run(xs[: fixed_batch or 1]), warmup=3, runs=20)
-    if logits.ndim != 2:
-        raise invalid("model output", logits.shape, "(N, classes) logits")
-
+    # logits holds the first batch's: its rank and class count were checked above (a batch differing could not
+    # have been concatenated with it)
     if y is not None:
         pred = logits.argmax(1)
         labels = y.numpy()
-        if logits.shape[1] != len(classes):
-            raise InvalidArgumentError(f"model: outputs {logits.shape[1]} classes but {data!r} has {len(classes)}")
         per_class = {c: float((pred[labels == i] == i).mean()) for i, c in enumerate(classes) if (labels == i).any()}
         metric, value, extra = "accuracy", float((pred == labels).mean()), {"per_class_accuracy": per_class}
     else:
@@ -225,21 +222,30 @@ def _check_source(argument: str, value: Any) -> None:
 
 def predict(predictor: Any, xs: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """The first output of ``predictor`` over ``xs`` in batches (a fixed-batch model gets padded batches)."""
-    specs = predictor.input_specs
-    fixed = specs[0].shape[0] if specs and specs[0].shape and specs[0].shape[0] is not None else None
-    return _predict(predictor, xs, fixed or batch_size)
+    return _predict(predictor, xs, _fixed_batch(predictor) or batch_size)
 
 
 def _predict(predictor: Any, xs: np.ndarray, step: int) -> np.ndarray:
-    out = []
-    for i in range(0, xs.shape[0], step):
+    pad = _fixed_batch(predictor) is not None
+    return run_batched(lambda chunk: predictor.run(chunk)[:1], xs, step, pad=pad)[0]
+
+
+def _fixed_batch(predictor: Any) -> int | None:
+    """The batch size a loaded predictor's first input is fixed at, or None (any)."""
+    specs = predictor.input_specs
+    return specs[0].shape[0] if specs and specs[0].shape and specs[0].shape[0] is not None else None
+
+
+def run_batched(run: Any, xs: np.ndarray, step: int, *, pad: bool) -> list[np.ndarray]:
+    """Every output of ``run`` (inputs -> a list of arrays) over ``xs`` in batches of ``step`` rows, one array
+    of N rows per output; ``pad``: the last batch is padded to ``step`` rows (a model fixed at that batch)."""
+    parts = []
+    for i in range(0, len(xs), step):
         chunk = xs[i: i + step]
-        if chunk.shape[0] < step and predictor.input_specs and predictor.input_specs[0].shape[0] is not None:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], step - chunk.shape[0], 0)])  # pad a fixed batch
-            out.append(predictor.run(chunk)[0][: xs.shape[0] - i])
-        else:
-            out.append(predictor.run(chunk)[0])
-    return np.concatenate(out)
+        if pad and len(chunk) < step:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], step - len(chunk), 0)])
+        parts.append([np.asarray(o)[: len(xs) - i] for o in run(chunk)])
+    return [np.concatenate(o) for o in zip(*parts)]
 
 
 def _default_reference() -> Any:

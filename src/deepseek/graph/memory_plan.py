@@ -3,7 +3,9 @@ at the same time share memory (greedy by size, best-fit gap — the offset plann
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import itertools
 import operator
 from typing import Any
 
@@ -124,11 +126,8 @@ def plan_memory(graph: GraphModule, native_out_only: bool = False) -> MemoryPlan
         if n in root:
             members.setdefault(root[n], []).append(n)
     last = dict(first)
-    for n in nodes:
-        for user in n.users:
-            if n in root:
-                key = root[n]
-                last[key] = max(last[key], step[user])
+    for n, key in root.items():
+        last[key] = max([last[key], *(step[user] for user in n.users)])
     for arg in output.all_input_nodes:
         if arg in root:
             plannable[root[arg]] = False
@@ -184,15 +183,11 @@ def _place(items: list[tuple[Any, int, int, int]]) -> dict[Any, int]:
 
 
 def _peak_live(buffers: list[Buffer]) -> int:
-    events: dict[int, int] = {}
+    events: collections.Counter[int] = collections.Counter()
     for b in buffers:
-        events[b.first] = events.get(b.first, 0) + b.nbytes
-        events[b.last + 1] = events.get(b.last + 1, 0) - b.nbytes
-    live = peak = 0
-    for t in sorted(events):
-        live += events[t]
-        peak = max(peak, live)
-    return peak
+        events[b.first] += b.nbytes
+        events[b.last + 1] -= b.nbytes
+    return max(itertools.accumulate((events[t] for t in sorted(events)), initial=0))
 
 
 def _is_alias(node: Node) -> bool:

@@ -134,9 +134,7 @@ ALIASES = {"smollm2-135m": "smollm2", "mobilenet-v2": "mobilenet_v2", "mobilenet
 
 def resolve_name(name: str) -> str:
     """The key in :data:`BUILTIN` for a built-in model name or alias; an error naming ``model`` otherwise."""
-    if not isinstance(name, str) or not name.strip():
-        raise invalid("model", name, f"an existing model file or a built-in name, one of {sorted(BUILTIN)}")
-    key = name.strip().lower().replace("_", "-")
+    key = name.strip().lower().replace("_", "-") if isinstance(name, str) else ""
     key = ALIASES.get(key, key)
     if key not in BUILTIN:
         raise invalid("model", name, f"an existing model file or a built-in name, one of {sorted(BUILTIN)}")
@@ -154,8 +152,6 @@ def resolve_model(name_or_path: str, shapes: list[tuple[int, ...]] | None, *, ar
 
     Example inputs come from ``shapes`` (random float32, seed 0) when given; built-in models bring their own.
     """
-    import torch
-
     path = Path(name_or_path)
     if not path.exists() and name_or_path.replace("_", "-").lower() in {k.replace("_", "-") for k in BUILTIN} | {"bert", "mobilenetv2"}:
         spec = get(name_or_path)
@@ -181,8 +177,7 @@ def resolve_model(name_or_path: str, shapes: list[tuple[int, ...]] | None, *, ar
         return path, examples, None, path.name
     module = load_module(path, kind, arch=arch, trust_pickle=trust_pickle)
     if kind == "exported_program" and examples is None:
-        program = load_exported_program(path)
-        args = getattr(program, "example_inputs", None)
+        args = getattr(load_exported_program(path), "example_inputs", None)
         if args and args[0]:
             examples = tuple(args[0])
     return module, examples, None, path.name

@@ -132,9 +132,8 @@ class DynamicAttention(torch.nn.Module):
         self.k_proj = torch.nn.Linear(dim, num_kv_heads * head_dim, bias=bias)
         self.v_proj = torch.nn.Linear(dim, num_kv_heads * head_dim, bias=bias)
         self.o_proj = torch.nn.Linear(heads * head_dim, dim, bias=bias)
-        self.gate_proj = None
-        if gate is not None:
-            self.gate_proj = torch.nn.Linear(dim, heads * (head_dim if gate == "elementwise" else 1), bias=False)
+        self.gate_proj = (torch.nn.Linear(dim, heads * (head_dim if gate == "elementwise" else 1), bias=False)
+                          if gate is not None else None)
         self.rotary = RotaryEmbedding(head_dim, rope_theta) if rope_theta is not None else None
 
     def forward(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None,
@@ -192,9 +191,8 @@ class DynamicAttention(torch.nn.Module):
             return attention_mask  # a full mask built by the caller
         if attention_mask is not None and attention_mask.dim() != 2:
             raise invalid("attention_mask", list(attention_mask.shape), "(batch, seq_k) padding or a 4-D mask")
-        padding = attention_mask
-        if padding is not None and bool(padding.all()):
-            padding = None  # nothing padded: the fused causal path
+        # nothing padded: the fused causal path
+        padding = None if attention_mask is None or bool(attention_mask.all()) else attention_mask
         return build_attention_mask(q_len, k_len, past, causal=self.causal, padding_mask=padding,
                                     window=self.window, sinks=self.sinks, device=device, key_positions=key_positions)
 

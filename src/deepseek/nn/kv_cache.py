@@ -142,10 +142,7 @@ class QuantizedKVCache(Cache):
 
     def __init__(self, bits: int = 8, group_size: int | None = None, residual: int = 64,
                  num_layers: int | None = None, config: Any = None) -> None:
-        if num_layers is None and config is not None:
-            num_layers = config.get_text_config().num_hidden_layers
-        if num_layers is None:
-            raise invalid("num_layers", None, "the model's layer count (or config=model.config)")
+        num_layers = _layer_count(num_layers, config)
         self.bits, self.group_size, self.residual = bits, group_size, residual
         super().__init__(layers=[QuantizedKVLayer(bits, group_size, residual) for _ in range(num_layers)])
 
@@ -217,10 +214,7 @@ class SinkKVCache(Cache):
     def __init__(self, window: int, sinks: int = 4, num_layers: int | None = None, config: Any = None) -> None:
         check_int(window, "window", minimum=1, expected="a positive number of recent tokens")
         check_int(sinks, "sinks", minimum=0, expected="a number of first tokens kept, >= 0")
-        if num_layers is None and config is not None:
-            num_layers = config.get_text_config().num_hidden_layers
-        if num_layers is None:
-            raise invalid("num_layers", None, "the model's layer count (or config=model.config)")
+        num_layers = _layer_count(num_layers, config)
         self.window, self.sinks = window, sinks
         super().__init__(layers=[SinkKVLayer(window, sinks) for _ in range(num_layers)])
 
@@ -231,6 +225,14 @@ class SinkKVCache(Cache):
     def memory_bytes(self) -> int:
         """Bytes of the keys and values held."""
         return sum(layer.memory_bytes() for layer in self.layers)
+
+
+def _layer_count(num_layers: int | None, config: Any) -> int:
+    if num_layers is None and config is not None:
+        num_layers = config.get_text_config().num_hidden_layers
+    if num_layers is None:
+        raise invalid("num_layers", None, "the model's layer count (or config=model.config)")
+    return num_layers
 
 
 def float_cache_bytes(cache: Cache) -> int:

@@ -255,9 +255,7 @@ class DeepSeekModel(DeepSeekPreTrainedModel):
             k_len = max_len
         else:  # never int() a static cache's tensor length: that would break a compiled graph
             k_len = seq + (past if isinstance(past, int) else int(past))
-        padding = attention_mask
-        if padding is not None and bool(padding.all()):
-            padding = None
+        padding = None if attention_mask is None or bool(attention_mask.all()) else attention_mask
         return build_attention_mask(seq, k_len, past, causal=True, padding_mask=padding,
                                     window=self.config.sliding_window, sinks=self.config.attention_sinks,
                                     device=device, key_positions=key_positions)

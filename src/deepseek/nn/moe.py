@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -115,13 +116,16 @@ class MoELayer(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.dim:
             raise invalid("x", list(x.shape), f"(..., {self.dim})")
-        shape = x.shape
+        return self._run(x, self._dispatch)
+
+    def _run(self, x: torch.Tensor, combine: Callable[..., torch.Tensor]) -> torch.Tensor:
+        """Route the tokens of ``x``, ``combine(tokens, index, weights)`` the experts' outputs, add the
+        shared experts'."""
         tokens = x.reshape(-1, self.dim)
-        index, weights, _ = self.route(tokens)
-        out = self._dispatch(tokens, index, weights)
+        out = combine(tokens, *self.route(tokens)[:2])
         if self.shared is not None:
             out = out + self.shared(tokens)
-        return out.reshape(shape)
+        return out.reshape(x.shape)
 
     def _dispatch(self, tokens: torch.Tensor, index: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         n, k = index.shape
@@ -162,16 +166,13 @@ class MoELayer(torch.nn.Module):
     def forward_dense(self, x: torch.Tensor) -> torch.Tensor:
         """Every expert on every token, combined with the same routing weights (zero off the top-k): the baseline
         the dispatch is measured and tested against. Drop-less; does not update the balancing bias."""
-        shape = x.shape
-        tokens = x.reshape(-1, self.dim)
-        index, weights, _ = self.route(tokens)
+        return self._run(x, self._dense)
+
+    def _dense(self, tokens: torch.Tensor, index: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         full = torch.zeros(tokens.shape[0], self.num_experts, dtype=tokens.dtype, device=tokens.device)
         full.scatter_(1, index, weights)
         stacked = torch.stack([expert(tokens) for expert in self.experts], 1)  # (tokens, experts, dim)
-        out = (stacked * full[..., None]).sum(1)
-        if self.shared is not None:
-            out = out + self.shared(tokens)
-        return out.reshape(shape)
+        return (stacked * full[..., None]).sum(1)
 
     def _update_losses(self, logits: torch.Tensor, scores: torch.Tensor, index: torch.Tensor) -> None:
         n = logits.shape[0]

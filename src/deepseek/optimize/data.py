@@ -39,7 +39,7 @@ import numpy as np
 from .._core.agreement import fidelity
 from .._core.checks import check_choice
 from .._core.errors import InvalidArgumentError, invalid
-from ..evaluation import DATASETS, load_eval_data, predict
+from ..evaluation import DATASETS, load_eval_data, predict, run_batched
 
 FOLDER_FILES = "a folder holding inputs.npy (N, ...), optionally labels.npy (N,) and calibration.npy"
 MIN_JUDGED = 8
@@ -73,11 +73,6 @@ class Judge:
 
     def __post_init__(self) -> None:
         self.calib = self.calib or self.data
-
-    @property
-    def reference_logits(self) -> np.ndarray:
-        """The FP32 model's first output (class scores for a ``classes`` judge)."""
-        return self.reference[0]
 
     @property
     def unit(self) -> str:
@@ -320,15 +315,9 @@ def _reference_outputs(module: Any, xs: np.ndarray, rows: int) -> list[np.ndarra
             return [o.detach().numpy() for o in out]
         raise invalid("model output", type(out).__name__, "a tensor, or a tuple/list/dict of tensors")
 
-    def run(step: int) -> list[np.ndarray]:
-        parts: list[list[np.ndarray]] = []
+    def run(step: int) -> list[np.ndarray]:  # a fixed-batch program gets its last batch padded
         with torch.no_grad():
-            for i in range(0, len(xs), step):
-                chunk = xs[i:i + step]
-                if len(chunk) < step:  # a fixed-batch program: pad the last batch
-                    chunk = np.concatenate([chunk, np.repeat(chunk[-1:], step - len(chunk), 0)])
-                parts.append([o[: len(xs) - i] for o in flat(module(torch.from_numpy(chunk)))])
-        return [np.concatenate(o) for o in zip(*parts)]
+            return run_batched(lambda chunk: flat(module(torch.from_numpy(chunk))), xs, step, pad=True)
 
     try:
         return run(64)
@@ -343,15 +332,7 @@ def predict_all(predictor: Any, xs: np.ndarray, batch_size: int = 64) -> list[np
     batches), one array of N rows per output."""
     specs = predictor.input_specs
     fixed = specs[0].shape[0] if specs and specs[0].shape and isinstance(specs[0].shape[0], int) else None
-    step = fixed or batch_size
-    parts = []
-    for i in range(0, xs.shape[0], step):
-        chunk = xs[i: i + step]
-        rows = chunk.shape[0]
-        if fixed and rows < step:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], step - rows, 0)])
-        parts.append([np.asarray(o)[:rows] for o in predictor.run(chunk)])
-    return [np.concatenate(o) for o in zip(*parts)]
+    return run_batched(predictor.run, xs, fixed or batch_size, pad=bool(fixed))
 
 
 def artifact_outputs(path: Any, judge: Judge, threads: int, device: str = "cpu") -> list[np.ndarray]:
@@ -369,8 +350,3 @@ def artifact_outputs(path: Any, judge: Judge, threads: int, device: str = "cpu")
     pad = -len(judge.x) % batch
     x = np.concatenate([judge.x, np.repeat(judge.x[-1:], pad, 0)]) if pad else judge.x
     return [Arm64Backend(Path(path)).run_stacked(x)[: len(judge.x)]]
-
-
-def artifact_logits(path: Any, judge: Judge, threads: int, device: str = "cpu") -> np.ndarray:
-    """The artifact's first output on every judged input."""
-    return artifact_outputs(path, judge, threads, device)[0]

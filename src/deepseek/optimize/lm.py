@@ -30,7 +30,6 @@ from .._core.checks import check_flag, check_int
 from .._core.errors import DeepSeekError, invalid
 from .result import describe_lm
 
-LM_DATA = ("hamlet",)
 # the candidates, cheapest-to-judge first among equals; "head_bits": 8 keeps lm_head at int8 as llama.cpp does
 SPACE: tuple[dict[str, Any], ...] = (
     {"lowering": "torch-float", "compute": "float32"},
@@ -57,14 +56,19 @@ def is_causal_lm(model: Any) -> bool:
 
 def build_lm(model: Any, params: dict[str, Any]) -> Any:
     """A copy of ``model`` as the candidate ``params`` describes."""
+    return _lowered(copy.deepcopy(model).eval(), params)
+
+
+def _lowered(model: Any, params: dict[str, Any]) -> Any:
+    """``model`` itself as the candidate ``params`` describes: cast to its float type, or its Linear layers
+    swapped for weight-only ones."""
     import torch
 
     from ..quantization import quantize_weights
 
-    built = copy.deepcopy(model).eval()
     if params["lowering"] == "torch-float":
-        return built.to(getattr(torch, params["compute"]))
-    return quantize_weights(built, weight_only_config(params))
+        return model.to(getattr(torch, params["compute"]))
+    return quantize_weights(model, weight_only_config(params))
 
 
 def weight_only_config(params: dict[str, Any]) -> Any:
@@ -80,10 +84,7 @@ class LMJudge:
     def __init__(self, model: Any, tokenizer: Any, data: str, windows: int = 8, window: int = 256) -> None:
         import torch
 
-        from .. import assets
-
-        text = assets.hamlet() if data == "hamlet" else read_lm_text(data)
-        ids = tokenizer(text, return_tensors="pt").input_ids[0]
+        ids = tokenizer(read_lm_text(data), return_tensors="pt").input_ids[0]
         count = min(windows, ids.numel() // window)
         if count < 1:
             raise invalid("data", data, f"a text of at least {window} tokens (got {ids.numel()})")
@@ -228,13 +229,7 @@ def load_lm(folder: str | Path) -> Any:
     config = AutoConfig.from_pretrained(folder, local_files_only=True)
     # built on the CPU, not the meta device: buffers computed at construction (rotary frequencies) are not in
     # the weights file; the random initial weights are all overwritten below (strict)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    if params["lowering"] == "torch-float":
-        model = model.to(getattr(torch, params["compute"]))
-    else:
-        from ..quantization import quantize_weights
-
-        quantize_weights(model, weight_only_config(params))
+    model = _lowered(AutoModelForCausalLM.from_config(config, dtype=torch.float32), params)
     missing, unexpected = load_model(model, str(folder / "model.safetensors"), strict=False)
     if missing or unexpected:
         raise DeepSeekError(f"{folder}: weights do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
@@ -261,23 +256,13 @@ def optimize_lm(model: Any, tokenizer: Any = None, *, data: str = "hamlet", max_
     check_lm_options(windows=windows, window=window, new_tokens=new_tokens, threads=threads)
     check_flag(progress, "progress")
     # every cheap check before the model is loaded: the source, the output folder, the text
-    if isinstance(model, (str, Path)):
-        check_lm_source(str(model))
-    elif tokenizer is None:
-        raise invalid("tokenizer", None, "the model's tokenizer (a language model is judged on text)")
+    _check_model(model, tokenizer)
     out = None if output is None else check_new_folder(
         output, inputs=[p for p in (model, data) if isinstance(p, (str, Path)) and Path(p).exists()])
     read_lm_text(data)
     work = Path(tempfile.mkdtemp(prefix="deepseek-optimize-lm-"))
     try:
-        if isinstance(model, (str, Path)):
-            source = str(model)
-            module, tokenizer = load_source(source)
-        else:
-            if tokenizer is None:
-                raise invalid("tokenizer", None, "the model's tokenizer (a language model is judged on text)")
-            module, source = model.eval(), str(work / "source")
-            save_source(module, tokenizer, Path(source))  # what the latency process loads
+        module, tokenizer, source = _load_model(model, tokenizer, work)
         judge = LMJudge(module, tokenizer, data, windows, window)
         measured: list[Candidate] = []
         with (bar_context(transient=True) if progress else contextlib.nullcontext()) as bar:
@@ -309,13 +294,10 @@ def optimize_lm(model: Any, tokenizer: Any = None, *, data: str = "hamlet", max_
 
 def _weight_bytes(model: Any) -> int:
     """Bytes of the model's parameters and buffers, shared tensors once (what its safetensors file holds)."""
-    seen, total = set(), 0
+    sizes: dict[int, int] = {}
     for t in [*model.parameters(), *model.buffers()]:
-        if t.data_ptr() in seen:
-            continue
-        seen.add(t.data_ptr())
-        total += t.numel() * t.element_size()
-    return total
+        sizes.setdefault(t.data_ptr(), t.numel() * t.element_size())
+    return sum(sizes.values())
 
 
 def save_verified(module: Any, tokenizer: Any, params: dict[str, Any], judge: LMJudge, folder: Path,
@@ -358,21 +340,13 @@ def replay_lm(recipe: dict[str, Any], *, output: str | Path, model: Any = None, 
     source = model if model is not None else recipe.get("model")
     if source is None:
         raise invalid("model", None, "the model (this recipe was made from a Python object, not a name or folder)")
-    if isinstance(source, (str, Path)):
-        check_lm_source(str(source))
-    elif tokenizer is None:
-        raise invalid("tokenizer", None, "the model's tokenizer (a language model is judged on text)")
+    _check_model(source, tokenizer)
     out = check_new_folder(output, inputs=[p for p in (source, recipe.get("data")) if isinstance(p, (str, Path))
                                            and Path(p).exists()])
     read_lm_text(recipe.get("data"))
     work = Path(tempfile.mkdtemp(prefix="deepseek-replay-lm-"))
     try:
-        if isinstance(source, (str, Path)):
-            module, tokenizer = load_source(str(source))
-            where = str(source)
-        else:
-            module, where = source.eval(), str(work / "source")
-            save_source(module, tokenizer, Path(where))
+        module, tokenizer, where = _load_model(source, tokenizer, work)
         judge = LMJudge(module, tokenizer, recipe["data"], windows, window)
         scores = judge.score(build_lm(module, params))
         latency = measure_decode(where, params, new_tokens=new_tokens, threads=threads)
@@ -384,6 +358,23 @@ def replay_lm(recipe: dict[str, Any], *, output: str | Path, model: Any = None, 
         shutil.rmtree(work, ignore_errors=True)
     return {"artifact": str(folder / "model"), "drop_pp": scores["drop_pp"], "latency_ms": latency,
             "size_bytes": _weight_bytes(load_lm(folder / "model")), "recorded": recipe.get("measured", {})}
+
+
+def _check_model(model: Any, tokenizer: Any) -> None:
+    """Refuse a model source that cannot load, or a model object without its tokenizer (nothing is loaded)."""
+    if isinstance(model, (str, Path)):
+        check_lm_source(str(model))
+    elif tokenizer is None:
+        raise invalid("tokenizer", None, "the model's tokenizer (a language model is judged on text)")
+
+
+def _load_model(model: Any, tokenizer: Any, work: Path) -> tuple[Any, Any, str]:
+    """(module, tokenizer, the folder a latency process loads it from): a name or folder loaded, a module
+    saved to ``work/source``."""
+    if isinstance(model, (str, Path)):
+        return (*load_source(str(model)), str(model))
+    save_source(model.eval(), tokenizer, work / "source")
+    return model, tokenizer, str(work / "source")
 
 
 def _write_outputs(result: Any, module: Any, tokenizer: Any, judge: LMJudge, out: Path, source: str | None,

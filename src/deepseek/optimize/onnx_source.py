@@ -19,8 +19,6 @@ from .._core.config import BaseConfig
 from .._core.errors import DeepSeekError, invalid
 from .config import FALLBACKS, ONNX_LOWERINGS
 
-ARTIFACT = {"ort": "model.onnx", "openvino": "model.xml"}
-
 
 @dataclasses.dataclass(frozen=True)
 class OnnxRecipe(BaseConfig):
@@ -51,14 +49,8 @@ def available_lowerings(source: Path, wanted: tuple[str, ...]) -> tuple[str, ...
     import onnx
 
     ops = {n.op_type for n in onnx.load(str(source), load_external_data=False).graph.node}
-    out = []
-    for lowering in wanted:
-        if lowering == "ort-int8-dynamic" and not ops & {"MatMul", "Gemm"}:
-            continue
-        if lowering.startswith("openvino") and not openvino_installed():
-            continue
-        out.append(lowering)
-    return tuple(out)
+    return tuple(lw for lw in wanted if (lw != "ort-int8-dynamic" or ops & {"MatMul", "Gemm"})
+                 and (not lw.startswith("openvino") or openvino_installed()))
 
 
 def openvino_installed() -> bool:
@@ -144,33 +136,28 @@ def build_onnx(source: Path, recipe: OnnxRecipe, path: Path, calibration: np.nda
     """Write ``recipe``'s candidate of the ONNX file ``source`` to ``path`` (.onnx or .xml); what the build found."""
     import shutil
 
+    from ..quantization.onnx_dynamic import quantize_dynamic_onnx
+    from ..quantization.onnx_graph import quantize_onnx_graph
+    from ..quantization.openvino_ptq import convert_openvino, quantize_openvino
+
     lowering = recipe.lowering
     if lowering == "ort-fp32":
         shutil.copyfile(source, path)
-        return {}
-    if lowering == "ort-int8-dynamic":
-        from ..quantization.onnx_dynamic import quantize_dynamic_onnx
-
+    elif lowering == "ort-int8-dynamic":
         quantize_dynamic_onnx(source, path)
-        return {}
-    if lowering == "openvino-fp32":
-        from ..quantization.openvino_ptq import convert_openvino
-
+    elif lowering == "openvino-fp32":
         convert_openvino(source, path)
-        return {}
-    if calibration is None:
+    elif calibration is None:
         raise DeepSeekError(f"{lowering} needs calibration inputs")
-    if lowering == "openvino-int8":
-        from ..quantization.openvino_ptq import quantize_openvino
-
+    elif lowering == "openvino-int8":
         quantize_openvino(source, calibration, path, preset=recipe.preset)
-        return {}
-    from ..quantization.onnx_graph import quantize_onnx_graph
-
-    built = quantize_onnx_graph(source, calibration, path, method=recipe.calibration_method,
-                                int8_format=recipe.int8_format, bias_correction=recipe.bias_correction,
-                                float_activations=recipe.float_activations)
-    return {"int8_format": built.int8_format, "overflow_fixed": sum(1 for r in built.overflow if r.get("fixed"))}
+    else:
+        built = quantize_onnx_graph(source, calibration, path, method=recipe.calibration_method,
+                                    int8_format=recipe.int8_format, bias_correction=recipe.bias_correction,
+                                    float_activations=recipe.float_activations)
+        return {"int8_format": built.int8_format,
+                "overflow_fixed": sum(1 for r in built.overflow if r.get("fixed"))}
+    return {}
 
 
 def onnx_examples(source: Path, data_shape: tuple[int, ...], data_dtype: np.dtype) -> tuple[np.ndarray, ...]:

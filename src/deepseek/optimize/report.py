@@ -193,14 +193,13 @@ def plot_pareto(result: OptimizeResult, path: Path, machine: str, xlabel: str = 
         return -drop if fidelity else drop
 
     timed = [c for c in result.candidates if c.latency_ms is not None]
-    if timed:
-        def x_of(c: Candidate) -> float:
-            return c.latency_ms
-    else:  # this host could not time the target's artifacts: accuracy against size
+    by_size = not timed
+    if by_size:  # this host could not time the target's artifacts: accuracy against size
         timed, xlabel = [c for c in result.candidates if c.size_bytes and not c.error], "artifact size (MB)"
 
-        def x_of(c: Candidate) -> float:
-            return c.size_bytes / 1e6
+    def x_of(c: Candidate) -> float:
+        return c.size_bytes / 1e6 if by_size else c.latency_ms
+
     for c in timed:
         ax.scatter(x_of(c), _y(c), s=20 + 80 * (c.size_bytes or 0) / max(x.size_bytes or 1 for x in timed),
                    color="tab:green" if c.feasible else "tab:gray", alpha=0.8)

@@ -31,11 +31,9 @@ class Candidate:
 
     def row(self) -> dict[str, Any]:
         return {"trial": self.number, "candidate": describe(self.params, self.recipe), **{f"param:{k}": v for k, v in self.params.items()},
-                "drop": self.scores.get("drop"), "drop_pp": self.scores.get("drop_pp"),
-                "metric": self.scores.get("metric"), "sqnr_db": self.scores.get("sqnr_db"),
-                "cosine": self.scores.get("cosine"), "accuracy": self.scores.get("accuracy"),
-                "agreement": self.scores.get("agreement"), "confident_agreement": self.scores.get("confident_agreement"),
-                "clear_agreement": self.scores.get("clear_agreement"), "mean_kl": self.scores.get("mean_kl"),
+                **{k: self.scores.get(k) for k in ("drop", "drop_pp", "metric", "sqnr_db", "cosine",
+                                                   "accuracy", "agreement", "confident_agreement",
+                                                   "clear_agreement", "mean_kl")},
                 "latency_ms": self.latency_ms, "size_bytes": self.size_bytes, "feasible": self.feasible,
                 "build_s": self.build_s, "error": self.error}
 
@@ -104,13 +102,10 @@ def _drop(c: Candidate) -> float:
 def pareto_front(candidates: list[Candidate]) -> list[Candidate]:
     """Candidates no other beats on accuracy drop, latency and size at once (drop and size where none was timed)."""
     measured = [c for c in candidates if not c.error and c.size_bytes is not None]
-    timed = [c for c in measured if c.latency_ms is not None]
-    if timed:
-        measured = timed
+    measured = [c for c in measured if c.latency_ms is not None] or measured
 
     def dominates(a: Candidate, b: Candidate) -> bool:
-        ka = (_drop(a), a.latency_ms or 0.0, a.size_bytes)
-        kb = (_drop(b), b.latency_ms or 0.0, b.size_bytes)
+        ka, kb = ((_drop(c), c.latency_ms or 0.0, c.size_bytes) for c in (a, b))
         return all(x <= y for x, y in zip(ka, kb)) and ka != kb
 
     return [c for c in measured if not any(dominates(o, c) for o in measured if o is not c)]

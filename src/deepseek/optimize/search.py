@@ -26,12 +26,13 @@ from .._core.checks import check_flag
 from .._core.errors import DeepSeekError, invalid
 from .._core.progress import progress as bar_context
 from ..compile.pipeline import CompileRecipe, build
+from ..evaluation import load_eval_data
 from ..quantization.calibration_data import TRAIN_SPLITS
 from ..quantization.onnx_static import StaticINT8Config
 from .config import FALLBACKS, NEEDS_BF16, ONNX_LOWERINGS, TARGET_LOWERINGS, OptimizeConfig, latency_device
-from .data import Judge, artifact_outputs, check_data, make_judge
+from .data import Judge, artifact_outputs, check_data, load_folder, load_metric, make_judge
 from .latency import measure_latency
-from .report import check_new_folder
+from .report import check_new_folder, write_outputs
 from .result import Candidate, OptimizeResult, describe
 
 SUFFIX = {"ort": ".onnx", "inductor": ".pt2", "xnnpack": ".so", "openvino": ".xml"}
@@ -154,8 +155,6 @@ def optimize(model: Any, example_inputs: Any = None, *, data: str = "photos", ta
         output, inputs=[p for p in (model, model_source, cfg.data) if isinstance(p, (str, Path)) and Path(p).exists()])
     check_data(cfg.data, cfg.calib_samples, class_labels=metric is None and cfg.judge != "fidelity")
     if metric is not None:
-        from .data import load_metric
-
         load_metric(metric)  # a metric that does not import fails before any model is loaded
     if isinstance(model, (str, Path)) and str(model).lower().endswith(".onnx"):
         if arch is not None:
@@ -204,8 +203,6 @@ def optimize(model: Any, example_inputs: Any = None, *, data: str = "photos", ta
         result = _search(cfg, judge, work, progress, search_space(cfg), {"lowering": cfg.baseline}, first, make, rank,
                          tuple(examples[0].shape))
         if output_dir is not None:
-            from .report import write_outputs
-
             write_outputs(result, output_dir, model if isinstance(model, (str, Path)) else model_source,
                           [list(e.shape) for e in examples], judge, [str(e.dtype).removeprefix("torch.") for e in examples])
         return result
@@ -257,14 +254,8 @@ def _optimize_onnx(source: Path, example_inputs: Any, cfg: OptimizeConfig, metri
     load_onnx_model(source)  # a file that does not parse is an error naming it, before any work
     lowerings = available_lowerings(source, wanted)
     reference = load(source, threads=cfg.threads)
-    from .data import load_folder
-
     data_x = load_folder(Path(cfg.data), cfg.calib_samples, class_labels=metric is None and cfg.judge != "fidelity")[0] \
-        if Path(cfg.data).is_dir() else None
-    if data_x is None:
-        from ..evaluation import load_eval_data
-
-        data_x = load_eval_data(cfg.data, 8)[0].numpy()
+        if Path(cfg.data).is_dir() else load_eval_data(cfg.data, 8)[0].numpy()
     examples = onnx_examples(source, tuple(data_x.shape[1:]), data_x.dtype)
     judge = _judge(reference, examples, cfg, metric)
     work = Path(tempfile.mkdtemp(prefix="deepseek-optimize-"))
@@ -287,8 +278,6 @@ def _optimize_onnx(source: Path, example_inputs: Any, cfg: OptimizeConfig, metri
         result = _search(cfg, judge, work, progress, onnx_space(lowerings), {"lowering": "ort-fp32"}, first, make,
                          rank, tuple(examples[0].shape))
         if output_dir is not None:
-            from .report import write_outputs
-
             write_outputs(result, output_dir, source, [list(examples[0].shape)], judge, [str(examples[0].dtype)])
         return result
     finally:

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from .._core.checks import check_flag, check_number
 from .._core.errors import invalid
 from .._core.tensors import as_input_tuple, flatten_outputs, to_torch
+from .structured import _output_shapes
 
 _PASS_THROUGH = (torch.nn.ReLU, torch.nn.ReLU6, torch.nn.MaxPool2d, torch.nn.AvgPool2d, torch.nn.Dropout,
                  torch.nn.Dropout2d, torch.nn.Identity)
@@ -164,12 +165,7 @@ def dynamic_channels(model: torch.nn.Module, keep: float = 0.7, example_inputs: 
         raise invalid("example_inputs", None, "sample inputs (a tensor or a tuple) to trace and check the model")
     check_flag(skip_first, "skip_first")
     examples = tuple(to_torch(x) for x in as_input_tuple(example_inputs, "example_inputs"))
-    try:  # on an eval copy: the caller's BatchNorm statistics stay as they are
-        with torch.no_grad():
-            shapes = [tuple(t.shape) for t in flatten_outputs(copy.deepcopy(model).eval()(*examples))]
-    except Exception as e:  # inputs the model cannot run are the caller's to fix
-        raise invalid("example_inputs", [tuple(getattr(x, "shape", ())) for x in examples],
-                      f"inputs {type(model).__name__} accepts (it fails: {type(e).__name__}: {str(e)[:200]})") from e
+    shapes = _output_shapes(copy.deepcopy(model).eval(), examples)  # an eval copy: BatchNorm statistics stay
     model = copy.deepcopy(model)
     try:
         graph = torch.fx.symbolic_trace(model).graph
@@ -222,5 +218,4 @@ def dynamic_channels(model: torch.nn.Module, keep: float = 0.7, example_inputs: 
 
 def _replace(model: torch.nn.Module, name: str, module: torch.nn.Module) -> None:
     parent_name, _, child = name.rpartition(".")
-    parent = model.get_submodule(parent_name) if parent_name else model
-    setattr(parent, child, module)
+    setattr(model.get_submodule(parent_name), child, module)

@@ -50,24 +50,20 @@ def prunable_layers(model: torch.nn.Module, skip: Iterable[str] = (), *, argumen
     return {name: m for name, m in layers.items() if not matches(name, m, skip, argument=argument)}
 
 
-def _mask_module(module: torch.nn.Module) -> WeightMask | None:
+def mask_module(module: torch.nn.Module) -> WeightMask | None:
+    """The layer's :class:`WeightMask`, if it has one."""
     if not parametrize.is_parametrized(module, "weight"):
         return None
     return next((p for p in module.parametrizations.weight if isinstance(p, WeightMask)), None)
 
 
-def mask_module(module: torch.nn.Module) -> WeightMask | None:
-    """The layer's :class:`WeightMask`, if it has one."""
-    return _mask_module(module)
-
-
 def is_masked(module: torch.nn.Module) -> bool:
-    return _mask_module(module) is not None
+    return mask_module(module) is not None
 
 
 def current_mask(module: torch.nn.Module) -> torch.Tensor:
     """The layer's 0/1 mask (all ones when it has none)."""
-    m = _mask_module(module)
+    m = mask_module(module)
     return m.mask if m is not None else torch.ones_like(module.weight)
 
 
@@ -80,7 +76,7 @@ def dense_weight(module: torch.nn.Module) -> torch.Tensor:
 def set_mask(module: torch.nn.Module, mask: torch.Tensor) -> None:
     """Install or replace the layer's mask (overwritten, not multiplied: dynamic sparse training regrows)."""
     mask = mask.to(device=module.weight.device, dtype=module.weight.dtype)
-    existing = _mask_module(module)
+    existing = mask_module(module)
     if existing is None:
         parametrize.register_parametrization(module, "weight", WeightMask(mask))
     else:

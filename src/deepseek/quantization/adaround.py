@@ -45,6 +45,8 @@ def adaround_qdq(qdq: Any, model: torch.nn.Module, scopes: dict[str, str], batch
                  max_block_layers: int = 4) -> tuple[Any, AdaRoundStats]:
     """A copy of ``qdq`` (an ONNX ModelProto) with AdaRound's int8 weights; ``model`` is the PyTorch module it was
     exported from (BatchNorm folded, as exported) and ``scopes`` maps its ONNX nodes to the module's layers."""
+    import copy
+
     from onnx import numpy_helper
 
     from .._core.progress import progress as bar_context
@@ -64,26 +66,43 @@ def adaround_qdq(qdq: Any, model: torch.nn.Module, scopes: dict[str, str], batch
         if not isinstance(layer, (torch.nn.Conv2d, torch.nn.Conv1d, torch.nn.Linear)):
             continue
         targets.append((node, dq, layer))
-    if granularity == "block":
-        return _adaround_blocks(qdq, inits, model, targets, batches, iterations=iterations, lam=lam, samples=samples,
-                                seed=seed, progress=progress, max_block_layers=max_block_layers)
-    if granularity != "layer":
+    if granularity not in ("layer", "block"):
         raise ValueError(f"granularity: expected 'layer' or 'block', got {granularity!r}")
     found = _targets_of(inits, model, targets)
-    layers = [modules[t.name] for t in found]
-    inputs = _layer_inputs(model, layers, batches, samples)
+    data = torch.cat(batches)[:samples]
+    working = copy.deepcopy(model).eval()  # its weights become the chosen int8 values, block after block
+    for p in working.parameters():
+        p.requires_grad_(False)
     generator = torch.Generator().manual_seed(seed)
+    blocks = granularity == "block"
+    groups = _group_blocks([t.name for t in found], max_block_layers) if blocks else \
+        [(t.name, [i]) for i, t in enumerate(found)]
+    inputs = {} if blocks else _layer_inputs(model, [modules[t.name] for t in found], data)
     total = flipped = 0
     before = after = 0.0
     with bar_context(transient=True) if progress else contextlib.nullcontext() as bar:
-        task = bar.add_task("AdaRound: int8 weights", total=len(found)) if progress else None
-        for t, layer in zip(found, layers):
-            w, s = (t.w.T, t.s.T) if t.transposed else (t.w, t.s)  # in the graph's layout
-            new_q, mse = _round(layer, w, s, inputs[id(layer)], t.transposed, t.qmin, iterations, lam, generator)
-            total += new_q.size
-            flipped += int((new_q != torch.round(w / s).clamp(t.qmin, 127).numpy()).sum())
+        task = bar.add_task(f"AdaRound{' (blocks)' if blocks else ''}: int8 weights", total=len(groups)) \
+            if progress else None
+        for block, members in groups:
+            layers = [found[i] for i in members]
+            if blocks:
+                x = _block_io(working, block, data, output=False)  # what the rounded blocks before feed it
+                target = _block_io(model, block, data, output=True)  # the FP32 block's output on FP32 inputs
+            else:  # a layer alone: its FP32 inputs and outputs
+                x = inputs[id(modules[block])]
+                with torch.no_grad():
+                    target = modules[block](x)
+            module = dict(working.named_modules())[block]
+            keys = ["weight" if t.name == block else f"{t.name[len(block) + 1:]}.weight" for t in layers]
+            hard, mse = _round_block(module, layers, keys, x, target, iterations, lam, generator)
+            for t, q in zip(layers, hard):
+                nearest = torch.round(t.w / t.s).clamp(t.qmin, 127)
+                total += q.numel()
+                flipped += int((q != nearest).sum())
+                dict(working.named_modules())[t.name].weight.copy_(t.s * q)
+                value = (q.T if t.transposed else q).numpy().astype(np.int8)
+                t.tensor.CopyFrom(numpy_helper.from_array(value, t.tensor.name))
             before, after = before + mse[0], after + mse[1]
-            t.tensor.CopyFrom(numpy_helper.from_array(new_q.astype(np.int8), t.tensor.name))
             if progress:
                 bar.update(task, advance=1)
     return qdq, AdaRoundStats(len(found), total, flipped, before, after)
@@ -178,46 +197,6 @@ def _block_io(model: torch.nn.Module, block: str, data: torch.Tensor, *, output:
     return torch.cat(seen)
 
 
-def _adaround_blocks(qdq: Any, inits: dict[str, Any], model: torch.nn.Module, targets: list[Any],
-                     batches: list[torch.Tensor], *, iterations: int, lam: float, samples: int, seed: int,
-                     progress: bool, max_block_layers: int) -> tuple[Any, AdaRoundStats]:
-    import copy
-
-    from onnx import numpy_helper
-
-    from .._core.progress import progress as bar_context
-
-    found = _targets_of(inits, model, targets)
-    data = torch.cat(batches)[:samples]
-    working = copy.deepcopy(model).eval()  # its weights become the chosen int8 values, block after block
-    for p in working.parameters():
-        p.requires_grad_(False)
-    generator = torch.Generator().manual_seed(seed)
-    groups = _group_blocks([t.name for t in found], max_block_layers)
-    total = flipped = 0
-    before = after = 0.0
-    with bar_context(transient=True) if progress else contextlib.nullcontext() as bar:
-        task = bar.add_task("AdaRound (blocks): int8 weights", total=len(groups)) if progress else None
-        for block, members in groups:
-            layers = [found[i] for i in members]
-            x = _block_io(working, block, data, output=False)  # what the rounded network before it feeds it
-            target = _block_io(model, block, data, output=True)  # what the FP32 block gives on FP32 inputs
-            module = dict(working.named_modules())[block]
-            keys = ["weight" if t.name == block else f"{t.name[len(block) + 1:]}.weight" for t in layers]
-            hard, mse = _round_block(module, layers, keys, x, target, iterations, lam, generator)
-            for t, q in zip(layers, hard):
-                nearest = torch.round(t.w / t.s).clamp(t.qmin, 127)
-                total += q.numel()
-                flipped += int((q != nearest).sum())
-                dict(working.named_modules())[t.name].weight.copy_(t.s * q)
-                value = (q.T if t.transposed else q).numpy().astype(np.int8)
-                t.tensor.CopyFrom(numpy_helper.from_array(value, t.tensor.name))
-            before, after = before + mse[0], after + mse[1]
-            if progress:
-                bar.update(task, advance=1)
-    return qdq, AdaRoundStats(len(found), total, flipped, before, after)
-
-
 def _round_block(block: torch.nn.Module, layers: list[_Target], keys: list[str], x: torch.Tensor,
                  target: torch.Tensor, iterations: int, lam: float,
                  generator: torch.Generator) -> tuple[list[torch.Tensor], tuple[float, float]]:
@@ -260,54 +239,9 @@ def _round_block(block: torch.nn.Module, layers: list[_Target], keys: list[str],
     return (hard if mse[1] <= mse[0] else nearest), (mse[0], min(mse))
 
 
-def _round(layer: torch.nn.Module, w: torch.Tensor, s: torch.Tensor, x: torch.Tensor, transposed: bool, qmin: int,
-           iterations: int, lam: float, generator: torch.Generator) -> tuple[np.ndarray, tuple[float, float]]:
-    """Learn the rounding of one layer's weight; the int8 values and the output MSE (nearest, AdaRound)."""
-    w_floor = torch.floor(w / s)
-    rest = (w / s - w_floor).clamp(1e-4, 1 - 1e-4)
-    v = (-torch.log((ZETA - GAMMA) / (rest - GAMMA) - 1)).requires_grad_(True)  # h(v) == rest at the start
-    opt = torch.optim.Adam([v], lr=1e-2)
-    with torch.no_grad():
-        target = _apply(layer, w, x, transposed)
-
-    def h() -> torch.Tensor:
-        return (torch.sigmoid(v) * (ZETA - GAMMA) + GAMMA).clamp(0, 1)
-
-    warmup = int(0.2 * iterations)
-    batch = min(16, x.shape[0])
-    for step in range(iterations):
-        idx = torch.randint(0, x.shape[0], (batch,), generator=generator)
-        soft = s * (w_floor + h()).clamp(qmin, 127)
-        loss = (_apply(layer, soft, x[idx], transposed) - target[idx]).pow(2).sum(1).mean()
-        if step >= warmup:
-            beta = 2 + (20 - 2) * (1 - (step - warmup) / max(1, iterations - warmup))  # 20 -> 2
-            loss = loss + lam * (1 - (2 * h() - 1).abs().pow(beta)).sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    with torch.no_grad():
-        hard = (w_floor + (h() >= 0.5).float()).clamp(qmin, 127)
-        nearest = torch.round(w / s).clamp(qmin, 127)
-        mse = tuple(float((_apply(layer, s * q, x, transposed) - target).pow(2).mean()) for q in (nearest, hard))
-        # AdaRound may lose to nearest on a layer where the inputs seen are too few: keep the better of the two
-        chosen = hard if mse[1] <= mse[0] else nearest
-    return chosen.numpy(), (mse[0], min(mse))
-
-
-def _apply(layer: torch.nn.Module, weight: torch.Tensor, x: torch.Tensor, transposed: bool) -> torch.Tensor:
-    """``layer`` on ``x`` with ``weight`` instead of its own, flattened per sample."""
-    w = weight.T if transposed else weight
-    if isinstance(layer, torch.nn.Linear):
-        y = torch.nn.functional.linear(x, w, layer.bias)
-    else:
-        y = layer._conv_forward(x, w, layer.bias)
-    return y.reshape(y.shape[0], -1)
-
-
-def _layer_inputs(model: torch.nn.Module, layers: list[torch.nn.Module], batches: list[torch.Tensor],
-                  samples: int) -> dict[int, torch.Tensor]:
-    """Each layer's FP32 input on the first ``samples`` calibration samples."""
-    data = torch.cat(batches)[:samples]
+def _layer_inputs(model: torch.nn.Module, layers: list[torch.nn.Module], data: torch.Tensor
+                  ) -> dict[int, torch.Tensor]:
+    """Each layer's FP32 input on ``data``, all of them in one pass."""
     step = _batch_step(model, data)
     seen: dict[int, list[torch.Tensor]] = {id(m): [] for m in layers}
     hooks = [m.register_forward_pre_hook(lambda mod, args: seen[id(mod)].append(args[0].detach())) for m in layers]

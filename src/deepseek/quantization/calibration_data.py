@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -12,26 +13,17 @@ from .._core.errors import invalid
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
-def _digits_train() -> Any:
+def _train_split(name: str) -> Any:
     from .. import assets
 
-    return assets.digits().split(0.2, seed=0)[0]
-
-
-def _mnist_train() -> Any:
-    from .. import assets
-
-    return assets.mnist_5k().split(0.2, seed=0)[0]
-
-
-def _fashion_train() -> Any:
-    from .. import assets
-
-    return assets.fashion_mnist("train")
+    if name == "fashion-mnist":
+        return assets.fashion_mnist("train")
+    return (assets.digits() if name == "digits" else assets.mnist_5k()).split(0.2, seed=0)[0]
 
 
 # the parts of the bundled labeled sets that deepseek evaluate does not score (it uses their test parts)
-TRAIN_SPLITS = {"digits": _digits_train, "mnist-5k": _mnist_train, "fashion-mnist": _fashion_train}
+TRAIN_SPLITS = {name: functools.partial(_train_split, name) for name in ("digits", "mnist-5k",
+                                                                         "fashion-mnist")}
 
 
 _SHAPES = {"digits": (1, 8, 8), "mnist-5k": (1, 28, 28), "fashion-mnist": (1, 28, 28)}
@@ -100,8 +92,7 @@ class CalibrationSource:
             raise invalid(self.argument, self.spec, f"inputs of shape {list(shape[1:])} per sample like the model's "
                                                     f"input (this source gives {what})")
         if self.kind == "npy":
-            is_float = self.array.dtype.kind == "f"
-            if is_float != floating:
+            if (self.array.dtype.kind == "f") != floating:
                 raise invalid(self.argument, self.spec, f"{'floats' if floating else 'integers'} like the model's input "
                                                         f"{dtype} (the array holds {self.array.dtype})")
         elif not floating:

@@ -346,11 +346,7 @@ class DynamicQuantizer:
 def _state_mb(model: torch.nn.Module) -> float:
     """Bytes of the parameters and buffers that define the model (quantized tensors count their int data)."""
     inner = getattr(model, "graph_module", None) or getattr(model, "model", None) or model
-    total = 0
-    for t in list(inner.state_dict().values()):
-        if isinstance(t, torch.Tensor):
-            total += _tensor_bytes(t)
-    return total / 1e6
+    return sum(_tensor_bytes(t) for t in inner.state_dict().values() if isinstance(t, torch.Tensor)) / 1e6
 
 
 def _tensor_bytes(t: torch.Tensor) -> int:

@@ -66,9 +66,8 @@ class FakeQuantize(torch.nn.Module):
 
     @torch.no_grad()
     def _update_qparams(self) -> None:
-        scale, zero = self.observer.qparams()
-        scale = scale.reshape(-1) if self.spec.per_channel else scale.reshape(1)
-        zero = zero.reshape(-1) if self.spec.per_channel else zero.reshape(1)
+        shape = -1 if self.spec.per_channel else 1
+        scale, zero = (t.reshape(shape) for t in self.observer.qparams())
         if self.learnable:
             self.scale.data = scale.clone()
             self.zero_point.data = zero.float().clone()

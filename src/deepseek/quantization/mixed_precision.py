@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch.func import functional_call
 
-from .._core.checks import check_choice, check_int
+from .._core.checks import check_choice, check_int, check_number
 from .._core.config import BaseConfig, config_or_fields
 from .._core.errors import invalid
 from .._core.select import check_matched, check_patterns, child_slots, matches
@@ -81,10 +81,9 @@ class MixedPrecisionConfig(BaseConfig):
         object.__setattr__(self, "skip", check_patterns(self.skip, argument="skip"))
         if self.min_sqnr_db is None and self.max_kl is None and self.min_agreement is None:
             object.__setattr__(self, "min_sqnr_db", 20.0)
-        if self.max_kl is not None and not self.max_kl > 0:
-            raise invalid("max_kl", self.max_kl, "a positive number")
-        if self.min_agreement is not None and not 0 < self.min_agreement <= 1:
-            raise invalid("min_agreement", self.min_agreement, "a fraction in (0, 1]")
+        check_number(self.max_kl, "max_kl", above=0, optional=True, expected="a positive number")
+        check_number(self.min_agreement, "min_agreement", above=0, maximum=1, optional=True,
+                     expected="a fraction in (0, 1]")
 
     def met(self, scores: dict[str, float]) -> bool:
         return ((self.min_sqnr_db is None or scores["sqnr_db"] >= self.min_sqnr_db)

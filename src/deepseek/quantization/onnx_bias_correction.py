@@ -82,12 +82,17 @@ def _dequantize(dq: Any, inits: dict[str, Any]) -> np.ndarray:
     q = numpy_helper.to_array(inits[dq.input[0]]).astype(np.float64)
     scale = numpy_helper.to_array(inits[dq.input[1]]).astype(np.float64)
     zero = numpy_helper.to_array(inits[dq.input[2]]).astype(np.float64) if len(dq.input) > 2 and dq.input[2] else 0.0
-    if np.ndim(scale) == 0:
-        return (q - zero) * scale
-    axis = next((a.i for a in dq.attribute if a.name == "axis"), 1)
-    shape = [1] * q.ndim
-    shape[axis] = -1
-    return (q - np.reshape(zero, shape)) * np.reshape(scale, shape)
+    return (q - along_axis(zero, q.ndim, dq)) * along_axis(scale, q.ndim, dq)
+
+
+def along_axis(values: Any, ndim: int, dq: Any) -> Any:
+    """A DequantizeLinear's per-channel ``values`` (an array or tensor) shaped to broadcast along its ``axis``
+    (default 1) of an ``ndim``-D tensor; a scalar as it is."""
+    if np.ndim(values) == 0:
+        return values
+    shape = [1] * ndim
+    shape[next((a.i for a in dq.attribute if a.name == "axis"), 1)] = -1
+    return values.reshape(shape)
 
 
 def _output_shift(node: Any, delta: np.ndarray, mean: np.ndarray) -> np.ndarray:

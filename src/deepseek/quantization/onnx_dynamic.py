@@ -58,7 +58,7 @@ def quantize_dynamic_onnx(source: str | Path, output: str | Path, config: Dynami
     from ..runtime.artifacts import load_onnx_model
 
     config = config_or_fields(DynamicINT8Config, config, options)
-    per_channel, reduce_range, op_types, exclude = config.per_channel, config.reduce_range, config.op_types, config.exclude
+    exclude = config.exclude
     if not isinstance(source, (str, Path)) or not Path(source).is_file():
         raise invalid("source", str(source), "an existing .onnx file")
     source = Path(source)
@@ -75,9 +75,9 @@ def quantize_dynamic_onnx(source: str | Path, output: str | Path, config: Dynami
     try:
         tmp_out = work / "int8.onnx"
         with contextlib.redirect_stdout(io.StringIO()):
-            quantize_dynamic(str(source), str(tmp_out), per_channel=per_channel, reduce_range=reduce_range,
-                             weight_type=QuantType.QInt8,
-                             op_types_to_quantize=list(op_types), nodes_to_exclude=list(exclude))
+            quantize_dynamic(str(source), str(tmp_out), per_channel=config.per_channel,
+                             reduce_range=config.reduce_range, weight_type=QuantType.QInt8,
+                             op_types_to_quantize=list(config.op_types), nodes_to_exclude=list(exclude))
         with atomic_path(output) as tmp:
             shutil.copyfile(tmp_out, tmp)
     finally:

@@ -22,7 +22,7 @@ import numpy as np
 
 from .._core.atomic import atomic_path, check_output
 from .._core.checks import check_choice, check_number
-from .._core.errors import DeepSeekError, invalid
+from .._core.errors import invalid
 
 MIN_OPSET = 13  # DequantizeLinear's per-channel ``axis``
 
@@ -112,19 +112,10 @@ def quantize_onnx_graph(source: str | Path, calibration: Any, output: str | Path
     inputs), and write it to ``output``. ``int8_format``: :data:`.precision.INT8_FORMATS` or ``"auto"`` (this CPU's);
     ``float_activations``: activation tensors (as named in the quantized graph) to leave in float."""
     import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     from .onnx_bias_correction import correct_biases
-    from .onnx_overflow import fix_overflow
-    from .onnx_qdq import float_outputs, leave_named_float
-    from .onnx_static import (
-        METHODS,
-        CalibrationReader,
-        _first_samples,
-        _names,
-        _quantizable_op_types,
-        _quiet_root_logger,
-    )
+    from .onnx_qdq import leave_named_float
+    from .onnx_static import METHODS, _names, quantize_qdq
     from .precision import resolve_int8_format
 
     if not isinstance(source, (str, Path)) or not Path(source).is_file():
@@ -142,24 +133,9 @@ def quantize_onnx_graph(source: str | Path, calibration: Any, output: str | Path
     work = Path(tempfile.mkdtemp(prefix="deepseek-graph-quant-"))
     try:
         fp32 = prepare_graph(source, work / "fp32.onnx")
-        op_types, float_ops = _quantizable_op_types(fp32, feeds[0])
         quantized = work / "int8.onnx"
-        calibrate = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
-                     "entropy": CalibrationMethod.Entropy}[method]
-        try:
-            with contextlib.redirect_stdout(io.StringIO()), _quiet_root_logger():
-                quantize_static(str(fp32), str(quantized), CalibrationReader(feeds), quant_format=QuantFormat.QDQ,
-                                per_channel=per_channel, activation_type=getattr(QuantType, fmt.activation_type),
-                                weight_type=getattr(QuantType, fmt.weight_type), reduce_range=fmt.reduce_range,
-                                calibrate_method=calibrate, op_types_to_quantize=op_types,
-                                extra_options={"CalibPercentile": percentile} if method == "percentile" else {})
-        except Exception as exc:  # ONNX Runtime's quantizer raises plain exceptions on graphs it cannot handle
-            raise DeepSeekError(f"ONNX Runtime could not quantize {source}: {type(exc).__name__}: "
-                                f"{str(exc)[:200]}") from None
-        model = onnx.load(str(quantized))
-        if float_outputs(model):
-            onnx.save(model, str(quantized))
-        overflow = fix_overflow(quantized, fp32, _first_samples(feeds, 16)) if fmt.overflow_fix else []
+        float_ops, overflow = quantize_qdq(fp32, quantized, feeds, fmt, method, percentile, per_channel,
+                                           source=source)
         if bias_correction:
             correct_biases(quantized, fp32, feeds, activations=bias_correction == "activations")
         model = onnx.load(str(quantized))
@@ -181,15 +157,13 @@ def rank_graph_activations(source: str | Path, calibration: Any, *, int8_format:
     ONNX Runtime pass per activation: a detector's 300 take minutes even so)."""
     import onnx
 
-    from .onnx_static import _activation_ranking, _run
+    from .onnx_static import _activation_ranking, _first_samples, _run
 
     work = Path(tempfile.mkdtemp(prefix="deepseek-graph-rank-"))
     try:
         quantized = quantize_onnx_graph(source, calibration, work / "int8.onnx", method=method,
                                         int8_format=int8_format).path
         fp32 = prepare_graph(source, work / "fp32.onnx")
-        from .onnx_static import _first_samples
-
         feeds = _first_samples(feeds_of(source, calibration), 8)
         ranking = _activation_ranking(onnx.load(str(quantized)), onnx.load(str(fp32)), feeds, _run(fp32, feeds), {})
         return [r.tensor for r in ranking]

@@ -146,7 +146,7 @@ def measure_overflow(qdq: Any, fp32_path: str | Path, feeds: list[dict[str, np.n
     import onnx
     from onnx import numpy_helper
 
-    from .onnx_bias_correction import capture_tensors, float_source
+    from .onnx_bias_correction import along_axis, capture_tensors, float_source
 
     layers = _qdq_layers(qdq)
     if not layers:
@@ -167,13 +167,7 @@ def measure_overflow(qdq: Any, fp32_path: str | Path, feeds: list[dict[str, np.n
         codes = torch.from_numpy(numpy_helper.to_array(inits[w_name]).astype(np.float64))
         w_scale = torch.from_numpy(numpy_helper.to_array(inits[dq_w.input[1]]).astype(np.float64))
         ideal = torch.from_numpy(numpy_helper.to_array(source).astype(np.float64))
-        axis = _attr(dq_w, "axis", 1) if w_scale.ndim else 0
-        if w_scale.ndim:
-            shape = [1] * ideal.ndim
-            shape[axis] = -1
-            ideal = ideal / w_scale.reshape(shape)
-        else:
-            ideal = ideal / w_scale
+        ideal = ideal / along_axis(w_scale, ideal.ndim, dq_w)
         got = _columns(node, a, codes, zero)
         if got is None:
             continue
@@ -199,7 +193,7 @@ def fix_overflow(qdq_path: str | Path, fp32_path: str | Path, feeds: list[dict[s
     import onnx
     from onnx import numpy_helper
 
-    from .onnx_bias_correction import float_source
+    from .onnx_bias_correction import along_axis, float_source
 
     model = onnx.load(str(qdq_path))
     report = measure_overflow(model, fp32_path, feeds)
@@ -217,12 +211,8 @@ def fix_overflow(qdq_path: str | Path, fp32_path: str | Path, feeds: list[dict[s
         if source is None:
             continue
         w = numpy_helper.to_array(source).astype(np.float64)
-        axis = _attr(dq_w, "axis", 1) if scale.ndim else 0
-        shape = [1] * w.ndim
-        if scale.ndim:
-            shape[axis] = -1
         new_scale = scale * 2.0  # 127 -> 63.5 steps: the int8 codes stay within [-64, 64]
-        codes = np.clip(np.round(w / np.reshape(new_scale, shape)), -64, 64).astype(np.int8)
+        codes = np.clip(np.round(w / along_axis(new_scale, w.ndim, dq_w)), -64, 64).astype(np.int8)
         inits[w_name].CopyFrom(numpy_helper.from_array(codes, w_name))
         scale_init.CopyFrom(numpy_helper.from_array(new_scale.astype(np.float32), scale_init.name))
         if dq_b is not None and dq_b.input[0] in inits:  # the int32 bias is quantized at x_scale * w_scale

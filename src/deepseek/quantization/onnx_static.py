@@ -25,7 +25,7 @@ import torch
 from .._core.atomic import atomic_path
 from .._core.checks import check_choice, check_flag, check_int, check_number
 from .._core.config import BaseConfig, config_or_fields
-from .._core.errors import invalid
+from .._core.errors import DeepSeekError, invalid
 from .._core.tensors import eval_mode
 from .onnx_bias_correction import correct_biases
 from .onnx_overflow import fix_overflow
@@ -164,7 +164,6 @@ def quantize_static_onnx(model: torch.nn.Module, calibration: Any, output: str |
     saturate int16 pair sums; U8S8 where VNNI/AMX add in int32).
     """
     import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     from .._core.atomic import check_output
     from ..runtime.onnx_export import export_onnx, onnx_module_scopes
@@ -180,8 +179,7 @@ def quantize_static_onnx(model: torch.nn.Module, calibration: Any, output: str |
         if config.min_agreement is None:
             raise invalid("held_out", type(held_out).__name__, "None when min_agreement is None (no floor to hold)")
         return _with_floor(model, calibration, output, fmt.name, held_out, config, input_names)
-    method, percentile, per_channel, keep_fp32 = config.method, config.percentile, config.per_channel, config.keep_fp32
-    target_agreement, bias_correction, rounding = config.target_agreement, config.bias_correction, config.rounding
+    keep_fp32, target_agreement = config.keep_fp32, config.target_agreement
     exclude, float_activations = list(config.exclude), list(config.float_activations)
     if input_names is not None:
         input_names = _names("input_names", input_names)
@@ -203,30 +201,18 @@ def quantize_static_onnx(model: torch.nn.Module, calibration: Any, output: str |
         feeds = [{feed_name: b.numpy()} for b in batches]
         ref = _run(fp32, feeds)
         excluded_nodes = _nodes_of(list(exclude), scopes)
-        op_types, float_ops = _quantizable_op_types(fp32, feeds[0])
         quantized = work / "int8.onnx"
-        calibrate_method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
-                            "entropy": CalibrationMethod.Entropy}[method]
-        extra: dict[str, Any] = {"CalibPercentile": percentile} if method == "percentile" else {}
-        with contextlib.redirect_stdout(io.StringIO()), _quiet_root_logger():  # ORT prints progress and hints
-            quantize_static(
-                str(fp32), str(quantized), CalibrationReader(feeds), quant_format=QuantFormat.QDQ,
-                per_channel=per_channel, activation_type=getattr(QuantType, fmt.activation_type),
-                weight_type=getattr(QuantType, fmt.weight_type), reduce_range=fmt.reduce_range,
-                calibrate_method=calibrate_method, nodes_to_exclude=excluded_nodes, op_types_to_quantize=op_types,
-                extra_options=extra,
-            )
-        qdq_model = onnx.load(str(quantized))
-        if float_outputs(qdq_model):
-            onnx.save(qdq_model, str(quantized))
-        overflow = fix_overflow(quantized, fp32, _first_samples(feeds, 16)) if fmt.overflow_fix else []
+        float_ops, overflow = quantize_qdq(fp32, quantized, feeds, fmt, config.method, config.percentile,
+                                           config.per_channel, excluded_nodes)
         adaround = None
-        if rounding != "nearest":  # before bias correction: it then removes the mean shift that remains
+        if config.rounding != "nearest":  # before bias correction: it then removes the shift that remains
             from .adaround import adaround_qdq
 
+            granularity = "block" if config.rounding == "adaround-block" else "layer"
             rounded, adaround = adaround_qdq(onnx.load(str(quantized)), folded, scopes, batches,
-                                             granularity="block" if rounding == "adaround-block" else "layer")
+                                             granularity=granularity)
             onnx.save(rounded, str(quantized))
+        bias_correction = config.bias_correction
         corrected = correct_biases(quantized, fp32, feeds, activations=bias_correction == "activations") \
             if bias_correction else 0
         qdq = onnx.load(str(quantized))
@@ -256,12 +242,43 @@ def quantize_static_onnx(model: torch.nn.Module, calibration: Any, output: str |
             onnx.save(best[0], str(tmp))
             size = tmp.stat().st_size
         chosen = [*float_activations, *(r.tensor for r in ranking[: best[1]] if r.tensor not in float_activations)]
-        return StaticQuantResult(Path(output), method, list(exclude), chosen, best[2],
+        return StaticQuantResult(Path(output), config.method, list(exclude), chosen, best[2],
                                  best[3], int(ref.shape[0]), size, fp32.stat().st_size, corrected, ranking,
                                  dataclasses.asdict(adaround) if adaround is not None else None, float_ops,
                                  fmt.name, [dataclasses.asdict(r) for r in overflow if r.saturated_pairs > 0])
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def quantize_qdq(fp32: Path, quantized: Path, feeds: list[dict[str, np.ndarray]], fmt: Any, method: str,
+                 percentile: float, per_channel: bool, nodes_to_exclude: list[str] | None = None, *,
+                 source: Any = None) -> tuple[list[str], list[Any]]:
+    """ONNX Runtime's static QDQ quantization of ``fp32`` to ``quantized`` in the layout ``fmt``, calibrated
+    on ``feeds``, its outputs left in float and (``fmt.overflow_fix``) its int16 saturation fixed: (op types
+    kept float, the overflow measurements). With ``source``, an ORT failure is a DeepSeekError naming it."""
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    op_types, float_ops = _quantizable_op_types(fp32, feeds[0])
+    calibrate_method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+                        "entropy": CalibrationMethod.Entropy}[method]
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), _quiet_root_logger():  # ORT prints progress and hints
+            quantize_static(str(fp32), str(quantized), CalibrationReader(feeds), quant_format=QuantFormat.QDQ,
+                            per_channel=per_channel, activation_type=getattr(QuantType, fmt.activation_type),
+                            weight_type=getattr(QuantType, fmt.weight_type), reduce_range=fmt.reduce_range,
+                            calibrate_method=calibrate_method, nodes_to_exclude=nodes_to_exclude,
+                            op_types_to_quantize=op_types,
+                            extra_options={"CalibPercentile": percentile} if method == "percentile" else {})
+    except Exception as exc:  # ONNX Runtime's quantizer raises plain exceptions on graphs it cannot handle
+        if source is None:
+            raise
+        raise DeepSeekError(f"ONNX Runtime could not quantize {source}: {type(exc).__name__}: "
+                            f"{str(exc)[:200]}") from None
+    model = onnx.load(str(quantized))
+    if float_outputs(model):
+        onnx.save(model, str(quantized))
+    return float_ops, fix_overflow(quantized, fp32, _first_samples(feeds, 16)) if fmt.overflow_fix else []
 
 
 def _with_floor(model: torch.nn.Module, calibration: Any, output: str | Path, fmt: str, held_out: Any,
@@ -406,8 +423,7 @@ def _quantizable_op_types(fp32: Path, feed: dict[str, np.ndarray]) -> tuple[list
     produced = {o for n in model.graph.node for o in n.output if o}
     known = {o.name for o in model.graph.output}
     del model.graph.output[:]
-    for name in sorted(produced | known):
-        model.graph.output.append(onnx.ValueInfoProto(name=name))
+    model.graph.output.extend(onnx.ValueInfoProto(name=name) for name in sorted(produced | known))
     try:
         session = ort.InferenceSession(model.SerializeToString(), session_options(), providers=["CPUExecutionProvider"])
         values = dict(zip([o.name for o in session.get_outputs()], session.run(None, feed)))
@@ -461,13 +477,8 @@ def _nodes_of(layers: list[str], scopes: dict[str, str]) -> list[str]:
 
 
 def _candidates(keep: int | str, n_layers: int) -> list[int]:
-    if keep != "auto":
-        return [int(keep)]
-    counts, k = [0], 1
-    while k < n_layers:
-        counts.append(k)
-        k *= 2
-    return counts
+    """``keep`` itself, or for ``"auto"`` 0 and every power of two below ``n_layers``."""
+    return [int(keep)] if keep != "auto" else [0, *(2 ** i for i in range(max(0, n_layers - 1).bit_length()))]
 
 
 def _input_name(path: Path) -> str:

@@ -20,6 +20,7 @@ import numpy as np
 from .._core.checks import check_choice, check_int, check_number
 from .._core.config import BaseConfig, config_or_fields
 from .._core.errors import invalid
+from .._core.tensors import to_numpy
 from ..runtime.openvino_backend import openvino_core
 
 PRESETS = ("performance", "mixed")
@@ -73,25 +74,21 @@ def quantize_openvino(model: Any, calibration: Any, output: str | Path, config: 
     import nncf
     import openvino as ov
 
-    from .._core.atomic import atomic_path, check_output
     from .onnx_static import calibration_batches
 
-    if not isinstance(output, (str, Path)) or Path(output).suffix.lower() != ".xml":
-        raise invalid("output", output, "a file name ending in .xml (OpenVINO IR; the weights go to the .bin beside it)")
-    check_output(output, argument="output")
-    check_output(Path(output).with_suffix(".bin"), argument="output")
-    max_drop, subset_size, preset = config.max_drop, config.subset_size, config.preset
-    samples = np.concatenate([_numpy(b) for b in calibration_batches(calibration)])
-    check = np.concatenate([_numpy(b) for b in calibration_batches(held_out, argument="held_out")]) \
+    _check_ir_output(output)
+    max_drop, preset = config.max_drop, nncf.QuantizationPreset(config.preset)
+    samples = np.concatenate([to_numpy(b) for b in calibration_batches(calibration)])
+    check = np.concatenate([to_numpy(b) for b in calibration_batches(held_out, argument="held_out")]) \
         if held_out is not None else None
     core = openvino_core()
     work = Path(tempfile.mkdtemp(prefix="deepseek-ov-"))
     try:
         fp32 = ov.convert_model(str(_as_onnx(model, samples, work)))
         dataset = nncf.Dataset([samples[i: i + 1] for i in range(len(samples))])
-        size = subset_size or len(samples)
+        size = config.subset_size or len(samples)
         if check is None:
-            quantized = nncf.quantize(fp32, dataset, subset_size=size, preset=nncf.QuantizationPreset(preset))
+            quantized = nncf.quantize(fp32, dataset, subset_size=size, preset=preset)
         else:
             reference = _run(core.compile_model(fp32, "CPU"), check)
 
@@ -101,14 +98,8 @@ def quantize_openvino(model: Any, calibration: Any, output: str | Path, config: 
 
             quantized = nncf.quantize_with_accuracy_control(
                 fp32, dataset, nncf.Dataset([check[i: i + 1] for i in range(len(check))]), validation_fn=agreement,
-                max_drop=max_drop, drop_type=nncf.DropType.ABSOLUTE, subset_size=size,
-                preset=nncf.QuantizationPreset(preset))
-        saved = work / "int8.xml"
-        ov.save_model(quantized, str(saved), compress_to_fp16=False)
-        # weights first, then the graph: a reader never finds an .xml whose .bin is not complete
-        for source, target in ((saved.with_suffix(".bin"), Path(output).with_suffix(".bin")), (saved, Path(output))):
-            with atomic_path(target) as tmp:
-                shutil.copyfile(source, tmp)
+                max_drop=max_drop, drop_type=nncf.DropType.ABSOLUTE, subset_size=size, preset=preset)
+        _save_ir(quantized, work / "int8.xml", output)
         total = Path(output).stat().st_size + Path(output).with_suffix(".bin").stat().st_size
         return OpenVinoQuantResult(Path(output), total, len(samples), check is not None,
                                    max_drop if check is not None else None)
@@ -120,27 +111,39 @@ def convert_openvino(model: str | Path, output: str | Path) -> Path:
     """The ONNX file ``model`` as OpenVINO IR in float32 at ``output`` (.xml, weights in the .bin beside it)."""
     import openvino as ov
 
-    from .._core.atomic import atomic_path, check_output
-
-    if not isinstance(output, (str, Path)) or Path(output).suffix.lower() != ".xml":
-        raise invalid("output", output, "a file name ending in .xml (OpenVINO IR; the weights go to the .bin beside it)")
-    check_output(output, argument="output", inputs=(model,))
-    check_output(Path(output).with_suffix(".bin"), argument="output")
+    _check_ir_output(output, inputs=(model,))
     openvino_core()
     work = Path(tempfile.mkdtemp(prefix="deepseek-ov-"))
     try:
-        saved = work / "fp32.xml"
-        ov.save_model(ov.convert_model(str(_as_onnx(model, np.empty(0), work))), str(saved), compress_to_fp16=False)
-        for source, target in ((saved.with_suffix(".bin"), Path(output).with_suffix(".bin")), (saved, Path(output))):
-            with atomic_path(target) as tmp:
-                shutil.copyfile(source, tmp)
+        _save_ir(ov.convert_model(str(_as_onnx(model, np.empty(0), work))), work / "fp32.xml", output)
         return Path(output)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _numpy(batch: Any) -> np.ndarray:
-    return batch.detach().cpu().numpy() if hasattr(batch, "detach") else np.asarray(batch)
+def _check_ir_output(output: Any, inputs: tuple[Any, ...] = ()) -> None:
+    """Refuse an ``output`` that is not a writable .xml whose .bin beside it is writable too."""
+    from .._core.atomic import check_output
+
+    if not isinstance(output, (str, Path)) or Path(output).suffix.lower() != ".xml":
+        raise invalid("output", output, "a file name ending in .xml (OpenVINO IR; the weights go to the .bin "
+                                        "beside it)")
+    check_output(output, argument="output", inputs=inputs)
+    check_output(Path(output).with_suffix(".bin"), argument="output")
+
+
+def _save_ir(model: Any, saved: Path, output: str | Path) -> None:
+    """Save the OpenVINO ``model`` as ``saved`` (in a work folder), then copy it to ``output``: the weights
+    first, then the graph, so a reader never finds an .xml whose .bin is not complete."""
+    import openvino as ov
+
+    from .._core.atomic import atomic_path
+
+    ov.save_model(model, str(saved), compress_to_fp16=False)
+    output = Path(output)
+    for source, target in ((saved.with_suffix(".bin"), output.with_suffix(".bin")), (saved, output)):
+        with atomic_path(target) as tmp:
+            shutil.copyfile(source, tmp)
 
 
 def _as_onnx(model: Any, samples: np.ndarray, work: Path) -> Path:

@@ -173,37 +173,35 @@ def quantize_pt2e(model: torch.nn.Module, example_inputs: Any, calibration: Iter
     layers a :func:`plan_mixed_precision` plan keeps in float.
     """
     config = config_or_fields(PT2EConfig, config, options)
-    observer, dynamic, compile, dynamic_batch = config.observer, config.dynamic, config.compile, config.dynamic_batch
-    max_batches, exclude = config.max_batches, config.exclude
     if not isinstance(model, torch.nn.Module):
         raise invalid("model", type(model).__name__, "a torch.nn.Module")
     qpt2e = _torchao()
     examples = as_input_tuple(example_inputs, "example_inputs")
-    if not dynamic and calibration is None:
+    if not config.dynamic and calibration is None:
         raise invalid("calibration", None, "real input batches for static ranges (or dynamic=True)")
     if isinstance(calibration, (str, bytes)):
         raise invalid("calibration", calibration, "batches of real inputs (tensors), not a string")
     names = dict(model.named_modules())
-    for name in exclude:
+    for name in config.exclude:
         if name not in names:
             raise invalid("exclude", name, f"names of modules in the model (e.g. {[n for n in names if n][:5]})")
     model = eval_mode(model)
     with torch.no_grad():
-        graph = _export(model, examples, dynamic_batch)
-        prepared = qpt2e.prepare_pt2e(graph, x86_quantizer(observer, dynamic, exclude))
+        graph = _export(model, examples, config.dynamic_batch)
+        prepared = qpt2e.prepare_pt2e(graph, x86_quantizer(config.observer, config.dynamic, config.exclude))
         seen = 0
         for i, batch in enumerate(calibration if calibration is not None else [examples]):
-            if max_batches is not None and i >= max_batches:
+            if config.max_batches is not None and i >= config.max_batches:
                 break
             inputs = as_input_tuple(batch[0] if _is_labeled(batch) else batch, "calibration")
-            for chunk in _chunks(inputs, None if dynamic_batch else examples[0].shape[0]):
+            for chunk in _chunks(inputs, None if config.dynamic_batch else examples[0].shape[0]):
                 prepared(*chunk)
             seen += 1
         if seen == 0:
             raise invalid("calibration", "no batches", "at least one batch of inputs")
         converted = qpt2e.convert_pt2e(prepared)
     require_quantized(converted, model, "the x86 quantizer")
-    return PT2EModule(converted, compiled=compile)
+    return PT2EModule(converted, compiled=config.compile)
 
 
 def require_quantized(converted: torch.fx.GraphModule, model: Any, quantizer: str) -> None:

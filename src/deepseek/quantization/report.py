@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 from pathlib import Path
@@ -10,8 +9,8 @@ from typing import Any
 
 import torch
 
-from .qat import QATConfig, _QATMixin, calibrate, fake_quantizers
-from .sensitivity import as_batches, layer_sensitivity, output_kl, sqnr_db
+from .qat import QATConfig, _QATMixin
+from .sensitivity import as_batches, calibrated_copy, layer_sensitivity, output_kl, sqnr_db
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,14 +93,8 @@ def quantization_report(model: torch.nn.Module, calibration: Any, config: QATCon
     """
     config = config or QATConfig()
     batches = as_batches(calibration)
-    fp32 = model.eval()
-    with torch.no_grad():
-        ref = torch.cat([fp32(b) for b in batches])
-    ranking = layer_sensitivity(fp32, batches, config)
-    q = config.apply(copy.deepcopy(fp32))
-    calibrate(q, batches)
-    for _, fq in fake_quantizers(q):
-        fq.observe = False
+    ranking = layer_sensitivity(model, batches, config)
+    ref, q = calibrated_copy(model, batches, config)
     with torch.no_grad():
         got = torch.cat([q(b) for b in batches])
     modules = dict(q.named_modules())

@@ -26,15 +26,8 @@ def layer_sensitivity(model: torch.nn.Module, batches: Sequence[torch.Tensor], c
 
     ``batches`` calibrate the ranges and are the inputs the outputs are compared on.
     """
-    config = config or QATConfig()
-    fp32 = model.eval()
-    with torch.no_grad():
-        ref = torch.cat([fp32(b) for b in batches])
-    q = config.apply(copy.deepcopy(fp32))
-    calibrate(q, batches)
+    ref, q = calibrated_copy(model, batches, config or QATConfig())
     quantizers = [fq for _, fq in fake_quantizers(q)]
-    for fq in quantizers:
-        fq.observe = False
     layers = [(n, m) for n, m in q.named_modules() if isinstance(m, _QATMixin)]
     out = []
     for name, layer in layers:
@@ -45,6 +38,20 @@ def layer_sensitivity(model: torch.nn.Module, batches: Sequence[torch.Tensor], c
             got = torch.cat([q(b) for b in batches])
         out.append(LayerSensitivity(name, output_kl(ref, got), sqnr_db(ref, got)))
     return sorted(out, key=lambda s: -s.kl)
+
+
+def calibrated_copy(model: torch.nn.Module, batches: Sequence[torch.Tensor], config: QATConfig
+                    ) -> tuple[torch.Tensor, torch.nn.Module]:
+    """(``model``'s outputs on ``batches`` in eval mode, a fake-quantized copy calibrated on them, its ranges
+    frozen)."""
+    model.eval()
+    with torch.no_grad():
+        ref = torch.cat([model(b) for b in batches])
+    q = config.apply(copy.deepcopy(model))
+    calibrate(q, batches)
+    for _, fq in fake_quantizers(q):
+        fq.observe = False
+    return ref, q
 
 
 def output_kl(ref: torch.Tensor, got: torch.Tensor) -> float:

@@ -152,9 +152,8 @@ def _pickled_kind(path: Path) -> str:
             return "pickled_module"
         raise ArtifactError(f"model: {path} is not a readable PyTorch file, expected a torch.save or TorchScript "
                             f"file (empty, truncated, or another format renamed?) ({_brief(exc)})") from None
-    if isinstance(obj, dict) and all(isinstance(v, torch.Tensor) for v in obj.values()):
-        return "state_dict"
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+    if isinstance(obj, dict) and (all(isinstance(v, torch.Tensor) for v in obj.values())
+                                  or isinstance(obj.get("state_dict"), dict)):
         return "state_dict"
     raise ArtifactError(f"model: {path} holds a {type(obj).__name__}, not a model or state_dict")
 

@@ -144,8 +144,7 @@ def session_options(optimization: str = "all", threads: int | None = None) -> An
         "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
         "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
     }[optimization]
-    if not threads:
-        threads = _omp_threads()
+    threads = threads or _omp_threads()
     if threads:
         opts.intra_op_num_threads = threads
     return opts
@@ -159,19 +158,13 @@ def _omp_threads() -> int | None:
 
 def module_bytes(module: Any) -> int:
     """Bytes of a module's parameters and buffers (what a saved state_dict weighs)."""
-    total = 0
-    for getter in ("parameters", "buffers"):
-        for t in getattr(module, getter, lambda: [])():
-            total += t.numel() * t.element_size()
-    return total
+    return sum(t.numel() * t.element_size() for getter in ("parameters", "buffers")
+               for t in getattr(module, getter, lambda: [])())
 
 
 def _file_bytes(path: Path) -> int:
-    size = path.stat().st_size
     # external-data ONNX models keep weights beside the graph
-    for sibling in path.parent.glob(path.name + ".data"):
-        size += sibling.stat().st_size
-    return size
+    return path.stat().st_size + sum(data.stat().st_size for data in path.parent.glob(path.name + ".data"))
 
 
 def _ort_dtype(onnx_type: str) -> str:

@@ -200,13 +200,10 @@ def verify_onnx(
     with torch.no_grad():
         reference = [to_numpy(t) for t in flatten_outputs(model(*args))]
     session = _session(onnx_path)
-    feed_names = [i.name for i in session.get_inputs()]
-    feed = {n: to_numpy(a) for n, a in zip(feed_names, args)}
-    got = session.run(None, feed)
+    got = session.run(None, {i.name: to_numpy(a) for i, a in zip(session.get_inputs(), args)})
     if len(got) != len(reference):
         raise VerificationError(f"ONNX model has {len(got)} outputs, PyTorch model has {len(reference)}")
-    diff = 0.0
-    scale = 0.0
+    diff = scale = 0.0
     for ref, out in zip(reference, got):
         if ref.shape != out.shape:
             raise VerificationError(f"ONNX output shape {out.shape} != PyTorch output shape {ref.shape}")

@@ -149,20 +149,12 @@ def load(
         return Predictor(runner, source=source, kind=kind)
     name = canonical_backend(backend or {"onnx": "onnxruntime", "openvino_ir": "openvino"}.get(kind, "eager"))
 
-    if kind == "openvino_ir":
-        if name != "openvino":
-            raise invalid("backend", backend, "'openvino' (or none) for an OpenVINO IR file")
-        from .openvino_backend import OpenVinoBackend
-
-        return Predictor(OpenVinoBackend(path, device=device, threads=threads), source=source, kind=kind)
-    if kind == "onnx":
-        if name == "openvino":
-            from .openvino_backend import OpenVinoBackend
-
-            return Predictor(OpenVinoBackend(path, device=device, threads=threads), source=source, kind=kind)
-        if name != "onnxruntime":
-            raise invalid("backend", backend, "'onnxruntime' or 'openvino' for an ONNX file")
-        return Predictor(OrtBackend(path, device=device, threads=threads), source=source, kind=kind)
+    if kind == "openvino_ir" and name != "openvino":
+        raise invalid("backend", backend, "'openvino' (or none) for an OpenVINO IR file")
+    if kind == "onnx" and name not in ("onnxruntime", "openvino"):
+        raise invalid("backend", backend, "'onnxruntime' or 'openvino' for an ONNX file")
+    if kind in ("onnx", "openvino_ir"):
+        return Predictor(_file_backend(name, path, device, threads), source=source, kind=kind)
 
     module = model if path is None else load_module(path, kind, arch=arch, trust_pickle=trust_pickle)
     eval_mode(module)
@@ -178,12 +170,7 @@ def load(
         try:
             source_model = load_exported_program(path) if kind == "exported_program" else module
             result = export_onnx(source_model, examples, workdir / "model.onnx", input_names=input_names)
-            if name == "openvino":
-                from .openvino_backend import OpenVinoBackend
-
-                backend_obj: Any = OpenVinoBackend(result.path, device=device, threads=threads)
-            else:
-                backend_obj = OrtBackend(result.path, device=device, threads=threads)
+            backend_obj = _file_backend(name, result.path, device, threads)
         except BaseException:
             shutil.rmtree(workdir, ignore_errors=True)
             raise
@@ -193,15 +180,24 @@ def load(
         import torch
 
         torch.set_num_threads(threads)
-    specs = _specs_from_program(path) if kind == "exported_program" else _specs_from_examples(examples, input_names)
+    specs = program_input_specs(load_exported_program(path)) if kind == "exported_program" else \
+        _specs_from_examples(examples, input_names)
     return Predictor(TorchBackend(module, compiled=name == "compile", device=device, specs=specs), source=source, kind=kind)
+
+
+def _file_backend(name: str, path: Path, device: str, threads: int | None) -> Any:
+    """The backend ``name`` (``onnxruntime`` or ``openvino``) running the model file ``path``."""
+    if name == "openvino":
+        from .openvino_backend import OpenVinoBackend
+
+        return OpenVinoBackend(path, device=device, threads=threads)
+    return OrtBackend(path, device=device, threads=threads)
 
 
 def _examples(module: Any, kind: str, path: Path | None, example_inputs: Any) -> tuple[Any, ...] | None:
     if example_inputs is not None:
         return as_input_tuple(example_inputs, "example_inputs")
     if kind == "exported_program" and path is not None:
-
         args = getattr(load_exported_program(path), "example_inputs", None)
         if args and args[0]:
             return tuple(args[0])
@@ -216,17 +212,8 @@ def _specs_from_examples(examples: tuple[Any, ...] | None, names: Sequence[str] 
     names = list(names) if names else [f"input_{i}" if len(examples) > 1 else "input" for i in range(len(examples))]
     if len(names) != len(examples):
         raise invalid("input_names", names, f"{len(examples)} names")
-    specs = []
-    for n, ex in zip(names, examples):
-        shape = tuple(ex.shape)
-        arr = to_numpy(ex)
-        specs.append(InputSpec(n, (None, *shape[1:]) if shape else (), str(arr.dtype)))
-    return specs
-
-
-def _specs_from_program(path: Path) -> list[InputSpec]:
-
-    return program_input_specs(load_exported_program(path))
+    return [InputSpec(n, (None, *ex.shape[1:]) if len(ex.shape) else (), str(to_numpy(ex).dtype))
+            for n, ex in zip(names, examples)]
 
 
 def _specs_from_package(path: Path) -> list[InputSpec] | None:
@@ -244,10 +231,7 @@ def _specs_from_package(path: Path) -> list[InputSpec] | None:
 def program_input_specs(program: Any) -> list[InputSpec]:
     """Input specs of a torch.export program: its symbolic dimensions are dynamic, the rest fixed."""
     user_inputs = set(program.graph_signature.user_inputs)
-    specs = []
-    for node in program.graph.nodes:
-        if node.op == "placeholder" and node.name in user_inputs:
-            val = node.meta.get("val")
-            shape = tuple(d if isinstance(d, int) else None for d in val.shape)
-            specs.append(InputSpec(node.name, shape, str(val.dtype).removeprefix("torch.")))
-    return specs
+    vals = [(node.name, node.meta.get("val")) for node in program.graph.nodes
+            if node.op == "placeholder" and node.name in user_inputs]
+    return [InputSpec(name, tuple(d if isinstance(d, int) else None for d in val.shape),
+                      str(val.dtype).removeprefix("torch.")) for name, val in vals]

@@ -93,11 +93,8 @@ def create_app(router: ModelRouter, *, max_body_bytes: int = 64 * 2**20) -> Fast
 
     @app.exception_handler(DeepSeekError)
     @app.exception_handler(HandlerError)
-    async def _known(request: Request, exc: Exception) -> JSONResponse:
-        return _error(exc)
-
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _known(request: Request, exc: Exception) -> JSONResponse:
         return _error(exc)
 
     @app.get("/v2")
@@ -291,16 +288,11 @@ def _status(exc: BaseException) -> str:
 
 
 def _error(exc: BaseException) -> JSONResponse:
-    if isinstance(exc, PayloadTooLarge):
-        return JSONResponse({"error": str(exc)}, status_code=413)
-    if isinstance(exc, ModelNotFound):
-        return JSONResponse({"error": str(exc)}, status_code=404)
-    if isinstance(exc, QueueFull):
-        return JSONResponse({"error": str(exc)}, status_code=503, headers={"Retry-After": "1"})
-    if isinstance(exc, RequestTimeout):
-        return JSONResponse({"error": str(exc)}, status_code=504)
-    if isinstance(exc, UnencodableOutput):
-        return JSONResponse({"error": str(exc)}, status_code=422)
+    for kind, status in ((PayloadTooLarge, 413), (ModelNotFound, 404), (QueueFull, 503),
+                         (RequestTimeout, 504), (UnencodableOutput, 422)):
+        if isinstance(exc, kind):
+            return JSONResponse({"error": str(exc)}, status_code=status,
+                                headers={"Retry-After": "1"} if kind is QueueFull else None)
     if isinstance(exc, InputRejected):
         return JSONResponse({"error": f"the model cannot run on this input (its names, dtypes and shapes match "
                                       f"the model's, but a dimension does not fit the graph): {exc}"}, status_code=422)

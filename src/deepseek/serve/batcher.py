@@ -18,7 +18,8 @@ from concurrent.futures import Future
 from typing import Any
 
 from .._core.checks import check_number
-from .._core.errors import DeepSeekError
+from .._core.errors import DeepSeekError, invalid
+from .config import MAX_SECONDS
 from .handler import Handler
 
 
@@ -79,8 +80,6 @@ class DynamicBatcher:
 
     def __init__(self, handler: Handler, *, max_batch_size: int, max_queue_delay_ms: float, max_queue_size: int,
                  instances: int = 1, on_batch: Any = None, name: str = "model") -> None:
-        from .config import MAX_SECONDS
-
         check_number(max_batch_size, "max_batch_size", minimum=1, integer=True)
         check_number(max_queue_size, "max_queue_size", minimum=1, integer=True)
         check_number(instances, "instances", minimum=1, maximum=256, integer=True)
@@ -113,9 +112,6 @@ class DynamicBatcher:
 
     def submit(self, request: Any, rows: int, timeout_s: float | None = None) -> Future:
         """Queue one decoded request of ``rows`` rows; the future gets its share of the batch's output."""
-        from .._core.errors import invalid
-        from .config import MAX_SECONDS
-
         if timeout_s is not None:
             check_number(timeout_s, "timeout_s", above=0, maximum=MAX_SECONDS)
         if isinstance(rows, bool) or not isinstance(rows, numbers.Integral) or rows < 1:

@@ -93,16 +93,11 @@ def batch_counters(url: str, model: str) -> tuple[float, float]:
     """(sum, count) of the server's ``deepseek_batch_size`` histogram for ``model``, all versions."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    total = count = 0.0
-    for family in text_string_to_metric_families(_get(url + "/metrics").decode()):
-        if family.name == "deepseek_batch_size":
-            for sample in family.samples:
-                if sample.labels.get("model") == model:
-                    if sample.name.endswith("_sum"):
-                        total += sample.value
-                    elif sample.name.endswith("_count"):
-                        count += sample.value
-    return total, count
+    families = text_string_to_metric_families(_get(url + "/metrics").decode())
+    samples = [s for family in families if family.name == "deepseek_batch_size" for s in family.samples
+               if s.labels.get("model") == model]
+    return (sum((s.value for s in samples if s.name.endswith("_sum")), 0.0),
+            sum((s.value for s in samples if s.name.endswith("_count")), 0.0))
 
 
 def bench_server(url: str, model: str | None, levels: list[int], *, requests: int, rows: int = 1,

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .._core.errors import ArtifactError, InvalidArgumentError, invalid
-from .config import DATATYPES, ModelConfig, TensorConfig
+from .config import DATATYPES, NUMPY_TO_DATATYPE, ModelConfig, TensorConfig
 
 ARTIFACT_SUFFIXES = (".onnx", ".pt2", ".so")
 
@@ -125,14 +125,9 @@ class TensorHandler(Handler):
         return dict(zip(self.output_names, output))
 
     def sample_request(self) -> dict[str, np.ndarray]:
-        rng = np.random.default_rng(0)
-        sample = {}
-        for t in self.inputs:
-            shape = (1, *(1 if d == -1 else d for d in t.shape))
-            dtype = np.dtype(DATATYPES[t.datatype])
-            sample[t.name] = (rng.standard_normal(shape).astype(dtype) if dtype.kind == "f"
-                              else np.zeros(shape, dtype=dtype))
-        return sample
+        from .loadgen import sample_inputs
+
+        return sample_inputs({"inputs": [_spec(t) for t in self.inputs]})
 
     def metadata(self) -> dict[str, list[dict[str, Any]]]:
         return {"inputs": [_spec(t) for t in self.inputs],
@@ -190,8 +185,6 @@ def _spec(t: TensorConfig) -> dict[str, Any]:
 
 
 def _datatype(numpy_dtype: str) -> str:
-    from .config import NUMPY_TO_DATATYPE
-
     if numpy_dtype not in NUMPY_TO_DATATYPE:
         raise InvalidArgumentError(f"datatype: numpy {numpy_dtype} has no v2 datatype")
     return NUMPY_TO_DATATYPE[numpy_dtype]

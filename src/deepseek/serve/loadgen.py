@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from .._core.checks import check_number
-from .config import DATATYPES
+from .config import DATATYPES, NUMPY_TO_DATATYPE
 
 
 @dataclasses.dataclass
@@ -42,8 +42,6 @@ class LoadResult:
 
 def v2_binary_request(inputs: dict[str, np.ndarray]) -> tuple[bytes, int]:
     """A v2 request with binary tensors (and binary outputs): the body and its JSON header's length."""
-    from .config import NUMPY_TO_DATATYPE
-
     specs, blobs = [], []
     for name, array in inputs.items():
         blob = np.ascontiguousarray(array).tobytes()
@@ -56,8 +54,6 @@ def v2_binary_request(inputs: dict[str, np.ndarray]) -> tuple[bytes, int]:
 
 def v2_json_request(inputs: dict[str, np.ndarray]) -> bytes:
     """A v2 request with JSON tensors (what a client without the binary extension sends)."""
-    from .config import NUMPY_TO_DATATYPE
-
     specs = [{"name": n, "shape": list(a.shape), "datatype": NUMPY_TO_DATATYPE[a.dtype.name], "data": a.reshape(-1).tolist()}
              for n, a in inputs.items()]
     return json.dumps({"inputs": specs}).encode()

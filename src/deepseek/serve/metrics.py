@@ -97,9 +97,7 @@ class ServingMetrics:
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric (of every worker in multiprocess mode)."""
-        if self.multiprocess:
-            return render_multiprocess()
-        return generate_latest(self.registry)
+        return render_multiprocess() if self.multiprocess else generate_latest(self.registry)
 
     def close(self) -> None:
         self._stop.set()

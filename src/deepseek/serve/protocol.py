@@ -300,9 +300,6 @@ def _text(value: Any, name: str) -> str:
 
 def _to_bytes(array: np.ndarray, datatype: str) -> bytes:
     if datatype == "BYTES":
-        parts = []
-        for v in array.reshape(-1).tolist():
-            b = v if isinstance(v, bytes) else str(v).encode()
-            parts.append(struct.pack("<I", len(b)) + b)
-        return b"".join(parts)
+        items = [v if isinstance(v, bytes) else str(v).encode() for v in array.reshape(-1).tolist()]
+        return b"".join(struct.pack("<I", len(b)) + b for b in items)
     return np.ascontiguousarray(array).tobytes()

@@ -5,13 +5,9 @@ a canary whose error rate or p99 latency breaches its policy while the stable ve
 from __future__ import annotations
 
 import bisect
-import collections
 import dataclasses
-import gc
-import hashlib
 import math
 import random
-import sys
 import threading
 import time
 from concurrent.futures import Future
@@ -32,60 +28,22 @@ from .batcher import (
     VersionClosed,
 )
 from .config import MAX_SECONDS, ModelConfig
-from .handler import Handler, load_handler
+from .handler import load_handler
 from .metrics import ServingMetrics
+from .routing import breaches, matches, unit_interval
+from .versions import (
+    ModelVersion,
+    OutcomeWindow,
+    check_name,
+    retire,
+    version_key,
+    version_name,
+    warm_up,
+)
 
 
 class ModelNotFound(DeepSeekError):
     """No such model or version is loaded (HTTP 404)."""
-
-
-@dataclasses.dataclass
-class _Window:
-    """Outcomes of the last ``seconds`` of requests: (time, ok, latency seconds)."""
-
-    seconds: float
-    events: collections.deque = dataclasses.field(default_factory=collections.deque)
-    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
-
-    def add(self, ok: bool, latency_s: float) -> None:
-        now = time.monotonic()
-        with self.lock:
-            self.events.append((now, ok, latency_s))
-            self._trim(now)
-
-    def _trim(self, now: float) -> None:
-        while self.events and self.events[0][0] < now - self.seconds:
-            self.events.popleft()
-
-    def summary(self) -> dict[str, float]:
-        """Requests, error rate and p99 latency (ms) over the window."""
-        with self.lock:
-            self._trim(time.monotonic())
-            events = list(self.events)
-        if not events:
-            return {"requests": 0, "error_rate": 0.0, "p99_ms": 0.0}
-        errors = sum(1 for _, ok, _ in events if not ok)
-        p99 = float(np.percentile([lat for _, _, lat in events], 99)) * 1000
-        return {"requests": len(events), "error_rate": errors / len(events), "p99_ms": p99}
-
-
-@dataclasses.dataclass
-class ModelVersion:
-    """One loaded version: its handler behind its batcher, and its recent outcomes."""
-
-    name: str
-    version: str
-    path: Path
-    config: ModelConfig
-    handler: Handler
-    batcher: DynamicBatcher
-    window: _Window
-    loaded_at: float
-
-    def metadata(self) -> dict[str, Any]:
-        return {"name": self.name, "versions": [self.version], "platform": _platform(self.handler),
-                **self.handler.metadata()}
 
 
 @dataclasses.dataclass
@@ -177,12 +135,10 @@ class ModelRouter:
         found = self.scan()
         for name in sorted(set(self._models) | set(found)):
             model = self._models.get(name, _Model())
-            for version in sorted(set(found.get(name, [])) | set(model.versions) | set(model.errors), key=_version_key):
-                if version in model.versions:
-                    rows.append({"name": name, "version": version, "state": "READY", "reason": ""})
-                else:
-                    rows.append({"name": name, "version": version, "state": "UNAVAILABLE",
-                                 "reason": model.errors.get(version, "not loaded")})
+            for version in sorted(set(found.get(name, [])) | set(model.versions) | set(model.errors), key=version_key):
+                ready = version in model.versions
+                rows.append({"name": name, "version": version, "state": "READY" if ready else "UNAVAILABLE",
+                             "reason": "" if ready else model.errors.get(version, "not loaded")})
         return rows
 
     def scan(self) -> dict[str, list[str]]:
@@ -193,7 +149,7 @@ class ModelRouter:
         for model_dir in sorted(p for p in self.repository.iterdir() if p.is_dir() and not p.name.startswith(".")):
             versions = [p.name for p in model_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
             if versions:
-                found[model_dir.name] = sorted(versions, key=_version_key)
+                found[model_dir.name] = sorted(versions, key=version_key)
         return found
 
     # -- load / unload ---------------------------------------------------------------------------------------
@@ -203,9 +159,9 @@ class ModelRouter:
 
         ``path`` is the version folder (default: ``repository/name/version``); ``version`` defaults to the
         newest folder. A reload of a loaded version replaces it only once the new copy passed its check."""
-        _check_name(name)
+        check_name(name)
         if version is not None:
-            version = _version_name(version, "version")
+            version = version_name(version, "version")
         if path is None:
             if self.repository is None:
                 raise invalid("path", None, "the version folder, as this router has no repository")
@@ -227,15 +183,13 @@ class ModelRouter:
         try:
             cfg = config or ModelConfig.load(model_dir / "config.yaml", version_dir / "config.yaml")
             mv = self._build(name, version, version_dir, model_dir, cfg)
-        except DeepSeekError as exc:
-            with self._lock:
-                model.errors[version] = str(exc)
-            self.metrics.loaded.labels(name, version).set(0)
-            raise
         except Exception as exc:  # a custom handler's setup failing is the model's problem, not the server's
+            known = isinstance(exc, DeepSeekError)
             with self._lock:
-                model.errors[version] = f"{type(exc).__name__}: {exc}"
+                model.errors[version] = str(exc) if known else f"{type(exc).__name__}: {exc}"
             self.metrics.loaded.labels(name, version).set(0)
+            if known:
+                raise
             raise ArtifactError(f"model {name}/{version}: failed to load: {type(exc).__name__}: {exc}") from exc
         with self._lock:
             old = model.versions.get(version)
@@ -243,7 +197,7 @@ class ModelRouter:
             model.errors.pop(version, None)
             if cfg.default_version is not None and cfg.default_version in model.versions:
                 model.default = cfg.default_version
-            elif model.default is None or (cfg.default_version is None and _version_key(version) > _version_key(model.default)
+            elif model.default is None or (cfg.default_version is None and version_key(version) > version_key(model.default)
                                             and not model.traffic):
                 model.default = version
             model.events.append({"time": time.time(), "event": "reloaded" if old else "loaded", "version": version})
@@ -251,13 +205,13 @@ class ModelRouter:
         self.metrics.track_in_flight(name, lambda: self._in_flight_or_zero(name))
         self._publish_traffic(name)
         if old is not None:
-            _retire(old)
+            retire(old)
         return mv
 
     def unload(self, name: str, version: str | None = None) -> None:
         """Stop serving a version (all versions when None); its queued requests finish, then it is released."""
         if version is not None:
-            version = _version_name(version, "version")
+            version = version_name(version, "version")
         with self._lock:
             model = self._models.get(name)
             if model is None or (version is not None and str(version) not in model.versions):
@@ -268,11 +222,11 @@ class ModelRouter:
                 model.traffic.pop(v, None)
                 model.rules = [r for r in model.rules if r[2] != v]
             if model.default in versions:
-                model.default = max(model.versions, key=_version_key) if model.versions else None
+                model.default = max(model.versions, key=version_key) if model.versions else None
             model.events.append({"time": time.time(), "event": "unloaded", "versions": versions})
         for mv in retired:
             self.metrics.loaded.labels(name, mv.version).set(0)
-            _retire(mv)
+            retire(mv)
         self._publish_traffic(name)
 
     def close(self) -> None:
@@ -287,18 +241,18 @@ class ModelRouter:
         handler = load_handler(cfg.handler, model_dir)
         handler.config = cfg
         handler.setup(version_dir, cfg)
-        _warm_up(handler, f"{name}/{version}")
+        warm_up(handler, f"{name}/{version}")
         mv_ref: list[ModelVersion] = []
         batcher = DynamicBatcher(handler, max_batch_size=cfg.max_batch_size, max_queue_delay_ms=cfg.max_queue_delay_ms,
                                  max_queue_size=cfg.max_queue_size, instances=cfg.instances, name=f"{name}-{version}",
                                  on_batch=lambda stats: self._on_batch(mv_ref[0], stats))
-        mv = ModelVersion(name, version, version_dir, cfg, handler, batcher, _Window(cfg.canary.window_s), time.time())
+        mv = ModelVersion(name, version, version_dir, cfg, handler, batcher, OutcomeWindow(cfg.canary.window_s), time.time())
         mv_ref.append(mv)
         return mv
 
     # -- routing ---------------------------------------------------------------------------------------------
     def set_default(self, name: str, version: str) -> None:
-        version = _version_name(version, "version")
+        version = version_name(version, "version")
         with self._lock:
             model = self._loaded(name, version)
             model.default = str(version)
@@ -314,7 +268,7 @@ class ModelRouter:
             raise invalid("weights", weights, "a mapping of version -> weight, e.g. {'1': 0.9, '2': 0.1}")
         clean: dict[str, float] = {}
         for v, w in weights.items():
-            version = _version_name(v, f"weights key {v!r}")
+            version = version_name(v, f"weights key {v!r}")
             if version in clean:
                 raise invalid("weights", weights, f"each version once (version {version!r} twice)")
             clean[version] = check_number(w, f"weights[{v!r}]", minimum=0)
@@ -348,7 +302,7 @@ class ModelRouter:
         ``version``: ``route_by("m", "use_v2", "2")``."""
         if not isinstance(key, str) or not key:
             raise invalid("key", key, "a metadata key such as 'use_v2'")
-        version = _version_name(version, "version")
+        version = version_name(version, "version")
         if (isinstance(value, float) and not math.isfinite(value)) or not isinstance(value, (str, int, float, bool)):
             raise invalid("value", value, "a string, an integer, a finite number or true/false")
         with self._lock:
@@ -358,7 +312,7 @@ class ModelRouter:
 
     def promote(self, name: str, version: str) -> None:
         """Make ``version`` the default and send it all unpinned traffic."""
-        version = _version_name(version, "version")
+        version = version_name(version, "version")
         with self._lock:
             model = self._loaded(name, version)
             model.default, model.traffic = str(version), {}
@@ -390,17 +344,14 @@ class ModelRouter:
             if model is None or not model.versions:
                 raise ModelNotFound(f"model: {name!r} is not loaded (loaded: {self.models()})")
             if version is not None:
-                mv = model.versions.get(str(version))
-                if mv is None:
-                    raise ModelNotFound(f"model: {name!r} has no loaded version {version!r} (loaded: {sorted(model.versions, key=_version_key)})")
-                return mv
+                return self._loaded(name, version).versions[str(version)]
             for key, value, target in model.rules:
-                if metadata and key in metadata and _matches(metadata[key], value) and target in model.versions:
+                if metadata and key in metadata and matches(metadata[key], value) and target in model.versions:
                     return model.versions[target]
             if model.traffic:
                 versions = list(model.traffic)
                 edges = list(np.cumsum([model.traffic[v] for v in versions]))
-                u = _unit(routing_key) if routing_key is not None else self._rng.random()
+                u = unit_interval(routing_key) if routing_key is not None else self._rng.random()
                 chosen = versions[min(bisect.bisect_right(edges, u), len(versions) - 1)]
                 if chosen in model.versions:
                     return model.versions[chosen]
@@ -408,7 +359,7 @@ class ModelRouter:
             return model.versions[model.default]
 
     def models(self) -> dict[str, list[str]]:
-        return {n: sorted(m.versions, key=_version_key) for n, m in self._models.items() if m.versions}
+        return {n: sorted(m.versions, key=version_key) for n, m in self._models.items() if m.versions}
 
     def default_version(self, name: str) -> str | None:
         return self._existing(name).default
@@ -428,7 +379,7 @@ class ModelRouter:
             raise invalid("inputs", inputs if not isinstance(inputs, dict) else {k: type(v).__name__ for k, v in
                           inputs.items()}, "a mapping of input name -> numpy array")
         if version is not None:
-            version = _version_name(version, "version")
+            version = version_name(version, "version")
         for _ in range(3):  # a version swapped out between resolve and submit: resolve again
             mv = self.resolve(name, version, metadata=metadata, routing_key=routing_key)
             try:
@@ -507,11 +458,10 @@ class ModelRouter:
         canary = mv.window.summary()
         if canary["requests"] < policy.min_requests:
             return
-        breached = _breaches(canary, policy)
-        if not breached:
+        breached = breaches(canary, policy)
+        # a stable version as bad is not the canary's fault (overload, bad input)
+        if not breached or (stable is not None and breaches(stable.window.summary(), policy)):
             return
-        if stable is not None and _breaches(stable.window.summary(), policy):
-            return  # the stable version is as bad: not the canary's fault (overload, bad input)
         self.rollback(mv.name, reason=f"canary {mv.version}: {breached}")
         self.metrics.rollbacks.labels(mv.name, mv.version).inc()
 
@@ -531,7 +481,7 @@ class ModelRouter:
     def _loaded(self, name: str, version: str) -> _Model:
         model = self._existing(name)
         if str(version) not in model.versions:
-            raise ModelNotFound(f"model: {name!r} has no loaded version {version!r} (loaded: {sorted(model.versions, key=_version_key)})")
+            raise ModelNotFound(f"model: {name!r} has no loaded version {version!r} (loaded: {sorted(model.versions, key=version_key)})")
         return model
 
     def _publish_traffic(self, name: str) -> None:
@@ -541,80 +491,3 @@ class ModelRouter:
         shares = self.traffic(name) if model.versions else {}
         for v in set(model.versions) | set(shares):
             self.metrics.traffic.labels(name, v).set(shares.get(v, 0.0))
-
-
-def _breaches(summary: dict[str, float], policy: Any) -> str:
-    if summary["requests"] == 0:
-        return ""
-    if summary["error_rate"] > policy.max_error_rate:
-        return f"error rate {summary['error_rate']:.1%} > {policy.max_error_rate:.1%} over {summary['requests']} requests"
-    if summary["p99_ms"] > policy.max_p99_ms:
-        return f"p99 {summary['p99_ms']:.0f} ms > {policy.max_p99_ms:.0f} ms over {summary['requests']} requests"
-    return ""
-
-
-def _warm_up(handler: Handler, label: str) -> None:
-    """Run the handler's sample request end to end; refuse the version if it fails or returns non-finite numbers."""
-    sample = handler.sample_request()
-    if sample is None:
-        return
-    try:
-        request = handler.decode_request(sample, {})
-        outputs = handler.unbatch(handler.predict(handler.batch([request])), [handler.batch_size_of(request)])
-        result = handler.encode_response(outputs[0])
-    except Exception as exc:
-        raise ArtifactError(f"model {label}: its warm-up request failed: {type(exc).__name__}: {exc}") from exc
-    for key, value in (result or {}).items():
-        array = np.asarray(value)
-        if array.dtype.kind in "fc" and not np.isfinite(array).all():
-            raise ArtifactError(f"model {label}: its warm-up output {key!r} holds NaN or inf")
-
-
-def _retire(mv: ModelVersion) -> None:
-    """Let queued requests finish on ``mv`` (in the background), then release its memory."""
-
-    def drain() -> None:
-        mv.batcher.close(wait=True)
-        mv.handler.close()
-        gc.collect()
-        torch = sys.modules.get("torch")
-        if torch is not None and torch.cuda.is_available():
-            torch.cuda.empty_cache()
-
-    threading.Thread(target=drain, name=f"deepseek-retire-{mv.name}-{mv.version}", daemon=True).start()
-
-
-def _platform(handler: Handler) -> str:
-    path = getattr(handler, "path", None)
-    if path is None:
-        return "deepseek_python"
-    return {".onnx": "onnxruntime_onnx", ".pt2": "pytorch_pt2", ".so": "deepseek_arm64"}.get(Path(path).suffix, "deepseek")
-
-
-def _matches(got: Any, want: Any) -> bool:
-    if isinstance(want, bool):
-        return str(got).strip().lower() in ("1", "true", "yes", "on") if want else str(got).strip().lower() in ("0", "false", "no", "off")
-    return str(got) == str(want)
-
-
-def _unit(key: str) -> float:
-    """A routing key mapped to [0, 1), the same on every run and process."""
-    digest = hashlib.blake2b(str(key).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
-
-
-def _version_key(version: str) -> tuple[int, Any]:
-    return (0, int(version)) if str(version).isdigit() else (1, str(version))
-
-
-def _check_name(name: str) -> None:
-    if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
-        raise InvalidArgumentError(f"model: got {name!r}, expected a model name (a folder name, no '/')")
-
-
-def _version_name(version: Any, argument: str) -> str:
-    """A version folder name given as a string or an integer (``"2"``, ``2``)."""
-    if isinstance(version, bool) or not isinstance(version, (str, int)) or not str(version) or \
-            any(c in str(version) for c in "/\\\0") or str(version).startswith("."):
-        raise invalid(argument, version, "a version folder name such as '2'")
-    return str(version)

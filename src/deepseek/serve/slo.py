@@ -90,22 +90,22 @@ def alert_rules(t: Thresholds = Thresholds()) -> dict[str, Any]:
 
 def evaluate(summary: dict[str, float], utilisation: float | None = None, t: Thresholds = Thresholds()) -> list[dict[str, Any]]:
     """The same alerts, on a window summary (``requests``, ``error_rate``, ``p99_ms``) computed in-process."""
-    firing = []
+    firing: list[dict[str, Any]] = []
+
+    def check(value: float, critical: str, alert_line: float, warning: str, slo_line: float) -> None:
+        if value > alert_line:
+            firing.append({"alert": critical, "severity": "critical", "value": value})
+        elif value > slo_line:
+            firing.append({"alert": warning, "severity": "warning", "value": value})
+
     if summary.get("requests", 0):
-        p99 = summary["p99_ms"] / 1000
-        if p99 > t.latency_alert_s:
-            firing.append({"alert": "DeepSeekLatencyP99High", "severity": "critical", "value": p99})
-        elif p99 > t.latency_slo_s:
-            firing.append({"alert": "DeepSeekLatencySLO", "severity": "warning", "value": p99})
-        if summary["error_rate"] > t.error_rate_alert:
-            firing.append({"alert": "DeepSeekErrorRateHigh", "severity": "critical", "value": summary["error_rate"]})
-        elif summary["error_rate"] > t.error_rate_slo:
-            firing.append({"alert": "DeepSeekErrorRateSLO", "severity": "warning", "value": summary["error_rate"]})
+        check(summary["p99_ms"] / 1000, "DeepSeekLatencyP99High", t.latency_alert_s, "DeepSeekLatencySLO",
+              t.latency_slo_s)
+        check(summary["error_rate"], "DeepSeekErrorRateHigh", t.error_rate_alert, "DeepSeekErrorRateSLO",
+              t.error_rate_slo)
     if utilisation is not None:
-        if utilisation > t.utilisation_alert:
-            firing.append({"alert": "DeepSeekUtilisationHigh", "severity": "critical", "value": utilisation})
-        elif utilisation > t.utilisation_high:
-            firing.append({"alert": "DeepSeekUtilisationAboveTarget", "severity": "warning", "value": utilisation})
+        check(utilisation, "DeepSeekUtilisationHigh", t.utilisation_alert, "DeepSeekUtilisationAboveTarget",
+              t.utilisation_high)
     return firing
 
 

@@ -8,7 +8,7 @@ recomputed exactly from the window's values once as many removals as the window 
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable
 
 RESYNC_MIN = 1024
@@ -147,9 +147,7 @@ class Counts:
 
 def entropy_bits(values: Iterable[object]) -> float:
     """Shannon entropy in bits of a list of values (the exact form :class:`Counts` keeps up to date)."""
-    counts: dict[object, int] = {}
-    for v in values:
-        counts[v] = counts.get(v, 0) + 1
+    counts = Counter(values)
     n = sum(counts.values())
     if n <= 1:
         return 0.0

@@ -10,9 +10,6 @@ from typing import Any
 
 from .._core.errors import invalid
 
-DEFAULT_FIELDS = {"tx_id": "tx_id", "user_id": "user_id", "timestamp": "timestamp", "amount": "amount",
-                  "location": "location", "device_fingerprint": "device_fingerprint", "terminal_id": "terminal_id"}
-
 
 @dataclasses.dataclass(frozen=True)
 class EventFields:
@@ -49,6 +46,9 @@ class EventFields:
     def column(self, logical: str) -> str:
         """The column a logical field (or any other column name) is read from."""
         return getattr(self, logical) if logical in DEFAULT_FIELDS else logical
+
+
+DEFAULT_FIELDS = {f.name: f.default for f in dataclasses.fields(EventFields)}
 
 
 def to_epoch_seconds(value: Any, field: str) -> float:

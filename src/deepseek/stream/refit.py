@@ -45,10 +45,9 @@ class PeriodicRefit:
             self.names = list(x)
         self._rows.append((self._vector(x), int(bool(y))))
         self._new += 1
-        if self._new >= self.every and len(self._rows) >= self.min_labels:
-            labels = {y for _, y in self._rows}
-            if len(labels) == 2:
-                self._refit()
+        if self._new >= self.every and len(self._rows) >= self.min_labels and \
+                len({y for _, y in self._rows}) == 2:
+            self._refit()
 
     def predict_proba_one(self, x: Mapping[str, float]) -> dict[bool, float]:
         if self.fitted is None:

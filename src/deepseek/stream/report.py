@@ -23,11 +23,9 @@ def card_precision_at_k(decisions: Any, k: int) -> Any:
     scored = decisions.dropna(subset=["score"])
     day = (scored["time"] // DAY).astype("int64")
     per_card = scored.assign(day=day).groupby(["day", "key"]).agg(score=("score", "max"), fraud=("label", "max"))
-    rows = []
-    for d, group in per_card.groupby(level="day"):
-        top = group.nlargest(k, "score")
-        rows.append({"day": int(d), f"card_precision_at_{k}": float(top["fraud"].sum()) / k})
-    return pd.DataFrame(rows)
+    column = f"card_precision_at_{k}"
+    return pd.DataFrame([{"day": int(d), column: float(g.nlargest(k, "score")["fraud"].sum()) / k}
+                         for d, g in per_card.groupby(level="day")])
 
 
 def summarize(result: ReplayResult, *, k: int = 100) -> dict[str, Any]:

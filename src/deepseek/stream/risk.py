@@ -224,8 +224,7 @@ class RiskEngine:
             contributions = {n: weights.get(n, 0.0) * scaled.get(n, 0.0) for n in features}
         else:
             for name in features:
-                probe = dict(features)
-                probe[name] = self._means.get(name, features[name])
+                probe = {**features, name: self._means.get(name, features[name])}
                 contributions[name] = value - self._predict(probe)
         ranked = sorted(contributions.items(), key=lambda kv: -kv[1])
         return [(n, float(c)) for n, c in ranked[: self.top_k] if c > 0]

@@ -35,13 +35,11 @@ def simulate_transactions(n_customers: int = 5000, n_terminals: int = 10000, n_d
     """A pandas DataFrame of transactions sorted by time (see the module docstring for the process)."""
     import pandas as pd
 
-    n_customers = check_int(n_customers, "n_customers", minimum=1)
-    n_terminals = check_int(n_terminals, "n_terminals", minimum=1)
-    n_days = check_int(n_days, "n_days", minimum=1)
-    compromised_terminals_per_day = check_int(compromised_terminals_per_day, "compromised_terminals_per_day",
-                                              minimum=0)
-    compromised_customers_per_day = check_int(compromised_customers_per_day, "compromised_customers_per_day",
-                                              minimum=0)
+    n_customers, n_terminals, n_days, compromised_terminals_per_day, compromised_customers_per_day = (
+        check_int(value, name, minimum=low) for name, value, low in (
+            ("n_customers", n_customers, 1), ("n_terminals", n_terminals, 1), ("n_days", n_days, 1),
+            ("compromised_terminals_per_day", compromised_terminals_per_day, 0),
+            ("compromised_customers_per_day", compromised_customers_per_day, 0)))
     radius = check_number(radius, "radius", above=0, expected="a distance > 0 on the 100 x 100 grid")
     check_number(stolen_device_share, "stolen_device_share", minimum=0, maximum=1,
                  expected="a probability in [0, 1]")

@@ -18,11 +18,7 @@ class WindowGroup:
 
     def __init__(self, by: str, window: float, features: Sequence[Feature]) -> None:
         self.by, self.window, self.features = by, float(window), list(features)
-        fields: list[str] = []
-        for f in self.features:
-            if f.field is not None and f.field not in fields:
-                fields.append(f.field)
-        self.fields = fields
+        self.fields = fields = list(dict.fromkeys(f.field for f in self.features if f.field is not None))
         self.numeric = [i for i, name in enumerate(fields) if any(f.field == name and f.agg in NUMERIC
                                                                   for f in self.features)]
         self.categorical = [i for i, name in enumerate(fields) if any(f.field == name and f.agg in CATEGORICAL

@@ -133,10 +133,7 @@ def register_compression(ddp_model: torch.nn.parallel.DistributedDataParallel, c
                                             start_powerSGD_iter=powersgd_start_step, random_seed=seed)
         ddp_model.register_comm_hook(_PowerSGDCounted(state, stats), _counted_powersgd)
         return stats
-    hook: Any = _counted_allreduce
-    if compression == "fp16":
-        hook = default_hooks.fp16_compress_wrapper(_counted_allreduce)
-    elif compression == "bf16":
-        hook = default_hooks.bf16_compress_wrapper(_counted_allreduce)
+    wrappers = {"fp16": default_hooks.fp16_compress_wrapper, "bf16": default_hooks.bf16_compress_wrapper}
+    hook = wrappers[compression](_counted_allreduce) if compression in wrappers else _counted_allreduce
     ddp_model.register_comm_hook(_HookState(process_group, stats), hook)
     return stats

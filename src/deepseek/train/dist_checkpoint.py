@@ -109,10 +109,8 @@ class ShardedCheckpointer:
 
     def latest(self) -> Path | None:
         """The newest complete checkpoint, as rank 0 sees it (so all processes agree)."""
-        found = -1
-        if self._rank == 0:
-            steps = [int(p.name[len(_PREFIX):]) for p in self._complete()]
-            found = max(steps, default=-1)
+        steps = [int(p.name[len(_PREFIX):]) for p in self._complete()] if self._rank == 0 else []
+        found = max(steps, default=-1)
         if self._distributed:
             box = torch.tensor([found], dtype=torch.int64)
             dist.broadcast(box, 0, group=self.group)

@@ -28,7 +28,7 @@ from .._core.errors import ArtifactError, invalid
 from .comm_hooks import CommStats, register_compression
 from .config import LAUNCH_ENV, DistributedConfig, OptimizerConfig
 from .state_tree import join_tensors, split_tensors
-from .trainer import DeepSeekTrainer, capture_rng, optimizer_spec, restore_rng
+from .trainer import DeepSeekTrainer, _optimizer, capture_rng, optimizer_spec, restore_rng
 
 if TYPE_CHECKING:
     from .dist_checkpoint import ShardedCheckpointer
@@ -118,13 +118,9 @@ class DistributedTrainer(DeepSeekTrainer):
     def optimizer_state_bytes(self) -> int:
         """Bytes of optimizer state this process holds (ZeRO-1 and FSDP hold about 1/world_size of it)."""
         optimizer = self.optimizer.optim if self.dist.strategy == "zero1" else self.optimizer
-        total = 0
-        for state in optimizer.state.values():
-            for value in state.values():
-                if isinstance(value, torch.Tensor):
-                    local = value.to_local() if hasattr(value, "to_local") else value
-                    total += local.numel() * local.element_size()
-        return total
+        held = [v for s in optimizer.state.values() for v in s.values() if isinstance(v, torch.Tensor)]
+        local = [v.to_local() if hasattr(v, "to_local") else v for v in held]
+        return sum(t.numel() * t.element_size() for t in local)
 
     def full_state_dict(self) -> dict[str, torch.Tensor]:
         """The whole model's weights (unsharded, no DDP prefix) on CPU, on every process."""
@@ -168,8 +164,7 @@ class DistributedTrainer(DeepSeekTrainer):
 
             mesh = hsdp_mesh(self.device, self.dist.processes_per_node) if strategy == "hsdp" else None
             self.model = _fully_shard(model, self.dist.compression, mesh)
-            cls, groups, kwargs = optimizer_spec(self.model, self.optim)
-            self.optimizer = cls(groups, **kwargs)
+            self.optimizer = _optimizer(self.model, self.optim)
             return
         from torch.nn.parallel import DistributedDataParallel
 
@@ -178,7 +173,6 @@ class DistributedTrainer(DeepSeekTrainer):
         self.model = DistributedDataParallel(model, device_ids=[self._local_rank] if self.device == "cuda" else None)
         spans_nodes = self.world_size > processes_per_node(self.dist.processes_per_node)
         if strategy == "hierarchical":
-            from .comm_hooks import CommStats
             from .hierarchy import _HierarchicalState, hierarchical_hook, node_layout
 
             self.comm_stats = CommStats("hierarchical")

@@ -47,11 +47,9 @@ def node_layout(override: int | None = None) -> NodeLayout:
     per_node = processes_per_node(override)
     world, rank = dist.get_world_size(), dist.get_rank()
     nodes = world // per_node
-    intra = None
-    for node in range(nodes):  # new_group is collective: every process creates every group
-        group = dist.new_group(list(range(node * per_node, (node + 1) * per_node)))
-        if node == rank // per_node:
-            intra = group
+    # new_group is collective: every process creates every group
+    groups = [dist.new_group(list(range(node * per_node, (node + 1) * per_node))) for node in range(nodes)]
+    intra = groups[rank // per_node]
     leaders_group = dist.new_group([node * per_node for node in range(nodes)])
     node = rank // per_node
     return NodeLayout(nodes=nodes, per_node=per_node, node=node, intra=intra,

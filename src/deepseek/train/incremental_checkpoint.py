@@ -172,10 +172,8 @@ class IncrementalCheckpointer:
     # -- housekeeping ------------------------------------------------------------------------------------------
     def collect_garbage(self) -> int:
         """Delete the chunks no kept manifest references (and leftovers of interrupted writes); the bytes freed."""
-        referenced: set[str] = set()
-        for step in self.steps():
-            for entry in self._read_manifest(step)["tensors"].values():
-                referenced.update(entry["chunks"])
+        entries = [entry for step in self.steps() for entry in self._read_manifest(step)["tensors"].values()]
+        referenced = {digest for entry in entries for digest in entry["chunks"]}
         freed = 0
         chunks_dir = self.root / "chunks"
         if not chunks_dir.is_dir():

@@ -113,7 +113,6 @@ class TuneConfig(BaseConfig):
             fields.setdefault("sampler", _WANDB_METHODS[method])
         if "run_cap" in fields:
             fields.setdefault("n_trials", fields.pop("run_cap"))
-            fields.pop("run_cap", None)
         if fields.get("pruner") is None:
             fields["pruner"] = "none"
         return cls(**fields)

@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._core.atomic import atomic_path, output_folder, write_json, write_text
+from .._core.atomic import atomic_path, check_output, output_folder, write_json, write_text
 
 if TYPE_CHECKING:
     from .study import TuneResult
@@ -17,8 +17,6 @@ if TYPE_CHECKING:
 
 def write_report(result: TuneResult, output: Path) -> list[Path]:
     """Every file in ``output`` (created if needed); each written atomically."""
-    from .._core.atomic import check_output
-
     check_output(output, argument="output", folder=True)
     folder = output_folder(output)
     rows = result.trials()

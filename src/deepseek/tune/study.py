@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from .._core.atomic import check_output, output_folder, refuse_overwrite_input
 from .._core.checks import check_flag, check_int
 from .._core.errors import DeepSeekError, invalid
 from .config import TuneConfig
@@ -81,12 +82,8 @@ def run(objective: Callable[..., Any], config: str | Path | Mapping[str, Any] | 
     cfg = _config(config).replace(storage=storage, study_name=study_name)
     inputs = [config] if isinstance(config, (str, Path)) else []
     if output is not None:
-        from .._core.atomic import check_output
-
         check_output(output, argument="output", inputs=inputs, folder=True)
     if cfg.storage is not None and "://" not in cfg.storage:
-        from .._core.atomic import check_output, refuse_overwrite_input
-
         refuse_overwrite_input(cfg.storage, *inputs, argument="storage")
         check_output(cfg.storage, argument="storage")
         if output is not None and Path(output).exists() and Path(cfg.storage).resolve() == Path(output).resolve():
@@ -153,8 +150,6 @@ def make_storage(storage: str | None, *, heartbeat: bool = False) -> Any:
             raise _storage_error(storage, exc) from None
     from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
-    from .._core.atomic import check_output, output_folder
-
     path = Path(storage)
     check_output(path, argument="storage")
     if path.is_file() and path.stat().st_size:  # never append a journal to a file of something else
@@ -216,9 +211,7 @@ def _config(config: Any) -> TuneConfig:
 
 
 def _remaining(study: Any, cfg: TuneConfig) -> int | None:
-    if cfg.n_trials is None:
-        return None
-    return max(0, cfg.n_trials - len(study.get_trials(deepcopy=False)))
+    return None if cfg.n_trials is None else max(0, cfg.n_trials - len(study.get_trials(deepcopy=False)))
 
 
 def _takes_trial(objective: Callable[..., Any]) -> bool:
@@ -391,32 +384,26 @@ def trial_rows(study: Any) -> list[dict[str, Any]]:
     return rows
 
 
-class _Ticker:
-    def __init__(self, bar: Any, task: Any, cfg: TuneConfig) -> None:
-        self.bar, self.task, self.cfg = bar, task, cfg
-
-    def __call__(self, study: Any) -> None:
-        import optuna
-
-        trials = study.get_trials(deepcopy=False)
-        finished = [t for t in trials if t.state.is_finished()]
-        done = [t for t in finished if t.state == optuna.trial.TrialState.COMPLETE]
-        text = "tuning"
-        if done:
-            best = (max if self.cfg.direction == "maximize" else min)(done, key=lambda t: t.value)
-            text = f"best {self.cfg.metric} {best.value:.4g} (trial {best.number})"
-        self.bar.update(self.task, completed=len(finished), description=text)
-
-
 @contextlib.contextmanager
 def _progress_bar(show: bool, cfg: TuneConfig, study: Any) -> Iterator[Callable[[Any], None]]:
     """A rich bar over the study's finished trials, its description the best value so far; a no-op when hidden."""
     if not show:
         yield lambda study: None
         return
+    import optuna
+
     from .._core.progress import progress
 
+    def tick(study: Any) -> None:
+        finished = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+        done = [t for t in finished if t.state == optuna.trial.TrialState.COMPLETE]
+        text = "tuning"
+        if done:
+            best = (max if cfg.direction == "maximize" else min)(done, key=lambda t: t.value)
+            text = f"best {cfg.metric} {best.value:.4g} (trial {best.number})"
+        bar.update(task, completed=len(finished), description=text)
+
     with progress(transient=False) as bar:
-        tick = _Ticker(bar, bar.add_task("tuning", total=cfg.n_trials), cfg)
+        task = bar.add_task("tuning", total=cfg.n_trials)
         tick(study)
         yield tick
