@@ -9,7 +9,10 @@ nothing either way.
 
 The same lane first takes the suite's few longest self-contained tests (``BACKGROUND_TESTS``), each in a pytest
 process of its own, when the whole suite runs: without them the lane ran dry a third of the way before the end and
-the foreground finished alone (tests/conftest.py reports their outcomes in place of the tests themselves)."""
+the foreground finished alone (tests/conftest.py reports their outcomes in place of the tests themselves).
+
+Each runner forks its jobs from a ``ForkServer`` (tests/_forkserver.py) that imported torch, torchvision, ONNX
+Runtime, transformers and deepseek once: a fresh interpreter paid 5-9 s of start-up per job on 2 cores."""
 
 from __future__ import annotations
 
@@ -41,11 +44,49 @@ def test_every_benchmark_script_has_a_smoke_mode():
     assert not missing, f"benchmark scripts without --smoke: {missing}"
 
 
-def _run(script: Path, folder: Path) -> subprocess.CompletedProcess | str:
-    # OMP threads that sleep instead of spinning, and one of them: a smoke run's figures mean nothing, and spinning
-    # waits make a 2-core machine shared with the foreground tests, or the script's own workers, many times slower
-    env = {**os.environ, "DEEPSEEK_BENCH_RESULTS": str(folder / "results"), "PYTHONUNBUFFERED": "1",
-           "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
+# OMP threads that sleep instead of spinning, and one of them: a smoke run's figures mean nothing, and spinning
+# waits make a 2-core machine shared with the foreground tests, or the script's own workers, many times slower
+LANE_ENV = {"PYTHONUNBUFFERED": "1", "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
+
+
+class ForkServer:
+    """A tests/_forkserver.py process: torch and the rest imported once, each job run in a forked child of it."""
+
+    def __init__(self, root: Path, log: Path) -> None:
+        with open(log, "w") as err:
+            self.proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("_forkserver.py"))],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True,
+                                         env={**os.environ, **LANE_ENV}, cwd=root)
+        if not self.proc.stdout.readline():  # its imports done
+            raise RuntimeError(f"the fork server did not start: {log.read_text()[-2000:]}")
+
+    def run(self, kind: str, argv: list[str], *, cwd: Path, log: Path, timeout: float,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess | None:
+        """The job's exit status and output, or None when it timed out."""
+        job = {"kind": kind, "argv": argv, "cwd": str(cwd), "env": env or {}, "log": str(log), "timeout": timeout}
+        self.proc.stdin.write(json.dumps(job) + "\n")
+        self.proc.stdin.flush()
+        reply = self.proc.stdout.readline()
+        if not reply:
+            raise RuntimeError("the fork server stopped")
+        done = json.loads(reply)
+        if done["timed_out"]:
+            return None
+        text = [Path(f"{log}{suffix}").read_text(errors="replace") for suffix in (".out", ".err")]
+        return subprocess.CompletedProcess(argv, done["returncode"], *text)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def _run(script: Path, folder: Path, server: ForkServer | None = None) -> subprocess.CompletedProcess | str:
+    env = {"DEEPSEEK_BENCH_RESULTS": str(folder / "results")}
+    if server is not None:
+        done = server.run("script", [str(script), "--smoke"], cwd=folder, log=folder / "run", timeout=TIMEOUT_S,
+                          env=env)
+        return done if done is not None else f"timed out after {TIMEOUT_S} s"
+    env = {**os.environ, **LANE_ENV, **env}
     try:
         return subprocess.run([sys.executable, str(script), "--smoke"], capture_output=True, text=True,
                               timeout=TIMEOUT_S, env=env, cwd=folder)
@@ -61,6 +102,10 @@ BACKGROUND_TESTS = (
     "tests/optimize/test_optimize_targets.py::test_arm64_size_search_judges_the_real_bundles_and_replays",  # 46
     "tests/optimize/test_optimize.py::test_the_command_searches_a_model_file_and_replays_its_recipe",  # 43
     "tests/test_bench.py::test_causal_lm_decoding_variants_in_one_run",  # 40
+    # the lane's jobs no longer start a fresh interpreter each (ForkServer: ~5-9 s saved a job), so it takes more
+    "tests/test_evaluate.py::test_photo_agreement_of_exported_mobilenet",  # 33
+    "tests/quantization/test_report_cli.py::test_cli_writes_int8_model_and_report",  # 27
+    "tests/nn/test_causal_lm.py::test_the_convert_command_writes_a_verified_folder",  # 22
 )
 
 
@@ -75,17 +120,23 @@ class LaneOutcome:
     output: str
 
 
-def run_test(nodeid: str, folder: Path, *, root: Path = ROOT, timeout: float = TIMEOUT_S) -> LaneOutcome:
-    """Run the one test ``nodeid`` (relative to ``root``) in a pytest process of its own, its temporary folders and
-    JUnit report under ``folder`` — a pytest with its own numbered base folder would prune the foreground's."""
+def run_test(nodeid: str, folder: Path, *, root: Path = ROOT, timeout: float = TIMEOUT_S,
+             server: ForkServer | None = None) -> LaneOutcome:
+    """Run the one test ``nodeid`` (relative to ``root``) in a pytest process of its own (a child of ``server``
+    when given), its temporary folders and JUnit report under ``folder`` — a pytest with its own numbered base
+    folder would prune the foreground's."""
     folder.mkdir(parents=True, exist_ok=True)
     report = folder / "junit.xml"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", f"--basetemp={folder / 'tmp'}",
-               f"--junitxml={report}", nodeid]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=root)
-    except subprocess.TimeoutExpired:
+    args = ["-q", "-p", "no:cacheprovider", "-rs", f"--basetemp={folder / 'tmp'}", f"--junitxml={report}", nodeid]
+    if server is not None:
+        done = server.run("pytest", args, cwd=root, log=folder / "pytest", timeout=timeout)
+    else:
+        try:
+            done = subprocess.run([sys.executable, "-m", "pytest", *args], capture_output=True, text=True,
+                                  timeout=timeout, env={**os.environ, **LANE_ENV}, cwd=root)
+        except subprocess.TimeoutExpired:
+            done = None
+    if done is None:
         return LaneOutcome("error", f"timed out after {timeout:.0f} s", "")
     output = done.stdout + done.stderr
     cases = list(ElementTree.parse(report).iter("testcase")) if report.exists() else []
@@ -129,6 +180,17 @@ class SmokeRunner:
         self.before = _snapshot()
 
     def _work(self) -> None:
+        try:  # one fork server per runner; without one, a fresh interpreter per job
+            server: ForkServer | None = ForkServer(self.root, self.work / f"forkserver-{threading.get_ident()}.log")
+        except Exception:
+            server = None
+        try:
+            self._jobs(server)
+        finally:
+            if server is not None:
+                server.close()
+
+    def _jobs(self, server: ForkServer | None) -> None:
         while True:
             with self.lock:
                 if not self.queue:
@@ -137,13 +199,13 @@ class SmokeRunner:
             started = time.perf_counter()
             if isinstance(job, str):
                 try:
-                    outcome = run_test(job, self.test_folders[job], root=self.root)
+                    outcome = run_test(job, self.test_folders[job], root=self.root, server=server)
                 except Exception as e:  # reported by the test itself; the other jobs still run
                     outcome = LaneOutcome("error", f"could not run: {e!r}", "")
             else:
                 try:
                     self.folders[job].mkdir(parents=True, exist_ok=True)
-                    run = _run(job, self.folders[job])
+                    run = _run(job, self.folders[job], server)
                 except Exception as e:  # reported by this script's test; the other scripts still run
                     run = f"could not run: {e!r}"
             with self.lock:
