@@ -62,3 +62,20 @@ def load_array(path: str | os.PathLike[str], *, argument: str, kinds: str = "fiu
     if not isinstance(array, np.ndarray):  # np.load of a .npz gives an NpzFile
         raise invalid(argument, str(p), "a .npy file holding one array, not a .npz archive")
     return check_array(array, argument=argument, kinds=kinds, min_ndim=min_ndim, finite=finite, source=str(p))
+
+
+def pad_rows(x: np.ndarray, rows: int) -> np.ndarray:
+    """``x`` with its last row repeated up to ``rows`` rows (inputs for a model fixed at that batch size)."""
+    return x if len(x) >= rows else np.concatenate([x, np.repeat(x[-1:], rows - len(x), 0)])
+
+
+def run_batched(run: Any, xs: np.ndarray, step: int, *, pad: bool) -> list[np.ndarray]:
+    """Every output of ``run`` (inputs -> a list of arrays) over ``xs`` in batches of ``step`` rows, one array
+    of N rows per output; ``pad``: the last batch is padded to ``step`` rows (a model fixed at that batch)."""
+    parts = []
+    for i in range(0, len(xs), step):
+        chunk = xs[i: i + step]
+        if pad:
+            chunk = pad_rows(chunk, step)
+        parts.append([np.asarray(o)[: len(xs) - i] for o in run(chunk)])
+    return [np.concatenate(o) for o in zip(*parts)]

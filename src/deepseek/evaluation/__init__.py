@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .._core.agreement import fidelity
+from .._core.arrays import run_batched
 from .._core.checks import check_choice, check_int, check_number
 from .._core.errors import DeepSeekError, InvalidArgumentError, invalid
 
@@ -234,18 +235,6 @@ def _fixed_batch(predictor: Any) -> int | None:
     """The batch size a loaded predictor's first input is fixed at, or None (any)."""
     specs = predictor.input_specs
     return specs[0].shape[0] if specs and specs[0].shape and specs[0].shape[0] is not None else None
-
-
-def run_batched(run: Any, xs: np.ndarray, step: int, *, pad: bool) -> list[np.ndarray]:
-    """Every output of ``run`` (inputs -> a list of arrays) over ``xs`` in batches of ``step`` rows, one array
-    of N rows per output; ``pad``: the last batch is padded to ``step`` rows (a model fixed at that batch)."""
-    parts = []
-    for i in range(0, len(xs), step):
-        chunk = xs[i: i + step]
-        if pad and len(chunk) < step:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], step - len(chunk), 0)])
-        parts.append([np.asarray(o)[: len(xs) - i] for o in run(chunk)])
-    return [np.concatenate(o) for o in zip(*parts)]
 
 
 def _default_reference() -> Any:

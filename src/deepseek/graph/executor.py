@@ -33,19 +33,19 @@ class PlannedExecutor:
         self._placeholders = [index[n] for n in nodes if n.op == "placeholder"]
         self._env_size = len(nodes)
         self._constants: list[tuple[int, Any]] = []
-        self._steps: list[tuple[int, Any, Any, Any, dict[str, torch.Tensor], list[int]]] = []
+        self._steps: list[tuple[int, Any, Any, Any, torch.Tensor | None, list[int]]] = []
         for n in nodes:
             if n.op == "get_attr":
                 self._constants.append((index[n], attribute(graph, n.target)))
             elif n.op in ("call_function", "call_module"):
                 fn = getattr(graph, n.target) if n.op == "call_module" else n.target
-                out = {}  # the arena slice a planned result is written into (``out=``)
+                out = None  # the arena slice a planned result is written into (``out=``)
                 if n.name in inplace:
                     fn = inplace_variant(n.target)
                 elif n.name in offsets:
                     val, start = n.meta["val"], offsets[n.name]
                     end = start + val.numel() * val.element_size()
-                    out["out"] = self.arena[start:end].view(val.dtype).view(val.shape)
+                    out = self.arena[start:end].view(val.dtype).view(val.shape)
                     fn = out_variant(n.target, native=True)
                 args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs), lambda a: _Ref(index[a]))
                 self._steps.append((index[n], fn, _getter(args), _getter(kwargs), out,
@@ -63,7 +63,10 @@ class PlannedExecutor:
             env[i] = value
         # no autograd: constants are detached and callers route inputs that require grad to eager
         for i, fn, get_args, get_kwargs, out, dead in self._steps:
-            env[i] = fn(*get_args(env), **get_kwargs(env), **out)
+            if out is None:
+                env[i] = fn(*get_args(env), **get_kwargs(env))
+            else:
+                env[i] = fn(*get_args(env), **get_kwargs(env), out=out)
             for d in dead:  # free what no later step reads (unplanned buffers return to the allocator)
                 env[d] = None
         result = self._output(env)

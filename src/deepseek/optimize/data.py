@@ -37,9 +37,10 @@ from typing import Any
 import numpy as np
 
 from .._core.agreement import fidelity
+from .._core.arrays import pad_rows, run_batched
 from .._core.checks import check_choice
 from .._core.errors import InvalidArgumentError, invalid
-from ..evaluation import DATASETS, load_eval_data, predict, run_batched
+from ..evaluation import DATASETS, load_eval_data, predict
 
 FOLDER_FILES = "a folder holding inputs.npy (N, ...), optionally labels.npy (N,) and calibration.npy"
 MIN_JUDGED = 8
@@ -347,6 +348,5 @@ def artifact_outputs(path: Any, judge: Judge, threads: int, device: str = "cpu")
     from ..runtime.arm64_bundle import Arm64Backend
 
     batch = int(predictor.input_specs[0].shape[0])
-    pad = -len(judge.x) % batch
-    x = np.concatenate([judge.x, np.repeat(judge.x[-1:], pad, 0)]) if pad else judge.x
+    x = pad_rows(judge.x, len(judge.x) + -len(judge.x) % batch)
     return [Arm64Backend(Path(path)).run_stacked(x)[: len(judge.x)]]

@@ -44,7 +44,7 @@ def feeds_of(model: str | Path, calibration: Any, *, argument: str = "calibratio
              batch: int | None = None) -> list[dict[str, np.ndarray]]:
     """``calibration`` (an array of inputs, or a list of arrays) as ONNX Runtime feeds of ``model``'s single input, in
     batches of ``batch`` rows (the model's fixed batch if it has one, else 8)."""
-    from .._core.arrays import check_array
+    from .._core.arrays import check_array, pad_rows
 
     inputs = _graph_inputs(model)
     if len(inputs) != 1:
@@ -61,10 +61,7 @@ def feeds_of(model: str | Path, calibration: Any, *, argument: str = "calibratio
     step = fixed or batch or 8
     feeds = []
     for i in range(0, len(x), step):
-        chunk = x[i:i + step]
-        if fixed and len(chunk) < fixed:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], fixed - len(chunk), 0)])
-        feeds.append({name: chunk})
+        feeds.append({name: pad_rows(x[i:i + step], fixed) if fixed else x[i:i + step]})
     return feeds
 
 
